@@ -1,0 +1,60 @@
+"""Signed, expiring, per-deal portal links: the client's only key to their deal.
+
+A token is `base64url(json{deal, exp}).base64url(hmac_sha256)`; it names one deal and an expiry,
+and verification compares in constant time. It reveals nothing a holder could not see anyway.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
+
+
+class InvalidLink(ValueError):
+    """The token was tampered with, is for another deal, or has expired."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _mac(secret: str, payload: str) -> str:
+    return _b64(hmac.new(secret.encode(), payload.encode(), hashlib.sha256).digest())
+
+
+def make_token(secret: str, deal_id: str, expires_at: datetime) -> str:
+    payload = _b64(json.dumps({"deal": deal_id, "exp": int(expires_at.timestamp())}).encode())
+    return f"{payload}.{_mac(secret, payload)}"
+
+
+def verify_token(secret: str, deal_id: str, token: str, *, now: datetime | None = None) -> datetime:
+    """Return the token's expiry if it is valid for `deal_id`; raise InvalidLink otherwise."""
+    payload, _, mac = token.partition(".")
+    if not payload or not mac or not hmac.compare_digest(mac, _mac(secret, payload)):
+        raise InvalidLink("this link is not valid: it was altered or cut short")
+    try:
+        claims = json.loads(_unb64(payload))
+        expires_at = datetime.fromtimestamp(int(claims["exp"]), UTC)
+        token_deal = str(claims["deal"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise InvalidLink("this link is not valid") from error
+    if not hmac.compare_digest(token_deal, deal_id):
+        raise InvalidLink("this link is for another deal")
+    if (now or datetime.now(UTC)) >= expires_at:
+        raise InvalidLink("this link has expired; use the link in your latest email")
+    return expires_at
+
+
+def portal_url(public_url: str, secret: str, deal_id: str, *, days: int, now: datetime | None = None) -> str:
+    """The client's portal link for a deal, valid for `days`."""
+    expires_at = (now or datetime.now(UTC)) + timedelta(days=days)
+    token = make_token(secret, deal_id, expires_at)
+    return f"{public_url.rstrip('/')}/portal/{quote(deal_id)}?token={token}"

@@ -1,0 +1,216 @@
+"""The deal specification: what a client and a vendor agreed to, validated before any workflow starts.
+
+Every rule lives here so that the starter, the CLI, the bridge and the workflow agree on what a
+valid deal is. Money is always an integer number of minor units (cents, pence, yen).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    HttpUrl,
+    PlainSerializer,
+    model_validator,
+)
+
+MAX_MILESTONE_AMOUNT = 99_999_999
+MAX_MILESTONES = 20
+
+#: Currencies dealflow accepts, lower-case as Stripe writes them. JPY has no minor unit.
+Currency = Literal["usd", "eur", "gbp", "cad", "aud", "nzd", "chf", "sek", "nok", "dkk", "jpy"]
+ZERO_DECIMAL_CURRENCIES = frozenset({"jpy"})
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+
+
+def _parse_duration(value: object) -> object:
+    """Accept `90s`, `15m`, `36h`, `14d`, `2w` and plain seconds, besides what pydantic accepts."""
+    if isinstance(value, bool):
+        raise ValueError("a duration must be a number of seconds or a string like '14d'")
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        match = _DURATION_RE.match(value)
+        if match:
+            return timedelta(seconds=int(match.group(1)) * _DURATION_UNITS[match.group(2)])
+    return value
+
+
+def _positive_duration(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be longer than zero")
+    return value
+
+
+#: A window or interval; serialised as seconds so it survives JSON and YAML round trips.
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(_parse_duration),
+    AfterValidator(_positive_duration),
+    PlainSerializer(lambda d: d.total_seconds(), return_type=float),
+]
+
+Slug = Annotated[
+    str,
+    Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", description="lower-case letters, digits and '-'"),
+]
+MilestoneKey = Annotated[
+    str,
+    Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$", description="lower-case letters, digits, '-', '_'"),
+]
+Amount = Annotated[
+    int,
+    Field(strict=True, gt=0, le=MAX_MILESTONE_AMOUNT, description="integer minor units (cents)"),
+]
+
+
+class _Strict(BaseModel):
+    """Unknown fields are errors: a typo in a spec must not silently drop a term of the deal."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Client(_Strict):
+    """The party who pays."""
+
+    name: str = Field(min_length=1, max_length=200)
+    email: EmailStr
+    company: str | None = Field(default=None, max_length=200)
+
+
+class Vendor(_Strict):
+    """The party who does the work and is paid on approval."""
+
+    name: str = Field(min_length=1, max_length=200)
+    email: EmailStr
+    fulfillment_url: HttpUrl | None = Field(
+        default=None, description="where work orders are POSTed, signed with HMAC-SHA256"
+    )
+    stripe_account: str | None = Field(
+        default=None,
+        pattern=r"^acct_[A-Za-z0-9]{1,64}$",
+        description="Stripe Connect account that receives a transfer on each release",
+    )
+
+
+class Milestone(_Strict):
+    """One paid unit of work. Give either `due` (a date) or `due_in_days` (after signing)."""
+
+    key: MilestoneKey
+    title: str = Field(min_length=1, max_length=200)
+    amount: Amount
+    due: date | None = None
+    due_in_days: int | None = Field(default=None, ge=1, le=3650)
+    description: str | None = Field(default=None, max_length=5000)
+
+    @model_validator(mode="after")
+    def _one_due(self) -> Milestone:
+        if self.due is None and self.due_in_days is None:
+            raise ValueError("give either 'due' (a date) or 'due_in_days'")
+        if self.due is not None and self.due_in_days is not None:
+            raise ValueError("give only one of 'due' and 'due_in_days'")
+        return self
+
+
+class CapturePolicy(StrEnum):
+    """When the client's card is charged: when they pay, or only when they approve the work."""
+
+    ON_FUNDING = "on_funding"
+    ON_APPROVAL = "on_approval"
+
+
+class CancelRefund(StrEnum):
+    """What cancellation refunds: held money for work not yet delivered, or all unreleased money."""
+
+    UNDELIVERED = "undelivered"
+    ALL_UNRELEASED = "all_unreleased"
+
+
+class Policy(_Strict):
+    """The clocks and limits of a deal. Defaults follow marketplace practice (14-day review)."""
+
+    capture: CapturePolicy = CapturePolicy.ON_FUNDING
+    sign_window: Duration = timedelta(days=14)
+    fund_window: Duration = timedelta(days=14)
+    review_window: Duration = timedelta(days=14)
+    reminder_interval: Duration = timedelta(days=3)
+    max_revisions: int = Field(default=2, ge=0, le=10)
+    #: Card authorizations lapse after about 7 days; capture before then on on_approval deals.
+    capture_before_lapse: Duration = timedelta(days=6)
+    #: How long to wait for a payment webhook before asking Stripe directly.
+    reconcile_after: Duration = timedelta(hours=1)
+    #: Lifetime of each Checkout Session (Stripe allows 30 minutes to 24 hours).
+    checkout_session_ttl: Duration = timedelta(hours=24)
+    cancel_refund: CancelRefund = CancelRefund.UNDELIVERED
+    demo: bool = Field(default=False, description="short demo windows; shown on every page and mail")
+
+    @model_validator(mode="after")
+    def _ranges(self) -> Policy:
+        if self.capture_before_lapse > timedelta(days=7):
+            raise ValueError("capture_before_lapse must be at most 7 days: card holds lapse then")
+        if not self.demo and not (
+            timedelta(minutes=30) <= self.checkout_session_ttl <= timedelta(hours=24)
+        ):
+            raise ValueError("checkout_session_ttl must be between 30 minutes and 24 hours")
+        return self
+
+
+class DealSpec(_Strict):
+    """Everything needed to run one deal. The workflow id is `deal-<deal_id>`."""
+
+    deal_id: Slug
+    title: str = Field(min_length=1, max_length=200)
+    currency: Currency
+    client: Client
+    vendor: Vendor
+    sow: str = Field(min_length=20, max_length=100_000, description="statement of work text")
+    milestones: list[Milestone] = Field(min_length=1, max_length=MAX_MILESTONES)
+    policy: Policy = Policy()
+
+    @model_validator(mode="after")
+    def _unique_keys(self) -> DealSpec:
+        seen: set[str] = set()
+        for milestone in self.milestones:
+            if milestone.key in seen:
+                raise ValueError(f"milestone key '{milestone.key}' is used twice; keys must be unique")
+            seen.add(milestone.key)
+        return self
+
+    @property
+    def workflow_id(self) -> str:
+        return workflow_id_for(self.deal_id)
+
+    @property
+    def total_amount(self) -> int:
+        return sum(m.amount for m in self.milestones)
+
+    def milestone(self, key: str) -> Milestone:
+        for milestone in self.milestones:
+            if milestone.key == key:
+                return milestone
+        raise KeyError(key)
+
+
+def workflow_id_for(deal_id: str) -> str:
+    return f"deal-{deal_id}"
+
+
+def format_money(amount: int, currency: str) -> str:
+    """Render minor units for people, e.g. 150000 usd -> 'USD 1,500.00'. Integer arithmetic only."""
+    code = currency.upper()
+    if currency in ZERO_DECIMAL_CURRENCIES:
+        return f"{code} {amount:,}"
+    sign = "-" if amount < 0 else ""
+    major, minor = divmod(abs(amount), 100)
+    return f"{sign}{code} {major:,}.{minor:02d}"

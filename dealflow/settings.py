@@ -1,0 +1,166 @@
+"""Settings from the environment (and `.env`), validated when a process starts.
+
+Secrets are never defaulted. In dev mode (`DEALFLOW_ENV=dev`, the default) a missing secret is
+generated once and kept in `<DEALFLOW_HOME>/secrets.env`, so every process of one dev stack
+shares it; in production a missing or placeholder-looking secret stops the process with a
+message that names the setting.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+StripeMode = Literal["live", "test", "sandbox", "unconfigured"]
+
+#: Values people paste as "later" and forget. A secret containing one of these is refused.
+_PLACEHOLDER_MARKERS = ("placeholder", "changeme", "change_me", "your_", "xxx", "example", "dummy")
+_MIN_SECRET_LENGTH = 16
+
+#: Secret settings: environment name -> (attribute, how a generated one starts).
+SECRETS = {
+    "DEALFLOW_SECRET_KEY": ("secret_key", ""),
+    "DEALFLOW_ADMIN_TOKEN": ("admin_token", "adm_"),
+    "DEALFLOW_VENDOR_TOKEN": ("vendor_token", "vnd_"),
+    "DEALFLOW_DELIVERY_SECRET": ("delivery_secret", "dlv_"),
+}
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or wrong; the message names it. Processes exit on it at startup."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    env: Literal["dev", "production"] = Field(default="dev", alias="DEALFLOW_ENV")
+    home: Path = Field(default=Path(".dealflow"), alias="DEALFLOW_HOME")
+    task_queue: str = Field(default="deals", alias="DEALFLOW_TASK_QUEUE", min_length=1)
+    database_url: str | None = Field(default=None, alias="DATABASE_URL")
+    stripe_api_key: str | None = Field(default=None, alias="STRIPE_API_KEY")
+    stripe_webhook_secret: str | None = Field(default=None, alias="STRIPE_WEBHOOK_SECRET")
+    stripe_api_base: str | None = Field(default=None, alias="STRIPE_API_BASE")
+    smtp_url: str = Field(default="smtp://127.0.0.1:1025", alias="SMTP_URL")
+    mail_from: str = Field(default="dealflow <deals@dealflow.localhost>", alias="DEALFLOW_MAIL_FROM")
+    public_url: str = Field(default="http://localhost:8000", alias="DEALFLOW_PUBLIC_URL")
+    temporal_ui_url: str = Field(default="http://localhost:8233", alias="DEALFLOW_TEMPORAL_UI_URL")
+    secret_key: str | None = Field(default=None, alias="DEALFLOW_SECRET_KEY")
+    admin_token: str | None = Field(default=None, alias="DEALFLOW_ADMIN_TOKEN")
+    vendor_token: str | None = Field(default=None, alias="DEALFLOW_VENDOR_TOKEN")
+    #: Signs work orders POSTed to vendors (X-Dealflow-Signature); vendors verify with it.
+    delivery_secret: str | None = Field(default=None, alias="DEALFLOW_DELIVERY_SECRET")
+    #: How long a portal link in a mail stays valid.
+    portal_link_days: int = Field(default=30, ge=1, le=365, alias="DEALFLOW_PORTAL_LINK_DAYS")
+
+    @property
+    def dev(self) -> bool:
+        return self.env == "dev"
+
+    @cached_property
+    def stripe_mode(self) -> StripeMode:
+        """Which money this key moves. The sandbox's money is never live and never Stripe's test."""
+        if not self.stripe_api_key:
+            return "unconfigured"
+        if self.stripe_api_base and urlparse(self.stripe_api_base).hostname != "api.stripe.com":
+            return "sandbox"
+        if self.stripe_api_key.startswith(("sk_live_", "rk_live_")):
+            return "live"
+        return "test"
+
+    def require(self, env_name: str) -> str:
+        """The value of a required setting, or a ConfigError naming it."""
+        attribute = _ATTRIBUTES[env_name]
+        value = getattr(self, attribute)
+        if not value:
+            raise ConfigError(f"{env_name} is not set; set it in the environment or in .env")
+        return str(value)
+
+    def check_secrets(self) -> None:
+        """Refuse placeholder or short secrets, in every mode."""
+        for env_name, (attribute, _prefix) in SECRETS.items():
+            _check_secret(env_name, getattr(self, attribute))
+        _check_secret("STRIPE_WEBHOOK_SECRET", self.stripe_webhook_secret)
+        if self.stripe_api_key and any(m in self.stripe_api_key.lower() for m in _PLACEHOLDER_MARKERS):
+            raise ConfigError("STRIPE_API_KEY looks like a placeholder; set a real Stripe key")
+
+
+_ATTRIBUTES = {
+    field.alias: name for name, field in Settings.model_fields.items() if field.alias is not None
+}
+
+
+def _check_secret(env_name: str, value: str | None) -> None:
+    if value is None:
+        return
+    if len(value) < _MIN_SECRET_LENGTH:
+        raise ConfigError(f"{env_name} is too short: use at least {_MIN_SECRET_LENGTH} characters")
+    if any(marker in value.lower() for marker in _PLACEHOLDER_MARKERS):
+        raise ConfigError(f"{env_name} looks like a placeholder; set a real secret")
+
+
+def dev_secrets_file(home: Path) -> Path:
+    return home / "secrets.env"
+
+
+def ensure_dev_secrets(home: Path) -> dict[str, str]:
+    """Generate the dev stack's secrets once per DEALFLOW_HOME; later calls return the same ones."""
+    path = dev_secrets_file(home)
+    stored = _read_env_file(path)
+    missing = {
+        name: prefix + secrets.token_urlsafe(32)
+        for name, (_attribute, prefix) in SECRETS.items()
+        if name not in stored
+    }
+    if missing:
+        home.mkdir(parents=True, exist_ok=True)
+        stored.update(missing)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write("# generated by dealflow for this dev stack; never commit\n")
+            out.writelines(f"{name}={value}\n" for name, value in sorted(stored.items()))
+    return stored
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    values = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            name, value = line.split("=", 1)
+            values[name.strip()] = value.strip()
+    return values
+
+
+def load_settings(*, need: tuple[str, ...] = ()) -> Settings:
+    """Load and validate settings; `need` names the secrets this process cannot run without.
+
+    In dev mode the missing secrets come from (or are created in) `<home>/secrets.env`.
+    Raises ConfigError with the setting's name; entry points turn it into a message and exit 2.
+    """
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        first = error.errors()[0]
+        name = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"{name}: {first['msg']}") from error
+    if settings.dev:
+        generated = ensure_dev_secrets(settings.home)
+        overrides = {
+            _ATTRIBUTES[name]: value
+            for name, value in generated.items()
+            if name in _ATTRIBUTES and not getattr(settings, _ATTRIBUTES[name])
+        }
+        settings = settings.model_copy(update=overrides)
+    settings.check_secrets()
+    for env_name in need:
+        settings.require(env_name)
+    return settings

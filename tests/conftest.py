@@ -1,0 +1,78 @@
+"""Shared fixtures: real servers, started once per test session.
+
+- `postgres_server_url`: an embedded PostgreSQL 18; `database_url` gives each test its own
+  freshly migrated database on it.
+- `time_skipping_env`: the time-skipping test server, for workflow logic with long timers.
+- `dev_server_env`: the real Temporal dev server with dealflow's search attributes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from dealflow.binaries import temporal_cli, temporal_test_server
+from dealflow.db import create_pool, embedded_database_url
+from dealflow.temporal import SEARCH_ATTRIBUTES
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return embedded_database_url(tmp_path_factory.mktemp("postgres"))
+
+
+@pytest.fixture
+async def database_url(postgres_server_url: str) -> AsyncIterator[str]:
+    """A new, migrated database for one test."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(postgres_server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = _with_database(postgres_server_url, name)
+    pool = await create_pool(url, max_size=2)
+    await pool.close()
+    yield url
+
+
+def _with_database(url: str, name: str) -> str:
+    base, _, query = url.partition("?")
+    prefix = base.rsplit("/", 1)[0]
+    return f"{prefix}/{name}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture
+async def db_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(database_url, max_size=4)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=temporal_test_server(),
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def dev_server_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=temporal_cli(),
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_database_filename=str(Path(tmp_path_factory.mktemp("temporal")) / "dev.db"),
+        ui=False,
+    )
+    yield env
+    await env.shutdown()
