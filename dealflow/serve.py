@@ -1,0 +1,55 @@
+"""Run an ASGI app with uvicorn inside the current event loop, on a chosen or free port.
+
+The dev stack, the CLI and the tests all serve the sandbox and the bridge this way, so a test
+exercises the very server a user runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+
+
+class PortInUse(RuntimeError):
+    """The port is taken; the message names the setting or flag that changes it."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def check_port_free(host: str, port: int, setting: str) -> None:
+    """Raise PortInUse naming `setting` if something already listens on host:port."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as error:
+            raise PortInUse(f"port {port} on {host} is already in use; change it with {setting}") from error
+
+
+@asynccontextmanager
+async def serve_app(app, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> AsyncIterator[str]:
+    """Serve `app` until the block exits; yields its base URL (http://host:port)."""
+    if port == 0:
+        port = free_port(host)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on", access_log=False)
+    server = uvicorn.Server(config)
+    # _serve skips uvicorn's signal capture: the owner of the event loop handles Ctrl-C.
+    task = asyncio.create_task(server._serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError(f"server on {host}:{port} stopped while starting")
+            await asyncio.sleep(0.02)
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        await task
