@@ -336,6 +336,7 @@ class EmailKind(StrEnum):
     DEAL_CANCELLED = "deal_cancelled"
     DEAL_EXPIRED = "deal_expired"
     DEAL_COMPLETED = "deal_completed"
+    ARTIFACTS_DELIVERED = "artifacts_delivered"
 
 
 class EmailAttachment(_Message):
@@ -454,3 +455,30 @@ class PaymentRecord(_Message):
     status: str
     occurred_at: datetime
 
+
+
+class ReceiptInput(_Message):
+    """Everything printed on the immutable receipt of one released milestone."""
+
+    deal_id: str
+    milestone_key: str
+    milestone_title: str
+    deal_title: str
+    client_name: str
+    client_email: str
+    vendor_name: str
+    vendor_email: str
+    amount: int
+    currency: str
+    livemode: bool
+    sandbox: bool
+    payment_intent_id: str | None
+    charge_id: str | None = None
+    transfer_id: str | None
+    released_at: datetime
+
+
+class ReceiptResult(_Message):
+    receipt_number: str
+    pdf_b64: str
+    sha256: str
