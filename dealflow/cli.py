@@ -1,0 +1,176 @@
+"""The `dealflow` command line. Each command is a thin shell over a module that does the work."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from dealflow.actions import ACTIONS
+from dealflow.messages import DealStatus
+from dealflow.models import format_money, workflow_id_for
+from dealflow.settings import ConfigError, load_settings
+from dealflow.specs import SpecError, parse_model
+from dealflow.temporal import connect
+
+app = typer.Typer(help="dealflow: client deals as durable Temporal workflows.", no_args_is_help=True)
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+async def _client() -> Client:
+    try:
+        return await connect()
+    except RuntimeError as error:
+        raise _fail(f"cannot reach Temporal ({error}); is the server running? see TEMPORAL_ADDRESS") from error
+
+
+@app.command()
+def worker() -> None:
+    """Run the worker (DealWorkflow and every activity)."""
+    import worker as worker_module
+
+    worker_module.main()
+
+
+@app.command()
+def start(spec: Annotated[Path, typer.Argument(help="deal spec, YAML or JSON")]) -> None:
+    """Start a deal from a spec file; prints its workflow id and Temporal UI link."""
+    import starter
+
+    raise typer.Exit(asyncio.run(starter.start_from_file(spec)))
+
+
+async def _status(deal_id: str) -> DealStatus:
+    client = await _client()
+    try:
+        return await client.get_workflow_handle(workflow_id_for(deal_id)).query("status", result_type=DealStatus)
+    except RPCError as error:
+        raise _fail(f"deal '{deal_id}' not found: {error.message}") from error
+
+
+@app.command()
+def status(
+    deal_id: str,
+    as_json: Annotated[bool, typer.Option("--json", help="print the status as JSON")] = False,
+) -> None:
+    """Show a deal: stage, milestones, money, next deadline and timeline."""
+    result = asyncio.run(_status(deal_id))
+    if as_json:
+        print(result.model_dump_json(indent=2))
+        return
+    money = result.money
+    console.print(f"[bold]{result.title}[/bold] ({result.deal_id})  stage: [cyan]{result.stage}[/cyan]")
+    console.print(
+        f"contract {format_money(money.contract, result.currency)} · funded {format_money(money.funded, result.currency)}"
+        f" · released {format_money(money.released, result.currency)} · refunded {format_money(money.refunded, result.currency)}"
+    )
+    table = Table("milestone", "state", "amount", "funded", "released", "refunded")
+    for m in result.milestones:
+        table.add_row(
+            m.title, m.state, *(format_money(v, result.currency) for v in (m.amount, m.funded, m.released, m.refunded))
+        )
+    console.print(table)
+    if result.next_deadline:
+        console.print(f"next: {result.next_deadline.action} at {result.next_deadline.at:%Y-%m-%d %H:%M:%S} UTC")
+    for anomaly in result.anomalies:
+        console.print(f"[yellow]anomaly:[/yellow] {anomaly}")
+    for entry in result.timeline[-10:]:
+        console.print(f"  {entry.at:%Y-%m-%d %H:%M:%S} [{entry.source}] {entry.message}")
+
+
+async def _list(stage: str | None) -> list[dict[str, object]]:
+    client = await _client()
+    query = "WorkflowType = 'DealWorkflow'"
+    if stage:
+        query += f" AND DealStage = '{stage}'"
+    rows = []
+    async for execution in client.list_workflows(query):
+        attributes = {key.name: value for key, value in ((p.key, p.value) for p in execution.typed_search_attributes)}
+        rows.append(
+            {
+                "workflow_id": execution.id,
+                "status": execution.status.name if execution.status else None,
+                "stage": attributes.get("DealStage"),
+                "client": attributes.get("DealClient"),
+                "amount": attributes.get("DealAmountCents"),
+                "collected": attributes.get("DealCollectedCents"),
+                "started": execution.start_time.isoformat(),
+            }
+        )
+    return rows
+
+
+@app.command("list")
+def list_deals(
+    stage: Annotated[str | None, typer.Option(help="only deals in this DealStage")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """List deals from Temporal's visibility store (search attributes)."""
+    from dealflow.messages import DealStage
+
+    if stage is not None and stage not in {s.value for s in DealStage}:
+        raise _fail(f"--stage: unknown stage '{stage}'; one of {', '.join(s.value for s in DealStage)}", 2)
+    rows = asyncio.run(_list(stage))
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table("workflow", "status", "stage", "client", "amount (minor units)", "collected")
+    for row in rows:
+        table.add_row(*(str(row[k]) for k in ("workflow_id", "status", "stage", "client", "amount", "collected")))
+    console.print(table)
+
+
+@app.command()
+def signal(
+    deal_id: str,
+    action: Annotated[str, typer.Argument(help=f"one of: {', '.join(ACTIONS)}")],
+    data: Annotated[str, typer.Option(help="the action's input as JSON")] = "{}",
+) -> None:
+    """Send a human action to a deal as a signal (for operators)."""
+    model = ACTIONS.get(action)
+    if model is None:
+        raise _fail(f"ACTION: unknown action '{action}'; one of {', '.join(ACTIONS)}", 2)
+    try:
+        payload = parse_model(model, json.loads(data), "--data")
+    except json.JSONDecodeError as error:
+        raise _fail(f"--data: not valid JSON ({error})", 2) from error
+    except SpecError as error:
+        raise _fail("; ".join(f"--data.{p}" for p in error.problems), 2) from error
+
+    async def send() -> None:
+        client = await _client()
+        try:
+            await client.get_workflow_handle(workflow_id_for(deal_id)).signal(action, payload)
+        except RPCError as error:
+            raise _fail(f"deal '{deal_id}': {error.message}") from error
+
+    asyncio.run(send())
+    console.print(f"sent {action} to {workflow_id_for(deal_id)}")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        app()
+    except ConfigError as error:
+        err.print(f"[red]configuration error:[/red] {error}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

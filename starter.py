@@ -1,0 +1,104 @@
+"""Launch a deal workflow from a spec file.
+
+    python starter.py examples/website-redesign.yaml      (or: dealflow start SPEC)
+
+Prints the workflow id and its Temporal UI link. An invalid spec prints every problem and exits
+2; a deal id that already ran is refused (exit 1): one deal, one workflow, ever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from dealflow.messages import DealStage
+from dealflow.models import DealSpec
+from dealflow.settings import ConfigError, Settings, load_settings
+from dealflow.specs import SpecError, load_spec
+from dealflow.temporal import (
+    DEAL_AMOUNT_CENTS,
+    DEAL_CLIENT,
+    DEAL_COLLECTED_CENTS,
+    DEAL_STAGE,
+    connect,
+)
+from workflows.deal import DealWorkflow
+
+
+class DealExists(RuntimeError):
+    """A workflow for this deal id exists (running or finished)."""
+
+
+def ui_link(settings: Settings, namespace: str, workflow_id: str) -> str:
+    return f"{settings.temporal_ui_url.rstrip('/')}/namespaces/{namespace}/workflows/{workflow_id}"
+
+
+async def start_deal(client: Client, spec: DealSpec, task_queue: str) -> WorkflowHandle:
+    """Start the deal's workflow; the id policies make a second start of the same deal fail."""
+    try:
+        return await client.start_workflow(
+            DealWorkflow.run,
+            spec,
+            id=spec.workflow_id,
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            memo={"title": spec.title},
+            search_attributes=TypedSearchAttributes(
+                [
+                    DEAL_STAGE.value_set(DealStage.SOW_SENT.value),
+                    DEAL_CLIENT.value_set(str(spec.client.email).lower()),
+                    DEAL_AMOUNT_CENTS.value_set(spec.total_amount),
+                    DEAL_COLLECTED_CENTS.value_set(0),
+                ]
+            ),
+        )
+    except WorkflowAlreadyStartedError as error:
+        raise DealExists(
+            f"deal '{spec.deal_id}' already exists (workflow {spec.workflow_id}); "
+            "choose a new deal_id: a deal is never started twice"
+        ) from error
+
+
+async def start_from_file(path: Path) -> int:
+    """Validate, start and report; returns the process exit code."""
+    try:
+        spec = load_spec(path)
+    except SpecError as error:
+        print(f"invalid deal spec {error.source}:", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
+    try:
+        settings = load_settings()
+        client = await connect()
+        handle = await start_deal(client, spec, settings.task_queue)
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    except DealExists as error:
+        print(f"refused: {error}", file=sys.stderr)
+        return 1
+    except RuntimeError as error:  # connection failures from the Temporal client
+        print(f"cannot start the deal: {error}", file=sys.stderr)
+        return 1
+    print(f"started {handle.id}")
+    print(f"Temporal UI: {ui_link(settings, client.namespace, handle.id)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python starter.py SPEC.yaml|SPEC.json", file=sys.stderr)
+        raise SystemExit(2)
+    raise SystemExit(asyncio.run(start_from_file(Path(args[0]))))
+
+
+if __name__ == "__main__":
+    main()

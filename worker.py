@@ -1,0 +1,123 @@
+"""The dealflow worker: runs DealWorkflow and every activity on the `DEALFLOW_TASK_QUEUE` queue.
+
+    python worker.py        (or: dealflow worker)
+
+Connects to Temporal through `temporalio.envconfig` and to Postgres through DATABASE_URL (the
+embedded server under .dealflow/ in dev). Stops cleanly on SIGINT/SIGTERM: no new tasks are
+taken, running activities get a grace period, then the process exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+from temporalio.client import Client
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
+
+from activities.delivery import DeliveryActivities
+from activities.email import EmailActivities
+from activities.ledger import LedgerActivities
+from activities.payments import PaymentActivities
+from activities.receipts import ReceiptActivities
+from dealflow.db import create_pool, database_url
+from dealflow.settings import ConfigError, Settings, load_settings
+from dealflow.temporal import connect
+from workflows.deal import DealWorkflow
+
+log = logging.getLogger("dealflow.worker")
+
+#: A single poller starves under a backlog on the dev server; about 20 keeps throughput up.
+POLLERS = 20
+GRACEFUL_SHUTDOWN = timedelta(seconds=20)
+
+
+def activity_methods(*instances: object) -> list[Callable[..., Any]]:
+    """Every `@activity.defn` method of the given activity class instances."""
+    return [
+        getattr(instance, name)
+        for instance in instances
+        for name in dir(type(instance))
+        if hasattr(getattr(type(instance), name), "__temporal_activity_definition")
+    ]
+
+
+def build_activities(settings: Settings, pool: asyncpg.Pool, http: httpx.AsyncClient) -> list[Callable[..., Any]]:
+    """The real activities, wired to the configured Stripe, SMTP, vendors and Postgres."""
+    secret_key = settings.require("DEALFLOW_SECRET_KEY")
+    email = EmailActivities(
+        smtp_url=settings.smtp_url,
+        mail_from=settings.mail_from,
+        public_url=settings.public_url,
+        secret_key=secret_key,
+        portal_link_days=settings.portal_link_days,
+    )
+    payments = PaymentActivities(
+        api_key=settings.stripe_api_key,
+        api_base=settings.stripe_api_base,
+        public_url=settings.public_url,
+        secret_key=secret_key,
+        portal_link_days=settings.portal_link_days,
+    )
+    delivery = DeliveryActivities.from_settings(settings, http)
+    return activity_methods(payments, email, delivery, LedgerActivities(pool), ReceiptActivities(pool))
+
+
+def build_worker(client: Client, settings: Settings, activities: list[Callable[..., Any]]) -> Worker:
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[DealWorkflow],
+        activities=activities,
+        workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=POLLERS),
+        activity_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=POLLERS),
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+    )
+
+
+async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """Run until `stop` is set (or SIGINT/SIGTERM when no event is given)."""
+    stop = stop or _stop_on_signals()
+    async with AsyncExitStack() as resources:
+        pool = await create_pool(database_url(settings))
+        resources.push_async_callback(pool.close)
+        http = await resources.enter_async_context(httpx.AsyncClient())
+        client = await connect()
+        worker = build_worker(client, settings, build_activities(settings, pool, http))
+        if settings.stripe_mode == "unconfigured":
+            log.warning("STRIPE_API_KEY is not set: payment activities will fail until it is")
+        log.info("worker polling task queue %r (Stripe: %s)", settings.task_queue, settings.stripe_mode)
+        async with worker:
+            await stop.wait()
+            log.info("shutting down: finishing running tasks")
+    log.info("worker stopped")
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        settings = load_settings(need=("DEALFLOW_SECRET_KEY",))
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        raise SystemExit(2) from error
+    asyncio.run(run_worker(settings))
+
+
+if __name__ == "__main__":
+    main()
