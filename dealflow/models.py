@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     HttpUrl,
     PlainSerializer,
+    field_validator,
     model_validator,
 )
 
@@ -178,14 +179,15 @@ class DealSpec(_Strict):
     milestones: list[Milestone] = Field(min_length=1, max_length=MAX_MILESTONES)
     policy: Policy = Policy()
 
-    @model_validator(mode="after")
-    def _unique_keys(self) -> DealSpec:
+    @field_validator("milestones")
+    @classmethod
+    def _unique_keys(cls, milestones: list[Milestone]) -> list[Milestone]:
         seen: set[str] = set()
-        for milestone in self.milestones:
+        for milestone in milestones:
             if milestone.key in seen:
                 raise ValueError(f"milestone key '{milestone.key}' is used twice; keys must be unique")
             seen.add(milestone.key)
-        return self
+        return milestones
 
     @property
     def workflow_id(self) -> str:
