@@ -1,0 +1,97 @@
+"""The PDF of one receipt, drawn with fpdf2's built-in Helvetica so no font file is needed.
+
+The built-in fonts cover Latin-1 only. Text outside it is simplified for print (accents dropped,
+dashes and quotes made plain, anything else shown as '?'); the receipt's ledger row keeps the
+exact text, so the PDF is a rendering of the record, not the record itself.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import UTC, datetime
+
+from fpdf import FPDF
+
+from dealflow.messages import ReceiptInput
+from dealflow.models import format_money
+from dealflow.modes import NOT_REAL_MONEY, money_mode
+
+_PLAIN = str.maketrans(
+    {
+        "\u2013": "-", "\u2014": "-", "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"',
+        "\u2026": "...", "\u0141": "L", "\u0142": "l", "\u0110": "D", "\u0111": "d",
+        "\u0152": "OE", "\u0153": "oe", "\u20ac": "EUR",
+    }
+)  # fmt: skip
+
+
+def printable(text: str) -> str:
+    """`text` in the characters Helvetica can print (Latin-1)."""
+    out = []
+    for char in text.translate(_PLAIN):
+        if ord(char) < 256:
+            out.append(char)
+            continue
+        base = "".join(c for c in unicodedata.normalize("NFKD", char) if ord(c) < 256)
+        out.append(base or "?")
+    return "".join(out)
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def receipt_lines(receipt_number: str, receipt: ReceiptInput, issued_at: datetime) -> list[tuple[str, str]]:
+    """The labelled lines of the receipt, in print order (also what tests read back)."""
+    lines = [
+        ("Receipt number", receipt_number),
+        ("Deal", f"{receipt.deal_title} ({receipt.deal_id})"),
+        ("Milestone", f"{receipt.milestone_title} ({receipt.milestone_key})"),
+        ("Paid by (client)", f"{receipt.client_name} <{receipt.client_email}>"),
+        ("Paid to (vendor)", f"{receipt.vendor_name} <{receipt.vendor_email}>"),
+        ("Amount released", format_money(receipt.amount, receipt.currency)),
+        ("Released at", _utc(receipt.released_at)),
+        ("Issued at", _utc(issued_at)),
+    ]
+    stripe_ids = [
+        ("Stripe payment intent", receipt.payment_intent_id),
+        ("Stripe charge", receipt.charge_id),
+        ("Stripe transfer", receipt.transfer_id),
+    ]
+    lines.extend((label, value) for label, value in stripe_ids if value)
+    return lines
+
+
+def render_receipt_pdf(receipt_number: str, receipt: ReceiptInput, issued_at: datetime) -> bytes:
+    """One A4 page. The PDF's creation date is `issued_at`, so the same receipt renders the same."""
+    pdf = FPDF(format="A4")
+    pdf.set_creation_date(issued_at.astimezone(UTC))
+    pdf.set_title(printable(f"Receipt {receipt_number}"))
+    pdf.set_author("dealflow")
+    pdf.add_page()
+    pdf.set_font("Helvetica", style="B", size=20)
+    pdf.cell(text=f"Receipt {receipt_number}", new_x="LMARGIN", new_y="NEXT")
+    warning = NOT_REAL_MONEY[money_mode(livemode=receipt.livemode, sandbox=receipt.sandbox)]
+    if warning:
+        pdf.set_text_color(170, 0, 0)
+        pdf.set_font("Helvetica", style="B", size=12)
+        pdf.cell(text=warning, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_text_color(0, 0, 0)
+    pdf.ln(6)
+    for label, value in receipt_lines(receipt_number, receipt, issued_at):
+        pdf.set_font("Helvetica", style="B", size=11)
+        pdf.cell(w=55, h=8, text=printable(label))
+        pdf.set_font("Helvetica", size=11)
+        pdf.multi_cell(w=0, h=8, text=printable(value), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(8)
+    pdf.set_font("Helvetica", size=9)
+    pdf.multi_cell(
+        w=0,
+        h=5,
+        text=(
+            "The amount above was paid by the client through Stripe, confirmed by Stripe and "
+            "released to the vendor for the milestone above. Receipts are numbered once and "
+            "never altered."
+        ),
+    )
+    return bytes(pdf.output())
