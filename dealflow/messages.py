@@ -395,6 +395,8 @@ class ArtifactDeliveryInput(_Message):
     client_email: str
     title: str
     artifacts: list[Artifact]
+    #: Demo deals' mails say "DEMO — sandbox money" (as EmailInput's context key `demo` does).
+    demo: bool = False
 
 
 class DeliveryResult(_Message):
