@@ -38,7 +38,9 @@ class ConfigError(RuntimeError):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    # No populate_by_name: pydantic-settings would then also read each field by its bare name,
+    # so `home` would come from $HOME and `env` from $ENV.
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     env: Literal["dev", "production"] = Field(default="dev", alias="DEALFLOW_ENV")
     home: Path = Field(default=Path(".dealflow"), alias="DEALFLOW_HOME")
