@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +19,7 @@ from temporalio.service import RPCError
 from dealflow.actions import ACTIONS
 from dealflow.messages import DealStatus
 from dealflow.models import format_money, workflow_id_for
+from dealflow.modes import MoneyMode
 from dealflow.settings import ConfigError, load_settings
 from dealflow.specs import SpecError, parse_model
 from dealflow.temporal import connect
@@ -45,6 +47,17 @@ def worker() -> None:
     import worker as worker_module
 
     worker_module.main()
+
+
+@app.command("bridge")
+def bridge_command(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+) -> None:
+    """Run the bridge: Stripe webhooks, the client portal, the vendor and admin APIs."""
+    from bridge.app import run_bridge
+
+    run_bridge(host, port)
 
 
 @app.command()
@@ -161,6 +174,33 @@ def signal(
 
     asyncio.run(send())
     console.print(f"sent {action} to {workflow_id_for(deal_id)}")
+
+
+def _day(help: str) -> typer.models.OptionInfo:
+    return typer.Option(formats=["%Y-%m-%d"], help=f"{help} (YYYY-MM-DD, UTC)")
+
+
+@app.command()
+def report(
+    as_json: Annotated[bool, typer.Option("--json", help="JSON, money in integer minor units")] = False,
+    since: Annotated[datetime | None, _day("only deals started on or after this day")] = None,
+    mode: Annotated[MoneyMode | None, typer.Option(help="only this money: live, test or sandbox")] = None,
+) -> None:
+    """The truth report: funnel, confirmed money by state, revenue by month, durations."""
+    from dealflow.reports import run_report
+
+    raise typer.Exit(run_report(as_json=as_json, since=since.date() if since else None, mode=mode))
+
+
+@app.command()
+def reconcile(
+    since: Annotated[datetime | None, _day("first day of the period")] = None,
+    until: Annotated[datetime | None, _day("last day of the period, included")] = None,
+) -> None:
+    """Compare the ledger with Stripe (or the sandbox); exit code 1 when anything differs."""
+    from dealflow.reconcile import run_reconcile
+
+    raise typer.Exit(run_reconcile(since=since.date() if since else None, until=until.date() if until else None))
 
 
 def main() -> None:
