@@ -1,0 +1,162 @@
+"""Admin API: the deals, one deal's live status, cancellation, and the health of the Stripe link."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Header, Query
+from pydantic import BaseModel, EmailStr
+
+from bridge import calls
+from bridge.auth import require_admin
+from bridge.errors import ApiError
+from bridge.inbox import InboxStatus
+from bridge.state import Bridge
+from dealflow.messages import ActionResult, CancelDeal, DealStage, DealStatus
+
+router = APIRouter(prefix="/api", tags=["admin"], dependencies=[Depends(require_admin)])
+
+MAX_PAGE = 100
+
+
+class DealRow(BaseModel):
+    """A row of the `deals` read model (updated by the workflow on each stage change)."""
+
+    deal_id: str
+    workflow_id: str
+    title: str
+    client_email: str
+    vendor_email: str
+    currency: str
+    stage: str
+    amount_total: int
+    funded: int
+    released: int
+    refunded: int
+    livemode: bool | None
+    demo: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class DealPage(BaseModel):
+    deals: list[DealRow]
+    next_cursor: str | None
+
+
+class StripeLast24h(BaseModel):
+    events_received: int
+    signature_failures: int
+    orphans: int
+
+
+class StripeStatus(BaseModel):
+    mode: Literal["live", "test", "sandbox", "unconfigured"]
+    webhook_secret_configured: bool
+    last_24h: StripeLast24h
+    inbox_backlog: int
+    oldest_pending_at: datetime | None
+    signature_failures_scope: Literal["this bridge process"] = "this bridge process"
+
+
+class InboxEvent(BaseModel):
+    event_id: str
+    type: str
+    livemode: bool
+    deal_id: str | None
+    status: InboxStatus
+    received_at: datetime
+    attempts: int
+    last_error: str | None
+    delivered_at: datetime | None
+
+
+def _encode_cursor(row: DealRow) -> str:
+    raw = json.dumps([row.created_at.isoformat(), row.deal_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        created_at, deal_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return datetime.fromisoformat(created_at), str(deal_id)
+    except (ValueError, TypeError) as error:
+        raise ApiError(422, "cursor is not one this API handed out", field="cursor") from error
+
+
+@router.get("/deals")
+async def list_deals(
+    bridge: Bridge,
+    stage: DealStage | None = None,
+    client: Annotated[EmailStr | None, Query(description="client email")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> DealPage:
+    """Newest deals first; follow `next_cursor` for the next page (null on the last one)."""
+    after = _decode_cursor(cursor) if cursor else None
+    rows = await bridge.pool.fetch(
+        """SELECT deal_id, workflow_id, title, client_email, vendor_email, currency, stage,
+                  amount_total, funded, released, refunded, livemode, demo, created_at, updated_at
+           FROM deals
+           WHERE ($1::text IS NULL OR stage = $1)
+             AND ($2::text IS NULL OR lower(client_email) = lower($2))
+             AND ($3::timestamptz IS NULL OR (created_at, deal_id) < ($3, $4))
+           ORDER BY created_at DESC, deal_id DESC
+           LIMIT $5""",
+        stage.value if stage else None,
+        client,
+        after[0] if after else None,
+        after[1] if after else None,
+        limit + 1,
+    )
+    deals = [DealRow(**dict(row)) for row in rows[:limit]]
+    return DealPage(deals=deals, next_cursor=_encode_cursor(deals[-1]) if len(rows) > limit else None)
+
+
+@router.get("/deals/{deal_id}", responses={404: {}, 503: {}})
+async def get_deal(deal_id: str, bridge: Bridge) -> DealStatus:
+    """The workflow's live status (its `status` query), not the read model."""
+    return await calls.status(bridge, deal_id)
+
+
+@router.post("/deals/{deal_id}/cancel", responses={404: {}, 409: {}, 503: {}})
+async def cancel_deal(
+    deal_id: str,
+    body: CancelDeal,
+    bridge: Bridge,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> ActionResult:
+    """Cancel the deal; the workflow voids holds and refunds per its policy, then tells both parties."""
+    return await calls.act(
+        bridge, deal_id, "cancel_deal", body, update_id=calls.update_id("admin-cancel", idempotency_key)
+    )
+
+
+@router.get("/stripe-status")
+async def stripe_status(bridge: Bridge) -> StripeStatus:
+    """Which Stripe money this bridge sees, and whether webhooks arrive and get delivered."""
+    stats = await bridge.inbox.stats()
+    return StripeStatus(
+        mode=bridge.settings.stripe_mode,
+        webhook_secret_configured=bool(bridge.settings.stripe_webhook_secret),
+        last_24h=StripeLast24h(
+            events_received=stats.received_last_day,
+            signature_failures=bridge.metrics.signature_failures_last_day(),
+            orphans=stats.orphans_last_day,
+        ),
+        inbox_backlog=stats.backlog,
+        oldest_pending_at=stats.oldest_pending_at,
+    )
+
+
+@router.get("/stripe-events")
+async def stripe_events(
+    bridge: Bridge,
+    status: InboxStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+) -> list[InboxEvent]:
+    """The webhook inbox, newest first; `status=orphan` lists events no deal took."""
+    return [InboxEvent(**row) for row in await bridge.inbox.list(status=status, limit=limit)]

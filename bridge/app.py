@@ -1,0 +1,136 @@
+"""The bridge's FastAPI app and its runner.
+
+    dealflow bridge [--host H] [--port P]
+
+`create_app` takes its dependencies (settings, Postgres pool, Temporal client) so that tests run
+the very app a user runs against real services. The app's lifespan runs the inbox relay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import asyncpg
+import uvicorn
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from temporalio.client import Client
+
+from bridge import admin, health, portal, vendor, webhooks
+from bridge.body_limit import MAX_BODY_BYTES, BodyLimitMiddleware
+from bridge.deals import Deals
+from bridge.errors import install_error_handlers
+from bridge.inbox import Inbox
+from bridge.metrics import BridgeMetrics
+from bridge.pages import Pages
+from bridge.ratelimit import RateLimit, RateLimiter
+from bridge.relay import Relay
+from bridge.state import BridgeState
+from dealflow.db import create_pool, database_url
+from dealflow.serve import PortInUse, check_port_free
+from dealflow.settings import ConfigError, Settings, load_settings
+from dealflow.temporal import connect
+
+log = logging.getLogger("dealflow.bridge")
+
+#: Settings the bridge cannot run without. In dev the first three are generated per stack.
+REQUIRED_SETTINGS = (
+    "DEALFLOW_SECRET_KEY",
+    "DEALFLOW_ADMIN_TOKEN",
+    "DEALFLOW_VENDOR_TOKEN",
+    "STRIPE_WEBHOOK_SECRET",
+)
+
+
+@dataclass(frozen=True)
+class BridgeOptions:
+    """Tunables with production defaults; tests shorten the relay interval or tighten limits."""
+
+    #: People click; a page load plus a form post every few seconds is plenty.
+    portal_rate: RateLimit = field(default_factory=lambda: RateLimit(per_second=2, burst=30))
+    #: Stripe sends bursts from a few addresses; generous, but still bounded.
+    webhook_rate: RateLimit = field(default_factory=lambda: RateLimit(per_second=100, burst=500))
+    #: How often the relay looks for pending events when nothing wakes it.
+    relay_interval: float = 5.0
+    #: Deadline of each Temporal call (query, update, signal).
+    temporal_timeout: timedelta = timedelta(seconds=15)
+    max_body_bytes: int = MAX_BODY_BYTES
+
+
+def create_app(
+    *, settings: Settings, pool: asyncpg.Pool, temporal: Client, options: BridgeOptions | None = None
+) -> FastAPI:
+    """The bridge app on the given services. Raises ConfigError if a required setting is missing."""
+    options = options or BridgeOptions()
+    for name in REQUIRED_SETTINGS:
+        settings.require(name)
+    metrics = BridgeMetrics()
+    deals = Deals(temporal, timeout=options.temporal_timeout)
+    relay = Relay(pool, deals, metrics, interval=options.relay_interval)
+    state = BridgeState(
+        settings=settings,
+        pool=pool,
+        temporal=temporal,
+        deals=deals,
+        inbox=Inbox(pool),
+        relay=relay,
+        metrics=metrics,
+        portal_limiter=RateLimiter("portal", options.portal_rate, metrics.count_rate_limited),
+        webhook_limiter=RateLimiter("webhook", options.webhook_rate, metrics.count_rate_limited),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(relay.run(), name="stripe-inbox-relay")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app = FastAPI(
+        title="dealflow bridge",
+        summary="Stripe webhooks, the client portal, and the vendor and admin APIs of dealflow.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.bridge = state
+    app.state.pages = Pages()
+    install_error_handlers(app, html_prefix="/portal/", html_page=app.state.pages.error)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=options.max_body_bytes)
+    app.mount("/static", StaticFiles(packages=[("bridge", "static")]), name="static")
+    for module in (webhooks, portal, vendor, admin, health):
+        app.include_router(module.router)
+    return app
+
+
+async def serve_bridge(settings: Settings, *, host: str, port: int) -> None:
+    """Connect Postgres and Temporal, then serve until SIGINT/SIGTERM."""
+    check_port_free(host, port, "--port")
+    pool = await create_pool(database_url(settings))
+    try:
+        temporal = await connect()
+        app = create_app(settings=settings, pool=pool, temporal=temporal)
+        config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False)
+        log.info("bridge on http://%s:%d (Stripe: %s)", host, port, settings.stripe_mode)
+        await uvicorn.Server(config).serve()
+    finally:
+        await pool.close()
+
+
+def run_bridge(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Entry point of `dealflow bridge`: exits 2 on a configuration problem, naming the setting."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        settings = load_settings(need=REQUIRED_SETTINGS)
+        asyncio.run(serve_bridge(settings, host=host, port=port))
+    except (ConfigError, PortInUse) as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        raise SystemExit(2) from error

@@ -1,0 +1,127 @@
+"""The bridge's one door into Temporal: query, update and signal deal workflows.
+
+Temporal's many error types become three the routes understand: the deal does not exist
+(404), the deal refused the action (409, with the validator's reason), or Temporal did not
+answer in time (503). Every call has a deadline: the SDK retries an unreachable server on its
+own for longer than a person or Stripe will wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from dealflow.messages import ActionResult, DealStatus, StripeEventSignal
+from dealflow.models import DealSpec, workflow_id_for
+
+STATUS_QUERY = "status"
+STRIPE_EVENT_SIGNAL = "stripe_event"
+
+
+class DealNotFound(LookupError):
+    """No workflow exists for this deal id."""
+
+
+class ActionRejected(RuntimeError):
+    """The workflow refused the action (its validator said why, or the deal has ended)."""
+
+
+class DealUnavailable(RuntimeError):
+    """Temporal (or the worker) did not answer in time; nothing is known to have happened."""
+
+
+class Deals:
+    """Deal workflows by deal id, with deadlines on every call."""
+
+    _SPEC_CACHE_SIZE = 256
+
+    def __init__(self, client: Client, *, timeout: timedelta = timedelta(seconds=15)) -> None:
+        self.client = client
+        self.timeout = timeout
+        self._specs: OrderedDict[str, DealSpec] = OrderedDict()
+
+    def _handle(self, deal_id: str) -> WorkflowHandle[Any, Any]:
+        return self.client.get_workflow_handle(workflow_id_for(deal_id))
+
+    async def status(self, deal_id: str) -> DealStatus:
+        async with self._answers(deal_id):
+            return await self._handle(deal_id).query(STATUS_QUERY, result_type=DealStatus)
+
+    async def spec(self, deal_id: str) -> DealSpec:
+        """The deal's spec (SOW text, parties) from the workflow's start event; it never changes."""
+        if deal_id in self._specs:
+            self._specs.move_to_end(deal_id)
+            return self._specs[deal_id]
+        async with self._answers(deal_id):
+            events = self._handle(deal_id).fetch_history_events(page_size=1)
+            async for event in events:
+                payloads = event.workflow_execution_started_event_attributes.input.payloads
+                [spec] = await self.client.data_converter.decode(payloads, [DealSpec])
+                break
+            else:
+                raise DealNotFound(deal_id)
+        self._specs[deal_id] = spec
+        if len(self._specs) > self._SPEC_CACHE_SIZE:
+            self._specs.popitem(last=False)
+        return spec
+
+    async def act(self, deal_id: str, update: str, arg: BaseModel, *, update_id: str | None) -> ActionResult:
+        """Run an update; the same `update_id` twice runs it once and returns the first answer."""
+        async with self._answers(deal_id, acting=True):
+            return await self._handle(deal_id).execute_update(
+                update, arg, id=update_id, result_type=ActionResult
+            )
+
+    async def signal_stripe_event(self, deal_id: str, event: StripeEventSignal) -> None:
+        async with self._answers(deal_id):
+            await self._handle(deal_id).signal(STRIPE_EVENT_SIGNAL, event)
+
+    @asynccontextmanager
+    async def _answers(self, deal_id: str, *, acting: bool = False) -> AsyncIterator[None]:
+        try:
+            async with asyncio.timeout(self.timeout.total_seconds()):
+                yield
+        except WorkflowUpdateFailedError as error:
+            raise ActionRejected(_reason(error.cause)) from error
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                if acting:
+                    await self._refuse_if_ended(deal_id)
+                raise DealNotFound(deal_id) from error
+            raise DealUnavailable(f"Temporal did not accept the call: {error.message}") from error
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as error:
+            raise DealUnavailable("the deal did not answer in time; try again") from error
+        except WorkflowQueryFailedError as error:
+            raise DealUnavailable(f"the deal could not report its status: {error.message}") from error
+
+    async def _refuse_if_ended(self, deal_id: str) -> None:
+        """An update to a closed workflow is NOT_FOUND too; tell that apart from a missing deal."""
+        try:
+            async with asyncio.timeout(self.timeout.total_seconds()):
+                description = await self._handle(deal_id).describe()
+        except (RPCError, TimeoutError):
+            return
+        if description.status not in (None, WorkflowExecutionStatus.RUNNING):
+            raise ActionRejected(f"this deal has ended ({description.status.name.lower()})")
+
+
+def _reason(cause: BaseException) -> str:
+    if isinstance(cause, ApplicationError):
+        return cause.message
+    return str(cause) or type(cause).__name__

@@ -1,0 +1,90 @@
+"""The `stripe_events` inbox: verified webhooks are stored before anything acts on them.
+
+The event id is the primary key, so Stripe's redeliveries are no-ops. Rows wait as `pending`
+until the relay hands them to their workflow; `orphan` rows name no running deal and wait for
+an operator; `ignored` rows are event types no deal reacts to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import asyncpg
+
+
+class InboxStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    ORPHAN = "orphan"
+    IGNORED = "ignored"
+
+
+@dataclass(frozen=True)
+class InboxStats:
+    received_last_day: int
+    orphans_last_day: int
+    backlog: int
+    oldest_pending_at: datetime | None
+
+
+class Inbox:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def store(
+        self,
+        *,
+        event_id: str,
+        event_type: str,
+        livemode: bool,
+        deal_id: str | None,
+        raw_body: str,
+        status: InboxStatus,
+        note: str | None = None,
+    ) -> bool:
+        """Keep the event exactly as Stripe sent it; False when this event id is already kept."""
+        seq = await self.pool.fetchval(
+            """INSERT INTO stripe_events (event_id, type, livemode, deal_id, payload, status, last_error)
+               VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)
+               ON CONFLICT (event_id) DO NOTHING
+               RETURNING received_seq""",
+            event_id,
+            event_type,
+            livemode,
+            deal_id,
+            raw_body,
+            status.value,
+            note,
+        )
+        return seq is not None
+
+    async def list(self, *, status: InboxStatus | None, limit: int) -> list[dict[str, Any]]:
+        rows = await self.pool.fetch(
+            """SELECT event_id, type, livemode, deal_id, status, received_at, attempts,
+                      last_error, delivered_at
+               FROM stripe_events
+               WHERE $1::text IS NULL OR status = $1
+               ORDER BY received_seq DESC
+               LIMIT $2""",
+            status.value if status else None,
+            limit,
+        )
+        return [dict(row) for row in rows]
+
+    async def stats(self) -> InboxStats:
+        row = await self.pool.fetchrow(
+            """SELECT
+                 (SELECT count(*) FROM stripe_events
+                   WHERE received_at > now() - interval '24 hours') AS received,
+                 (SELECT count(*) FROM stripe_events
+                   WHERE received_at > now() - interval '24 hours' AND status = 'orphan') AS orphans,
+                 (SELECT count(*) FROM stripe_events WHERE status = 'pending') AS backlog,
+                 (SELECT min(received_at) FROM stripe_events WHERE status = 'pending') AS oldest"""
+        )
+        return InboxStats(row["received"], row["orphans"], row["backlog"], row["oldest"])
+
+    async def backlog(self) -> int:
+        return await self.pool.fetchval("SELECT count(*) FROM stripe_events WHERE status = 'pending'")

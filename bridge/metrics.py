@@ -1,0 +1,64 @@
+"""Prometheus metrics of one bridge app, in its own registry so several apps (tests) coexist."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+_DAY = 24 * 3600
+
+
+class BridgeMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.webhooks = Counter(
+            "dealflow_bridge_webhooks",
+            "Stripe webhooks by outcome (pending, orphan, ignored, duplicate, rejected)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.signature_failures = Counter(
+            "dealflow_bridge_webhook_signature_failures",
+            "Webhooks refused because the signature was missing, wrong or outside 5 minutes",
+            registry=self.registry,
+        )
+        self.relay = Counter(
+            "dealflow_bridge_relay",
+            "Inbox events handed to workflows by outcome (delivered, orphan, retry)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.actions = Counter(
+            "dealflow_bridge_actions",
+            "Portal, vendor and admin actions sent to workflows, by action and outcome",
+            ["action", "outcome"],
+            registry=self.registry,
+        )
+        self.rate_limited = Counter(
+            "dealflow_bridge_rate_limited",
+            "Requests answered 429, by route family",
+            ["scope"],
+            registry=self.registry,
+        )
+        self.inbox_backlog = Gauge(
+            "dealflow_bridge_inbox_backlog",
+            "Stripe events stored but not yet delivered to their workflow",
+            registry=self.registry,
+        )
+        self._signature_failure_times: deque[float] = deque(maxlen=100_000)
+
+    def count_rate_limited(self, scope: str) -> None:
+        self.rate_limited.labels(scope).inc()
+
+    def signature_failed(self) -> None:
+        self.signature_failures.inc()
+        self._signature_failure_times.append(time.time())
+
+    def signature_failures_last_day(self) -> int:
+        """Failures this process saw in the last 24 h (they are never stored: nothing is)."""
+        cutoff = time.time() - _DAY
+        while self._signature_failure_times and self._signature_failure_times[0] < cutoff:
+            self._signature_failure_times.popleft()
+        return len(self._signature_failure_times)

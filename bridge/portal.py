@@ -1,0 +1,295 @@
+"""The client portal: one page per deal, reached by the signed link in the client's emails.
+
+Every action is a form POST carrying the link token, a CSRF token and a nonce (see
+`bridge.csrf`); it becomes a workflow update, so the person sees the workflow's own answer,
+including the validator's reason when the action is not possible now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse
+from markupsafe import Markup, escape
+from pydantic import BaseModel, ValidationError
+
+from bridge.csrf import (
+    form_token,
+    form_token_valid,
+    new_nonce,
+    nonce_valid,
+    origin_allowed,
+    origin_of,
+)
+from bridge.deals import ActionRejected, DealNotFound, DealUnavailable
+from bridge.errors import ApiError, field_name
+from bridge.pages import Pages
+from bridge.state import Bridge, BridgeState, portal_rate_limit
+from dealflow.links import InvalidLink, verify_token
+from dealflow.messages import (
+    ApproveMilestone,
+    MilestoneState,
+    OpenDispute,
+    RequestRevision,
+    SignSow,
+)
+
+router = APIRouter(prefix="/portal", tags=["portal"], dependencies=[Depends(portal_rate_limit)])
+
+#: Milestone states in which the client's money is at stake, so a dispute can be opened.
+DISPUTABLE = frozenset(
+    {
+        MilestoneState.FUNDED,
+        MilestoneState.IN_PROGRESS,
+        MilestoneState.DELIVERED,
+        MilestoneState.REVISION_REQUESTED,
+    }
+)
+
+_LINK_HELP = (
+    "It may have been altered, cut short, or it may have expired. "
+    "Open the link in the most recent email about your deal."
+)
+
+#: How message fields are called on the page, for error messages people can act on.
+_FIELD_LABELS = {
+    "signer_name": "Your full name",
+    "sow_sha256": "Statement of work fingerprint",
+    "milestone_key": "Milestone",
+    "notes": "What should change",
+    "reason": "Why",
+    "nonce": "Form",
+}
+
+
+class PortalForm(BaseModel):
+    """Fields every portal form sends. Empty defaults so a missing one gets our own answer."""
+
+    token: str = ""
+    csrf: str = ""
+    nonce: str = ""
+
+
+class SignForm(PortalForm):
+    full_name: str = ""
+    consent: bool = False
+    sow_sha256: str = ""
+
+
+class MilestoneForm(PortalForm):
+    milestone_key: str = ""
+
+
+class RevisionForm(MilestoneForm):
+    notes: str = ""
+
+
+class DisputeForm(MilestoneForm):
+    reason: str = ""
+
+
+def pages(request: Request) -> Pages:
+    return request.app.state.pages
+
+
+View = Annotated[Pages, Depends(pages)]
+
+
+def portal_path(deal_id: str, token: str) -> str:
+    return f"/portal/{quote(deal_id)}?token={quote(token)}"
+
+
+class _Refusal(Exception):
+    """Ends a portal request with a page; carries what the page says."""
+
+    def __init__(self, status: int, heading: str, message: str, *, field: str | None = None, back: bool = True):
+        super().__init__(message)
+        self.status, self.heading, self.message, self.field, self.back = status, heading, message, field, back
+
+
+def _check_link(bridge: BridgeState, deal_id: str, token: str) -> None:
+    try:
+        verify_token(bridge.settings.secret_key or "", deal_id, token)
+    except InvalidLink as error:
+        raise ApiError(403, f"This link is not valid. {_LINK_HELP}", code="invalid_link") from error
+
+
+@router.get("/{deal_id}", response_class=HTMLResponse)
+async def deal_page(
+    request: Request,
+    deal_id: str,
+    bridge: Bridge,
+    view: View,
+    token: Annotated[str, Query()] = "",
+    paid: Annotated[bool, Query()] = False,
+) -> HTMLResponse:
+    """The deal as the client sees it: SOW, milestones, pay links, deliverables, timeline."""
+    _check_link(bridge, deal_id, token)
+    try:
+        status = await bridge.deals.status(deal_id)
+        spec = await bridge.deals.spec(deal_id)
+    except DealNotFound as error:
+        raise ApiError(404, "We could not find this deal. It may have been withdrawn.") from error
+    except DealUnavailable as error:
+        raise ApiError(503, "Your deal cannot be shown right now; please reload in a minute.") from error
+    csrf = form_token(bridge.settings.secret_key or "", deal_id, token)
+
+    def hidden() -> Markup:
+        """The hidden fields of one form; each form gets its own nonce."""
+        fields = {"token": token, "csrf": csrf, "nonce": new_nonce()}
+        return Markup("").join(
+            Markup('<input type="hidden" name="{}" value="{}">').format(name, value)
+            for name, value in fields.items()
+        )
+
+    return view.render(
+        "deal.html",
+        status=status,
+        spec=spec,
+        paid=paid,
+        sandbox=bridge.settings.stripe_mode == "sandbox",
+        base=f"/portal/{escape(quote(deal_id))}",
+        hidden=hidden,
+        disputable=DISPUTABLE,
+    )
+
+
+async def _act(
+    request: Request,
+    bridge: BridgeState,
+    view: Pages,
+    *,
+    deal_id: str,
+    form: PortalForm,
+    action: str,
+    update: str,
+    build: Callable[[], BaseModel],
+    done: str,
+) -> HTMLResponse:
+    """Check link, CSRF, origin and nonce; send the update; show the workflow's answer."""
+    _check_link(bridge, deal_id, form.token)
+    back = portal_path(deal_id, form.token)
+    try:
+        _check_form(request, bridge, deal_id, form)
+        try:
+            message = build()
+        except ValidationError as error:
+            first = error.errors()[0]
+            field = field_name(first["loc"])
+            label = _FIELD_LABELS.get(field, field)
+            raise _Refusal(422, "Please check the form", f"{label}: {first['msg']}", field=field) from error
+        try:
+            result = await bridge.deals.act(deal_id, update, message, update_id=f"portal-{action}-{form.nonce}")
+        except ActionRejected as error:
+            raise _Refusal(409, "Not done", str(error)) from error
+        except DealNotFound as error:
+            raise _Refusal(404, "Deal not found", "We could not find this deal.", back=False) from error
+        except DealUnavailable as error:
+            raise _Refusal(
+                503, "Please try again in a moment", f"{error}. Sending the same form again is safe."
+            ) from error
+    except _Refusal as refusal:
+        bridge.metrics.actions.labels(action, "rejected" if refusal.status == 409 else "refused").inc()
+        return view.message(
+            status_code=refusal.status,
+            heading=refusal.heading,
+            message=refusal.message,
+            field=refusal.field,
+            back_url=back if refusal.back else None,
+        )
+    bridge.metrics.actions.labels(action, "done").inc()
+    return view.message(status_code=200, heading=done, message=result.message, back_url=back)
+
+
+def _check_form(request: Request, bridge: BridgeState, deal_id: str, form: PortalForm) -> None:
+    allowed = {origin_of(bridge.settings.public_url), origin_of(str(request.base_url))}
+    if not origin_allowed(request.headers.get("origin"), allowed):
+        raise _Refusal(403, "Form refused", "This form was sent from another site.", back=False)
+    if not form_token_valid(bridge.settings.secret_key or "", deal_id, form.token, form.csrf):
+        raise _Refusal(403, "Form refused", "This form is out of date; reload the page and try again.")
+    if not nonce_valid(form.nonce):
+        raise _Refusal(422, "Please check the form", "This form is incomplete; reload the page.", field="nonce")
+
+
+def _client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+@router.post("/{deal_id}/sign", response_class=HTMLResponse)
+async def sign(
+    request: Request,
+    deal_id: str,
+    form: Annotated[SignForm, Form()],
+    bridge: Bridge,
+    view: View,
+) -> HTMLResponse:
+    """Sign the SOW: typed name and consent; IP, browser and time are kept as evidence."""
+
+    def build() -> SignSow:
+        if not form.consent:
+            raise _Refusal(
+                422, "Please check the form", "Tick the box to agree to the statement of work.", field="consent"
+            )
+        return SignSow(
+            signer_name=form.full_name.strip(),
+            consent=True,
+            sow_sha256=form.sow_sha256 or None,
+            ip=_client_ip(request),
+            user_agent=(request.headers.get("user-agent") or "")[:500] or None,
+        )
+
+    return await _act(
+        request, bridge, view, deal_id=deal_id, form=form, action="sign", update="sign_sow", build=build,
+        done="Signed",
+    )
+
+
+@router.post("/{deal_id}/approve", response_class=HTMLResponse)
+async def approve(
+    request: Request,
+    deal_id: str,
+    form: Annotated[MilestoneForm, Form()],
+    bridge: Bridge,
+    view: View,
+) -> HTMLResponse:
+    """Approve a delivered milestone; its money is released to the vendor."""
+    return await _act(
+        request, bridge, view, deal_id=deal_id, form=form, action="approve", update="approve_milestone",
+        build=lambda: ApproveMilestone(milestone_key=form.milestone_key, approved_by="client (portal)"),
+        done="Approved",
+    )
+
+
+@router.post("/{deal_id}/revise", response_class=HTMLResponse)
+async def revise(
+    request: Request,
+    deal_id: str,
+    form: Annotated[RevisionForm, Form()],
+    bridge: Bridge,
+    view: View,
+) -> HTMLResponse:
+    """Send a delivered milestone back to the vendor with notes."""
+    return await _act(
+        request, bridge, view, deal_id=deal_id, form=form, action="revise", update="request_revision",
+        build=lambda: RequestRevision(milestone_key=form.milestone_key, notes=form.notes.strip()),
+        done="Revision requested",
+    )
+
+
+@router.post("/{deal_id}/dispute", response_class=HTMLResponse)
+async def dispute(
+    request: Request,
+    deal_id: str,
+    form: Annotated[DisputeForm, Form()],
+    bridge: Bridge,
+    view: View,
+) -> HTMLResponse:
+    """Open a dispute on a milestone; it pauses until an operator resolves it."""
+    return await _act(
+        request, bridge, view, deal_id=deal_id, form=form, action="dispute", update="open_dispute",
+        build=lambda: OpenDispute(milestone_key=form.milestone_key, reason=form.reason.strip(), opened_by="client"),
+        done="Dispute opened",
+    )

@@ -1,0 +1,110 @@
+"""`POST /webhooks/stripe`: verify, store in the inbox, acknowledge. The relay signals the deal.
+
+The body is verified exactly as received (never re-serialised): Stripe signs the bytes. The
+library's check only refuses old timestamps; ours also refuses ones from the future, so a
+captured-and-replayed or a clock-skewed delivery outside 5 minutes either way is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Literal
+
+import stripe
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
+
+from bridge.errors import ApiError
+from bridge.inbox import InboxStatus
+from bridge.state import Bridge, webhook_rate_limit
+from dealflow.stripe_events import MalformedEvent, concerns_deals, deal_event
+
+#: Seconds a signed timestamp may be away from our clock, in either direction.
+SIGNATURE_TOLERANCE = 300
+
+router = APIRouter(tags=["stripe"])
+
+
+class InvalidSignature(ValueError):
+    """Missing, forged, or signed too long ago or too far ahead."""
+
+
+class WebhookAck(BaseModel):
+    received: Literal[True] = True
+    event_id: str
+    status: Literal["pending", "orphan", "ignored", "duplicate"]
+
+
+def verify_stripe_event(
+    payload: bytes, signature_header: str | None, secret: str, *, now: float | None = None
+) -> dict[str, Any]:
+    """The event as a dict if Stripe signed exactly these bytes within the tolerance."""
+    try:
+        text = payload.decode("utf-8")
+        stripe.Webhook.construct_event(text, signature_header, secret, tolerance=SIGNATURE_TOLERANCE)
+    except (stripe.SignatureVerificationError, UnicodeDecodeError) as error:
+        raise InvalidSignature(_first_sentence(str(error)) or "invalid signature") from error
+    except ValueError as error:
+        raise MalformedEvent(f"the signed body is not a Stripe event: {error}") from error
+    skew = abs((time.time() if now is None else now) - _signed_timestamp(signature_header or ""))
+    if skew > SIGNATURE_TOLERANCE:
+        raise InvalidSignature("the signature's timestamp is more than 5 minutes away from now")
+    return json.loads(text)
+
+
+def _signed_timestamp(header: str) -> int:
+    for item in header.split(","):
+        key, _, value = item.partition("=")
+        if key.strip() == "t":
+            return int(value)
+    raise InvalidSignature("the Stripe-Signature header has no timestamp")
+
+
+def _first_sentence(message: str) -> str:
+    return message.split(". ")[0].strip()
+
+
+def inbox_status(event_type: str, deal_id: str | None) -> InboxStatus:
+    if not concerns_deals(event_type):
+        return InboxStatus.IGNORED
+    return InboxStatus.PENDING if deal_id else InboxStatus.ORPHAN
+
+
+@router.post(
+    "/webhooks/stripe",
+    dependencies=[Depends(webhook_rate_limit)],
+    responses={400: {"description": "bad signature or not a Stripe event"}, 413: {}, 429: {}},
+)
+async def stripe_webhook(request: Request, bridge: Bridge) -> WebhookAck:
+    """Store a signed Stripe event once; its deal is signalled by the relay right after."""
+    payload = await request.body()
+    try:
+        event = verify_stripe_event(
+            payload, request.headers.get("stripe-signature"), bridge.settings.stripe_webhook_secret or ""
+        )
+        deal_id, signal = deal_event(event)
+    except InvalidSignature as error:
+        bridge.metrics.signature_failed()
+        bridge.metrics.webhooks.labels("rejected").inc()
+        raise ApiError(400, str(error), code="invalid_signature", field="Stripe-Signature") from error
+    except MalformedEvent as error:
+        bridge.metrics.webhooks.labels("rejected").inc()
+        raise ApiError(400, str(error), code="malformed_event") from error
+    status = inbox_status(signal.type, deal_id)
+    stored = await bridge.inbox.store(
+        event_id=signal.event_id,
+        event_type=signal.type,
+        livemode=signal.livemode,
+        deal_id=deal_id,
+        raw_body=payload.decode("utf-8"),
+        status=status,
+        note="the event names no deal (no deal_id metadata)" if status is InboxStatus.ORPHAN else None,
+    )
+    if not stored:
+        bridge.metrics.webhooks.labels("duplicate").inc()
+        return WebhookAck(event_id=signal.event_id, status="duplicate")
+    bridge.metrics.webhooks.labels(status.value).inc()
+    if status is InboxStatus.PENDING:
+        bridge.relay.wake()
+    return WebhookAck(event_id=signal.event_id, status=status.value)

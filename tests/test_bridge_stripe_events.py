@@ -1,0 +1,61 @@
+"""Verified Stripe events become (deal id, signal) by the objects' metadata, or orphans."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from dealflow.stripe_events import MalformedEvent, concerns_deals, deal_event
+from tests.bridge_support import session_completed, stripe_event
+
+
+def test_checkout_session_maps_every_field() -> None:
+    event = session_completed("acme-site", "build", 120000, created=1_700_000_000, livemode=True)
+    deal_id, signal = deal_event(event)
+    session = event["data"]["object"]
+    assert deal_id == "acme-site"
+    assert signal.event_id == event["id"]
+    assert signal.type == "checkout.session.completed"
+    assert signal.livemode is True
+    assert signal.created == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
+    assert signal.object_id == session["id"] == signal.checkout_session_id
+    assert signal.payment_intent_id == session["payment_intent"]
+    assert (signal.amount, signal.currency, signal.milestone_key) == (120000, "usd", "build")
+
+
+def test_payment_intent_amount_and_id() -> None:
+    intent = {"id": "pi_1", "object": "payment_intent", "amount": 5000, "currency": "eur",
+              "metadata": {"deal_id": "d-1", "milestone_key": "m1"}}
+    deal_id, signal = deal_event(stripe_event("payment_intent.succeeded", intent))
+    assert deal_id == "d-1"
+    assert (signal.payment_intent_id, signal.checkout_session_id, signal.amount) == ("pi_1", None, 5000)
+
+
+def test_refunded_charge_takes_the_refunded_amount_and_the_expanded_intents_metadata() -> None:
+    charge = {
+        "id": "ch_1", "object": "charge", "amount": 9000, "amount_refunded": 4000, "currency": "usd",
+        "metadata": {},
+        "payment_intent": {"id": "pi_9", "object": "payment_intent", "metadata": {"deal_id": "d-9", "milestone_key": "k"}},
+    }
+    deal_id, signal = deal_event(stripe_event("charge.refunded", charge))
+    assert deal_id == "d-9"
+    assert (signal.amount, signal.payment_intent_id, signal.milestone_key) == (4000, "pi_9", "k")
+
+
+def test_dispute_naming_only_an_intent_id_is_an_orphan() -> None:
+    dispute = {"id": "dp_1", "object": "dispute", "amount": 9000, "currency": "usd", "payment_intent": "pi_2"}
+    deal_id, signal = deal_event(stripe_event("charge.dispute.created", dispute))
+    assert deal_id is None
+    assert (signal.payment_intent_id, signal.amount) == ("pi_2", 9000)
+
+
+def test_event_without_object_is_malformed() -> None:
+    with pytest.raises(MalformedEvent):
+        deal_event({"id": "evt_1", "type": "checkout.session.completed", "created": 1, "data": {}})
+
+
+def test_only_payment_families_concern_deals() -> None:
+    assert concerns_deals("checkout.session.expired")
+    assert concerns_deals("charge.dispute.closed")
+    assert not concerns_deals("customer.created")

@@ -1,0 +1,186 @@
+"""POST /webhooks/stripe on real Postgres and the real Temporal dev server.
+
+Only signed, fresh events are stored; each event id is stored once; events naming no deal (or a
+deal with no workflow) are kept as orphans for the admin API.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from bridge.app import BridgeOptions
+from bridge.ratelimit import RateLimit
+from tests.bridge_support import (
+    ADMIN_TOKEN,
+    bridge_settings,
+    eventually,
+    running_bridge,
+    session_completed,
+    signed,
+    stripe_event,
+)
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@pytest.fixture
+async def bridge_url(
+    tmp_path: Path, database_url: str, db_pool: asyncpg.Pool, dev_server_env: WorkflowEnvironment
+) -> AsyncIterator[str]:
+    settings = bridge_settings(tmp_path, database_url)
+    options = BridgeOptions(relay_interval=0.2)
+    async with running_bridge(settings, db_pool, dev_server_env.client, options) as url:
+        yield url
+
+
+async def _stored(pool: asyncpg.Pool) -> list[asyncpg.Record]:
+    return await pool.fetch("SELECT event_id, status, deal_id, last_error FROM stripe_events ORDER BY received_seq")
+
+
+def _forged(body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+    return body.replace(b"120000", b"999999"), headers
+
+
+def _stale(event: dict) -> tuple[bytes, dict[str, str]]:
+    return signed(event, timestamp=int(time.time()) - 301)
+
+
+def _future(event: dict) -> tuple[bytes, dict[str, str]]:
+    return signed(event, timestamp=int(time.time()) + 301)
+
+
+def _wrong_secret(event: dict) -> tuple[bytes, dict[str, str]]:
+    return signed(event, secret="whsec_" + "z" * 32)
+
+
+def _missing(event: dict) -> tuple[bytes, dict[str, str]]:
+    body, _headers = signed(event)
+    return body, {"Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda e: _forged(*signed(e)), id="forged-body"),
+        pytest.param(_wrong_secret, id="wrong-secret"),
+        pytest.param(_stale, id="stale"),
+        pytest.param(_future, id="future-dated"),
+        pytest.param(_missing, id="missing"),
+    ],
+)
+async def test_bad_signatures_are_refused_counted_and_change_nothing(
+    bridge_url: str, db_pool: asyncpg.Pool, make
+) -> None:
+    body, headers = make(session_completed("some-deal", "build", 120000))
+    async with httpx.AsyncClient(base_url=bridge_url) as http:
+        response = await http.post("/webhooks/stripe", content=body, headers=headers)
+        assert response.status_code == 400
+        error = response.json()["error"]
+        assert error["code"] == "invalid_signature"
+        assert error["field"] == "Stripe-Signature"
+        assert await _stored(db_pool) == []
+        metrics = (await http.get("/metrics")).text
+        assert "dealflow_bridge_webhook_signature_failures_total 1.0" in metrics
+        status = (await http.get("/api/stripe-status", headers=ADMIN)).json()
+        assert status["last_24h"]["signature_failures"] == 1
+        assert status["last_24h"]["events_received"] == 0
+
+
+async def test_signature_within_five_minutes_is_accepted(bridge_url: str, db_pool: asyncpg.Pool) -> None:
+    body, headers = signed(stripe_event("customer.created", {"id": "cus_1"}), timestamp=int(time.time()) - 240)
+    async with httpx.AsyncClient(base_url=bridge_url) as http:
+        response = await http.post("/webhooks/stripe", content=body, headers=headers)
+    assert response.status_code == 200
+    assert response.json()["status"] == "ignored"
+    assert [r["status"] for r in await _stored(db_pool)] == ["ignored"]
+
+
+async def test_signed_body_that_is_not_an_event_is_refused(bridge_url: str, db_pool: asyncpg.Pool) -> None:
+    async with httpx.AsyncClient(base_url=bridge_url) as http:
+        body, headers = signed({"id": "evt_1"})
+        response = await http.post("/webhooks/stripe", content=body, headers=headers)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "malformed_event"
+    assert await _stored(db_pool) == []
+
+
+async def test_duplicate_event_is_stored_once(bridge_url: str, db_pool: asyncpg.Pool) -> None:
+    event = session_completed(None, "build", 120000)
+    async with httpx.AsyncClient(base_url=bridge_url) as http:
+        first = await http.post("/webhooks/stripe", content=(s := signed(event))[0], headers=s[1])
+        again = await http.post("/webhooks/stripe", content=(s := signed(event))[0], headers=s[1])
+    assert first.json() == {"received": True, "event_id": event["id"], "status": "orphan"}
+    assert again.status_code == 200
+    assert again.json()["status"] == "duplicate"
+    assert len(await _stored(db_pool)) == 1
+
+
+async def test_events_for_no_deal_or_an_unknown_deal_are_orphans(bridge_url: str, db_pool: asyncpg.Pool) -> None:
+    no_metadata = session_completed(None, "build", 120000)
+    unknown_deal = session_completed("never-started", "build", 120000)
+    async with httpx.AsyncClient(base_url=bridge_url) as http:
+        for event in (no_metadata, unknown_deal):
+            body, headers = signed(event)
+            assert (await http.post("/webhooks/stripe", content=body, headers=headers)).status_code == 200
+
+        async def both_orphans() -> list:
+            listed = (await http.get("/api/stripe-events", params={"status": "orphan"}, headers=ADMIN)).json()
+            return listed if len(listed) == 2 else []
+
+        listed = await eventually(both_orphans, what="the relay to give up on the unknown deal")
+        stats = (await http.get("/api/stripe-status", headers=ADMIN)).json()
+    by_id = {e["event_id"]: e for e in listed}
+    assert by_id[no_metadata["id"]]["deal_id"] is None
+    assert by_id[unknown_deal["id"]]["deal_id"] == "never-started"
+    assert "never-started" in by_id[unknown_deal["id"]]["last_error"]
+    assert stats["last_24h"] == {"events_received": 2, "signature_failures": 0, "orphans": 2}
+    assert stats["inbox_backlog"] == 0
+
+
+async def test_oversize_bodies_are_refused_before_reading(bridge_url: str, db_pool: asyncpg.Pool) -> None:
+    event = stripe_event("checkout.session.completed", {"id": "cs_1", "object": "checkout.session", "padding": "x" * (1024 * 1024)})
+    body, headers = signed(event)
+
+    async def chunked() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 64 * 1024):
+            yield body[start : start + 64 * 1024]
+
+    async with httpx.AsyncClient(base_url=bridge_url) as http:
+        declared = await http.post("/webhooks/stripe", content=body, headers=headers)
+        streamed = await http.post("/webhooks/stripe", content=chunked(), headers=headers)
+    for response in (declared, streamed):
+        assert response.status_code == 413
+        assert response.json()["error"]["code"] == "payload_too_large"
+    assert "transfer-encoding" not in declared.request.headers
+    assert streamed.request.headers["transfer-encoding"] == "chunked"
+    assert await _stored(db_pool) == []
+
+
+async def test_webhook_floods_are_rate_limited(
+    tmp_path: Path, database_url: str, db_pool: asyncpg.Pool, dev_server_env: WorkflowEnvironment
+) -> None:
+    options = BridgeOptions(webhook_rate=RateLimit(per_second=0.01, burst=2))
+    settings = bridge_settings(tmp_path, database_url)
+    async with (
+        running_bridge(settings, db_pool, dev_server_env.client, options) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
+        answers = []
+        for _ in range(3):
+            body, headers = signed(stripe_event("customer.created", {"id": "cus_1"}))
+            answers.append(await http.post("/webhooks/stripe", content=body, headers=headers))
+        metrics = (await http.get("/metrics")).text
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert answers[2].json()["error"]["code"] == "rate_limited"
+    assert int(answers[2].headers["Retry-After"]) > 0
+    assert 'dealflow_bridge_rate_limited_total{scope="webhook"} 1.0' in metrics
+    assert len(await _stored(db_pool)) == 2
+    assert json.loads(answers[0].text)["status"] == "ignored"
