@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
-from bridge import admin, health, portal, vendor, webhooks
+from bridge import admin, dashboard, health, portal, vendor, webhooks
 from bridge.body_limit import MAX_BODY_BYTES, BodyLimitMiddleware
 from bridge.deals import Deals
 from bridge.errors import install_error_handlers
@@ -106,7 +106,7 @@ def create_app(
     install_error_handlers(app, html_prefix="/portal/", html_page=app.state.pages.error)
     app.add_middleware(BodyLimitMiddleware, max_bytes=options.max_body_bytes)
     app.mount("/static", StaticFiles(packages=[("bridge", "static")]), name="static")
-    for module in (webhooks, portal, vendor, admin, health):
+    for module in (webhooks, portal, vendor, admin, dashboard, health):
         app.include_router(module.router)
     return app
 
