@@ -1,0 +1,34 @@
+"""How one sandbox instance is set up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+#: The port `dealflow sandbox` listens on by default (stripe-mock's, so it is easy to remember).
+DEFAULT_PORT = 12111
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    #: Base URL of the hosted checkout links in `session.url`; None: the URL the API was called on.
+    public_url: str | None = None
+    #: Where events are POSTed; None: events are only stored (and listed by /v1/events).
+    webhook_url: str | None = None
+    #: The whsec_ secret webhooks are signed with; None: generated once (and kept in state_file).
+    webhook_secret: str | None = None
+    #: JSON file that keeps the sandbox's objects across restarts; None: memory only.
+    state_file: Path | None = None
+    #: First webhook retry delay; each later one doubles, up to retry_max_seconds.
+    retry_base_seconds: float = 60.0
+    retry_max_seconds: float = 6 * 3600.0
+    webhook_max_attempts: int = 16
+    webhook_timeout_seconds: float = 10.0
+    #: How often sessions past `expires_at` are expired without anyone asking.
+    sweep_interval_seconds: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.webhook_secret is not None and not self.webhook_secret.startswith("whsec_"):
+            raise ValueError("webhook_secret must start with whsec_, as Stripe's signing secrets do")
+        if self.retry_base_seconds <= 0 or self.webhook_max_attempts < 1:
+            raise ValueError("retry_base_seconds must be > 0 and webhook_max_attempts >= 1")
