@@ -10,4 +10,11 @@ from dealflow.sandbox.app import create_app
 from dealflow.sandbox.config import DEFAULT_PORT, SandboxConfig
 from dealflow.sandbox.server import SANDBOX_API_KEY, run_sandbox, serve_sandbox
 
-__all__ = ["DEFAULT_PORT", "SANDBOX_API_KEY", "SandboxConfig", "create_app", "run_sandbox", "serve_sandbox"]
+__all__ = [
+    "DEFAULT_PORT",
+    "SANDBOX_API_KEY",
+    "SandboxConfig",
+    "create_app",
+    "run_sandbox",
+    "serve_sandbox",
+]

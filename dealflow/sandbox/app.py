@@ -33,12 +33,16 @@ async def _sweep_forever(sandbox: Sandbox, store: Store, interval: float) -> Non
 
 
 def create_app(config: SandboxConfig) -> Starlette:
-    store = Store.open(config.state_file, webhook_url=config.webhook_url, webhook_secret=config.webhook_secret)
+    store = Store.open(
+        config.state_file, webhook_url=config.webhook_url, webhook_secret=config.webhook_secret
+    )
     faults = FaultInjector()
     webhooks = WebhookDispatcher(
         store,
         faults,
-        retry=RetryPolicy(config.retry_base_seconds, config.retry_max_seconds, config.webhook_max_attempts),
+        retry=RetryPolicy(
+            config.retry_base_seconds, config.retry_max_seconds, config.webhook_max_attempts
+        ),
         timeout_seconds=config.webhook_timeout_seconds,
     )
     sandbox = Sandbox(store, webhooks.enqueue)

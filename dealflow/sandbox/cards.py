@@ -33,7 +33,9 @@ TEST_CARDS: dict[str, Card] = {
     "4000000000009995": Card(
         "visa", "9995", "card_declined", "insufficient_funds", "Your card has insufficient funds."
     ),
-    "4000000000000069": Card("visa", "0069", "expired_card", "expired_card", "Your card has expired."),
+    "4000000000000069": Card(
+        "visa", "0069", "expired_card", "expired_card", "Your card has expired."
+    ),
     "4000000000000127": Card(
         "visa", "0127", "incorrect_cvc", "incorrect_cvc", "Your card's security code is incorrect."
     ),

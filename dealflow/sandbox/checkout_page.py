@@ -29,8 +29,14 @@ _EXPIRY = re.compile(r"^\s*(\d{1,2})\s*/\s*(\d{2}|\d{4})\s*$")
 _CVC = re.compile(r"^\d{3,4}$")
 
 
-def _render(session: dict, *, action: str, error: str | None = None, card_number: str | None = None,
-            status: int = 200) -> HTMLResponse:
+def _render(
+    session: dict,
+    *,
+    action: str,
+    error: str | None = None,
+    card_number: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
     item = session["_line_items"][0]
     html = _TEMPLATES.get_template("checkout.html").render(
         session=session,
@@ -89,11 +95,15 @@ def checkout_routes(sandbox: Sandbox, store: Store) -> list[Route]:
                 if outcome["outcome"] == "declined":
                     problem = outcome["error"]["message"]
         if problem is not None:
-            return _render(session, action=request.url.path, error=problem, card_number=number, status=402)
+            return _render(
+                session, action=request.url.path, error=problem, card_number=number, status=402
+            )
         success_url = session["success_url"]
         if not success_url:
             return _render(session, action=request.url.path)
-        return RedirectResponse(success_url.replace("{CHECKOUT_SESSION_ID}", session_id), status_code=303)
+        return RedirectResponse(
+            success_url.replace("{CHECKOUT_SESSION_ID}", session_id), status_code=303
+        )
 
     return [
         Route("/c/pay/{session_id}", page, methods=["GET"]),

@@ -29,6 +29,8 @@ class SandboxConfig:
 
     def __post_init__(self) -> None:
         if self.webhook_secret is not None and not self.webhook_secret.startswith("whsec_"):
-            raise ValueError("webhook_secret must start with whsec_, as Stripe's signing secrets do")
+            raise ValueError(
+                "webhook_secret must start with whsec_, as Stripe's signing secrets do"
+            )
         if self.retry_base_seconds <= 0 or self.webhook_max_attempts < 1:
             raise ValueError("retry_base_seconds must be > 0 and webhook_max_attempts >= 1")

@@ -52,7 +52,12 @@ class SandboxControl:
         reason: str = "fraudulent",
         amount: int | None = None,
     ) -> dict[str, Any]:
-        body = {"payment_intent": payment_intent, "charge": charge, "reason": reason, "amount": amount}
+        body = {
+            "payment_intent": payment_intent,
+            "charge": charge,
+            "reason": reason,
+            "amount": amount,
+        }
         return await self._call("POST", "/disputes", body)
 
     async def close_dispute(self, dispute_id: str, status: str) -> dict[str, Any]:

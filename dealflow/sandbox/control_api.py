@@ -39,8 +39,13 @@ class OpenDisputeBody(_Body):
     payment_intent: str | None = None
     charge: str | None = None
     reason: Literal[
-        "fraudulent", "duplicate", "product_not_received", "product_unacceptable", "subscription_canceled",
-        "credit_not_processed", "general",
+        "fraudulent",
+        "duplicate",
+        "product_not_received",
+        "product_unacceptable",
+        "subscription_canceled",
+        "credit_not_processed",
+        "general",
     ] = "fraudulent"
     amount: int | None = Field(default=None, gt=0)
 
@@ -79,13 +84,17 @@ async def _body(request: Request, model: type[_Body]) -> Any:
     except ValidationError as error:
         first = error.errors()[0]
         param = ".".join(str(part) for part in first["loc"]) or None
-        raise invalid_request(f"{param}: {first['msg']}" if param else first["msg"], param=param) from error
+        raise invalid_request(
+            f"{param}: {first['msg']}" if param else first["msg"], param=param
+        ) from error
 
 
 def control_routes(
     sandbox: Sandbox, store: Store, faults: FaultInjector, webhooks: WebhookDispatcher
 ) -> list[Route]:
-    def endpoint(handler: Callable[[Request], Awaitable[Any]]) -> Callable[[Request], Awaitable[Response]]:
+    def endpoint(
+        handler: Callable[[Request], Awaitable[Any]],
+    ) -> Callable[[Request], Awaitable[Response]]:
         async def wrapped(request: Request) -> Response:
             try:
                 result = await handler(request)
@@ -120,7 +129,10 @@ def control_routes(
     async def open_dispute(request: Request) -> dict[str, Any]:
         body = await _body(request, OpenDisputeBody)
         dispute = sandbox.open_dispute(
-            payment_intent=body.payment_intent, charge_id=body.charge, reason=body.reason, amount=body.amount
+            payment_intent=body.payment_intent,
+            charge_id=body.charge,
+            reason=body.reason,
+            amount=body.amount,
         )
         return sandbox.render(dispute)
 
@@ -178,9 +190,17 @@ def control_routes(
 
     routes = [
         Route(CONTROL_PREFIX, endpoint(info), methods=["GET"]),
-        Route(f"{CONTROL_PREFIX}/checkout/sessions/{{session_id}}/pay", endpoint(pay), methods=["POST"]),
+        Route(
+            f"{CONTROL_PREFIX}/checkout/sessions/{{session_id}}/pay",
+            endpoint(pay),
+            methods=["POST"],
+        ),
         Route(f"{CONTROL_PREFIX}/disputes", endpoint(open_dispute), methods=["POST"]),
-        Route(f"{CONTROL_PREFIX}/disputes/{{dispute_id}}/close", endpoint(close_dispute), methods=["POST"]),
+        Route(
+            f"{CONTROL_PREFIX}/disputes/{{dispute_id}}/close",
+            endpoint(close_dispute),
+            methods=["POST"],
+        ),
         Route(f"{CONTROL_PREFIX}/clock", endpoint(clock), methods=["GET"]),
         Route(f"{CONTROL_PREFIX}/clock/advance", endpoint(advance_clock), methods=["POST"]),
         Route(f"{CONTROL_PREFIX}/faults", endpoint(get_faults), methods=["GET"]),

@@ -31,7 +31,13 @@ SESSION_MAX_LIFETIME = 24 * 3600
 #: Card authorizations lapse after about seven days; Stripe then cancels the payment intent.
 AUTHORIZATION_LIFETIME = 7 * 86400
 
-_CANCELABLE = ("requires_payment_method", "requires_capture", "requires_confirmation", "requires_action", "processing")
+_CANCELABLE = (
+    "requires_payment_method",
+    "requires_capture",
+    "requires_confirmation",
+    "requires_action",
+    "processing",
+)
 _ACCOUNT_ID = re.compile(r"^acct_[A-Za-z0-9]+$")
 
 #: Money log kinds and their effect on the available balance.
@@ -144,7 +150,11 @@ class Sandbox:
         now = self.now()
         expired, lapsed = [], []
         for obj in list(self.state.objects.values()):
-            if obj["object"] == "checkout.session" and obj["status"] == "open" and obj["expires_at"] <= now:
+            if (
+                obj["object"] == "checkout.session"
+                and obj["status"] == "open"
+                and obj["expires_at"] <= now
+            ):
                 self._expire_session(obj)
                 expired.append(obj["id"])
             elif (
@@ -182,12 +192,16 @@ class Sandbox:
             price = item["price_data"]
             if currency is not None and price["currency"] != currency:
                 raise invalid_request(
-                    "All line items must use the same currency.", param=f"{name}[price_data][currency]"
+                    "All line items must use the same currency.",
+                    param=f"{name}[price_data][currency]",
                 )
             currency = price["currency"]
             amount_total += price["unit_amount"] * item["quantity"]
         if amount_total <= 0:
-            raise invalid_request("The Checkout Session's total amount due must be greater than 0.", param="line_items")
+            raise invalid_request(
+                "The Checkout Session's total amount due must be greater than 0.",
+                param="line_items",
+            )
         now = self.now()
         expires_at = params.get("expires_at", now + SESSION_MAX_LIFETIME)
         if expires_at < now + SESSION_MIN_LIFETIME:
@@ -221,7 +235,10 @@ class Sandbox:
             for obj in self.state.objects.values()
             if obj["object"] == "checkout.session"
             and ("status" not in filters or obj["status"] == filters["status"])
-            and ("payment_intent" not in filters or obj["payment_intent"] == filters["payment_intent"])
+            and (
+                "payment_intent" not in filters
+                or obj["payment_intent"] == filters["payment_intent"]
+            )
             and _in_range(obj["created"], filters.get("created"))
         ]
         return list(reversed(found))
@@ -253,14 +270,19 @@ class Sandbox:
         self.sweep()
         if session["status"] != "open":
             raise invalid_request(
-                f"This Checkout Session is {session['status']} and can no longer be paid.", param="session"
+                f"This Checkout Session is {session['status']} and can no longer be paid.",
+                param="session",
             )
         intent = self._session_intent(session)
         charge = self._charge(intent, card)
         if card.declined:
             return {
                 "outcome": "declined",
-                "error": {"code": card.code, "decline_code": card.decline_code, "message": card.message},
+                "error": {
+                    "code": card.code,
+                    "decline_code": card.decline_code,
+                    "message": card.message,
+                },
                 "session": public(session),
                 "payment_intent": public(intent),
                 "charge": public(charge),
@@ -343,7 +365,11 @@ class Sandbox:
     def _charge(self, intent: Obj, card: Card) -> Obj:
         payment_method = new_id("pm_")
         charge = objects.charge(
-            id=new_id("ch_"), created=self.now(), intent=intent, card=card, payment_method=payment_method
+            id=new_id("ch_"),
+            created=self.now(),
+            intent=intent,
+            card=card,
+            payment_method=payment_method,
         )
         self.state.objects[charge["id"]] = charge
         intent["latest_charge"] = charge["id"]
@@ -356,7 +382,11 @@ class Sandbox:
                 "decline_code": card.decline_code,
                 "message": card.message,
                 "charge": charge["id"],
-                "payment_method": {"id": payment_method, "object": "payment_method", "type": "card"},
+                "payment_method": {
+                    "id": payment_method,
+                    "object": "payment_method",
+                    "type": "card",
+                },
             }
             self._emit("payment_intent.payment_failed", intent)
             return charge
@@ -365,7 +395,9 @@ class Sandbox:
             intent["status"] = "requires_capture"
             intent["amount_capturable"] = intent["amount"]
             intent["_authorized_at"] = self.now()
-            self._record_money("authorization", charge, charge["amount"], payment_intent=intent["id"])
+            self._record_money(
+                "authorization", charge, charge["amount"], payment_intent=intent["id"]
+            )
             self._emit("payment_intent.amount_capturable_updated", intent, {"amount_capturable": 0})
         else:
             intent["status"] = "succeeded"
@@ -401,7 +433,9 @@ class Sandbox:
         self._record_money("capture", charge, amount, payment_intent=intent["id"])
         if amount < capturable:
             charge["amount_refunded"] = capturable - amount
-            self._record_money("authorization_released", charge, capturable - amount, payment_intent=intent["id"])
+            self._record_money(
+                "authorization_released", charge, capturable - amount, payment_intent=intent["id"]
+            )
         self._emit("payment_intent.succeeded", intent, {"status": "requires_capture"})
         return intent
 
@@ -429,7 +463,9 @@ class Sandbox:
             charge = self.state.objects[intent["latest_charge"]]
             charge["amount_refunded"] = charge["amount"]
             charge["refunded"] = True
-            self._record_money("authorization_released", charge, charge["amount"], payment_intent=intent["id"])
+            self._record_money(
+                "authorization_released", charge, charge["amount"], payment_intent=intent["id"]
+            )
         intent["status"] = "canceled"
         intent["canceled_at"] = self.now()
         intent["cancellation_reason"] = reason
@@ -454,14 +490,19 @@ class Sandbox:
                     code="charge_not_refundable",
                 )
         else:
-            raise invalid_request("One of `charge` or `payment_intent` is required.", code="parameter_missing")
+            raise invalid_request(
+                "One of `charge` or `payment_intent` is required.", code="parameter_missing"
+            )
         if charge["disputed"]:
             raise invalid_request(
-                f"Charge {charge['id']} has been charged back; cannot issue a refund.", code="charge_disputed"
+                f"Charge {charge['id']} has been charged back; cannot issue a refund.",
+                code="charge_disputed",
             )
         refundable = charge["amount_captured"] - charge["_refunds_total"]
         if refundable <= 0:
-            raise invalid_request(f"Charge {charge['id']} has already been refunded.", code="charge_already_refunded")
+            raise invalid_request(
+                f"Charge {charge['id']} has already been refunded.", code="charge_already_refunded"
+            )
         amount = params.get("amount", refundable)
         if amount > refundable:
             raise invalid_request(
@@ -483,7 +524,9 @@ class Sandbox:
         charge["_refunds_total"] += amount
         charge["amount_refunded"] += amount
         charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
-        self._record_money("refund", refund, amount, payment_intent=charge["payment_intent"], charge=charge["id"])
+        self._record_money(
+            "refund", refund, amount, payment_intent=charge["payment_intent"], charge=charge["id"]
+        )
         self._emit("charge.refunded", charge, previous)
         self._emit("refund.created", refund)
         return refund
@@ -508,14 +551,20 @@ class Sandbox:
         )
         self.state.objects[transfer["id"]] = transfer
         self._record_money(
-            "transfer", transfer, transfer["amount"], destination=destination, transfer_group=transfer["transfer_group"]
+            "transfer",
+            transfer,
+            transfer["amount"],
+            destination=destination,
+            transfer_group=transfer["transfer_group"],
         )
         self._emit("transfer.created", transfer)
         return transfer
 
     # ------------------------------------------------------------------ disputes (sandbox control)
 
-    def open_dispute(self, *, payment_intent: str | None, charge_id: str | None, reason: str, amount: int | None) -> Obj:
+    def open_dispute(
+        self, *, payment_intent: str | None, charge_id: str | None, reason: str, amount: int | None
+    ) -> Obj:
         if payment_intent:
             intent = self.get(payment_intent, "payment_intent", "payment_intent")
             if intent["latest_charge"] is None:
@@ -524,31 +573,50 @@ class Sandbox:
         elif charge_id:
             charge = self.get(charge_id, "charge", "charge")
         else:
-            raise invalid_request("One of `charge` or `payment_intent` is required.", code="parameter_missing")
+            raise invalid_request(
+                "One of `charge` or `payment_intent` is required.", code="parameter_missing"
+            )
         disputable = charge["amount_captured"] - charge["_refunds_total"]
         if not charge["captured"] or charge["disputed"] or disputable <= 0:
-            raise unexpected_state(f"Charge {charge['id']} cannot be disputed: nothing captured is left on it.",
-                                   code="charge_not_disputable")
+            raise unexpected_state(
+                f"Charge {charge['id']} cannot be disputed: nothing captured is left on it.",
+                code="charge_not_disputable",
+            )
         amount = disputable if amount is None else amount
         if not 0 < amount <= disputable:
-            raise invalid_request(f"A dispute amount must be between 1 and {disputable}.", param="amount")
-        dispute = objects.dispute(id=new_id("dp_"), created=self.now(), charge=charge, amount=amount, reason=reason)
+            raise invalid_request(
+                f"A dispute amount must be between 1 and {disputable}.", param="amount"
+            )
+        dispute = objects.dispute(
+            id=new_id("dp_"), created=self.now(), charge=charge, amount=amount, reason=reason
+        )
         self.state.objects[dispute["id"]] = dispute
         charge["disputed"] = True
-        self._record_money("dispute_withdrawn", dispute, amount, payment_intent=charge["payment_intent"], charge=charge["id"])
+        self._record_money(
+            "dispute_withdrawn",
+            dispute,
+            amount,
+            payment_intent=charge["payment_intent"],
+            charge=charge["id"],
+        )
         self._emit("charge.dispute.created", dispute)
         return dispute
 
     def close_dispute(self, dispute_id: str, status: str) -> Obj:
         dispute = self.get(dispute_id, "dispute", "dispute")
         if dispute["status"] in ("won", "lost"):
-            raise unexpected_state(f"Dispute {dispute_id} is already closed ({dispute['status']}).",
-                                   code="dispute_already_closed")
+            raise unexpected_state(
+                f"Dispute {dispute_id} is already closed ({dispute['status']}).",
+                code="dispute_already_closed",
+            )
         previous = {"status": dispute["status"]}
         dispute["status"] = status
         if status == "won":
             self._record_money(
-                "dispute_reinstated", dispute, dispute["amount"], payment_intent=dispute["payment_intent"],
+                "dispute_reinstated",
+                dispute,
+                dispute["amount"],
+                payment_intent=dispute["payment_intent"],
                 charge=dispute["charge"],
             )
         self._emit("charge.dispute.closed", dispute, previous)

@@ -73,7 +73,9 @@ class FaultInjector:
     def _error(self, status: int) -> StripeError:
         if status == 500:
             return StripeError(
-                500, "api_error", "An unknown error occurred (injected by the dealflow sandbox's faults)."
+                500,
+                "api_error",
+                "An unknown error occurred (injected by the dealflow sandbox's faults).",
             )
         if self.config.rate_limit_code == "lock_timeout":
             return StripeError(

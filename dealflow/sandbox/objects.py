@@ -117,7 +117,13 @@ def payment_intent(
 
 
 def card_details(card: Card) -> Obj:
-    return {"brand": card.brand, "last4": card.last4, "exp_month": 12, "exp_year": 2034, "funding": "credit"}
+    return {
+        "brand": card.brand,
+        "last4": card.last4,
+        "exp_month": 12,
+        "exp_year": 2034,
+        "funding": "credit",
+    }
 
 
 def charge(*, id: str, created: int, intent: Obj, card: Card, payment_method: str) -> Obj:

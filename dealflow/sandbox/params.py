@@ -39,12 +39,16 @@ def decode_form(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
             name = _param_name(path[: depth + 1])
             if depth == len(path) - 1:
                 if isinstance(node.get(segment), dict):
-                    raise invalid_request(f"Invalid hash: {name} is both a value and a hash", param=name)
+                    raise invalid_request(
+                        f"Invalid hash: {name} is both a value and a hash", param=name
+                    )
                 node[segment] = value
             else:
                 child = node.setdefault(segment, {})
                 if not isinstance(child, dict):
-                    raise invalid_request(f"Invalid hash: {name} is both a value and a hash", param=name)
+                    raise invalid_request(
+                        f"Invalid hash: {name} is both a value and a hash", param=name
+                    )
                 node = child
     return root
 
@@ -98,14 +102,18 @@ class Integer:
     def parse(self, value: Any, param: str) -> int:
         text = _expect_text(value, param)
         if not _INTEGER.match(text):
-            raise invalid_request(f"Invalid integer: {text}", param=param, code="parameter_invalid_integer")
+            raise invalid_request(
+                f"Invalid integer: {text}", param=param, code="parameter_invalid_integer"
+            )
         number = int(text)
         if self.minimum is not None and number < self.minimum:
             raise invalid_request(
                 f"This value must be greater than or equal to {self.minimum}.", param=param
             )
         if self.maximum is not None and number > self.maximum:
-            raise invalid_request(f"This value must be less than or equal to {self.maximum}.", param=param)
+            raise invalid_request(
+                f"This value must be less than or equal to {self.maximum}.", param=param
+            )
         return number
 
 
@@ -129,7 +137,11 @@ class Enum:
         text = _expect_text(value, param)
         if text not in self.values:
             name = param.rsplit("[", 1)[-1].rstrip("]")
-            choices = ", ".join(self.values[:-1]) + f", or {self.values[-1]}" if len(self.values) > 1 else self.values[0]
+            choices = (
+                ", ".join(self.values[:-1]) + f", or {self.values[-1]}"
+                if len(self.values) > 1
+                else self.values[0]
+            )
             raise invalid_request(f"Invalid {name}: must be one of {choices}", param=param)
         return text
 
@@ -143,8 +155,11 @@ class Currency:
     def parse(self, value: Any, param: str) -> str:
         text = _expect_text(value, param).lower()
         if text not in self.supported:
-            raise invalid_request(f"Invalid currency: {text}. The dealflow sandbox supports: "
-                                  + ", ".join(sorted(self.supported)), param=param)
+            raise invalid_request(
+                f"Invalid currency: {text}. The dealflow sandbox supports: "
+                + ", ".join(sorted(self.supported)),
+                param=param,
+            )
         return text
 
 

@@ -62,6 +62,10 @@ def run_sandbox(
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(
             serve_sandbox(
-                host=host, port=port, webhook_url=webhook_url, webhook_secret=webhook_secret, state_file=state_file
+                host=host,
+                port=port,
+                webhook_url=webhook_url,
+                webhook_secret=webhook_secret,
+                state_file=state_file,
             )
         )

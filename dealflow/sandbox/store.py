@@ -57,7 +57,9 @@ class Store:
         self.path = path
 
     @classmethod
-    def open(cls, path: Path | None, *, webhook_url: str | None, webhook_secret: str | None) -> Store:
+    def open(
+        cls, path: Path | None, *, webhook_url: str | None, webhook_secret: str | None
+    ) -> Store:
         """Load `path` if it exists; explicit webhook settings override the stored ones."""
         if path is not None and path.exists():
             data = json.loads(path.read_text())
@@ -79,7 +81,9 @@ class Store:
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        payload = json.dumps({"version": STATE_VERSION, **asdict(self.state)}, separators=(",", ":"))
+        payload = json.dumps(
+            {"version": STATE_VERSION, **asdict(self.state)}, separators=(",", ":")
+        )
         fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
         try:
             with os.fdopen(fd, "w") as out:

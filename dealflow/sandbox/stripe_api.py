@@ -134,7 +134,9 @@ INTENT_RETRIEVE = Hash({"expand": EXPAND, "client_secret": String()})
 INTENT_CAPTURE = Hash({"amount_to_capture": AMOUNT, "metadata": Metadata(), "expand": EXPAND})
 INTENT_CANCEL = Hash(
     {
-        "cancellation_reason": Enum("duplicate", "fraudulent", "requested_by_customer", "abandoned"),
+        "cancellation_reason": Enum(
+            "duplicate", "fraudulent", "requested_by_customer", "abandoned"
+        ),
         "expand": EXPAND,
     }
 )
@@ -196,23 +198,31 @@ def _page(sandbox: Sandbox, items: list[Obj], call: Call) -> Obj:
     if "starting_after" in params:
         cursor = params["starting_after"]
         if cursor not in ids:
-            raise invalid_request(f"No such object: '{cursor}'", param="starting_after", code="resource_missing")
+            raise invalid_request(
+                f"No such object: '{cursor}'", param="starting_after", code="resource_missing"
+            )
         window = items[ids.index(cursor) + 1 :]
         selected, has_more = window[:limit], len(window) > limit
     elif "ending_before" in params:
         cursor = params["ending_before"]
         if cursor not in ids:
-            raise invalid_request(f"No such object: '{cursor}'", param="ending_before", code="resource_missing")
+            raise invalid_request(
+                f"No such object: '{cursor}'", param="ending_before", code="resource_missing"
+            )
         window = items[: ids.index(cursor)]
         selected, has_more = window[-limit:], len(window) > limit
     else:
         selected, has_more = items[:limit], len(items) > limit
     expand = [path.removeprefix("data.") for path in _expand(call)]
-    return list_object([sandbox.render(item, expand) for item in selected], has_more=has_more, url=call.path)
+    return list_object(
+        [sandbox.render(item, expand) for item in selected], has_more=has_more, url=call.path
+    )
 
 
 def _create_session(sandbox: Sandbox, call: Call) -> Obj:
-    return sandbox.render(sandbox.create_session(call.params, public_url=call.public_url), _expand(call))
+    return sandbox.render(
+        sandbox.create_session(call.params, public_url=call.public_url), _expand(call)
+    )
 
 
 def _list_sessions(sandbox: Sandbox, call: Call) -> Obj:
@@ -263,16 +273,22 @@ class Route:
 
 
 def _route(method: str, path: str, schema: Hash, handler: Handler) -> Route:
-    return Route(method, re.compile("^" + path.replace("{id}", r"(?P<id>[^/]+)") + "$"), schema, handler)
+    return Route(
+        method, re.compile("^" + path.replace("{id}", r"(?P<id>[^/]+)") + "$"), schema, handler
+    )
 
 
 ROUTES = (
     _route("POST", "/v1/checkout/sessions", SESSION_CREATE, _create_session),
     _route("GET", "/v1/checkout/sessions", SESSION_LIST, _list_sessions),
-    _route("GET", "/v1/checkout/sessions/{id}", EXPAND_ONLY, _retrieve("checkout.session", "session")),
+    _route(
+        "GET", "/v1/checkout/sessions/{id}", EXPAND_ONLY, _retrieve("checkout.session", "session")
+    ),
     _route("POST", "/v1/checkout/sessions/{id}/expire", EXPAND_ONLY, _expire_session),
     _route("POST", "/v1/payment_intents", INTENT_CREATE, _create_intent),
-    _route("GET", "/v1/payment_intents/{id}", INTENT_RETRIEVE, _retrieve("payment_intent", "intent")),
+    _route(
+        "GET", "/v1/payment_intents/{id}", INTENT_RETRIEVE, _retrieve("payment_intent", "intent")
+    ),
     _route("POST", "/v1/payment_intents/{id}/capture", INTENT_CAPTURE, _capture),
     _route("POST", "/v1/payment_intents/{id}/cancel", INTENT_CANCEL, _cancel),
     _route("GET", "/v1/charges/{id}", EXPAND_ONLY, _retrieve("charge", "charge")),
@@ -322,19 +338,28 @@ def authenticate(authorization: str | None) -> str:
             "and never belongs here."
         )
     if not _TEST_KEY.match(key):
-        masked = key[:8] + "*" * max(0, len(key) - 12) + key[-4:] if len(key) > 12 else "*" * len(key)
+        masked = (
+            key[:8] + "*" * max(0, len(key) - 12) + key[-4:] if len(key) > 12 else "*" * len(key)
+        )
         raise authentication(f"Invalid API Key provided: {masked}")
     return key
 
 
 def _json(status: int, body: Obj, headers: dict[str, str]) -> Response:
-    return Response(json.dumps(body, indent=2), status_code=status, media_type="application/json", headers=headers)
+    return Response(
+        json.dumps(body, indent=2),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
 
 
 class StripeApi:
     """The ASGI endpoint for `/v1/{path}`."""
 
-    def __init__(self, sandbox: Sandbox, store: Store, faults: FaultInjector, public_url: str | None) -> None:
+    def __init__(
+        self, sandbox: Sandbox, store: Store, faults: FaultInjector, public_url: str | None
+    ) -> None:
         self._sandbox = sandbox
         self._store = store
         self._faults = faults
@@ -342,7 +367,10 @@ class StripeApi:
 
     async def handle(self, request: Request) -> Response:
         request_id = new_id("req_", 14)
-        headers = {"Request-Id": request_id, "Stripe-Version": request.headers.get("stripe-version", API_VERSION)}
+        headers = {
+            "Request-Id": request_id,
+            "Stripe-Version": request.headers.get("stripe-version", API_VERSION),
+        }
         key = request.headers.get("idempotency-key") if request.method == "POST" else None
         if key:
             headers["Idempotency-Key"] = key
@@ -353,7 +381,9 @@ class StripeApi:
                 raise fault
             authenticate(request.headers.get("authorization"))
             route, ids = _match(request.method, request.url.path)
-            text = (await request.body()).decode() if request.method == "POST" else request.url.query
+            text = (
+                (await request.body()).decode() if request.method == "POST" else request.url.query
+            )
             raw = decode_form(parse_qsl(text, keep_blank_values=True))
             params = validate(route.schema, raw)
             fingerprint = {"method": request.method, "path": request.url.path, "params": raw}
@@ -362,9 +392,15 @@ class StripeApi:
             return _json(error.status, error.envelope(), headers)
         if replay is not None:
             status, body, original = replay
-            return _json(status, body, {**headers, "Idempotent-Replayed": "true", "Original-Request": original})
+            return _json(
+                status,
+                body,
+                {**headers, "Idempotent-Replayed": "true", "Original-Request": original},
+            )
         self._sandbox.sweep()
-        call = Call(ids, params, self._public_url or str(request.base_url).rstrip("/"), request.url.path)
+        call = Call(
+            ids, params, self._public_url or str(request.base_url).rstrip("/"), request.url.path
+        )
         with self._sandbox.request(request_id, key):
             try:
                 status, body = 200, route.handler(self._sandbox, call)

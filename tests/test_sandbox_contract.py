@@ -1,0 +1,616 @@
+"""Stripe's API contract, driven only through the `stripe` library.
+
+Every test runs against the offline sandbox, and again against real Stripe test mode when
+STRIPE_TEST_API_KEY is set, so anyone with a Stripe account can check the two agree. Parts that
+need the sandbox's controls (paying a Checkout Session from code, disputes, the clock) or a
+webhook endpoint Stripe can reach are skipped for real Stripe, saying why.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import stripe
+
+from dealflow.sandbox.control import SandboxControl, SandboxControlError
+from tests.stripe_contract.harness import (
+    WebhookReceiver,
+    eventually,
+    running_sandbox,
+    session_params,
+)
+
+
+@dataclass
+class Target:
+    name: str
+    client: stripe.StripeClient
+    api_base: str | None
+    control: SandboxControl | None
+    receiver: WebhookReceiver | None
+
+    def sandbox(self, reason: str) -> tuple[SandboxControl, WebhookReceiver]:
+        """The sandbox's controls and webhook receiver; skips the test on real Stripe."""
+        if self.control is None or self.receiver is None:
+            pytest.skip(f"sandbox only: {reason}")
+        return self.control, self.receiver
+
+    def other_client(self, api_key: str) -> stripe.StripeClient:
+        base = {"api": self.api_base} if self.api_base else None
+        return stripe.StripeClient(api_key, base_addresses=base, max_network_retries=0)
+
+
+@pytest.fixture(scope="module", params=["sandbox", "stripe"])
+async def target(request: pytest.FixtureRequest) -> AsyncIterator[Target]:
+    if request.param == "stripe":
+        key = os.environ.get("STRIPE_TEST_API_KEY")
+        if not key:
+            pytest.skip("STRIPE_TEST_API_KEY not set")
+        yield Target("stripe", stripe.StripeClient(key, max_network_retries=2), None, None, None)
+        return
+    async with running_sandbox() as sandbox:
+        yield Target(
+            "sandbox",
+            sandbox.client(max_network_retries=2),
+            sandbox.url,
+            sandbox.control,
+            sandbox.receiver,
+        )
+
+
+def key() -> str:
+    return f"contract-{uuid.uuid4()}"
+
+
+async def paid_intent(target: Target, amount: int = 1000, **extra: Any) -> stripe.PaymentIntent:
+    """A confirmed card payment through the PaymentIntents API (works on both targets)."""
+    params = {
+        "amount": amount,
+        "currency": "usd",
+        "payment_method": "pm_card_visa",
+        "payment_method_types": ["card"],
+        "confirm": True,
+        **extra,
+    }
+    return await target.client.v1.payment_intents.create_async(params)
+
+
+# --------------------------------------------------------------------------- authentication
+
+
+async def test_a_key_that_is_not_a_secret_key_is_refused(target: Target) -> None:
+    with pytest.raises(stripe.AuthenticationError) as raised:
+        await target.other_client("not_a_stripe_key").v1.events.list_async({"limit": 1})
+    assert raised.value.http_status == 401
+    assert raised.value.json_body["error"]["type"] == "invalid_request_error"
+
+
+async def test_the_sandbox_refuses_live_keys(target: Target) -> None:
+    target.sandbox("real Stripe cannot be asked to refuse a live key without having one")
+    with pytest.raises(stripe.AuthenticationError) as raised:
+        await target.other_client("sk_live_51abcdefghijklmnop").v1.events.list_async({"limit": 1})
+    assert "test keys" in str(raised.value.user_message)
+
+
+async def test_requests_without_authorization_get_stripes_401(target: Target) -> None:
+    target.sandbox("checks the raw HTTP answer of the sandbox")
+    async with httpx.AsyncClient() as http:
+        response = await http.get(f"{target.api_base}/v1/events")
+    assert response.status_code == 401
+    assert response.json()["error"]["message"].startswith("You did not provide an API key")
+
+
+# --------------------------------------------------------------------------- checkout sessions
+
+
+async def test_checkout_session_create_retrieve_and_list(target: Target) -> None:
+    sessions = target.client.v1.checkout.sessions
+    created = await sessions.create_async(
+        session_params(
+            2500,
+            customer_email="client@example.com",
+            client_reference_id="deal-1:m1",
+            metadata={"deal_id": "deal-1", "milestone_key": "m1"},
+            payment_intent_data={"metadata": {"deal_id": "deal-1", "milestone_key": "m1"}},
+        )
+    )
+    assert created.id.startswith("cs_test_")
+    assert created.object == "checkout.session"
+    assert (created.status, created.payment_status, created.livemode) == ("open", "unpaid", False)
+    assert (created.amount_total, created.currency, created.mode) == (2500, "usd", "payment")
+    assert created.client_reference_id == "deal-1:m1"
+    assert created.customer_email == "client@example.com"
+    assert created.metadata.to_dict() == {"deal_id": "deal-1", "milestone_key": "m1"}
+    assert created.url and created.url.startswith("http")
+    assert created.expires_at > created.created
+
+    retrieved = await sessions.retrieve_async(created.id)
+    assert (retrieved.id, retrieved.amount_total, retrieved.status) == (created.id, 2500, "open")
+
+    listed = await sessions.list_async({"limit": 5})
+    assert listed.object == "list"
+    assert created.id in [session.id for session in listed.data]
+
+
+async def test_expire_endpoint_closes_an_open_session_once(target: Target) -> None:
+    sessions = target.client.v1.checkout.sessions
+    session = await sessions.create_async(session_params())
+    expired = await sessions.expire_async(session.id)
+    assert expired.status == "expired"
+    assert expired.url is None
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        await sessions.expire_async(session.id)
+    assert raised.value.http_status == 400
+    if target.receiver is not None:
+        event = await target.receiver.wait_for(session.id, "checkout.session.expired")
+        assert event.data.object.status == "expired"
+
+
+# --------------------------------------------------------------------------- parameters and errors
+
+
+@pytest.mark.parametrize(
+    ("params", "param", "code"),
+    [
+        (session_params(bogus="x"), "bogus", "parameter_unknown"),
+        (
+            {
+                **session_params(),
+                "line_items": [
+                    {
+                        "quantity": 1,
+                        "price_data": {
+                            "currency": "usd",
+                            "unit_amount": 1,
+                            "product_data": {"name": "x"},
+                            "colour": "red",
+                        },
+                    }
+                ],
+            },
+            "line_items[0][price_data][colour]",
+            "parameter_unknown",
+        ),
+        (
+            {
+                **session_params(),
+                "line_items": [
+                    {
+                        "quantity": 1,
+                        "price_data": {
+                            "currency": "usd",
+                            "unit_amount": "ten",
+                            "product_data": {"name": "x"},
+                        },
+                    }
+                ],
+            },
+            "line_items[0][price_data][unit_amount]",
+            "parameter_invalid_integer",
+        ),
+        (
+            {
+                **session_params(),
+                "line_items": [
+                    {
+                        "quantity": 1,
+                        "price_data": {"unit_amount": 500, "product_data": {"name": "x"}},
+                    }
+                ],
+            },
+            "line_items[0][price_data][currency]",
+            "parameter_missing",
+        ),
+    ],
+    ids=["unknown", "unknown-nested", "malformed-integer", "missing-nested"],
+)
+async def test_bad_parameters_are_invalid_requests_naming_the_param(
+    target: Target, params: dict[str, Any], param: str, code: str
+) -> None:
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        await target.client.v1.checkout.sessions.create_async(params)
+    assert raised.value.http_status == 400
+    assert raised.value.param == param
+    assert raised.value.code == code
+    assert raised.value.json_body["error"]["type"] == "invalid_request_error"
+
+
+async def test_unknown_objects_are_404_resource_missing(target: Target) -> None:
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        await target.client.v1.checkout.sessions.retrieve_async("cs_test_doesnotexist")
+    assert (raised.value.http_status, raised.value.code) == (404, "resource_missing")
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        await target.client.v1.payment_intents.retrieve_async("pi_doesnotexist")
+    assert (raised.value.http_status, raised.value.code) == (404, "resource_missing")
+
+
+# --------------------------------------------------------------------------- idempotency
+
+
+async def test_same_idempotency_key_and_params_replay_the_first_response(target: Target) -> None:
+    sessions = target.client.v1.checkout.sessions
+    idempotency_key = key()
+    first = await sessions.create_async(session_params(1200), {"idempotency_key": idempotency_key})
+    again = await sessions.create_async(session_params(1200), {"idempotency_key": idempotency_key})
+    assert again.id == first.id
+    assert again.last_response.headers.get("idempotent-replayed") == "true"
+
+
+async def test_same_idempotency_key_with_other_params_is_an_idempotency_error(
+    target: Target,
+) -> None:
+    sessions = target.client.v1.checkout.sessions
+    idempotency_key = key()
+    await sessions.create_async(session_params(1200), {"idempotency_key": idempotency_key})
+    with pytest.raises(stripe.IdempotencyError) as raised:
+        await sessions.create_async(session_params(1300), {"idempotency_key": idempotency_key})
+    assert raised.value.http_status == 400
+    assert raised.value.json_body["error"]["type"] == "idempotency_error"
+
+
+async def test_errors_are_replayed_for_the_same_idempotency_key(target: Target) -> None:
+    params = {
+        "amount": 700,
+        "currency": "usd",
+        "payment_method": "pm_card_chargeDeclined",
+        "payment_method_types": ["card"],
+        "confirm": True,
+    }
+    idempotency_key = key()
+    with pytest.raises(stripe.CardError) as first:
+        await target.client.v1.payment_intents.create_async(
+            params, {"idempotency_key": idempotency_key}
+        )
+    with pytest.raises(stripe.CardError) as second:
+        await target.client.v1.payment_intents.create_async(
+            params, {"idempotency_key": idempotency_key}
+        )
+    first_intent = first.value.json_body["error"]["payment_intent"]["id"]
+    assert second.value.json_body["error"]["payment_intent"]["id"] == first_intent
+    assert second.value.headers.get("idempotent-replayed") == "true"
+
+
+# --------------------------------------------------------------------------- card outcomes
+
+
+async def test_a_good_card_pays(target: Target) -> None:
+    intent = await paid_intent(target, 1500)
+    assert intent.id.startswith("pi_")
+    assert (intent.status, intent.amount_received, intent.livemode) == ("succeeded", 1500, False)
+    assert intent.latest_charge.startswith("ch_")
+
+
+@pytest.mark.parametrize(
+    ("payment_method", "decline_code"),
+    [
+        ("pm_card_chargeDeclined", "generic_decline"),
+        ("pm_card_chargeDeclinedInsufficientFunds", "insufficient_funds"),
+    ],
+)
+async def test_declined_cards_are_card_errors(
+    target: Target, payment_method: str, decline_code: str
+) -> None:
+    with pytest.raises(stripe.CardError) as raised:
+        await paid_intent(target, 900, payment_method=payment_method)
+    error = raised.value
+    assert (error.http_status, error.code) == (402, "card_declined")
+    body = error.json_body["error"]
+    assert (body["type"], body["decline_code"]) == ("card_error", decline_code)
+    assert body["payment_intent"]["status"] == "requires_payment_method"
+
+
+# --------------------------------------------------------------------------- capture and cancel
+
+
+async def test_manual_capture_holds_until_captured(target: Target) -> None:
+    intents = target.client.v1.payment_intents
+    held = await paid_intent(target, 1000, capture_method="manual")
+    assert (held.status, held.amount_capturable, held.amount_received) == (
+        "requires_capture",
+        1000,
+        0,
+    )
+    captured = await intents.capture_async(held.id, {"amount_to_capture": 600})
+    assert (captured.status, captured.amount_received, captured.amount_capturable) == (
+        "succeeded",
+        600,
+        0,
+    )
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        await intents.capture_async(held.id)
+    assert raised.value.code == "payment_intent_unexpected_state"
+
+
+async def test_cancel_voids_an_authorization_once(target: Target) -> None:
+    intents = target.client.v1.payment_intents
+    held = await paid_intent(target, 1000, capture_method="manual")
+    canceled = await intents.cancel_async(held.id, {"cancellation_reason": "requested_by_customer"})
+    assert (canceled.status, canceled.cancellation_reason) == ("canceled", "requested_by_customer")
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        await intents.cancel_async(held.id)
+    assert raised.value.code == "payment_intent_unexpected_state"
+    if target.receiver is not None:
+        await target.receiver.wait_for(held.id, "payment_intent.canceled")
+
+
+# --------------------------------------------------------------------------- refunds
+
+
+async def test_partial_then_full_refund(target: Target) -> None:
+    refunds = target.client.v1.refunds
+    intent = await paid_intent(target, 1000)
+    partial = await refunds.create_async(
+        {"payment_intent": intent.id, "amount": 300, "reason": "requested_by_customer"}
+    )
+    assert partial.id.startswith("re_")
+    assert (partial.amount, partial.status, partial.payment_intent) == (300, "succeeded", intent.id)
+    rest = await refunds.create_async({"payment_intent": intent.id})
+    assert rest.amount == 700
+    assert (await refunds.retrieve_async(partial.id)).amount == 300
+    charge = await target.client.v1.charges.retrieve_async(intent.latest_charge)
+    assert (charge.amount_refunded, charge.refunded) == (1000, True)
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        await refunds.create_async({"payment_intent": intent.id})
+    assert raised.value.code == "charge_already_refunded"
+    if target.receiver is not None:
+        receiver = target.receiver
+        await receiver.wait_for(partial.id, "refund.created")
+        await receiver.wait_for(rest.id, "refund.created")
+        refunded = await eventually(
+            lambda: (
+                [e for e in receiver.about(charge.id) if e.type == "charge.refunded"][1:]
+                and [
+                    e.data.object.amount_refunded
+                    for e in receiver.about(charge.id)
+                    if e.type == "charge.refunded"
+                ]
+            ),
+            what="two charge.refunded events",
+        )
+        assert refunded == [300, 1000]
+
+
+async def test_refunding_more_than_was_paid_is_refused(target: Target) -> None:
+    intent = await paid_intent(target, 1000)
+    with pytest.raises(stripe.InvalidRequestError):
+        await target.client.v1.refunds.create_async({"payment_intent": intent.id, "amount": 1001})
+
+
+# --------------------------------------------------------------------------- events
+
+
+async def test_events_are_listed_and_retrieved(target: Target) -> None:
+    intent = await paid_intent(target, 1100)
+
+    async def listed() -> stripe.Event | None:
+        page = await target.client.v1.events.list_async(
+            {"type": "payment_intent.succeeded", "limit": 20}
+        )
+        return next((event for event in page.data if event.data.object.id == intent.id), None)
+
+    event = await eventually(listed, timeout=30, what="payment_intent.succeeded in /v1/events")
+    assert event.id.startswith("evt_")
+    assert (event.object, event.livemode) == ("event", False)
+    assert event.api_version
+    retrieved = await target.client.v1.events.retrieve_async(event.id)
+    assert (retrieved.id, retrieved.type, retrieved.data.object.amount) == (
+        event.id,
+        "payment_intent.succeeded",
+        1100,
+    )
+
+
+# --------------------------------------------------------------------------- transfers
+
+
+async def test_transfers_to_a_connected_account(target: Target) -> None:
+    control, _ = target.sandbox(
+        "a transfer needs a connected account and available balance on the Stripe account"
+    )
+    await paid_intent(target, 5000)
+    transfer = await target.client.v1.transfers.create_async(
+        {
+            "amount": 4000,
+            "currency": "usd",
+            "destination": "acct_1Vendor",
+            "transfer_group": "deal-7:m1",
+        }
+    )
+    assert transfer.id.startswith("tr_")
+    assert (transfer.amount, transfer.destination, transfer.transfer_group) == (
+        4000,
+        "acct_1Vendor",
+        "deal-7:m1",
+    )
+    money = await control.money()
+    assert {"kind": "transfer", "object_id": transfer.id, "amount": 4000} in [
+        {field: entry[field] for field in ("kind", "object_id", "amount")}
+        for entry in money["movements"]
+    ]
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        await target.client.v1.transfers.create_async(
+            {"amount": 100, "currency": "usd", "destination": "bob"}
+        )
+    assert (raised.value.code, raised.value.param) == ("resource_missing", "destination")
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        await target.client.v1.transfers.create_async(
+            {
+                "amount": money["available"]["usd"] + 1,
+                "currency": "usd",
+                "destination": "acct_1Vendor",
+            }
+        )
+    assert raised.value.code == "balance_insufficient"
+
+
+# --------------------------------------------------------------------------- hosted checkout (sandbox)
+
+
+@pytest.mark.parametrize(
+    ("card", "decline_code"),
+    [("4000000000000002", "generic_decline"), ("4000000000009995", "insufficient_funds")],
+)
+async def test_a_declined_card_leaves_the_session_open(
+    target: Target, card: str, decline_code: str
+) -> None:
+    control, receiver = target.sandbox(
+        "paying a Checkout Session needs Stripe's hosted page in a browser"
+    )
+    session = await target.client.v1.checkout.sessions.create_async(session_params(3000))
+    declined = await control.pay(session.id, card)
+    assert declined["outcome"] == "declined"
+    assert declined["error"]["decline_code"] == decline_code
+    intent_id = declined["payment_intent"]["id"]
+    failed = await receiver.wait_for(intent_id, "payment_intent.payment_failed")
+    assert failed.data.object.last_payment_error.decline_code == decline_code
+    still_open = await target.client.v1.checkout.sessions.retrieve_async(session.id)
+    assert (still_open.status, still_open.payment_status) == ("open", "unpaid")
+
+    paid = await control.pay(session.id, "4242 4242 4242 4242")
+    assert paid["outcome"] == "paid"
+    assert paid["payment_intent"]["id"] == intent_id
+    completed = await receiver.wait_for(session.id, "checkout.session.completed")
+    assert (completed.data.object.payment_status, completed.data.object.payment_intent) == (
+        "paid",
+        intent_id,
+    )
+
+
+async def test_a_paid_session_carries_metadata_to_its_payment_intent_and_webhooks(
+    target: Target,
+) -> None:
+    control, receiver = target.sandbox(
+        "paying a Checkout Session needs Stripe's hosted page in a browser"
+    )
+    metadata = {"deal_id": "deal-9", "milestone_key": "m2"}
+    session = await target.client.v1.checkout.sessions.create_async(
+        session_params(
+            4200,
+            metadata=metadata,
+            client_reference_id="deal-9:m2",
+            payment_intent_data={"metadata": metadata},
+        )
+    )
+    await control.pay(session.id)
+    completed = await receiver.wait_for(session.id, "checkout.session.completed")
+    assert completed.data.object.metadata.to_dict() == metadata
+    assert completed.data.object.client_reference_id == "deal-9:m2"
+    intent = await target.client.v1.payment_intents.retrieve_async(
+        completed.data.object.payment_intent
+    )
+    assert (intent.status, intent.amount_received, intent.metadata.to_dict()) == (
+        "succeeded",
+        4200,
+        metadata,
+    )
+    succeeded = await receiver.wait_for(intent.id, "payment_intent.succeeded")
+    assert succeeded.data.object.metadata.to_dict() == metadata
+
+
+async def test_manual_capture_checkout_session(target: Target) -> None:
+    control, receiver = target.sandbox(
+        "paying a Checkout Session needs Stripe's hosted page in a browser"
+    )
+    session = await target.client.v1.checkout.sessions.create_async(
+        session_params(8000, payment_intent_data={"capture_method": "manual"})
+    )
+    outcome = await control.pay(session.id)
+    assert outcome["outcome"] == "authorized"
+    completed = await receiver.wait_for(session.id, "checkout.session.completed")
+    # Stripe reports a held (uncaptured) payment as complete but not yet paid.
+    assert (completed.data.object.status, completed.data.object.payment_status) == (
+        "complete",
+        "unpaid",
+    )
+    intent_id = completed.data.object.payment_intent
+    updated = await receiver.wait_for(intent_id, "payment_intent.amount_capturable_updated")
+    assert (updated.data.object.status, updated.data.object.amount_capturable) == (
+        "requires_capture",
+        8000,
+    )
+    captured = await target.client.v1.payment_intents.capture_async(intent_id)
+    assert (captured.status, captured.amount_received) == ("succeeded", 8000)
+    await receiver.wait_for(intent_id, "payment_intent.succeeded")
+
+
+async def test_sessions_expire_when_the_clock_passes_expires_at(target: Target) -> None:
+    control, receiver = target.sandbox("moving the clock is a sandbox control")
+    now = await control.now()
+    session = await target.client.v1.checkout.sessions.create_async(
+        session_params(expires_at=now + 31 * 60)
+    )
+    assert session.id not in (await control.advance_clock(30 * 60))["expired_sessions"]
+    advanced = await control.advance_clock(2 * 60)
+    assert session.id in advanced["expired_sessions"]
+    assert (await target.client.v1.checkout.sessions.retrieve_async(session.id)).status == "expired"
+    await receiver.wait_for(session.id, "checkout.session.expired")
+    with pytest.raises(SandboxControlError, match="expired and can no longer be paid"):
+        await control.pay(session.id)
+
+
+async def test_expires_at_must_be_between_30_minutes_and_24_hours(target: Target) -> None:
+    control, _ = target.sandbox("the boundary is checked against the sandbox clock")
+    now = await control.now()
+    for expires_at in (now + 29 * 60, now + 25 * 3600):
+        with pytest.raises(stripe.InvalidRequestError) as raised:
+            await target.client.v1.checkout.sessions.create_async(
+                session_params(expires_at=expires_at)
+            )
+        assert raised.value.param == "expires_at"
+
+
+async def test_authorizations_lapse_after_seven_days(target: Target) -> None:
+    control, receiver = target.sandbox("moving the clock is a sandbox control")
+    held = await paid_intent(target, 2000, capture_method="manual")
+    lapsed = await control.advance_clock(7 * 86400 + 1)
+    assert held.id in lapsed["lapsed_authorizations"]
+    canceled = await receiver.wait_for(held.id, "payment_intent.canceled")
+    assert (canceled.data.object.status, canceled.data.object.cancellation_reason) == (
+        "canceled",
+        "automatic",
+    )
+    with pytest.raises(stripe.InvalidRequestError):
+        await target.client.v1.payment_intents.capture_async(held.id)
+
+
+@pytest.mark.parametrize("outcome", ["won", "lost"])
+async def test_disputes_open_and_close(target: Target, outcome: str) -> None:
+    control, receiver = target.sandbox("disputes are opened through the sandbox's controls")
+    intent = await paid_intent(target, 2500)
+    dispute = await control.open_dispute(payment_intent=intent.id, reason="product_not_received")
+    assert dispute["id"].startswith("dp_")
+    created = await receiver.wait_for(dispute["id"], "charge.dispute.created")
+    assert (created.data.object.amount, created.data.object.charge) == (2500, intent.latest_charge)
+    assert created.data.object.status == "needs_response"
+    closed = await control.close_dispute(dispute["id"], outcome)
+    assert closed["status"] == outcome
+    event = await receiver.wait_for(dispute["id"], "charge.dispute.closed")
+    assert event.data.object.status == outcome
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        await target.client.v1.refunds.create_async({"payment_intent": intent.id})
+    assert raised.value.code == "charge_disputed"
+
+
+async def test_the_money_log_records_every_movement_cent_for_cent(target: Target) -> None:
+    control, _ = target.sandbox("the money log is the sandbox's own record")
+    before = len((await control.money())["movements"])
+    held = await paid_intent(target, 1000, capture_method="manual")
+    await target.client.v1.payment_intents.capture_async(held.id, {"amount_to_capture": 900})
+    paid = await paid_intent(target, 500)
+    refund = await target.client.v1.refunds.create_async({"payment_intent": paid.id, "amount": 200})
+    movements = (await control.money())["movements"][before:]
+    assert [(m["kind"], m["amount"]) for m in movements] == [
+        ("authorization", 1000),
+        ("capture", 900),
+        ("authorization_released", 100),
+        ("charge", 500),
+        ("refund", 200),
+    ]
+    assert movements[-1]["object_id"] == refund.id
+    assert movements[0]["payment_intent"] == held.id
