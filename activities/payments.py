@@ -1,12 +1,30 @@
 """Stripe payments: Checkout Sessions, capture, cancel, refund, Connect transfers.
 
-CONTRACT (being implemented): signatures below are fixed; the workflow calls these by reference.
+Every call carries an explicit Idempotency-Key made from the workflow id, the milestone, the
+action and what distinguishes this call from its siblings (session generation, refund purpose,
+payment intent), never the activity attempt: a retried activity must send the same key, so
+Stripe answers the first result instead of moving money twice. The library's automatic keys
+change on every activity attempt and would protect nothing.
+
+Errors are classified for Temporal: a declined card, an invalid request, a reused key and a bad
+key are non-retryable `ApplicationError`s the workflow handles; rate limits, 5xx and network
+errors are retryable (after the library's own `max_network_retries`).
 """
 
 from __future__ import annotations
 
-from temporalio import activity
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import stripe
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from dealflow.links import portal_url
 from dealflow.messages import (
     CheckoutSession,
     CheckoutSessionState,
@@ -20,36 +38,331 @@ from dealflow.messages import (
     TransferResult,
 )
 
+#: Error types the workflow can match on (ApplicationError.type).
+STRIPE_NOT_CONFIGURED = "StripeNotConfigured"
+CARD_DECLINED = "CardDeclined"
+STRIPE_INVALID_REQUEST = "StripeInvalidRequest"
+STRIPE_IDEMPOTENCY_CONFLICT = "StripeIdempotencyConflict"
+STRIPE_AUTHENTICATION = "StripeAuthentication"
+STRIPE_RATE_LIMITED = "StripeRateLimited"
+STRIPE_UNAVAILABLE = "StripeUnavailable"
+NON_RETRYABLE_ERROR_TYPES = (
+    STRIPE_NOT_CONFIGURED,
+    CARD_DECLINED,
+    STRIPE_INVALID_REQUEST,
+    STRIPE_IDEMPOTENCY_CONFLICT,
+    STRIPE_AUTHENTICATION,
+)
+
+#: One HTTP request to Stripe may take this long; the activity's start-to-close bounds the rest.
+REQUEST_TIMEOUT_SECONDS = 30.0
+_IDEMPOTENCY_KEY_MAX = 255
+
+
+def idempotency_key(workflow_id: str, milestone_key: str, action: str, *discriminators: str) -> str:
+    """`dealflow:<workflow>:<milestone>:<action>:<...>`, hashed when longer than Stripe allows."""
+    key = ":".join(("dealflow", workflow_id, milestone_key, action, *discriminators))
+    if len(key) <= _IDEMPOTENCY_KEY_MAX:
+        return key
+    return "dealflow:sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def with_query(url: str, **params: str) -> str:
+    """`url` with `params` added to its query string (existing parameters kept)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True) + list(params.items())
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def classify(error: stripe.StripeError) -> ApplicationError:
+    """The ApplicationError Temporal should see for a Stripe error: retryable or not, and why."""
+    message = f"Stripe: {error.user_message or error}"
+    details = {
+        "http_status": error.http_status,
+        "code": error.code,
+        "request_id": error.request_id,
+    }
+    if isinstance(error, stripe.CardError):
+        decline_code = (error.json_body or {}).get("error", {}).get("decline_code")
+        return ApplicationError(
+            message,
+            {**details, "decline_code": decline_code},
+            type=CARD_DECLINED,
+            non_retryable=True,
+        )
+    if isinstance(error, stripe.IdempotencyError):
+        return ApplicationError(
+            message, details, type=STRIPE_IDEMPOTENCY_CONFLICT, non_retryable=True
+        )
+    if isinstance(error, stripe.RateLimitError):
+        return ApplicationError(message, details, type=STRIPE_RATE_LIMITED)
+    if isinstance(error, stripe.InvalidRequestError):
+        return ApplicationError(
+            message,
+            {**details, "param": error.param},
+            type=STRIPE_INVALID_REQUEST,
+            non_retryable=True,
+        )
+    if isinstance(error, stripe.AuthenticationError | stripe.PermissionError):
+        return ApplicationError(message, details, type=STRIPE_AUTHENTICATION, non_retryable=True)
+    return ApplicationError(message, details, type=STRIPE_UNAVAILABLE)
+
+
+@contextmanager
+def _stripe_errors() -> Iterator[None]:
+    try:
+        yield
+    except stripe.StripeError as error:
+        raise classify(error) from error
+
+
+def _timestamp(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _metadata(metadata: Any) -> dict[str, str]:
+    return metadata.to_dict() if metadata is not None else {}
+
+
+def _session_state(session: Any) -> CheckoutSessionState:
+    intent = session.payment_intent
+    return CheckoutSessionState(
+        session_id=session.id,
+        status=session.status,
+        payment_status=session.payment_status,
+        payment_intent_id=intent if isinstance(intent, str) or intent is None else intent.id,
+        amount_total=session.amount_total,
+        currency=session.currency,
+        livemode=session.livemode,
+        metadata=_metadata(session.metadata),
+    )
+
+
+def _intent_state(intent: Any) -> PaymentIntentState:
+    charge = intent.latest_charge
+    return PaymentIntentState(
+        payment_intent_id=intent.id,
+        status=intent.status,
+        amount=intent.amount,
+        amount_capturable=intent.amount_capturable,
+        amount_received=intent.amount_received,
+        currency=intent.currency,
+        livemode=intent.livemode,
+        latest_charge=charge if isinstance(charge, str) or charge is None else charge.id,
+        metadata=_metadata(intent.metadata),
+    )
+
 
 class PaymentActivities:
+    def __init__(
+        self,
+        *,
+        api_key: str | None,
+        api_base: str | None,
+        public_url: str,
+        secret_key: str,
+        portal_link_days: int,
+        max_network_retries: int = 2,
+    ) -> None:
+        self._public_url = public_url
+        self._secret_key = secret_key
+        self._portal_link_days = portal_link_days
+        self._client: stripe.StripeClient | None = None
+        #: Refund objects carry no `livemode`; the key says which money they moved.
+        self._livemode = bool(api_key and api_key.startswith(("sk_live_", "rk_live_")))
+        if api_key:
+            self._client = stripe.StripeClient(
+                api_key,
+                base_addresses={"api": api_base} if api_base else None,
+                max_network_retries=max_network_retries,
+                http_client=stripe.HTTPXClient(timeout=REQUEST_TIMEOUT_SECONDS),
+            )
+
+    @property
+    def _stripe(self) -> stripe.StripeClient:
+        if self._client is None:
+            raise ApplicationError(
+                "STRIPE_API_KEY is not set, so dealflow cannot create payment links or move money. "
+                "Set STRIPE_API_KEY (a Stripe test key, or run `dealflow sandbox` and use its key "
+                "and STRIPE_API_BASE).",
+                type=STRIPE_NOT_CONFIGURED,
+                non_retryable=True,
+            )
+        return self._client
+
+    def _key(self, milestone_key: str, action: str, *discriminators: str) -> str:
+        return idempotency_key(activity.info().workflow_id, milestone_key, action, *discriminators)
+
+    def _return_urls(self, input: CreateCheckoutInput) -> tuple[str, str]:
+        """Success and cancel URLs: the client's portal link, fixed by the session's expiry so a
+        retried activity sends byte-identical parameters with its idempotency key."""
+        link = portal_url(
+            self._public_url,
+            self._secret_key,
+            input.deal_id,
+            days=self._portal_link_days,
+            now=input.expires_at,
+        )
+        return with_query(link, paid="1"), with_query(link, checkout="cancelled")
+
     @activity.defn
     async def create_checkout_session(self, input: CreateCheckoutInput) -> CheckoutSession:
-        raise NotImplementedError
+        client = self._stripe
+        success_url, cancel_url = self._return_urls(input)
+        metadata = {
+            "deal_id": input.deal_id,
+            "milestone_key": input.milestone_key,
+            "generation": str(input.generation),
+        }
+        params: dict[str, Any] = {
+            "mode": "payment",
+            "line_items": [
+                {
+                    "quantity": 1,
+                    "price_data": {
+                        "currency": input.currency.lower(),
+                        "unit_amount": input.amount,
+                        "product_data": {"name": input.title},
+                    },
+                }
+            ],
+            "customer_email": input.client_email,
+            "client_reference_id": f"{input.deal_id}:{input.milestone_key}",
+            "metadata": metadata,
+            "payment_intent_data": {
+                "capture_method": input.capture_method.value,
+                "metadata": metadata,
+                "transfer_group": f"{input.deal_id}:{input.milestone_key}",
+            },
+            "expires_at": int(input.expires_at.timestamp()),
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+        }
+        key = self._key(input.milestone_key, "checkout", f"g{input.generation}")
+        with _stripe_errors():
+            session = await client.v1.checkout.sessions.create_async(
+                params, {"idempotency_key": key}
+            )
+        if not session.url:
+            raise ApplicationError(
+                f"Stripe created Checkout Session {session.id} without a URL",
+                type=STRIPE_INVALID_REQUEST,
+                non_retryable=True,
+            )
+        return CheckoutSession(
+            session_id=session.id,
+            url=session.url,
+            expires_at=_timestamp(session.expires_at),
+            livemode=session.livemode,
+        )
 
     @activity.defn
     async def retrieve_checkout_session(self, session_id: str) -> CheckoutSessionState:
-        raise NotImplementedError
+        client = self._stripe
+        with _stripe_errors():
+            return _session_state(await client.v1.checkout.sessions.retrieve_async(session_id))
 
     @activity.defn
     async def retrieve_payment_intent(self, payment_intent_id: str) -> PaymentIntentState:
-        raise NotImplementedError
+        client = self._stripe
+        with _stripe_errors():
+            return _intent_state(await client.v1.payment_intents.retrieve_async(payment_intent_id))
 
     @activity.defn
     async def expire_checkout_session(self, input: ExpireCheckoutInput) -> CheckoutSessionState:
-        raise NotImplementedError
+        """Expire a superseded session. Already expired or already complete: its state, no error."""
+        client = self._stripe
+        sessions = client.v1.checkout.sessions
+        with _stripe_errors():
+            session = await sessions.retrieve_async(input.session_id)
+            if session.status != "open":
+                return _session_state(session)
+            key = self._key(input.milestone_key, "expire", input.session_id)
+            try:
+                session = await sessions.expire_async(
+                    input.session_id, options={"idempotency_key": key}
+                )
+            except stripe.InvalidRequestError:
+                # Paid or expired between our read and the expire: report what it is now.
+                session = await sessions.retrieve_async(input.session_id)
+                if session.status == "open":
+                    raise
+        return _session_state(session)
 
     @activity.defn
     async def capture_payment(self, input: PaymentIntentAction) -> PaymentIntentState:
-        raise NotImplementedError
+        """Capture an authorization; one captured already (earlier attempt) is returned as is."""
+        client = self._stripe
+        key = self._key(input.milestone_key, "capture", input.payment_intent_id)
+        return await self._settle_intent(
+            input.payment_intent_id, "succeeded", client.v1.payment_intents.capture_async, key
+        )
 
     @activity.defn
     async def cancel_authorization(self, input: PaymentIntentAction) -> PaymentIntentState:
-        raise NotImplementedError
+        """Void an authorization; one canceled already is returned as is."""
+        client = self._stripe
+        key = self._key(input.milestone_key, "cancel", input.payment_intent_id)
+        return await self._settle_intent(
+            input.payment_intent_id, "canceled", client.v1.payment_intents.cancel_async, key
+        )
+
+    async def _settle_intent(
+        self, payment_intent_id: str, done_status: str, call: Any, key: str
+    ) -> PaymentIntentState:
+        intents = self._stripe.v1.payment_intents
+        with _stripe_errors():
+            try:
+                intent = await call(payment_intent_id, options={"idempotency_key": key})
+            except stripe.InvalidRequestError as error:
+                if error.code != "payment_intent_unexpected_state":
+                    raise
+                intent = await intents.retrieve_async(payment_intent_id)
+                if intent.status != done_status:
+                    raise
+        return _intent_state(intent)
 
     @activity.defn
     async def refund_payment(self, input: RefundInput) -> RefundResult:
-        raise NotImplementedError
+        client = self._stripe
+        params: dict[str, Any] = {
+            "payment_intent": input.payment_intent_id,
+            "reason": input.reason,
+            "metadata": {
+                "deal_id": input.deal_id,
+                "milestone_key": input.milestone_key,
+                "purpose": input.purpose,
+            },
+        }
+        if input.amount is not None:
+            params["amount"] = input.amount
+        key = self._key(input.milestone_key, "refund", input.purpose, input.payment_intent_id)
+        with _stripe_errors():
+            refund = await client.v1.refunds.create_async(params, {"idempotency_key": key})
+        return RefundResult(
+            refund_id=refund.id,
+            amount=refund.amount,
+            currency=refund.currency,
+            status=refund.status or "pending",
+            livemode=self._livemode,
+        )
 
     @activity.defn
     async def transfer_to_vendor(self, input: TransferInput) -> TransferResult:
-        raise NotImplementedError
+        client = self._stripe
+        params = {
+            "amount": input.amount,
+            "currency": input.currency.lower(),
+            "destination": input.destination_account,
+            "transfer_group": f"{input.deal_id}:{input.milestone_key}",
+            "metadata": {"deal_id": input.deal_id, "milestone_key": input.milestone_key},
+        }
+        key = self._key(input.milestone_key, "transfer", input.destination_account)
+        with _stripe_errors():
+            transfer = await client.v1.transfers.create_async(params, {"idempotency_key": key})
+        return TransferResult(
+            transfer_id=transfer.id,
+            amount=transfer.amount,
+            currency=transfer.currency,
+            livemode=transfer.livemode,
+        )

@@ -1,0 +1,475 @@
+"""`activities/payments.py` against the Stripe sandbox, run as Temporal runs it (ActivityEnvironment,
+with the workflow id and attempt number a retry would have)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import stripe
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.payments import (
+    CARD_DECLINED,
+    STRIPE_AUTHENTICATION,
+    STRIPE_IDEMPOTENCY_CONFLICT,
+    STRIPE_INVALID_REQUEST,
+    STRIPE_NOT_CONFIGURED,
+    STRIPE_RATE_LIMITED,
+    STRIPE_UNAVAILABLE,
+    PaymentActivities,
+    classify,
+    idempotency_key,
+)
+from dealflow.links import verify_token
+from dealflow.messages import (
+    CaptureMethod,
+    CreateCheckoutInput,
+    ExpireCheckoutInput,
+    PaymentIntentAction,
+    RefundInput,
+    TransferInput,
+)
+from dealflow.serve import free_port
+from tests.stripe_contract.harness import SANDBOX_KEY, RunningSandbox, running_sandbox
+
+SECRET_KEY = "portal-link-signing-key-for-tests"
+PORTAL = "http://portal.test"
+
+
+@pytest.fixture(scope="module")
+async def sandbox() -> AsyncIterator[RunningSandbox]:
+    async with running_sandbox() as running:
+        yield running
+
+
+def payments(
+    api_base: str | None, *, api_key: str | None = SANDBOX_KEY, retries: int = 0
+) -> PaymentActivities:
+    return PaymentActivities(
+        api_key=api_key,
+        api_base=api_base,
+        public_url=PORTAL,
+        secret_key=SECRET_KEY,
+        portal_link_days=30,
+        max_network_retries=retries,
+    )
+
+
+def attempt(workflow_id: str, number: int = 1) -> ActivityEnvironment:
+    """The environment of activity attempt `number` inside workflow `workflow_id`."""
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(
+        ActivityEnvironment.default_info(), workflow_id=workflow_id, attempt=number
+    )
+    return env
+
+
+async def checkout(
+    sandbox: RunningSandbox,
+    deal_id: str,
+    *,
+    generation: int = 1,
+    amount: int = 50_000,
+    capture: CaptureMethod = CaptureMethod.AUTOMATIC,
+) -> CreateCheckoutInput:
+    now = datetime.fromtimestamp(await sandbox.control.now(), UTC)
+    return CreateCheckoutInput(
+        deal_id=deal_id,
+        milestone_key="m1",
+        generation=generation,
+        title="Milestone 1: discovery",
+        amount=amount,
+        currency="usd",
+        client_email="client@example.com",
+        capture_method=capture,
+        expires_at=now + timedelta(hours=2),
+    )
+
+
+async def expect_error(call: Any, error_type: str, *, retryable: bool) -> ApplicationError:
+    with pytest.raises(ApplicationError) as raised:
+        await call
+    assert raised.value.type == error_type
+    assert raised.value.non_retryable is (not retryable)
+    return raised.value
+
+
+# --------------------------------------------------------------------------- checkout sessions
+
+
+async def test_checkout_session_carries_the_deal_on_session_and_payment_intent(
+    sandbox: RunningSandbox,
+) -> None:
+    activities = payments(sandbox.url)
+    input = await checkout(sandbox, "deal-shape")
+    session = await attempt("deal-deal-shape").run(activities.create_checkout_session, input)
+    assert session.session_id.startswith("cs_test_")
+    assert session.url.startswith(f"{sandbox.url}/c/pay/")
+    assert session.expires_at == input.expires_at.replace(microsecond=0)
+    assert session.livemode is False
+
+    stored = await sandbox.client().v1.checkout.sessions.retrieve_async(session.session_id)
+    metadata = {"deal_id": "deal-shape", "milestone_key": "m1", "generation": "1"}
+    assert stored.metadata.to_dict() == metadata
+    assert stored.client_reference_id == "deal-shape:m1"
+    assert (stored.amount_total, stored.currency, stored.customer_email) == (
+        50_000,
+        "usd",
+        "client@example.com",
+    )
+    for url, query in (
+        (stored.success_url, {"paid": ["1"]}),
+        (stored.cancel_url, {"checkout": ["cancelled"]}),
+    ):
+        parts = urlsplit(url)
+        assert f"{parts.scheme}://{parts.netloc}{parts.path}" == f"{PORTAL}/portal/deal-shape"
+        params = parse_qs(parts.query)
+        verify_token(SECRET_KEY, "deal-shape", params.pop("token")[0])
+        assert params == query
+
+    outcome = await sandbox.control.pay(session.session_id)
+    intent = await attempt("deal-deal-shape").run(
+        activities.retrieve_payment_intent, outcome["payment_intent"]["id"]
+    )
+    assert (intent.status, intent.amount_received, intent.metadata) == (
+        "succeeded",
+        50_000,
+        metadata,
+    )
+    assert outcome["payment_intent"]["transfer_group"] == "deal-shape:m1"
+    state = await attempt("deal-deal-shape").run(
+        activities.retrieve_checkout_session, session.session_id
+    )
+    assert (state.status, state.payment_status, state.payment_intent_id) == (
+        "complete",
+        "paid",
+        intent.payment_intent_id,
+    )
+    assert (state.amount_total, state.currency, state.metadata) == (50_000, "usd", metadata)
+
+
+async def test_a_retried_create_returns_the_same_session(sandbox: RunningSandbox) -> None:
+    activities = payments(sandbox.url)
+    input = await checkout(sandbox, "deal-retry")
+    first = await attempt("deal-deal-retry", 1).run(activities.create_checkout_session, input)
+    retried = await attempt("deal-deal-retry", 2).run(activities.create_checkout_session, input)
+    assert retried == first
+    replacement = await attempt("deal-deal-retry", 1).run(
+        activities.create_checkout_session, input.model_copy(update={"generation": 2})
+    )
+    assert replacement.session_id != first.session_id
+    listed = await sandbox.client().v1.checkout.sessions.list_async({"limit": 100})
+    mine = [s.id for s in listed.data if s.client_reference_id == "deal-retry:m1"]
+    assert sorted(mine) == sorted([first.session_id, replacement.session_id])
+
+
+async def test_idempotency_keys_name_workflow_milestone_action_and_generation() -> None:
+    assert idempotency_key("deal-a", "m1", "checkout", "g2") == "dealflow:deal-a:m1:checkout:g2"
+    long_key = idempotency_key("deal-" + "x" * 300, "m1", "checkout", "g1")
+    assert len(long_key) <= 255
+    assert long_key == idempotency_key("deal-" + "x" * 300, "m1", "checkout", "g1")
+
+
+async def test_the_same_key_for_other_parameters_is_an_idempotency_conflict(
+    sandbox: RunningSandbox,
+) -> None:
+    activities = payments(sandbox.url)
+    input = await checkout(sandbox, "deal-conflict")
+    await attempt("deal-deal-conflict").run(activities.create_checkout_session, input)
+    changed = input.model_copy(update={"amount": 1})
+    await expect_error(
+        attempt("deal-deal-conflict", 2).run(activities.create_checkout_session, changed),
+        STRIPE_IDEMPOTENCY_CONFLICT,
+        retryable=False,
+    )
+
+
+async def test_expiring_a_superseded_session_is_idempotent(sandbox: RunningSandbox) -> None:
+    activities = payments(sandbox.url)
+    old = await attempt("deal-deal-expire").run(
+        activities.create_checkout_session, await checkout(sandbox, "deal-expire")
+    )
+    expire = ExpireCheckoutInput(
+        deal_id="deal-expire", milestone_key="m1", session_id=old.session_id
+    )
+    first = await attempt("deal-deal-expire").run(activities.expire_checkout_session, expire)
+    assert (first.status, first.payment_status) == ("expired", "unpaid")
+    again = await attempt("deal-deal-expire", 2).run(activities.expire_checkout_session, expire)
+    assert again == first
+    expired_events = await sandbox.client().v1.events.list_async(
+        {"type": "checkout.session.expired", "limit": 100}
+    )
+    assert [e.data.object.id for e in expired_events.data].count(old.session_id) == 1
+
+
+async def test_expiring_a_session_that_was_paid_meanwhile_reports_it_complete(
+    sandbox: RunningSandbox,
+) -> None:
+    activities = payments(sandbox.url)
+    input = await checkout(sandbox, "deal-raced")
+    session = await attempt("deal-deal-raced").run(activities.create_checkout_session, input)
+    await sandbox.control.pay(session.session_id)
+    state = await attempt("deal-deal-raced").run(
+        activities.expire_checkout_session,
+        ExpireCheckoutInput(
+            deal_id="deal-raced", milestone_key="m1", session_id=session.session_id
+        ),
+    )
+    assert (state.status, state.payment_status) == ("complete", "paid")
+
+
+# --------------------------------------------------------------------------- money
+
+
+async def test_a_double_payment_is_refunded_once(sandbox: RunningSandbox) -> None:
+    activities = payments(sandbox.url)
+    workflow = attempt("deal-deal-double")
+    first = await workflow.run(
+        activities.create_checkout_session, await checkout(sandbox, "deal-double", amount=7000)
+    )
+    second = await workflow.run(
+        activities.create_checkout_session,
+        await checkout(sandbox, "deal-double", amount=7000, generation=2),
+    )
+    paid_first = await sandbox.control.pay(first.session_id)
+    paid_second = await sandbox.control.pay(second.session_id)
+    extra_intent = paid_second["payment_intent"]["id"]
+    refund = RefundInput(
+        deal_id="deal-double",
+        milestone_key="m1",
+        payment_intent_id=extra_intent,
+        reason="duplicate",
+        purpose="duplicate",
+    )
+    result = await workflow.run(activities.refund_payment, refund)
+    assert result.refund_id.startswith("re_")
+    assert (result.amount, result.currency, result.status, result.livemode) == (
+        7000,
+        "usd",
+        "succeeded",
+        False,
+    )
+    retried = await attempt("deal-deal-double", 2).run(activities.refund_payment, refund)
+    assert retried == result
+
+    movements = (await sandbox.control.money())["movements"]
+    mine = [
+        (m["kind"], m["amount"], m["payment_intent"])
+        for m in movements
+        if m["metadata"].get("deal_id") == "deal-double"
+    ]
+    assert mine == [
+        ("charge", 7000, paid_first["payment_intent"]["id"]),
+        ("charge", 7000, extra_intent),
+        ("refund", 7000, extra_intent),
+    ]
+    stored = await sandbox.client().v1.refunds.retrieve_async(result.refund_id)
+    assert stored.metadata.to_dict() == {
+        "deal_id": "deal-double",
+        "milestone_key": "m1",
+        "purpose": "duplicate",
+    }
+    assert stored.reason == "duplicate"
+
+
+async def test_an_authorization_is_captured_before_it_lapses(sandbox: RunningSandbox) -> None:
+    activities = payments(sandbox.url)
+    workflow = attempt("deal-deal-hold")
+    input = await checkout(sandbox, "deal-hold", capture=CaptureMethod.MANUAL, amount=12_000)
+    session = await workflow.run(activities.create_checkout_session, input)
+    outcome = await sandbox.control.pay(session.session_id)
+    intent_id = outcome["payment_intent"]["id"]
+    held = await workflow.run(activities.retrieve_payment_intent, intent_id)
+    assert (held.status, held.amount_capturable, held.amount_received) == (
+        "requires_capture",
+        12_000,
+        0,
+    )
+    action = PaymentIntentAction(
+        deal_id="deal-hold", milestone_key="m1", payment_intent_id=intent_id
+    )
+    captured = await workflow.run(activities.capture_payment, action)
+    assert (captured.status, captured.amount_received, captured.amount_capturable) == (
+        "succeeded",
+        12_000,
+        0,
+    )
+    assert captured.latest_charge is not None
+    retried = await attempt("deal-deal-hold", 2).run(activities.capture_payment, action)
+    assert retried.status == "succeeded"
+
+
+async def test_capturing_a_lapsed_authorization_is_not_retried() -> None:
+    async with running_sandbox() as sandbox:
+        activities = payments(sandbox.url)
+        workflow = attempt("deal-deal-lapse")
+        input = await checkout(sandbox, "deal-lapse", capture=CaptureMethod.MANUAL)
+        session = await workflow.run(activities.create_checkout_session, input)
+        intent_id = (await sandbox.control.pay(session.session_id))["payment_intent"]["id"]
+        await sandbox.control.advance_clock(8 * 86400)
+        action = PaymentIntentAction(
+            deal_id="deal-lapse", milestone_key="m1", payment_intent_id=intent_id
+        )
+        error = await expect_error(
+            workflow.run(activities.capture_payment, action),
+            STRIPE_INVALID_REQUEST,
+            retryable=False,
+        )
+        assert "status of canceled" in error.message
+
+
+async def test_cancel_authorization_is_idempotent(sandbox: RunningSandbox) -> None:
+    activities = payments(sandbox.url)
+    workflow = attempt("deal-deal-void")
+    input = await checkout(sandbox, "deal-void", capture=CaptureMethod.MANUAL)
+    session = await workflow.run(activities.create_checkout_session, input)
+    intent_id = (await sandbox.control.pay(session.session_id))["payment_intent"]["id"]
+    # Someone (an operator, a previous run) voided it already: the activity reports, not fails.
+    await sandbox.client().v1.payment_intents.cancel_async(intent_id)
+    action = PaymentIntentAction(
+        deal_id="deal-void", milestone_key="m1", payment_intent_id=intent_id
+    )
+    state = await workflow.run(activities.cancel_authorization, action)
+    assert (state.status, state.amount_capturable) == ("canceled", 0)
+
+
+async def test_transfer_to_a_connected_account(sandbox: RunningSandbox) -> None:
+    activities = payments(sandbox.url)
+    workflow = attempt("deal-deal-payout")
+    session = await workflow.run(
+        activities.create_checkout_session, await checkout(sandbox, "deal-payout", amount=9000)
+    )
+    await sandbox.control.pay(session.session_id)
+    transfer = TransferInput(
+        deal_id="deal-payout",
+        milestone_key="m1",
+        destination_account="acct_1VendorPayout",
+        amount=9000,
+        currency="usd",
+    )
+    result = await workflow.run(activities.transfer_to_vendor, transfer)
+    assert result.transfer_id.startswith("tr_")
+    assert (result.amount, result.currency, result.livemode) == (9000, "usd", False)
+    assert (
+        await attempt("deal-deal-payout", 2).run(activities.transfer_to_vendor, transfer) == result
+    )
+    movements = (await sandbox.control.money())["movements"]
+    transfers = [
+        m
+        for m in movements
+        if m["kind"] == "transfer" and m["metadata"].get("deal_id") == "deal-payout"
+    ]
+    assert [
+        (m["object_id"], m["amount"], m["destination"], m["transfer_group"]) for m in transfers
+    ] == [(result.transfer_id, 9000, "acct_1VendorPayout", "deal-payout:m1")]
+
+
+# --------------------------------------------------------------------------- error classification
+
+
+async def test_no_stripe_key_is_a_loud_non_retryable_error() -> None:
+    activities = payments(None, api_key=None)
+    input = CreateCheckoutInput(
+        deal_id="deal-nokey",
+        milestone_key="m1",
+        generation=1,
+        title="M1",
+        amount=100,
+        currency="usd",
+        client_email="client@example.com",
+        capture_method=CaptureMethod.AUTOMATIC,
+        expires_at=datetime.now(UTC) + timedelta(hours=1),
+    )
+    error = await expect_error(
+        attempt("deal-deal-nokey").run(activities.create_checkout_session, input),
+        STRIPE_NOT_CONFIGURED,
+        retryable=False,
+    )
+    assert "STRIPE_API_KEY is not set" in error.message
+
+
+async def test_an_invalid_request_is_not_retried(sandbox: RunningSandbox) -> None:
+    transfer = TransferInput(
+        deal_id="deal-bad",
+        milestone_key="m1",
+        destination_account="bob",
+        amount=100,
+        currency="usd",
+    )
+    error = await expect_error(
+        attempt("deal-deal-bad").run(payments(sandbox.url).transfer_to_vendor, transfer),
+        STRIPE_INVALID_REQUEST,
+        retryable=False,
+    )
+    assert error.details[0]["param"] == "destination"
+
+
+async def test_a_bad_key_is_not_retried(sandbox: RunningSandbox) -> None:
+    activities = payments(sandbox.url, api_key="sk_live_not_for_the_sandbox")
+    await expect_error(
+        attempt("deal-deal-key").run(activities.retrieve_payment_intent, "pi_any"),
+        STRIPE_AUTHENTICATION,
+        retryable=False,
+    )
+
+
+async def test_a_declined_card_is_not_retried(sandbox: RunningSandbox) -> None:
+    with pytest.raises(stripe.CardError) as raised:
+        await sandbox.client().v1.payment_intents.create_async(
+            {
+                "amount": 500,
+                "currency": "usd",
+                "payment_method": "pm_card_chargeDeclinedInsufficientFunds",
+                "confirm": True,
+            }
+        )
+    error = classify(raised.value)
+    assert (error.type, error.non_retryable) == (CARD_DECLINED, True)
+    assert error.details[0]["decline_code"] == "insufficient_funds"
+
+
+async def test_rate_limits_are_retried_and_the_retry_creates_the_session_once(
+    sandbox: RunningSandbox,
+) -> None:
+    activities = payments(sandbox.url)
+    input = await checkout(sandbox, "deal-busy")
+    await sandbox.control.set_faults(fail_next=[429])
+    try:
+        await expect_error(
+            attempt("deal-deal-busy", 1).run(activities.create_checkout_session, input),
+            STRIPE_RATE_LIMITED,
+            retryable=True,
+        )
+    finally:
+        await sandbox.control.reset_faults()
+    second = await attempt("deal-deal-busy", 2).run(activities.create_checkout_session, input)
+    third = await attempt("deal-deal-busy", 3).run(activities.create_checkout_session, input)
+    assert second == third
+
+
+async def test_server_errors_are_retried(sandbox: RunningSandbox) -> None:
+    input = await checkout(sandbox, "deal-5xx")
+    await sandbox.control.set_faults(fail_next=[500])
+    try:
+        await expect_error(
+            attempt("deal-deal-5xx").run(payments(sandbox.url).create_checkout_session, input),
+            STRIPE_UNAVAILABLE,
+            retryable=True,
+        )
+    finally:
+        await sandbox.control.reset_faults()
+
+
+async def test_connection_errors_are_retried() -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    await expect_error(
+        attempt("deal-deal-down").run(payments(closed).retrieve_checkout_session, "cs_test_any"),
+        STRIPE_UNAVAILABLE,
+        retryable=True,
+    )
