@@ -203,6 +203,31 @@ def reconcile(
     raise typer.Exit(run_reconcile(since=since.date() if since else None, until=until.date() if until else None))
 
 
+@app.command()
+def dev() -> None:
+    """Run the whole stack in one terminal (Temporal, Postgres, Stripe sandbox, mail, worker, bridge)."""
+    from dealflow.devstack import main as run_dev
+
+    raise typer.Exit(run_dev())
+
+
+@app.command()
+def demo(
+    deals: Annotated[int, typer.Option(min=1, max=50, help="how many deals to play (the first 5 cover every path)")] = 5,
+    keep_running: Annotated[
+        bool | None,
+        typer.Option(
+            "--keep-running/--exit",
+            help="keep a stack the demo started running afterwards (default: yes in a terminal)",
+        ),
+    ] = None,
+) -> None:
+    """Play deals end to end with simulated clients and vendors, on the dev stack."""
+    from dealflow.demo import main as run_demo
+
+    raise typer.Exit(run_demo(deals, keep_running))
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:

@@ -9,12 +9,15 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import logging
 import time
 from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
+
+log = logging.getLogger("dealflow.mailsink")
 
 
 class MailSink:
@@ -50,6 +53,7 @@ class MailSink:
         message = email.message_from_bytes(data, policy=email.policy.default)
         name = f"{time.time_ns()}-{len(self.messages):05d}.eml"
         (self.directory / name).write_bytes(data)
+        log.info("mail to %s: %s (%s)", ", ".join(envelope.rcpt_tos), message["Subject"], name)
         async with self._arrived:
             self.messages.append(message)  # type: ignore[arg-type]
             self._arrived.notify_all()

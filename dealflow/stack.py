@@ -39,6 +39,10 @@ class StackConfig:
     #: An external SMTP server instead of the sink.
     smtp_url: str | None = None
     temporal_ui_url: str = "http://localhost:8233"
+    #: Base of the links in mails; the bridge's own address when not given.
+    public_url: str | None = None
+    #: DEALFLOW_SECRET_KEY and the tokens; generated once per `home` when not given.
+    secrets: dict[str, str] | None = None
     #: Seconds between the sandbox's webhook retries (small in tests).
     webhook_retry_base_seconds: float = 2.0
     run_worker: bool = True
@@ -70,12 +74,13 @@ def _sandbox_webhook_secret(home: Path) -> str:
 async def run_stack(config: StackConfig, client: Client) -> AsyncIterator[Stack]:
     """Start every component; stop them all (in reverse) when the block exits."""
     from bridge.app import create_app as create_bridge
+    from bridge.devmail import create_router as create_devmail_router
     from dealflow.sandbox.app import SandboxConfig
     from dealflow.sandbox.app import create_app as create_sandbox
     from worker import build_activities, build_worker
 
     async with AsyncExitStack() as stack:
-        dev_secrets = ensure_dev_secrets(config.home)
+        dev_secrets = config.secrets or ensure_dev_secrets(config.home)
         mail: MailSink | None = None
         smtp_url = config.smtp_url
         if smtp_url is None:
@@ -115,7 +120,7 @@ async def run_stack(config: StackConfig, client: Client) -> AsyncIterator[Stack]
             STRIPE_API_BASE=api_base,
             STRIPE_WEBHOOK_SECRET=webhook_secret,
             SMTP_URL=smtp_url,
-            DEALFLOW_PUBLIC_URL=bridge_url,
+            DEALFLOW_PUBLIC_URL=config.public_url or bridge_url,
             DEALFLOW_TEMPORAL_UI_URL=config.temporal_ui_url,
             **dev_secrets,
         )
@@ -129,5 +134,7 @@ async def run_stack(config: StackConfig, client: Client) -> AsyncIterator[Stack]
             await stack.enter_async_context(worker)
         if config.run_bridge:
             bridge_app = create_bridge(settings=settings, pool=pool, temporal=client)
+            if mail is not None:
+                bridge_app.include_router(create_devmail_router(mail.directory))
             await stack.enter_async_context(serve_app(bridge_app, host=config.host, port=bridge_port))
         yield result
