@@ -2,15 +2,16 @@
 
 Both directions are checked. Every ledger payment, refund and transfer of the period must exist
 on Stripe with the same amount and currency (looked up by id, so an object made just before the
-period still matches); every money object Stripe lists for the period that belongs to a deal
-must be in the ledger (anywhere, not only in the period). Releases without a Connect transfer
-have no Stripe object and are not compared. The exit code says whether anything differed.
+period still matches); every money object that Stripe's events of the period confirmed and
+that belongs to a deal must be in the ledger (anywhere, not only in the period). Releases
+without a Connect transfer have no Stripe object and are not compared. The exit code says
+whether anything differed.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
@@ -93,11 +94,14 @@ class Reconciliation:
 # --------------------------------------------------------------------------- Stripe's side
 
 
-def _metadata(obj: Any) -> dict[str, str]:
+# Stripe objects arrive here as plain dicts (`StripeObject.to_dict()`).
+
+
+def _metadata(obj: dict[str, Any]) -> dict[str, str]:
     return dict(obj.get("metadata") or {})
 
 
-def _intent_money(intent: Any) -> Money | None:
+def _intent_money(intent: dict[str, Any]) -> Money | None:
     """A payment intent is a charge once captured, an authorization while it waits for capture."""
     meta = _metadata(intent)
     if intent["status"] == "succeeded":
@@ -109,16 +113,25 @@ def _intent_money(intent: Any) -> Money | None:
     return Money(kind, intent["id"], amount, intent["currency"], meta.get("deal_id"), meta.get("milestone_key"))
 
 
-def _refund_money(refund: Any) -> Money | None:
+def _refund_money(refund: dict[str, Any]) -> Money | None:
     if refund["status"] in ("failed", "canceled"):
         return None
     meta = _metadata(refund)
     return Money("refund", refund["id"], refund["amount"], refund["currency"], meta.get("deal_id"), meta.get("milestone_key"))
 
 
-def _transfer_money(transfer: Any) -> Money:
+def _transfer_money(transfer: dict[str, Any]) -> Money:
     meta = _metadata(transfer)
     return Money("transfer", transfer["id"], transfer["amount"], transfer["currency"], meta.get("deal_id"), meta.get("milestone_key"))
+
+
+#: Events that confirm money, and how each becomes the ledger's view of its object.
+MONEY_EVENTS: dict[str, Callable[[dict[str, Any]], Money | None]] = {
+    "payment_intent.succeeded": _intent_money,
+    "payment_intent.amount_capturable_updated": _intent_money,
+    "refund.created": _refund_money,
+    "transfer.created": _transfer_money,
+}
 
 
 class StripeSide:
@@ -127,38 +140,41 @@ class StripeSide:
     def __init__(self, client: stripe.StripeClient) -> None:
         self._v1 = client.v1
 
-    async def listed(self, since: datetime | None, until: datetime | None) -> AsyncIterator[tuple[Money, Any]]:
-        """Every money object created in [since, until), with the raw object."""
+    async def listed(self, since: datetime | None, until: datetime | None) -> AsyncIterator[tuple[Money, dict[str, Any]]]:
+        """Every money object that an event created in [since, until) confirmed, once each.
+
+        Read through `/v1/events` (which the offline sandbox serves too); Stripe keeps events
+        for 30 days, so older periods are checked in the ledger-to-Stripe direction only.
+        """
         created: dict[str, int] = {}
         if since:
             created["gte"] = int(since.timestamp())
         if until:
             created["lt"] = int(until.timestamp())
-        params: dict[str, Any] = {"limit": 100, **({"created": created} if created else {})}
-        families: list[tuple[Callable[..., Awaitable[Any]], Callable[[Any], Money | None]]] = [
-            (self._v1.payment_intents.list_async, _intent_money),
-            (self._v1.refunds.list_async, _refund_money),
-            (self._v1.transfers.list_async, _transfer_money),
-        ]
-        for list_call, to_money in families:
-            page = await list_call(params)
-            async for obj in page.auto_paging_iter():
-                money = to_money(obj)
-                if money is not None:
-                    yield money, obj
+        params: dict[str, Any] = {"limit": 100, "types": list(MONEY_EVENTS)}
+        if created:
+            params["created"] = created
+        seen: set[tuple[str, str]] = set()
+        page = await self._v1.events.list_async(params)
+        async for event in page.auto_paging_iter():
+            obj = event.to_dict()["data"]["object"]
+            money = MONEY_EVENTS[event["type"]](obj)
+            if money is not None and (money.kind, money.stripe_id) not in seen:
+                seen.add((money.kind, money.stripe_id))
+                yield money, obj
 
     async def by_id(self, kind: str, stripe_id: str) -> Money | None:
         """The object the ledger names, as Stripe has it now; None when Stripe does not know it."""
         try:
             if kind in ("charge", "authorization"):
-                intent = await self._v1.payment_intents.retrieve_async(stripe_id)
+                intent = (await self._v1.payment_intents.retrieve_async(stripe_id)).to_dict()
                 if kind == "authorization":
                     meta = _metadata(intent)
                     return Money(kind, intent["id"], intent["amount"], intent["currency"], meta.get("deal_id"))
                 return _intent_money(intent) if intent["status"] == "succeeded" else None
             if kind == "refund":
-                return _refund_money(await self._v1.refunds.retrieve_async(stripe_id))
-            return _transfer_money(await self._v1.transfers.retrieve_async(stripe_id))
+                return _refund_money((await self._v1.refunds.retrieve_async(stripe_id)).to_dict())
+            return _transfer_money((await self._v1.transfers.retrieve_async(stripe_id)).to_dict())
         except stripe.InvalidRequestError as error:
             if error.http_status == 404:
                 return None
@@ -166,7 +182,7 @@ class StripeSide:
 
     async def intent_deal(self, intent_id: str) -> tuple[str | None, str | None]:
         """(deal_id, milestone_key) of a payment intent, for refunds that only name their intent."""
-        meta = _metadata(await self._v1.payment_intents.retrieve_async(intent_id))
+        meta = _metadata((await self._v1.payment_intents.retrieve_async(intent_id)).to_dict())
         return meta.get("deal_id"), meta.get("milestone_key")
 
 
