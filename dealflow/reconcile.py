@@ -34,16 +34,40 @@ COMPARED_KINDS = ("charge", "authorization", "refund", "transfer")
 Problem = Literal["missing_in_ledger", "missing_in_stripe", "amount_differs"]
 
 
-def stripe_client(settings: Settings) -> stripe.StripeClient:
-    """The configured Stripe (or sandbox) account, async over httpx."""
-    if not settings.stripe_api_key:
-        raise ConfigError("STRIPE_API_KEY is not set: there is no Stripe account to reconcile with")
-    base = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
-    return stripe.StripeClient(
-        settings.stripe_api_key,
-        base_addresses=base,
-        max_network_retries=STRIPE_NETWORK_RETRIES,
-        http_client=stripe.HTTPXClient(timeout=STRIPE_TIMEOUT_SECONDS),
+@dataclass(frozen=True)
+class StripeAccount:
+    """The Stripe account (or sandbox) to reconcile with, and which money it holds."""
+
+    api_key: str
+    api_base: str | None
+    mode: MoneyMode
+
+    def client(self) -> stripe.StripeClient:
+        return stripe.StripeClient(
+            self.api_key,
+            base_addresses={"api": self.api_base} if self.api_base else None,
+            max_network_retries=STRIPE_NETWORK_RETRIES,
+            http_client=stripe.HTTPXClient(timeout=STRIPE_TIMEOUT_SECONDS),
+        )
+
+
+#: The offline sandbox accepts any test key; this one names who is calling in its logs.
+_DEV_SANDBOX_KEY = "sk_test_dealflow_reconcile"
+
+
+def configured_account(settings: Settings) -> StripeAccount:
+    """STRIPE_API_KEY (and STRIPE_API_BASE); in dev without a key, the running dev stack's sandbox."""
+    if settings.stripe_api_key:
+        return StripeAccount(settings.stripe_api_key, settings.stripe_api_base, MoneyMode(settings.stripe_mode))
+    if settings.dev:
+        from dealflow.devstack import read_runtime
+
+        runtime = read_runtime(settings.home)
+        if runtime is not None and runtime.sandbox_url:
+            return StripeAccount(_DEV_SANDBOX_KEY, runtime.sandbox_url, MoneyMode.SANDBOX)
+    raise ConfigError(
+        "STRIPE_API_KEY is not set and no `dealflow dev` stack with a sandbox is running: "
+        "there is no Stripe account to reconcile with"
     )
 
 
@@ -269,12 +293,6 @@ def _difference(problem: Problem, *, ledger: Money | None, stripe: Money | None)
 # --------------------------------------------------------------------------- command line
 
 
-def _configured_mode(settings: Settings) -> MoneyMode:
-    if settings.stripe_mode == "unconfigured":
-        raise ConfigError("STRIPE_API_KEY is not set: there is no Stripe account to reconcile with")
-    return MoneyMode(settings.stripe_mode)
-
-
 def render(result: Reconciliation, console: Console) -> None:
     period = f"{result.since or 'the beginning'} to {result.until or 'now'}"
     console.print(
@@ -316,12 +334,12 @@ def period(since: date | None, until: date | None) -> tuple[datetime | None, dat
 async def _run(settings: Settings, since: date | None, until: date | None) -> Reconciliation:
     from dealflow.db import create_pool, database_url
 
-    mode = _configured_mode(settings)
+    account = configured_account(settings)
     start, end = period(since, until)
-    side = StripeSide(stripe_client(settings))
+    side = StripeSide(account.client())
     pool = await create_pool(database_url(settings), max_size=2)
     try:
-        return await reconcile(pool, side, mode, since=start, until=end)
+        return await reconcile(pool, side, account.mode, since=start, until=end)
     finally:
         await pool.close()
 
@@ -334,7 +352,7 @@ def run_reconcile(*, since: date | None = None, until: date | None = None, setti
     console = Console()
     try:
         result = asyncio.run(_run(settings or load_settings(), since, until))
-    except (PeriodError, stripe.StripeError) as error:
+    except (PeriodError, ConfigError, stripe.StripeError) as error:
         console.print(f"[red]error:[/red] {error}")
         return 2
     render(result, console)

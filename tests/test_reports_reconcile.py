@@ -19,7 +19,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.ledger import LedgerActivities
 from dealflow.messages import PaymentKind, PaymentRecord
 from dealflow.modes import MoneyMode
-from dealflow.reconcile import StripeSide, reconcile, stripe_client
+from dealflow.reconcile import StripeSide, configured_account, reconcile
 from dealflow.sandbox.app import create_app as create_sandbox
 from dealflow.sandbox.config import SandboxConfig
 from dealflow.sandbox.control import SandboxControl
@@ -37,9 +37,11 @@ class Sandbox:
 @pytest.fixture
 async def sandbox() -> AsyncIterator[Sandbox]:
     async with serve_app(create_sandbox(SandboxConfig())) as url, SandboxControl(url) as control:
-        settings = Settings(_env_file=None, STRIPE_API_KEY="sk_test_reconcile_tests", STRIPE_API_BASE=url)
-        assert settings.stripe_mode == "sandbox"
-        client = stripe_client(settings)
+        account = configured_account(
+            Settings(_env_file=None, STRIPE_API_KEY="sk_test_reconcile_tests", STRIPE_API_BASE=url)
+        )
+        assert account.mode is MoneyMode.SANDBOX
+        client = account.client()
         yield Sandbox(client, control, StripeSide(client))
 
 
