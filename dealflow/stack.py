@@ -75,8 +75,8 @@ async def run_stack(config: StackConfig, client: Client) -> AsyncIterator[Stack]
     """Start every component; stop them all (in reverse) when the block exits."""
     from bridge.app import create_app as create_bridge
     from bridge.devmail import create_router as create_devmail_router
-    from dealflow.sandbox.app import SandboxConfig
     from dealflow.sandbox.app import create_app as create_sandbox
+    from dealflow.sandbox.config import SandboxConfig
     from worker import build_activities, build_worker
 
     async with AsyncExitStack() as stack:

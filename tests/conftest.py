@@ -76,3 +76,21 @@ async def dev_server_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncItera
     )
     yield env
     await env.shutdown()
+
+
+@pytest.fixture
+async def stack(dev_server_env: WorkflowEnvironment, database_url: str, tmp_path: Path):
+    """The whole dealflow stack (sandbox, SMTP sink, worker, bridge) on the real dev server.
+
+    Each test gets its own database, task queue and dev home, so tests cannot see each other.
+    """
+    from dealflow.stack import StackConfig, run_stack
+
+    config = StackConfig(
+        home=tmp_path / "dealflow-home",
+        database_url=database_url,
+        task_queue=f"deals-{uuid.uuid4().hex[:8]}",
+        webhook_retry_base_seconds=0.2,
+    )
+    async with run_stack(config, dev_server_env.client) as running:
+        yield running
