@@ -59,7 +59,7 @@ def create_app(config: SandboxConfig) -> Starlette:
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
             await webhooks.stop()
-            store.save()
+            store.flush()
 
     routes = [
         Route("/v1/{path:path}", api.handle, methods=["GET", "POST", "DELETE"]),

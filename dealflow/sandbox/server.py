@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import signal
 from pathlib import Path
 
 from dealflow.sandbox.app import create_app
@@ -36,7 +36,7 @@ async def serve_sandbox(
     state_file: Path | None = None,
     public_url: str | None = None,
 ) -> None:
-    """Serve until cancelled."""
+    """Serve until SIGINT or SIGTERM; the state file is written before returning."""
     check_port_free(host, port, "--port")
     config = SandboxConfig(
         public_url=public_url or f"http://{host}:{port}",
@@ -45,10 +45,15 @@ async def serve_sandbox(
         state_file=state_file,
     )
     app = create_app(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
     async with serve_app(app, host=host, port=port, log_level="warning") as base_url:
         state = app.state.store.state
         print(banner(base_url, state.webhook_url, state.webhook_secret), flush=True)
-        await asyncio.Event().wait()
+        await stop.wait()
+    print("sandbox stopped; its state is saved" if state_file else "sandbox stopped", flush=True)
 
 
 def run_sandbox(
@@ -58,14 +63,13 @@ def run_sandbox(
     webhook_secret: str | None = None,
     state_file: Path | None = None,
 ) -> None:
-    """Blocking entry point for the CLI; Ctrl-C stops it."""
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(
-            serve_sandbox(
-                host=host,
-                port=port,
-                webhook_url=webhook_url,
-                webhook_secret=webhook_secret,
-                state_file=state_file,
-            )
+    """Blocking entry point for the CLI; Ctrl-C or SIGTERM stops it."""
+    asyncio.run(
+        serve_sandbox(
+            host=host,
+            port=port,
+            webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
+            state_file=state_file,
         )
+    )

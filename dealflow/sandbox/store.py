@@ -1,10 +1,12 @@
 """The sandbox's state: every object it made, its events, idempotency records, the money log,
-its clock and its webhook endpoint. In memory, optionally kept in a JSON file written atomically
-after each change, so a restarted `dealflow dev` still knows yesterday's sessions.
+its clock and its webhook endpoint. In memory, optionally kept in a JSON file (written atomically
+shortly after each burst of changes, and on shutdown), so a restarted `dealflow dev` still knows
+yesterday's sessions.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -17,6 +19,8 @@ from typing import Any
 
 _ALPHABET = string.ascii_letters + string.digits
 STATE_VERSION = 1
+#: Changes within this many seconds are written together: one write per burst, not per request.
+SAVE_DELAY_SECONDS = 0.2
 
 
 def new_id(prefix: str, length: int = 24) -> str:
@@ -50,11 +54,13 @@ class SandboxState:
 
 
 class Store:
-    """Holds the state; `save()` persists it when a state file was given."""
+    """Holds the state; `save()` persists it (soon, batched) when a state file was given."""
 
     def __init__(self, state: SandboxState, path: Path | None = None) -> None:
         self.state = state
         self.path = path
+        self._dirty = False
+        self._pending_flush: asyncio.TimerHandle | None = None
 
     @classmethod
     def open(
@@ -73,12 +79,30 @@ class Store:
         if webhook_url:
             state.webhook_url = webhook_url
         store = cls(state, path)
-        store.save()
+        store._dirty = True
+        store.flush()
         return store
 
     def save(self) -> None:
-        """Write the whole state to a temporary file and rename it over the old one."""
+        """Note a change; it reaches the file within SAVE_DELAY_SECONDS (or at `flush()`)."""
         if self.path is None:
+            return
+        self._dirty = True
+        if self._pending_flush is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        self._pending_flush = loop.call_later(SAVE_DELAY_SECONDS, self.flush)
+
+    def flush(self) -> None:
+        """Write the whole state to a temporary file and rename it over the old one."""
+        if self._pending_flush is not None:
+            self._pending_flush.cancel()
+            self._pending_flush = None
+        if self.path is None or not self._dirty:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         payload = json.dumps(
@@ -92,3 +116,4 @@ class Store:
         except BaseException:
             os.unlink(temporary)
             raise
+        self._dirty = False

@@ -52,7 +52,7 @@ from dealflow.sandbox.store import Store, new_id
 #: Stripe keeps idempotency keys for at least 24 hours.
 IDEMPOTENCY_KEY_LIFETIME = 24 * 3600
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
-_TEST_KEY = re.compile(r"^sk_test_[A-Za-z0-9_]{1,247}$")
+_TEST_KEY = re.compile(r"^sk_test_[!-~]{1,247}$")
 
 CURRENCY = CurrencySpec(frozenset(Currency.__args__))
 AMOUNT = Integer(minimum=1, maximum=99_999_999)
