@@ -41,7 +41,9 @@ def _scaled(value: int, largest: int, length: int) -> int:
     return max(1, value * length // largest)
 
 
-def horizontal_bars(title: str, bars: Sequence[Bar], *, width: int = 640, label_width: int = 170) -> str:
+def horizontal_bars(
+    title: str, bars: Sequence[Bar], *, width: int = 640, label_width: int = 170
+) -> str:
     """One row per bar, longest = the largest value (the funnel)."""
     row, top = 26, 28
     bar_space = width - label_width - 150
@@ -55,7 +57,7 @@ def horizontal_bars(title: str, bars: Sequence[Bar], *, width: int = 640, label_
         length = _scaled(bar.value, largest, bar_space)
         text = f"{bar.display} {bar.note}".strip()
         parts.append(
-            f'<g><title>{escape(bar.label)}: {escape(text)}</title>'
+            f"<g><title>{escape(bar.label)}: {escape(text)}</title>"
             f'<text x="{label_width - 8}" y="{y + 15}" text-anchor="end">{escape(bar.label)}</text>'
             f'<rect x="{label_width}" y="{y + 3}" width="{length}" height="16" fill="#3b6ea5"/>'
             f'<text x="{label_width + length + 6}" y="{y + 15}">{escape(text)}</text></g>'
@@ -81,7 +83,7 @@ def vertical_bars(title: str, bars: Sequence[Bar], *, height: int = 220, column:
         length = _scaled(bar.value, largest, plot - 18)
         centre = x + column // 2
         parts.append(
-            f'<g><title>{escape(bar.label)}: {escape(bar.display)}</title>'
+            f"<g><title>{escape(bar.label)}: {escape(bar.display)}</title>"
             f'<rect x="{x + 12}" y="{top + plot - length}" width="{column - 24}" height="{length}" fill="#2e8b57"/>'
             f'<text x="{centre}" y="{top + plot - length - 4}" text-anchor="middle">{escape(bar.display)}</text>'
             f'<text x="{centre}" y="{top + plot + 16}" text-anchor="middle">{escape(bar.label)}</text></g>'

@@ -42,7 +42,10 @@ _SESSION_SUBJECT = "@admin-session"
 
 
 def _session_key(settings: Settings) -> str:
-    secret, token = settings.require("DEALFLOW_SECRET_KEY"), settings.require("DEALFLOW_ADMIN_TOKEN")
+    secret, token = (
+        settings.require("DEALFLOW_SECRET_KEY"),
+        settings.require("DEALFLOW_ADMIN_TOKEN"),
+    )
     return hmac.new(secret.encode(), b"admin-session:" + token.encode(), hashlib.sha256).hexdigest()
 
 
@@ -50,7 +53,9 @@ def _signed_in(request: Request, settings: Settings) -> bool:
     """A valid session cookie, or the admin token as a Bearer header."""
     scheme, _, presented = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and presented.strip():
-        return hmac.compare_digest(presented.strip().encode(), settings.require("DEALFLOW_ADMIN_TOKEN").encode())
+        return hmac.compare_digest(
+            presented.strip().encode(), settings.require("DEALFLOW_ADMIN_TOKEN").encode()
+        )
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return False
@@ -62,7 +67,9 @@ def _signed_in(request: Request, settings: Settings) -> bool:
 
 
 def _login_page(request: Request, *, status_code: int, message: str | None = None) -> HTMLResponse:
-    return request.app.state.pages.render("dashboard_login.html", status_code=status_code, message=message)
+    return request.app.state.pages.render(
+        "dashboard_login.html", status_code=status_code, message=message
+    )
 
 
 @router.post("/dashboard/login", dependencies=[Depends(portal_rate_limit)], include_in_schema=False)
@@ -105,7 +112,12 @@ def _parse_filters(since: str, mode: str) -> tuple[date | None, MoneyMode | None
 
 def _funnel_chart(report: TruthReport) -> str:
     bars = [
-        Bar(step.label, step.count, str(step.count), f"({percent(step.conversion)})" if step.rate_of else "")
+        Bar(
+            step.label,
+            step.count,
+            str(step.count),
+            f"({percent(step.conversion)})" if step.conversion is not None else "",
+        )
         for step in report.funnel
     ]
     return horizontal_bars("Funnel", bars)
@@ -114,7 +126,9 @@ def _funnel_chart(report: TruthReport) -> str:
 def _month_charts(report: TruthReport) -> list[tuple[str, str | None, str]]:
     """(heading, not-real-money warning, svg) per mode and currency: never one chart for two."""
     charts = []
-    for mode, by_currency in sorted(report.revenue_by_month.items(), key=lambda item: list(MoneyMode).index(item[0])):
+    for mode, by_currency in sorted(
+        report.revenue_by_month.items(), key=lambda item: list(MoneyMode).index(item[0])
+    ):
         for currency, months in sorted(by_currency.items()):
             heading = f"Revenue (released) by month - {mode} {currency.upper()}"
             bars = [Bar(m.month, m.released, format_money(m.released, currency)) for m in months]
@@ -146,7 +160,12 @@ async def dashboard(request: Request, bridge: Bridge, since: str = "", mode: str
             for field, label in MONEY_ROWS
         ],
         durations=[
-            (label, value.count, human_duration(value.median_seconds), human_duration(value.p90_seconds))
+            (
+                label,
+                value.count,
+                human_duration(value.median_seconds),
+                human_duration(value.p90_seconds),
+            )
             for label, value in (
                 ("SOW sent to signed", report.sow_sent_to_signed),
                 ("Funded to released", report.funded_to_released),
@@ -159,8 +178,12 @@ async def dashboard(request: Request, bridge: Bridge, since: str = "", mode: str
 @router.get("/api/reports/truth", dependencies=[Depends(require_admin)])
 async def truth_report(
     bridge: Bridge,
-    since: Annotated[date | None, Query(description="only deals started on or after this day (UTC)")] = None,
-    mode: Annotated[MoneyMode | None, Query(description="only this money: live, test or sandbox")] = None,
+    since: Annotated[
+        date | None, Query(description="only deals started on or after this day (UTC)")
+    ] = None,
+    mode: Annotated[
+        MoneyMode | None, Query(description="only this money: live, test or sandbox")
+    ] = None,
 ) -> TruthReport:
     """Funnel, money by state per mode and currency (integer minor units), revenue by month,
     durations. Revenue is only money Stripe confirmed; the pipeline is labelled PROJECTED."""

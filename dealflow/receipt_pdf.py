@@ -41,7 +41,9 @@ def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def receipt_lines(receipt_number: str, receipt: ReceiptInput, issued_at: datetime) -> list[tuple[str, str]]:
+def receipt_lines(
+    receipt_number: str, receipt: ReceiptInput, issued_at: datetime
+) -> list[tuple[str, str]]:
     """The labelled lines of the receipt, in print order (also what tests read back)."""
     lines = [
         ("Receipt number", receipt_number),

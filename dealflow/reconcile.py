@@ -58,7 +58,9 @@ _DEV_SANDBOX_KEY = "sk_test_dealflow_reconcile"
 def configured_account(settings: Settings) -> StripeAccount:
     """STRIPE_API_KEY (and STRIPE_API_BASE); in dev without a key, the running dev stack's sandbox."""
     if settings.stripe_api_key:
-        return StripeAccount(settings.stripe_api_key, settings.stripe_api_base, MoneyMode(settings.stripe_mode))
+        return StripeAccount(
+            settings.stripe_api_key, settings.stripe_api_base, MoneyMode(settings.stripe_mode)
+        )
     if settings.dev:
         from dealflow.devstack import read_runtime
 
@@ -96,8 +98,12 @@ class Difference:
 
     def describe(self) -> str:
         where = f"{self.deal_id}/{self.milestone_key}" if self.deal_id else "no deal"
-        ledger = "-" if self.ledger_amount is None else format_money(self.ledger_amount, self.currency)
-        on_stripe = "-" if self.stripe_amount is None else format_money(self.stripe_amount, self.currency)
+        ledger = (
+            "-" if self.ledger_amount is None else format_money(self.ledger_amount, self.currency)
+        )
+        on_stripe = (
+            "-" if self.stripe_amount is None else format_money(self.stripe_amount, self.currency)
+        )
         return f"{self.problem}: {self.kind} {self.stripe_id} ({where}) ledger {ledger}, Stripe {on_stripe}"
 
 
@@ -125,28 +131,29 @@ def _metadata(obj: dict[str, Any]) -> dict[str, str]:
     return dict(obj.get("metadata") or {})
 
 
+def _money(kind: str, obj: dict[str, Any], amount: int) -> Money:
+    meta = _metadata(obj)
+    deal_id, milestone_key = meta.get("deal_id"), meta.get("milestone_key")
+    return Money(kind, obj["id"], amount, obj["currency"], deal_id, milestone_key)
+
+
 def _intent_money(intent: dict[str, Any]) -> Money | None:
     """A payment intent is a charge once captured, an authorization while it waits for capture."""
-    meta = _metadata(intent)
     if intent["status"] == "succeeded":
-        kind, amount = "charge", intent["amount_received"]
-    elif intent["status"] == "requires_capture":
-        kind, amount = "authorization", intent["amount_capturable"]
-    else:
-        return None
-    return Money(kind, intent["id"], amount, intent["currency"], meta.get("deal_id"), meta.get("milestone_key"))
+        return _money("charge", intent, intent["amount_received"])
+    if intent["status"] == "requires_capture":
+        return _money("authorization", intent, intent["amount_capturable"])
+    return None
 
 
 def _refund_money(refund: dict[str, Any]) -> Money | None:
     if refund["status"] in ("failed", "canceled"):
         return None
-    meta = _metadata(refund)
-    return Money("refund", refund["id"], refund["amount"], refund["currency"], meta.get("deal_id"), meta.get("milestone_key"))
+    return _money("refund", refund, refund["amount"])
 
 
 def _transfer_money(transfer: dict[str, Any]) -> Money:
-    meta = _metadata(transfer)
-    return Money("transfer", transfer["id"], transfer["amount"], transfer["currency"], meta.get("deal_id"), meta.get("milestone_key"))
+    return _money("transfer", transfer, transfer["amount"])
 
 
 #: Events that confirm money, and how each becomes the ledger's view of its object.
@@ -164,7 +171,9 @@ class StripeSide:
     def __init__(self, client: stripe.StripeClient) -> None:
         self._v1 = client.v1
 
-    async def listed(self, since: datetime | None, until: datetime | None) -> AsyncIterator[tuple[Money, dict[str, Any]]]:
+    async def listed(
+        self, since: datetime | None, until: datetime | None
+    ) -> AsyncIterator[tuple[Money, dict[str, Any]]]:
         """Every money object that an event created in [since, until) confirmed, once each.
 
         Read through `/v1/events` (which the offline sandbox serves too); Stripe keeps events
@@ -193,8 +202,7 @@ class StripeSide:
             if kind in ("charge", "authorization"):
                 intent = (await self._v1.payment_intents.retrieve_async(stripe_id)).to_dict()
                 if kind == "authorization":
-                    meta = _metadata(intent)
-                    return Money(kind, intent["id"], intent["amount"], intent["currency"], meta.get("deal_id"))
+                    return _money(kind, intent, intent["amount"])
                 return _intent_money(intent) if intent["status"] == "succeeded" else None
             if kind == "refund":
                 return _refund_money((await self._v1.refunds.retrieve_async(stripe_id)).to_dict())
@@ -227,7 +235,9 @@ async def _ledger(
         since,
         until,
     )
-    everything = await conn.fetch(f"SELECT kind, stripe_id FROM payments WHERE {MODE_SQL} = $1", mode)
+    everything = await conn.fetch(
+        f"SELECT kind, stripe_id FROM payments WHERE {MODE_SQL} = $1", mode
+    )
     rows = [Money(**dict(r)) for r in in_period]
     known = {(r["kind"], r["stripe_id"]) for r in everything}
     intents = {r["stripe_id"] for r in everything if r["kind"] in ("charge", "authorization")}
@@ -256,7 +266,9 @@ async def reconcile(
             deal_id, milestone_key = await stripe_side.intent_deal(intent_id)
             if deal_id is None and intent_id not in deal_intents:
                 continue
-            money = Money(money.kind, money.stripe_id, money.amount, money.currency, deal_id, milestone_key)
+            money = Money(
+                money.kind, money.stripe_id, money.amount, money.currency, deal_id, milestone_key
+            )
         elif money.deal_id is None:
             continue  # not dealflow's: another integration on the same account
         stripe_checked += 1
@@ -302,7 +314,9 @@ def render(result: Reconciliation, console: Console) -> None:
     if not result.differences:
         console.print("[green]ledger and Stripe agree[/green]")
         return
-    table = Table("problem", "kind", "stripe id", "deal / milestone", "ledger", "Stripe", title="Differences")
+    table = Table(
+        "problem", "kind", "stripe id", "deal / milestone", "ledger", "Stripe", title="Differences"
+    )
     for d in result.differences:
         table.add_row(
             d.problem,
@@ -344,7 +358,9 @@ async def _run(settings: Settings, since: date | None, until: date | None) -> Re
         await pool.close()
 
 
-def run_reconcile(*, since: date | None = None, until: date | None = None, settings: Settings | None = None) -> int:
+def run_reconcile(
+    *, since: date | None = None, until: date | None = None, settings: Settings | None = None
+) -> int:
     """`dealflow reconcile`: list the differences; exit code 0 only when there are none, 1 when
     there are, 2 when reconciliation could not run (bad period, Stripe unreachable)."""
     from dealflow.settings import load_settings

@@ -93,7 +93,9 @@ class FunnelCount(BaseModel):
 class MoneyByState(BaseModel):
     """One currency in one mode, integer minor units. Only `pipeline` is not confirmed money."""
 
-    funded_held: int = Field(0, description="client money captured or authorized, not yet released, refunded or disputed")
+    funded_held: int = Field(
+        0, description="client money captured or authorized, not yet released, refunded or disputed"
+    )
     disputed: int = Field(0, description="held money of milestones under an open dispute")
     released: int = Field(0, description="REVENUE: paid out to vendors, confirmed by Stripe")
     refunded: int = Field(0, description="returned to clients, confirmed by Stripe")
@@ -180,7 +182,8 @@ async def _funnel(conn: asyncpg.Connection, since: datetime | None) -> list[Funn
         )
     for step, stage in STAGE_STEPS.items():
         counts[step] = await conn.fetchval(
-            _with(_COHORT) + " SELECT count(*) FROM deals WHERE stage = $2 AND deal_id IN (SELECT deal_id FROM cohort)",
+            _with(_COHORT)
+            + " SELECT count(*) FROM deals WHERE stage = $2 AND deal_id IN (SELECT deal_id FROM cohort)",
             since,
             stage,
         )
@@ -289,7 +292,9 @@ async def _revenue_by_month(
     )
     months: dict[MoneyMode, dict[str, list[MonthRevenue]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
-        months[MoneyMode(r["mode"])][r["currency"]].append(MonthRevenue(month=r["month"], released=r["released"]))
+        months[MoneyMode(r["mode"])][r["currency"]].append(
+            MonthRevenue(month=r["month"], released=r["released"])
+        )
     return {m: dict(by_currency) for m, by_currency in months.items()}
 
 
@@ -317,20 +322,24 @@ async def _sow_sent_to_signed(conn: asyncpg.Connection, since: datetime | None) 
     return duration([r["seconds"] for r in rows if r["seconds"] is not None])
 
 
-async def _funded_to_released(conn: asyncpg.Connection, since: datetime | None, mode: MoneyMode | None) -> Duration:
+async def _funded_to_released(
+    conn: asyncpg.Connection, since: datetime | None, mode: MoneyMode | None
+) -> Duration:
     rows = await conn.fetch(
         _with(_COHORT, _MONEY_ROWS)
         + """ SELECT extract(epoch FROM
                   min(occurred_at) FILTER (WHERE kind IN ('transfer', 'release'))
                   - min(occurred_at) FILTER (WHERE kind IN ('charge', 'authorization')))::bigint AS seconds
-              FROM money GROUP BY deal_id, milestone_key""",
+              FROM money GROUP BY deal_id, milestone_key, mode""",
         since,
         mode,
     )
     return duration([r["seconds"] for r in rows if r["seconds"] is not None])
 
 
-async def build_report(pool: asyncpg.Pool, *, since: date | None = None, mode: MoneyMode | None = None) -> TruthReport:
+async def build_report(
+    pool: asyncpg.Pool, *, since: date | None = None, mode: MoneyMode | None = None
+) -> TruthReport:
     """The whole report, read in one repeatable-read transaction so its figures agree."""
     start = datetime.combine(since, time.min, UTC) if since else None
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
@@ -382,7 +391,11 @@ def money_columns(report: TruthReport) -> list[tuple[MoneyMode, str]]:
     """(mode, currency) of every money column, live first: each is its own column, never summed."""
     order = list(MoneyMode)
     return sorted(
-        ((mode, currency) for mode, by_currency in report.money.items() for currency in by_currency),
+        (
+            (mode, currency)
+            for mode, by_currency in report.money.items()
+            for currency in by_currency
+        ),
         key=lambda column: (order.index(column[0]), column[1]),
     )
 
@@ -390,25 +403,41 @@ def money_columns(report: TruthReport) -> list[tuple[MoneyMode, str]]:
 def render_tables(report: TruthReport, console: Console) -> None:
     """The report as Rich tables for a terminal."""
     scope = f"deals started since {report.since}" if report.since else "all deals"
-    console.print(f"[bold]dealflow truth report[/bold] - {scope}, generated {report.generated_at:%Y-%m-%d %H:%M} UTC")
+    console.print(
+        f"[bold]dealflow truth report[/bold] - {scope}, generated {report.generated_at:%Y-%m-%d %H:%M} UTC"
+    )
 
     funnel = Table("step", "count", "conversion", "of", title="Funnel")
     labels = {step.key: step.label for step in report.funnel}
     for step in report.funnel:
-        funnel.add_row(step.label, str(step.count), percent(step.conversion), labels.get(step.rate_of or "", ""))
+        funnel.add_row(
+            step.label,
+            str(step.count),
+            percent(step.conversion),
+            labels.get(step.rate_of or "", ""),
+        )
     console.print(funnel)
 
-    pipeline = Table("currency", "amount", title=f"Pipeline - {PROJECTED_LABEL}", title_style="bold yellow")
+    pipeline = Table(
+        "currency", "amount", title=f"Pipeline - {PROJECTED_LABEL}", title_style="bold yellow"
+    )
     for currency, amount in report.pipeline.by_currency.items():
         pipeline.add_row(currency.upper(), format_money(amount, currency))
     console.print(pipeline)
 
     columns = money_columns(report)
-    money = Table("confirmed money", *(f"{mode} {currency.upper()}" for mode, currency in columns), title="Money by state")
+    money = Table(
+        "confirmed money",
+        *(f"{mode} {currency.upper()}" for mode, currency in columns),
+        title="Money by state",
+    )
     for field, label in MONEY_ROWS:
         money.add_row(
             label,
-            *(format_money(getattr(report.money[mode][currency], field), currency) for mode, currency in columns),
+            *(
+                format_money(getattr(report.money[mode][currency], field), currency)
+                for mode, currency in columns
+            ),
         )
     if not columns:
         console.print("[bold]Money by state[/bold]: no money confirmed by Stripe yet.")
@@ -419,12 +448,22 @@ def render_tables(report: TruthReport, console: Console) -> None:
     for mode, by_currency in report.revenue_by_month.items():
         for currency, entries in by_currency.items():
             for entry in entries:
-                months.add_row(entry.month, mode, currency.upper(), format_money(entry.released, currency))
+                months.add_row(
+                    entry.month, mode, currency.upper(), format_money(entry.released, currency)
+                )
     console.print(months)
 
     durations = Table("interval", "samples", "median", "p90", title="Durations")
-    for label, value in (("SOW sent -> signed", report.sow_sent_to_signed), ("funded -> released", report.funded_to_released)):
-        durations.add_row(label, str(value.count), human_duration(value.median_seconds), human_duration(value.p90_seconds))
+    for label, value in (
+        ("SOW sent -> signed", report.sow_sent_to_signed),
+        ("funded -> released", report.funded_to_released),
+    ):
+        durations.add_row(
+            label,
+            str(value.count),
+            human_duration(value.median_seconds),
+            human_duration(value.p90_seconds),
+        )
     console.print(durations)
 
 
@@ -439,7 +478,9 @@ async def _report_from_settings(since: date | None, mode: MoneyMode | None) -> T
         await pool.close()
 
 
-def run_report(*, as_json: bool = False, since: date | None = None, mode: MoneyMode | None = None) -> int:
+def run_report(
+    *, as_json: bool = False, since: date | None = None, mode: MoneyMode | None = None
+) -> int:
     """`dealflow report`: print the report (tables, or JSON with integer minor units)."""
     report = asyncio.run(_report_from_settings(since, mode))
     if as_json:

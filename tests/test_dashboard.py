@@ -54,7 +54,9 @@ def bridge_settings(database_url: str, **overrides: str) -> Settings:
 
 
 @pytest.fixture
-async def bridge(db_pool: asyncpg.Pool, database_url: str, dev_server_env: WorkflowEnvironment) -> AsyncIterator[Bridge]:
+async def bridge(
+    db_pool: asyncpg.Pool, database_url: str, dev_server_env: WorkflowEnvironment
+) -> AsyncIterator[Bridge]:
     settings = bridge_settings(database_url)
     app = create_app(settings=settings, pool=db_pool, temporal=dev_server_env.client)
     async with serve_app(app) as url:
@@ -64,10 +66,16 @@ async def bridge(db_pool: asyncpg.Pool, database_url: str, dev_server_env: Workf
 async def test_truth_api_needs_the_admin_bearer_token(bridge: Bridge) -> None:
     async with httpx.AsyncClient(base_url=bridge.url) as http:
         missing = await http.get("/api/reports/truth")
-        wrong = await http.get("/api/reports/truth", headers={"Authorization": "Bearer adm_not-the-token-at-all"})
-        right = await http.get("/api/reports/truth", headers={"Authorization": f"Bearer {bridge.admin_token}"})
+        wrong = await http.get(
+            "/api/reports/truth", headers={"Authorization": "Bearer adm_not-the-token-at-all"}
+        )
+        right = await http.get(
+            "/api/reports/truth", headers={"Authorization": f"Bearer {bridge.admin_token}"}
+        )
         bad_mode = await http.get(
-            "/api/reports/truth", params={"mode": "monopoly"}, headers={"Authorization": f"Bearer {bridge.admin_token}"}
+            "/api/reports/truth",
+            params={"mode": "monopoly"},
+            headers={"Authorization": f"Bearer {bridge.admin_token}"},
         )
     assert (missing.status_code, wrong.status_code) == (401, 401)
     assert missing.json()["error"]["field"] == "Authorization"
@@ -79,11 +87,15 @@ async def test_truth_api_needs_the_admin_bearer_token(bridge: Bridge) -> None:
 
 
 async def test_dashboard_takes_bearer_or_session_never_a_forged_cookie(bridge: Bridge) -> None:
-    async with httpx.AsyncClient(base_url=bridge.url, cookies={SESSION_COOKIE: bridge.admin_token}) as http:
+    async with httpx.AsyncClient(
+        base_url=bridge.url, cookies={SESSION_COOKIE: bridge.admin_token}
+    ) as http:
         forged = await http.get("/dashboard")
     async with httpx.AsyncClient(base_url=bridge.url) as http:
         anonymous = await http.get("/dashboard")
-        bearer = await http.get("/dashboard", headers={"Authorization": f"Bearer {bridge.admin_token}"})
+        bearer = await http.get(
+            "/dashboard", headers={"Authorization": f"Bearer {bridge.admin_token}"}
+        )
         refused = await http.post("/dashboard/login", data={"token": "adm_guess-guess-guess-guess"})
         accepted = await http.post("/dashboard/login", data={"token": bridge.admin_token})
     assert anonymous.status_code == 401 and 'action="/dashboard/login"' in anonymous.text
@@ -99,7 +111,9 @@ async def test_dashboard_takes_bearer_or_session_never_a_forged_cookie(bridge: B
 
 async def test_a_browser_signs_in_sees_the_page_and_signs_out(bridge: Bridge) -> None:
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = await playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+        )
         try:
             page = await browser.new_page()
             await page.goto(f"{bridge.url}/dashboard")

@@ -71,8 +71,15 @@ async def test_receipt_pdf_states_parties_amount_and_stripe_ids(db_pool: asyncpg
         "SANDBOX",
     ):
         assert expected in text, expected
-    row = await db_pool.fetchrow("SELECT * FROM receipts WHERE receipt_number = $1", result.receipt_number)
-    assert (row["amount"], row["currency"], row["sandbox"], row["livemode"]) == (150_000, "usd", True, False)
+    row = await db_pool.fetchrow(
+        "SELECT * FROM receipts WHERE receipt_number = $1", result.receipt_number
+    )
+    assert (row["amount"], row["currency"], row["sandbox"], row["livemode"]) == (
+        150_000,
+        "usd",
+        True,
+        False,
+    )
     assert bytes(row["pdf"]) == base64.b64decode(result.pdf_b64)
 
 
@@ -120,7 +127,9 @@ async def test_a_second_request_with_other_money_is_refused(db_pool: asyncpg.Poo
     issued = await issue(db_pool, receipt_input())
     with pytest.raises(ApplicationError) as raised:
         await issue(db_pool, receipt_input(amount=90_000))
-    assert re.match(rf"amount: receipt {issued.receipt_number} .* 150000, not 90000", raised.value.message)
+    assert re.match(
+        rf"amount: receipt {issued.receipt_number} .* 150000, not 90000", raised.value.message
+    )
 
 
 @pytest.mark.parametrize(
@@ -137,8 +146,12 @@ async def test_bad_input_names_the_field_and_writes_nothing(
     assert await db_pool.fetchval("SELECT count(*) FROM receipts") == 0
 
 
-async def test_names_outside_latin1_print_simplified_and_are_kept_exactly(db_pool: asyncpg.Pool) -> None:
-    result = await issue(db_pool, receipt_input(client_name="Łucja Nowak—Zoë", vendor_name="東京 Studio"))
+async def test_names_outside_latin1_print_simplified_and_are_kept_exactly(
+    db_pool: asyncpg.Pool,
+) -> None:
+    result = await issue(
+        db_pool, receipt_input(client_name="Łucja Nowak—Zoë", vendor_name="東京 Studio")
+    )
     text = pdf_text(result)
     assert "Lucja Nowak-Zoë" in text
     assert "?? Studio" in text

@@ -52,7 +52,14 @@ async def paid_milestone(sandbox: Sandbox, deal_id: str, milestone_key: str, amo
         {
             "mode": "payment",
             "line_items": [
-                {"quantity": 1, "price_data": {"currency": "usd", "unit_amount": amount, "product_data": {"name": milestone_key}}}
+                {
+                    "quantity": 1,
+                    "price_data": {
+                        "currency": "usd",
+                        "unit_amount": amount,
+                        "product_data": {"name": milestone_key},
+                    },
+                }
             ],
             "metadata": metadata,
             "payment_intent_data": {"metadata": metadata},
@@ -64,7 +71,9 @@ async def paid_milestone(sandbox: Sandbox, deal_id: str, milestone_key: str, amo
     return outcome["payment_intent"]["id"]
 
 
-async def record(pool: asyncpg.Pool, kind: PaymentKind, stripe_id: str, deal_id: str, amount: int) -> None:
+async def record(
+    pool: asyncpg.Pool, kind: PaymentKind, stripe_id: str, deal_id: str, amount: int
+) -> None:
     payment = PaymentRecord(
         stripe_id=stripe_id,
         deal_id=deal_id,
@@ -80,19 +89,30 @@ async def record(pool: asyncpg.Pool, kind: PaymentKind, stripe_id: str, deal_id:
     assert await ActivityEnvironment().run(LedgerActivities(pool).record_payment, payment)
 
 
-async def test_ledger_and_sandbox_agree_then_each_difference_is_named(db_pool: asyncpg.Pool, sandbox: Sandbox) -> None:
+async def test_ledger_and_sandbox_agree_then_each_difference_is_named(
+    db_pool: asyncpg.Pool, sandbox: Sandbox
+) -> None:
     intent_a = await paid_milestone(sandbox, "deal-a", "m1", 120_000)
     intent_b = await paid_milestone(sandbox, "deal-b", "m1", 45_000)
-    refund = await sandbox.client.v1.refunds.create_async({"payment_intent": intent_b, "amount": 5_000})
+    refund = await sandbox.client.v1.refunds.create_async(
+        {"payment_intent": intent_b, "amount": 5_000}
+    )
     transfer = await sandbox.client.v1.transfers.create_async(
-        {"amount": 100_000, "currency": "usd", "destination": "acct_1Vendor", "metadata": {"deal_id": "deal-a", "milestone_key": "m1"}}
+        {
+            "amount": 100_000,
+            "currency": "usd",
+            "destination": "acct_1Vendor",
+            "metadata": {"deal_id": "deal-a", "milestone_key": "m1"},
+        }
     )
 
     # Only deal-a's charge is in the ledger so far: the rest is missing from it.
     await record(db_pool, PaymentKind.CHARGE, intent_a, "deal-a", 120_000)
     result = await reconcile(db_pool, sandbox.side, MoneyMode.SANDBOX)
     assert result.exit_code == 1
-    assert {(d.problem, d.kind, d.stripe_id, d.stripe_amount, d.deal_id) for d in result.differences} == {
+    assert {
+        (d.problem, d.kind, d.stripe_id, d.stripe_amount, d.deal_id) for d in result.differences
+    } == {
         ("missing_in_ledger", "charge", intent_b, 45_000, "deal-b"),
         ("missing_in_ledger", "refund", refund.id, 5_000, "deal-b"),
         ("missing_in_ledger", "transfer", transfer.id, 100_000, "deal-a"),
@@ -102,14 +122,21 @@ async def test_ledger_and_sandbox_agree_then_each_difference_is_named(db_pool: a
     await record(db_pool, PaymentKind.REFUND, refund.id, "deal-b", 5_000)
     await record(db_pool, PaymentKind.TRANSFER, transfer.id, "deal-a", 100_000)
     agreed = await reconcile(db_pool, sandbox.side, MoneyMode.SANDBOX)
-    assert (agreed.exit_code, agreed.differences, agreed.ledger_checked, agreed.stripe_checked) == (0, [], 4, 4)
+    assert (agreed.exit_code, agreed.differences, agreed.ledger_checked, agreed.stripe_checked) == (
+        0,
+        [],
+        4,
+        4,
+    )
 
     # A wrong amount in the ledger, and a refund Stripe never made.
     await db_pool.execute("UPDATE payments SET amount = 4_500 WHERE stripe_id = $1", refund.id)
     await record(db_pool, PaymentKind.REFUND, "re_NeverMadeOnStripe", "deal-a", 7_000)
     broken = await reconcile(db_pool, sandbox.side, MoneyMode.SANDBOX)
     assert broken.exit_code == 1
-    assert {(d.problem, d.stripe_id, d.ledger_amount, d.stripe_amount) for d in broken.differences} == {
+    assert {
+        (d.problem, d.stripe_id, d.ledger_amount, d.stripe_amount) for d in broken.differences
+    } == {
         ("amount_differs", refund.id, 4_500, 5_000),
         ("missing_in_stripe", "re_NeverMadeOnStripe", 7_000, None),
     }
@@ -119,7 +146,9 @@ async def test_ledger_and_sandbox_agree_then_each_difference_is_named(db_pool: a
     )
 
 
-async def test_other_modes_and_other_periods_are_left_alone(db_pool: asyncpg.Pool, sandbox: Sandbox) -> None:
+async def test_other_modes_and_other_periods_are_left_alone(
+    db_pool: asyncpg.Pool, sandbox: Sandbox
+) -> None:
     intent = await paid_milestone(sandbox, "deal-c", "m1", 9_900)
     await record(db_pool, PaymentKind.CHARGE, intent, "deal-c", 9_900)
     # Test-mode money in the same ledger is another account's business.
@@ -134,10 +163,14 @@ async def test_other_modes_and_other_periods_are_left_alone(db_pool: asyncpg.Poo
     assert (later.ledger_checked, later.stripe_checked, later.exit_code) == (0, 0, 0)
 
 
-async def test_money_that_belongs_to_no_deal_is_not_dealflows(db_pool: asyncpg.Pool, sandbox: Sandbox) -> None:
+async def test_money_that_belongs_to_no_deal_is_not_dealflows(
+    db_pool: asyncpg.Pool, sandbox: Sandbox
+) -> None:
     intent = await paid_milestone(sandbox, "deal-d", "m1", 2_000)
     await record(db_pool, PaymentKind.CHARGE, intent, "deal-d", 2_000)
-    await sandbox.client.v1.transfers.create_async({"amount": 500, "currency": "usd", "destination": "acct_1Other"})
+    await sandbox.client.v1.transfers.create_async(
+        {"amount": 500, "currency": "usd", "destination": "acct_1Other"}
+    )
     result = await reconcile(db_pool, sandbox.side, MoneyMode.SANDBOX)
     assert (result.stripe_checked, result.differences) == (1, [])
 

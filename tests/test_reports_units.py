@@ -16,7 +16,11 @@ SVG = "{http://www.w3.org/2000/svg}"
 def test_median_and_nearest_rank_p90() -> None:
     assert duration([]).model_dump() == {"count": 0, "median_seconds": None, "p90_seconds": None}
     assert duration([30]).model_dump() == {"count": 1, "median_seconds": 30, "p90_seconds": 30}
-    assert duration([40, 10, 30, 20]).model_dump() == {"count": 4, "median_seconds": 25, "p90_seconds": 40}
+    assert duration([40, 10, 30, 20]).model_dump() == {
+        "count": 4,
+        "median_seconds": 25,
+        "p90_seconds": 40,
+    }
     ten = duration(list(range(1, 11)))
     assert (ten.median_seconds, ten.p90_seconds) == (5, 9)
     eleven = duration(list(range(1, 12)))
@@ -25,7 +29,13 @@ def test_median_and_nearest_rank_p90() -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(None, "-"), (42, "42s"), (125, "2m 5s"), (3 * 3600 + 120, "3h 2m"), (2 * 86400 + 3600, "2d 1h")],
+    [
+        (None, "-"),
+        (42, "42s"),
+        (125, "2m 5s"),
+        (3 * 3600 + 120, "3h 2m"),
+        (2 * 86400 + 3600, "2d 1h"),
+    ],
 )
 def test_human_duration(seconds: int | None, text: str) -> None:
     assert human_duration(seconds) == text
@@ -46,17 +56,25 @@ def _texts(svg: str) -> list[str]:
 def test_funnel_chart_is_valid_svg_with_every_figure_and_proportional_bars() -> None:
     svg = horizontal_bars(
         "Funnel <all>",
-        [Bar("Deals started", 10, "10"), Bar("Signed & sent", 5, "5", "(50.0%)"), Bar("Expired", 0, "0")],
+        [
+            Bar("Deals started", 10, "10"),
+            Bar("Signed & sent", 5, "5", "(50.0%)"),
+            Bar("Expired", 0, "0"),
+        ],
     )
     root = ET.fromstring(svg)  # escaping kept it well-formed
     assert root.get("aria-label") == "Funnel <all>"
-    assert {"Funnel <all>", "Deals started", "Signed & sent", "10", "5 (50.0%)", "0"} <= set(_texts(svg))
+    assert {"Funnel <all>", "Deals started", "Signed & sent", "10", "5 (50.0%)", "0"} <= set(
+        _texts(svg)
+    )
     widths = [int(r.get("width")) for r in root.iter(f"{SVG}rect")]
     assert widths[0] == 2 * widths[1] and widths[2] == 0
 
 
 def test_month_chart_labels_each_month_with_its_money() -> None:
-    svg = vertical_bars("Revenue", [Bar("2026-01", 150_000, "USD 1,500.00"), Bar("2026-02", 1, "USD 0.01")])
+    svg = vertical_bars(
+        "Revenue", [Bar("2026-01", 150_000, "USD 1,500.00"), Bar("2026-02", 1, "USD 0.01")]
+    )
     texts = _texts(svg)
     assert {"2026-01", "USD 1,500.00", "2026-02", "USD 0.01"} <= set(texts)
     heights = [int(r.get("height")) for r in ET.fromstring(svg).iter(f"{SVG}rect")]
