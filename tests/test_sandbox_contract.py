@@ -18,7 +18,12 @@ import httpx
 import pytest
 import stripe
 
-from dealflow.sandbox.control import SandboxControl, SandboxControlError
+from dealflow.sandbox.control import (
+    TEST_CARD_DECLINED,
+    TEST_CARD_INSUFFICIENT_FUNDS,
+    SandboxControl,
+    SandboxControlError,
+)
 from tests.stripe_contract.harness import (
     WebhookReceiver,
     eventually,
@@ -228,6 +233,38 @@ async def test_unknown_objects_are_404_resource_missing(target: Target) -> None:
     with pytest.raises(stripe.InvalidRequestError) as raised:
         await target.client.v1.payment_intents.retrieve_async("pi_doesnotexist")
     assert (raised.value.http_status, raised.value.code) == (404, "resource_missing")
+
+
+async def test_unrecognized_urls_are_404_invalid_requests(target: Target) -> None:
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        await target.client.raw_request_async("get", "/v1/no_such_things")
+    assert raised.value.http_status == 404
+    assert "Unrecognized request URL" in str(raised.value.user_message)
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ("mode=payment&line_items[0[quantity]=1", "line_items[0[quantity]"),
+        ("mode=payment&metadata=x&metadata[deal]=y", "metadata"),
+        ("mode=payment&line_items=1", "line_items"),
+    ],
+    ids=["unbalanced-brackets", "value-and-hash", "array-expected"],
+)
+async def test_malformed_form_bodies_name_the_param(target: Target, body: str, param: str) -> None:
+    target.sandbox("sends hand-made form bodies the stripe library would never produce")
+    async with httpx.AsyncClient() as http:
+        response = await http.post(
+            f"{target.api_base}/v1/checkout/sessions",
+            content=body,
+            headers={
+                "Authorization": "Bearer sk_test_raw",
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
+        )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["type"], error["param"]) == ("invalid_request_error", param)
 
 
 # --------------------------------------------------------------------------- idempotency
@@ -454,7 +491,7 @@ async def test_transfers_to_a_connected_account(target: Target) -> None:
 
 @pytest.mark.parametrize(
     ("card", "decline_code"),
-    [("4000000000000002", "generic_decline"), ("4000000000009995", "insufficient_funds")],
+    [(TEST_CARD_DECLINED, "generic_decline"), (TEST_CARD_INSUFFICIENT_FUNDS, "insufficient_funds")],
 )
 async def test_a_declined_card_leaves_the_session_open(
     target: Target, card: str, decline_code: str

@@ -50,6 +50,21 @@ async def test_deliveries_are_retried_with_backoff_until_a_2xx() -> None:
         assert stored.pending_webhooks == 0
 
 
+async def test_waiting_retries_can_be_sent_now() -> None:
+    async with running_sandbox(retry_base_seconds=3600) as sandbox:
+        sandbox.receiver.fail_next(1)
+        session = await sandbox.client().v1.checkout.sessions.create_async(session_params())
+        await sandbox.client().v1.checkout.sessions.expire_async(session.id)
+
+        async def failed_once() -> bool:
+            return len((await sandbox.control.deliveries())["attempts"]) == 1
+
+        await eventually(failed_once, what="the first, failed attempt")
+        assert (await sandbox.control.deliveries())["pending"] == 1
+        assert await sandbox.control.retry_webhooks_now() == 1
+        await sandbox.receiver.wait_for(session.id, "checkout.session.expired")
+
+
 async def test_delivery_gives_up_after_the_last_attempt() -> None:
     async with running_sandbox(webhook_max_attempts=3) as sandbox:
         sandbox.receiver.fail_next(1000)

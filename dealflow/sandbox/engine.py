@@ -324,6 +324,20 @@ class Sandbox:
     # ------------------------------------------------------------------ payment intents
 
     def create_payment_intent(self, params: dict[str, Any]) -> Obj:
+        """A payment intent, charged at once with `confirm` and a test payment method
+        (`pm_card_visa`, `pm_card_chargeDeclined`, ...) as in Stripe's test mode."""
+        payment_method = params.get("payment_method")
+        card = None
+        if payment_method is not None:
+            card = card_for_payment_method(payment_method)
+            if card is None:
+                raise resource_missing("PaymentMethod", payment_method, "payment_method")
+        elif params.get("confirm"):
+            raise invalid_request(
+                "You cannot confirm this PaymentIntent because it's missing a payment method.",
+                param="payment_method",
+                code="payment_intent_unexpected_state",
+            )
         intent = objects.payment_intent(
             id=new_id("pi_"),
             created=self.now(),
@@ -335,21 +349,10 @@ class Sandbox:
             transfer_group=params.get("transfer_group"),
             receipt_email=params.get("receipt_email"),
         )
-        payment_method = params.get("payment_method")
-        card = None
-        if payment_method is not None:
-            card = card_for_payment_method(payment_method)
-            if card is None:
-                raise resource_missing("PaymentMethod", payment_method, "payment_method")
+        if card is not None:
             intent["status"] = "requires_confirmation"
         self.state.objects[intent["id"]] = intent
-        if params.get("confirm"):
-            if card is None:
-                raise invalid_request(
-                    "You cannot confirm this PaymentIntent because it's missing a payment method.",
-                    param="payment_method",
-                    code="payment_intent_unexpected_state",
-                )
+        if card is not None and params.get("confirm"):
             charge = self._charge(intent, card)
             if card.declined:
                 raise StripeError(

@@ -65,10 +65,6 @@ def missing_parameter(param: str) -> StripeError:
     )
 
 
-def invalid_value(param: str, message: str) -> StripeError:
-    return invalid_request(message, param=param)
-
-
 def resource_missing(kind: str, object_id: str, param: str) -> StripeError:
     return invalid_request(
         f"No such {kind}: '{object_id}'", param=param, code="resource_missing", status=404

@@ -81,9 +81,6 @@ class WebhookReceiver:
     def about(self, object_id: str) -> list[stripe.Event]:
         return [event for event in self.events if event.data.object.id == object_id]
 
-    def types_about(self, object_id: str) -> list[str]:
-        return [event.type for event in self.about(object_id)]
-
     async def wait_for(
         self, object_id: str, event_type: str, *, timeout: float = 5.0
     ) -> stripe.Event:
