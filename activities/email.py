@@ -1,16 +1,161 @@
 """Mail through SMTP (aiosmtplib), rendered from Jinja2 HTML + text templates.
 
-CONTRACT (being implemented): signatures below are fixed; the workflow calls these by reference.
+Each EmailKind has `templates/<kind>.html.j2` (autoescaped) and `templates/<kind>.txt.j2`, both
+rendered with StrictUndefined: a context key the workflow forgot is a non-retryable
+`TemplateError` naming the key, never a mail with a blank where the amount should be.
+The context contract is in `EmailInput`'s docstring; the activity adds `subject` and
+`portal_url` (a fresh signed link for client mails, None otherwise).
 """
 
 from __future__ import annotations
 
-from temporalio import activity
+import base64
+import binascii
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-from dealflow.messages import EmailInput, EmailResult
+import jinja2
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from dealflow.links import portal_url
+from dealflow.mailer import Attachment, Mailer, OutgoingMail
+from dealflow.messages import EmailAttachment, EmailInput, EmailKind, EmailResult
+from dealflow.settings import Settings
+
+TEMPLATE_ERROR = "TemplateError"
+INVALID_ATTACHMENT = "InvalidAttachment"
+
+#: Kinds the client reads. Only these carry the portal link: it is the client's key to the deal
+#: (signing, approving), so mails to the vendor, or to both parties, never contain it.
+CLIENT_KINDS = frozenset(
+    {
+        EmailKind.SOW_SENT,
+        EmailKind.SIGN_REMINDER,
+        EmailKind.PAYMENT_LINK,
+        EmailKind.FUND_REMINDER,
+        EmailKind.PAYMENT_RECEIVED,
+        EmailKind.DELIVERABLE_READY,
+        EmailKind.REVIEW_REMINDER,
+        EmailKind.APPROVED_RECEIPT,
+        EmailKind.ARTIFACTS_DELIVERED,
+    }
+)
+
+DEMO_SUBJECT_PREFIX = "[DEMO] "
+
+_templates = jinja2.Environment(
+    loader=jinja2.PackageLoader("activities", "templates"),
+    autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default=False),
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+
+
+def render(kind: EmailKind, context: Mapping[str, Any]) -> tuple[str, str]:
+    """(text, html) of one mail; a missing key raises a non-retryable TemplateError naming it."""
+    try:
+        text = _templates.get_template(f"{kind.value}.txt.j2").render(context)
+        html = _templates.get_template(f"{kind.value}.html.j2").render(context)
+    except jinja2.UndefinedError as error:
+        raise ApplicationError(
+            f"the {kind.value} mail cannot be rendered: {error.message} (missing context key)",
+            type=TEMPLATE_ERROR,
+            non_retryable=True,
+        ) from error
+    except jinja2.TemplateNotFound as error:
+        raise ApplicationError(
+            f"no template for mail kind {kind.value}: {error.name}",
+            type=TEMPLATE_ERROR,
+            non_retryable=True,
+        ) from error
+    return text, html
 
 
 class EmailActivities:
+    """Renders and sends every mail dealflow sends; DeliveryActivities sends through it too."""
+
+    def __init__(
+        self,
+        *,
+        smtp_url: str,
+        mail_from: str,
+        public_url: str,
+        secret_key: str,
+        portal_link_days: int,
+    ) -> None:
+        self._mailer = Mailer(smtp_url=smtp_url, mail_from=mail_from)
+        self._public_url = public_url
+        self._secret_key = secret_key
+        self._portal_link_days = portal_link_days
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EmailActivities:
+        return cls(
+            smtp_url=settings.smtp_url,
+            mail_from=settings.mail_from,
+            public_url=settings.public_url,
+            secret_key=settings.require("DEALFLOW_SECRET_KEY"),
+            portal_link_days=settings.portal_link_days,
+        )
+
+    async def send(
+        self,
+        *,
+        deal_id: str,
+        kind: EmailKind,
+        to: str,
+        subject: str,
+        message_key: str,
+        context: Mapping[str, Any],
+        attachments: Iterable[Attachment] = (),
+    ) -> str:
+        """Render `kind` with `context` and send it; return the stable Message-ID."""
+        link = (
+            portal_url(self._public_url, self._secret_key, deal_id, days=self._portal_link_days)
+            if kind in CLIENT_KINDS
+            else None
+        )
+        if context.get("demo") is True:
+            subject = DEMO_SUBJECT_PREFIX + subject
+        text, html = render(kind, {**context, "subject": subject, "portal_url": link})
+        mail = OutgoingMail(
+            deal_id=deal_id,
+            kind=kind.value,
+            to=to,
+            subject=subject,
+            message_key=message_key,
+            text=text,
+            html=html,
+            attachments=tuple(attachments),
+        )
+        message_id = await self._mailer.send(mail)
+        activity.logger.info("sent %s mail %s for deal %s", kind.value, message_id, deal_id)
+        return message_id
+
     @activity.defn
     async def send_email(self, input: EmailInput) -> EmailResult:
-        raise NotImplementedError
+        message_id = await self.send(
+            deal_id=input.deal_id,
+            kind=input.kind,
+            to=input.to,
+            subject=input.subject,
+            message_key=input.message_key,
+            context=input.context,
+            attachments=[_decoded(attachment) for attachment in input.attachments],
+        )
+        return EmailResult(message_id=message_id)
+
+
+def _decoded(attachment: EmailAttachment) -> Attachment:
+    try:
+        data = base64.b64decode(attachment.content_b64, validate=True)
+    except binascii.Error as error:
+        raise ApplicationError(
+            f"attachment {attachment.filename!r} is not valid base64",
+            type=INVALID_ATTACHMENT,
+            non_retryable=True,
+        ) from error
+    return Attachment(filename=attachment.filename, content_type=attachment.content_type, data=data)

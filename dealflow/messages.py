@@ -357,6 +357,10 @@ class EmailInput(_Message):
     - revision_requested: notes; dispute_opened: reason; dispute_resolved: resolution, notes
     - approved_receipt: receipt_number, released_display, artifacts; payout_sent: transfer_id
     - deal_cancelled: reason, refunds [{milestone_title, amount_display}]; deal_expired: reason
+    Every kind needs the "always" keys (artifacts_delivered is built by deliver_artifacts).
+    A missing key fails the activity with a non-retryable TemplateError naming it. Only the
+    client's kinds (activities.email.CLIENT_KINDS) carry the portal link: never send them to
+    the vendor. `demo: True` prefixes the subject with "[DEMO] " and marks the body.
     """
 
     deal_id: str
