@@ -20,6 +20,7 @@ from dealflow.actions import ACTIONS
 from dealflow.messages import DealStatus
 from dealflow.models import format_money, workflow_id_for
 from dealflow.modes import MoneyMode
+from dealflow.sandbox.config import DEFAULT_PORT as SANDBOX_PORT
 from dealflow.settings import ConfigError, load_settings
 from dealflow.specs import SpecError, parse_model
 from dealflow.temporal import connect
@@ -58,6 +59,25 @@ def bridge_command(
     from bridge.app import run_bridge
 
     run_bridge(host, port)
+
+
+@app.command("sandbox")
+def sandbox_command(
+    port: Annotated[int, typer.Option(help="port to listen on")] = SANDBOX_PORT,
+    webhook_url: Annotated[
+        str | None, typer.Option(help="where signed events are POSTed, e.g. http://127.0.0.1:8000/webhooks/stripe")
+    ] = None,
+    webhook_secret: Annotated[str | None, typer.Option(help="whsec_ signing secret; generated when omitted")] = None,
+    state_file: Annotated[Path | None, typer.Option(help="JSON file that keeps sandbox objects across restarts")] = None,
+) -> None:
+    """Run the offline Stripe sandbox (sandbox money only; any sk_test_ key works)."""
+    from dealflow.sandbox import run_sandbox
+    from dealflow.serve import PortInUse
+
+    try:
+        run_sandbox(port=port, webhook_url=webhook_url, webhook_secret=webhook_secret, state_file=state_file)
+    except (PortInUse, ValueError) as error:
+        raise _fail(str(error), 2) from error
 
 
 @app.command()
