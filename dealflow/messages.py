@@ -139,6 +139,8 @@ class StripeEventSignal(_Message):
     payment_intent_id: str | None = None
     amount: int | None = None
     currency: str | None = None
+    #: The object's status where the event type needs it: a closed dispute's "won" or "lost".
+    status: str | None = None
 
 
 # --------------------------------------------------------------------------- status query
@@ -268,6 +270,8 @@ class PaymentIntentState(_Message):
     livemode: bool
     latest_charge: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
+    #: Read from the offline sandbox rather than Stripe: such money is never real.
+    sandbox: bool = False
 
 
 class PaymentIntentAction(_Message):

@@ -1,0 +1,220 @@
+"""Driving one DealWorkflow on the time-skipping test server with recording fake activities.
+
+`running_deal` starts a worker (real DealWorkflow, `FakeActivities`) on its own task queue and
+the deal's workflow, and hands back a `DealRun` that acts like the deal's people: it signs,
+pays (through the fake Stripe, then the webhook signal), delivers, approves. Waiting is by
+polling the `status` query with a deadline; virtual time moves only through `advance`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from dealflow.messages import (
+    ActionResult,
+    ApproveMilestone,
+    DealStatus,
+    MilestoneState,
+    PaymentIntentState,
+    SignSow,
+    StripeEventSignal,
+    SubmitDeliverable,
+)
+from dealflow.models import DealSpec
+from dealflow.temporal import SEARCH_ATTRIBUTES
+from tests.fakes import FakeActivities
+from workflows.deal import DealWorkflow
+
+SOW = "Design, build and launch the marketing site described in the attached brief."
+_event_ids = itertools.count(1)
+
+
+def make_spec(*, milestones: int = 3, vendor: dict[str, Any] | None = None, **policy: Any) -> DealSpec:
+    """A valid deal with `milestones` milestones of 1,000.00, 2,000.00, ... USD."""
+    return DealSpec.model_validate(
+        {
+            "deal_id": f"t-{uuid.uuid4().hex[:12]}",
+            "title": "Marketing site",
+            "currency": "usd",
+            "client": {"name": "Ada Client", "email": "Ada@Client.example"},
+            "vendor": {"name": "Vera Vendor", "email": "vera@vendor.example", **(vendor or {})},
+            "sow": SOW,
+            "milestones": [
+                {"key": f"m{n}", "title": f"Milestone {n}", "amount": n * 100_000, "due_in_days": 10 * n}
+                for n in range(1, milestones + 1)
+            ],
+            "policy": policy,
+        }
+    )
+
+
+async def register_search_attributes(env: WorkflowEnvironment) -> None:
+    """The test server refuses undeclared search attributes; declaring twice is harmless."""
+    with suppress(RPCError):
+        await env.client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=env.client.namespace,
+                search_attributes={key.name: key.indexed_value_type for key in SEARCH_ATTRIBUTES},
+            )
+        )
+
+
+class DealRun:
+    def __init__(self, env: WorkflowEnvironment, spec: DealSpec, fake: FakeActivities,
+                 handle: WorkflowHandle[DealWorkflow, DealStatus]) -> None:
+        self.env = env
+        self.spec = spec
+        self.fake = fake
+        self.handle = handle
+
+    # ------------------------------------------------------------------ observing
+
+    async def status(self) -> DealStatus:
+        return await self.handle.query(DealWorkflow.status)
+
+    async def wait_for(self, what: str, check: Callable[[DealStatus], bool],
+                       timeout: float = 10.0) -> DealStatus:
+        """Poll the status query until `check` holds; fail with the last status after `timeout`."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            status = await self.status()
+            if check(status):
+                return status
+            if asyncio.get_running_loop().time() > deadline:
+                timeline = "\n".join(f"  {e.source}/{e.kind}: {e.message}" for e in status.timeline)
+                raise AssertionError(f"timed out waiting for {what}; stage {status.stage}\n{timeline}")
+            await asyncio.sleep(0.05)
+
+    async def wait_calls(self, what: str, check: Callable[[FakeActivities], bool],
+                         timeout: float = 10.0) -> None:
+        """Poll the recorded activity calls until `check` holds."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not check(self.fake):
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; calls: {self.fake.names()}")
+            await asyncio.sleep(0.05)
+
+    async def milestone_state(self, key: str, state: MilestoneState, timeout: float = 10.0) -> DealStatus:
+        return await self.wait_for(
+            f"{key} {state.value}",
+            lambda s: next(m for m in s.milestones if m.key == key).state is state,
+            timeout,
+        )
+
+    async def settled(self) -> DealStatus:
+        """Wait until the worker has nothing left to do for this deal right now."""
+        async def idle() -> bool:
+            before = len(self.fake.calls)
+            await asyncio.sleep(0.3)
+            return len(self.fake.calls) == before
+        while not await idle():
+            pass
+        return await self.status()
+
+    async def now(self) -> datetime:
+        return await self.env.get_current_time()
+
+    async def advance(self, duration: timedelta) -> None:
+        """Move virtual time; the server fires due timers in order as it skips."""
+        await self.env.sleep(duration)
+
+    # ------------------------------------------------------------------ acting
+
+    async def update(self, name: str, arg: Any) -> ActionResult:
+        return await self.handle.execute_update(name, arg, result_type=ActionResult)
+
+    async def rejected(self, name: str, arg: Any) -> str:
+        """The reason the update is refused (fails the test if it is accepted)."""
+        try:
+            result = await self.update(name, arg)
+        except WorkflowUpdateFailedError as error:
+            return str(error.cause.message if hasattr(error.cause, "message") else error.cause)
+        raise AssertionError(f"{name} was accepted: {result}")
+
+    async def sign(self) -> DealStatus:
+        await self.update("sign_sow", SignSow(signer_name="Ada Client", consent=True, ip="203.0.113.9",
+                                              user_agent="pytest"))
+        return await self.milestone_state(self.spec.milestones[0].key, MilestoneState.AWAITING_FUNDING)
+
+    async def session_of(self, key: str, generation: int = 1) -> str:
+        await self.wait_calls(
+            f"checkout session {generation} of {key}",
+            lambda f: any(c.milestone_key == key and c.generation == generation
+                          for c in f.args("create_checkout_session")),
+        )
+        return f"cs_test_{self.spec.deal_id}_{key}_{generation}"
+
+    async def stripe_event(self, type: str, *, object_id: str, event_id: str | None = None,
+                           **fields: Any) -> str:
+        event_id = event_id or f"evt_{next(_event_ids)}"
+        await self.handle.signal(
+            DealWorkflow.stripe_event,
+            StripeEventSignal(event_id=event_id, type=type, livemode=False,
+                              created=datetime.now(UTC), object_id=object_id, **fields),
+        )
+        return event_id
+
+    async def session_completed(self, key: str, session_id: str, intent: PaymentIntentState,
+                                event_id: str | None = None) -> str:
+        return await self.stripe_event(
+            "checkout.session.completed", object_id=session_id, event_id=event_id,
+            milestone_key=key, checkout_session_id=session_id,
+            payment_intent_id=intent.payment_intent_id, amount=intent.amount, currency=intent.currency,
+        )
+
+    async def pay(self, key: str, generation: int = 1, **payment: Any) -> PaymentIntentState:
+        """The client pays the milestone's session and Stripe sends checkout.session.completed."""
+        session_id = await self.session_of(key, generation)
+        intent = self.fake.pay(session_id, **payment)
+        await self.session_completed(key, session_id, intent)
+        return intent
+
+    async def fund(self, key: str) -> PaymentIntentState:
+        intent = await self.pay(key)
+        await self.milestone_state(key, MilestoneState.IN_PROGRESS)
+        return intent
+
+    async def deliver(self, key: str, **fields: Any) -> ActionResult:
+        result = await self.update("submit_deliverable",
+                                   SubmitDeliverable(milestone_key=key, summary=f"{key} done", **fields))
+        await self.milestone_state(key, MilestoneState.DELIVERED)
+        return result
+
+    async def approve(self, key: str) -> DealStatus:
+        await self.update("approve_milestone", ApproveMilestone(milestone_key=key, approved_by="Ada"))
+        return await self.milestone_state(key, MilestoneState.RELEASED)
+
+    async def result(self) -> DealStatus:
+        return await self.handle.result()
+
+
+@asynccontextmanager
+async def running_deal(env: WorkflowEnvironment, spec: DealSpec | None = None,
+                       fake: FakeActivities | None = None) -> AsyncIterator[DealRun]:
+    spec = spec or make_spec()
+    fake = fake or FakeActivities()
+    task_queue = f"deals-{spec.deal_id}"
+    async with Worker(env.client, task_queue=task_queue, workflows=[DealWorkflow],
+                      activities=fake.activities()):
+        handle = await env.client.start_workflow(
+            DealWorkflow.run, spec, id=spec.workflow_id, task_queue=task_queue,
+            memo={"title": spec.title},
+        )
+        try:
+            yield DealRun(env, spec, fake, handle)
+        finally:
+            description = await handle.describe()
+            if description.status is WorkflowExecutionStatus.RUNNING:
+                await handle.terminate("test finished")

@@ -1,0 +1,309 @@
+"""Recording fakes of every activity DealWorkflow calls, registered under the real names.
+
+Stripe is out of reach in workflow tests, so `FakeActivities` keeps the little state needed to
+answer as Stripe does (sessions, payment intents, refunds, transfers); tests pay sessions through
+it and then send the webhook. Every call is recorded in order. Mails are rendered with the real
+templates, so a context key the workflow forgot fails here as it would in production.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.email import render
+from dealflow.messages import (
+    ArtifactDeliveryInput,
+    CaptureMethod,
+    CheckoutSession,
+    CheckoutSessionState,
+    CreateCheckoutInput,
+    DealSnapshot,
+    DeliveryResult,
+    EmailInput,
+    EmailKind,
+    EmailResult,
+    ExpireCheckoutInput,
+    LedgerEvent,
+    PaymentIntentAction,
+    PaymentIntentState,
+    PaymentRecord,
+    ReceiptInput,
+    ReceiptResult,
+    RefundInput,
+    RefundResult,
+    TransferInput,
+    TransferResult,
+    WorkOrderInput,
+)
+
+
+@dataclass
+class Call:
+    name: str
+    arg: Any
+
+
+@dataclass
+class FakeSession:
+    input: CreateCheckoutInput
+    session_id: str
+    status: str = "open"
+    payment_intent_id: str | None = None
+
+    def state(self, intents: dict[str, PaymentIntentState]) -> CheckoutSessionState:
+        intent = intents.get(self.payment_intent_id or "")
+        paid = intent is not None and intent.status == "succeeded"
+        return CheckoutSessionState(
+            session_id=self.session_id,
+            status=self.status,  # type: ignore[arg-type]
+            payment_status="paid" if paid else "unpaid",
+            payment_intent_id=self.payment_intent_id,
+            amount_total=self.input.amount,
+            currency=self.input.currency,
+            livemode=False,
+            metadata={"deal_id": self.input.deal_id, "milestone_key": self.input.milestone_key},
+        )
+
+
+@dataclass
+class FakeActivities:
+    calls: list[Call] = field(default_factory=list)
+    sessions: dict[str, FakeSession] = field(default_factory=dict)
+    intents: dict[str, PaymentIntentState] = field(default_factory=dict)
+    refunds: dict[tuple[str, str], RefundResult] = field(default_factory=dict)
+    ledger_events: dict[str, LedgerEvent] = field(default_factory=dict)
+    snapshots: list[DealSnapshot] = field(default_factory=list)
+    payments: dict[tuple[str, str], PaymentRecord] = field(default_factory=dict)
+    receipts: dict[tuple[str, str], ReceiptResult] = field(default_factory=dict)
+    #: activity name -> (ApplicationError type, predicate on the input) for permanent failures
+    failures: dict[str, tuple[str, Callable[[Any], bool]]] = field(default_factory=dict)
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    def activities(self) -> list[Callable[..., Any]]:
+        return [
+            self.create_checkout_session,
+            self.retrieve_checkout_session,
+            self.retrieve_payment_intent,
+            self.expire_checkout_session,
+            self.capture_payment,
+            self.cancel_authorization,
+            self.refund_payment,
+            self.transfer_to_vendor,
+            self.send_email,
+            self.dispatch_work_order,
+            self.deliver_artifacts,
+            self.record_event,
+            self.upsert_deal,
+            self.record_payment,
+            self.issue_receipt,
+        ]
+
+    # ------------------------------------------------------------------ test controls
+
+    def fail(self, name: str, error_type: str, when: Callable[[Any], bool] = lambda _: True) -> None:
+        """Make activity `name` fail permanently (non-retryable) for inputs matching `when`."""
+        self.failures[name] = (error_type, when)
+
+    def pay(
+        self,
+        session_id: str,
+        *,
+        amount: int | None = None,
+        currency: str | None = None,
+        intent_id: str | None = None,
+    ) -> PaymentIntentState:
+        """The client pays a session on Stripe's page (the webhook is the test's to send)."""
+        session = self.sessions[session_id]
+        intent = self.add_intent(
+            session.input.milestone_key,
+            amount=amount or session.input.amount,
+            currency=currency or session.input.currency,
+            manual=session.input.capture_method is CaptureMethod.MANUAL,
+            intent_id=intent_id,
+        )
+        session.status = "complete"
+        session.payment_intent_id = intent.payment_intent_id
+        return intent
+
+    def add_intent(
+        self,
+        milestone_key: str,
+        *,
+        amount: int,
+        currency: str,
+        manual: bool = False,
+        intent_id: str | None = None,
+    ) -> PaymentIntentState:
+        """A payment that succeeded (or, manual capture, is authorized) at Stripe."""
+        intent_id = intent_id or f"pi_{next(self._ids)}"
+        intent = PaymentIntentState(
+            payment_intent_id=intent_id,
+            status="requires_capture" if manual else "succeeded",
+            amount=amount,
+            amount_capturable=amount if manual else 0,
+            amount_received=0 if manual else amount,
+            currency=currency,
+            livemode=False,
+            latest_charge=f"ch_{intent_id}",
+            metadata={"milestone_key": milestone_key},
+        )
+        self.intents[intent_id] = intent
+        return intent
+
+    def latest_session(self, milestone_key: str) -> FakeSession:
+        return [s for s in self.sessions.values() if s.input.milestone_key == milestone_key][-1]
+
+    def names(self) -> list[str]:
+        return [call.name for call in self.calls]
+
+    def args(self, name: str) -> list[Any]:
+        return [call.arg for call in self.calls if call.name == name]
+
+    def mails(self, kind: EmailKind | None = None, to: str | None = None) -> list[EmailInput]:
+        return [
+            mail
+            for mail in self.args("send_email")
+            if (kind is None or mail.kind is kind) and (to is None or mail.to == to)
+        ]
+
+    def _called(self, name: str, arg: Any) -> None:
+        self.calls.append(Call(name, arg))
+        failure = self.failures.get(name)
+        if failure is not None and failure[1](arg):
+            raise ApplicationError(f"{name} refused (test)", type=failure[0], non_retryable=True)
+
+    # ------------------------------------------------------------------ payments
+
+    @activity.defn(name="create_checkout_session")
+    async def create_checkout_session(self, input: CreateCheckoutInput) -> CheckoutSession:
+        self._called("create_checkout_session", input)
+        session_id = f"cs_test_{input.deal_id}_{input.milestone_key}_{input.generation}"
+        self.sessions.setdefault(session_id, FakeSession(input, session_id))
+        return CheckoutSession(
+            session_id=session_id,
+            url=f"https://checkout.stripe.com/c/pay/{session_id}",
+            expires_at=input.expires_at,
+            livemode=False,
+        )
+
+    @activity.defn(name="retrieve_checkout_session")
+    async def retrieve_checkout_session(self, session_id: str) -> CheckoutSessionState:
+        self._called("retrieve_checkout_session", session_id)
+        return self.sessions[session_id].state(self.intents)
+
+    @activity.defn(name="retrieve_payment_intent")
+    async def retrieve_payment_intent(self, payment_intent_id: str) -> PaymentIntentState:
+        self._called("retrieve_payment_intent", payment_intent_id)
+        return self.intents[payment_intent_id]
+
+    @activity.defn(name="expire_checkout_session")
+    async def expire_checkout_session(self, input: ExpireCheckoutInput) -> CheckoutSessionState:
+        self._called("expire_checkout_session", input)
+        session = self.sessions[input.session_id]
+        if session.status == "open":
+            session.status = "expired"
+        return session.state(self.intents)
+
+    @activity.defn(name="capture_payment")
+    async def capture_payment(self, input: PaymentIntentAction) -> PaymentIntentState:
+        self._called("capture_payment", input)
+        intent = self.intents[input.payment_intent_id]
+        if intent.status == "requires_capture":
+            intent = intent.model_copy(
+                update={
+                    "status": "succeeded",
+                    "amount_received": intent.amount_capturable,
+                    "amount_capturable": 0,
+                }
+            )
+            self.intents[intent.payment_intent_id] = intent
+        return intent
+
+    @activity.defn(name="cancel_authorization")
+    async def cancel_authorization(self, input: PaymentIntentAction) -> PaymentIntentState:
+        self._called("cancel_authorization", input)
+        intent = self.intents[input.payment_intent_id].model_copy(
+            update={"status": "canceled", "amount_capturable": 0}
+        )
+        self.intents[intent.payment_intent_id] = intent
+        return intent
+
+    @activity.defn(name="refund_payment")
+    async def refund_payment(self, input: RefundInput) -> RefundResult:
+        self._called("refund_payment", input)
+        intent = self.intents[input.payment_intent_id]
+        key = (input.payment_intent_id, input.purpose)
+        if key not in self.refunds:
+            self.refunds[key] = RefundResult(
+                refund_id=f"re_{next(self._ids)}",
+                amount=input.amount or intent.amount_received,
+                currency=intent.currency,
+                status="succeeded",
+                livemode=False,
+            )
+        return self.refunds[key]
+
+    @activity.defn(name="transfer_to_vendor")
+    async def transfer_to_vendor(self, input: TransferInput) -> TransferResult:
+        self._called("transfer_to_vendor", input)
+        return TransferResult(
+            transfer_id=f"tr_{input.milestone_key}",
+            amount=input.amount,
+            currency=input.currency,
+            livemode=False,
+        )
+
+    # ------------------------------------------------------------------ mail and hand-offs
+
+    @activity.defn(name="send_email")
+    async def send_email(self, input: EmailInput) -> EmailResult:
+        self._called("send_email", input)
+        render(input.kind, {**input.context, "subject": input.subject, "portal_url": None})
+        return EmailResult(message_id=f"<{input.message_key}@{input.deal_id}.dealflow.test>")
+
+    @activity.defn(name="dispatch_work_order")
+    async def dispatch_work_order(self, input: WorkOrderInput) -> DeliveryResult:
+        self._called("dispatch_work_order", input)
+        return DeliveryResult(status_code=202, delivery_id=f"wo-{input.milestone_key}-{input.revision}")
+
+    @activity.defn(name="deliver_artifacts")
+    async def deliver_artifacts(self, input: ArtifactDeliveryInput) -> DeliveryResult:
+        self._called("deliver_artifacts", input)
+        return DeliveryResult(status_code=250, delivery_id=f"artifacts-{input.milestone_key}")
+
+    # ------------------------------------------------------------------ ledger and receipts
+
+    @activity.defn(name="record_event")
+    async def record_event(self, event: LedgerEvent) -> bool:
+        self._called("record_event", event)
+        return self.ledger_events.setdefault(event.event_key, event) is event
+
+    @activity.defn(name="upsert_deal")
+    async def upsert_deal(self, snapshot: DealSnapshot) -> None:
+        self._called("upsert_deal", snapshot)
+        self.snapshots.append(snapshot)
+
+    @activity.defn(name="record_payment")
+    async def record_payment(self, payment: PaymentRecord) -> bool:
+        self._called("record_payment", payment)
+        return self.payments.setdefault((payment.stripe_id, payment.kind), payment) is payment
+
+    @activity.defn(name="issue_receipt")
+    async def issue_receipt(self, input: ReceiptInput) -> ReceiptResult:
+        self._called("issue_receipt", input)
+        key = (input.deal_id, input.milestone_key)
+        if key not in self.receipts:
+            pdf = f"%PDF-1.4 receipt {input.milestone_key} {input.amount}".encode()
+            self.receipts[key] = ReceiptResult(
+                receipt_number=f"R-{len(self.receipts) + 1:05d}",
+                pdf_b64=base64.b64encode(pdf).decode(),
+                sha256="0" * 64,
+            )
+        return self.receipts[key]

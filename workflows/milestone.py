@@ -1,0 +1,164 @@
+"""One milestone's state inside DealWorkflow: plain data and arithmetic, no Temporal calls.
+
+Money is tracked as Stripe confirmed it. `funded` is the milestone's own payment (authorized or
+captured); what went back to the client is `returned` (refunds, voided holds, lost chargebacks);
+a payment that arrived twice is refunded and counted in `extra_refunded` only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from dealflow.messages import (
+        CheckoutSession,
+        Deliverable,
+        DisputeResolution,
+        MilestoneState,
+        MilestoneStatus,
+    )
+    from dealflow.models import Milestone, Policy
+
+S = MilestoneState
+
+#: States in which the milestone holds the client's money and the work is not yet paid out.
+DISPUTABLE = frozenset({S.FUNDED, S.IN_PROGRESS, S.DELIVERED, S.REVISION_REQUESTED})
+
+
+@dataclass
+class PendingResolution:
+    """A dispute outcome waiting for the workflow to carry it out."""
+
+    resolution: DisputeResolution
+    notes: str
+    by: str
+    #: A lost chargeback: the card network already returned the money, nothing to refund.
+    settled_by_stripe: bool = False
+
+
+@dataclass
+class MilestoneRun:
+    spec: Milestone
+    state: MilestoneState = S.PENDING
+    due: date | None = None
+
+    # funding: one Checkout Session at a time, replaced when it expires
+    generation: int = 0
+    session: CheckoutSession | None = None
+    session_ids: list[str] = field(default_factory=list)
+    funding_deadline: datetime | None = None
+    next_fund_reminder_at: datetime | None = None
+    fund_reminders: int = 0
+    reconcile_at: datetime | None = None
+    replace_at: datetime | None = None
+
+    # money
+    payment_intent_id: str | None = None
+    charge_id: str | None = None
+    livemode: bool = False
+    sandbox: bool = False
+    funded: int = 0
+    captured: int = 0
+    released: int = 0
+    returned: int = 0
+    extra_refunded: int = 0
+    extra_intents: list[str] = field(default_factory=list)
+    capture_due_at: datetime | None = None
+    transfer_id: str | None = None
+    receipt_number: str | None = None
+
+    # work and review
+    work_orders: int = 0
+    next_overdue_at: datetime | None = None
+    overdue_notices: int = 0
+    revisions: int = 0
+    deliverables: list[Deliverable] = field(default_factory=list)
+    review_deadline: datetime | None = None
+    next_review_reminder_at: datetime | None = None
+    review_reminders: int = 0
+
+    # dispute
+    paused_state: MilestoneState | None = None
+    dispute_reason: str | None = None
+    disputes: int = 0
+    resolution: PendingResolution | None = None
+
+    @property
+    def key(self) -> str:
+        return self.spec.key
+
+    @property
+    def title(self) -> str:
+        return self.spec.title
+
+    @property
+    def held(self) -> int:
+        """Client money Stripe confirmed for this milestone that is neither paid out nor returned."""
+        return self.funded - self.released - self.returned
+
+    @property
+    def refunded(self) -> int:
+        return self.returned + self.extra_refunded
+
+    @property
+    def due_at(self) -> datetime | None:
+        """The end of the due date (UTC): the vendor has the whole day."""
+        if self.due is None:
+            return None
+        return datetime.combine(self.due + timedelta(days=1), time.min, UTC)
+
+    @property
+    def work_state(self) -> MilestoneState:
+        """The state the work is in, looking through a dispute to where it paused."""
+        if self.state is S.DISPUTED and self.paused_state is not None:
+            return self.paused_state
+        return self.state
+
+    def count_returned(self, amount: int, *, extra: bool) -> None:
+        """Money that went back to the client: this milestone's own, or a payment made twice."""
+        if extra:
+            self.extra_refunded += amount
+        else:
+            self.returned += amount
+
+    def set_due(self, signed_on: date) -> None:
+        self.due = self.spec.due or signed_on + timedelta(days=self.spec.due_in_days or 0)
+
+    def enter(self, state: MilestoneState, now: datetime, policy: Policy) -> None:
+        """Move to `state` and (re)start its clocks from `now`; a resumed dispute restarts them."""
+        self.state = state
+        if state is S.AWAITING_FUNDING:
+            self.funding_deadline = now + policy.fund_window
+            self.next_fund_reminder_at = now + policy.reminder_interval
+        elif state is S.IN_PROGRESS:
+            due_at = self.due_at
+            self.next_overdue_at = (
+                due_at if due_at is not None and due_at > now else now + policy.reminder_interval
+            )
+        elif state is S.DELIVERED:
+            self.review_deadline = now + policy.review_window
+            self.next_review_reminder_at = now + policy.reminder_interval
+
+    def status(self) -> MilestoneStatus:
+        return MilestoneStatus(
+            key=self.key,
+            title=self.title,
+            amount=self.spec.amount,
+            due=(self.due or self.spec.due).isoformat() if (self.due or self.spec.due) else None,
+            state=self.state,
+            checkout_url=self.session.url if self.session else None,
+            checkout_session_id=self.session.session_id if self.session else None,
+            checkout_expires_at=self.session.expires_at if self.session else None,
+            payment_intent_id=self.payment_intent_id,
+            funded=self.funded,
+            captured=self.captured,
+            released=self.released,
+            refunded=self.refunded,
+            revisions=self.revisions,
+            deliverables=list(self.deliverables),
+            dispute_reason=self.dispute_reason,
+            transfer_id=self.transfer_id,
+        )
