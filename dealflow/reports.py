@@ -56,12 +56,13 @@ FUNNEL = (
 )
 
 #: Funnel steps read from the workflow's audit trail: step -> deal_events kinds.
+#: (The kinds are the ones workflows/deal.py records; `payment_link` is each Checkout Session.)
 EVENT_STEPS = {
     "sows_sent": ("sow_sent",),
-    "signed": ("sow_signed",),
-    "invoiced": ("checkout_created",),
-    "delivered": ("deliverable_submitted",),
-    "approved": ("milestone_approved",),
+    "signed": ("signed",),
+    "invoiced": ("payment_link",),
+    "delivered": ("delivered",),
+    "approved": ("approved",),
     "disputed": ("dispute_opened",),
 }
 #: Funnel steps read from confirmed money: step -> payments kinds.
@@ -75,6 +76,8 @@ STAGE_STEPS = {"cancelled": "cancelled", "expired": "expired"}
 
 SIGN_EVENTS = (EVENT_STEPS["sows_sent"][0], EVENT_STEPS["signed"][0])
 DISPUTE_OPENED, DISPUTE_RESOLVED = "dispute_opened", "dispute_resolved"
+#: A card hold given back: no money moved, so it has no payments row, only this audit event.
+AUTHORIZATION_VOIDED = "authorization_cancelled"
 
 
 # --------------------------------------------------------------------------- the report model
@@ -140,18 +143,27 @@ class TruthReport(BaseModel):
 
 # --------------------------------------------------------------------------- queries
 
-#: Deals in the report: all, or those started on or after `$1` (a cohort keeps conversions honest).
+#: Deals in the report: all, or those started on or after `$1` (a cohort keeps conversions
+#: honest). A deal is known from any of the three tables, so no confirmed money is ever dropped
+#: because a read-model row is missing.
 _COHORT = """
     cohort AS (
-        SELECT d.deal_id FROM deals d
-        LEFT JOIN LATERAL (SELECT min(occurred_at) AS first FROM deal_events e WHERE e.deal_id = d.deal_id) s ON true
-        WHERE $1::timestamptz IS NULL OR coalesce(s.first, d.created_at) >= $1::timestamptz
+        SELECT deal_id FROM (
+            SELECT deal_id, created_at AS seen FROM deals
+            UNION ALL SELECT deal_id, occurred_at FROM deal_events
+            UNION ALL SELECT deal_id, occurred_at FROM payments
+        ) sightings
+        GROUP BY deal_id
+        HAVING $1::timestamptz IS NULL OR min(seen) >= $1::timestamptz
     )"""
 
 _MONEY_ROWS = f"""
     money AS (
-        SELECT deal_id, milestone_key, kind, amount, currency, occurred_at, {MODE_SQL} AS mode
-        FROM payments WHERE deal_id IN (SELECT deal_id FROM cohort)
+        SELECT deal_id, milestone_key, kind, amount, currency, occurred_at, {MODE_SQL} AS mode,
+               kind = 'authorization' AND EXISTS (
+                   SELECT 1 FROM payments c WHERE c.kind = 'charge' AND c.stripe_id = p.stripe_id
+               ) AS captured_later
+        FROM payments p WHERE deal_id IN (SELECT deal_id FROM cohort)
           AND ($2::text IS NULL OR {MODE_SQL} = $2::text)
     )"""
 
@@ -205,15 +217,25 @@ async def _funnel(conn: asyncpg.Connection, since: datetime | None) -> list[Funn
 
 #: Per milestone and mode: client money in (captures, or the open authorization before capture),
 #: money out to the vendor and back to the client. A release counts only after a confirmed capture.
-_PER_MILESTONE = """
+#: An authorization counts until its capture (then the charge counts) or its void. Every
+#: authorization of a milestone is for the milestone's amount (its Checkout Session's total),
+#: so each void takes back one authorization's amount.
+_PER_MILESTONE = f"""
+    voids AS (
+        SELECT deal_id, milestone_key, count(*) AS voids FROM deal_events
+        WHERE kind = '{AUTHORIZATION_VOIDED}' GROUP BY deal_id, milestone_key
+    ),
     per_milestone AS (
         SELECT deal_id, milestone_key, mode, currency,
-               coalesce(sum(amount) FILTER (WHERE kind = 'charge'),
-                        max(amount) FILTER (WHERE kind = 'authorization'), 0) AS funded,
+               coalesce(sum(amount) FILTER (WHERE kind = 'charge'
+                                            OR (kind = 'authorization' AND NOT captured_later)), 0)
+                 - coalesce(max(voids), 0) * coalesce(max(amount) FILTER (WHERE kind = 'authorization'), 0)
+                 AS funded,
                coalesce(sum(amount) FILTER (WHERE kind = 'charge'), 0) AS captured,
                coalesce(sum(amount) FILTER (WHERE kind IN ('transfer', 'release')), 0) AS released,
                coalesce(sum(amount) FILTER (WHERE kind = 'refund'), 0) AS refunded
-        FROM money GROUP BY deal_id, milestone_key, mode, currency
+        FROM money LEFT JOIN voids USING (deal_id, milestone_key)
+        GROUP BY deal_id, milestone_key, mode, currency
     )"""
 
 

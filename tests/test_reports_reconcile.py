@@ -1,7 +1,7 @@
 """Reconciliation against the offline Stripe sandbox, through the unmodified stripe library.
 
 Money is made on the sandbox the way dealflow makes it (a Checkout Session with the deal in its
-metadata, paid with a test card) and recorded through the ledger activity; the test then
+metadata, paid with the test card) and recorded through the ledger activity; the test then
 breaks the agreement one way at a time and expects each difference to be named.
 """
 
@@ -25,6 +25,7 @@ from dealflow.sandbox.config import SandboxConfig
 from dealflow.sandbox.control import SandboxControl
 from dealflow.serve import serve_app
 from dealflow.settings import Settings
+from tests.stray_payments import pay_outside_dealflow
 
 
 @dataclass
@@ -43,32 +44,6 @@ async def sandbox() -> AsyncIterator[Sandbox]:
         assert account.mode is MoneyMode.SANDBOX
         client = account.client()
         yield Sandbox(client, control, StripeSide(client))
-
-
-async def paid_milestone(sandbox: Sandbox, deal_id: str, milestone_key: str, amount: int) -> str:
-    """A client pays a milestone's Checkout Session with the test card; returns the payment intent."""
-    metadata = {"deal_id": deal_id, "milestone_key": milestone_key}
-    session = await sandbox.client.v1.checkout.sessions.create_async(
-        {
-            "mode": "payment",
-            "line_items": [
-                {
-                    "quantity": 1,
-                    "price_data": {
-                        "currency": "usd",
-                        "unit_amount": amount,
-                        "product_data": {"name": milestone_key},
-                    },
-                }
-            ],
-            "metadata": metadata,
-            "payment_intent_data": {"metadata": metadata},
-            "success_url": "http://127.0.0.1/done",
-        }
-    )
-    outcome = await sandbox.control.pay(session.id)
-    assert outcome["outcome"] == "paid"
-    return outcome["payment_intent"]["id"]
 
 
 async def record(
@@ -92,8 +67,8 @@ async def record(
 async def test_ledger_and_sandbox_agree_then_each_difference_is_named(
     db_pool: asyncpg.Pool, sandbox: Sandbox
 ) -> None:
-    intent_a = await paid_milestone(sandbox, "deal-a", "m1", 120_000)
-    intent_b = await paid_milestone(sandbox, "deal-b", "m1", 45_000)
+    intent_a = await pay_outside_dealflow(sandbox.client, sandbox.control, "deal-a", 120_000)
+    intent_b = await pay_outside_dealflow(sandbox.client, sandbox.control, "deal-b", 45_000)
     refund = await sandbox.client.v1.refunds.create_async(
         {"payment_intent": intent_b, "amount": 5_000}
     )
@@ -149,7 +124,7 @@ async def test_ledger_and_sandbox_agree_then_each_difference_is_named(
 async def test_other_modes_and_other_periods_are_left_alone(
     db_pool: asyncpg.Pool, sandbox: Sandbox
 ) -> None:
-    intent = await paid_milestone(sandbox, "deal-c", "m1", 9_900)
+    intent = await pay_outside_dealflow(sandbox.client, sandbox.control, "deal-c", 9_900)
     await record(db_pool, PaymentKind.CHARGE, intent, "deal-c", 9_900)
     # Test-mode money in the same ledger is another account's business.
     await db_pool.execute(
@@ -166,7 +141,7 @@ async def test_other_modes_and_other_periods_are_left_alone(
 async def test_money_that_belongs_to_no_deal_is_not_dealflows(
     db_pool: asyncpg.Pool, sandbox: Sandbox
 ) -> None:
-    intent = await paid_milestone(sandbox, "deal-d", "m1", 2_000)
+    intent = await pay_outside_dealflow(sandbox.client, sandbox.control, "deal-d", 2_000)
     await record(db_pool, PaymentKind.CHARGE, intent, "deal-d", 2_000)
     await sandbox.client.v1.transfers.create_async(
         {"amount": 500, "currency": "usd", "destination": "acct_1Other"}
