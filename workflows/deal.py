@@ -339,7 +339,7 @@ class DealWorkflow:
                 Timer(
                     m.next_fund_reminder_at,
                     "try again to create the payment link",
-                    lambda: self._open_checkout(m),
+                    lambda: self._retry_checkout(m),
                 )
             )
             return timers
@@ -371,7 +371,6 @@ class DealWorkflow:
         reminder."""
         async with self._stripe_lock:
             now = workflow.now()
-            m.next_fund_reminder_at = now + self._policy.reminder_interval
             if m.state is not S.AWAITING_FUNDING or self._stop is not None:
                 return
             m.generation += 1
@@ -424,6 +423,11 @@ class DealWorkflow:
                 checkout_url=session.url,
                 checkout_expires_at=session.expires_at.isoformat(),
             )
+
+    async def _retry_checkout(self, m: MilestoneRun) -> None:
+        """Creating the link failed before: try again in the reminder's slot."""
+        m.next_fund_reminder_at = workflow.now() + self._policy.reminder_interval
+        await self._open_checkout(m)
 
     async def _fund_reminder(self, m: MilestoneRun) -> None:
         assert m.session
