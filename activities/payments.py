@@ -37,6 +37,7 @@ from dealflow.messages import (
     TransferInput,
     TransferResult,
 )
+from dealflow.settings import is_offline_sandbox
 
 #: Error types the workflow can match on (ApplicationError.type).
 STRIPE_NOT_CONFIGURED = "StripeNotConfigured"
@@ -138,7 +139,7 @@ def _session_state(session: Any) -> CheckoutSessionState:
     )
 
 
-def _intent_state(intent: Any) -> PaymentIntentState:
+def _intent_state(intent: Any, *, sandbox: bool) -> PaymentIntentState:
     charge = intent.latest_charge
     return PaymentIntentState(
         payment_intent_id=intent.id,
@@ -150,6 +151,7 @@ def _intent_state(intent: Any) -> PaymentIntentState:
         livemode=intent.livemode,
         latest_charge=charge if isinstance(charge, str) or charge is None else charge.id,
         metadata=_metadata(intent.metadata),
+        sandbox=sandbox,
     )
 
 
@@ -170,6 +172,7 @@ class PaymentActivities:
         self._client: stripe.StripeClient | None = None
         #: Refund objects carry no `livemode`; the key says which money they moved.
         self._livemode = bool(api_key and api_key.startswith(("sk_live_", "rk_live_")))
+        self._sandbox = is_offline_sandbox(api_base)
         if api_key:
             self._client = stripe.StripeClient(
                 api_key,
@@ -266,7 +269,9 @@ class PaymentActivities:
     async def retrieve_payment_intent(self, payment_intent_id: str) -> PaymentIntentState:
         client = self._stripe
         with _stripe_errors():
-            return _intent_state(await client.v1.payment_intents.retrieve_async(payment_intent_id))
+            return _intent_state(
+                await client.v1.payment_intents.retrieve_async(payment_intent_id), sandbox=self._sandbox
+            )
 
     @activity.defn
     async def expire_checkout_session(self, input: ExpireCheckoutInput) -> CheckoutSessionState:
@@ -320,7 +325,7 @@ class PaymentActivities:
                 intent = await intents.retrieve_async(payment_intent_id)
                 if intent.status != done_status:
                     raise
-        return _intent_state(intent)
+        return _intent_state(intent, sandbox=self._sandbox)
 
     @activity.defn
     async def refund_payment(self, input: RefundInput) -> RefundResult:

@@ -33,6 +33,11 @@ SECRETS = {
 }
 
 
+def is_offline_sandbox(stripe_api_base: str | None) -> bool:
+    """A base address other than Stripe's is the offline sandbox: its money is never real."""
+    return bool(stripe_api_base) and urlparse(stripe_api_base).hostname != "api.stripe.com"
+
+
 class ConfigError(RuntimeError):
     """A setting is missing or wrong; the message names it. Processes exit on it at startup."""
 
@@ -70,7 +75,7 @@ class Settings(BaseSettings):
         """Which money this key moves. The sandbox's money is never live and never Stripe's test."""
         if not self.stripe_api_key:
             return "unconfigured"
-        if self.stripe_api_base and urlparse(self.stripe_api_base).hostname != "api.stripe.com":
+        if is_offline_sandbox(self.stripe_api_base):
             return "sandbox"
         if self.stripe_api_key.startswith(("sk_live_", "rk_live_")):
             return "live"

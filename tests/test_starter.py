@@ -1,0 +1,58 @@
+"""The starter: invalid specs exit 2 naming each field; a deal id is started once, ever."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+import starter
+from dealflow.specs import load_spec
+
+ROOT = Path(__file__).parent.parent
+
+
+def run_starter(spec: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "starter.py"), str(spec)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env},
+        cwd=spec.parent,
+    )
+
+
+def test_negative_amount_exits_2_naming_the_field(tmp_path: Path) -> None:
+    spec = tmp_path / "bad.yaml"
+    text = (ROOT / "examples" / "website-redesign.yaml").read_text()
+    spec.write_text(text.replace("amount: 450000", "amount: -450000").replace("currency: usd", "currency: usdx"))
+    result = run_starter(spec)
+    assert result.returncode == 2
+    assert "milestones[0].amount: Input should be greater than 0" in result.stderr
+    assert "currency: Input should be" in result.stderr
+
+
+def test_unreadable_spec_exits_2(tmp_path: Path) -> None:
+    result = run_starter(tmp_path / "missing.yaml")
+    assert result.returncode == 2
+    assert "cannot read the file" in result.stderr
+
+
+async def test_same_deal_twice_is_refused(dev_server_env: WorkflowEnvironment) -> None:
+    spec = load_spec(ROOT / "examples" / "website-redesign.yaml").model_copy(
+        update={"deal_id": f"twice-{uuid.uuid4().hex[:8]}"}
+    )
+    queue = f"no-worker-{uuid.uuid4().hex[:6]}"  # no worker needed to prove the id policy
+    handle = await starter.start_deal(dev_server_env.client, spec, queue)
+    assert handle.id == f"deal-{spec.deal_id}"
+    with pytest.raises(starter.DealExists, match="already exists"):
+        await starter.start_deal(dev_server_env.client, spec, queue)
+    await handle.terminate("test over")
+    with pytest.raises(starter.DealExists):
+        await starter.start_deal(dev_server_env.client, spec, queue)
