@@ -5,7 +5,8 @@ Scheme: each form carries `csrf = base64url(HMAC-SHA256(DEALFLOW_SECRET_KEY,
 signed link, so it dies with the link and cannot be carried to another deal; only the server
 can mint it. On top of that a POST whose `Origin` header names another site is refused: a
 browser always sends Origin on cross-site form posts, so a page elsewhere cannot post even
-with a leaked link in hand.
+with a leaked link in hand. (Pages use `Referrer-Policy: same-origin`, so browsers send
+their Origin to us but never the URL, which holds the token, to the pay page or artifacts.)
 
 Each form also carries a random `nonce`, used as the Temporal update id: a double click (or a
 resubmitted page) sends the same id, and Temporal runs that update once.
@@ -47,5 +48,6 @@ def origin_of(url: str) -> str:
 
 
 def origin_allowed(origin: str | None, allowed: set[str]) -> bool:
-    """A missing Origin (old browsers, API clients) passes; a foreign or `null` one does not."""
-    return origin is None or origin.lower() in allowed
+    """A foreign Origin is refused. A missing one (API clients) or `null` (browsers send it when
+    a strict referrer policy hides the origin) tells nothing, and the CSRF token decides."""
+    return origin is None or origin == "null" or origin.lower() in allowed

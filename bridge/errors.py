@@ -94,6 +94,11 @@ def install_error_handlers(app: FastAPI, *, html_prefix: str, html_page: ErrorPa
         headers = getattr(error, "headers", None)
         return respond(request, ApiError(error.status_code, str(error.detail), headers=headers))
 
+    async def unexpected_error(request: Request, _error: Exception) -> Response:
+        """A bug or a dead dependency: still the error shape, never a stack trace."""
+        return respond(request, ApiError(500, "internal error; it was logged", code="internal"))
+
     app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(Exception, unexpected_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)

@@ -1,7 +1,8 @@
 """Rendering the portal's HTML: Jinja2 with autoescaping, plus the headers every page carries.
 
 Pages are never cached, never framed and never leak their URL (which holds the client's link
-token) through the Referer header to the pay page or to artifact links.
+token) through the Referer header to the pay page or to artifact links: the referrer policy is
+`same-origin`, so only our own form posts carry it (and with it a real Origin header).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dealflow.models import format_money
 
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": (

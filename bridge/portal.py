@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from pydantic import BaseModel, ValidationError
 
 from bridge.csrf import (
@@ -151,7 +151,7 @@ async def deal_page(
         spec=spec,
         paid=paid,
         sandbox=bridge.settings.stripe_mode == "sandbox",
-        base=f"/portal/{escape(quote(deal_id))}",
+        base=f"/portal/{quote(deal_id)}",
         hidden=hidden,
         disputable=DISPUTABLE,
     )
@@ -189,7 +189,9 @@ async def _act(
             raise _Refusal(404, "Deal not found", "We could not find this deal.", back=False) from error
         except DealUnavailable as error:
             raise _Refusal(
-                503, "Please try again in a moment", f"{error}. Sending the same form again is safe."
+                503,
+                "Please try again in a moment",
+                "Your deal did not answer in time. Sending the same form again is safe: it never counts twice.",
             ) from error
     except _Refusal as refusal:
         bridge.metrics.actions.labels(action, "rejected" if refusal.status == 409 else "refused").inc()

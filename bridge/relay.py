@@ -44,6 +44,9 @@ class Relay:
             except (OSError, asyncpg.PostgresError) as error:
                 log.warning("relay cannot read the inbox: %s", error)
                 healthy = False
+            except Exception:  # the relay must outlive any one bad pass
+                log.exception("relay pass failed; retrying after %.1fs", self.interval)
+                healthy = False
             if healthy:
                 try:
                     await asyncio.wait_for(self._wake.wait(), self.interval)

@@ -4,21 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from email.message import EmailMessage
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
+import httpx
 import stripe
 from temporalio.client import Client
 
 from bridge.app import BridgeOptions, create_app
-from dealflow.models import DealSpec
+from dealflow.messages import DealStatus, MilestoneState, MilestoneStatus
+from dealflow.models import DealSpec, workflow_id_for
 from dealflow.serve import serve_app
 from dealflow.settings import Settings
+from dealflow.stack import Stack
+from starter import start_deal
 
 T = TypeVar("T")
 
@@ -124,3 +132,122 @@ async def eventually(check: Callable[[], Awaitable[T]], *, timeout: float = 20, 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(0.1)
+
+
+class _Forms(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: dict[str, dict[str, Any]] = {}
+        self._current: dict[str, Any] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        if tag == "form":
+            self._current = {"action": attributes.get("action"), "fields": {}}
+            self.forms[attributes.get("id") or f"form-{len(self.forms)}"] = self._current
+        elif tag == "input" and self._current is not None and attributes.get("type") == "hidden":
+            self._current["fields"][attributes["name"]] = attributes.get("value") or ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._current = None
+
+
+def page_forms(html: str) -> dict[str, dict[str, Any]]:
+    """{form id: {"action": ..., "fields": {hidden name: value}}} of a portal page."""
+    parser = _Forms()
+    parser.feed(html)
+    return parser.forms
+
+
+# --------------------------------------------------------------------------- whole-stack deals
+
+BROWSER_HEADERS = {"User-Agent": "PortalTest/1.0 (like a browser)"}
+FUNDED_STATES = {MilestoneState.FUNDED, MilestoneState.IN_PROGRESS}
+
+
+def mail_text(mail: EmailMessage) -> str:
+    body = mail.get_body(preferencelist=("plain", "html"))
+    return body.get_content() if body is not None else ""
+
+
+def _portal_link_in(mail: EmailMessage, deal_id: str) -> str | None:
+    match = re.search(rf"https?://\S+/portal/{re.escape(deal_id)}\?token=[A-Za-z0-9_.=-]+", mail_text(mail))
+    return match.group(0) if match else None
+
+
+async def open_deal(stack: Stack, deal_id: str, **spec: Any) -> str:
+    """Start a deal through the starter and return the portal link its SOW email carries."""
+    await start_deal(stack.client, deal_spec(deal_id, **spec), stack.settings.task_queue)
+    assert stack.mail is not None
+    mail = await stack.mail.wait_for(lambda m: _portal_link_in(m, deal_id) is not None)
+    link = _portal_link_in(mail, deal_id)
+    assert link is not None
+    return link
+
+
+def link_token(link: str) -> str:
+    return parse_qs(urlsplit(link).query)["token"][0]
+
+
+async def deal_status(stack: Stack, deal_id: str) -> DealStatus:
+    handle = stack.client.get_workflow_handle(workflow_id_for(deal_id))
+    return await handle.query("status", result_type=DealStatus)
+
+
+async def wait_for_status(
+    stack: Stack, deal_id: str, predicate: Callable[[DealStatus], bool], *, what: str, timeout: float = 30
+) -> DealStatus:
+    async def check() -> DealStatus | None:
+        status = await deal_status(stack, deal_id)
+        return status if predicate(status) else None
+
+    return await eventually(check, timeout=timeout, what=what)
+
+
+def milestone(status: DealStatus, key: str) -> MilestoneStatus:
+    return next(m for m in status.milestones if m.key == key)
+
+
+async def post_form(http: httpx.AsyncClient, page: httpx.Response, form_id: str, **fields: str) -> httpx.Response:
+    """Submit a form of a portal page as a browser would: its hidden fields plus `fields`."""
+    form = page_forms(page.text)[form_id]
+    return await http.post(form["action"], data={**form["fields"], **fields}, headers=BROWSER_HEADERS)
+
+
+async def sign_in_portal(http: httpx.AsyncClient, link: str) -> None:
+    page = await http.get(link)
+    signed = await post_form(http, page, "sign-form", full_name="Casey Client", consent="true")
+    assert signed.status_code == 200, signed.text
+
+
+async def pay_milestone(stack: Stack, deal_id: str, key: str) -> DealStatus:
+    """Pay the milestone's Checkout Session with 4242… through the sandbox; wait until funded."""
+    status = await wait_for_status(
+        stack, deal_id, lambda s: milestone(s, key).checkout_session_id is not None, what=f"a checkout for {key}"
+    )
+    session_id = milestone(status, key).checkout_session_id
+    async with httpx.AsyncClient(base_url=stack.sandbox_url) as sandbox:
+        paid = await sandbox.post(f"/_sandbox/checkout/sessions/{session_id}/pay", json={})
+        assert paid.status_code == 200, paid.text
+    return await wait_for_status(
+        stack, deal_id, lambda s: milestone(s, key).state in FUNDED_STATES, what=f"{key} to be funded"
+    )
+
+
+VENDOR_DELIVERABLE = {
+    "summary": "first cut of the site",
+    "artifacts": [{"name": "site.zip", "url": "https://files.example/site.zip", "sha256": "ab" * 32}],
+}
+
+
+async def submit_deliverable(stack: Stack, deal_id: str, key: str, *, summary: str | None = None) -> DealStatus:
+    """Hand in work through the vendor API and wait until the milestone shows it delivered."""
+    body = {**VENDOR_DELIVERABLE, "summary": summary or VENDOR_DELIVERABLE["summary"]}
+    headers = {"Authorization": f"Bearer {stack.settings.vendor_token}"}
+    async with httpx.AsyncClient(base_url=stack.bridge_url, headers=headers) as http:
+        response = await http.post(f"/api/vendor/deals/{deal_id}/milestones/{key}/deliverables", json=body)
+        assert response.status_code == 200, response.text
+    return await wait_for_status(
+        stack, deal_id, lambda s: milestone(s, key).state == MilestoneState.DELIVERED, what=f"{key} delivered"
+    )

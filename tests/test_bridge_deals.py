@@ -1,0 +1,106 @@
+"""Vendor and admin actions and Stripe webhooks against running deals (the whole stack).
+
+The sandbox pays and sends its webhooks to the bridge exactly as Stripe would; the vendor API
+hands in work; the admin API reads and cancels. Every effect is checked on the workflow itself.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from dealflow.messages import DealStage, MilestoneState
+from dealflow.stack import Stack
+from tests.bridge_support import (
+    BROWSER_HEADERS,
+    VENDOR_DELIVERABLE,
+    deal_status,
+    eventually,
+    milestone,
+    open_deal,
+    pay_milestone,
+    sign_in_portal,
+    signed,
+    wait_for_status,
+)
+
+
+@pytest.fixture
+async def http(stack: Stack):
+    async with httpx.AsyncClient(base_url=stack.bridge_url, headers=BROWSER_HEADERS) as client:
+        yield client
+
+
+def _vendor(stack: Stack) -> dict[str, str]:
+    return {"Authorization": f"Bearer {stack.settings.vendor_token}"}
+
+
+def _admin(stack: Stack) -> dict[str, str]:
+    return {"Authorization": f"Bearer {stack.settings.admin_token}"}
+
+
+async def test_vendor_submission_is_refused_until_funded_then_idempotent(stack: Stack, http: httpx.AsyncClient) -> None:
+    await sign_in_portal(http, await open_deal(stack, "vendor-deal"))
+    path = "/api/vendor/deals/vendor-deal/milestones/build/deliverables"
+    early = await http.post(path, json=VENDOR_DELIVERABLE, headers=_vendor(stack))
+    assert early.status_code == 409, early.text
+    assert early.json()["error"]["code"] == "rejected"
+    assert early.json()["error"]["message"]
+
+    await pay_milestone(stack, "vendor-deal", "build")
+    headers = {**_vendor(stack), "Idempotency-Key": "upload-7f3a"}
+    first = await http.post(path, json=VENDOR_DELIVERABLE, headers=headers)
+    again = await http.post(path, json=VENDOR_DELIVERABLE, headers=headers)
+    assert first.status_code == again.status_code == 200, first.text
+    assert first.json() == again.json()
+    assert first.json()["stage"] == DealStage.DELIVERED
+    status = await deal_status(stack, "vendor-deal")
+    build = milestone(status, "build")
+    assert build.state == MilestoneState.DELIVERED
+    assert len(build.deliverables) == 1
+    assert build.deliverables[0].artifacts[0].name == "site.zip"
+
+
+async def test_admin_reads_lists_and_cancels_a_deal(stack: Stack, http: httpx.AsyncClient) -> None:
+    await open_deal(stack, "admin-deal")
+    shown = await http.get("/api/deals/admin-deal", headers=_admin(stack))
+    assert shown.status_code == 200
+    assert shown.json()["deal_id"] == "admin-deal"
+    assert shown.json()["stage"] == DealStage.SOW_SENT
+
+    async def listed() -> list:
+        page = (await http.get("/api/deals", params={"stage": "sow_sent"}, headers=_admin(stack))).json()
+        return [d for d in page["deals"] if d["deal_id"] == "admin-deal"]
+
+    [row] = await eventually(listed, what="the read model to show the deal")
+    assert row["amount_total"] == 150000
+
+    cancel = {"reason": "The client withdrew."}
+    headers = {**_admin(stack), "Idempotency-Key": "cancel-1"}
+    cancelled = await http.post("/api/deals/admin-deal/cancel", json=cancel, headers=headers)
+    assert cancelled.status_code == 200, cancelled.text
+    repeated = await http.post("/api/deals/admin-deal/cancel", json=cancel, headers=headers)
+    assert repeated.json() == cancelled.json()
+    await wait_for_status(stack, "admin-deal", lambda s: s.stage == DealStage.CANCELLED, what="cancellation")
+    again = await http.post("/api/deals/admin-deal/cancel", json=cancel, headers=_admin(stack))
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "rejected"
+
+
+async def test_a_redelivered_webhook_has_one_effect(stack: Stack, http: httpx.AsyncClient) -> None:
+    await sign_in_portal(http, await open_deal(stack, "dup-deal"))
+    funded = await pay_milestone(stack, "dup-deal", "build")
+    rows = await stack.pool.fetch(
+        "SELECT event_id, payload::text AS payload, status FROM stripe_events WHERE deal_id = 'dup-deal'"
+    )
+    assert rows and all(r["status"] == "delivered" for r in rows)
+
+    for row in rows:
+        body, headers = signed(json.loads(row["payload"]), secret=stack.settings.stripe_webhook_secret or "")
+        response = await http.post("/webhooks/stripe", content=body, headers=headers)
+        assert response.json()["status"] == "duplicate"
+    assert await stack.pool.fetchval("SELECT count(*) FROM stripe_events WHERE deal_id = 'dup-deal'") == len(rows)
+    after = await deal_status(stack, "dup-deal")
+    assert after.money.funded == funded.money.funded == milestone(funded, "build").amount

@@ -1,0 +1,118 @@
+"""A client in real headless Chromium: SOW email → sign → pay on the hosted checkout → approve.
+
+Debian's Chromium (never a downloaded browser) driven by Playwright, against the whole stack:
+the SOW mail is caught by the SMTP sink, the pay link is the sandbox's hosted checkout page,
+and the vendor hands in work through the vendor API. Screenshots land in the test's tmp_path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from dealflow.messages import MilestoneState
+from dealflow.stack import Stack
+from tests.bridge_support import (
+    FUNDED_STATES,
+    milestone,
+    open_deal,
+    submit_deliverable,
+    wait_for_status,
+)
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        await chromium.close()
+
+
+class Shots:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.taken: list[Path] = []
+
+    async def __call__(self, page: Page, name: str) -> None:
+        path = self.directory / f"{len(self.taken) + 1:02d}-{name}.png"
+        await page.screenshot(path=str(path), full_page=True)
+        self.taken.append(path)
+
+
+async def test_client_signs_pays_and_approves_in_chromium(stack: Stack, browser: Browser, tmp_path: Path) -> None:
+    shots = Shots(tmp_path)
+    link = await open_deal(stack, "browser-deal")
+    context = await browser.new_context(viewport=PHONE, user_agent="Mozilla/5.0 (dealflow browser test)")
+    page = await context.new_page()
+
+    await page.goto(link)
+    assert await page.inner_text("h1") == "Bridge test deal"
+    assert await page.is_visible("#sow-sha256")
+    await shots(page, "sow")
+
+    await page.fill("#full_name", "Casey Client")
+    await page.check("input[name=consent]")
+    await page.click("#sign-form button[type=submit]")
+    assert "Signed" in await page.inner_text("#result h1")
+    await shots(page, "signed")
+
+    await wait_for_status(
+        stack, "browser-deal", lambda s: milestone(s, "build").checkout_url is not None, what="a pay link"
+    )
+    await page.click("text=Back to your deal")
+    await page.click("#pay-build")
+    await page.wait_for_selector("#payment-form")
+    await shots(page, "checkout")
+    await page.fill("#cardNumber", "4242 4242 4242 4242")
+    await page.fill("#cardExpiry", "12 / 34")
+    await page.fill("#cardCvc", "123")
+    await page.fill("#billingName", "Casey Client")
+    await page.click("#submit")
+    await page.wait_for_url(f"{stack.bridge_url}/portal/browser-deal?*")
+    assert await page.is_visible("#paid-notice")
+    await shots(page, "paid")
+
+    await wait_for_status(stack, "browser-deal", lambda s: milestone(s, "build").state in FUNDED_STATES, what="funding")
+    await submit_deliverable(stack, "browser-deal", "build")
+    await page.goto(link)
+    assert await page.get_attribute("#milestone-build", "data-state") == MilestoneState.DELIVERED
+    assert await page.is_visible("text=site.zip")
+    await shots(page, "delivered")
+
+    await page.click("#approve-build button[type=submit]")
+    assert "Approved" in await page.inner_text("#result h1")
+    await shots(page, "approved")
+    approved = await wait_for_status(
+        stack, "browser-deal",
+        lambda s: milestone(s, "build").state in (MilestoneState.APPROVED, MilestoneState.RELEASED),
+        what="approval",
+    )
+    assert approved.signature is not None
+    assert approved.signature.user_agent == "Mozilla/5.0 (dealflow browser test)"
+    await page.click("text=Back to your deal")
+    assert await page.get_attribute("#milestone-build", "data-state") in ("approved", "released")
+    await shots(page, "after-approval")
+    await context.close()
+
+    assert [p.name for p in shots.taken] == [
+        "01-sow.png", "02-signed.png", "03-checkout.png", "04-paid.png",
+        "05-delivered.png", "06-approved.png", "07-after-approval.png",
+    ]
+    assert all(p.stat().st_size > 1000 for p in shots.taken)
