@@ -156,7 +156,14 @@ async def dashboard(request: Request, bridge: Bridge, since: str = "", mode: str
         projected_label=PROJECTED_LABEL,
         money_header=[(m.value, c.upper(), NOT_REAL_MONEY[m]) for m, c in columns],
         money_rows=[
-            (label, [format_money(getattr(report.money[m][c], field), c) for m, c in columns])
+            (
+                field,
+                label,
+                [
+                    (f"{m}-{c}", format_money(getattr(report.money[m][c], field), c))
+                    for m, c in columns
+                ],
+            )
             for field, label in MONEY_ROWS
         ],
         durations=[
