@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -251,7 +252,7 @@ def figures(report: TruthReport) -> dict[str, object]:
     }
 
 
-async def test_the_truth_about_real_deals(stack: Stack) -> None:
+async def test_the_truth_about_real_deals(stack: Stack, tmp_path: Path) -> None:
     deals = await run_scenario(stack)
     month = datetime.now(UTC).strftime(MONTH)
     expected = expected_report(month)
@@ -273,7 +274,7 @@ async def test_the_truth_about_real_deals(stack: Stack) -> None:
         assert 0 <= interval.median_seconds <= interval.p90_seconds < 600
 
     await check_receipts(stack.pool, deals["done"])
-    await check_api_and_dashboard(stack, report, expected)
+    await check_api_and_dashboard(stack, report, expected, tmp_path / "dashboard.png")
     await check_cli_report(stack, expected)
     await check_modes_never_mix(stack.pool, month)
     await check_reconciliation(stack, deals)
@@ -303,7 +304,9 @@ async def check_receipts(pool: asyncpg.Pool, deal: DealSpec) -> None:
             assert expected in text, (expected, text)
 
 
-async def check_api_and_dashboard(stack: Stack, report: TruthReport, expected: dict) -> None:
+async def check_api_and_dashboard(
+    stack: Stack, report: TruthReport, expected: dict, screenshot: Path
+) -> None:
     admin = stack.settings.admin_token or ""
     async with httpx.AsyncClient(
         base_url=stack.bridge_url, headers={"Authorization": f"Bearer {admin}"}
@@ -317,6 +320,7 @@ async def check_api_and_dashboard(stack: Stack, report: TruthReport, expected: d
         await page.fill("#token", admin)
         await page.click("button[type=submit]")
         await page.wait_for_selector("#funnel svg")
+        await page.screenshot(path=screenshot, full_page=True)  # for people reviewing a run
         assert await page.text_content("#stripe-mode") == "sandbox"
         for step, count in (
             ("deals_started", "6"),
