@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 import asyncpg
-import uvicorn
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
@@ -33,7 +33,7 @@ from bridge.ratelimit import RateLimit, RateLimiter
 from bridge.relay import Relay
 from bridge.state import BridgeState
 from dealflow.db import create_pool, database_url
-from dealflow.serve import PortInUse, check_port_free
+from dealflow.serve import PortInUse, check_port_free, serve_app
 from dealflow.settings import ConfigError, Settings, load_settings
 from dealflow.temporal import connect
 
@@ -111,16 +111,28 @@ def create_app(
     return app
 
 
+class TemporalUnreachable(RuntimeError):
+    """Temporal did not answer at startup (once running, the bridge rides out outages)."""
+
+
 async def serve_bridge(settings: Settings, *, host: str, port: int) -> None:
-    """Connect Postgres and Temporal, then serve until SIGINT/SIGTERM."""
+    """Connect Postgres and Temporal, then serve until SIGINT/SIGTERM (a graceful stop, exit 0)."""
     check_port_free(host, port, "--port")
-    pool = await create_pool(database_url(settings))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     try:
         temporal = await connect()
+    except RuntimeError as error:  # the SDK's connection failure
+        raise TemporalUnreachable(f"cannot reach Temporal ({error}); check TEMPORAL_ADDRESS") from error
+    pool = await create_pool(database_url(settings))
+    try:
         app = create_app(settings=settings, pool=pool, temporal=temporal)
-        config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False)
-        log.info("bridge on http://%s:%d (Stripe: %s)", host, port, settings.stripe_mode)
-        await uvicorn.Server(config).serve()
+        async with serve_app(app, host=host, port=port, log_level="info") as url:
+            log.info("bridge on %s (Stripe: %s)", url, settings.stripe_mode)
+            await stop.wait()
+            log.info("stopping: finishing open requests")
     finally:
         await pool.close()
 
@@ -134,3 +146,6 @@ def run_bridge(host: str = "127.0.0.1", port: int = 8000) -> None:
     except (ConfigError, PortInUse) as error:
         print(f"configuration error: {error}", file=sys.stderr)
         raise SystemExit(2) from error
+    except TemporalUnreachable as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from error

@@ -18,6 +18,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.ledger import LedgerActivities
 from bridge.app import BridgeOptions
+from bridge.ratelimit import RateLimit
+from dealflow.db import create_pool
 from dealflow.messages import DealSnapshot, DealStage
 from dealflow.serve import free_port
 from tests.bridge_support import ADMIN_TOKEN, VENDOR_TOKEN, bridge_settings, running_bridge
@@ -220,3 +222,35 @@ async def test_not_ready_when_temporal_is_unreachable(
         assert (await client.get("/healthz")).status_code == 200
     assert ready.status_code == 503
     assert ready.json()["checks"] == {"postgres": True, "temporal": False}
+
+
+async def test_portal_floods_get_a_429_page(
+    tmp_path: Path, database_url: str, db_pool: asyncpg.Pool, dev_server_env: WorkflowEnvironment
+) -> None:
+    options = BridgeOptions(portal_rate=RateLimit(per_second=0.01, burst=2))
+    settings = bridge_settings(tmp_path, database_url)
+    async with (
+        running_bridge(settings, db_pool, dev_server_env.client, options) as url,
+        httpx.AsyncClient(base_url=url) as client,
+    ):
+        answers = [await client.get("/portal/some-deal", params={"token": "x.y"}) for _ in range(3)]
+        api = await client.get("/api/stripe-status", headers=ADMIN)
+    assert [a.status_code for a in answers] == [403, 403, 429]
+    assert answers[2].headers["content-type"].startswith("text/html")
+    assert "Too many requests" in answers[2].text
+    assert int(answers[2].headers["Retry-After"]) > 0
+    assert api.status_code == 200, "the API has no portal limit"
+
+
+async def test_a_lost_database_is_a_json_500_and_not_ready(
+    tmp_path: Path, database_url: str, dev_server_env: WorkflowEnvironment
+) -> None:
+    pool = await create_pool(database_url, max_size=2)
+    settings = bridge_settings(tmp_path, database_url)
+    async with running_bridge(settings, pool, dev_server_env.client) as url, httpx.AsyncClient(base_url=url) as client:
+        await pool.close()
+        listed = await client.get("/api/deals", headers=ADMIN)
+        ready = await client.get("/readyz")
+    _error(listed, 500, "internal")
+    assert ready.status_code == 503
+    assert ready.json()["checks"] == {"postgres": False, "temporal": True}

@@ -130,6 +130,7 @@ async def test_actions_not_possible_now_show_the_workflows_reason(stack: Stack, 
         )
         assert response.status_code == 409, (action, response.text)
         assert 'data-outcome="error"' in response.text
+        assert "&#39;Build the site&#39; is pending" in response.text, "the validator's reason is shown"
     missing_notes = await http.post(
         "/portal/portal-early/revise", data={**fields, "nonce": "revise-nonce-0002", "milestone_key": "build"}
     )
