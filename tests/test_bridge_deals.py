@@ -21,6 +21,7 @@ from tests.bridge_support import (
     milestone,
     open_deal,
     pay_milestone,
+    post_form,
     sign_in_portal,
     signed,
     wait_for_status,
@@ -104,3 +105,28 @@ async def test_a_redelivered_webhook_has_one_effect(stack: Stack, http: httpx.As
     assert await stack.pool.fetchval("SELECT count(*) FROM stripe_events WHERE deal_id = 'dup-deal'") == len(rows)
     after = await deal_status(stack, "dup-deal")
     assert after.money.funded == funded.money.funded == milestone(funded, "build").amount
+
+
+async def test_a_deal_runs_to_completion_through_the_bridge_alone(stack: Stack, http: httpx.AsyncClient) -> None:
+    """Client in the portal, vendor on its API, Stripe's webhooks: nothing else touches the deal."""
+    link = await open_deal(stack, "whole-deal")
+    await sign_in_portal(http, link)
+    for key in ("build", "polish"):
+        await pay_milestone(stack, "whole-deal", key)
+        delivered = await http.post(
+            f"/api/vendor/deals/whole-deal/milestones/{key}/deliverables", json=VENDOR_DELIVERABLE, headers=_vendor(stack)
+        )
+        assert delivered.status_code == 200, delivered.text
+        page = await http.get(link)
+        approved = await post_form(http, page, f"approve-{key}")
+        assert approved.status_code == 200, approved.text
+
+    async def completed() -> dict | None:
+        shown = (await http.get("/api/deals/whole-deal", headers=_admin(stack))).json()
+        return shown if shown["stage"] == DealStage.COMPLETED else None
+
+    final = await eventually(completed, timeout=30, what="the deal to complete")
+    assert final["money"]["released"] == final["money"]["contract"] == 150000
+    assert [m["state"] for m in final["milestones"]] == ["released", "released"]
+    inbox = await stack.pool.fetch("SELECT status FROM stripe_events WHERE deal_id = 'whole-deal'")
+    assert inbox and {r["status"] for r in inbox} == {"delivered"}
