@@ -32,7 +32,7 @@ class BridgeMetrics:
         )
         self.actions = Counter(
             "dealflow_bridge_actions",
-            "Portal, vendor and admin actions sent to workflows, by action and outcome",
+            "Portal, vendor and admin actions by workflow update and outcome (done, rejected, refused)",
             ["action", "outcome"],
             registry=self.registry,
         )

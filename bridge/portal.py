@@ -194,7 +194,7 @@ async def _act(
                 "Your deal did not answer in time. Sending the same form again is safe: it never counts twice.",
             ) from error
     except _Refusal as refusal:
-        bridge.metrics.actions.labels(action, "rejected" if refusal.status == 409 else "refused").inc()
+        bridge.metrics.actions.labels(update, "rejected" if refusal.status == 409 else "refused").inc()
         return view.message(
             status_code=refusal.status,
             heading=refusal.heading,
@@ -202,7 +202,7 @@ async def _act(
             field=refusal.field,
             back_url=back if refusal.back else None,
         )
-    bridge.metrics.actions.labels(action, "done").inc()
+    bridge.metrics.actions.labels(update, "done").inc()
     return view.message(status_code=200, heading=done, message=result.message, back_url=back)
 
 
