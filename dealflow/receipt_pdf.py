@@ -90,6 +90,7 @@ def render_receipt_pdf(receipt_number: str, receipt: ReceiptInput, issued_at: da
     pdf.multi_cell(
         w=0,
         h=5,
+        align="L",
         text=(
             "The amount above was paid by the client through Stripe, confirmed by Stripe and "
             "released to the vendor for the milestone above. Receipts are numbered once and "

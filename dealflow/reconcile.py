@@ -23,6 +23,7 @@ from rich.table import Table
 
 from dealflow.models import format_money
 from dealflow.modes import MODE_SQL, MoneyMode
+from dealflow.reports import quiet_library_logs
 from dealflow.settings import ConfigError, Settings
 
 #: Explicit, so a flaky network is retried a bounded number of times (the library's default is 2).
@@ -365,6 +366,7 @@ def run_reconcile(
     there are, 2 when reconciliation could not run (bad period, Stripe unreachable)."""
     from dealflow.settings import load_settings
 
+    quiet_library_logs()
     console = Console()
     try:
         result = asyncio.run(_run(settings or load_settings(), since, until))

