@@ -13,7 +13,12 @@ import sys
 from pathlib import Path
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from dealflow.messages import DealStage
@@ -51,10 +56,10 @@ async def start_deal(client: Client, spec: DealSpec, task_queue: str) -> Workflo
             memo={"title": spec.title},
             search_attributes=TypedSearchAttributes(
                 [
-                    DEAL_STAGE.value_set(DealStage.SOW_SENT.value),
-                    DEAL_CLIENT.value_set(str(spec.client.email).lower()),
-                    DEAL_AMOUNT_CENTS.value_set(spec.total_amount),
-                    DEAL_COLLECTED_CENTS.value_set(0),
+                    SearchAttributePair(DEAL_STAGE, DealStage.SOW_SENT.value),
+                    SearchAttributePair(DEAL_CLIENT, str(spec.client.email).lower()),
+                    SearchAttributePair(DEAL_AMOUNT_CENTS, spec.total_amount),
+                    SearchAttributePair(DEAL_COLLECTED_CENTS, 0),
                 ]
             ),
         )
