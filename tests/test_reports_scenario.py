@@ -22,7 +22,7 @@ import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -345,6 +345,10 @@ async def check_api_and_dashboard(
         }
         assert "USD 700.00" in (await page.inner_text("#pipeline"))
         revenue_chart = await page.text_content("#revenue-by-month svg") or ""
+        await page.select_option("select[name=mode]", "live")
+        await page.click("text=Show")
+        await page.wait_for_url("**/dashboard?*mode=live*")
+        assert "No money confirmed by Stripe yet." in (await page.inner_text("#money"))
         assert (
             "USD 1,500.00" in revenue_chart and datetime.now(UTC).strftime(MONTH) in revenue_chart
         )
@@ -384,6 +388,18 @@ async def check_cli_report(stack: Stack, expected: dict[str, object]) -> None:
     tables = await _cli(stack, "report")
     assert tables.returncode == 0, tables.stderr
     assert "PROJECTED" in tables.stdout and "USD 1,500.00" in tables.stdout
+    # --since takes the deals started on or after a day: none of these started tomorrow.
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    later = TruthReport.model_validate_json(
+        (await _cli(stack, "report", "--json", "--since", tomorrow)).stdout
+    )
+    assert (later.funnel_count("deals_started"), later.money, later.pipeline.by_currency) == (
+        0,
+        {},
+        {},
+    )
+    bad = await _cli(stack, "report", "--mode", "monopoly")
+    assert bad.returncode == 2 and "--mode" in bad.stderr
 
 
 async def check_modes_never_mix(pool: asyncpg.Pool, month: str) -> None:
