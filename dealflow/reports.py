@@ -162,7 +162,11 @@ _MONEY_ROWS = f"""
         SELECT deal_id, milestone_key, kind, amount, currency, occurred_at, {MODE_SQL} AS mode,
                kind = 'authorization' AND EXISTS (
                    SELECT 1 FROM payments c WHERE c.kind = 'charge' AND c.stripe_id = p.stripe_id
-               ) AS captured_later
+               ) AS captured_later,
+               EXISTS (
+                   SELECT 1 FROM payments c WHERE c.kind = 'charge'
+                     AND c.deal_id = p.deal_id AND c.milestone_key = p.milestone_key
+               ) AS milestone_captured
         FROM payments p WHERE deal_id IN (SELECT deal_id FROM cohort)
           AND ($2::text IS NULL OR {MODE_SQL} = $2::text)
     )"""
@@ -255,7 +259,7 @@ async def _pipeline(conn: asyncpg.Connection, since: datetime | None) -> Pipelin
                 AND d.stage NOT IN ('completed', 'cancelled', 'expired')
               GROUP BY d.currency ORDER BY d.currency""",
         since,
-        None,
+        None,  # every mode's payments: what any of them funded is no longer projected
     )
     return Pipeline(by_currency={r["currency"]: r["amount"] for r in rows if r["amount"]})
 
@@ -275,7 +279,7 @@ async def _money(
         states AS (
             SELECT p.*, o.kind = '{DISPUTE_OPENED}' AS in_dispute,
                    CASE WHEN captured > 0 THEN released ELSE 0 END AS revenue,
-                   funded - released - refunded AS held
+                   funded - CASE WHEN captured > 0 THEN released ELSE 0 END - refunded AS held
             FROM per_milestone p LEFT JOIN open_disputes o USING (deal_id, milestone_key)
         )
         SELECT mode, currency,
@@ -312,7 +316,7 @@ async def _revenue_by_month(
         _with(_COHORT, _MONEY_ROWS)
         + """ SELECT mode, currency, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM') AS month,
                      sum(amount)::bigint AS released
-              FROM money WHERE kind IN ('transfer', 'release')
+              FROM money WHERE kind IN ('transfer', 'release') AND milestone_captured
               GROUP BY mode, currency, month ORDER BY mode, currency, month""",
         since,
         mode,

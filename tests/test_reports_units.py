@@ -1,14 +1,16 @@
-"""The pieces of the report that need no ledger: percentiles, durations, charts, money modes."""
+"""The pieces of the report on their own: percentiles, durations, charts, money modes, and the
+guard that keeps unconfirmed money out of revenue."""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+import asyncpg
 import pytest
 
 from bridge.charts import Bar, horizontal_bars, vertical_bars
 from dealflow.modes import MoneyMode, money_mode
-from dealflow.reports import duration, human_duration
+from dealflow.reports import build_report, duration, human_duration
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -80,3 +82,23 @@ def test_month_chart_labels_each_month_with_its_money() -> None:
     heights = [int(r.get("height")) for r in ET.fromstring(svg).iter(f"{SVG}rect")]
     assert heights[0] > heights[1] >= 1  # a cent is still visible
     assert "nothing yet" in _texts(vertical_bars("Revenue", []))
+
+
+async def test_a_release_without_a_confirmed_capture_is_never_revenue(
+    db_pool: asyncpg.Pool,
+) -> None:
+    """The workflow releases only captured money, so this ledger row is written directly: it
+    stands for a bug or a hand edit, which the report must name instead of counting."""
+    await db_pool.execute(
+        """INSERT INTO payments (stripe_id, kind, deal_id, milestone_key, amount, currency,
+                                 livemode, sandbox, status, occurred_at)
+           VALUES ('pi_NeverCaptured', 'release', 'odd-deal', 'm1', 5_000, 'usd', false, true,
+                   'released', now())"""
+    )
+    report = await build_report(db_pool)
+    sandbox_usd = report.money[MoneyMode.SANDBOX]["usd"]
+    assert (sandbox_usd.released, sandbox_usd.funded_held, sandbox_usd.net) == (0, 0, 0)
+    assert report.revenue_by_month == {}
+    assert report.anomalies == [
+        "odd-deal/m1: sandbox release recorded without a confirmed capture; not counted as revenue"
+    ]
