@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from temporalio import activity, workflow
+
 #: Logger-name prefixes -> component, most specific first.
 _COMPONENTS = (
     ("dealflow.dev.temporal", "temporal"),
@@ -101,6 +103,10 @@ def setup_dev_logging(stream: TextIO = sys.stdout, level: int = logging.INFO) ->
     root.setLevel(level)
     for name in _QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
+    # The SDK appends the whole activity/workflow info dict to each message; dealflow's own
+    # messages already name the deal, and one line per event is what a terminal can show.
+    activity.logger.activity_info_on_message = False
+    workflow.logger.workflow_info_on_message = False
 
 
 async def pump_lines(stream: asyncio.StreamReader, logger: logging.Logger) -> None:

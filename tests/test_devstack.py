@@ -1,0 +1,203 @@
+"""`dealflow dev` behaviour that is cheap to check: ports, secrets, the dev mailbox, and that its
+servers stop without leaving processes behind (and resume their data on the next start)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from fastapi import FastAPI
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.client import WorkflowExecutionStatus
+
+from bridge.devmail import create_router
+from dealflow.dev_postgres import embedded_postgres
+from dealflow.dev_temporal import DevServerConfig, temporal_dev_server
+from dealflow.serve import free_port
+from dealflow.settings import SECRETS, Settings
+
+DEALFLOW = str(Path(sys.executable).parent / "dealflow")
+
+
+def dev_env(home: Path, **extra: str) -> dict[str, str]:
+    """Environment for a `dealflow dev` subprocess: its own home, every port free."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DEALFLOW_", "TEMPORAL_"))}
+    env.update(
+        DEALFLOW_HOME=str(home),
+        DEALFLOW_BRIDGE_PORT=str(free_port()),
+        DEALFLOW_SANDBOX_PORT=str(free_port()),
+        DEALFLOW_SMTP_PORT=str(free_port()),
+        DEALFLOW_TEMPORAL_PORT=str(free_port()),
+        DEALFLOW_TEMPORAL_UI_PORT=str(free_port()),
+        NO_COLOR="1",
+    )
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def test_taken_port_names_its_setting_and_secrets_are_made_once(tmp_path: Path, busy_port: int) -> None:
+    home = tmp_path / "home"
+    env = dev_env(home, DEALFLOW_SANDBOX_PORT=str(busy_port))
+    runs = [
+        subprocess.run([DEALFLOW, "dev"], check=False, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        for _ in range(2)
+    ]
+    secrets_file = home / "secrets.env"
+    for run in runs:
+        assert run.returncode == 2, run.stderr
+        assert f"port {busy_port} on 127.0.0.1 is already in use; change it with DEALFLOW_SANDBOX_PORT" in run.stderr
+        assert "Traceback" not in run.stderr + run.stdout
+    # Generated on the first run, the same on the second, private, and accepted as real secrets.
+    assert secrets_file.stat().st_mode & 0o777 == 0o600
+    values = dict(line.split("=", 1) for line in secrets_file.read_text().splitlines() if not line.startswith("#"))
+    assert set(values) == set(SECRETS)
+    Settings(_env_file=None, **values).check_secrets()
+    assert len(set(values.values())) == len(values)
+
+
+def test_a_live_stripe_key_is_refused(tmp_path: Path) -> None:
+    env = dev_env(tmp_path / "home", STRIPE_API_KEY="sk_live_" + "4" * 30)
+    run = subprocess.run([DEALFLOW, "dev"], check=False, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    assert "STRIPE_API_KEY is a live key" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+async def test_dev_server_stops_without_orphans_and_keeps_workflows(tmp_path: Path) -> None:
+    config = DevServerConfig(db_file=tmp_path / "temporal.db", port=free_port(), ui_port=free_port())
+    async with temporal_dev_server(config) as client:
+        server = [p for p in psutil.Process().children() if "start-dev" in p.cmdline()]
+        assert len(server) == 1
+        listed = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=client.namespace)
+        )
+        assert {"DealStage", "DealClient", "DealAmountCents", "DealCollectedCents"} <= set(listed.custom_attributes)
+        # No worker polls this queue: the workflow stays open across the restart.
+        await client.start_workflow("NoWorkerHere", id="survives-restart", task_queue="nobody")
+    assert not server[0].is_running()
+
+    async with temporal_dev_server(config) as client:
+        description = await client.get_workflow_handle("survives-restart").describe()
+        assert description.status == WorkflowExecutionStatus.RUNNING
+
+
+async def test_embedded_postgres_stops_even_after_a_killed_run(tmp_path: Path) -> None:
+    pgdata = tmp_path / "pg"
+    async with embedded_postgres(pgdata):
+        pass
+    assert not (pgdata / "postmaster.pid").exists()
+
+    # A run killed with SIGKILL leaves its pid in the library's handle list.
+    killed = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await killed.wait()
+    (pgdata / ".handle_pids.json").write_text(json.dumps([killed.pid]))
+    async with embedded_postgres(pgdata) as url:
+        assert url.startswith("postgresql://")
+        assert (pgdata / "postmaster.pid").exists()
+    assert not (pgdata / "postmaster.pid").exists()
+
+
+def _mail(subject: str, html: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = "dealflow <deals@dealflow.localhost>"
+    message["To"] = "dana@acme.example"
+    message["Subject"] = subject
+    message.set_content("Sign here: http://localhost:8000/portal/d1?token=abc")
+    message.add_alternative(html, subtype="html")
+    message.add_attachment(b"%PDF-1.4 receipt", maintype="application", subtype="pdf", filename="receipt R-1.pdf")
+    return message
+
+
+async def test_dev_mailbox_lists_mails_and_shows_html_without_running_it(tmp_path: Path) -> None:
+    (tmp_path / "1700000000000000000-00000.eml").write_bytes(
+        bytes(_mail("Please sign: Acme", '<p onclick="x()">Hi</p><script>alert(1)</script><a href="http://e/">go</a>'))
+    )
+    (tmp_path / "1700000000000000001-00001.eml").write_bytes(bytes(_mail("Receipt", "<p>paid</p>")))
+    (tmp_path / "notes.txt").write_text("not a mail")
+    app = FastAPI()
+    app.include_router(create_router(tmp_path))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bridge") as http:
+        listing = await http.get("/dev/mail")
+        assert listing.status_code == 200
+        assert listing.text.index("Receipt") < listing.text.index("Please sign: Acme")  # newest first
+        assert "notes.txt" not in listing.text
+        assert "Receipt" not in (await http.get("/dev/mail", params={"q": "sign"})).text
+
+        page = await http.get("/dev/mail/1700000000000000000-00000.eml")
+        assert page.status_code == 200
+        assert "script-src" not in page.headers["content-security-policy"]
+        assert "default-src 'none'" in page.headers["content-security-policy"]
+        assert 'sandbox="allow-popups allow-popups-to-escape-sandbox"' in page.text
+        assert "<script>" not in page.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+        assert "http://localhost:8000/portal/d1?token=abc" in page.text  # the text part, escaped as text
+
+        raw = await http.get("/dev/mail/1700000000000000000-00000.eml/raw")
+        assert raw.headers["content-type"].startswith("text/plain") and "Subject: Please sign: Acme" in raw.text
+        attachment = await http.get("/dev/mail/1700000000000000000-00000.eml/attachments/0")
+        assert attachment.content == b"%PDF-1.4 receipt"
+        assert attachment.headers["content-disposition"] == 'attachment; filename="receipt_R-1.pdf"'
+
+        for bad in ("notes.txt", "..%2Fsecrets.env", "1700000000000000000-00000.eml/attachments/5"):
+            assert (await http.get(f"/dev/mail/{bad}")).status_code == 404
+
+
+async def test_dealflow_dev_stops_cleanly_on_sigint(tmp_path: Path, postgres_server_url: str) -> None:
+    """The whole stack as a user runs it; Ctrl-C leaves no process behind and keeps the home."""
+    home = tmp_path / "home"
+    env = dev_env(home, DATABASE_URL=postgres_server_url)
+    process = await asyncio.create_subprocess_exec(
+        DEALFLOW, "dev", env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    assert process.stdout is not None
+    output: list[str] = []
+
+    async def read_until(marker: str) -> None:
+        while not any(marker in line for line in output):
+            line = await process.stdout.readline()
+            assert line, "dealflow dev exited early:\n" + "".join(output)
+            output.append(line.decode())
+
+    try:
+        await asyncio.wait_for(read_until("Try, in another terminal"), timeout=90)
+        descendants = psutil.Process(process.pid).children(recursive=True)
+        assert any("start-dev" in p.cmdline() for p in descendants)
+        bridge = f"http://127.0.0.1:{env['DEALFLOW_BRIDGE_PORT']}"
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(f"{bridge}/healthz")).status_code == 200
+            assert (await http.get(f"{bridge}/dev/mail")).status_code == 200
+        runtime = json.loads((home / "dev-stack.json").read_text())
+        assert runtime["pid"] == process.pid and runtime["bridge_url"] == bridge
+        text = "".join(output)
+        for component in ("temporal |", "postgres |", "sandbox |", "smtp |", "worker |", "bridge |"):
+            assert component in text
+        assert str(home / "secrets.env") in text
+
+        process.send_signal(signal.SIGINT)
+        rest, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, "".join(output) + rest.decode()
+    assert not [p for p in descendants if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not (home / "dev-stack.json").exists()
+    assert (home / "temporal.db").exists()
