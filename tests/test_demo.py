@@ -1,0 +1,98 @@
+"""`dealflow demo` with three deals on the whole stack (dev server, Postgres, sandbox, SMTP sink,
+worker, bridge): every deal ends as its story says, and the money Postgres recorded is, cent for
+cent, the money the sandbox itself moved."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections import defaultdict
+
+import asyncpg
+import httpx
+from rich.console import Console
+
+from dealflow.demo import DemoTarget, run_demo, summary
+from dealflow.messages import DealStage, MilestoneState
+from dealflow.stack import Stack
+
+#: Sandbox money-log kinds as the ledger's payment kinds. Authorizations and their release move
+#: no money; a release without Connect moves none either; no Stripe dispute occurs here.
+_LEDGER_KIND = {"charge": "charge", "capture": "charge", "refund": "refund", "transfer": "transfer"}
+
+
+async def sandbox_money(sandbox_url: str, deal_ids: set[str]) -> dict[tuple[str, str], int]:
+    """(deal, kind) -> minor units, from the sandbox's own money log."""
+    async with httpx.AsyncClient() as http:
+        movements = (await http.get(f"{sandbox_url}/_sandbox/money")).json()["movements"]
+    deal_of_intent = {
+        m["payment_intent"]: m["metadata"]["deal_id"]
+        for m in movements
+        if m["kind"] in ("charge", "authorization") and "deal_id" in m["metadata"]
+    }
+    totals: dict[tuple[str, str], int] = defaultdict(int)
+    for m in movements:
+        deal_id = m["metadata"].get("deal_id") or deal_of_intent.get(m.get("payment_intent"))
+        if deal_id in deal_ids and m["kind"] in _LEDGER_KIND:
+            totals[(deal_id, _LEDGER_KIND[m["kind"]])] += m["amount"]
+    return dict(totals)
+
+
+async def ledger_money(pool: asyncpg.Pool, deal_ids: set[str]) -> dict[tuple[str, str], int]:
+    rows = await pool.fetch(
+        """SELECT deal_id, kind, amount, sandbox, livemode FROM payments
+           WHERE deal_id = ANY($1::text[]) AND kind IN ('charge', 'refund', 'transfer')""",
+        list(deal_ids),
+    )
+    not_sandbox = [dict(row) for row in rows if not row["sandbox"] or row["livemode"]]
+    assert not not_sandbox, f"sandbox money recorded as other money: {not_sandbox}"
+    totals: dict[tuple[str, str], int] = defaultdict(int)
+    for row in rows:
+        totals[(row["deal_id"], row["kind"])] += row["amount"]
+    return dict(totals)
+
+
+async def test_demo_plays_three_deals_and_the_ledger_matches_the_sandbox(stack: Stack) -> None:
+    output = io.StringIO()
+    report = await run_demo(DemoTarget.from_stack(stack), 3, console=Console(file=output, width=200), live=False)
+
+    assert [run.scenario.key for run in report.runs] == ["revision", "cancel", "dispute"]
+    for run in report.runs:
+        assert run.ok, f"{run.play.spec.deal_id}: {run.error}\n{run.play.steps}"
+    revision, cancel, dispute = (run.status for run in report.runs)
+    assert revision is not None and cancel is not None and dispute is not None
+
+    assert revision.stage == DealStage.COMPLETED
+    assert revision.money.released == revision.money.contract and revision.money.refunded == 0
+    assert revision.milestones[0].revisions == 1
+    assert {m.state for m in revision.milestones} == {MilestoneState.RELEASED}
+
+    first = cancel.milestones[0]
+    assert cancel.stage == DealStage.CANCELLED
+    assert cancel.money.released == 0 and cancel.money.refunded == first.amount == first.refunded
+
+    assert dispute.stage == DealStage.COMPLETED
+    assert dispute.money.released == dispute.money.contract
+    assert any("dispute" in entry.kind for entry in dispute.timeline)
+
+    # Every deal mailed its client a working portal link, and the summary names every deal.
+    deal_ids = {run.play.spec.deal_id for run in report.runs}
+    assert all(report.mails.get(deal_id, 0) > 0 for deal_id in deal_ids)
+    assert report.portal_link is not None
+    Console(file=output, width=200).print(summary(report, DemoTarget.from_stack(stack)))
+    assert all(deal_id in output.getvalue() for deal_id in deal_ids)
+
+    # The ledger is written by activities after the stage changes: wait for it to settle.
+    assert stack.sandbox_url is not None
+    expected = {
+        **{(d.deal_id, "charge"): d.money.contract for d in (revision, dispute)},
+        (cancel.deal_id, "charge"): first.amount,
+        (cancel.deal_id, "refund"): first.amount,
+    }
+    deadline = asyncio.get_running_loop().time() + 30
+    while (ledger := await ledger_money(stack.pool, deal_ids)) != expected:
+        if asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    assert ledger == expected
+    assert ledger == await sandbox_money(stack.sandbox_url, deal_ids)
