@@ -192,7 +192,7 @@ async def run_demo(target: DemoTarget, count: int, *, console: Console, live: bo
                 await start_deal(target.temporal, run.play.spec, target.task_queue)
             except DealExists as error:
                 run.error, run.done = str(error), True
-            run.play.say("started (SOW mailed to the client)")
+            run.play.say("started; the SOW is on its way to the client")
         plays = asyncio.gather(*(_perform(run) for run in runs if not run.done))
         if live:
             with Live(_live_view(runs, started), console=console, refresh_per_second=4) as view:
@@ -379,6 +379,14 @@ def main(deals: int, keep_running: bool | None) -> int:
         keep_running = sys.stdin.isatty()
     try:
         return asyncio.run(_demo(load_settings(), deals, keep_running, console))
-    except (ConfigError, DevStackError, PortInUse) as error:
+    except PortInUse as error:
+        err.print(
+            f"[red]dealflow demo:[/red] {error}. If `dealflow dev` is running from another directory, "
+            "run the demo there: it joins the running stack.",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return 2
+    except (ConfigError, DevStackError) as error:
         err.print(f"[red]dealflow demo:[/red] {error}", highlight=False, soft_wrap=True)
         return 2
