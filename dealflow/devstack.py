@@ -128,11 +128,18 @@ def make_plan(settings: Settings, ports: DevPorts, environ: Mapping[str, str] = 
             "without STRIPE_API_KEY, the offline sandbox"
         )
     explicit = settings.model_fields_set
+    public_url = settings.public_url if "public_url" in explicit else f"http://localhost:{ports.bridge}"
+    if settings.stripe_api_key and not settings.stripe_webhook_secret:
+        raise DevStackError(
+            "STRIPE_API_KEY is set but STRIPE_WEBHOOK_SECRET is not. Run "
+            f"`stripe listen --forward-to {public_url}/webhooks/stripe`, set STRIPE_WEBHOOK_SECRET to the "
+            "whsec_... it prints, and start again (or unset STRIPE_API_KEY to use the offline sandbox)"
+        )
     return DevPlan(
         home=settings.home,
         ports=ports,
         settings=settings,
-        public_url=settings.public_url if "public_url" in explicit else f"http://localhost:{ports.bridge}",
+        public_url=public_url,
         temporal_ui_url=(
             settings.temporal_ui_url if "temporal_ui_url" in explicit else f"http://localhost:{ports.temporal_ui}"
         ),
@@ -339,27 +346,24 @@ def banner(dev: DevStack, heading: str = "dealflow dev is running.") -> str:
         lines.append(f"  [bold]{label:<13}[/bold] {value}")
 
     row("Temporal UI", f"{plan.temporal_ui_url}  (deals listed with their DealStage)")
+    if plan.temporal_address is not None and "temporal_ui_url" not in plan.settings.model_fields_set:
+        row("", "(for your cluster's UI link, set DEALFLOW_TEMPORAL_UI_URL)")
     row("Portal & API", f"{plan.public_url}  (API reference: {plan.public_url}/docs)")
     if stack.mail:
         row("Dev mailbox", f"{plan.public_url}/dev/mail  (files: {stack.mail.directory}/)")
     if stack.sandbox_url:
         row("Stripe", f"offline sandbox {stack.sandbox_url}  (sandbox money: nothing real moves)")
     else:
-        row("Stripe", "test mode (STRIPE_API_KEY); forward its webhooks here with:")
+        row("Stripe", "test mode (STRIPE_API_KEY); keep its webhooks coming with:")
         row("", f"stripe listen --forward-to {plan.public_url}/webhooks/stripe")
-        if plan.settings.stripe_webhook_secret is None:
-            row("", "then set STRIPE_WEBHOOK_SECRET to the whsec_... it prints, and restart")
     row("Postgres", "DATABASE_URL" if plan.database_url else f"embedded, data in {plan.home / 'pg'}")
     row("Secrets", f"{dev_secrets_file(plan.home)}  (DEALFLOW_ADMIN_TOKEN, DEALFLOW_VENDOR_TOKEN, ...)")
     if plan.temporal_address is None and plan.ports.temporal != 7233:
         row("Other shells", f"export TEMPORAL_ADDRESS={HOST}:{plan.ports.temporal}")
-    lines += [
-        "",
-        "  Try, in another terminal:",
-        "    dealflow demo                                    simulated clients and vendors, end to end",
-        "    dealflow start examples/website-redesign.yaml    one deal; its SOW mail is in the mailbox",
-        "",
-    ]
+    lines += ["", "  Try, in another terminal:"]
+    if stack.sandbox_url and stack.mail:
+        lines.append("    dealflow demo                                    simulated clients and vendors, end to end")
+    lines += ["    dealflow start examples/website-redesign.yaml    one deal; its SOW goes to the client by mail", ""]
     return "\n".join(lines)
 
 

@@ -74,11 +74,18 @@ def test_taken_port_names_its_setting_and_secrets_are_made_once(tmp_path: Path, 
     assert len(set(values.values())) == len(values)
 
 
-def test_a_live_stripe_key_is_refused(tmp_path: Path) -> None:
-    env = dev_env(tmp_path / "home", STRIPE_API_KEY="sk_live_" + "4" * 30)
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("sk_live_" + "4" * 30, "STRIPE_API_KEY is a live key"),
+        ("sk_test_" + "4" * 30, "STRIPE_WEBHOOK_SECRET is not. Run `stripe listen --forward-to http://localhost:"),
+    ],
+)
+def test_real_stripe_needs_a_test_key_and_its_webhook_secret(tmp_path: Path, key: str, message: str) -> None:
+    env = dev_env(tmp_path / "home", STRIPE_API_KEY=key)
     run = subprocess.run([DEALFLOW, "dev"], check=False, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert run.returncode == 2
-    assert "STRIPE_API_KEY is a live key" in run.stderr
+    assert message in run.stderr
     assert "Traceback" not in run.stderr
 
 
