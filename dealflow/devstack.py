@@ -281,7 +281,7 @@ def redact_url(url: str) -> str:
 async def run_dev(plan: DevPlan) -> AsyncIterator[DevStack]:
     """Start every component of the plan; stop them in reverse when the block exits."""
     running = read_runtime(plan.home)
-    if running is not None and running.pid != os.getpid():
+    if running is not None and running.pid != os.getpid() and await bridge_alive(running.bridge_url):
         raise DevStackError(f"dealflow dev already runs for {plan.home} (pid {running.pid}); stop it first")
     check_ports(plan)
     async with AsyncExitStack() as resources:
