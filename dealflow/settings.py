@@ -121,7 +121,7 @@ def ensure_dev_secrets(home: Path) -> dict[str, str]:
     path = dev_secrets_file(home)
     stored = _read_env_file(path)
     missing = {
-        name: prefix + secrets.token_urlsafe(32)
+        name: prefix + secrets.token_hex(32)
         for name, (_attribute, prefix) in SECRETS.items()
         if name not in stored
     }
