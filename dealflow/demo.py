@@ -100,7 +100,6 @@ class DemoTarget:
 
 @dataclass
 class DealRun:
-    number: int
     scenario: Scenario
     play: Play
     watch: DealWatch
@@ -186,13 +185,14 @@ async def run_demo(target: DemoTarget, count: int, *, console: Console, live: bo
             client = DemoClient(browser, mailbox, deal_id, spec.client.name, timeout=STEP_TIMEOUT)
             watch = DealWatch(target.temporal, deal_id)
             play = Play(spec, client, vendor, operator, watch, on_step=on_step)
-            runs.append(DealRun(number, scenario, play, watch))
+            runs.append(DealRun(scenario, play, watch))
         for run in runs:
             try:
                 await start_deal(target.temporal, run.play.spec, target.task_queue)
             except DealExists as error:
                 run.error, run.done = str(error), True
-            run.play.say("started; the SOW is on its way to the client")
+            else:
+                run.play.say("started; the SOW is on its way to the client")
         plays = asyncio.gather(*(_perform(run) for run in runs if not run.done))
         if live:
             with Live(_live_view(runs, started), console=console, refresh_per_second=4) as view:
@@ -256,8 +256,8 @@ def _live_view(runs: Sequence[DealRun], started: float) -> Table:
 def summary(report: DemoReport, target: DemoTarget) -> Group:
     """Every deal's end and money, the money by state per currency, and where to look."""
     deals = Table(title=f"{len(report.runs)} demo deals in {report.seconds:.0f}s", title_justify="left")
-    for column in ("deal", "story", "end", "contract", "held", "released", "refunded", "mails"):
-        deals.add_column(column, justify="right" if column in ("contract", "held", "released", "refunded", "mails") else "left")
+    for column in ("deal", "story", "end", "contract", "held", "released", "refunded", "client mails"):
+        deals.add_column(column, justify="left" if column in ("deal", "story", "end") else "right")
     totals: dict[str, dict[str, int]] = {}
     for run in report.runs:
         status = run.status
