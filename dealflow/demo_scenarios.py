@@ -31,10 +31,10 @@ CARD_DECLINED = "4000000000000002"
 
 #: Windows in seconds: long enough for the simulated people, short enough to watch timers fire.
 DEMO_POLICY = Policy(
-    sign_window=timedelta(minutes=10),
-    fund_window=timedelta(minutes=10),
-    review_window=timedelta(minutes=5),
-    reminder_interval=timedelta(minutes=2),
+    sign_window=timedelta(seconds=600),
+    fund_window=timedelta(seconds=600),
+    review_window=timedelta(seconds=300),
+    reminder_interval=timedelta(seconds=120),
     reconcile_after=timedelta(seconds=30),
     max_revisions=2,
     demo=True,
