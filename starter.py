@@ -23,6 +23,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from dealflow.messages import DealStage
 from dealflow.models import DealSpec
+from dealflow.process import run_and_exit
 from dealflow.settings import ConfigError, Settings, load_settings
 from dealflow.specs import SpecError, load_spec
 from dealflow.temporal import (
@@ -106,4 +107,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_and_exit(main)

@@ -29,6 +29,7 @@ from activities.ledger import LedgerActivities
 from activities.payments import PaymentActivities
 from activities.receipts import ReceiptActivities
 from dealflow.db import create_pool, database_url
+from dealflow.process import run_and_exit
 from dealflow.settings import ConfigError, Settings, load_settings
 from dealflow.temporal import connect
 from workflows.deal import DealWorkflow
@@ -120,4 +121,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_and_exit(main)

@@ -19,6 +19,7 @@ from temporalio.service import RPCError
 from dealflow.actions import ACTIONS
 from dealflow.messages import DealStatus
 from dealflow.models import format_money, workflow_id_for
+from dealflow.process import run_and_exit
 from dealflow.modes import MoneyMode
 from dealflow.sandbox.config import DEFAULT_PORT as SANDBOX_PORT
 from dealflow.settings import ConfigError, load_settings
@@ -248,13 +249,17 @@ def demo(
     raise typer.Exit(run_demo(deals, keep_running))
 
 
-def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+def _run_app() -> None:
     try:
         app()
     except ConfigError as error:
         err.print(f"[red]configuration error:[/red] {error}")
         sys.exit(2)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    run_and_exit(_run_app)
 
 
 if __name__ == "__main__":
