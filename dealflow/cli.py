@@ -19,10 +19,10 @@ from temporalio.service import RPCError
 from dealflow.actions import ACTIONS
 from dealflow.messages import DealStatus
 from dealflow.models import format_money, workflow_id_for
-from dealflow.process import run_and_exit
 from dealflow.modes import MoneyMode
+from dealflow.process import run_and_exit
 from dealflow.sandbox.config import DEFAULT_PORT as SANDBOX_PORT
-from dealflow.settings import ConfigError, load_settings
+from dealflow.settings import ConfigError
 from dealflow.specs import SpecError, parse_model
 from dealflow.temporal import connect
 

@@ -47,7 +47,7 @@ class MailSink:
             await self._server.wait_closed()
             self._server = None
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or envelope.content
         data = raw if isinstance(raw, bytes) else raw.encode()
         message = email.message_from_bytes(data, policy=email.policy.default)

@@ -38,7 +38,8 @@ _DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 def _parse_duration(value: object) -> object:
     """Accept `90s`, `15m`, `36h`, `14d`, `2w` and plain seconds, besides what pydantic accepts."""
     if isinstance(value, bool):
-        raise ValueError("a duration must be a number of seconds or a string like '14d'")
+        # ValueError, not TypeError: pydantic turns only the former into a validation error.
+        raise ValueError("a duration must be a number of seconds or a string like '14d'")  # noqa: TRY004
     if isinstance(value, int | float):
         return timedelta(seconds=value)
     if isinstance(value, str):

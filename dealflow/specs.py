@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-
-import yaml
 from typing import TypeVar
 
+import yaml
 from pydantic import BaseModel, ValidationError
 
 from dealflow.models import DealSpec

@@ -20,6 +20,7 @@ ROOT = Path(__file__).parent.parent
 def run_starter(spec: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(ROOT / "starter.py"), str(spec)],
+        check=False,
         capture_output=True,
         text=True,
         timeout=60,
