@@ -92,7 +92,7 @@ def test_real_stripe_needs_a_test_key_and_its_webhook_secret(tmp_path: Path, key
 async def test_dev_server_stops_without_orphans_and_keeps_workflows(tmp_path: Path) -> None:
     config = DevServerConfig(db_file=tmp_path / "temporal.db", port=free_port(), ui_port=free_port())
     async with temporal_dev_server(config) as client:
-        server = [p for p in psutil.Process().children() if "start-dev" in p.cmdline()]
+        server = [p for p in psutil.Process().children() if str(config.db_file) in p.cmdline()]
         assert len(server) == 1
         listed = await client.operator_service.list_search_attributes(
             ListSearchAttributesRequest(namespace=client.namespace)
