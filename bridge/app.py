@@ -111,21 +111,17 @@ def create_app(
     return app
 
 
-class TemporalUnreachable(RuntimeError):
-    """Temporal did not answer at startup (once running, the bridge rides out outages)."""
-
-
 async def serve_bridge(settings: Settings, *, host: str, port: int) -> None:
-    """Connect Postgres and Temporal, then serve until SIGINT/SIGTERM (a graceful stop, exit 0)."""
+    """Connect Postgres (and Temporal, lazily), then serve until SIGINT/SIGTERM (exit 0).
+
+    The bridge starts even while Temporal is down: webhooks wait in the inbox, /readyz says 503,
+    and the relay delivers them once Temporal answers."""
     check_port_free(host, port, "--port")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    try:
-        temporal = await connect()
-    except RuntimeError as error:  # the SDK's connection failure
-        raise TemporalUnreachable(f"cannot reach Temporal ({error}); check TEMPORAL_ADDRESS") from error
+    temporal = await connect(lazy=True)
     pool = await create_pool(database_url(settings))
     try:
         app = create_app(settings=settings, pool=pool, temporal=temporal)
@@ -146,6 +142,3 @@ def run_bridge(host: str = "127.0.0.1", port: int = 8000) -> None:
     except (ConfigError, PortInUse) as error:
         print(f"configuration error: {error}", file=sys.stderr)
         raise SystemExit(2) from error
-    except TemporalUnreachable as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(1) from error

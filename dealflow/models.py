@@ -26,6 +26,8 @@ from pydantic import (
 
 MAX_MILESTONE_AMOUNT = 99_999_999
 MAX_MILESTONES = 20
+MIN_CHECKOUT_TTL = timedelta(hours=1)
+MAX_CHECKOUT_TTL = timedelta(hours=24)
 
 #: Currencies dealflow accepts, lower-case as Stripe writes them. JPY has no minor unit.
 Currency = Literal["usd", "eur", "gbp", "cad", "aud", "nzd", "chf", "sek", "nok", "dkk", "jpy"]
@@ -152,7 +154,8 @@ class Policy(_Strict):
     capture_before_lapse: Duration = timedelta(days=6)
     #: How long to wait for a payment webhook before asking Stripe directly.
     reconcile_after: Duration = timedelta(hours=1)
-    #: Lifetime of each Checkout Session (Stripe allows 30 minutes to 24 hours).
+    #: Lifetime of each Checkout Session. Stripe allows 30 minutes to 24 hours from when it
+    #: receives the request; the 1-hour floor leaves the activity time to get there.
     checkout_session_ttl: Duration = timedelta(hours=24)
     cancel_refund: CancelRefund = CancelRefund.UNDELIVERED
     demo: bool = Field(default=False, description="short demo windows; shown on every page and mail")
@@ -161,10 +164,8 @@ class Policy(_Strict):
     def _ranges(self) -> Policy:
         if self.capture_before_lapse > timedelta(days=7):
             raise ValueError("capture_before_lapse must be at most 7 days: card holds lapse then")
-        if not self.demo and not (
-            timedelta(minutes=30) <= self.checkout_session_ttl <= timedelta(hours=24)
-        ):
-            raise ValueError("checkout_session_ttl must be between 30 minutes and 24 hours")
+        if not MIN_CHECKOUT_TTL <= self.checkout_session_ttl <= MAX_CHECKOUT_TTL:
+            raise ValueError("checkout_session_ttl must be between 1 hour and 24 hours")
         return self
 
 

@@ -24,9 +24,12 @@ def search_attribute_flags() -> list[str]:
     ]
 
 
-async def connect() -> Client:
+async def connect(*, lazy: bool = False) -> Client:
     """Connect using `temporalio.envconfig` (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, API key, TLS,
-    or a profile in the config file), with the pydantic data converter every model needs."""
+    or a profile in the config file), with the pydantic data converter every model needs.
+
+    `lazy` connects on first use, for processes that must start while Temporal is down (the
+    bridge keeps accepting webhooks into its inbox then)."""
     config = ClientConfigProfile.load().to_client_connect_config()
     config.setdefault("target_host", "localhost:7233")
-    return await Client.connect(**config, data_converter=pydantic_data_converter)
+    return await Client.connect(**config, data_converter=pydantic_data_converter, lazy=lazy)

@@ -9,11 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import asyncpg
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from dealflow.serve import free_port
-from tests.bridge_support import WEBHOOK_SECRET, eventually
+from tests.bridge_support import WEBHOOK_SECRET, eventually, session_completed, signed
 
 
 def _env(home: Path, **extra: str) -> dict[str, str]:
@@ -34,22 +35,42 @@ def test_missing_webhook_secret_stops_the_bridge_naming_it(tmp_path: Path) -> No
     assert "STRIPE_WEBHOOK_SECRET" in result.stderr
 
 
-def test_unreachable_temporal_at_startup_exits_1(tmp_path: Path, database_url: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "dealflow.cli", "bridge", "--port", str(free_port())],
-        env=_env(
-            tmp_path,
-            DATABASE_URL=database_url,
-            STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
-            TEMPORAL_ADDRESS=f"127.0.0.1:{free_port()}",
-        ),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+async def test_bridge_starts_while_temporal_is_down_and_keeps_webhooks(tmp_path: Path, database_url: str) -> None:
+    """Stripe's webhooks must not be lost because Temporal is down when the bridge (re)starts."""
+    port = free_port()
+    env = _env(
+        tmp_path,
+        DATABASE_URL=database_url,
+        STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        TEMPORAL_ADDRESS=f"127.0.0.1:{free_port()}",
     )
-    assert result.returncode == 1
-    assert "cannot reach Temporal" in result.stderr
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "dealflow.cli", "bridge", "--port", str(port),
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+
+            async def healthy() -> bool:
+                try:
+                    return (await http.get("/healthz")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await eventually(healthy, timeout=30, what="the bridge to serve")
+            assert (await http.get("/readyz")).status_code == 503
+            body, headers = signed(session_completed("down-deal", "design", 150000))
+            answer = await http.post("/webhooks/stripe", content=body, headers=headers)
+            assert answer.status_code == 200
+        connection = await asyncpg.connect(database_url)
+        try:
+            status = await connection.fetchval("SELECT status FROM stripe_events WHERE deal_id = 'down-deal'")
+        finally:
+            await connection.close()
+        assert status == "pending"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 20) == 0
 
 
 async def test_bridge_serves_and_stops_on_sigterm(
