@@ -1,4 +1,5 @@
-"""Admin API: the deals, one deal's live status, cancellation, and the health of the Stripe link."""
+"""Admin API: the deals, one deal's live status, cancellation, dispute resolution, and the health
+of the Stripe link."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from bridge.auth import require_admin
 from bridge.errors import ApiError
 from bridge.inbox import InboxStatus
 from bridge.state import Bridge
-from dealflow.messages import ActionResult, CancelDeal, DealStage, DealStatus
+from dealflow.messages import ActionResult, CancelDeal, DealStage, DealStatus, ResolveDispute
 
 router = APIRouter(prefix="/api", tags=["admin"], dependencies=[Depends(require_admin)])
 
@@ -132,6 +133,23 @@ async def cancel_deal(
     """Cancel the deal; the workflow voids holds and refunds per its policy, then tells both parties."""
     return await calls.act(
         bridge, deal_id, "cancel_deal", body, update_id=calls.update_id("admin-cancel", idempotency_key)
+    )
+
+
+@router.post("/deals/{deal_id}/disputes/resolve", responses={404: {}, 409: {}, 503: {}})
+async def resolve_dispute(
+    deal_id: str,
+    body: ResolveDispute,
+    bridge: Bridge,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> ActionResult:
+    """Settle a milestone's dispute: resume the work, release to the vendor, or refund the client."""
+    return await calls.act(
+        bridge,
+        deal_id,
+        "resolve_dispute",
+        body,
+        update_id=calls.update_id("admin-resolve", idempotency_key),
     )
 
 

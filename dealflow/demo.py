@@ -175,7 +175,7 @@ async def run_demo(target: DemoTarget, count: int, *, console: Console, live: bo
                 http, bridge_url=target.bridge_url, vendor_token=target.vendor_token, delivery_secret=target.delivery_secret
             ).serving()
         )
-        operator = DemoOperator(http, target.temporal, bridge_url=target.bridge_url, admin_token=target.admin_token)
+        operator = DemoOperator(http, bridge_url=target.bridge_url, admin_token=target.admin_token)
         browser = Browser(http)
         on_step = None if live else (lambda deal_id, step: console.print(f"{deal_id}: {step}", highlight=False))
         runs = []

@@ -6,8 +6,7 @@
 - A vendor runs a small web server: it receives the signed work orders dealflow POSTs to its
   fulfilment URL and serves the files it hands in through the vendor API (the worker downloads
   them on approval and checks their SHA-256).
-- An operator cancels through the admin API and resolves disputes the way operators do, with a
-  Temporal update (the same as `dealflow signal` or the Temporal UI).
+- An operator cancels deals and resolves disputes through the admin API.
 """
 
 from __future__ import annotations
@@ -29,10 +28,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from temporalio.client import Client, WorkflowUpdateFailedError
 
-from dealflow.messages import ActionResult, DisputeResolution, ResolveDispute
-from dealflow.models import workflow_id_for
+from dealflow.messages import ActionResult, DisputeResolution
 from dealflow.serve import serve_app
 from dealflow.signing import SIGNATURE_HEADER, InvalidSignature, verify_signature
 
@@ -385,11 +382,10 @@ class DemoVendor:
 
 
 class DemoOperator:
-    """Cancels through the admin API; resolves disputes with a Temporal update."""
+    """Cancels deals and resolves disputes through the admin API."""
 
-    def __init__(self, http: httpx.AsyncClient, temporal: Client, *, bridge_url: str, admin_token: str) -> None:
+    def __init__(self, http: httpx.AsyncClient, *, bridge_url: str, admin_token: str) -> None:
         self.http = http
-        self.temporal = temporal
         self.bridge_url = bridge_url.rstrip("/")
         self.admin_token = admin_token
 
@@ -406,16 +402,17 @@ class DemoOperator:
     async def resolve_dispute(
         self, deal_id: str, milestone_key: str, resolution: DisputeResolution, notes: str
     ) -> ActionResult:
-        handle = self.temporal.get_workflow_handle(workflow_id_for(deal_id))
-        try:
-            return await handle.execute_update(
-                "resolve_dispute",
-                ResolveDispute(milestone_key=milestone_key, resolution=resolution, notes=notes),
-                id=f"demo-resolve-{deal_id}-{milestone_key}",
-                result_type=ActionResult,
-            )
-        except WorkflowUpdateFailedError as error:
-            raise DemoStepFailed(f"resolve_dispute on {deal_id} refused: {error.cause}") from error
+        response = await send_politely(
+            self.http,
+            "POST",
+            f"{self.bridge_url}/api/deals/{deal_id}/disputes/resolve",
+            json={"milestone_key": milestone_key, "resolution": resolution.value, "notes": notes},
+            headers={
+                "Authorization": f"Bearer {self.admin_token}",
+                "Idempotency-Key": f"demo-resolve-{deal_id}-{milestone_key}",
+            },
+        )
+        return _action_result(response, f"resolve the dispute on {deal_id}/{milestone_key}")
 
 
 def _action_result(response: httpx.Response, what: str) -> ActionResult:

@@ -184,3 +184,22 @@ async def test_pay_revise_approve_and_dispute_through_the_portal(stack: Stack, h
         what="the dispute",
     )
     assert milestone(status, "polish").dispute_reason == "The vendor stopped answering."
+
+    # The operator settles the dispute through the admin API: the vendor is paid.
+    admin = {"Authorization": f"Bearer {stack.settings.admin_token}", "Idempotency-Key": "settle-polish"}
+    resolution = {"milestone_key": "polish", "resolution": "release", "notes": "work was delivered"}
+    for _double_click in range(2):
+        settled = await http.post(
+            f"{stack.bridge_url}/api/deals/portal-review/disputes/resolve", json=resolution, headers=admin
+        )
+        assert settled.status_code == 200, settled.text
+    status = await wait_for_status(
+        stack, "portal-review", lambda s: milestone(s, "polish").state == MilestoneState.RELEASED,
+        what="the release after the dispute",
+    )
+    assert sum(1 for e in status.timeline if e.kind == "dispute_resolved") == 1
+    refused = await http.post(
+        f"{stack.bridge_url}/api/deals/portal-review/disputes/resolve", json=resolution,
+        headers={"Authorization": f"Bearer {stack.settings.admin_token}"},
+    )
+    assert refused.status_code == 409
