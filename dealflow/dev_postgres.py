@@ -12,16 +12,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 log = logging.getLogger("dealflow.dev.postgres")
-
-# The library keeps its lock file in the runtime dir and warns on every import when
-# XDG_RUNTIME_DIR is unset (containers, CI); the fallback it picks works, so say nothing.
-warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 _HANDLES_FILE = ".handle_pids.json"
 
