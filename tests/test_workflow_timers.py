@@ -144,7 +144,7 @@ async def test_silent_client_is_reminded_then_the_work_is_approved_automatically
     assert [m.message_key for m in deal.fake.mails(EmailKind.REVIEW_REMINDER)] == [
         "review_reminder:m1:1", "review_reminder:m1:2"
     ]
-    [auto] = kinds(final, "auto_approved")
+    [auto] = [e.message for e in final.timeline if e.kind == "approved" and e.source == "timer"]
     assert "14 days review window" in auto and "approved automatically" in auto
     assert final.money.released == 100_000
     assert deal.fake.mails(EmailKind.APPROVED_RECEIPT)

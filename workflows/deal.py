@@ -80,6 +80,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.milestone import DISPUTABLE, MilestoneRun, PendingResolution
 
 S = MilestoneState
+#: The deal's stage while a milestone is in a state; refunded and cancelled have none.
+STAGE_OF = {s: DealStage(s.value) for s in S if s.value in DealStage._value2member_map_}
 Source = Literal["workflow", "client", "vendor", "operator", "stripe", "timer", "system"]
 Party = Literal["client", "vendor"]
 Payments = PaymentActivities
@@ -747,7 +749,7 @@ class DealWorkflow:
             m,
             S.APPROVED,
             "timer",
-            "auto_approved",
+            "approved",
             f"No answer within the {_span(self._policy.review_window)} review window: "
             f"'{m.title}' approved automatically",
         )
@@ -1550,9 +1552,10 @@ class DealWorkflow:
     def _set_state(
         self, m: MilestoneRun, state: MilestoneState, source: Source, kind: str, message: str
     ) -> None:
-        """Move the active milestone; the deal's stage follows it."""
+        """Move the active milestone; the deal's stage follows it (a refunded milestone leaves
+        the stage to the next milestone)."""
         m.enter(state, workflow.now(), self._policy)
-        self._stage = DealStage(state.value)
+        self._stage = STAGE_OF.get(state, self._stage)
         self._record(source, kind, message, m)
 
     def _record(
