@@ -1,0 +1,171 @@
+"""Stripe events are hints: duplicates and reordering fund once, wrong money funds nothing, a second
+payment is given back; and permanent activity failures are recorded while the deal goes on."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from dealflow.messages import (
+    DealStage,
+    EmailKind,
+    MilestoneState,
+    PaymentKind,
+    ResolveDispute,
+)
+from tests.deal_harness import make_spec, register_search_attributes, running_deal
+
+S = MilestoneState
+
+
+@pytest.fixture
+async def env(time_skipping_env: WorkflowEnvironment) -> WorkflowEnvironment:
+    await register_search_attributes(time_skipping_env)
+    return time_skipping_env
+
+
+async def test_reordered_and_duplicate_events_fund_once(env: WorkflowEnvironment) -> None:
+    async with running_deal(env, make_spec(milestones=1)) as deal:
+        await deal.sign()
+        session_id = await deal.session_of("m1")
+        intent = deal.fake.pay(session_id)
+        pi = intent.payment_intent_id
+        succeeded = await deal.stripe_event("payment_intent.succeeded", object_id=pi,
+                                            payment_intent_id=pi, milestone_key="m1")
+        completed = await deal.session_completed("m1", session_id, intent)
+        await deal.stripe_event("payment_intent.succeeded", object_id=pi, payment_intent_id=pi,
+                                event_id=succeeded)
+        await deal.session_completed("m1", session_id, intent, event_id=completed)
+        await deal.wait_for("both duplicates seen", lambda s: len(
+            [e for e in s.timeline if e.kind == "duplicate_event"]) == 2)
+        status = await deal.milestone_state("m1", S.IN_PROGRESS)
+        await deal.wait_calls("the charge row", lambda f: f.payments)
+
+    assert status.milestones[0].state is S.IN_PROGRESS
+    assert status.money.funded == 100_000
+    assert len([e for e in status.timeline if e.kind == "funded"]) == 1
+    assert [p.kind for p in deal.fake.args("record_payment")] == [PaymentKind.CHARGE]
+    assert len(deal.fake.mails(EmailKind.PAYMENT_RECEIVED)) == 1
+    assert len(deal.fake.mails(EmailKind.WORK_ORDER)) == 1
+    assert deal.fake.args("retrieve_payment_intent").count(pi) == 2, "each new event re-read Stripe"
+
+
+@pytest.mark.parametrize(
+    ("payment", "shown"),
+    [({"amount": 99_999}, "USD 999.99"), ({"currency": "eur"}, "EUR 1,000.00")],
+    ids=["amount", "currency"],
+)
+async def test_wrong_money_is_an_anomaly_and_funds_nothing(
+    env: WorkflowEnvironment, payment: dict[str, object], shown: str
+) -> None:
+    async with running_deal(env, make_spec(milestones=1)) as deal:
+        await deal.sign()
+        await deal.pay("m1", **payment)
+        status = await deal.wait_for("the anomaly", lambda s: s.anomalies)
+
+    assert status.milestones[0].state is S.AWAITING_FUNDING
+    assert status.money.funded == 0 and status.milestones[0].payment_intent_id is None
+    assert shown in status.anomalies[0] and "nothing funded" in status.anomalies[0]
+    assert not deal.fake.args("record_payment")
+    assert not deal.fake.mails(EmailKind.PAYMENT_RECEIVED)
+
+
+@pytest.mark.parametrize(("capture", "giving_back"), [("on_funding", "refund_payment"),
+                                                      ("on_approval", "cancel_authorization")])
+async def test_a_second_payment_for_a_funded_milestone_is_given_back(
+    env: WorkflowEnvironment, capture: str, giving_back: str
+) -> None:
+    async with running_deal(env, make_spec(milestones=1, capture=capture)) as deal:
+        await deal.sign()
+        first = await deal.fund("m1")
+        second = deal.fake.add_intent("m1", amount=100_000, currency="usd", manual=capture == "on_approval")
+        await deal.stripe_event("payment_intent.succeeded", object_id=second.payment_intent_id,
+                                payment_intent_id=second.payment_intent_id, milestone_key="m1")
+        status = await deal.wait_for("the extra payment returned", lambda s: s.money.refunded == 100_000)
+
+    milestone = status.milestones[0]
+    assert milestone.payment_intent_id == first.payment_intent_id
+    assert milestone.state is S.IN_PROGRESS
+    assert status.money.funded == 100_000, "the milestone's own payment is still held"
+    [call] = deal.fake.args(giving_back)
+    assert call.payment_intent_id == second.payment_intent_id
+    if giving_back == "refund_payment":
+        assert (call.reason, call.purpose) == ("duplicate", f"duplicate:{second.payment_intent_id}")
+    assert any(e.kind == "duplicate_payment" for e in status.timeline)
+
+
+async def test_failed_payments_and_refund_events_are_recorded(env: WorkflowEnvironment) -> None:
+    async with running_deal(env, make_spec(milestones=1)) as deal:
+        await deal.sign()
+        session_id = await deal.session_of("m1")
+        await deal.stripe_event("payment_intent.payment_failed", object_id="pi_declined",
+                                payment_intent_id="pi_declined", milestone_key="m1")
+        status = await deal.wait_for("the failure", lambda s: any(e.kind == "payment_failed" for e in s.timeline))
+        assert status.milestones[0].checkout_session_id == session_id, "the link stays open"
+
+        intent = await deal.fund("m1")
+        pi = intent.payment_intent_id
+        await deal.stripe_event("charge.refunded", object_id="ch_1", payment_intent_id=pi, amount=25_000)
+        await deal.stripe_event("refund.created", object_id="re_dashboard", payment_intent_id=pi, amount=25_000)
+        await deal.stripe_event("charge.refunded", object_id="ch_1", payment_intent_id=pi, amount=25_000)
+        status = await deal.wait_for("the outside refund", lambda s: any(
+            e.kind == "refund_outside" for e in s.timeline))
+
+    assert status.milestones[0].refunded == 25_000, "counted once"
+    assert status.money.funded == 75_000
+    assert any("refunded outside dealflow" in a for a in status.anomalies)
+
+
+async def test_a_failed_payment_link_is_retried_with_the_next_reminder(env: WorkflowEnvironment) -> None:
+    async with running_deal(env, make_spec(milestones=1, reminder_interval="2d")) as deal:
+        deal.fake.fail("create_checkout_session", "StripeInvalidRequest", lambda i: i.generation == 1)
+        await deal.sign()
+        status = await deal.wait_for("the anomaly", lambda s: s.anomalies)
+        assert "Creating the payment link failed: StripeInvalidRequest" in status.anomalies[0]
+        assert status.next_deadline and status.next_deadline.action == "try again to create the payment link"
+        await deal.advance(timedelta(days=2, minutes=1))
+        await deal.pay("m1", generation=2)
+        await deal.milestone_state("m1", S.IN_PROGRESS)
+    assert [m.message_key for m in deal.fake.mails(EmailKind.PAYMENT_LINK)] == ["payment_link:m1:2"]
+
+
+async def test_refused_mails_and_vendor_posts_are_recorded_and_the_deal_goes_on(
+    env: WorkflowEnvironment,
+) -> None:
+    spec = make_spec(milestones=1, vendor={"fulfillment_url": "https://vendor.example/orders"})
+    async with running_deal(env, spec) as deal:
+        deal.fake.fail("send_email", "PermanentSmtpError", lambda mail: mail.kind is EmailKind.WORK_ORDER)
+        deal.fake.fail("dispatch_work_order", "VendorRejected")
+        await deal.sign()
+        await deal.fund("m1")
+        status = await deal.wait_for("two anomalies", lambda s: len(s.anomalies) == 2)
+        await deal.deliver("m1")
+        await deal.approve("m1")
+        final = await deal.result()
+    assert sorted(a.split(":")[0] for a in status.anomalies) == [
+        "Sending the work order to the vendor failed",
+        "The work_order mail to vera@vendor.example failed",
+    ]
+    assert final.stage is DealStage.COMPLETED
+
+
+async def test_a_failed_payout_pauses_the_milestone_until_an_operator_resolves_it(
+    env: WorkflowEnvironment,
+) -> None:
+    spec = make_spec(milestones=1, vendor={"stripe_account": "acct_vendor1"})
+    async with running_deal(env, spec) as deal:
+        deal.fake.fail("transfer_to_vendor", "StripeInvalidRequest")
+        await deal.sign()
+        await deal.fund("m1")
+        await deal.deliver("m1")
+        await deal.update("approve_milestone", {"milestone_key": "m1"})
+        status = await deal.milestone_state("m1", S.DISPUTED)
+        assert status.milestones[0].dispute_reason.startswith("payout stopped")
+        deal.fake.failures.clear()
+        await deal.update("resolve_dispute", ResolveDispute(milestone_key="m1", resolution="release"))
+        final = await deal.result()
+    assert final.stage is DealStage.COMPLETED
+    assert len(deal.fake.args("transfer_to_vendor")) == 2
+    assert final.milestones[0].transfer_id == "tr_m1"
