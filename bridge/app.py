@@ -20,6 +20,7 @@ from datetime import timedelta
 import asyncpg
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from temporalio.client import Client
 
 from bridge import admin, dashboard, health, portal, vendor, webhooks
@@ -95,7 +96,8 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    app = FastAPI(
+    # Swagger UI served from the package, not a CDN: /docs works on a machine without internet.
+    app = FastAPIOffline(
         title="dealflow bridge",
         summary="Stripe webhooks, the client portal, and the vendor and admin APIs of dealflow.",
         version="0.1.0",

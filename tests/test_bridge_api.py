@@ -6,6 +6,7 @@ every request meets first: authentication, validation, pagination and the error 
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -198,7 +199,11 @@ async def test_health_readiness_metrics_and_docs(http: httpx.AsyncClient) -> Non
     metrics = await http.get("/metrics")
     assert metrics.headers["content-type"].startswith("text/plain")
     assert "dealflow_bridge_inbox_backlog 0.0" in metrics.text
-    assert (await http.get("/docs")).status_code == 200
+    docs = await http.get("/docs")
+    assert docs.status_code == 200
+    assert "cdn." not in docs.text  # no CDN: the docs work offline
+    for asset in re.findall(r'(?:src|href)="(/static-offline-docs/[^"]+)"', docs.text):
+        assert (await http.get(asset)).status_code == 200, asset
     paths = (await http.get("/openapi.json")).json()["paths"]
     for path in (
         "/webhooks/stripe",
@@ -207,6 +212,7 @@ async def test_health_readiness_metrics_and_docs(http: httpx.AsyncClient) -> Non
         "/api/vendor/deals/{deal_id}/milestones/{key}/deliverables",
         "/api/deals",
         "/api/deals/{deal_id}/cancel",
+        "/api/deals/{deal_id}/disputes/resolve",
         "/api/stripe-status",
     ):
         assert path in paths
