@@ -19,9 +19,10 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 
 from dealflow.messages import (
     ActionResult,
@@ -42,7 +43,9 @@ SOW = "Design, build and launch the marketing site described in the attached bri
 _event_ids = itertools.count(1)
 
 
-def make_spec(*, milestones: int = 3, vendor: dict[str, Any] | None = None, **policy: Any) -> DealSpec:
+def make_spec(
+    *, milestones: int = 3, vendor: dict[str, Any] | None = None, **policy: Any
+) -> DealSpec:
     """A valid deal with `milestones` milestones of 1,000.00, 2,000.00, ... USD."""
     return DealSpec.model_validate(
         {
@@ -53,7 +56,12 @@ def make_spec(*, milestones: int = 3, vendor: dict[str, Any] | None = None, **po
             "vendor": {"name": "Vera Vendor", "email": "vera@vendor.example", **(vendor or {})},
             "sow": SOW,
             "milestones": [
-                {"key": f"m{n}", "title": f"Milestone {n}", "amount": n * 100_000, "due_in_days": 10 * n}
+                {
+                    "key": f"m{n}",
+                    "title": f"Milestone {n}",
+                    "amount": n * 100_000,
+                    "due_in_days": 10 * n,
+                }
                 for n in range(1, milestones + 1)
             ],
             "policy": policy,
@@ -73,8 +81,13 @@ async def register_search_attributes(env: WorkflowEnvironment) -> None:
 
 
 class DealRun:
-    def __init__(self, env: WorkflowEnvironment, spec: DealSpec, fake: FakeActivities,
-                 handle: WorkflowHandle[DealWorkflow, DealStatus]) -> None:
+    def __init__(
+        self,
+        env: WorkflowEnvironment,
+        spec: DealSpec,
+        fake: FakeActivities,
+        handle: WorkflowHandle[DealWorkflow, DealStatus],
+    ) -> None:
         self.env = env
         self.spec = spec
         self.fake = fake
@@ -85,8 +98,9 @@ class DealRun:
     async def status(self) -> DealStatus:
         return await self.handle.query(DealWorkflow.status)
 
-    async def wait_for(self, what: str, check: Callable[[DealStatus], bool],
-                       timeout: float = 10.0) -> DealStatus:
+    async def wait_for(
+        self, what: str, check: Callable[[DealStatus], bool], timeout: float = 10.0
+    ) -> DealStatus:
         """Poll the status query until `check` holds; fail with the last status after `timeout`."""
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
@@ -95,11 +109,14 @@ class DealRun:
                 return status
             if asyncio.get_running_loop().time() > deadline:
                 timeline = "\n".join(f"  {e.source}/{e.kind}: {e.message}" for e in status.timeline)
-                raise AssertionError(f"timed out waiting for {what}; stage {status.stage}\n{timeline}")
+                raise AssertionError(
+                    f"timed out waiting for {what}; stage {status.stage}\n{timeline}"
+                )
             await asyncio.sleep(0.05)
 
-    async def wait_calls(self, what: str, check: Callable[[FakeActivities], bool],
-                         timeout: float = 10.0) -> None:
+    async def wait_calls(
+        self, what: str, check: Callable[[FakeActivities], bool], timeout: float = 10.0
+    ) -> None:
         """Poll the recorded activity calls until `check` holds."""
         deadline = asyncio.get_running_loop().time() + timeout
         while not check(self.fake):
@@ -107,22 +124,14 @@ class DealRun:
                 raise AssertionError(f"timed out waiting for {what}; calls: {self.fake.names()}")
             await asyncio.sleep(0.05)
 
-    async def milestone_state(self, key: str, state: MilestoneState, timeout: float = 10.0) -> DealStatus:
+    async def milestone_state(
+        self, key: str, state: MilestoneState, timeout: float = 10.0
+    ) -> DealStatus:
         return await self.wait_for(
             f"{key} {state.value}",
             lambda s: next(m for m in s.milestones if m.key == key).state is state,
             timeout,
         )
-
-    async def settled(self) -> DealStatus:
-        """Wait until the worker has nothing left to do for this deal right now."""
-        async def idle() -> bool:
-            before = len(self.fake.calls)
-            await asyncio.sleep(0.3)
-            return len(self.fake.calls) == before
-        while not await idle():
-            pass
-        return await self.status()
 
     async def now(self) -> datetime:
         return await self.env.get_current_time()
@@ -145,34 +154,53 @@ class DealRun:
         raise AssertionError(f"{name} was accepted: {result}")
 
     async def sign(self) -> DealStatus:
-        await self.update("sign_sow", SignSow(signer_name="Ada Client", consent=True, ip="203.0.113.9",
-                                              user_agent="pytest"))
-        return await self.milestone_state(self.spec.milestones[0].key, MilestoneState.AWAITING_FUNDING)
+        await self.update(
+            "sign_sow",
+            SignSow(signer_name="Ada Client", consent=True, ip="203.0.113.9", user_agent="pytest"),
+        )
+        return await self.milestone_state(
+            self.spec.milestones[0].key, MilestoneState.AWAITING_FUNDING
+        )
 
     async def session_of(self, key: str, generation: int = 1) -> str:
         await self.wait_calls(
             f"checkout session {generation} of {key}",
-            lambda f: any(c.milestone_key == key and c.generation == generation
-                          for c in f.args("create_checkout_session")),
+            lambda f: any(
+                c.milestone_key == key and c.generation == generation
+                for c in f.args("create_checkout_session")
+            ),
         )
         return f"cs_test_{self.spec.deal_id}_{key}_{generation}"
 
-    async def stripe_event(self, type: str, *, object_id: str, event_id: str | None = None,
-                           **fields: Any) -> str:
+    async def stripe_event(
+        self, type: str, *, object_id: str, event_id: str | None = None, **fields: Any
+    ) -> str:
         event_id = event_id or f"evt_{next(_event_ids)}"
         await self.handle.signal(
             DealWorkflow.stripe_event,
-            StripeEventSignal(event_id=event_id, type=type, livemode=False,
-                              created=datetime.now(UTC), object_id=object_id, **fields),
+            StripeEventSignal(
+                event_id=event_id,
+                type=type,
+                livemode=False,
+                created=datetime.now(UTC),
+                object_id=object_id,
+                **fields,
+            ),
         )
         return event_id
 
-    async def session_completed(self, key: str, session_id: str, intent: PaymentIntentState,
-                                event_id: str | None = None) -> str:
+    async def session_completed(
+        self, key: str, session_id: str, intent: PaymentIntentState, event_id: str | None = None
+    ) -> str:
         return await self.stripe_event(
-            "checkout.session.completed", object_id=session_id, event_id=event_id,
-            milestone_key=key, checkout_session_id=session_id,
-            payment_intent_id=intent.payment_intent_id, amount=intent.amount, currency=intent.currency,
+            "checkout.session.completed",
+            object_id=session_id,
+            event_id=event_id,
+            milestone_key=key,
+            checkout_session_id=session_id,
+            payment_intent_id=intent.payment_intent_id,
+            amount=intent.amount,
+            currency=intent.currency,
         )
 
     async def pay(self, key: str, generation: int = 1, **payment: Any) -> PaymentIntentState:
@@ -188,30 +216,48 @@ class DealRun:
         return intent
 
     async def deliver(self, key: str, **fields: Any) -> ActionResult:
-        result = await self.update("submit_deliverable",
-                                   SubmitDeliverable(milestone_key=key, summary=f"{key} done", **fields))
+        result = await self.update(
+            "submit_deliverable",
+            SubmitDeliverable(milestone_key=key, summary=f"{key} done", **fields),
+        )
         await self.milestone_state(key, MilestoneState.DELIVERED)
         return result
 
     async def approve(self, key: str) -> DealStatus:
-        await self.update("approve_milestone", ApproveMilestone(milestone_key=key, approved_by="Ada"))
+        await self.update(
+            "approve_milestone", ApproveMilestone(milestone_key=key, approved_by="Ada")
+        )
         return await self.milestone_state(key, MilestoneState.RELEASED)
 
     async def result(self) -> DealStatus:
         return await self.handle.result()
 
+    async def replay(self) -> None:
+        """Replay the deal's history against the workflow code: fails on any nondeterminism."""
+        replayer = Replayer(workflows=[DealWorkflow], data_converter=pydantic_data_converter)
+        await replayer.replay_workflow(await self.handle.fetch_history())
+
 
 @asynccontextmanager
-async def running_deal(env: WorkflowEnvironment, spec: DealSpec | None = None,
-                       fake: FakeActivities | None = None) -> AsyncIterator[DealRun]:
+async def running_deal(
+    env: WorkflowEnvironment, spec: DealSpec | None = None, fake: FakeActivities | None = None
+) -> AsyncIterator[DealRun]:
     spec = spec or make_spec()
     fake = fake or FakeActivities()
     task_queue = f"deals-{spec.deal_id}"
     # A bug in the workflow fails the test at once instead of retrying the workflow task.
-    async with Worker(env.client, task_queue=task_queue, workflows=[DealWorkflow],
-                      activities=fake.activities(), workflow_failure_exception_types=[Exception]):
+    async with Worker(
+        env.client,
+        task_queue=task_queue,
+        workflows=[DealWorkflow],
+        activities=fake.activities(),
+        workflow_failure_exception_types=[Exception],
+    ):
         handle = await env.client.start_workflow(
-            DealWorkflow.run, spec, id=spec.workflow_id, task_queue=task_queue,
+            DealWorkflow.run,
+            spec,
+            id=spec.workflow_id,
+            task_queue=task_queue,
             memo={"title": spec.title},
         )
         try:
@@ -245,9 +291,13 @@ async def _busy(handle: WorkflowHandle[Any, Any]) -> bool:
             case EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
                 open_activities.add(event.event_id)
             case EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-                open_activities.discard(event.activity_task_completed_event_attributes.scheduled_event_id)
+                open_activities.discard(
+                    event.activity_task_completed_event_attributes.scheduled_event_id
+                )
             case EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
-                open_activities.discard(event.activity_task_failed_event_attributes.scheduled_event_id)
+                open_activities.discard(
+                    event.activity_task_failed_event_attributes.scheduled_event_id
+                )
             case EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
                 task_open = True
             case EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:

@@ -107,7 +107,9 @@ class FakeActivities:
 
     # ------------------------------------------------------------------ test controls
 
-    def fail(self, name: str, error_type: str, when: Callable[[Any], bool] = lambda _: True) -> None:
+    def fail(
+        self, name: str, error_type: str, when: Callable[[Any], bool] = lambda _: True
+    ) -> None:
         """Make activity `name` fail permanently (non-retryable) for inputs matching `when`."""
         self.failures[name] = (error_type, when)
 
@@ -271,7 +273,9 @@ class FakeActivities:
     @activity.defn(name="dispatch_work_order")
     async def dispatch_work_order(self, input: WorkOrderInput) -> DeliveryResult:
         self._called("dispatch_work_order", input)
-        return DeliveryResult(status_code=202, delivery_id=f"wo-{input.milestone_key}-{input.revision}")
+        return DeliveryResult(
+            status_code=202, delivery_id=f"wo-{input.milestone_key}-{input.revision}"
+        )
 
     @activity.defn(name="deliver_artifacts")
     async def deliver_artifacts(self, input: ArtifactDeliveryInput) -> DeliveryResult:

@@ -34,7 +34,9 @@ async def env(time_skipping_env: WorkflowEnvironment) -> WorkflowEnvironment:
 
 
 async def test_revisions_loop_until_the_limit(env: WorkflowEnvironment) -> None:
-    spec = make_spec(milestones=1, max_revisions=2, vendor={"fulfillment_url": "https://vendor.example/wo"})
+    spec = make_spec(
+        milestones=1, max_revisions=2, vendor={"fulfillment_url": "https://vendor.example/wo"}
+    )
     async with running_deal(env, spec) as deal:
         await deal.sign()
         await deal.fund("m1")
@@ -46,7 +48,9 @@ async def test_revisions_loop_until_the_limit(env: WorkflowEnvironment) -> None:
             assert result.stage is DealStage.IN_PROGRESS
             assert result.message == f"Revision {revision} of 2 requested"
         await deal.deliver("m1")
-        reason = await deal.rejected("request_revision", RequestRevision(milestone_key="m1", notes="more"))
+        reason = await deal.rejected(
+            "request_revision", RequestRevision(milestone_key="m1", notes="more")
+        )
         assert reason.startswith("revision limit reached") and "2 of 2" in reason
         assert "policy.max_revisions" in reason
         status = await deal.approve("m1")
@@ -84,41 +88,61 @@ async def test_every_invalid_update_is_refused_with_its_reason(env: WorkflowEnvi
         await deal.milestone_state("m1", MilestoneState.AWAITING_FUNDING)
 
         refusals = {
-            "unknown milestone 'nope'": ("submit_deliverable", SubmitDeliverable(milestone_key="nope", summary="x")),
+            "unknown milestone 'nope'": (
+                "submit_deliverable",
+                SubmitDeliverable(milestone_key="nope", summary="x"),
+            ),
             "'Milestone 1' is awaiting_funding; a deliverable needs it": (
-                "submit_deliverable", SubmitDeliverable(milestone_key="m1", summary="x")),
+                "submit_deliverable",
+                SubmitDeliverable(milestone_key="m1", summary="x"),
+            ),
             "'Milestone 2' is pending; approval needs it delivered": (
-                "approve_milestone", ApproveMilestone(milestone_key="m2")),
+                "approve_milestone",
+                ApproveMilestone(milestone_key="m2"),
+            ),
             "a revision request needs it delivered": (
-                "request_revision", RequestRevision(milestone_key="m1", notes="x")),
+                "request_revision",
+                RequestRevision(milestone_key="m1", notes="x"),
+            ),
             "a dispute needs it": ("open_dispute", OpenDispute(milestone_key="m1", reason="x")),
             "a resolution needs it disputed": (
-                "resolve_dispute", ResolveDispute(milestone_key="m1", resolution="refund")),
+                "resolve_dispute",
+                ResolveDispute(milestone_key="m1", resolution="refund"),
+            ),
         }
         for expected, (name, arg) in refusals.items():
             assert expected in await deal.rejected(name, arg), name
 
         await deal.update("cancel_deal", CancelDeal(reason="client went away"))
-        assert "the deal is cancelled" in await deal.rejected("cancel_deal", CancelDeal(reason="again"))
+        assert "the deal is cancelled" in await deal.rejected(
+            "cancel_deal", CancelDeal(reason="again")
+        )
         final = await deal.result()
 
     assert final.stage is DealStage.CANCELLED
     assert not [e for e in final.timeline if e.kind == "rejected"], "refused updates leave no trace"
 
 
-async def test_invalid_signals_are_recorded_as_rejected_and_change_nothing(env: WorkflowEnvironment) -> None:
+async def test_invalid_signals_are_recorded_as_rejected_and_change_nothing(
+    env: WorkflowEnvironment,
+) -> None:
     async with running_deal(env, make_spec(milestones=1)) as deal:
-        await deal.handle.signal(DealWorkflow.approve_milestone_signal, ApproveMilestone(milestone_key="m1"))
+        await deal.handle.signal(
+            DealWorkflow.approve_milestone_signal, ApproveMilestone(milestone_key="m1")
+        )
         await deal.handle.signal(
             DealWorkflow.sign_sow_signal, SignSow(signer_name="Ada Client", consent=False)
         )
-        status = await deal.wait_for("two rejections", lambda s: len(
-            [e for e in s.timeline if e.kind == "rejected"]) == 2)
+        status = await deal.wait_for(
+            "two rejections", lambda s: len([e for e in s.timeline if e.kind == "rejected"]) == 2
+        )
         assert status.stage is DealStage.SOW_SENT
         rejected = [e.message for e in status.timeline if e.kind == "rejected"]
         assert rejected[0].startswith("approve_milestone rejected: 'Milestone 1' is pending")
         assert rejected[1].startswith("sign_sow rejected: consent")
 
-        await deal.handle.signal(DealWorkflow.sign_sow_signal, SignSow(signer_name="Ada Client", consent=True))
+        await deal.handle.signal(
+            DealWorkflow.sign_sow_signal, SignSow(signer_name="Ada Client", consent=True)
+        )
         status = await deal.milestone_state("m1", MilestoneState.AWAITING_FUNDING)
         assert status.signature and status.signature.sow_sha256 == status.sow_sha256

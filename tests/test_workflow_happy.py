@@ -27,7 +27,12 @@ async def env(time_skipping_env: WorkflowEnvironment) -> WorkflowEnvironment:
 
 
 async def test_three_milestones_from_sow_to_receipts(env: WorkflowEnvironment) -> None:
-    spec = make_spec(vendor={"stripe_account": "acct_vendor1", "fulfillment_url": "https://vendor.example/orders"})
+    spec = make_spec(
+        vendor={
+            "stripe_account": "acct_vendor1",
+            "fulfillment_url": "https://vendor.example/orders",
+        }
+    )
     async with running_deal(env, spec) as deal:
         await deal.wait_calls("the SOW mail", lambda f: f.mails(EmailKind.SOW_SENT))
         sow_mail = deal.fake.mails(EmailKind.SOW_SENT)[0]
@@ -44,6 +49,8 @@ async def test_three_milestones_from_sow_to_receipts(env: WorkflowEnvironment) -
             await deal.approve(milestone.key)
 
         final = await deal.result()
+        await deal.replay()
+        history_length = len((await deal.handle.fetch_history()).events)
 
     fake = deal.fake
     assert final.stage is DealStage.COMPLETED
@@ -53,11 +60,14 @@ async def test_three_milestones_from_sow_to_receipts(env: WorkflowEnvironment) -
     assert final.money.refunded == 0
     assert final.anomalies == []
     assert final.next_deadline is None
+    assert history_length < 2_000, f"history of {history_length} events"
 
     # Stripe: one session per milestone, automatic capture, a transfer on each release
     sessions = fake.args("create_checkout_session")
     assert [(s.milestone_key, s.generation, s.capture_method.value) for s in sessions] == [
-        ("m1", 1, "automatic"), ("m2", 1, "automatic"), ("m3", 1, "automatic")
+        ("m1", 1, "automatic"),
+        ("m2", 1, "automatic"),
+        ("m3", 1, "automatic"),
     ]
     assert [t.amount for t in fake.args("transfer_to_vendor")] == [100_000, 200_000, 300_000]
     assert not fake.args("refund_payment") and not fake.args("capture_payment")
@@ -77,7 +87,10 @@ async def test_three_milestones_from_sow_to_receipts(env: WorkflowEnvironment) -
     receipts = fake.mails(EmailKind.APPROVED_RECEIPT)
     assert len(receipts) == 3
     attachment = receipts[0].attachments[0]
-    assert attachment.filename.startswith("receipt-R-") and attachment.content_type == "application/pdf"
+    assert (
+        attachment.filename.startswith("receipt-R-")
+        and attachment.content_type == "application/pdf"
+    )
     assert base64.b64decode(attachment.content_b64).startswith(b"%PDF")
     assert len(fake.mails(EmailKind.PAYOUT_SENT)) == 3
     assert [d.milestone_key for d in fake.args("deliver_artifacts")] == ["m1", "m2", "m3"]

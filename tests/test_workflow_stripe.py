@@ -32,14 +32,18 @@ async def test_reordered_and_duplicate_events_fund_once(env: WorkflowEnvironment
         session_id = await deal.session_of("m1")
         intent = deal.fake.pay(session_id)
         pi = intent.payment_intent_id
-        succeeded = await deal.stripe_event("payment_intent.succeeded", object_id=pi,
-                                            payment_intent_id=pi, milestone_key="m1")
+        succeeded = await deal.stripe_event(
+            "payment_intent.succeeded", object_id=pi, payment_intent_id=pi, milestone_key="m1"
+        )
         completed = await deal.session_completed("m1", session_id, intent)
-        await deal.stripe_event("payment_intent.succeeded", object_id=pi, payment_intent_id=pi,
-                                event_id=succeeded)
+        await deal.stripe_event(
+            "payment_intent.succeeded", object_id=pi, payment_intent_id=pi, event_id=succeeded
+        )
         await deal.session_completed("m1", session_id, intent, event_id=completed)
-        await deal.wait_for("both duplicates seen", lambda s: len(
-            [e for e in s.timeline if e.kind == "duplicate_event"]) == 2)
+        await deal.wait_for(
+            "both duplicates seen",
+            lambda s: len([e for e in s.timeline if e.kind == "duplicate_event"]) == 2,
+        )
         status = await deal.milestone_state("m1", S.IN_PROGRESS)
         await deal.wait_calls("the charge row", lambda f: f.payments)
 
@@ -72,18 +76,28 @@ async def test_wrong_money_is_an_anomaly_and_funds_nothing(
     assert not deal.fake.mails(EmailKind.PAYMENT_RECEIVED)
 
 
-@pytest.mark.parametrize(("capture", "giving_back"), [("on_funding", "refund_payment"),
-                                                      ("on_approval", "cancel_authorization")])
+@pytest.mark.parametrize(
+    ("capture", "giving_back"),
+    [("on_funding", "refund_payment"), ("on_approval", "cancel_authorization")],
+)
 async def test_a_second_payment_for_a_funded_milestone_is_given_back(
     env: WorkflowEnvironment, capture: str, giving_back: str
 ) -> None:
     async with running_deal(env, make_spec(milestones=1, capture=capture)) as deal:
         await deal.sign()
         first = await deal.fund("m1")
-        second = deal.fake.add_intent("m1", amount=100_000, currency="usd", manual=capture == "on_approval")
-        await deal.stripe_event("payment_intent.succeeded", object_id=second.payment_intent_id,
-                                payment_intent_id=second.payment_intent_id, milestone_key="m1")
-        status = await deal.wait_for("the extra payment returned", lambda s: s.money.refunded == 100_000)
+        second = deal.fake.add_intent(
+            "m1", amount=100_000, currency="usd", manual=capture == "on_approval"
+        )
+        await deal.stripe_event(
+            "payment_intent.succeeded",
+            object_id=second.payment_intent_id,
+            payment_intent_id=second.payment_intent_id,
+            milestone_key="m1",
+        )
+        status = await deal.wait_for(
+            "the extra payment returned", lambda s: s.money.refunded == 100_000
+        )
 
     milestone = status.milestones[0]
     assert milestone.payment_intent_id == first.payment_intent_id
@@ -100,31 +114,51 @@ async def test_failed_payments_and_refund_events_are_recorded(env: WorkflowEnvir
     async with running_deal(env, make_spec(milestones=1)) as deal:
         await deal.sign()
         session_id = await deal.session_of("m1")
-        await deal.stripe_event("payment_intent.payment_failed", object_id="pi_declined",
-                                payment_intent_id="pi_declined", milestone_key="m1")
-        status = await deal.wait_for("the failure", lambda s: any(e.kind == "payment_failed" for e in s.timeline))
+        await deal.stripe_event(
+            "payment_intent.payment_failed",
+            object_id="pi_declined",
+            payment_intent_id="pi_declined",
+            milestone_key="m1",
+        )
+        status = await deal.wait_for(
+            "the failure", lambda s: any(e.kind == "payment_failed" for e in s.timeline)
+        )
         assert status.milestones[0].checkout_session_id == session_id, "the link stays open"
 
         intent = await deal.fund("m1")
         pi = intent.payment_intent_id
-        await deal.stripe_event("charge.refunded", object_id="ch_1", payment_intent_id=pi, amount=25_000)
-        await deal.stripe_event("refund.created", object_id="re_dashboard", payment_intent_id=pi, amount=25_000)
-        await deal.stripe_event("charge.refunded", object_id="ch_1", payment_intent_id=pi, amount=25_000)
-        status = await deal.wait_for("the outside refund", lambda s: any(
-            e.kind == "refund_outside" for e in s.timeline))
+        await deal.stripe_event(
+            "charge.refunded", object_id="ch_1", payment_intent_id=pi, amount=25_000
+        )
+        await deal.stripe_event(
+            "refund.created", object_id="re_dashboard", payment_intent_id=pi, amount=25_000
+        )
+        await deal.stripe_event(
+            "charge.refunded", object_id="ch_1", payment_intent_id=pi, amount=25_000
+        )
+        status = await deal.wait_for(
+            "the outside refund", lambda s: any(e.kind == "refund_outside" for e in s.timeline)
+        )
 
     assert status.milestones[0].refunded == 25_000, "counted once"
     assert status.money.funded == 75_000
     assert any("refunded outside dealflow" in a for a in status.anomalies)
 
 
-async def test_a_failed_payment_link_is_retried_with_the_next_reminder(env: WorkflowEnvironment) -> None:
+async def test_a_failed_payment_link_is_retried_with_the_next_reminder(
+    env: WorkflowEnvironment,
+) -> None:
     async with running_deal(env, make_spec(milestones=1, reminder_interval="2d")) as deal:
-        deal.fake.fail("create_checkout_session", "StripeInvalidRequest", lambda i: i.generation == 1)
+        deal.fake.fail(
+            "create_checkout_session", "StripeInvalidRequest", lambda i: i.generation == 1
+        )
         await deal.sign()
         status = await deal.wait_for("the anomaly", lambda s: s.anomalies)
         assert "Creating the payment link failed: StripeInvalidRequest" in status.anomalies[0]
-        assert status.next_deadline and status.next_deadline.action == "try again to create the payment link"
+        assert (
+            status.next_deadline
+            and status.next_deadline.action == "try again to create the payment link"
+        )
         await deal.advance(timedelta(days=2, minutes=1))
         await deal.pay("m1", generation=2)
         await deal.milestone_state("m1", S.IN_PROGRESS)
@@ -136,7 +170,9 @@ async def test_refused_mails_and_vendor_posts_are_recorded_and_the_deal_goes_on(
 ) -> None:
     spec = make_spec(milestones=1, vendor={"fulfillment_url": "https://vendor.example/orders"})
     async with running_deal(env, spec) as deal:
-        deal.fake.fail("send_email", "PermanentSmtpError", lambda mail: mail.kind is EmailKind.WORK_ORDER)
+        deal.fake.fail(
+            "send_email", "PermanentSmtpError", lambda mail: mail.kind is EmailKind.WORK_ORDER
+        )
         deal.fake.fail("dispatch_work_order", "VendorRejected")
         await deal.sign()
         await deal.fund("m1")
@@ -164,7 +200,9 @@ async def test_a_failed_payout_pauses_the_milestone_until_an_operator_resolves_i
         status = await deal.milestone_state("m1", S.DISPUTED)
         assert status.milestones[0].dispute_reason.startswith("payout stopped")
         deal.fake.failures.clear()
-        await deal.update("resolve_dispute", ResolveDispute(milestone_key="m1", resolution="release"))
+        await deal.update(
+            "resolve_dispute", ResolveDispute(milestone_key="m1", resolution="release")
+        )
         final = await deal.result()
     assert final.stage is DealStage.COMPLETED
     assert len(deal.fake.args("transfer_to_vendor")) == 2

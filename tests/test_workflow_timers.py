@@ -47,15 +47,24 @@ async def test_unsigned_deal_is_reminded_then_expires(env: WorkflowEnvironment) 
     assert not deal.fake.args("create_checkout_session")
 
 
-async def test_unpaid_links_are_reconciled_replaced_and_the_deal_expires(env: WorkflowEnvironment) -> None:
-    spec = make_spec(milestones=1, checkout_session_ttl="24h", reconcile_after="1h",
-                     reminder_interval="36h", fund_window="3d")
+async def test_unpaid_links_are_reconciled_replaced_and_the_deal_expires(
+    env: WorkflowEnvironment,
+) -> None:
+    spec = make_spec(
+        milestones=1,
+        checkout_session_ttl="24h",
+        reconcile_after="1h",
+        reminder_interval="36h",
+        fund_window="3d",
+    )
     async with running_deal(env, spec) as deal:
         await deal.sign()
         first = await deal.session_of("m1", 1)
 
         await deal.advance(timedelta(hours=1) + MINUTE)
-        await deal.wait_calls("a reconciliation read", lambda f: f.args("retrieve_checkout_session"))
+        await deal.wait_calls(
+            "a reconciliation read", lambda f: f.args("retrieve_checkout_session")
+        )
         assert (await deal.status()).stage is DealStage.AWAITING_FUNDING
 
         await deal.advance(timedelta(hours=23))
@@ -66,7 +75,9 @@ async def test_unpaid_links_are_reconciled_replaced_and_the_deal_expires(env: Wo
         assert expired_at < len(names) - 1 - names[::-1].index("create_checkout_session"), (
             "the old session is expired before the new one is created"
         )
-        await deal.wait_calls("the second payment link", lambda f: len(f.mails(EmailKind.PAYMENT_LINK)) == 2)
+        await deal.wait_calls(
+            "the second payment link", lambda f: len(f.mails(EmailKind.PAYMENT_LINK)) == 2
+        )
         link = deal.fake.mails(EmailKind.PAYMENT_LINK)[1]
         assert link.context["checkout_url"].endswith(second)
         assert link.message_key == "payment_link:m1:2"
@@ -85,7 +96,9 @@ async def test_unpaid_links_are_reconciled_replaced_and_the_deal_expires(env: Wo
     assert len(deal.fake.mails(EmailKind.DEAL_EXPIRED)) == 2
 
 
-async def test_reconciliation_funds_a_payment_whose_webhook_never_came(env: WorkflowEnvironment) -> None:
+async def test_reconciliation_funds_a_payment_whose_webhook_never_came(
+    env: WorkflowEnvironment,
+) -> None:
     async with running_deal(env, make_spec(milestones=1, reconcile_after="1h")) as deal:
         await deal.sign()
         deal.fake.pay(await deal.session_of("m1"))  # paid, but the webhook is lost
@@ -98,7 +111,9 @@ async def test_reconciliation_funds_a_payment_whose_webhook_never_came(env: Work
 async def test_a_session_paid_when_it_expires_funds_instead_of_being_replaced(
     env: WorkflowEnvironment,
 ) -> None:
-    spec = make_spec(milestones=1, capture="on_approval", checkout_session_ttl="24h", reconcile_after="2d")
+    spec = make_spec(
+        milestones=1, capture="on_approval", checkout_session_ttl="24h", reconcile_after="2d"
+    )
     async with running_deal(env, spec) as deal:
         await deal.sign()
         intent = deal.fake.pay(await deal.session_of("m1"))
@@ -111,7 +126,9 @@ async def test_a_session_paid_when_it_expires_funds_instead_of_being_replaced(
     assert status.milestones[0].captured == 0 and status.money.funded == 100_000
 
 
-async def test_overdue_vendor_is_told_on_the_due_date_then_every_interval(env: WorkflowEnvironment) -> None:
+async def test_overdue_vendor_is_told_on_the_due_date_then_every_interval(
+    env: WorkflowEnvironment,
+) -> None:
     async with running_deal(env, make_spec(milestones=1, reminder_interval="3d")) as deal:
         await deal.sign()
         await deal.fund("m1")
@@ -121,7 +138,9 @@ async def test_overdue_vendor_is_told_on_the_due_date_then_every_interval(env: W
         await deal.advance(timedelta(days=1) + MINUTE)
         await deal.wait_calls("an overdue notice", lambda f: f.mails(EmailKind.DELIVERY_OVERDUE))
         await deal.advance(timedelta(days=3))
-        await deal.wait_calls("a second notice", lambda f: len(f.mails(EmailKind.DELIVERY_OVERDUE)) == 2)
+        await deal.wait_calls(
+            "a second notice", lambda f: len(f.mails(EmailKind.DELIVERY_OVERDUE)) == 2
+        )
         notices = deal.fake.mails(EmailKind.DELIVERY_OVERDUE)
     assert [n.to for n in notices] == ["vera@vendor.example"] * 2
     assert [n.message_key for n in notices] == ["delivery_overdue:m1:1", "delivery_overdue:m1:2"]
@@ -131,7 +150,9 @@ async def test_overdue_vendor_is_told_on_the_due_date_then_every_interval(env: W
 async def test_silent_client_is_reminded_then_the_work_is_approved_automatically(
     env: WorkflowEnvironment,
 ) -> None:
-    async with running_deal(env, make_spec(milestones=1, review_window="14d", reminder_interval="5d")) as deal:
+    async with running_deal(
+        env, make_spec(milestones=1, review_window="14d", reminder_interval="5d")
+    ) as deal:
         await deal.sign()
         await deal.fund("m1")
         await deal.deliver("m1")
@@ -142,7 +163,8 @@ async def test_silent_client_is_reminded_then_the_work_is_approved_automatically
 
     assert final.stage is DealStage.COMPLETED
     assert [m.message_key for m in deal.fake.mails(EmailKind.REVIEW_REMINDER)] == [
-        "review_reminder:m1:1", "review_reminder:m1:2"
+        "review_reminder:m1:1",
+        "review_reminder:m1:2",
     ]
     [auto] = [e.message for e in final.timeline if e.kind == "approved" and e.source == "timer"]
     assert "14 days review window" in auto and "approved automatically" in auto
@@ -161,7 +183,9 @@ async def test_authorization_is_captured_before_it_lapses_and_held_until_approva
         assert (await deal.status()).milestones[0].captured == 0
         await deal.advance(timedelta(days=6) + MINUTE)
         await deal.wait_calls("the capture", lambda f: f.args("capture_payment"))
-        status = await deal.wait_for("the capture recorded", lambda s: s.milestones[0].captured == 100_000)
+        status = await deal.wait_for(
+            "the capture recorded", lambda s: s.milestones[0].captured == 100_000
+        )
         assert status.milestones[0].state is MilestoneState.IN_PROGRESS
         assert status.money.released == 0 and status.money.funded == 100_000
         assert "captured before the card authorization lapsed" in kinds(status, "captured")[0]
@@ -169,7 +193,11 @@ async def test_authorization_is_captured_before_it_lapses_and_held_until_approva
         await deal.approve("m1")
         final = await deal.result()
     assert len(deal.fake.args("capture_payment")) == 1
-    assert {p.kind.value for p in deal.fake.payments.values()} == {"authorization", "charge", "release"}
+    assert {p.kind.value for p in deal.fake.payments.values()} == {
+        "authorization",
+        "charge",
+        "release",
+    }
     assert final.money.released == 100_000
 
 
@@ -183,17 +211,23 @@ async def test_on_approval_deal_captures_when_approved(env: WorkflowEnvironment)
         names = deal.fake.names()
     assert names.index("capture_payment") < names.index("issue_receipt")
     release = [p for p in deal.fake.payments.values() if p.kind.value == "release"]
-    assert [r.stripe_id for r in release] == [deal.fake.args("capture_payment")[0].payment_intent_id]
+    assert [r.stripe_id for r in release] == [
+        deal.fake.args("capture_payment")[0].payment_intent_id
+    ]
 
 
 async def test_timers_of_a_revised_milestone_restart(env: WorkflowEnvironment) -> None:
     """A deliverable submitted again gets a fresh review window."""
-    async with running_deal(env, make_spec(milestones=1, review_window="4d", reminder_interval="10d")) as deal:
+    async with running_deal(
+        env, make_spec(milestones=1, review_window="4d", reminder_interval="10d")
+    ) as deal:
         await deal.sign()
         await deal.fund("m1")
         await deal.deliver("m1")
         await deal.advance(timedelta(days=3))
-        await deal.update("request_revision", RequestRevision(milestone_key="m1", notes="bigger logo"))
+        await deal.update(
+            "request_revision", RequestRevision(milestone_key="m1", notes="bigger logo")
+        )
         await deal.update("submit_deliverable", SubmitDeliverable(milestone_key="m1", summary="v2"))
         await deal.advance(timedelta(days=3))
         status = await deal.status()

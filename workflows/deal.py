@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -40,7 +39,6 @@ with workflow.unsafe.imports_passed_through():
         CheckoutSessionState,
         CreateCheckoutInput,
         Deadline,
-        DealSnapshot,
         DealStage,
         DealStatus,
         Deliverable,
@@ -48,7 +46,6 @@ with workflow.unsafe.imports_passed_through():
         EmailAttachment,
         EmailKind,
         ExpireCheckoutInput,
-        LedgerEvent,
         MilestoneState,
         MoneyTotals,
         OpenDispute,
@@ -64,25 +61,18 @@ with workflow.unsafe.imports_passed_through():
         SignSow,
         StripeEventSignal,
         SubmitDeliverable,
-        TimelineEntry,
         TransferInput,
         WorkOrderInput,
     )
     from dealflow.models import CancelRefund, CapturePolicy, DealSpec, format_money
-    from dealflow.temporal import (
-        DEAL_AMOUNT_CENTS,
-        DEAL_CLIENT,
-        DEAL_COLLECTED_CENTS,
-        DEAL_STAGE,
-    )
     from workflows import calls
+    from workflows.journal import Journal, Source, View, failure
     from workflows.mail import build_email
     from workflows.milestone import DISPUTABLE, MilestoneRun, PendingResolution
 
 S = MilestoneState
 #: The deal's stage while a milestone is in a state; refunded and cancelled have none.
 STAGE_OF = {s: DealStage(s.value) for s in S if s.value in DealStage._value2member_map_}
-Source = Literal["workflow", "client", "vendor", "operator", "stripe", "timer", "system"]
 Party = Literal["client", "vendor"]
 Payments = PaymentActivities
 T = TypeVar("T")
@@ -135,8 +125,6 @@ class DealWorkflow:
         self._milestones = {m.key: MilestoneRun(spec=m) for m in spec.milestones}
         self._signature: Signature | None = None
         self._livemode: bool | None = None
-        self._timeline: list[TimelineEntry] = []
-        self._anomalies: list[str] = []
         self._deadline: Deadline | None = None
         self._stop: StopRequest | None = None
         self._sign_deadline: datetime | None = None
@@ -146,10 +134,16 @@ class DealWorkflow:
         self._refund_ids: set[str] = set()
         self._refunded_by_intent: dict[str, int] = {}
         self._stripe_lock = asyncio.Lock()
-        self._outbox: deque[LedgerEvent | DealSnapshot | PaymentRecord] = deque()
-        self._outbox_closed = False
-        self._published: tuple[str, int] | None = None
+        self._journal = Journal(spec, self._view)
         self._background: list[asyncio.Task[None]] = []
+        #: Stripe events about a milestone, besides the payment events that may fund one.
+        self._milestone_events: dict[str, Callable[[MilestoneRun, StripeEventSignal], None]] = {
+            "payment_intent.payment_failed": self._on_payment_failed,
+            "charge.dispute.created": self._on_chargeback,
+            "charge.dispute.closed": self._on_chargeback_closed,
+            "refund.created": self._on_refund_created,
+            "charge.refunded": self._on_charge_refunded,
+        }
         self._actions: dict[type, Action] = {
             SignSow: Action("sign_sow", lambda _: "client", self._refuse_sign, self._sign),
             SubmitDeliverable: Action(
@@ -174,7 +168,7 @@ class DealWorkflow:
 
     @workflow.run
     async def run(self, spec: DealSpec) -> DealStatus:
-        ledger_writer = asyncio.create_task(self._write_ledger())
+        ledger_writer = asyncio.create_task(self._journal.write_ledger())
         if workflow.memo_value("title", None) is None:
             workflow.upsert_memo({"title": spec.title})
         self._send_sow()
@@ -190,7 +184,7 @@ class DealWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         while pending := [task for task in self._background if not task.done()]:
             await asyncio.gather(*pending)
-        self._outbox_closed = True
+        self._journal.close()
         await ledger_writer
         return self.status()
 
@@ -473,7 +467,8 @@ class DealWorkflow:
         async with self._stripe_lock:
             if m.state is not S.AWAITING_FUNDING or m.session is None:
                 return
-            m.replace_at = workflow.now() + self._policy.reminder_interval  # if this fails
+            # Until this replacement succeeds, it is tried again each reminder interval.
+            m.replace_at = workflow.now() + self._policy.reminder_interval
             state = await self._attempt(
                 "reading the expiring Checkout Session",
                 calls.stripe(Payments.retrieve_checkout_session, m.session.session_id),
@@ -614,7 +609,7 @@ class DealWorkflow:
         )
         self._ledger_payment(m, kind, intent.payment_intent_id, amount, intent.status)
         self._notify(EmailKind.PAYMENT_RECEIVED, "client", f"payment_received:{m.key}", m)
-        self._hand_off(m, notes=None)
+        self._hand_off(m)
         self._set_state(
             m,
             S.IN_PROGRESS,
@@ -655,11 +650,10 @@ class DealWorkflow:
 
     # ------------------------------------------------------------------ work and review
 
-    def _hand_off(self, m: MilestoneRun, notes: str | None) -> None:
-        """Tell the vendor to (re)start work: a mail, and a signed POST where they take one."""
-        revision = m.revisions if notes is not None else 0
-        m.work_orders += 1
-        if notes is None:
+    def _hand_off(self, m: MilestoneRun, revision: int = 0, notes: str | None = None) -> None:
+        """Tell the vendor to start work (or revision N): a mail, and a signed POST where they
+        take one."""
+        if revision == 0:
             self._notify(EmailKind.WORK_ORDER, "vendor", f"work_order:{m.key}", m)
         else:
             self._notify(
@@ -758,9 +752,9 @@ class DealWorkflow:
 
     async def _release_phase(self, m: MilestoneRun) -> None:
         async with self._stripe_lock:
-            failure = await self._pay_vendor(m)
-        if failure is not None:
-            self._open_dispute(m, f"payout stopped: {failure}", "system")
+            problem = await self._pay_vendor(m)
+        if problem is not None:
+            self._open_dispute(m, f"payout stopped: {problem}", "system")
 
     async def _pay_vendor(self, m: MilestoneRun) -> str | None:
         """Capture (if only authorized), then transfer or release; then the receipt and notices.
@@ -921,17 +915,10 @@ class DealWorkflow:
         if m.resolution is None or self._stop is not None:
             return
         resolution, m.resolution = m.resolution, None
-        if resolution.resolution is DisputeResolution.REFUND and not resolution.settled_by_stripe:
-            async with self._stripe_lock:
-                if await self._return_funding(m, purpose="dispute") is None:
-                    self._anomaly(
-                        f"The refund that resolves the dispute on '{m.title}' failed; "
-                        "it stays disputed",
-                        m,
-                    )
-                    return
-        elif resolution.resolution is DisputeResolution.REFUND:
-            m.returned += m.held
+        if resolution.resolution is DisputeResolution.REFUND and not await self._refund_disputed(
+            m, resolution
+        ):
+            return
         target = {
             DisputeResolution.RESUME: m.paused_state or S.IN_PROGRESS,
             DisputeResolution.RELEASE: S.APPROVED,
@@ -956,6 +943,23 @@ class DealWorkflow:
         )
 
     # ------------------------------------------------------------------ giving money back
+
+    async def _refund_disputed(self, m: MilestoneRun, resolution: PendingResolution) -> bool:
+        """Give a disputed milestone's money back; a lost chargeback already did. False when the
+        refund failed (the milestone stays disputed)."""
+        if resolution.settled_by_stripe is not None:
+            self._ledger_payment(
+                m, PaymentKind.REFUND, resolution.settled_by_stripe, m.held, "lost"
+            )
+            m.count_returned(m.held, extra=False)
+            return True
+        async with self._stripe_lock:
+            if await self._return_funding(m, purpose="dispute") is not None:
+                return True
+        self._anomaly(
+            f"The refund that resolves the dispute on '{m.title}' failed; it stays disputed", m
+        )
+        return False
 
     async def _return_funding(self, m: MilestoneRun, purpose: str) -> int | None:
         """Return the milestone's held money to the client; the amount, or None on failure."""
@@ -1070,9 +1074,9 @@ class DealWorkflow:
         returned = 0
         if m.held and m.state is not S.RELEASED:
             if self._vendor_keeps(m):
-                failure = await self._pay_vendor(m)
-                if failure is not None:
-                    self._anomaly(f"Cancelling: {failure} for '{m.title}'; its money stays held", m)
+                problem = await self._pay_vendor(m)
+                if problem is not None:
+                    self._anomaly(f"Cancelling: {problem} for '{m.title}'; its money stays held", m)
             else:
                 returned = await self._return_funding(m, purpose="cancel") or 0
         if m.state not in (S.RELEASED, S.REFUNDED):
@@ -1229,7 +1233,7 @@ class DealWorkflow:
             f"Revision {m.revisions} of {self._policy.max_revisions} requested for "
             f"'{m.title}': {revise.notes}",
         )
-        self._hand_off(m, notes=revise.notes)
+        self._hand_off(m, m.revisions, revise.notes)
         self._set_state(
             m, S.IN_PROGRESS, "workflow", "work_resumed", f"The vendor is revising '{m.title}'"
         )
@@ -1401,31 +1405,21 @@ class DealWorkflow:
                 await self._confirm_intent(
                     event.payment_intent_id or event.object_id, "stripe", "Stripe webhook", m
                 )
-        elif m is None:
-            self._record(
-                "stripe",
-                "stripe_event_ignored",
-                f"Stripe event {event.type} concerns no milestone of this deal",
-            )
-        elif event.type == "payment_intent.payment_failed":
-            self._record(
-                "stripe",
-                "payment_failed",
-                f"A payment attempt for '{m.title}' failed; the payment link stays open",
-                m,
-            )
-        elif event.type == "charge.dispute.created":
-            self._on_chargeback(m, event)
-        elif event.type == "charge.dispute.closed":
-            self._on_chargeback_closed(m, event)
-        elif event.type == "refund.created":
-            self._on_refund_created(m, event)
-        elif event.type == "charge.refunded":
-            self._on_charge_refunded(m, event)
+            return
+        handler = self._milestone_events.get(event.type)
+        if m is None or handler is None:
+            about = "nothing to do" if m else "it concerns no milestone of this deal"
+            self._record("stripe", "stripe_event_ignored", f"Stripe event {event.type}: {about}", m)
         else:
-            self._record(
-                "stripe", "stripe_event_ignored", f"Stripe event {event.type}: nothing to do", m
-            )
+            handler(m, event)
+
+    def _on_payment_failed(self, m: MilestoneRun, event: StripeEventSignal) -> None:
+        self._record(
+            "stripe",
+            "payment_failed",
+            f"A payment attempt for '{m.title}' failed; the payment link stays open",
+            m,
+        )
 
     def _on_chargeback(self, m: MilestoneRun, event: StripeEventSignal) -> None:
         reason = (
@@ -1458,8 +1452,9 @@ class DealWorkflow:
             )
             return
         resolution, notes = outcome
+        lost = resolution is DisputeResolution.REFUND
         m.resolution = PendingResolution(
-            resolution, notes, by="stripe", settled_by_stripe=resolution is DisputeResolution.REFUND
+            resolution, notes, by="stripe", settled_by_stripe=event.object_id if lost else None
         )
 
     def _on_refund_created(self, m: MilestoneRun, event: StripeEventSignal) -> None:
@@ -1531,8 +1526,8 @@ class DealWorkflow:
             signature=self._signature,
             milestones=[m.status() for m in self._milestones.values()],
             money=self._money_totals(),
-            timeline=list(self._timeline),
-            anomalies=list(self._anomalies),
+            timeline=list(self._journal.timeline),
+            anomalies=list(self._journal.anomalies),
             next_deadline=self._deadline,
             demo=self._policy.demo,
         )
@@ -1561,67 +1556,18 @@ class DealWorkflow:
     def _record(
         self, source: Source, kind: str, message: str, m: MilestoneRun | None = None
     ) -> None:
-        """One timeline entry, mirrored to the audit ledger; search attributes follow."""
-        now = workflow.now()
-        entry = TimelineEntry(
-            at=now, source=source, kind=kind, message=message, milestone_key=m.key if m else None
-        )
-        self._timeline.append(entry)
-        self._outbox.append(
-            LedgerEvent(
-                event_key=f"{workflow.info().workflow_id}:{len(self._timeline)}",
-                deal_id=self._spec.deal_id,
-                milestone_key=entry.milestone_key,
-                kind=kind,
-                source=source,
-                occurred_at=now,
-                detail={"message": message},
-            )
-        )
-        self._publish()
+        self._journal.record(source, kind, message, m.key if m else None)
 
     def _anomaly(self, message: str, m: MilestoneRun | None = None) -> None:
-        self._anomalies.append(message)
-        self._record("system", "anomaly", message, m)
+        self._journal.anomaly(message, m.key if m else None)
 
-    def _publish(self) -> None:
-        """Search attributes and the read model, whenever the stage or the money changed."""
-        money = self._money_totals()
-        collected = money.funded + money.released
-        if self._published == (self._stage.value, collected):
-            return
-        self._published = (self._stage.value, collected)
-        workflow.upsert_search_attributes(
-            [
-                DEAL_STAGE.value_set(self._stage.value),
-                DEAL_CLIENT.value_set(str(self._spec.client.email).lower()),
-                DEAL_AMOUNT_CENTS.value_set(self._spec.total_amount),
-                DEAL_COLLECTED_CENTS.value_set(collected),
-            ]
-        )
-        self._outbox.append(
-            DealSnapshot(
-                deal_id=self._spec.deal_id,
-                workflow_id=workflow.info().workflow_id,
-                title=self._spec.title,
-                client_email=str(self._spec.client.email),
-                vendor_email=str(self._spec.vendor.email),
-                currency=self._spec.currency,
-                stage=self._stage,
-                amount_total=self._spec.total_amount,
-                funded=money.funded,
-                released=money.released,
-                refunded=money.refunded,
-                livemode=self._livemode,
-                demo=self._policy.demo,
-                updated_at=workflow.now(),
-            )
-        )
+    def _view(self) -> View:
+        return View(stage=self._stage, money=self._money_totals(), livemode=self._livemode)
 
     def _ledger_payment(
         self, m: MilestoneRun, kind: PaymentKind, stripe_id: str, amount: int, status: str
     ) -> None:
-        self._outbox.append(
+        self._journal.payment(
             PaymentRecord(
                 stripe_id=stripe_id,
                 deal_id=self._spec.deal_id,
@@ -1636,25 +1582,6 @@ class DealWorkflow:
             )
         )
 
-    async def _write_ledger(self) -> None:
-        """The only writer of the ledger, in order, so a newer snapshot never lands before an
-        older one. Runs beside the deal; the deal does not wait for Postgres."""
-        while True:
-            await workflow.wait_condition(lambda: bool(self._outbox) or self._outbox_closed)
-            if not self._outbox:
-                return
-            entry = self._outbox.popleft()
-            try:
-                await calls.write_ledger(entry)
-            except ActivityError as error:
-                message = f"Ledger write failed ({type(entry).__name__}): {_cause(error)}"
-                self._anomalies.append(message)
-                self._timeline.append(
-                    TimelineEntry(
-                        at=workflow.now(), source="system", kind="anomaly", message=message
-                    )
-                )
-
     # ------------------------------------------------------------------ activities and notices
 
     async def _attempt(
@@ -1664,7 +1591,7 @@ class DealWorkflow:
         try:
             return await call
         except ActivityError as error:
-            self._anomaly(f"{what.capitalize()} failed: {_cause(error)}", m)
+            self._anomaly(f"{what.capitalize()} failed: {failure(error)}", m)
             return None
 
     def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
@@ -1736,23 +1663,8 @@ def _requester(cancel: CancelDeal) -> Source:
 
 
 def _source(who: str) -> Source:
-    sources: tuple[Source, ...] = (
-        "workflow",
-        "client",
-        "vendor",
-        "operator",
-        "stripe",
-        "timer",
-        "system",
-    )
-    return next((s for s in sources if s == who), "operator")
-
-
-def _cause(error: ActivityError) -> str:
-    cause = error.cause
-    if isinstance(cause, ApplicationError):
-        return f"{cause.type or 'error'}: {cause.message}"
-    return str(cause or error)
+    """A timeline source for a free-text actor ("operator" unless it names a known source)."""
+    return next((source for source in get_args(Source) if source == who), "operator")
 
 
 def _span(duration: timedelta) -> str:

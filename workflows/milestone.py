@@ -35,8 +35,8 @@ class PendingResolution:
     resolution: DisputeResolution
     notes: str
     by: str
-    #: A lost chargeback: the card network already returned the money, nothing to refund.
-    settled_by_stripe: bool = False
+    #: The lost chargeback (Stripe dispute id) that already returned the money: nothing to refund.
+    settled_by_stripe: str | None = None
 
 
 @dataclass
@@ -71,7 +71,6 @@ class MilestoneRun:
     receipt_number: str | None = None
 
     # work and review
-    work_orders: int = 0
     next_overdue_at: datetime | None = None
     overdue_notices: int = 0
     revisions: int = 0
