@@ -9,6 +9,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from dealflow.messages import (
+    ApproveMilestone,
     DealStage,
     EmailKind,
     MilestoneState,
@@ -196,7 +197,7 @@ async def test_a_failed_payout_pauses_the_milestone_until_an_operator_resolves_i
         await deal.sign()
         await deal.fund("m1")
         await deal.deliver("m1")
-        await deal.update("approve_milestone", {"milestone_key": "m1"})
+        await deal.update("approve_milestone", ApproveMilestone(milestone_key="m1"))
         status = await deal.milestone_state("m1", S.DISPUTED)
         assert status.milestones[0].dispute_reason.startswith("payout stopped")
         deal.fake.failures.clear()
