@@ -871,7 +871,6 @@ class DealWorkflow:
         )
         if receipt is None:
             return
-        m.receipt_number = receipt.receipt_number
         self._record(
             "workflow", "receipt", f"Receipt {receipt.receipt_number} issued for '{m.title}'", m
         )

@@ -68,7 +68,6 @@ class MilestoneRun:
     extra_intents: list[str] = field(default_factory=list)
     capture_due_at: datetime | None = None
     transfer_id: str | None = None
-    receipt_number: str | None = None
 
     # work and review
     next_overdue_at: datetime | None = None
