@@ -61,6 +61,15 @@ class Inbox:
         )
         return seq is not None
 
+    async def deal_of_payment_intent(self, payment_intent_id: str) -> str | None:
+        """The deal a payment intent funded, from the ledger. Disputes name only the intent (as at
+        Stripe, a dispute carries no metadata), so this is how they find their deal."""
+        return await self.pool.fetchval(
+            """SELECT deal_id FROM payments
+               WHERE stripe_id = $1 AND kind IN ('charge', 'authorization') LIMIT 1""",
+            payment_intent_id,
+        )
+
     async def list(self, *, status: InboxStatus | None, limit: int) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(
             """SELECT event_id, type, livemode, deal_id, status, received_at, attempts,

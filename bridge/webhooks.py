@@ -91,6 +91,8 @@ async def stripe_webhook(request: Request, bridge: Bridge) -> WebhookAck:
     except MalformedEvent as error:
         bridge.metrics.webhooks.labels("rejected").inc()
         raise ApiError(400, str(error), code="malformed_event") from error
+    if deal_id is None and signal.payment_intent_id:
+        deal_id = await bridge.inbox.deal_of_payment_intent(signal.payment_intent_id)
     status = inbox_status(signal.type, deal_id)
     stored = await bridge.inbox.store(
         event_id=signal.event_id,

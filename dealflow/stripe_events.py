@@ -41,6 +41,7 @@ def deal_event(event: dict[str, Any]) -> tuple[str | None, StripeEventSignal]:
             payment_intent_id=_payment_intent_id(obj),
             amount=_amount(str(event["type"]), obj),
             currency=obj.get("currency"),
+            status=obj.get("status") if str(event["type"]) == "charge.dispute.closed" else None,
         )
     except (KeyError, TypeError, ValueError) as error:
         raise MalformedEvent(f"not a Stripe event: {error}") from error

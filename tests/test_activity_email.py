@@ -346,3 +346,12 @@ def test_smtp_url_forms(url: str, expected: SmtpEndpoint) -> None:
 def test_bad_smtp_urls_are_config_errors_naming_the_setting(url: str) -> None:
     with pytest.raises(ConfigError, match="SMTP_URL"):
         SmtpEndpoint.parse(url)
+
+
+async def test_payout_without_a_connect_account_says_how_it_is_paid(sink: RefusingMailSink) -> None:
+    payout = mail(EmailKind.PAYOUT_SENT)
+    payout = payout.model_copy(update={"context": {**payout.context, "transfer_id": None}})
+    await send(sink, payout)
+    for body in parts(sink.messages[-1]):
+        assert "None" not in body
+        assert "no Stripe Connect account" in body

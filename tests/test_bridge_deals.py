@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from dealflow.messages import DealStage, MilestoneState
+from dealflow.sandbox.control import SandboxControl
 from dealflow.stack import Stack
 from tests.bridge_support import (
     BROWSER_HEADERS,
@@ -130,3 +131,31 @@ async def test_a_deal_runs_to_completion_through_the_bridge_alone(stack: Stack, 
     assert [m["state"] for m in final["milestones"]] == ["released", "released"]
     inbox = await stack.pool.fetch("SELECT status FROM stripe_events WHERE deal_id = 'whole-deal'")
     assert inbox and {r["status"] for r in inbox} == {"delivered"}
+
+
+async def test_a_chargeback_reaches_its_deal_through_the_ledger(stack: Stack, http: httpx.AsyncClient) -> None:
+    """Stripe's dispute objects carry no metadata, only the payment intent: the bridge finds the
+    deal through the ledger's confirmed payment, and the workflow pauses then resumes the work."""
+    await sign_in_portal(http, await open_deal(stack, "chargeback-deal"))
+    funded = await pay_milestone(stack, "chargeback-deal", "build")
+    payment_intent = milestone(funded, "build").payment_intent_id
+    assert payment_intent is not None
+    async with SandboxControl(stack.sandbox_url or "") as sandbox:
+
+        async def ledger_has_the_charge() -> bool:
+            return bool(await stack.pool.fetchval("SELECT 1 FROM payments WHERE stripe_id = $1", payment_intent))
+
+        await eventually(ledger_has_the_charge, what="the charge in the ledger")
+        dispute = await sandbox.open_dispute(payment_intent=payment_intent, reason="product_not_received")
+        disputed = await wait_for_status(
+            stack, "chargeback-deal", lambda s: milestone(s, "build").state == MilestoneState.DISPUTED,
+            what="the chargeback to pause the milestone",
+        )
+        assert milestone(disputed, "build").dispute_reason
+        await sandbox.close_dispute(dispute["id"], "won")
+    await wait_for_status(
+        stack, "chargeback-deal", lambda s: milestone(s, "build").state == MilestoneState.IN_PROGRESS,
+        what="the won dispute to resume the work",
+    )
+    orphans = await stack.pool.fetchval("SELECT count(*) FROM stripe_events WHERE status = 'orphan'")
+    assert orphans == 0
