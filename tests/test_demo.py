@@ -15,6 +15,7 @@ from rich.console import Console
 from dealflow.demo import DemoTarget, run_demo, summary
 from dealflow.messages import DealStage, MilestoneState
 from dealflow.stack import Stack
+from tests.recorded import record_history
 
 #: Sandbox money-log kinds as the ledger's payment kinds. Authorizations and their release move
 #: no money; a release without Connect moves none either; no Stripe dispute occurs here.
@@ -74,6 +75,10 @@ async def test_demo_plays_three_deals_and_the_ledger_matches_the_sandbox(stack: 
     assert dispute.stage == DealStage.COMPLETED
     assert dispute.money.released == dispute.money.contract
     assert any("dispute" in entry.kind for entry in dispute.timeline)
+
+    for run in report.runs:
+        handle = stack.client.get_workflow_handle(f"deal-{run.play.spec.deal_id}")
+        await record_history(handle, f"demo_{run.scenario.key}")
 
     # Every deal mailed its client a working portal link, and the summary names every deal.
     deal_ids = {run.play.spec.deal_id for run in report.runs}

@@ -1,13 +1,11 @@
 """One deal from SOW to receipt on the real dev server: starter, worker, sandbox, bridge, SMTP.
 
-Set DEALFLOW_RECORD_HISTORY=1 to (re)write `tests/histories/end_to_end.json` from this run; the
-replay test (test_replay.py) replays every recorded history against today's workflow code.
+Its history can be recorded for the replay test (see tests/recorded.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -27,9 +25,9 @@ from dealflow.messages import (
 from dealflow.sandbox.control import SandboxControl
 from dealflow.specs import load_spec
 from dealflow.stack import Stack
+from tests.recorded import record_history
 
 ROOT = Path(__file__).parent.parent
-HISTORY = Path(__file__).parent / "histories" / "end_to_end.json"
 
 
 async def wait_for_status(
@@ -112,9 +110,7 @@ async def test_deal_runs_from_sow_to_receipt(stack: Stack) -> None:
     assert len(receipt_mails) == len(spec.milestones)
     assert all(any(part.get_content_type() == "application/pdf" for part in m.iter_attachments()) for m in receipt_mails)
 
-    if os.environ.get("DEALFLOW_RECORD_HISTORY") == "1":
-        history = await handle.fetch_history()
-        HISTORY.write_text(history.to_json())
+    await record_history(handle, "end_to_end")
 
 
 def _milestone(status: DealStatus, key: str):

@@ -11,16 +11,17 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from tests.recorded import HISTORIES
 from workflows.deal import DealWorkflow
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+HISTORY_FILES = sorted(HISTORIES.glob("*.json"))
 
 
 def test_histories_are_recorded() -> None:
-    assert HISTORIES, "tests/histories/ holds no recorded history to replay"
+    assert HISTORY_FILES, "tests/histories/ holds no recorded history to replay"
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+@pytest.mark.parametrize("path", HISTORY_FILES, ids=[p.stem for p in HISTORY_FILES])
 async def test_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
     replayer = Replayer(workflows=[DealWorkflow], data_converter=pydantic_data_converter)
