@@ -114,10 +114,10 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         settings = load_settings(need=("DEALFLOW_SECRET_KEY",))
+        asyncio.run(run_worker(settings))
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         raise SystemExit(2) from error
-    asyncio.run(run_worker(settings))
 
 
 if __name__ == "__main__":

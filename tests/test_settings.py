@@ -1,0 +1,101 @@
+"""Settings: secrets are never defaulted, placeholders are refused, and the money mode is known."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dealflow.settings import ConfigError, Settings, load_settings
+
+ROOT = Path(__file__).parent.parent
+GOOD = "s3cr3t-" + "a1b2c3d4" * 4
+
+
+@pytest.fixture
+def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """A clean environment: no DEALFLOW_/STRIPE_ variables, no .env, a fresh home."""
+    for name in list(os.environ):
+        if name.startswith(("DEALFLOW_", "STRIPE_", "DATABASE_URL", "SMTP_URL")):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DEALFLOW_HOME", str(tmp_path / "home"))
+    return monkeypatch
+
+
+def test_production_refuses_a_missing_secret_by_name(environment: pytest.MonkeyPatch) -> None:
+    environment.setenv("DEALFLOW_ENV", "production")
+    with pytest.raises(ConfigError, match="DEALFLOW_ADMIN_TOKEN is not set"):
+        load_settings(need=("DEALFLOW_ADMIN_TOKEN",))
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("DEALFLOW_SECRET_KEY", "changeme-changeme-changeme", "looks like a placeholder"),
+        ("DEALFLOW_ADMIN_TOKEN", "PLACEHOLDER_ADD_YOUR_KEY", "looks like a placeholder"),
+        ("STRIPE_WEBHOOK_SECRET", "whsec_short", "is too short"),
+        ("DEALFLOW_VENDOR_TOKEN", "your_token_here_please", "looks like a placeholder"),
+    ],
+)
+@pytest.mark.parametrize("env", ["dev", "production"])
+def test_placeholder_and_short_secrets_are_refused_in_every_mode(
+    environment: pytest.MonkeyPatch, env: str, name: str, value: str, problem: str
+) -> None:
+    environment.setenv("DEALFLOW_ENV", env)
+    environment.setenv(name, value)
+    with pytest.raises(ConfigError, match=f"{name} {problem}"):
+        load_settings()
+
+
+def test_dev_generates_each_secret_once_and_keeps_it_private(environment: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    first = load_settings(need=("DEALFLOW_SECRET_KEY", "DEALFLOW_ADMIN_TOKEN", "DEALFLOW_VENDOR_TOKEN"))
+    again = load_settings()
+    assert first.secret_key == again.secret_key and first.admin_token == again.admin_token
+    assert first.admin_token != first.vendor_token
+    secrets_file = tmp_path / "home" / "secrets.env"
+    assert secrets_file.stat().st_mode & 0o777 == 0o600
+    environment.setenv("DEALFLOW_ADMIN_TOKEN", GOOD)
+    assert load_settings().admin_token == GOOD  # the environment wins over the generated one
+
+
+@pytest.mark.parametrize(
+    ("key", "base", "mode"),
+    [
+        (None, None, "unconfigured"),
+        ("sk_live_" + "x1" * 12, None, "live"),
+        ("rk_live_" + "x1" * 12, "https://api.stripe.com", "live"),
+        ("sk_test_" + "x1" * 12, None, "test"),
+        ("sk_test_" + "x1" * 12, "http://127.0.0.1:12111", "sandbox"),
+    ],
+)
+def test_stripe_mode_says_which_money_moves(key: str | None, base: str | None, mode: str) -> None:
+    settings = Settings(_env_file=None, STRIPE_API_KEY=key, STRIPE_API_BASE=base)
+    assert settings.stripe_mode == mode
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({}, "DEALFLOW_SECRET_KEY is not set"),
+        ({"DEALFLOW_SECRET_KEY": GOOD}, "DATABASE_URL is not set"),
+    ],
+)
+def test_worker_in_production_stops_naming_what_is_missing(
+    tmp_path: Path, extra: dict[str, str], message: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DEALFLOW_", "STRIPE_", "DATABASE_URL"))}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "worker.py")],
+        env={**env, "DEALFLOW_ENV": "production", "DEALFLOW_HOME": str(tmp_path), **extra},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
