@@ -26,6 +26,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.email import EmailActivities
+from dealflow.egress import ForbiddenAddress, ensure_public
 from dealflow.mailer import Attachment
 from dealflow.messages import (
     Artifact,
@@ -44,6 +45,8 @@ NO_ARTIFACTS = "NoArtifacts"
 ARTIFACT_UNAVAILABLE = "ArtifactUnavailable"
 ARTIFACT_MISMATCH = "ArtifactMismatch"
 ARTIFACT_TOO_LARGE = "ArtifactTooLarge"
+ARTIFACT_FORBIDDEN = "ArtifactForbidden"
+MAX_REDIRECTS = 5
 
 #: Mail servers commonly refuse messages over 20-25 MB; base64 adds a third to attachments.
 MAX_ARTIFACT_BYTES = 10 * 1024 * 1024
@@ -65,11 +68,18 @@ def work_order_key(input: WorkOrderInput) -> str:
 
 class DeliveryActivities:
     def __init__(
-        self, *, http: httpx.AsyncClient, signing_secret: str, mailer: EmailActivities
+        self,
+        *,
+        http: httpx.AsyncClient,
+        signing_secret: str,
+        mailer: EmailActivities,
+        allow_private_hosts: bool = False,
     ) -> None:
         self._http = http
         self._signing_secret = signing_secret
         self._mailer = mailer
+        #: Artifacts on private addresses are fetched only when allowed (dev stacks, tests).
+        self._allow_private_hosts = allow_private_hosts
 
     @classmethod
     def from_settings(cls, settings: Settings, http: httpx.AsyncClient) -> DeliveryActivities:
@@ -77,6 +87,7 @@ class DeliveryActivities:
             http=http,
             signing_secret=settings.require("DEALFLOW_DELIVERY_SECRET"),
             mailer=EmailActivities.from_settings(settings),
+            allow_private_hosts=settings.private_artifact_hosts_allowed,
         )
 
     @activity.defn
@@ -146,28 +157,38 @@ class DeliveryActivities:
     async def _fetch_verified(self, artifact: Artifact, *, budget: int) -> Attachment:
         digest = hashlib.sha256()
         data = bytearray()
-        async with (
-            _peer_errors(f"artifact {artifact.name!r}"),
-            self._http.stream(
-                "GET", str(artifact.url), timeout=ARTIFACT_TIMEOUT, follow_redirects=True
-            ) as response,
-        ):
-            await _raise_for_status(
-                response,
-                subject=f"artifact {artifact.name!r} cannot be fetched",
-                refused_type=ARTIFACT_UNAVAILABLE,
-            )
-            async for chunk in response.aiter_bytes():
-                if len(data) + len(chunk) > budget:
-                    raise ApplicationError(
-                        f"artifacts exceed {MAX_ARTIFACT_BYTES:,} bytes in total at {artifact.name!r}; "
-                        "too large to mail",
-                        type=ARTIFACT_TOO_LARGE,
-                        non_retryable=True,
+        url = str(artifact.url)
+        subject = f"artifact {artifact.name!r}"
+        async with _peer_errors(subject):
+            for _hop in range(MAX_REDIRECTS + 1):
+                await self._check_destination(url, subject)
+                async with self._http.stream("GET", url, timeout=ARTIFACT_TIMEOUT) as response:
+                    if response.is_redirect:
+                        url = str(response.url.join(response.headers["location"]))
+                        continue
+                    await _raise_for_status(
+                        response,
+                        subject=f"{subject} cannot be fetched",
+                        refused_type=ARTIFACT_UNAVAILABLE,
                     )
-                digest.update(chunk)
-                data.extend(chunk)
-            content_type = _content_type(response, artifact.name)
+                    async for chunk in response.aiter_bytes():
+                        if len(data) + len(chunk) > budget:
+                            raise ApplicationError(
+                                f"artifacts exceed {MAX_ARTIFACT_BYTES:,} bytes in total at "
+                                f"{artifact.name!r}; too large to mail",
+                                type=ARTIFACT_TOO_LARGE,
+                                non_retryable=True,
+                            )
+                        digest.update(chunk)
+                        data.extend(chunk)
+                    content_type = _content_type(response, artifact.name)
+                    break
+            else:
+                raise ApplicationError(
+                    f"{subject}: more than {MAX_REDIRECTS} redirects",
+                    type=ARTIFACT_UNAVAILABLE,
+                    non_retryable=True,
+                )
         if digest.hexdigest() != artifact.sha256:
             raise ApplicationError(
                 f"artifact {artifact.name!r} does not match its declared SHA-256: "
@@ -177,6 +198,18 @@ class DeliveryActivities:
             )
         filename = artifact.name.replace("/", "_").replace("\\", "_")
         return Attachment(filename=filename, content_type=content_type, data=bytes(data))
+
+    async def _check_destination(self, url: str, subject: str) -> None:
+        if self._allow_private_hosts:
+            return
+        try:
+            await ensure_public(url)
+        except ForbiddenAddress as error:
+            raise ApplicationError(
+                f"{subject}: refused to fetch {url}: {error}",
+                type=ARTIFACT_FORBIDDEN,
+                non_retryable=True,
+            ) from error
 
 
 @asynccontextmanager

@@ -63,12 +63,22 @@ class Settings(BaseSettings):
     vendor_token: str | None = Field(default=None, alias="DEALFLOW_VENDOR_TOKEN")
     #: Signs work orders POSTed to vendors (X-Dealflow-Signature); vendors verify with it.
     delivery_secret: str | None = Field(default=None, alias="DEALFLOW_DELIVERY_SECRET")
+    #: Fetch vendor artifacts from private addresses (this machine, the LAN)? Unset: only in dev.
+    allow_private_artifact_hosts: bool | None = Field(
+        default=None, alias="DEALFLOW_ALLOW_PRIVATE_ARTIFACT_HOSTS"
+    )
     #: How long a portal link in a mail stays valid.
     portal_link_days: int = Field(default=30, ge=1, le=365, alias="DEALFLOW_PORTAL_LINK_DAYS")
 
     @property
     def dev(self) -> bool:
         return self.env == "dev"
+
+    @property
+    def private_artifact_hosts_allowed(self) -> bool:
+        if self.allow_private_artifact_hosts is None:
+            return self.dev
+        return self.allow_private_artifact_hosts
 
     @cached_property
     def stripe_mode(self) -> StripeMode:

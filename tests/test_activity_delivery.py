@@ -103,16 +103,28 @@ async def sink(tmp_path: Path) -> AsyncIterator[MailSink]:
 
 
 @pytest.fixture
-async def delivery(sink: MailSink) -> AsyncIterator[DeliveryActivities]:
-    mailer = EmailActivities(
+def mailer(sink: MailSink) -> EmailActivities:
+    return EmailActivities(
         smtp_url=sink.url,
         mail_from="dealflow <deals@dealflow.test>",
         public_url="https://deals.example.test",
         secret_key="test-secret-key-0123456789",
         portal_link_days=30,
     )
-    async with httpx.AsyncClient() as http:
-        yield DeliveryActivities(http=http, signing_secret=SIGNING_SECRET, mailer=mailer)
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as client:
+        yield client
+
+
+@pytest.fixture
+def delivery(http: httpx.AsyncClient, mailer: EmailActivities) -> DeliveryActivities:
+    # The test vendor lives on this machine, as a dev stack's does.
+    return DeliveryActivities(
+        http=http, signing_secret=SIGNING_SECRET, mailer=mailer, allow_private_hosts=True
+    )
 
 
 def work_order(url: str, *, revision: int = 0) -> WorkOrderInput:
@@ -387,3 +399,29 @@ def test_signature_verification_refuses(
 ) -> None:
     with pytest.raises(InvalidSignature):
         verify_signature(secret, header, body, now=now)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "10.1.2.3", "169.254.169.254", "[::1]"])
+async def test_production_refuses_artifacts_on_private_addresses(
+    vendor: Vendor, sink: MailSink, http: httpx.AsyncClient, mailer: EmailActivities, host: str
+) -> None:
+    """A vendor's URL must not make the worker fetch internal services and mail the answer out."""
+    guarded = DeliveryActivities(http=http, signing_secret=SIGNING_SECRET, mailer=mailer)
+    port = vendor.url.rsplit(":", 1)[1]
+    real = vendor.artifact("concepts.pdf", b"approved bytes", "application/pdf")
+    artifact = real.model_copy(update={"url": f"http://{host}:{port}/files/concepts.pdf"})
+    input = ArtifactDeliveryInput(
+        deal_id="acme-logo",
+        milestone_key="concepts",
+        client_email="ada@client.test",
+        title="Logo",
+        artifacts=[artifact],
+    )
+
+    with pytest.raises(ApplicationError) as raised:
+        await ActivityEnvironment().run(guarded.deliver_artifacts, input)
+
+    assert raised.value.type == "ArtifactForbidden"
+    assert raised.value.non_retryable
+    assert "not a public address" in str(raised.value)
+    assert sink.messages == []
