@@ -57,3 +57,27 @@ async def test_same_deal_twice_is_refused(dev_server_env: WorkflowEnvironment) -
     await handle.terminate("test over")
     with pytest.raises(starter.DealExists):
         await starter.start_deal(dev_server_env.client, spec, queue)
+
+
+def test_starter_prints_the_workflow_and_its_ui_link_then_refuses_a_second_start(
+    tmp_path: Path, dev_server_env: WorkflowEnvironment
+) -> None:
+    deal_id = f"cli-{uuid.uuid4().hex[:8]}"
+    spec = tmp_path / "deal.yaml"
+    spec.write_text(
+        (ROOT / "examples" / "website-redesign.yaml").read_text().replace("acme-website-2026", deal_id)
+    )
+    env = {
+        "TEMPORAL_ADDRESS": dev_server_env.client.service_client.config.target_host,
+        "DEALFLOW_TASK_QUEUE": f"no-worker-{deal_id}",
+        "DEALFLOW_HOME": str(tmp_path / "home"),
+        "DEALFLOW_TEMPORAL_UI_URL": "http://ui.example:8233",
+    }
+    first = run_starter(spec, **env)
+    assert first.returncode == 0, first.stderr
+    assert f"started deal-{deal_id}" in first.stdout
+    assert f"http://ui.example:8233/namespaces/default/workflows/deal-{deal_id}" in first.stdout
+
+    second = run_starter(spec, **env)
+    assert second.returncode == 1
+    assert f"deal '{deal_id}' already exists" in second.stderr
