@@ -1,0 +1,63 @@
+"""`dealflow status | list | signal` as an operator runs them, against a running deal."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+
+import starter
+from dealflow.messages import DealStage
+from dealflow.stack import Stack
+from tests.bridge_support import deal_spec, eventually, wait_for_status
+
+
+async def dealflow(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DEALFLOW_", "TEMPORAL_"))},
+        "TEMPORAL_ADDRESS": stack.client.service_client.config.target_host,
+        "DEALFLOW_HOME": str(stack.settings.home),
+    }
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "dealflow.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_operator_reads_lists_and_signals_a_deal(stack: Stack) -> None:
+    await starter.start_deal(stack.client, deal_spec("cli-deal"), stack.settings.task_queue)
+    await wait_for_status(stack, "cli-deal", lambda s: s.stage == DealStage.SOW_SENT, what="the SOW")
+
+    shown = await dealflow(stack, "status", "cli-deal", "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["stage"] == "sow_sent"
+    readable = await dealflow(stack, "status", "cli-deal")
+    assert "sow_sent" in readable.stdout and "next:" in readable.stdout
+
+    async def listed() -> bool:  # visibility is eventually consistent
+        result = await dealflow(stack, "list", "--stage", "sow_sent", "--json")
+        assert result.returncode == 0, result.stderr
+        return "deal-cli-deal" in {row["workflow_id"] for row in json.loads(result.stdout)}
+
+    await eventually(listed, what="the deal in `dealflow list`")
+
+    bad_data = await dealflow(stack, "signal", "cli-deal", "approve_milestone", "--data", "{}")
+    assert bad_data.returncode == 2
+    assert "--data.milestone_key: Field required" in bad_data.stderr
+    unknown = await dealflow(stack, "signal", "cli-deal", "pay_twice")
+    assert unknown.returncode == 2 and "unknown action 'pay_twice'" in unknown.stderr
+    bad_stage = await dealflow(stack, "list", "--stage", "done")
+    assert bad_stage.returncode == 2 and "--stage: unknown stage 'done'" in bad_stage.stderr
+    missing = await dealflow(stack, "status", "no-such-deal")
+    assert missing.returncode == 1 and "not found" in missing.stderr
+
+    cancelled = await dealflow(stack, "signal", "cli-deal", "cancel_deal", "--data", '{"reason": "budget cut"}')
+    assert cancelled.returncode == 0, cancelled.stderr
+    await wait_for_status(stack, "cli-deal", lambda s: s.stage == DealStage.CANCELLED, what="the cancellation")
