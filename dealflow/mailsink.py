@@ -71,10 +71,3 @@ class MailSink:
 
         return await asyncio.wait_for(match(), timeout)
 
-
-def read_mailbox(directory: Path) -> list[tuple[str, EmailMessage]]:
-    """(file name, message) for every `.eml` in the sink's directory, newest first."""
-    mails = []
-    for path in sorted(directory.glob("*.eml"), reverse=True):
-        mails.append((path.name, email.message_from_bytes(path.read_bytes(), policy=email.policy.default)))
-    return mails  # type: ignore[return-value]

@@ -159,9 +159,6 @@ class FakeActivities:
         self.intents[intent_id] = intent
         return intent
 
-    def latest_session(self, milestone_key: str) -> FakeSession:
-        return [s for s in self.sessions.values() if s.input.milestone_key == milestone_key][-1]
-
     def names(self) -> list[str]:
         return [call.name for call in self.calls]
 
