@@ -53,8 +53,9 @@ REQUIRED_SETTINGS = (
 class BridgeOptions:
     """Tunables with production defaults; tests shorten the relay interval or tighten limits."""
 
-    #: People click; a page load plus a form post every few seconds is plenty.
-    portal_rate: RateLimit = field(default_factory=lambda: RateLimit(per_second=2, burst=30))
+    #: Per client address: people click a few times a minute, but an office behind one NAT
+    #: address (or `dealflow demo --deals 50`) is many people at once.
+    portal_rate: RateLimit = field(default_factory=lambda: RateLimit(per_second=10, burst=60))
     #: Stripe sends bursts from a few addresses; generous, but still bounded.
     webhook_rate: RateLimit = field(default_factory=lambda: RateLimit(per_second=100, burst=500))
     #: How often the relay looks for pending events when nothing wakes it.
