@@ -127,6 +127,17 @@ def delivery(http: httpx.AsyncClient, mailer: EmailActivities) -> DeliveryActivi
     )
 
 
+def approved(artifacts: list[Artifact]) -> ArtifactDeliveryInput:
+    """The approved 'Logo' milestone of deal acme-logo, delivering these artifacts."""
+    return ArtifactDeliveryInput(
+        deal_id="acme-logo",
+        milestone_key="concepts",
+        client_email="ada@client.test",
+        title="Logo",
+        artifacts=artifacts,
+    )
+
+
 def work_order(url: str, *, revision: int = 0) -> WorkOrderInput:
     return WorkOrderInput(
         deal_id="acme-logo",
@@ -233,13 +244,7 @@ async def test_a_fulfillment_url_that_can_never_work_is_not_retried(
 async def test_delivering_no_artifacts_is_refused(
     sink: MailSink, delivery: DeliveryActivities
 ) -> None:
-    input = ArtifactDeliveryInput(
-        deal_id="acme-logo",
-        milestone_key="concepts",
-        client_email="ada@client.test",
-        title="Logo",
-        artifacts=[],
-    )
+    input = approved([])
 
     with pytest.raises(ApplicationError) as raised:
         await ActivityEnvironment().run(delivery.deliver_artifacts, input)
@@ -294,13 +299,7 @@ async def test_an_artifact_that_does_not_match_its_sha256_is_refused(
     good = vendor.artifact("concepts.pdf", b"approved bytes", "application/pdf")
     swapped = vendor.artifact("logo.png", b"approved png", "image/png")
     vendor.files["logo.png"] = (b"something else", "image/png")
-    input = ArtifactDeliveryInput(
-        deal_id="acme-logo",
-        milestone_key="concepts",
-        client_email="ada@client.test",
-        title="Logo",
-        artifacts=[good, swapped],
-    )
+    input = approved([good, swapped])
 
     with pytest.raises(ApplicationError) as raised:
         await ActivityEnvironment().run(delivery.deliver_artifacts, input)
@@ -320,13 +319,7 @@ async def test_artifact_fetch_errors_are_classified(
     vendor: Vendor, delivery: DeliveryActivities, name: str, error_type: str, non_retryable: bool
 ) -> None:
     artifact = Artifact(name=name, url=f"{vendor.url}/files/{name}", sha256="0" * 64)
-    input = ArtifactDeliveryInput(
-        deal_id="acme-logo",
-        milestone_key="concepts",
-        client_email="ada@client.test",
-        title="Logo",
-        artifacts=[artifact],
-    )
+    input = approved([artifact])
 
     with pytest.raises(ApplicationError) as raised:
         await ActivityEnvironment().run(delivery.deliver_artifacts, input)
@@ -343,13 +336,7 @@ async def test_artifacts_over_the_size_limit_are_refused(
         vendor.artifact("part-1.bin", b"\x01" * half, "application/octet-stream"),
         vendor.artifact("part-2.bin", b"\x02" * half, "application/octet-stream"),
     ]
-    input = ArtifactDeliveryInput(
-        deal_id="acme-logo",
-        milestone_key="concepts",
-        client_email="ada@client.test",
-        title="Logo",
-        artifacts=artifacts,
-    )
+    input = approved(artifacts)
 
     with pytest.raises(ApplicationError) as raised:
         await ActivityEnvironment().run(delivery.deliver_artifacts, input)
@@ -410,13 +397,7 @@ async def test_production_refuses_artifacts_on_private_addresses(
     port = vendor.url.rsplit(":", 1)[1]
     real = vendor.artifact("concepts.pdf", b"approved bytes", "application/pdf")
     artifact = real.model_copy(update={"url": f"http://{host}:{port}/files/concepts.pdf"})
-    input = ArtifactDeliveryInput(
-        deal_id="acme-logo",
-        milestone_key="concepts",
-        client_email="ada@client.test",
-        title="Logo",
-        artifacts=[artifact],
-    )
+    input = approved([artifact])
 
     with pytest.raises(ApplicationError) as raised:
         await ActivityEnvironment().run(guarded.deliver_artifacts, input)
