@@ -21,6 +21,9 @@ from dealflow.binaries import temporal_cli, temporal_test_server
 from dealflow.db import create_pool
 from dealflow.temporal import SEARCH_ATTRIBUTES
 
+#: The workflow tests' `env` fixture (time-skipping server with search attributes) lives there.
+pytest_plugins = ["tests.deal_harness"]
+
 
 @pytest.fixture(scope="session")
 def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
@@ -78,6 +79,13 @@ async def register_search_attributes(env: WorkflowEnvironment) -> None:
                 search_attributes={key.name: key.indexed_value_type for key in SEARCH_ATTRIBUTES},
             )
         )
+
+
+@pytest.fixture
+async def env(time_skipping_env: WorkflowEnvironment) -> WorkflowEnvironment:
+    """The time-skipping server, with dealflow's search attributes declared."""
+    await register_search_attributes(time_skipping_env)
+    return time_skipping_env
 
 
 class DealRun:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 
-import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from dealflow.messages import (
@@ -23,14 +22,8 @@ from dealflow.messages import (
     SignSow,
     SubmitDeliverable,
 )
-from tests.deal_harness import SOW, make_spec, register_search_attributes, running_deal
+from tests.deal_harness import SOW, make_spec, running_deal
 from workflows.deal import DealWorkflow
-
-
-@pytest.fixture
-async def env(time_skipping_env: WorkflowEnvironment) -> WorkflowEnvironment:
-    await register_search_attributes(time_skipping_env)
-    return time_skipping_env
 
 
 async def test_revisions_loop_until_the_limit(env: WorkflowEnvironment) -> None:

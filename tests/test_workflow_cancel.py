@@ -16,16 +16,10 @@ from dealflow.messages import (
     MilestoneState,
     OpenDispute,
 )
-from tests.deal_harness import DealRun, make_spec, register_search_attributes, running_deal
+from tests.deal_harness import DealRun, make_spec, running_deal
 from workflows.deal import DealWorkflow
 
 S = MilestoneState
-
-
-@pytest.fixture
-async def env(time_skipping_env: WorkflowEnvironment) -> WorkflowEnvironment:
-    await register_search_attributes(time_skipping_env)
-    return time_skipping_env
 
 
 async def unsigned(deal: DealRun) -> None:

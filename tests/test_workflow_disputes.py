@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from dealflow.messages import (
@@ -15,15 +14,9 @@ from dealflow.messages import (
     OpenDispute,
     ResolveDispute,
 )
-from tests.deal_harness import make_spec, register_search_attributes, running_deal
+from tests.deal_harness import make_spec, running_deal
 
 S = MilestoneState
-
-
-@pytest.fixture
-async def env(time_skipping_env: WorkflowEnvironment) -> WorkflowEnvironment:
-    await register_search_attributes(time_skipping_env)
-    return time_skipping_env
 
 
 async def test_a_dispute_pauses_the_review_window_and_resume_restarts_it(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 
-import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from dealflow.messages import (
@@ -15,15 +14,9 @@ from dealflow.messages import (
     PaymentKind,
 )
 from dealflow.temporal import DEAL_AMOUNT_CENTS, DEAL_CLIENT, DEAL_COLLECTED_CENTS, DEAL_STAGE
-from tests.deal_harness import make_spec, register_search_attributes, running_deal
+from tests.deal_harness import make_spec, running_deal
 
 ARTIFACT = Artifact(name="site.zip", url="https://files.vendor.example/site.zip", sha256="a" * 64)
-
-
-@pytest.fixture
-async def env(time_skipping_env: WorkflowEnvironment) -> WorkflowEnvironment:
-    await register_search_attributes(time_skipping_env)
-    return time_skipping_env
 
 
 async def test_three_milestones_from_sow_to_receipts(env: WorkflowEnvironment) -> None:

@@ -16,15 +16,9 @@ from dealflow.messages import (
     PaymentKind,
     ResolveDispute,
 )
-from tests.deal_harness import make_spec, register_search_attributes, running_deal
+from tests.deal_harness import make_spec, running_deal
 
 S = MilestoneState
-
-
-@pytest.fixture
-async def env(time_skipping_env: WorkflowEnvironment) -> WorkflowEnvironment:
-    await register_search_attributes(time_skipping_env)
-    return time_skipping_env
 
 
 async def test_reordered_and_duplicate_events_fund_once(env: WorkflowEnvironment) -> None:

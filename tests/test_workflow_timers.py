@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from dealflow.messages import (
@@ -14,15 +13,9 @@ from dealflow.messages import (
     RequestRevision,
     SubmitDeliverable,
 )
-from tests.deal_harness import make_spec, register_search_attributes, running_deal
+from tests.deal_harness import make_spec, running_deal
 
 MINUTE = timedelta(minutes=1)
-
-
-@pytest.fixture
-async def env(time_skipping_env: WorkflowEnvironment) -> WorkflowEnvironment:
-    await register_search_attributes(time_skipping_env)
-    return time_skipping_env
 
 
 def kinds(status, kind: str) -> list[str]:
