@@ -16,31 +16,24 @@ from bridge.auth import require_admin
 from bridge.errors import ApiError
 from bridge.inbox import InboxStatus
 from bridge.state import Bridge
-from dealflow.messages import ActionResult, CancelDeal, DealStage, DealStatus, ResolveDispute
+from dealflow.messages import (
+    ActionResult,
+    CancelDeal,
+    DealSnapshot,
+    DealStage,
+    DealStatus,
+    ResolveDispute,
+)
 
 router = APIRouter(prefix="/api", tags=["admin"], dependencies=[Depends(require_admin)])
 
 MAX_PAGE = 100
 
 
-class DealRow(BaseModel):
-    """A row of the `deals` read model (updated by the workflow on each stage change)."""
+class DealRow(DealSnapshot):
+    """A row of the `deals` read model: the workflow's last snapshot, and when the deal began."""
 
-    deal_id: str
-    workflow_id: str
-    title: str
-    client_email: str
-    vendor_email: str
-    currency: str
-    stage: str
-    amount_total: int
-    funded: int
-    released: int
-    refunded: int
-    livemode: bool | None
-    demo: bool
     created_at: datetime
-    updated_at: datetime
 
 
 class DealPage(BaseModel):
