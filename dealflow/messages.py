@@ -441,6 +441,9 @@ class DealSnapshot(_Message):
     livemode: bool | None
     demo: bool
     updated_at: datetime
+    #: The deal's timeline length when taken: ledger batches may land in any order (and several
+    #: in the same instant), and the row keeps the highest. 0 in snapshots recorded before.
+    version: int = 0
 
 
 class PaymentKind(StrEnum):
@@ -465,6 +468,28 @@ class PaymentRecord(_Message):
     status: str
     occurred_at: datetime
 
+
+class LedgerBatch(_Message):
+    """Everything one step of a deal's workflow wrote down, for one ledger transaction."""
+
+    deal_id: str
+    events: list[LedgerEvent] = Field(default_factory=list)
+    payments: list[PaymentRecord] = Field(default_factory=list)
+    #: The newest read-model row of the step, if the stage or money changed.
+    snapshot: DealSnapshot | None = None
+
+
+class QuarantinedRow(_Message):
+    """A ledger row Postgres refused for good: kept aside in `ledger_quarantine`, not retried."""
+
+    entry: Literal["event", "payment", "snapshot"]
+    key: str
+    error: str
+
+
+class LedgerWriteResult(_Message):
+    written: int
+    quarantined: list[QuarantinedRow] = Field(default_factory=list)
 
 
 class ReceiptInput(_Message):

@@ -9,6 +9,7 @@ templates, so a context key the workflow forgot fails here as it would in produc
 from __future__ import annotations
 
 import base64
+import bisect
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,10 +31,13 @@ from dealflow.messages import (
     EmailKind,
     EmailResult,
     ExpireCheckoutInput,
+    LedgerBatch,
     LedgerEvent,
+    LedgerWriteResult,
     PaymentIntentAction,
     PaymentIntentState,
     PaymentRecord,
+    QuarantinedRow,
     ReceiptInput,
     ReceiptResult,
     RefundInput,
@@ -84,6 +88,8 @@ class FakeActivities:
     receipts: dict[tuple[str, str], ReceiptResult] = field(default_factory=dict)
     #: activity name -> (ApplicationError type, predicate on the input) for permanent failures
     failures: dict[str, tuple[str, Callable[[Any], bool]]] = field(default_factory=dict)
+    #: Ledger events "Postgres refuses": quarantined by write_ledger, as the real one does.
+    refused_events: Callable[[LedgerEvent], bool] = lambda _: False
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def activities(self) -> list[Callable[..., Any]]:
@@ -99,6 +105,7 @@ class FakeActivities:
             self.send_email,
             self.dispatch_work_order,
             self.deliver_artifacts,
+            self.write_ledger,
             self.record_event,
             self.upsert_deal,
             self.record_payment,
@@ -280,6 +287,27 @@ class FakeActivities:
         return DeliveryResult(status_code=250, delivery_id=f"artifacts-{input.milestone_key}")
 
     # ------------------------------------------------------------------ ledger and receipts
+
+    @activity.defn(name="write_ledger")
+    async def write_ledger(self, batch: LedgerBatch) -> LedgerWriteResult:
+        """Like the real one: batches may land in any order; the newest snapshot wins."""
+        self._called("write_ledger", batch)
+        refused = [e for e in batch.events if self.refused_events(e)]
+        for event in batch.events:
+            if event not in refused:
+                self.ledger_events.setdefault(event.event_key, event)
+        for payment in batch.payments:
+            self.payments.setdefault((payment.stripe_id, payment.kind), payment)
+        if batch.snapshot is not None:
+            bisect.insort(self.snapshots, batch.snapshot, key=lambda s: s.version)
+        rows = len(batch.events) + len(batch.payments) + (batch.snapshot is not None)
+        return LedgerWriteResult(
+            written=rows - len(refused),
+            quarantined=[
+                QuarantinedRow(entry="event", key=e.event_key, error="DataError: refused (test)")
+                for e in refused
+            ],
+        )
 
     @activity.defn(name="record_event")
     async def record_event(self, event: LedgerEvent) -> bool:

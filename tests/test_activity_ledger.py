@@ -11,7 +11,14 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.ledger import LedgerActivities
-from dealflow.messages import DealSnapshot, DealStage, LedgerEvent, PaymentKind, PaymentRecord
+from dealflow.messages import (
+    DealSnapshot,
+    DealStage,
+    LedgerBatch,
+    LedgerEvent,
+    PaymentKind,
+    PaymentRecord,
+)
 
 AT = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
 
@@ -183,3 +190,85 @@ async def test_payments_the_schema_refuses_are_non_retryable(
     assert raised.value.type == "LedgerRejected"
     assert raised.value.non_retryable
     assert await db_pool.fetchval("SELECT count(*) FROM payments") == 0
+
+
+async def test_a_batch_writes_events_payments_and_its_snapshot_in_one_go(db_pool: asyncpg.Pool) -> None:
+    ledger = LedgerActivities(db_pool)
+    batch = LedgerBatch(
+        deal_id="acme-logo",
+        events=[event(), event(event_key="deal-acme-logo:2")],
+        payments=[payment()],
+        snapshot=snapshot(stage=DealStage.FUNDED, funded=125_000, version=2),
+    )
+
+    first = await run(ledger.write_ledger, batch)
+    again = await run(ledger.write_ledger, batch)
+
+    assert (first.written, first.quarantined) == (4, [])
+    assert again.written == 4  # idempotent: nothing new, nothing refused
+    assert await db_pool.fetchval("SELECT count(*) FROM deal_events") == 2
+    assert await db_pool.fetchval("SELECT count(*) FROM payments") == 1
+    assert await db_pool.fetchval("SELECT funded FROM deals") == 125_000
+
+
+async def test_batches_landing_out_of_order_keep_the_newest_snapshot(db_pool: asyncpg.Pool) -> None:
+    """Two steps in the same instant: the later step's snapshot has the higher version."""
+    ledger = LedgerActivities(db_pool)
+    newer = LedgerBatch(deal_id="acme-logo", snapshot=snapshot(stage=DealStage.FUNDED, version=5))
+    older = LedgerBatch(deal_id="acme-logo", snapshot=snapshot(stage=DealStage.SIGNED, version=4))
+
+    await run(ledger.write_ledger, newer)
+    await run(ledger.write_ledger, older)
+
+    assert await db_pool.fetchval("SELECT stage FROM deals") == "funded"
+
+
+@pytest.mark.parametrize(
+    "poison",
+    [
+        event(event_key="deal-acme-logo:3", detail={"message": "signed by Ada\x00Lovelace"}),
+        event(event_key="deal-acme-logo:3", detail={"message": "signed by \ud800"}),
+        event(event_key="deal-acme-logo:3", kind="signed\x00"),
+    ],
+    ids=["nul-in-jsonb", "lone-surrogate", "nul-in-text-column"],
+)
+async def test_a_row_postgres_refuses_is_quarantined_and_the_rest_is_written(
+    db_pool: asyncpg.Pool, poison: LedgerEvent
+) -> None:
+    ledger = LedgerActivities(db_pool)
+    batch = LedgerBatch(
+        deal_id="acme-logo",
+        events=[event(), poison, event(event_key="deal-acme-logo:4")],
+        payments=[payment()],
+        snapshot=snapshot(version=4),
+    )
+
+    result = await run(ledger.write_ledger, batch)
+
+    assert result.written == 4
+    assert [(q.entry, q.key) for q in result.quarantined] == [("event", "deal-acme-logo:3")]
+    keys = await db_pool.fetch("SELECT event_key FROM deal_events ORDER BY event_key")
+    assert [r["event_key"] for r in keys] == ["deal-acme-logo:4", "deal-acme-logo:stripe:evt_123"]
+    assert await db_pool.fetchval("SELECT count(*) FROM payments") == 1
+    kept = await db_pool.fetchrow("SELECT deal_id, entry, key, error, payload FROM ledger_quarantine")
+    assert (kept["deal_id"], kept["entry"], kept["key"]) == ("acme-logo", "event", "deal-acme-logo:3")
+    assert kept["error"]
+    assert "\\u" in kept["payload"]  # the poison is kept, escaped
+
+    # Written again (a retried activity): the quarantine keeps one copy.
+    await run(ledger.write_ledger, batch)
+    assert await db_pool.fetchval("SELECT count(*) FROM ledger_quarantine") == 1
+
+
+async def test_a_single_row_postgres_refuses_is_quarantined_and_non_retryable(
+    db_pool: asyncpg.Pool,
+) -> None:
+    """Deals recorded before batches write row by row; their poison must not block them either."""
+    with pytest.raises(ApplicationError) as raised:
+        await run(
+            LedgerActivities(db_pool).record_event, event(detail={"message": "Ada\x00Lovelace"})
+        )
+
+    assert raised.value.type == "LedgerRejected"
+    assert raised.value.non_retryable
+    assert await db_pool.fetchval("SELECT count(*) FROM ledger_quarantine") == 1

@@ -45,7 +45,7 @@ async def test_reordered_and_duplicate_events_fund_once(env: WorkflowEnvironment
     assert status.milestones[0].state is S.IN_PROGRESS
     assert status.money.funded == 100_000
     assert len([e for e in status.timeline if e.kind == "funded"]) == 1
-    assert [p.kind for p in deal.fake.args("record_payment")] == [PaymentKind.CHARGE]
+    assert [p.kind for p in deal.fake.payments.values()] == [PaymentKind.CHARGE]
     assert len(deal.fake.mails(EmailKind.PAYMENT_RECEIVED)) == 1
     assert len(deal.fake.mails(EmailKind.WORK_ORDER)) == 1
     assert deal.fake.args("retrieve_payment_intent").count(pi) == 2, "each new event re-read Stripe"
@@ -67,7 +67,7 @@ async def test_wrong_money_is_an_anomaly_and_funds_nothing(
     assert status.milestones[0].state is S.AWAITING_FUNDING
     assert status.money.funded == 0 and status.milestones[0].payment_intent_id is None
     assert shown in status.anomalies[0] and "nothing funded" in status.anomalies[0]
-    assert not deal.fake.args("record_payment")
+    assert not deal.fake.payments
     assert not deal.fake.mails(EmailKind.PAYMENT_RECEIVED)
 
 

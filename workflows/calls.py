@@ -29,7 +29,9 @@ with workflow.unsafe.imports_passed_through():
         DeliveryResult,
         EmailInput,
         EmailResult,
+        LedgerBatch,
         LedgerEvent,
+        LedgerWriteResult,
         PaymentRecord,
         ReceiptInput,
         ReceiptResult,
@@ -68,7 +70,13 @@ class Family:
     schedule_to_close: timedelta | None = None
 
     async def call(self, activity: Callable[[Any, Arg], Awaitable[Result]], arg: Arg) -> Result:
-        return await workflow.execute_activity_method(
+        return await self.start(activity, arg)
+
+    def start(
+        self, activity: Callable[[Any, Arg], Awaitable[Result]], arg: Arg
+    ) -> workflow.ActivityHandle[Result]:
+        """Schedule the activity now (the command is issued in this step); await the handle."""
+        return workflow.start_activity_method(
             activity,
             arg,
             start_to_close_timeout=self.start_to_close,
@@ -94,6 +102,13 @@ DELIVERY = Family(
     schedule_to_close=timedelta(days=1),
 )
 LEDGER = Family(start_to_close=timedelta(seconds=15), maximum_interval=timedelta(minutes=1))
+#: A batch holds a step's rows (each statement up to 10 s); a database down for three days is
+#: given up on (an anomaly of the deal) rather than retried for ever.
+LEDGER_BATCH = Family(
+    start_to_close=timedelta(seconds=60),
+    maximum_interval=timedelta(minutes=5),
+    schedule_to_close=timedelta(days=3),
+)
 RECEIPTS = Family(start_to_close=timedelta(seconds=30), maximum_interval=timedelta(minutes=1))
 
 
@@ -118,8 +133,13 @@ async def issue_receipt(receipt: ReceiptInput) -> ReceiptResult:
     return await RECEIPTS.call(ReceiptActivities.issue_receipt, receipt)
 
 
+def start_ledger_batch(batch: LedgerBatch) -> workflow.ActivityHandle[LedgerWriteResult]:
+    """One step's ledger rows, written in one transaction beside the deal."""
+    return LEDGER_BATCH.start(LedgerActivities.write_ledger, batch)
+
+
 async def write_ledger(entry: LedgerEvent | DealSnapshot | PaymentRecord) -> None:
-    """One ledger row: an audit event, the deal's read-model snapshot, or a confirmed payment."""
+    """Legacy, one ledger row: an audit event, the deal's snapshot, or a confirmed payment."""
     if isinstance(entry, LedgerEvent):
         await LEDGER.call(LedgerActivities.record_event, entry)
     elif isinstance(entry, DealSnapshot):

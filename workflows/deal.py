@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar, get_args
@@ -168,7 +169,7 @@ class DealWorkflow:
 
     @workflow.run
     async def run(self, spec: DealSpec) -> DealStatus:
-        ledger_writer = asyncio.create_task(self._journal.write_ledger())
+        legacy_ledger_writer = self._journal.start()
         if workflow.memo_value("title", None) is None:
             workflow.upsert_memo({"title": spec.title})
         self._send_sow()
@@ -181,11 +182,11 @@ class DealWorkflow:
             await self._wind_down(self._stop)
         else:
             self._complete()
+        self._journal.flush()
         await workflow.wait_condition(workflow.all_handlers_finished)
         while pending := [task for task in self._background if not task.done()]:
             await asyncio.gather(*pending)
-        self._journal.close()
-        await ledger_writer
+        await self._journal.drain(legacy_ledger_writer)
         return self.status()
 
     def _send_sow(self) -> None:
@@ -286,6 +287,7 @@ class DealWorkflow:
         timer = min(timers, key=lambda t: t.at, default=None)
         self._deadline = Deadline(at=timer.at, action=timer.action) if timer else None
         done = lambda: not waiting() or self._stop is not None
+        self._journal.flush()
         if timer is None:
             await workflow.wait_condition(done)
             return None
@@ -318,7 +320,7 @@ class DealWorkflow:
             lambda: m.state is S.AWAITING_FUNDING, lambda: self._funding_timers(m)
         )
         if m.state is not S.AWAITING_FUNDING:
-            async with self._stripe_lock:
+            async with self._stripe_turn():
                 await self._close_checkout(m)
 
     def _funding_timers(self, m: MilestoneRun) -> list[Timer]:
@@ -365,7 +367,7 @@ class DealWorkflow:
     async def _open_checkout(self, m: MilestoneRun) -> None:
         """Create the next Checkout Session and mail its link; a failure retries at the next
         reminder."""
-        async with self._stripe_lock:
+        async with self._stripe_turn():
             now = workflow.now()
             if m.state is not S.AWAITING_FUNDING or self._stop is not None:
                 return
@@ -444,7 +446,7 @@ class DealWorkflow:
     async def _reconcile(self, m: MilestoneRun) -> None:
         """No payment webhook came in time: ask Stripe directly (webhooks can be lost)."""
         m.reconcile_at = None
-        async with self._stripe_lock:
+        async with self._stripe_turn():
             if m.state is not S.AWAITING_FUNDING or m.session is None:
                 return
             self._record(
@@ -464,7 +466,7 @@ class DealWorkflow:
 
     async def _replace_checkout(self, m: MilestoneRun) -> None:
         """The session expires: fund if it was paid, else expire it and only then make the next."""
-        async with self._stripe_lock:
+        async with self._stripe_turn():
             if m.state is not S.AWAITING_FUNDING or m.session is None:
                 return
             # Until this replacement succeeds, it is tried again each reminder interval.
@@ -751,7 +753,7 @@ class DealWorkflow:
     # ------------------------------------------------------------------ release
 
     async def _release_phase(self, m: MilestoneRun) -> None:
-        async with self._stripe_lock:
+        async with self._stripe_turn():
             problem = await self._pay_vendor(m)
         if problem is not None:
             self._open_dispute(m, f"payout stopped: {problem}", "system")
@@ -832,7 +834,7 @@ class DealWorkflow:
 
     async def _capture_before_lapse(self, m: MilestoneRun) -> None:
         m.capture_due_at = None
-        async with self._stripe_lock:
+        async with self._stripe_turn():
             if m.captured or not m.held:
                 return
             if await self._capture(m) is not None:
@@ -952,7 +954,7 @@ class DealWorkflow:
             )
             m.count_returned(m.held, extra=False)
             return True
-        async with self._stripe_lock:
+        async with self._stripe_turn():
             if await self._return_funding(m, purpose="dispute") is not None:
                 return True
         self._anomaly(
@@ -1048,7 +1050,7 @@ class DealWorkflow:
 
     async def _wind_down(self, stop: StopRequest) -> None:
         """Compensate (saga): close payment links, then return or pay out held money per policy."""
-        async with self._stripe_lock:
+        async with self._stripe_turn():
             refunds = [await self._compensate(m) for m in self._milestones.values()]
         self._stage = stop.stage
         self._deadline = None
@@ -1100,8 +1102,10 @@ class DealWorkflow:
         reason = self._refusal(action, action_input)
         if reason is not None:
             self._record(source, "rejected", f"{action.name} rejected: {reason}")
-            return ActionResult(stage=self._stage, message=reason)
-        message = action.apply(action_input)
+            message = reason
+        else:
+            message = action.apply(action_input)
+        self._journal.flush()
         return ActionResult(stage=self._stage, message=message)
 
     def _validate(self, action_input: Any) -> None:
@@ -1363,6 +1367,12 @@ class DealWorkflow:
     @workflow.signal
     async def stripe_event(self, event: StripeEventSignal) -> None:
         """A verified webhook, as a hint: deduplicated by event id, then checked against Stripe."""
+        try:
+            await self._take_stripe_event(event)
+        finally:
+            self._journal.flush()
+
+    async def _take_stripe_event(self, event: StripeEventSignal) -> None:
         if event.event_id in self._seen_events:
             self._record(
                 "stripe", "duplicate_event", f"Duplicate Stripe event {event.event_id} ignored"
@@ -1381,7 +1391,7 @@ class DealWorkflow:
                 "money, unlike this deal: ignored"
             )
             return
-        async with self._stripe_lock:
+        async with self._stripe_turn():
             await self._on_stripe_event(event)
 
     async def _on_stripe_event(self, event: StripeEventSignal) -> None:
@@ -1587,6 +1597,7 @@ class DealWorkflow:
         self, what: str, call: Awaitable[T], m: MilestoneRun | None = None
     ) -> T | None:
         """Await an activity; a permanent failure becomes an anomaly and None, and the deal goes on."""
+        self._journal.flush()
         try:
             return await call
         except ActivityError as error:
@@ -1595,7 +1606,22 @@ class DealWorkflow:
 
     def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         """Run beside the deal (notices, hand-offs); `run` waits for all before it returns."""
-        self._background.append(asyncio.create_task(coroutine))
+        self._background.append(asyncio.create_task(self._flushed(coroutine)))
+
+    async def _flushed(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        """A background step's last records go to the ledger when it ends."""
+        try:
+            await coroutine
+        finally:
+            self._journal.flush()
+
+    @asynccontextmanager
+    async def _stripe_turn(self) -> AsyncIterator[None]:
+        """One Stripe conversation at a time; what this step recorded is written before it
+        waits for its turn."""
+        self._journal.flush()
+        async with self._stripe_lock:
+            yield
 
     def _notify(
         self,

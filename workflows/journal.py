@@ -1,12 +1,19 @@
 """What a deal writes down: its timeline and anomalies, mirrored to the Postgres ledger, with the
 search attributes and the read model kept in step.
 
-One coroutine writes the ledger, in order, so a newer read-model snapshot never lands before an
-older one; it runs beside the deal, which never waits for Postgres.
+The ledger is written per step: whatever a coroutine of the workflow recorded goes out as one
+`write_ledger` activity when that coroutine next waits (`flush`), started and not awaited, so the
+deal never waits for Postgres. The workflow's commands are then a function of each step alone.
+
+Deals whose histories began before that (no `LEDGER_PER_STEP` marker) keep the one coroutine
+that wrote entry after entry (`write_ledger`): its wake-ups raced the deal's own when one message
+woke both, and the order of their commands could differ between the first run and a replay (see
+the README's "Deals that cannot replay"). It must stay as it is for those histories to replay.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +26,9 @@ with workflow.unsafe.imports_passed_through():
     from dealflow.messages import (
         DealSnapshot,
         DealStage,
+        LedgerBatch,
         LedgerEvent,
+        LedgerWriteResult,
         MoneyTotals,
         PaymentRecord,
         TimelineEntry,
@@ -34,6 +43,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows import calls
 
 Source = Literal["workflow", "client", "vendor", "operator", "stripe", "timer", "system"]
+
+#: `workflow.patched` id: this deal writes its ledger in one batch per step.
+LEDGER_PER_STEP = "ledger-per-step"
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,8 @@ class Journal:
         self._outbox: deque[LedgerEvent | DealSnapshot | PaymentRecord] = deque()
         self._closed = False
         self._published: tuple[DealStage, int] | None = None
+        self._per_step = False
+        self._batches: list[asyncio.Task[LedgerWriteResult]] = []
 
     def record(
         self, source: Source, kind: str, message: str, milestone_key: str | None = None
@@ -122,11 +136,67 @@ class Journal:
                 livemode=view.livemode,
                 demo=spec.policy.demo,
                 updated_at=workflow.now(),
+                version=len(self.timeline),
             )
         )
 
+    def start(self) -> asyncio.Task[None] | None:
+        """Begin writing the ledger: per step for new deals, or the legacy writer coroutine
+        (returned, to be awaited after `close()`) for deals recorded before."""
+        if workflow.patched(LEDGER_PER_STEP):
+            self._per_step = True
+            return None
+        return asyncio.create_task(self.write_ledger())
+
+    def flush(self) -> None:
+        """Hand what this step recorded to the ledger, as one activity started now.
+
+        Called by every coroutine of the workflow before it waits and when it ends, so each
+        batch and its place among the commands follow from that coroutine's step alone."""
+        if not self._per_step or not self._outbox:
+            return
+        entries = list(self._outbox)
+        self._outbox.clear()
+        snapshots = [e for e in entries if isinstance(e, DealSnapshot)]
+        batch = LedgerBatch(
+            deal_id=self._spec.deal_id,
+            events=[e for e in entries if isinstance(e, LedgerEvent)],
+            payments=[e for e in entries if isinstance(e, PaymentRecord)],
+            snapshot=snapshots[-1] if snapshots else None,
+        )
+        written = calls.start_ledger_batch(batch)
+        written.add_done_callback(self._on_batch_written)
+        self._batches.append(written)
+
+    def _on_batch_written(self, written: asyncio.Task[LedgerWriteResult]) -> None:
+        """Quarantined rows and a batch given up on are anomalies of the deal (in its status and
+        timeline only: writing them to the ledger could fail the same way)."""
+        error = written.exception()
+        if isinstance(error, ActivityError):
+            self._workflow_anomaly(f"Ledger batch not written: {failure(error)}")
+        elif error is None:
+            for row in written.result().quarantined:
+                self._workflow_anomaly(
+                    f"Ledger {row.entry} {row.key} quarantined (Postgres refused it: {row.error})"
+                )
+
+    async def drain(self, legacy_writer: asyncio.Task[None] | None) -> None:
+        """Wait until every ledger write of the deal is done."""
+        self.flush()
+        self._closed = True
+        if legacy_writer is not None:
+            await legacy_writer
+        if self._batches:
+            await asyncio.gather(*self._batches, return_exceptions=True)
+
+    def _workflow_anomaly(self, message: str) -> None:
+        self.anomalies.append(message)
+        self.timeline.append(
+            TimelineEntry(at=workflow.now(), source="system", kind="anomaly", message=message)
+        )
+
     async def write_ledger(self) -> None:
-        """Write the outbox to the ledger until `close()` and the outbox is empty."""
+        """Legacy: write the outbox entry by entry until `close()` and the outbox is empty."""
         while True:
             await workflow.wait_condition(lambda: bool(self._outbox) or self._closed)
             if not self._outbox:
@@ -136,16 +206,9 @@ class Journal:
                 await calls.write_ledger(entry)
             except ActivityError as error:
                 # Kept in the workflow only: re-queuing it could fail the same way forever.
-                message = f"Ledger write failed ({type(entry).__name__}): {failure(error)}"
-                self.anomalies.append(message)
-                self.timeline.append(
-                    TimelineEntry(
-                        at=workflow.now(), source="system", kind="anomaly", message=message
-                    )
+                self._workflow_anomaly(
+                    f"Ledger write failed ({type(entry).__name__}): {failure(error)}"
                 )
-
-    def close(self) -> None:
-        self._closed = True
 
 
 def failure(error: ActivityError) -> str:
