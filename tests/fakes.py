@@ -132,6 +132,7 @@ class FakeActivities:
         session = self.sessions[session_id]
         intent = self.add_intent(
             session.input.milestone_key,
+            deal_id=session.input.deal_id,
             amount=amount or session.input.amount,
             currency=currency or session.input.currency,
             manual=session.input.capture_method is CaptureMethod.MANUAL,
@@ -145,6 +146,7 @@ class FakeActivities:
         self,
         milestone_key: str,
         *,
+        deal_id: str,
         amount: int,
         currency: str,
         manual: bool = False,
@@ -161,7 +163,7 @@ class FakeActivities:
             currency=currency,
             livemode=False,
             latest_charge=f"ch_{intent_id}",
-            metadata={"milestone_key": milestone_key},
+            metadata={"deal_id": deal_id, "milestone_key": milestone_key},
         )
         self.intents[intent_id] = intent
         return intent

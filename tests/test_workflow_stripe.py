@@ -82,7 +82,7 @@ async def test_a_second_payment_for_a_funded_milestone_is_given_back(
         await deal.sign()
         first = await deal.fund("m1")
         second = deal.fake.add_intent(
-            "m1", amount=100_000, currency="usd", manual=capture == "on_approval"
+            "m1", deal_id=deal.spec.deal_id, amount=100_000, currency="usd", manual=capture == "on_approval"
         )
         await deal.stripe_event(
             "payment_intent.succeeded",
@@ -202,3 +202,33 @@ async def test_a_failed_payout_pauses_the_milestone_until_an_operator_resolves_i
     assert final.stage is DealStage.COMPLETED
     assert len(deal.fake.args("transfer_to_vendor")) == 2
     assert final.milestones[0].transfer_id == "tr_m1"
+
+
+@pytest.mark.parametrize(
+    ("owner", "milestone_key", "anomaly"),
+    [
+        ("deal-of-someone-else", "m1", "belongs to deal 'deal-of-someone-else'"),
+        (None, "m9", "names no milestone of this deal ('m9')"),
+    ],
+    ids=["another-deals-payment", "unknown-milestone"],
+)
+async def test_a_payment_funds_only_when_stripes_copy_names_this_deal_and_milestone(
+    env: WorkflowEnvironment, owner: str | None, milestone_key: str, anomaly: str
+) -> None:
+    """A validly signed event may point at any payment: what Stripe says it carries decides."""
+    async with running_deal(env, make_spec(milestones=1)) as deal:
+        await deal.sign()
+        foreign = deal.fake.add_intent(
+            milestone_key, deal_id=owner or deal.spec.deal_id, amount=100_000, currency="usd"
+        )
+        await deal.stripe_event(
+            "payment_intent.succeeded",
+            object_id=foreign.payment_intent_id,
+            payment_intent_id=foreign.payment_intent_id,
+            milestone_key="m1",  # the event claims this deal's milestone
+        )
+        status = await deal.wait_for("the anomaly", lambda s: bool(s.anomalies))
+
+    assert anomaly in status.anomalies[0] and "nothing funded" in status.anomalies[0]
+    assert status.milestones[0].state is S.AWAITING_FUNDING
+    assert status.money.funded == 0 and not deal.fake.payments

@@ -101,6 +101,23 @@ async def test_reconciliation_funds_a_payment_whose_webhook_never_came(
     assert status.money.funded == 100_000
 
 
+async def test_open_links_are_polled_on_a_backoff_so_a_lost_webhook_costs_minutes(
+    env: WorkflowEnvironment,
+) -> None:
+    async with running_deal(env, make_spec(milestones=1, reconcile_after="1h")) as deal:
+        await deal.sign()
+        session_id = await deal.session_of("m1")
+        await deal.advance(timedelta(hours=3))
+        polls_before = len(deal.fake.args("retrieve_checkout_session"))
+        deal.fake.pay(session_id)  # three hours later, and the webhook is lost
+        await deal.advance(timedelta(hours=1) + MINUTE)
+        status = await deal.milestone_state("m1", MilestoneState.IN_PROGRESS)
+    # 1, 2, 4, 8, 16, 32 minutes, then hourly: seven looks in the first three hours.
+    assert polls_before == 7
+    assert "confirmed by reconciliation" in kinds(status, "funded")[0]
+    assert len(kinds(status, "reconciliation")) == 1, "one timeline entry, not one per poll"
+
+
 async def test_a_session_paid_when_it_expires_funds_instead_of_being_replaced(
     env: WorkflowEnvironment,
 ) -> None:
@@ -109,9 +126,12 @@ async def test_a_session_paid_when_it_expires_funds_instead_of_being_replaced(
     )
     async with running_deal(env, spec) as deal:
         await deal.sign()
-        intent = deal.fake.pay(await deal.session_of("m1"))
+        session_id = await deal.session_of("m1")
+        # Polls back off to 17 h apart here: the next look at Stripe is the expiry check.
+        await deal.advance(timedelta(hours=23))
+        intent = deal.fake.pay(session_id)
         assert intent.status == "requires_capture"  # Stripe leaves the session "unpaid"
-        await deal.advance(timedelta(hours=24) + MINUTE)
+        await deal.advance(timedelta(hours=1) + MINUTE)
         status = await deal.milestone_state("m1", MilestoneState.IN_PROGRESS)
     assert "confirmed by the payment link's expiry check" in kinds(status, "funded")[0]
     assert "authorized" in kinds(status, "funded")[0]

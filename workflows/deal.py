@@ -66,7 +66,7 @@ with workflow.unsafe.imports_passed_through():
         WorkOrderInput,
     )
     from dealflow.models import CancelRefund, CapturePolicy, DealSpec, format_money
-    from workflows import calls
+    from workflows import calls, rules
     from workflows.journal import Journal, Source, View, failure
     from workflows.mail import build_email
     from workflows.milestone import DISPUTABLE, MilestoneRun, PendingResolution
@@ -79,6 +79,10 @@ Payments = PaymentActivities
 T = TypeVar("T")
 
 #: Stripe event types that may mean a milestone got paid; each is confirmed by reading Stripe.
+#: `workflow.patched` id: payments count only when Stripe's copy names this deal and milestone;
+#: refund and dispute events are re-read from Stripe; open Checkout Sessions are polled on a backoff.
+STRIPE_HINTS_VERIFIED = "stripe-hints-verified"
+
 PAYMENT_EVENTS = frozenset(
     {
         "checkout.session.completed",
@@ -405,7 +409,12 @@ class DealWorkflow:
             m.session = session
             m.session_ids.append(session.session_id)
             m.replace_at = session.expires_at
-            m.reconcile_at = now + self._policy.reconcile_after
+            if workflow.patched(STRIPE_HINTS_VERIFIED):
+                m.poll_interval = rules.next_poll_interval(None, self._policy.reconcile_after)
+                m.polls = 0
+                m.reconcile_at = now + m.poll_interval
+            else:
+                m.reconcile_at = now + self._policy.reconcile_after
             self._record(
                 "workflow",
                 "payment_link",
@@ -444,18 +453,30 @@ class DealWorkflow:
         )
 
     async def _reconcile(self, m: MilestoneRun) -> None:
-        """No payment webhook came in time: ask Stripe directly (webhooks can be lost)."""
+        """No payment webhook came in time: ask Stripe directly (webhooks can be lost), again
+        and again on a backoff while the link stays open and unpaid."""
         m.reconcile_at = None
+        polling = workflow.patched(STRIPE_HINTS_VERIFIED)
         async with self._stripe_turn():
             if m.state is not S.AWAITING_FUNDING or m.session is None:
                 return
-            self._record(
-                "timer",
-                "reconciliation",
-                f"No payment webhook for '{m.title}' after {_span(self._policy.reconcile_after)}: "
-                "asking Stripe",
-                m,
-            )
+            if not polling:
+                self._record(
+                    "timer",
+                    "reconciliation",
+                    f"No payment webhook for '{m.title}' after "
+                    f"{_span(self._policy.reconcile_after)}: asking Stripe",
+                    m,
+                )
+            elif m.polls == 0:
+                self._record(
+                    "timer",
+                    "reconciliation",
+                    f"No payment webhook for '{m.title}' yet: asking Stripe, then again on a "
+                    f"backoff up to every {_span(self._policy.reconcile_after)}",
+                    m,
+                )
+            m.polls += 1
             state = await self._attempt(
                 "reading the Checkout Session",
                 calls.stripe(Payments.retrieve_checkout_session, m.session.session_id),
@@ -463,6 +484,11 @@ class DealWorkflow:
             )
             if state is not None:
                 await self._confirm_session(state, "timer", "reconciliation", m)
+            if polling and m.state is S.AWAITING_FUNDING and m.session is not None:
+                m.poll_interval = rules.next_poll_interval(
+                    m.poll_interval, self._policy.reconcile_after
+                )
+                m.reconcile_at = workflow.now() + m.poll_interval
 
     async def _replace_checkout(self, m: MilestoneRun) -> None:
         """The session expires: fund if it was paid, else expire it and only then make the next."""
@@ -538,10 +564,19 @@ class DealWorkflow:
         )
         if intent is None:
             return
-        m = self._find(intent.metadata.get("milestone_key"), intent_id=intent_id) or hint
-        if m is None:
-            self._anomaly(f"Payment {intent_id} names no milestone of this deal; nothing funded")
-            return
+        if workflow.patched(STRIPE_HINTS_VERIFIED):
+            problem = rules.payment_owner_problem(
+                intent.metadata, self._spec.deal_id, self._milestones
+            )
+            if problem is not None:
+                self._anomaly(f"Payment {intent_id} {problem}: nothing funded", hint)
+                return
+            m = self._milestones[intent.metadata["milestone_key"]]
+        else:
+            m = self._find(intent.metadata.get("milestone_key"), intent_id=intent_id) or hint
+            if m is None:
+                self._anomaly(f"Payment {intent_id} names no milestone of this deal; nothing funded")
+                return
         await self._apply_payment(m, intent, source, found_by)
 
     async def _apply_payment(

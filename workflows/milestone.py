@@ -53,6 +53,9 @@ class MilestoneRun:
     next_fund_reminder_at: datetime | None = None
     fund_reminders: int = 0
     reconcile_at: datetime | None = None
+    #: The wait before the next look at Stripe, doubling while the link stays open and unpaid.
+    poll_interval: timedelta | None = None
+    polls: int = 0
     replace_at: datetime | None = None
 
     # money
