@@ -9,16 +9,22 @@ other status is the vendor's refusal (non-retryable `VendorRejected`).
 
 Approved artifacts are downloaded, checked against the SHA-256 the vendor declared when
 submitting them, and mailed to the client as attachments with a stable Message-ID.
+
+Both activities heartbeat while they run, so a worker that dies mid-download is noticed at the
+heartbeat timeout. Their httpx timeouts and the overall download deadline come from
+dealflow.activity_timeouts.DELIVERY, which also derives how long an attempt can take.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import mimetypes
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from datetime import timedelta
 
 import httpx
@@ -26,6 +32,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.email import EmailActivities
+from activities.heartbeat import heartbeating
+from dealflow.activity_timeouts import DELIVERY
 from dealflow.egress import ForbiddenAddress, ensure_public
 from dealflow.mailer import Attachment
 from dealflow.messages import (
@@ -50,8 +58,8 @@ MAX_REDIRECTS = 5
 
 #: Mail servers commonly refuse messages over 20-25 MB; base64 adds a third to attachments.
 MAX_ARTIFACT_BYTES = 10 * 1024 * 1024
-WORK_ORDER_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
-ARTIFACT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
+WORK_ORDER_TIMEOUT = httpx.Timeout(**asdict(DELIVERY.work_order))
+ARTIFACT_TIMEOUT = httpx.Timeout(**asdict(DELIVERY.artifact))
 #: Honour a peer's Retry-After, but never park the activity longer than this.
 MAX_RETRY_AFTER = timedelta(hours=1)
 #: The artifacts mail's DeliveryResult.status_code: the SMTP server's "accepted".
@@ -91,6 +99,7 @@ class DeliveryActivities:
         )
 
     @activity.defn
+    @heartbeating
     async def dispatch_work_order(self, input: WorkOrderInput) -> DeliveryResult:
         key = work_order_key(input)
         order = {
@@ -116,6 +125,7 @@ class DeliveryActivities:
         )
 
     @activity.defn
+    @heartbeating
     async def deliver_artifacts(self, input: ArtifactDeliveryInput) -> DeliveryResult:
         """Mail the client the approved files, each verified against its declared SHA-256.
 
@@ -128,12 +138,7 @@ class DeliveryActivities:
                 type=NO_ARTIFACTS,
                 non_retryable=True,
             )
-        attachments: list[Attachment] = []
-        budget = MAX_ARTIFACT_BYTES
-        for artifact in input.artifacts:
-            attachment = await self._fetch_verified(artifact, budget=budget)
-            budget -= len(attachment.data)
-            attachments.append(attachment)
+        attachments = await self._fetch_all(input)
         message_id = await self._mailer.send(
             deal_id=input.deal_id,
             kind=EmailKind.ARTIFACTS_DELIVERED,
@@ -153,6 +158,25 @@ class DeliveryActivities:
             attachments=attachments,
         )
         return DeliveryResult(status_code=SMTP_ACCEPTED, delivery_id=message_id)
+
+    async def _fetch_all(self, input: ArtifactDeliveryInput) -> list[Attachment]:
+        """Every artifact, within DELIVERY.download_deadline: httpx's timeouts bound each read,
+        not a slow stream, and the attempt must end before Temporal starts the next one."""
+        deadline = DELIVERY.download_deadline.total_seconds()
+        attachments: list[Attachment] = []
+        budget = MAX_ARTIFACT_BYTES
+        try:
+            async with asyncio.timeout(deadline):
+                for artifact in input.artifacts:
+                    attachment = await self._fetch_verified(artifact, budget=budget)
+                    budget -= len(attachment.data)
+                    attachments.append(attachment)
+        except TimeoutError as error:
+            raise ApplicationError(
+                f"artifacts of milestone {input.milestone_key} not downloaded within {deadline:.0f}s",
+                type=VENDOR_UNAVAILABLE,
+            ) from error
+        return attachments
 
     async def _fetch_verified(self, artifact: Artifact, *, budget: int) -> Attachment:
         digest = hashlib.sha256()

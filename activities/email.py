@@ -18,6 +18,7 @@ import jinja2
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.heartbeat import heartbeating
 from dealflow.links import portal_url
 from dealflow.mailer import Attachment, Mailer, OutgoingMail
 from dealflow.messages import EmailAttachment, EmailInput, EmailKind, EmailResult
@@ -136,6 +137,7 @@ class EmailActivities:
         return message_id
 
     @activity.defn
+    @heartbeating
     async def send_email(self, input: EmailInput) -> EmailResult:
         message_id = await self.send(
             deal_id=input.deal_id,

@@ -9,6 +9,11 @@ change on every activity attempt and would protect nothing.
 Errors are classified for Temporal: a declined card, an invalid request, a reused key and a bad
 key are non-retryable `ApplicationError`s the workflow handles; rate limits, 5xx and network
 errors are retryable (after the library's own `max_network_retries`).
+
+Webhooks are hints: the retrieve_* activities re-read a session, intent, charge, refund or dispute
+so the workflow acts on what Stripe says now, not on what an event claimed. Every activity
+heartbeats, so a worker that dies mid-call is noticed at the heartbeat timeout; the client's
+timeouts and retries come from dealflow.activity_timeouts.STRIPE, which also bounds an attempt.
 """
 
 from __future__ import annotations
@@ -16,24 +21,31 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import httpx
 import stripe
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.heartbeat import heartbeating
+from dealflow.activity_timeouts import STRIPE
 from dealflow.links import portal_url
 from dealflow.messages import (
+    ChargeState,
     CheckoutSession,
     CheckoutSessionState,
     CreateCheckoutInput,
+    DisputeState,
     ExpireCheckoutInput,
     PaymentIntentAction,
     PaymentIntentState,
     RefundInput,
     RefundResult,
+    RefundState,
     TransferInput,
     TransferResult,
 )
@@ -55,8 +67,6 @@ NON_RETRYABLE_ERROR_TYPES = (
     STRIPE_AUTHENTICATION,
 )
 
-#: One HTTP request to Stripe may take this long; the activity's start-to-close bounds the rest.
-REQUEST_TIMEOUT_SECONDS = 30.0
 _IDEMPOTENCY_KEY_MAX = 255
 
 
@@ -125,13 +135,17 @@ def _metadata(metadata: Any) -> dict[str, str]:
     return metadata.to_dict() if metadata is not None else {}
 
 
+def _id(field: Any) -> str | None:
+    """The id in an expandable field, whether Stripe sent the id or the expanded object."""
+    return field if isinstance(field, str) or field is None else field.id
+
+
 def _session_state(session: Any) -> CheckoutSessionState:
-    intent = session.payment_intent
     return CheckoutSessionState(
         session_id=session.id,
         status=session.status,
         payment_status=session.payment_status,
-        payment_intent_id=intent if isinstance(intent, str) or intent is None else intent.id,
+        payment_intent_id=_id(session.payment_intent),
         amount_total=session.amount_total,
         currency=session.currency,
         livemode=session.livemode,
@@ -140,7 +154,6 @@ def _session_state(session: Any) -> CheckoutSessionState:
 
 
 def _intent_state(intent: Any, *, sandbox: bool) -> PaymentIntentState:
-    charge = intent.latest_charge
     return PaymentIntentState(
         payment_intent_id=intent.id,
         status=intent.status,
@@ -149,9 +162,52 @@ def _intent_state(intent: Any, *, sandbox: bool) -> PaymentIntentState:
         amount_received=intent.amount_received,
         currency=intent.currency,
         livemode=intent.livemode,
-        latest_charge=charge if isinstance(charge, str) or charge is None else charge.id,
+        latest_charge=_id(intent.latest_charge),
         metadata=_metadata(intent.metadata),
         sandbox=sandbox,
+    )
+
+
+def _charge_state(charge: Any) -> ChargeState:
+    return ChargeState(
+        charge_id=charge.id,
+        payment_intent_id=_id(charge.payment_intent),
+        amount=charge.amount,
+        amount_captured=charge.amount_captured,
+        amount_refunded=charge.amount_refunded,
+        currency=charge.currency,
+        refunded=charge.refunded,
+        livemode=charge.livemode,
+        metadata=_metadata(charge.metadata),
+        disputed=charge.disputed,
+    )
+
+
+def _refund_state(refund: Any, *, livemode: bool) -> RefundState:
+    return RefundState(
+        refund_id=refund.id,
+        payment_intent_id=_id(refund.payment_intent),
+        charge_id=_id(refund.charge),
+        amount=refund.amount,
+        currency=refund.currency,
+        status=refund.status or "pending",
+        livemode=livemode,
+        metadata=_metadata(refund.metadata),
+    )
+
+
+def _dispute_state(dispute: Any) -> DisputeState:
+    due_by = dispute.evidence_details.due_by
+    return DisputeState(
+        dispute_id=dispute.id,
+        charge_id=_id(dispute.charge),
+        payment_intent_id=_id(dispute.payment_intent),
+        amount=dispute.amount,
+        currency=dispute.currency,
+        status=dispute.status,
+        reason=dispute.reason,
+        livemode=dispute.livemode,
+        evidence_due_by=_timestamp(due_by) if due_by else None,
     )
 
 
@@ -164,7 +220,7 @@ class PaymentActivities:
         public_url: str,
         secret_key: str,
         portal_link_days: int,
-        max_network_retries: int = 2,
+        max_network_retries: int = STRIPE.max_network_retries,
     ) -> None:
         self._public_url = public_url
         self._secret_key = secret_key
@@ -178,7 +234,7 @@ class PaymentActivities:
                 api_key,
                 base_addresses={"api": api_base} if api_base else None,
                 max_network_retries=max_network_retries,
-                http_client=stripe.HTTPXClient(timeout=REQUEST_TIMEOUT_SECONDS),
+                http_client=stripe.HTTPXClient(timeout=httpx.Timeout(**asdict(STRIPE.http))),
             )
 
     @property
@@ -209,6 +265,7 @@ class PaymentActivities:
         return with_query(link, paid="1"), with_query(link, checkout="cancelled")
 
     @activity.defn
+    @heartbeating
     async def create_checkout_session(self, input: CreateCheckoutInput) -> CheckoutSession:
         client = self._stripe
         success_url, cancel_url = self._return_urls(input)
@@ -260,20 +317,47 @@ class PaymentActivities:
         )
 
     @activity.defn
+    @heartbeating
     async def retrieve_checkout_session(self, session_id: str) -> CheckoutSessionState:
         client = self._stripe
         with _stripe_errors():
             return _session_state(await client.v1.checkout.sessions.retrieve_async(session_id))
 
     @activity.defn
+    @heartbeating
     async def retrieve_payment_intent(self, payment_intent_id: str) -> PaymentIntentState:
         client = self._stripe
         with _stripe_errors():
             return _intent_state(
-                await client.v1.payment_intents.retrieve_async(payment_intent_id), sandbox=self._sandbox
+                await client.v1.payment_intents.retrieve_async(payment_intent_id),
+                sandbox=self._sandbox,
             )
 
     @activity.defn
+    @heartbeating
+    async def retrieve_charge(self, charge_id: str) -> ChargeState:
+        client = self._stripe
+        with _stripe_errors():
+            return _charge_state(await client.v1.charges.retrieve_async(charge_id))
+
+    @activity.defn
+    @heartbeating
+    async def retrieve_refund(self, refund_id: str) -> RefundState:
+        client = self._stripe
+        with _stripe_errors():
+            return _refund_state(
+                await client.v1.refunds.retrieve_async(refund_id), livemode=self._livemode
+            )
+
+    @activity.defn
+    @heartbeating
+    async def retrieve_dispute(self, dispute_id: str) -> DisputeState:
+        client = self._stripe
+        with _stripe_errors():
+            return _dispute_state(await client.v1.disputes.retrieve_async(dispute_id))
+
+    @activity.defn
+    @heartbeating
     async def expire_checkout_session(self, input: ExpireCheckoutInput) -> CheckoutSessionState:
         """Expire a superseded session. Already expired or already complete: its state, no error."""
         client = self._stripe
@@ -295,6 +379,7 @@ class PaymentActivities:
         return _session_state(session)
 
     @activity.defn
+    @heartbeating
     async def capture_payment(self, input: PaymentIntentAction) -> PaymentIntentState:
         """Capture an authorization; one captured already (earlier attempt) is returned as is."""
         client = self._stripe
@@ -304,6 +389,7 @@ class PaymentActivities:
         )
 
     @activity.defn
+    @heartbeating
     async def cancel_authorization(self, input: PaymentIntentAction) -> PaymentIntentState:
         """Void an authorization; one canceled already is returned as is."""
         client = self._stripe
@@ -328,6 +414,7 @@ class PaymentActivities:
         return _intent_state(intent, sandbox=self._sandbox)
 
     @activity.defn
+    @heartbeating
     async def refund_payment(self, input: RefundInput) -> RefundResult:
         client = self._stripe
         params: dict[str, Any] = {
@@ -353,6 +440,7 @@ class PaymentActivities:
         )
 
     @activity.defn
+    @heartbeating
     async def transfer_to_vendor(self, input: TransferInput) -> TransferResult:
         client = self._stripe
         params = {

@@ -16,6 +16,8 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.heartbeat import heartbeating
+from dealflow.activity_timeouts import RECEIPTS
 from dealflow.messages import ReceiptInput, ReceiptResult
 from dealflow.receipt_pdf import render_receipt_pdf
 
@@ -23,6 +25,8 @@ _EXISTING = """SELECT receipt_number, pdf, pdf_sha256, amount, currency, livemod
                FROM receipts WHERE deal_id = $1 AND milestone_key = $2"""
 #: What a receipt states about money; a second request for the milestone must agree on all of it.
 _MONEY_FIELDS = ("amount", "currency", "livemode", "sandbox")
+#: Seconds for each wait on Postgres; RECEIPTS derives the attempt's worst case from it.
+_WAIT = RECEIPTS.statement_timeout
 
 
 def _refuse(message: str) -> ApplicationError:
@@ -55,15 +59,18 @@ class ReceiptActivities:
         self._pool = pool
 
     @activity.defn
+    @heartbeating
     async def issue_receipt(self, input: ReceiptInput) -> ReceiptResult:
         """Idempotent per (deal_id, milestone_key): a retry returns the receipt already issued."""
         _check(input)
-        async with self._pool.acquire() as conn:
-            existing = await conn.fetchrow(_EXISTING, input.deal_id, input.milestone_key)
+        async with self._pool.acquire(timeout=_WAIT) as conn:
+            existing = await conn.fetchrow(
+                _EXISTING, input.deal_id, input.milestone_key, timeout=_WAIT
+            )
             if existing:
                 return _result(existing, input)
             issued_at = datetime.now(UTC).replace(microsecond=0)
-            serial = await conn.fetchval("SELECT nextval('receipt_numbers')")
+            serial = await conn.fetchval("SELECT nextval('receipt_numbers')", timeout=_WAIT)
             number = f"R-{issued_at.year}-{serial:06d}"
             pdf = render_receipt_pdf(number, input, issued_at)
             inserted = await conn.fetchrow(
@@ -88,7 +95,10 @@ class ReceiptActivities:
                 json.dumps(input.model_dump(mode="json")),
                 pdf,
                 hashlib.sha256(pdf).hexdigest(),
+                timeout=_WAIT,
             )
             # None: a concurrent attempt issued it first; its number wins and this one is unused.
-            row = inserted or await conn.fetchrow(_EXISTING, input.deal_id, input.milestone_key)
+            row = inserted or await conn.fetchrow(
+                _EXISTING, input.deal_id, input.milestone_key, timeout=_WAIT
+            )
             return _result(row, input)

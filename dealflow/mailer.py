@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 import aiosmtplib
 from temporalio.exceptions import ApplicationError
 
+from dealflow.activity_timeouts import MAIL
 from dealflow.settings import ConfigError
 
 PERMANENT_SMTP_ERROR = "PermanentSmtpError"
@@ -100,7 +101,7 @@ class OutgoingMail:
 class Mailer:
     """Composes and sends OutgoingMail through one SMTP server."""
 
-    def __init__(self, *, smtp_url: str, mail_from: str, timeout_seconds: float = 30.0) -> None:
+    def __init__(self, *, smtp_url: str, mail_from: str) -> None:
         self._endpoint = SmtpEndpoint.parse(smtp_url)
         _name, address = parseaddr(mail_from)
         if "@" not in address:
@@ -110,7 +111,6 @@ class Mailer:
         self._mail_from = mail_from
         self._sender = address
         self._domain = address.rsplit("@", 1)[1]
-        self._timeout = timeout_seconds
 
     def message_id(self, deal_id: str, message_key: str) -> str:
         """The same (deal, key) always gives the same Message-ID."""
@@ -153,7 +153,7 @@ class Mailer:
                 password=self._endpoint.password,
                 use_tls=self._endpoint.use_tls,
                 start_tls=self._endpoint.start_tls,
-                timeout=self._timeout,
+                timeout=MAIL.command_timeout,
             )
         except aiosmtplib.SMTPRecipientsRefused as error:
             refusals = error.recipients

@@ -274,6 +274,47 @@ class PaymentIntentState(_Message):
     sandbox: bool = False
 
 
+class ChargeState(_Message):
+    """A charge as Stripe reports it, re-read before a refund or dispute event moves money.
+    A charge made by a PaymentIntent carries the intent's metadata (deal and milestone)."""
+
+    charge_id: str
+    payment_intent_id: str | None
+    amount: int
+    amount_captured: int
+    amount_refunded: int
+    currency: str
+    refunded: bool
+    livemode: bool
+    metadata: dict[str, str] = Field(default_factory=dict)
+    disputed: bool
+
+
+class RefundState(_Message):
+    refund_id: str
+    payment_intent_id: str | None
+    charge_id: str | None
+    amount: int
+    currency: str
+    status: str  # Stripe's: pending, requires_action, succeeded, failed, canceled
+    #: Refund objects carry no livemode; it is the API key's mode.
+    livemode: bool
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class DisputeState(_Message):
+    dispute_id: str
+    charge_id: str
+    payment_intent_id: str | None
+    amount: int
+    currency: str
+    status: str  # Stripe's: needs_response, under_review, won, lost, warning_*, ...
+    reason: str
+    livemode: bool
+    #: None when the card network allows no response.
+    evidence_due_by: datetime | None
+
+
 class PaymentIntentAction(_Message):
     """Capture or cancel one payment intent of a milestone."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import hashlib
 import json
 from collections.abc import AsyncIterator
@@ -13,11 +15,19 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import (
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Route
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+import activities.delivery
+import activities.heartbeat
 from activities.delivery import MAX_ARTIFACT_BYTES, DeliveryActivities
 from activities.email import EmailActivities
 from dealflow.mailsink import MailSink
@@ -26,6 +36,7 @@ from dealflow.serve import free_port, serve_app
 from dealflow.signing import InvalidSignature, sign, verify_signature
 
 SIGNING_SECRET = "dlv_test-signing-secret-0123456789"
+SLOW_PIECE_SECONDS = 0.05
 
 
 @dataclass
@@ -63,6 +74,18 @@ class Vendor:
         data, content_type = self.files[name]
         return Response(data, media_type=content_type)
 
+    async def slow_file(self, request: Request) -> Response:
+        """The file in ten pieces, a little apart, as a large download over a slow link."""
+        data, content_type = self.files[request.path_params["name"]]
+        size = -(-len(data) // 10)
+
+        async def pieces() -> AsyncIterator[bytes]:
+            for start in range(0, len(data), size):
+                await asyncio.sleep(SLOW_PIECE_SECONDS)
+                yield data[start : start + size]
+
+        return StreamingResponse(pieces(), media_type=content_type)
+
     async def moved(self, request: Request) -> Response:
         return RedirectResponse(f"/files/{request.path_params['name']}", status_code=302)
 
@@ -74,6 +97,7 @@ class Vendor:
                 Route("/orders/busy", self.busy_orders, methods=["POST"]),
                 Route("/files/{name}", self.file),
                 Route("/moved/{name}", self.moved),
+                Route("/slow/{name}", self.slow_file),
             ]
         )
 
@@ -344,6 +368,56 @@ async def test_artifacts_over_the_size_limit_are_refused(
     assert raised.value.type == "ArtifactTooLarge"
     assert raised.value.non_retryable
     assert "'part-2.bin'" in str(raised.value)
+    assert sink.messages == []
+
+
+def recording_heartbeats() -> tuple[ActivityEnvironment, list[tuple[object, ...]]]:
+    env = ActivityEnvironment()
+    beats: list[tuple[object, ...]] = []
+    env.on_heartbeat = lambda *details: beats.append(details)
+    return env, beats
+
+
+async def test_a_slow_download_heartbeats_while_it_streams(
+    vendor: Vendor, sink: MailSink, delivery: DeliveryActivities, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that dies mid-download is noticed at the heartbeat timeout, not start-to-close."""
+    monkeypatch.setattr(activities.heartbeat, "HEARTBEAT_INTERVAL", timedelta(milliseconds=50))
+    artifact = vendor.artifact("film.mov", b"\x00" * 100_000, "video/quicktime", path="slow")
+    env, beats = recording_heartbeats()
+
+    result = await env.run(delivery.deliver_artifacts, approved([artifact]))
+
+    assert result.status_code == 250
+    # Ten pieces 50 ms apart: about ten beats, allowing for a slow machine.
+    assert len(beats) >= 5
+
+
+async def test_a_quick_work_order_sends_no_heartbeat(
+    vendor: Vendor, delivery: DeliveryActivities
+) -> None:
+    env, beats = recording_heartbeats()
+    with pytest.raises(ApplicationError):
+        await env.run(delivery.dispatch_work_order, work_order(f"{vendor.url}/orders/reject"))
+    assert beats == []
+
+
+async def test_a_download_slower_than_its_deadline_is_retried(
+    vendor: Vendor, sink: MailSink, delivery: DeliveryActivities, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """httpx's read timeout bounds each piece, not the stream; the deadline bounds the attempt."""
+    quick = dataclasses.replace(
+        activities.delivery.DELIVERY, download_deadline=timedelta(seconds=SLOW_PIECE_SECONDS * 3)
+    )
+    monkeypatch.setattr(activities.delivery, "DELIVERY", quick)
+    artifact = vendor.artifact("film.mov", b"\x00" * 100_000, "video/quicktime", path="slow")
+
+    with pytest.raises(ApplicationError) as raised:
+        await ActivityEnvironment().run(delivery.deliver_artifacts, approved([artifact]))
+
+    assert raised.value.type == "VendorUnavailable"
+    assert not raised.value.non_retryable
+    assert "not downloaded within" in str(raised.value)
     assert sink.messages == []
 
 

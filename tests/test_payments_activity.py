@@ -29,10 +29,13 @@ from activities.payments import (
 from dealflow.links import verify_token
 from dealflow.messages import (
     CaptureMethod,
+    ChargeState,
     CreateCheckoutInput,
+    DisputeState,
     ExpireCheckoutInput,
     PaymentIntentAction,
     RefundInput,
+    RefundState,
     TransferInput,
 )
 from dealflow.serve import free_port
@@ -368,6 +371,121 @@ async def test_transfer_to_a_connected_account(sandbox: RunningSandbox) -> None:
     assert [
         (m["object_id"], m["amount"], m["destination"], m["transfer_group"]) for m in transfers
     ] == [(result.transfer_id, 9000, "acct_1VendorPayout", "deal-payout:m1")]
+
+
+# --------------------------------------------------------------------------- read-backs
+
+
+async def test_refund_and_charge_read_back_with_the_deal(sandbox: RunningSandbox) -> None:
+    """What a refund.created or charge.refunded webhook names, re-read before money changes."""
+    activities = payments(sandbox.url)
+    workflow = attempt("deal-deal-readback")
+    session = await workflow.run(
+        activities.create_checkout_session, await checkout(sandbox, "deal-readback", amount=6000)
+    )
+    intent_id = (await sandbox.control.pay(session.session_id))["payment_intent"]["id"]
+    refunded = await workflow.run(
+        activities.refund_payment,
+        RefundInput(
+            deal_id="deal-readback",
+            milestone_key="m1",
+            payment_intent_id=intent_id,
+            amount=2500,
+            reason="requested_by_customer",
+            purpose="cancel",
+        ),
+    )
+
+    refund = await workflow.run(activities.retrieve_refund, refunded.refund_id)
+    assert refund == RefundState(
+        refund_id=refunded.refund_id,
+        payment_intent_id=intent_id,
+        charge_id=refund.charge_id,
+        amount=2500,
+        currency="usd",
+        status="succeeded",
+        livemode=False,
+        metadata={"deal_id": "deal-readback", "milestone_key": "m1", "purpose": "cancel"},
+    )
+    assert refund.charge_id is not None
+    charge = await workflow.run(activities.retrieve_charge, refund.charge_id)
+    assert charge == ChargeState(
+        charge_id=refund.charge_id,
+        payment_intent_id=intent_id,
+        amount=6000,
+        amount_captured=6000,
+        amount_refunded=2500,
+        currency="usd",
+        refunded=False,
+        livemode=False,
+        metadata={"deal_id": "deal-readback", "milestone_key": "m1", "generation": "1"},
+        disputed=False,
+    )
+
+
+async def test_a_dispute_reads_back_with_its_charge_and_deadline(sandbox: RunningSandbox) -> None:
+    activities = payments(sandbox.url)
+    workflow = attempt("deal-deal-chargeback")
+    session = await workflow.run(
+        activities.create_checkout_session, await checkout(sandbox, "deal-chargeback", amount=8000)
+    )
+    paid = await sandbox.control.pay(session.session_id)
+    opened = await sandbox.control.open_dispute(
+        payment_intent=paid["payment_intent"]["id"], reason="product_not_received"
+    )
+
+    dispute = await workflow.run(activities.retrieve_dispute, opened["id"])
+    assert dispute == DisputeState(
+        dispute_id=opened["id"],
+        charge_id=paid["charge"]["id"],
+        payment_intent_id=paid["payment_intent"]["id"],
+        amount=8000,
+        currency="usd",
+        status="needs_response",
+        reason="product_not_received",
+        livemode=False,
+        evidence_due_by=datetime.fromtimestamp(opened["evidence_details"]["due_by"], UTC),
+    )
+    charge = await workflow.run(activities.retrieve_charge, dispute.charge_id)
+    assert (charge.disputed, charge.metadata["deal_id"]) == (True, "deal-chargeback")
+
+
+@pytest.mark.parametrize(
+    ("activity_name", "object_id"),
+    [
+        ("retrieve_charge", "ch_unknown"),
+        ("retrieve_refund", "re_unknown"),
+        ("retrieve_dispute", "dp_unknown"),
+    ],
+)
+async def test_an_unknown_object_is_a_non_retryable_invalid_request(
+    sandbox: RunningSandbox, activity_name: str, object_id: str
+) -> None:
+    retrieve = getattr(payments(sandbox.url), activity_name)
+    error = await expect_error(
+        attempt("deal-deal-unknown").run(retrieve, object_id),
+        STRIPE_INVALID_REQUEST,
+        retryable=False,
+    )
+    assert (error.details[0]["http_status"], error.details[0]["code"]) == (404, "resource_missing")
+
+
+@pytest.mark.parametrize(
+    "activity_name", ["retrieve_charge", "retrieve_refund", "retrieve_dispute"]
+)
+async def test_a_read_back_during_a_stripe_outage_is_retried(
+    sandbox: RunningSandbox, activity_name: str
+) -> None:
+    retrieve = getattr(payments(sandbox.url), activity_name)
+    await sandbox.control.set_faults(fail_next=[500])
+    try:
+        await expect_error(
+            attempt("deal-deal-outage").run(retrieve, "ch_any"),
+            STRIPE_UNAVAILABLE,
+            retryable=True,
+        )
+    finally:
+        await sandbox.control.reset_faults()
 
 
 # --------------------------------------------------------------------------- error classification

@@ -233,6 +233,14 @@ async def test_unknown_objects_are_404_resource_missing(target: Target) -> None:
     with pytest.raises(stripe.InvalidRequestError) as raised:
         await target.client.v1.payment_intents.retrieve_async("pi_doesnotexist")
     assert (raised.value.http_status, raised.value.code) == (404, "resource_missing")
+    for resource, object_id in (
+        (target.client.v1.charges, "ch_doesnotexist"),
+        (target.client.v1.refunds, "re_doesnotexist"),
+        (target.client.v1.disputes, "dp_doesnotexist"),
+    ):
+        with pytest.raises(stripe.InvalidRequestError) as raised:
+            await resource.retrieve_async(object_id)
+        assert (raised.value.http_status, raised.value.code) == (404, "resource_missing")
 
 
 async def test_unrecognized_urls_are_404_invalid_requests(target: Target) -> None:
@@ -411,6 +419,98 @@ async def test_partial_then_full_refund(target: Target) -> None:
             what="two charge.refunded events",
         )
         assert refunded == [300, 1000]
+
+
+async def test_a_charge_carries_its_payment_intents_metadata(target: Target) -> None:
+    metadata = {"deal_id": "deal-charge", "milestone_key": "m1"}
+    intent = await paid_intent(target, 1800, metadata=metadata)
+    charge = await target.client.v1.charges.retrieve_async(intent.latest_charge)
+    assert charge.id.startswith("ch_")
+    assert (charge.object, charge.payment_intent, charge.livemode) == ("charge", intent.id, False)
+    assert (charge.amount, charge.amount_captured, charge.amount_refunded, charge.currency) == (
+        1800,
+        1800,
+        0,
+        "usd",
+    )
+    assert (charge.captured, charge.refunded, charge.disputed, charge.status) == (
+        True,
+        False,
+        False,
+        "succeeded",
+    )
+    assert charge.metadata.to_dict() == metadata
+    expanded = await target.client.v1.charges.retrieve_async(
+        charge.id, {"expand": ["payment_intent"]}
+    )
+    assert expanded.payment_intent.id == intent.id
+
+
+async def test_a_refund_reads_back_with_its_charge_and_no_livemode(target: Target) -> None:
+    intent = await paid_intent(target, 1000)
+    created = await target.client.v1.refunds.create_async(
+        {"payment_intent": intent.id, "amount": 400, "metadata": {"purpose": "duplicate"}}
+    )
+    refund = await target.client.v1.refunds.retrieve_async(created.id)
+    assert (refund.object, refund.amount, refund.currency, refund.status) == (
+        "refund",
+        400,
+        "usd",
+        "succeeded",
+    )
+    assert (refund.charge, refund.payment_intent) == (intent.latest_charge, intent.id)
+    assert refund.metadata.to_dict() == {"purpose": "duplicate"}
+    # Stripe's refund object has no livemode: the key's mode says which money moved.
+    assert "livemode" not in refund
+    expanded = await target.client.v1.refunds.retrieve_async(created.id, {"expand": ["charge"]})
+    assert expanded.charge.amount_refunded == 400
+
+
+async def test_refund_webhooks_name_objects_that_read_back(target: Target) -> None:
+    _, receiver = target.sandbox("webhooks need an endpoint Stripe can reach")
+    intent = await paid_intent(target, 1500)
+    refund = await target.client.v1.refunds.create_async(
+        {"payment_intent": intent.id, "amount": 500}
+    )
+    created = await receiver.wait_for(refund.id, "refund.created")
+    refunded = await receiver.wait_for(intent.latest_charge, "charge.refunded")
+    again = await target.client.v1.refunds.retrieve_async(created.data.object.id)
+    charge = await target.client.v1.charges.retrieve_async(refunded.data.object.id)
+    assert (again.amount, again.charge) == (500, charge.id)
+    assert (charge.amount_refunded, charge.refunded, charge.payment_intent) == (
+        500,
+        False,
+        intent.id,
+    )
+
+
+async def test_dispute_webhooks_name_disputes_that_read_back(target: Target) -> None:
+    control, receiver = target.sandbox("disputes are opened through the sandbox's controls")
+    intent = await paid_intent(target, 3100, metadata={"deal_id": "deal-dispute"})
+    opened = await control.open_dispute(payment_intent=intent.id, reason="fraudulent")
+    event = await receiver.wait_for(opened["id"], "charge.dispute.created")
+    dispute = await target.client.v1.disputes.retrieve_async(event.data.object.id)
+    assert dispute.id.startswith("dp_")
+    assert (dispute.object, dispute.livemode, dispute.status, dispute.reason) == (
+        "dispute",
+        False,
+        "needs_response",
+        "fraudulent",
+    )
+    assert (dispute.amount, dispute.currency) == (3100, "usd")
+    assert (dispute.charge, dispute.payment_intent) == (intent.latest_charge, intent.id)
+    assert dispute.evidence_details.due_by > dispute.created
+    assert dispute.evidence_details.has_evidence is False
+    charge = await target.client.v1.charges.retrieve_async(dispute.charge)
+    assert (charge.disputed, charge.metadata.to_dict()) == (True, {"deal_id": "deal-dispute"})
+    expanded = await target.client.v1.disputes.retrieve_async(
+        dispute.id, {"expand": ["charge", "payment_intent"]}
+    )
+    assert (expanded.charge.id, expanded.payment_intent.id) == (charge.id, intent.id)
+
+    await control.close_dispute(dispute.id, "lost")
+    closed = await receiver.wait_for(dispute.id, "charge.dispute.closed")
+    assert (await target.client.v1.disputes.retrieve_async(closed.data.object.id)).status == "lost"
 
 
 async def test_refunding_more_than_was_paid_is_refused(target: Target) -> None:

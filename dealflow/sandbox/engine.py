@@ -58,6 +58,7 @@ EXPANDABLE = {
     "payment_intent": ("latest_charge",),
     "refund": ("charge", "payment_intent"),
     "charge": ("payment_intent",),
+    "dispute": ("charge", "payment_intent"),
     "transfer": (),
     "event": (),
 }

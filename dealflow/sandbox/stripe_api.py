@@ -296,6 +296,7 @@ ROUTES = (
     _route("GET", "/v1/refunds/{id}", EXPAND_ONLY, _retrieve("refund", "refund")),
     _route("POST", "/v1/transfers", TRANSFER_CREATE, _create_transfer),
     _route("GET", "/v1/transfers/{id}", EXPAND_ONLY, _retrieve("transfer", "transfer")),
+    _route("GET", "/v1/disputes/{id}", EXPAND_ONLY, _retrieve("dispute", "dispute")),
     _route("GET", "/v1/events", EVENT_LIST, _list_events),
     _route("GET", "/v1/events/{id}", EXPAND_ONLY, _retrieve("event", "id")),
 )

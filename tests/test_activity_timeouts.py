@@ -1,0 +1,129 @@
+"""dealflow/activity_timeouts.py: the derivations hold, and the activities' clients use the same
+numbers the workflow's timeouts are derived from."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import stripe
+
+import activities.ledger
+import dealflow.activity_timeouts
+import dealflow.mailer
+from activities.delivery import ARTIFACT_TIMEOUT, WORK_ORDER_TIMEOUT
+from activities.payments import PaymentActivities
+from dealflow.activity_timeouts import (
+    DELIVERY,
+    HEARTBEAT_INTERVAL,
+    LEDGER,
+    MAIL,
+    MARGIN,
+    RECEIPTS,
+    STRIPE,
+)
+from dealflow.mailer import Mailer, OutgoingMail
+
+FAMILIES = {
+    "stripe": STRIPE,
+    "mail": MAIL,
+    "delivery": DELIVERY,
+    "ledger": LEDGER,
+    "receipts": RECEIPTS,
+}
+
+
+def test_the_module_imports_only_the_standard_library() -> None:
+    """The workflow imports it inside Temporal's sandbox: no side effects, no I/O libraries."""
+    tree = ast.parse(Path(inspect.getfile(dealflow.activity_timeouts)).read_text())
+    imported = {
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    assert imported == {"__future__", "dataclasses", "datetime"}
+
+
+@pytest.mark.parametrize("family", FAMILIES.values(), ids=FAMILIES.keys())
+def test_no_retry_starts_while_an_attempt_may_still_run(family: Any) -> None:
+    assert family.attempt_timeout >= family.worst_case + MARGIN
+    if family.heartbeat_timeout is not None:
+        assert family.heartbeat_timeout >= 3 * HEARTBEAT_INTERVAL
+        assert family.heartbeat_timeout < family.attempt_timeout
+
+
+def test_stripe_worst_case_is_every_request_timing_out_after_every_backoff() -> None:
+    # stripe-python sleeps min(0.5 * 2**(n-1), 5) s at most before retry n: what STRIPE assumes.
+    assert (
+        stripe._http_client.HTTPClient.INITIAL_DELAY,
+        stripe._http_client.HTTPClient.MAX_DELAY,
+    ) == (0.5, 5)
+    request = timedelta(seconds=5 + 5 + 5 + 20)
+    assert STRIPE.call == 3 * request + timedelta(seconds=0.5 + 1.0)
+    assert STRIPE.worst_case == 3 * STRIPE.call
+
+
+def test_the_stripe_client_uses_the_stripe_settings() -> None:
+    payments = PaymentActivities(
+        api_key="sk_test_settings",
+        api_base=None,
+        public_url="http://portal.test",
+        secret_key="portal-key",
+        portal_link_days=30,
+    )
+    requestor = payments._stripe._requestor
+    assert requestor._options.max_network_retries == STRIPE.max_network_retries
+    assert requestor._client._timeout == httpx.Timeout(
+        connect=STRIPE.http.connect,
+        read=STRIPE.http.read,
+        write=STRIPE.http.write,
+        pool=STRIPE.http.pool,
+    )
+
+
+def test_vendor_calls_use_the_delivery_settings() -> None:
+    for client, settings in (
+        (WORK_ORDER_TIMEOUT, DELIVERY.work_order),
+        (ARTIFACT_TIMEOUT, DELIVERY.artifact),
+    ):
+        assert (client.connect, client.write, client.pool, client.read) == (
+            settings.connect,
+            settings.write,
+            settings.pool,
+            settings.read,
+        )
+    assert DELIVERY.mail == MAIL
+
+
+def test_ledger_statements_use_the_ledger_setting() -> None:
+    assert activities.ledger.STATEMENT_TIMEOUT == LEDGER.statement_timeout
+
+
+async def test_mail_waits_each_smtp_answer_for_the_mail_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sent: list[dict[str, Any]] = []
+
+    async def record(message: Any, **options: Any) -> None:
+        sent.append(options)
+
+    monkeypatch.setattr(dealflow.mailer.aiosmtplib, "send", record)
+    mailer = Mailer(smtp_url="smtp://mail.test:25", mail_from="deals@dealflow.test")
+    await mailer.send(
+        OutgoingMail(
+            deal_id="deal-mail",
+            kind="sign_reminder",
+            to="client@example.com",
+            subject="Please sign",
+            message_key="sign_reminder:1",
+            text="Please sign.",
+            html="<p>Please sign.</p>",
+        )
+    )
+    assert [options["timeout"] for options in sent] == [MAIL.command_timeout]
