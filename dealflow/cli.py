@@ -249,6 +249,18 @@ def demo(
     raise typer.Exit(run_demo(deals, keep_running))
 
 
+@app.command()
+def chaos(
+    deals: Annotated[int, typer.Option(min=1, max=1000, help="how many deals to play (the demo's scenarios)")] = 40,
+    seed: Annotated[int, typer.Option(help="decides the faults and their moments: same seed, same plan")] = 7,
+) -> None:
+    """Play deals on a stack this command starts and breaks (worker and bridge kills, a Temporal
+    restart, Stripe faults, forged webhooks), then check every end, replay and cent."""
+    from dealflow.chaos.run import main as run_chaos
+
+    raise typer.Exit(run_chaos(deals, seed))
+
+
 def _run_app() -> None:
     try:
         app()

@@ -16,8 +16,8 @@ import secrets
 import string
 import sys
 import time
-from collections.abc import Sequence
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -127,17 +127,61 @@ class DemoReport:
         return all(run.ok for run in self.runs)
 
 
+#: The first step of every deal, said once its workflow has started.
+STARTED = "started; the SOW is on its way to the client"
+
+
+@dataclass
+class DemoCast:
+    """The people every deal of a run shares: one browser and mailbox for the clients, the
+    vendors' server and the operator."""
+
+    target: DemoTarget
+    browser: Browser
+    mailbox: MailBox
+    vendor: DemoVendor
+    operator: DemoOperator
+    step_timeout: float = STEP_TIMEOUT
+
+    def deal_run(
+        self, scenario: Scenario, deal_id: str, number: int, *, on_step: Callable[[str, str], None] | None = None
+    ) -> DealRun:
+        """One deal of `scenario`, cast and ready to start."""
+        spec = scenario.make_spec(deal_id, number, self.vendor.fulfillment_url, scenario.policy)
+        client = DemoClient(self.browser, self.mailbox, deal_id, spec.client.name, timeout=self.step_timeout)
+        watch = DealWatch(self.target.temporal, deal_id, timeout=self.step_timeout)
+        play = Play(spec, client, self.vendor, self.operator, watch, on_step=on_step)
+        return DealRun(scenario, play, watch)
+
+
+@asynccontextmanager
+async def demo_cast(target: DemoTarget, *, step_timeout: float = STEP_TIMEOUT) -> AsyncIterator[DemoCast]:
+    """The people, reading mail and serving the vendors' side until the block exits."""
+    async with AsyncExitStack() as resources:
+        http = await resources.enter_async_context(
+            httpx.AsyncClient(timeout=30, headers={"User-Agent": "dealflow-demo (simulated client)"})
+        )
+        mailbox = await resources.enter_async_context(MailBox(target.mail_dir).watching())
+        vendor = await resources.enter_async_context(
+            DemoVendor(
+                http, bridge_url=target.bridge_url, vendor_token=target.vendor_token, delivery_secret=target.delivery_secret
+            ).serving()
+        )
+        operator = DemoOperator(http, bridge_url=target.bridge_url, admin_token=target.admin_token)
+        yield DemoCast(target, Browser(http), mailbox, vendor, operator, step_timeout)
+
+
 def _run_id() -> str:
     return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(4))
 
 
-async def _perform(run: DealRun) -> None:
+async def perform(run: DealRun, timeout: float = DEMO_TIMEOUT) -> None:
     """Play the story, then check the end: the stage and the money, to the cent."""
     poller = asyncio.create_task(run.watch.poll_forever())
     spec = run.play.spec
     released, refunded = run.scenario.expected_money(spec)
     try:
-        async with asyncio.timeout(DEMO_TIMEOUT):
+        async with asyncio.timeout(timeout):
             await run.scenario.play(run.play)
             await run.watch.until(
                 f"{run.scenario.end} with {format_money(released, spec.currency)} released and "
@@ -148,7 +192,7 @@ async def _perform(run: DealRun) -> None:
     except DemoStepFailed as error:
         run.error = str(error)
     except TimeoutError:
-        run.error = f"not finished after {DEMO_TIMEOUT:.0f}s"
+        run.error = f"not finished after {timeout:.0f}s"
     except Exception as error:  # one broken deal must not hide how the others ended
         log.exception("deal %s failed", spec.deal_id)
         run.error = f"{type(error).__name__}: {error}"
@@ -165,43 +209,28 @@ async def run_demo(target: DemoTarget, count: int, *, console: Console, live: bo
         raise ValueError(f"--deals must be between 1 and {MAX_DEALS}")
     started = time.monotonic()
     run_id = _run_id()
-    async with AsyncExitStack() as resources:
-        http = await resources.enter_async_context(
-            httpx.AsyncClient(timeout=30, headers={"User-Agent": "dealflow-demo (simulated client)"})
-        )
-        mailbox = await resources.enter_async_context(MailBox(target.mail_dir).watching())
-        vendor = await resources.enter_async_context(
-            DemoVendor(
-                http, bridge_url=target.bridge_url, vendor_token=target.vendor_token, delivery_secret=target.delivery_secret
-            ).serving()
-        )
-        operator = DemoOperator(http, bridge_url=target.bridge_url, admin_token=target.admin_token)
-        browser = Browser(http)
+    async with demo_cast(target) as cast:
         on_step = None if live else (lambda deal_id, step: console.print(f"{deal_id}: {step}", highlight=False))
-        runs = []
-        for number, scenario in enumerate(scenarios_for(count), start=1):
-            deal_id = f"demo-{run_id}-{number:02d}"
-            spec = scenario.make_spec(deal_id, number, vendor.fulfillment_url, scenario.policy)
-            client = DemoClient(browser, mailbox, deal_id, spec.client.name, timeout=STEP_TIMEOUT)
-            watch = DealWatch(target.temporal, deal_id)
-            play = Play(spec, client, vendor, operator, watch, on_step=on_step)
-            runs.append(DealRun(scenario, play, watch))
+        runs = [
+            cast.deal_run(scenario, f"demo-{run_id}-{number:02d}", number, on_step=on_step)
+            for number, scenario in enumerate(scenarios_for(count), start=1)
+        ]
         for run in runs:
             try:
                 await start_deal(target.temporal, run.play.spec, target.task_queue)
             except DealExists as error:
                 run.error, run.done = str(error), True
             else:
-                run.play.say("started; the SOW is on its way to the client")
-        plays = asyncio.gather(*(_perform(run) for run in runs if not run.done))
+                run.play.say(STARTED)
+        plays = asyncio.gather(*(perform(run) for run in runs if not run.done))
         if live:
             with Live(_live_view(runs, started), console=console, refresh_per_second=4) as view:
                 while not plays.done():
                     await asyncio.wait([plays], timeout=0.25)
                     view.update(_live_view(runs, started))
         await plays
-        first_link = next((link for run in runs if (link := mailbox.latest_link(run.play.spec.deal_id))), None)
-        return DemoReport(runs, time.monotonic() - started, dict(mailbox.counts), first_link)
+        first_link = next((link for run in runs if (link := cast.mailbox.latest_link(run.play.spec.deal_id))), None)
+        return DemoReport(runs, time.monotonic() - started, dict(cast.mailbox.counts), first_link)
 
 
 # --------------------------------------------------------------------------- rendering

@@ -43,11 +43,19 @@ class DemoStepFailed(RuntimeError):
 
 
 async def send_politely(http: httpx.AsyncClient, method: str, url: str, **kwargs: object) -> httpx.Response:
-    """One request, repeated when the server says "slow down" (429) or "try again" (503)."""
+    """One request, repeated when the server says "slow down" (429) or "try again" (503), or
+    does not answer at all (a restarting server), as a person reloads a page. Sending again is
+    safe: every form and API call the people make is deduplicated (form nonce, Idempotency-Key)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + PATIENCE
     while True:
-        response = await http.request(method, url, **kwargs)  # type: ignore[arg-type]
+        try:
+            response = await http.request(method, url, **kwargs)  # type: ignore[arg-type]
+        except httpx.TransportError:
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(1.0)
+            continue
         if response.status_code not in (429, 503) or loop.time() > deadline:
             return response
         retry_after = response.headers.get("retry-after", "")

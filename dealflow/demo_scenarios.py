@@ -107,8 +107,10 @@ def audit_spec(deal_id: str, number: int, fulfillment_url: str, policy: Policy) 
 class DealWatch:
     """The deal's `status` query, polled; the people wait on it, the live display shows it."""
 
-    def __init__(self, temporal: Client, deal_id: str) -> None:
+    def __init__(self, temporal: Client, deal_id: str, *, timeout: float = STEP_TIMEOUT) -> None:
         self.handle = temporal.get_workflow_handle(workflow_id_for(deal_id))
+        #: How long one wait for the deal to move may take (longer under `dealflow chaos`).
+        self.timeout = timeout
         self.status: DealStatus | None = None
         self._changed = asyncio.Condition()
 
@@ -126,8 +128,9 @@ class DealWatch:
                     return
             await asyncio.sleep(POLL_INTERVAL)
 
-    async def until(self, what: str, ready: Callable[[DealStatus], bool], timeout: float = STEP_TIMEOUT) -> DealStatus:
+    async def until(self, what: str, ready: Callable[[DealStatus], bool], timeout: float | None = None) -> DealStatus:
         """The first status that is `ready`; fails at once if the deal ends without getting there."""
+        timeout = self.timeout if timeout is None else timeout
 
         def settled() -> bool:
             return self.status is not None and (ready(self.status) or self.status.stage in TERMINAL_STAGES)
@@ -197,7 +200,7 @@ async def fund(play: Play, key: str, cards: Sequence[str] = (CARD_OK,)) -> None:
 
 async def work(play: Play, key: str, revision: int = 0) -> None:
     """The vendor waits for the work order, then hands in the milestone's file."""
-    order = await play.vendor.wait_for_work_order(play.spec.deal_id, key, revision, STEP_TIMEOUT)
+    order = await play.vendor.wait_for_work_order(play.spec.deal_id, key, revision, play.watch.timeout)
     await play.watch.milestone(key, MilestoneState.IN_PROGRESS)
     summary = f"{order['title']}: done" + (f", revised as asked ({order['notes']})" if revision else "")
     await play.vendor.deliver(play.spec.deal_id, key, revision, summary)
@@ -238,7 +241,7 @@ async def declined_then_revision(play: Play) -> None:
 async def cancel_after_funding(play: Play) -> None:
     await sign(play)
     await fund(play, play.first)
-    await play.vendor.wait_for_work_order(play.spec.deal_id, play.first, 0, STEP_TIMEOUT)
+    await play.vendor.wait_for_work_order(play.spec.deal_id, play.first, 0, play.watch.timeout)
     await play.watch.milestone(play.first, MilestoneState.IN_PROGRESS)
     await play.operator.cancel(play.spec.deal_id, "Client's budget was withdrawn (demo)")
     play.say("operator cancelled the deal (admin API)")

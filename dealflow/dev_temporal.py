@@ -62,7 +62,7 @@ class DevServerConfig:
         return args
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child, before exec: ask Linux to send SIGTERM when the parent dies."""
     pr_set_pdeathsig = 1
     ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
@@ -78,7 +78,7 @@ async def temporal_dev_server(config: DevServerConfig) -> AsyncIterator[Client]:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         start_new_session=True,
-        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        preexec_fn=die_with_parent if sys.platform == "linux" else None,
     )
     assert process.stdout is not None and process.stderr is not None
     pumps = [asyncio.create_task(pump_lines(stream, log)) for stream in (process.stdout, process.stderr)]

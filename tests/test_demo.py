@@ -6,51 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections import defaultdict
 
-import asyncpg
-import httpx
 from rich.console import Console
 
+from dealflow.chaos.money import ledger_money, mislabelled_payments, sandbox_money
 from dealflow.demo import DemoTarget, run_demo, summary
 from dealflow.messages import DealStage, MilestoneState
 from dealflow.stack import Stack
 from tests.recorded import record_history
-
-#: Sandbox money-log kinds as the ledger's payment kinds. Authorizations and their release move
-#: no money; a release without Connect moves none either; no Stripe dispute occurs here.
-_LEDGER_KIND = {"charge": "charge", "capture": "charge", "refund": "refund", "transfer": "transfer"}
-
-
-async def sandbox_money(sandbox_url: str, deal_ids: set[str]) -> dict[tuple[str, str], int]:
-    """(deal, kind) -> minor units, from the sandbox's own money log."""
-    async with httpx.AsyncClient() as http:
-        movements = (await http.get(f"{sandbox_url}/_sandbox/money")).json()["movements"]
-    deal_of_intent = {
-        m["payment_intent"]: m["metadata"]["deal_id"]
-        for m in movements
-        if m["kind"] in ("charge", "authorization") and "deal_id" in m["metadata"]
-    }
-    totals: dict[tuple[str, str], int] = defaultdict(int)
-    for m in movements:
-        deal_id = m["metadata"].get("deal_id") or deal_of_intent.get(m.get("payment_intent"))
-        if deal_id in deal_ids and m["kind"] in _LEDGER_KIND:
-            totals[(deal_id, _LEDGER_KIND[m["kind"]])] += m["amount"]
-    return dict(totals)
-
-
-async def ledger_money(pool: asyncpg.Pool, deal_ids: set[str]) -> dict[tuple[str, str], int]:
-    rows = await pool.fetch(
-        """SELECT deal_id, kind, amount, sandbox, livemode FROM payments
-           WHERE deal_id = ANY($1::text[]) AND kind IN ('charge', 'refund', 'transfer')""",
-        list(deal_ids),
-    )
-    not_sandbox = [dict(row) for row in rows if not row["sandbox"] or row["livemode"]]
-    assert not not_sandbox, f"sandbox money recorded as other money: {not_sandbox}"
-    totals: dict[tuple[str, str], int] = defaultdict(int)
-    for row in rows:
-        totals[(row["deal_id"], row["kind"])] += row["amount"]
-    return dict(totals)
 
 
 async def test_demo_plays_three_deals_and_the_ledger_matches_the_sandbox(stack: Stack) -> None:
@@ -100,4 +63,5 @@ async def test_demo_plays_three_deals_and_the_ledger_matches_the_sandbox(stack: 
             break
         await asyncio.sleep(0.2)
     assert ledger == expected
+    assert not await mislabelled_payments(stack.pool, deal_ids), "sandbox money recorded as other money"
     assert ledger == await sandbox_money(stack.sandbox_url, deal_ids)

@@ -96,7 +96,14 @@ class FaultInjector:
 
     def duplicate_webhook(self) -> bool:
         probability = self.config.duplicate_webhook_probability
-        return probability > 0 and self._random.random() < probability
+        duplicate = probability > 0 and self._random.random() < probability
+        if duplicate:
+            self.injected["duplicate_webhook"] += 1
+        return duplicate
+
+    def reordered(self, deliveries: int) -> None:
+        """Count deliveries the reorder fault sent out of creation order."""
+        self.injected["reordered_webhook"] += deliveries
 
     @property
     def reorder_window(self) -> int:

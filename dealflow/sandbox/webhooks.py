@@ -169,6 +169,8 @@ class WebhookDispatcher:
         while self._queue and len(batch) < window and self._queue[0].due <= loop.time():
             batch.append(heapq.heappop(self._queue))
         batch.reverse()
+        if len(batch) > 1:
+            self._faults.reordered(len(batch))
         return batch
 
     # ------------------------------------------------------------------ one attempt
