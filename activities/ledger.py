@@ -20,6 +20,7 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.heartbeat import heartbeating
 from dealflow.messages import (
     DealSnapshot,
     LedgerBatch,
@@ -176,9 +177,10 @@ class LedgerActivities:
         self._pool = pool
 
     @activity.defn
+    @heartbeating
     async def write_ledger(self, batch: LedgerBatch) -> LedgerWriteResult:
         """One workflow step's rows in one transaction; refused rows quarantined, not retried."""
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._pool.acquire(timeout=STATEMENT_TIMEOUT) as conn, conn.transaction():
             rows = [
                 *(
                     ("event", e.event_key, e, lambda e=e: insert_event(conn, e))
@@ -238,7 +240,7 @@ class LedgerActivities:
         write: Callable[[asyncpg.Connection], Awaitable[Any]],
     ) -> Any:
         """One row; refused for good, it is quarantined and a non-retryable `LedgerRejected`."""
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._pool.acquire(timeout=STATEMENT_TIMEOUT) as conn, conn.transaction():
             written, refused = await _write_row(
                 conn, deal_id, entry, key, model.model_dump(mode="json"), lambda: write(conn)
             )

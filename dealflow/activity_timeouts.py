@@ -146,6 +146,9 @@ MAIL = MailTimeouts()
 DELIVERY = DeliveryTimeouts(mail=MAIL)
 #: One idempotent INSERT (or UPSERT) per activity.
 LEDGER = DatabaseTimeouts()
+#: One workflow step's rows in one transaction: a connection, then a statement and a savepoint
+#: per row (a step records a few; forty is a busy one).
+LEDGER_BATCH = DatabaseTimeouts(waits=41, heartbeat_timeout=HEARTBEAT_TIMEOUT)
 #: Acquire a connection, read the receipt, draw its number, insert it, re-read it after a lost
 #: race (the PDF is drawn in between, well within MARGIN).
 RECEIPTS = DatabaseTimeouts(waits=5, heartbeat_timeout=HEARTBEAT_TIMEOUT)

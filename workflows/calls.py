@@ -4,8 +4,8 @@ and retry policy.
 Transient failures (network, 429, 5xx) are retried here with exponential backoff. Permanent ones
 arrive as non-retryable `ApplicationError`s; the workflow catches them (as `ActivityError`) and
 records them. Mail and vendor hand-offs give up after a day so an outage cannot park a deal's
-timers forever; Stripe and ledger calls keep trying, because money and the audit trail must not
-be skipped.
+timers forever; Stripe calls keep trying, because money must not be skipped; ledger batches give
+up after three days, as an anomaly of the deal, since nothing else waits for them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.email import EmailActivities
     from activities.ledger import LedgerActivities
     from activities.receipts import ReceiptActivities
+    from dealflow import activity_timeouts as timeouts
     from dealflow.messages import (
         ArtifactDeliveryInput,
         DealSnapshot,
@@ -61,11 +62,23 @@ Arg = TypeVar("Arg")
 Result = TypeVar("Result")
 
 
+class AttemptTimeouts(Protocol):
+    """What `dealflow.activity_timeouts` derives from each family's client settings."""
+
+    @property
+    def attempt_timeout(self) -> timedelta: ...
+
+    @property
+    def heartbeat_timeout(self) -> timedelta | None: ...
+
+
 @dataclass(frozen=True)
 class Family:
-    """How long one attempt may take, how retries back off, and when to give up altogether."""
+    """How long one attempt may take (from its clients' own timeouts and retries, so no attempt
+    is still running when its retry starts), how soon a dead worker is noticed (heartbeats), how
+    retries back off, and when to give up altogether."""
 
-    start_to_close: timedelta
+    timeouts: AttemptTimeouts
     maximum_interval: timedelta
     schedule_to_close: timedelta | None = None
 
@@ -79,7 +92,8 @@ class Family:
         return workflow.start_activity_method(
             activity,
             arg,
-            start_to_close_timeout=self.start_to_close,
+            start_to_close_timeout=self.timeouts.attempt_timeout,
+            heartbeat_timeout=self.timeouts.heartbeat_timeout,
             schedule_to_close_timeout=self.schedule_to_close,
             retry_policy=RetryPolicy(
                 initial_interval=timedelta(seconds=1),
@@ -90,26 +104,24 @@ class Family:
         )
 
 
-STRIPE = Family(start_to_close=timedelta(seconds=60), maximum_interval=timedelta(minutes=2))
+STRIPE = Family(timeouts=timeouts.STRIPE, maximum_interval=timedelta(minutes=2))
 MAIL = Family(
-    start_to_close=timedelta(seconds=60),
-    maximum_interval=timedelta(minutes=10),
-    schedule_to_close=timedelta(days=1),
+    timeouts=timeouts.MAIL, maximum_interval=timedelta(minutes=10), schedule_to_close=timedelta(days=1)
 )
 DELIVERY = Family(
-    start_to_close=timedelta(seconds=120),
+    timeouts=timeouts.DELIVERY,
     maximum_interval=timedelta(minutes=10),
     schedule_to_close=timedelta(days=1),
 )
-LEDGER = Family(start_to_close=timedelta(seconds=15), maximum_interval=timedelta(minutes=1))
-#: A batch holds a step's rows (each statement up to 10 s); a database down for three days is
-#: given up on (an anomaly of the deal) rather than retried for ever.
+LEDGER = Family(timeouts=timeouts.LEDGER, maximum_interval=timedelta(minutes=1))
+#: A database down for three days is given up on (an anomaly of the deal), never retried for
+#: ever; nothing waits for a batch but the end of the deal.
 LEDGER_BATCH = Family(
-    start_to_close=timedelta(seconds=60),
+    timeouts=timeouts.LEDGER_BATCH,
     maximum_interval=timedelta(minutes=5),
     schedule_to_close=timedelta(days=3),
 )
-RECEIPTS = Family(start_to_close=timedelta(seconds=30), maximum_interval=timedelta(minutes=1))
+RECEIPTS = Family(timeouts=timeouts.RECEIPTS, maximum_interval=timedelta(minutes=1))
 
 
 async def stripe(activity: Callable[[Any, Arg], Awaitable[Result]], arg: Arg) -> Result:
