@@ -22,11 +22,13 @@ from activities.email import render
 from dealflow.messages import (
     ArtifactDeliveryInput,
     CaptureMethod,
+    ChargeState,
     CheckoutSession,
     CheckoutSessionState,
     CreateCheckoutInput,
     DealSnapshot,
     DeliveryResult,
+    DisputeState,
     EmailInput,
     EmailKind,
     EmailResult,
@@ -42,6 +44,7 @@ from dealflow.messages import (
     ReceiptResult,
     RefundInput,
     RefundResult,
+    RefundState,
     TransferInput,
     TransferResult,
     WorkOrderInput,
@@ -86,6 +89,9 @@ class FakeActivities:
     snapshots: list[DealSnapshot] = field(default_factory=list)
     payments: dict[tuple[str, str], PaymentRecord] = field(default_factory=dict)
     receipts: dict[tuple[str, str], ReceiptResult] = field(default_factory=dict)
+    #: Refunds made in Stripe's dashboard, and chargebacks, by id.
+    outside_refunds: dict[str, RefundState] = field(default_factory=dict)
+    disputes: dict[str, DisputeState] = field(default_factory=dict)
     #: activity name -> (ApplicationError type, predicate on the input) for permanent failures
     failures: dict[str, tuple[str, Callable[[Any], bool]]] = field(default_factory=dict)
     #: Ledger events "Postgres refuses": quarantined by write_ledger, as the real one does.
@@ -97,6 +103,9 @@ class FakeActivities:
             self.create_checkout_session,
             self.retrieve_checkout_session,
             self.retrieve_payment_intent,
+            self.retrieve_charge,
+            self.retrieve_refund,
+            self.retrieve_dispute,
             self.expire_checkout_session,
             self.capture_payment,
             self.cancel_authorization,
@@ -168,6 +177,36 @@ class FakeActivities:
         self.intents[intent_id] = intent
         return intent
 
+    def refund_outside(self, intent_id: str, amount: int, refund_id: str) -> RefundState:
+        """Someone refunds part of a payment in Stripe's dashboard."""
+        intent = self.intents[intent_id]
+        refund = RefundState(
+            refund_id=refund_id,
+            payment_intent_id=intent_id,
+            charge_id=intent.latest_charge,
+            amount=amount,
+            currency=intent.currency,
+            status="succeeded",
+            livemode=False,
+        )
+        self.outside_refunds[refund_id] = refund
+        return refund
+
+    def chargeback(self, intent_id: str, dispute_id: str, status: str = "needs_response") -> None:
+        """The client's bank disputes the payment (or, later, decides with `status`)."""
+        intent = self.intents[intent_id]
+        self.disputes[dispute_id] = DisputeState(
+            dispute_id=dispute_id,
+            charge_id=intent.latest_charge or "",
+            payment_intent_id=intent_id,
+            amount=intent.amount,
+            currency=intent.currency,
+            status=status,
+            reason="fraudulent",
+            livemode=False,
+            evidence_due_by=None,
+        )
+
     def names(self) -> list[str]:
         return [call.name for call in self.calls]
 
@@ -210,6 +249,54 @@ class FakeActivities:
     async def retrieve_payment_intent(self, payment_intent_id: str) -> PaymentIntentState:
         self._called("retrieve_payment_intent", payment_intent_id)
         return self.intents[payment_intent_id]
+
+    @activity.defn(name="retrieve_charge")
+    async def retrieve_charge(self, charge_id: str) -> ChargeState:
+        self._called("retrieve_charge", charge_id)
+        intent = next((i for i in self.intents.values() if i.latest_charge == charge_id), None)
+        if intent is None:
+            raise ApplicationError(f"no charge {charge_id}", type="StripeInvalidRequest", non_retryable=True)
+        pi = intent.payment_intent_id
+        refunded = sum(r.amount for (p, _), r in self.refunds.items() if p == pi)
+        refunded += sum(r.amount for r in self.outside_refunds.values() if r.payment_intent_id == pi)
+        return ChargeState(
+            charge_id=charge_id,
+            payment_intent_id=pi,
+            amount=intent.amount,
+            amount_captured=intent.amount_received,
+            amount_refunded=refunded,
+            currency=intent.currency,
+            refunded=refunded >= intent.amount_received > 0,
+            livemode=False,
+            metadata=intent.metadata,
+            disputed=any(d.charge_id == charge_id for d in self.disputes.values()),
+        )
+
+    @activity.defn(name="retrieve_refund")
+    async def retrieve_refund(self, refund_id: str) -> RefundState:
+        self._called("retrieve_refund", refund_id)
+        ours = {r.refund_id: (pi, r) for (pi, _), r in self.refunds.items()}
+        if refund_id in ours:
+            pi, refund = ours[refund_id]
+            return RefundState(
+                refund_id=refund_id,
+                payment_intent_id=pi,
+                charge_id=self.intents[pi].latest_charge,
+                amount=refund.amount,
+                currency=refund.currency,
+                status=refund.status,
+                livemode=False,
+            )
+        if refund_id not in self.outside_refunds:
+            raise ApplicationError(f"no refund {refund_id}", type="StripeInvalidRequest", non_retryable=True)
+        return self.outside_refunds[refund_id]
+
+    @activity.defn(name="retrieve_dispute")
+    async def retrieve_dispute(self, dispute_id: str) -> DisputeState:
+        self._called("retrieve_dispute", dispute_id)
+        if dispute_id not in self.disputes:
+            raise ApplicationError(f"no dispute {dispute_id}", type="StripeInvalidRequest", non_retryable=True)
+        return self.disputes[dispute_id]
 
     @activity.defn(name="expire_checkout_session")
     async def expire_checkout_session(self, input: ExpireCheckoutInput) -> CheckoutSessionState:

@@ -111,6 +111,7 @@ async def test_chargebacks_open_and_close_disputes(env: WorkflowEnvironment) -> 
     async with running_deal(env, make_spec(milestones=2)) as deal:
         await deal.sign()
         first = await deal.fund("m1")
+        deal.fake.chargeback(first.payment_intent_id, "dp_1")
         await deal.stripe_event(
             "charge.dispute.created",
             object_id="dp_1",
@@ -122,6 +123,7 @@ async def test_chargebacks_open_and_close_disputes(env: WorkflowEnvironment) -> 
         [opened] = [e for e in status.timeline if e.kind == "dispute_opened"]
         assert opened.source == "stripe" and "dp_1" in opened.message
 
+        deal.fake.chargeback(first.payment_intent_id, "dp_1", status="won")
         await deal.stripe_event(
             "charge.dispute.closed",
             object_id="dp_1",
@@ -130,14 +132,16 @@ async def test_chargebacks_open_and_close_disputes(env: WorkflowEnvironment) -> 
         )
         await deal.milestone_state("m1", S.IN_PROGRESS)
 
+        deal.fake.chargeback(first.payment_intent_id, "dp_2")
         await deal.stripe_event(
             "charge.dispute.created", object_id="dp_2", payment_intent_id=first.payment_intent_id
         )
         await deal.milestone_state("m1", S.DISPUTED)
+        deal.fake.chargeback(first.payment_intent_id, "dp_2", status="lost")
         await deal.stripe_event(
             "charge.dispute.closed",
             object_id="dp_2",
-            status="lost",
+            status="won",  # what the webhook claims; Stripe's copy says lost
             payment_intent_id=first.payment_intent_id,
         )
         status = await deal.milestone_state("m1", S.REFUNDED)

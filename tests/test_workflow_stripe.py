@@ -121,15 +121,17 @@ async def test_failed_payments_and_refund_events_are_recorded(env: WorkflowEnvir
         assert status.milestones[0].checkout_session_id == session_id, "the link stays open"
 
         intent = await deal.fund("m1")
-        pi = intent.payment_intent_id
+        pi, charge = intent.payment_intent_id, intent.latest_charge
+        assert charge
+        deal.fake.refund_outside(pi, 25_000, "re_dashboard")
         await deal.stripe_event(
-            "charge.refunded", object_id="ch_1", payment_intent_id=pi, amount=25_000
+            "charge.refunded", object_id=charge, payment_intent_id=pi, amount=25_000
         )
         await deal.stripe_event(
             "refund.created", object_id="re_dashboard", payment_intent_id=pi, amount=25_000
         )
         await deal.stripe_event(
-            "charge.refunded", object_id="ch_1", payment_intent_id=pi, amount=25_000
+            "charge.refunded", object_id=charge, payment_intent_id=pi, amount=25_000
         )
         status = await deal.wait_for(
             "the outside refund", lambda s: any(e.kind == "refund_outside" for e in s.timeline)
@@ -232,3 +234,57 @@ async def test_a_payment_funds_only_when_stripes_copy_names_this_deal_and_milest
     assert anomaly in status.anomalies[0] and "nothing funded" in status.anomalies[0]
     assert status.milestones[0].state is S.AWAITING_FUNDING
     assert status.money.funded == 0 and not deal.fake.payments
+
+
+async def test_refund_and_dispute_events_count_only_what_stripe_says(
+    env: WorkflowEnvironment,
+) -> None:
+    """A validly signed event with a wrong amount or another payment changes no money: the
+    workflow reads the charge, refund or dispute back from Stripe first."""
+    async with running_deal(env, make_spec(milestones=1)) as deal:
+        await deal.sign()
+        intent = await deal.fund("m1")
+        pi, charge = intent.payment_intent_id, intent.latest_charge
+        assert charge
+        # The webhook claims 90,000 refunded; Stripe says 10,000.
+        deal.fake.refund_outside(pi, 10_000, "re_small")
+        await deal.stripe_event(
+            "charge.refunded", object_id=charge, payment_intent_id=pi, amount=90_000
+        )
+        # A chargeback event naming this deal's payment, about another deal's charge.
+        other = deal.fake.add_intent("m1", deal_id="someone-else", amount=5_000, currency="usd")
+        deal.fake.chargeback(other.payment_intent_id, "dp_foreign")
+        await deal.stripe_event(
+            "charge.dispute.created", object_id="dp_foreign", payment_intent_id=pi, amount=100_000
+        )
+        # A dispute id Stripe does not know at all.
+        await deal.stripe_event("charge.dispute.created", object_id="dp_forged", payment_intent_id=pi)
+        status = await deal.wait_for(
+            "the forged dispute's anomaly",
+            lambda s: any("Reading the stripe dispute failed" in a for a in s.anomalies),
+        )
+
+    assert status.milestones[0].refunded == 10_000
+    assert status.milestones[0].state is S.IN_PROGRESS, "no dispute opened"
+    assert any("not this deal's" in a for a in status.anomalies)
+    assert any("Reading the stripe dispute failed" in a for a in status.anomalies)
+    assert [p.amount for p in deal.fake.payments.values() if p.kind is PaymentKind.REFUND] == [10_000]
+
+
+async def test_a_refund_larger_than_what_was_collected_is_an_anomaly(
+    env: WorkflowEnvironment,
+) -> None:
+    async with running_deal(env, make_spec(milestones=1)) as deal:
+        await deal.sign()
+        intent = await deal.fund("m1")
+        deal.fake.refund_outside(intent.payment_intent_id, 150_000, "re_too_much")
+        await deal.stripe_event(
+            "charge.refunded",
+            object_id=intent.latest_charge or "",
+            payment_intent_id=intent.payment_intent_id,
+        )
+        status = await deal.wait_for(
+            "the anomaly", lambda s: any("more than the" in a for a in s.anomalies)
+        )
+
+    assert "USD 1,500.00 refunded" in next(a for a in status.anomalies if "more than" in a)

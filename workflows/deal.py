@@ -142,12 +142,26 @@ class DealWorkflow:
         self._journal = Journal(spec, self._view)
         self._background: list[asyncio.Task[None]] = []
         #: Stripe events about a milestone, besides the payment events that may fund one.
+        #: Stripe events about a milestone, besides the payment events that may fund one, as
+        #: deals recorded before STRIPE_HINTS_VERIFIED took them: on the webhook's word.
         self._milestone_events: dict[str, Callable[[MilestoneRun, StripeEventSignal], None]] = {
-            "payment_intent.payment_failed": self._on_payment_failed,
-            "charge.dispute.created": self._on_chargeback,
-            "charge.dispute.closed": self._on_chargeback_closed,
-            "refund.created": self._on_refund_created,
-            "charge.refunded": self._on_charge_refunded,
+            "payment_intent.payment_failed": lambda m, _: self._payment_failed(m),
+            "charge.dispute.created": lambda m, e: self._chargeback_opened(m, e.object_id),
+            "charge.dispute.closed": lambda m, e: self._chargeback_closed(
+                m, e.object_id, e.status
+            ),
+            "refund.created": lambda m, e: self._refund_seen(m, e.object_id),
+            "charge.refunded": lambda m, e: self._charge_refunded(
+                m, e.object_id, e.payment_intent_id, e.amount
+            ),
+        }
+        #: The same events re-read from Stripe first: the object's own payment decides which
+        #: milestone (if any) it concerns, and its amounts are Stripe's, not the webhook's.
+        self._verified_events: dict[str, Callable[[StripeEventSignal], Awaitable[None]]] = {
+            "charge.dispute.created": self._verified_dispute,
+            "charge.dispute.closed": self._verified_dispute,
+            "refund.created": self._verified_refund,
+            "charge.refunded": self._verified_charge_refund,
         }
         self._actions: dict[type, Action] = {
             SignSow: Action("sign_sow", lambda _: "client", self._refuse_sign, self._sign),
@@ -1450,6 +1464,10 @@ class DealWorkflow:
                     event.payment_intent_id or event.object_id, "stripe", "Stripe webhook", m
                 )
             return
+        verified = self._verified_events.get(event.type)
+        if verified is not None and workflow.patched(STRIPE_HINTS_VERIFIED):
+            await verified(event)
+            return
         handler = self._milestone_events.get(event.type)
         if m is None or handler is None:
             about = "nothing to do" if m else "it concerns no milestone of this deal"
@@ -1457,7 +1475,61 @@ class DealWorkflow:
         else:
             handler(m, event)
 
-    def _on_payment_failed(self, m: MilestoneRun, event: StripeEventSignal) -> None:
+    async def _verified_dispute(self, event: StripeEventSignal) -> None:
+        dispute = await self._attempt(
+            "reading the Stripe dispute", calls.stripe(Payments.retrieve_dispute, event.object_id)
+        )
+        if dispute is None:
+            return
+        m = self._owner(
+            f"Stripe dispute {dispute.dispute_id}", dispute.payment_intent_id, dispute.currency
+        )
+        if m is None:
+            return
+        if event.type == "charge.dispute.created":
+            self._chargeback_opened(m, dispute.dispute_id)
+        else:
+            self._chargeback_closed(m, dispute.dispute_id, dispute.status)
+
+    async def _verified_refund(self, event: StripeEventSignal) -> None:
+        refund = await self._attempt(
+            "reading the refund", calls.stripe(Payments.retrieve_refund, event.object_id)
+        )
+        if refund is None:
+            return
+        m = self._owner(f"Refund {refund.refund_id}", refund.payment_intent_id, refund.currency)
+        if m is not None:
+            self._refund_seen(m, refund.refund_id)
+
+    async def _verified_charge_refund(self, event: StripeEventSignal) -> None:
+        charge = await self._attempt(
+            "reading the refunded charge", calls.stripe(Payments.retrieve_charge, event.object_id)
+        )
+        if charge is None:
+            return
+        m = self._owner(f"Charge {charge.charge_id}", charge.payment_intent_id, charge.currency)
+        if m is None:
+            return
+        collected = m.funded if charge.payment_intent_id == m.payment_intent_id else charge.amount
+        if charge.amount_refunded > collected:
+            self._anomaly(
+                f"Stripe reports {self._money(charge.amount_refunded)} refunded on charge "
+                f"{charge.charge_id}, more than the {self._money(collected)} collected",
+                m,
+            )
+        self._charge_refunded(m, charge.charge_id, charge.payment_intent_id, charge.amount_refunded)
+
+    def _owner(self, what: str, intent_id: str | None, currency: str) -> MilestoneRun | None:
+        """The milestone whose payment a re-read Stripe object concerns; an anomaly if none."""
+        m = self._find(None, intent_id=intent_id) if intent_id else None
+        if m is None:
+            self._anomaly(f"{what} concerns payment {intent_id}, which is not this deal's: ignored")
+        elif currency.lower() != self._spec.currency:
+            self._anomaly(f"{what} is in {currency.upper()}, unlike this deal: ignored", m)
+            return None
+        return m
+
+    def _payment_failed(self, m: MilestoneRun) -> None:
         self._record(
             "stripe",
             "payment_failed",
@@ -1465,10 +1537,8 @@ class DealWorkflow:
             m,
         )
 
-    def _on_chargeback(self, m: MilestoneRun, event: StripeEventSignal) -> None:
-        reason = (
-            f"the client disputed the charge with their bank (Stripe dispute {event.object_id})"
-        )
+    def _chargeback_opened(self, m: MilestoneRun, dispute_id: str) -> None:
+        reason = f"the client disputed the charge with their bank (Stripe dispute {dispute_id})"
         if m.state in DISPUTABLE:
             self._open_dispute(m, reason, "stripe")
         elif m.state is S.DISPUTED:
@@ -1482,15 +1552,15 @@ class DealWorkflow:
                 m,
             )
 
-    def _on_chargeback_closed(self, m: MilestoneRun, event: StripeEventSignal) -> None:
+    def _chargeback_closed(self, m: MilestoneRun, dispute_id: str, status: str | None) -> None:
         outcome = {
             "won": (DisputeResolution.RESUME, "Stripe dispute won: the money stays"),
             "lost": (DisputeResolution.REFUND, "Stripe dispute lost: the bank returned the money"),
-        }.get(event.status or "")
+        }.get(status or "")
         if m.state is not S.DISPUTED or m.resolution is not None or outcome is None:
             self._anomaly(
-                f"Stripe dispute {event.object_id} on '{m.title}' closed "
-                f"({event.status or 'status unknown'}) while the milestone is "
+                f"Stripe dispute {dispute_id} on '{m.title}' closed "
+                f"({status or 'status unknown'}) while the milestone is "
                 f"{m.state.value}: an operator must decide",
                 m,
             )
@@ -1498,34 +1568,31 @@ class DealWorkflow:
         resolution, notes = outcome
         lost = resolution is DisputeResolution.REFUND
         m.resolution = PendingResolution(
-            resolution, notes, by="stripe", settled_by_stripe=event.object_id if lost else None
+            resolution, notes, by="stripe", settled_by_stripe=dispute_id if lost else None
         )
 
-    def _on_refund_created(self, m: MilestoneRun, event: StripeEventSignal) -> None:
-        if event.object_id in self._refund_ids:
-            self._record(
-                "stripe", "refund_confirmed", f"Stripe confirmed refund {event.object_id}", m
-            )
+    def _refund_seen(self, m: MilestoneRun, refund_id: str) -> None:
+        if refund_id in self._refund_ids:
+            self._record("stripe", "refund_confirmed", f"Stripe confirmed refund {refund_id}", m)
         else:
             self._record(
                 "stripe",
                 "refund_outside",
-                f"Refund {event.object_id} was made outside dealflow; it is counted when "
+                f"Refund {refund_id} was made outside dealflow; it is counted when "
                 "Stripe reports the charge refunded",
                 m,
             )
 
-    def _on_charge_refunded(self, m: MilestoneRun, event: StripeEventSignal) -> None:
-        """`amount` is the charge's refunded total: anything beyond what we know was refunded
+    def _charge_refunded(
+        self, m: MilestoneRun, charge_id: str, intent_id: str | None, total: int | None
+    ) -> None:
+        """`total` is the charge's refunded total: anything beyond what we know was refunded
         elsewhere (the dashboard) and is counted once, keyed by that total."""
-        intent_id = event.payment_intent_id
         known = self._refunded_by_intent.get(intent_id or "", 0)
-        if intent_id is None or event.amount is None or event.amount <= known:
+        if intent_id is None or total is None or total <= known:
             return
-        extra = event.amount - known
-        self._count_refund(
-            m, intent_id, f"{event.object_id}:refunded:{event.amount}", extra, "succeeded"
-        )
+        extra = total - known
+        self._count_refund(m, intent_id, f"{charge_id}:refunded:{total}", extra, "succeeded")
         own = min(extra, m.held) if intent_id == m.payment_intent_id else 0
         m.count_returned(own, extra=False)
         m.count_returned(extra - own, extra=True)
@@ -1538,7 +1605,7 @@ class DealWorkflow:
         self._record(
             "stripe",
             "refunded",
-            f"{self._money(extra)} refunded outside dealflow on charge {event.object_id}",
+            f"{self._money(extra)} refunded outside dealflow on charge {charge_id}",
             m,
         )
 
