@@ -24,6 +24,7 @@ from dealflow.messages import (
     DealStatus,
     ResolveDispute,
 )
+from dealflow.models import Slug
 
 router = APIRouter(prefix="/api", tags=["admin"], dependencies=[Depends(require_admin)])
 
@@ -52,6 +53,10 @@ class StripeStatus(BaseModel):
     webhook_secret_configured: bool
     last_24h: StripeLast24h
     inbox_backlog: int
+    #: Pending events backing off after a failed attempt (their last_error says why).
+    inbox_retrying: int
+    #: Events the relay gave up on; they are kept and wait for an operator.
+    inbox_undeliverable: int
     oldest_pending_at: datetime | None
     signature_failures_scope: Literal["this bridge process"] = "this bridge process"
 
@@ -64,7 +69,10 @@ class InboxEvent(BaseModel):
     status: InboxStatus
     received_at: datetime
     attempts: int
+    #: The last failed attempt's reason; kept after a later attempt delivers the event.
     last_error: str | None
+    #: A pending event's next attempt (while a bridge is on it, when its claim lapses).
+    next_attempt_at: datetime | None
     delivered_at: datetime | None
 
 
@@ -159,6 +167,8 @@ async def stripe_status(bridge: Bridge) -> StripeStatus:
             orphans=stats.orphans_last_day,
         ),
         inbox_backlog=stats.backlog,
+        inbox_retrying=stats.retrying,
+        inbox_undeliverable=stats.undeliverable,
         oldest_pending_at=stats.oldest_pending_at,
     )
 
@@ -167,7 +177,10 @@ async def stripe_status(bridge: Bridge) -> StripeStatus:
 async def stripe_events(
     bridge: Bridge,
     status: InboxStatus | None = None,
+    deal_id: Slug | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> list[InboxEvent]:
-    """The webhook inbox, newest first; `status=orphan` lists events no deal took."""
-    return [InboxEvent(**row) for row in await bridge.inbox.list(status=status, limit=limit)]
+    """The webhook inbox, newest first, with each event's attempts and last error;
+    `status=undeliverable` and `status=orphan` list the events no deal took."""
+    rows = await bridge.inbox.list(status=status, deal_id=deal_id, limit=limit)
+    return [InboxEvent(**row) for row in rows]

@@ -89,7 +89,8 @@ class Deals:
             )
 
     async def signal_stripe_event(self, deal_id: str, event: StripeEventSignal) -> None:
-        async with self._answers(deal_id):
+        """Raises ActionRejected when the deal has ended: no point in retrying that."""
+        async with self._answers(deal_id, acting=True):
             await self._handle(deal_id).signal(STRIPE_EVENT_SIGNAL, event)
 
     @asynccontextmanager
@@ -111,7 +112,7 @@ class Deals:
             raise DealUnavailable(f"the deal could not report its status: {error.message}") from error
 
     async def _refuse_if_ended(self, deal_id: str) -> None:
-        """An update to a closed workflow is NOT_FOUND too; tell that apart from a missing deal."""
+        """An update or signal to a closed workflow is NOT_FOUND too; tell that apart from a missing deal."""
         try:
             async with asyncio.timeout(self.timeout.total_seconds()):
                 description = await self._handle(deal_id).describe()
