@@ -31,7 +31,7 @@ from bridge.inbox import Inbox
 from bridge.metrics import BridgeMetrics
 from bridge.pages import Pages
 from bridge.ratelimit import RateLimit, RateLimiter
-from bridge.relay import Relay
+from bridge.relay import Relay, RelayPolicy
 from bridge.state import BridgeState
 from dealflow.db import create_pool, database_url
 from dealflow.serve import PortInUse, check_port_free, serve_app
@@ -58,8 +58,7 @@ class BridgeOptions:
     portal_rate: RateLimit = field(default_factory=lambda: RateLimit(per_second=10, burst=60))
     #: Stripe sends bursts from a few addresses; generous, but still bounded.
     webhook_rate: RateLimit = field(default_factory=lambda: RateLimit(per_second=100, burst=500))
-    #: How often the relay looks for pending events when nothing wakes it.
-    relay_interval: float = 5.0
+    relay: RelayPolicy = field(default_factory=RelayPolicy)
     #: Deadline of each Temporal call (query, update, signal).
     temporal_timeout: timedelta = timedelta(seconds=15)
     max_body_bytes: int = MAX_BODY_BYTES
@@ -74,7 +73,7 @@ def create_app(
         settings.require(name)
     metrics = BridgeMetrics()
     deals = Deals(temporal, timeout=options.temporal_timeout)
-    relay = Relay(pool, deals, metrics, interval=options.relay_interval)
+    relay = Relay(pool, deals, metrics, concurrency=settings.relay_concurrency, policy=options.relay)
     state = BridgeState(
         settings=settings,
         pool=pool,

@@ -52,7 +52,9 @@ async def _temporal_ok(bridge: BridgeState) -> bool:
 
 @router.get("/metrics", response_class=Response)
 async def metrics(bridge: Bridge) -> Response:
-    """Prometheus text format; the inbox backlog is read from Postgres at scrape time."""
+    """Prometheus text format; the inbox gauges are read from Postgres at scrape time."""
     if await _postgres_ok(bridge):
-        bridge.metrics.inbox_backlog.set(await bridge.inbox.backlog())
+        stats = await bridge.inbox.stats()
+        bridge.metrics.inbox_backlog.set(stats.backlog)
+        bridge.metrics.inbox_undeliverable.set(stats.undeliverable)
     return Response(generate_latest(bridge.metrics.registry), media_type=CONTENT_TYPE_LATEST)

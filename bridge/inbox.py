@@ -1,8 +1,10 @@
 """The `stripe_events` inbox: verified webhooks are stored before anything acts on them.
 
 The event id is the primary key, so Stripe's redeliveries are no-ops. Rows wait as `pending`
-until the relay hands them to their workflow; `orphan` rows name no running deal and wait for
-an operator; `ignored` rows are event types no deal reacts to.
+until the relay hands them to their workflow (each row shows its attempts, last error and next
+attempt); `orphan` rows name no deal and `undeliverable` rows are ones the relay gave up on
+(their deal stayed missing, or had ended): both wait for an operator; `ignored` rows are event
+types no deal reacts to.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ class InboxStatus(StrEnum):
     DELIVERED = "delivered"
     ORPHAN = "orphan"
     IGNORED = "ignored"
+    UNDELIVERABLE = "undeliverable"
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,9 @@ class InboxStats:
     received_last_day: int
     orphans_last_day: int
     backlog: int
+    #: Pending events that failed at least once and are backing off.
+    retrying: int
+    undeliverable: int
     oldest_pending_at: datetime | None
 
 
@@ -70,15 +76,19 @@ class Inbox:
             payment_intent_id,
         )
 
-    async def list(self, *, status: InboxStatus | None, limit: int) -> list[dict[str, Any]]:
+    async def list(
+        self, *, status: InboxStatus | None, deal_id: str | None, limit: int
+    ) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(
             """SELECT event_id, type, livemode, deal_id, status, received_at, attempts,
-                      last_error, delivered_at
+                      last_error, CASE WHEN status = 'pending' THEN next_attempt_at END AS next_attempt_at,
+                      delivered_at
                FROM stripe_events
-               WHERE $1::text IS NULL OR status = $1
+               WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR deal_id = $2)
                ORDER BY received_seq DESC
-               LIMIT $2""",
+               LIMIT $3""",
             status.value if status else None,
+            deal_id,
             limit,
         )
         return [dict(row) for row in rows]
@@ -91,9 +101,16 @@ class Inbox:
                  (SELECT count(*) FROM stripe_events
                    WHERE received_at > now() - interval '24 hours' AND status = 'orphan') AS orphans,
                  (SELECT count(*) FROM stripe_events WHERE status = 'pending') AS backlog,
+                 (SELECT count(*) FROM stripe_events
+                   WHERE status = 'pending' AND attempts > 0) AS retrying,
+                 (SELECT count(*) FROM stripe_events WHERE status = 'undeliverable') AS undeliverable,
                  (SELECT min(received_at) FROM stripe_events WHERE status = 'pending') AS oldest"""
         )
-        return InboxStats(row["received"], row["orphans"], row["backlog"], row["oldest"])
-
-    async def backlog(self) -> int:
-        return await self.pool.fetchval("SELECT count(*) FROM stripe_events WHERE status = 'pending'")
+        return InboxStats(
+            received_last_day=row["received"],
+            orphans_last_day=row["orphans"],
+            backlog=row["backlog"],
+            retrying=row["retrying"],
+            undeliverable=row["undeliverable"],
+            oldest_pending_at=row["oldest"],
+        )

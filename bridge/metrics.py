@@ -26,7 +26,7 @@ class BridgeMetrics:
         )
         self.relay = Counter(
             "dealflow_bridge_relay",
-            "Inbox events handed to workflows by outcome (delivered, orphan, retry)",
+            "Inbox event attempts by outcome (delivered, retried, undeliverable)",
             ["outcome"],
             registry=self.registry,
         )
@@ -45,6 +45,11 @@ class BridgeMetrics:
         self.inbox_backlog = Gauge(
             "dealflow_bridge_inbox_backlog",
             "Stripe events stored but not yet delivered to their workflow",
+            registry=self.registry,
+        )
+        self.inbox_undeliverable = Gauge(
+            "dealflow_bridge_inbox_undeliverable",
+            "Stripe events the relay gave up on (deal missing or ended); they wait for an operator",
             registry=self.registry,
         )
         self._signature_failure_times: deque[float] = deque(maxlen=100_000)

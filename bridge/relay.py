@@ -1,10 +1,18 @@
-"""Hands stored Stripe events to their workflows, in order of receipt, until each is delivered.
+"""Hands stored Stripe events to their workflows: many deals at once, each deal in order of receipt.
 
-The webhook route only stores; this task delivers. It wakes when an event arrives and also
-polls, so events stored while Temporal was down (or by a bridge that then stopped) go out once
-Temporal answers again. Rows are claimed with FOR UPDATE SKIP LOCKED, so several bridges can
-relay from one inbox without delivering a row twice; within a bridge, order is received_seq.
-Delivery stops at the first event Temporal cannot take, so later events never overtake it.
+The webhook route only stores; this task delivers. It wakes when an event arrives, when an
+attempt ends and when a retry falls due, and also polls, so events stored while Temporal was down
+(or by a bridge that then stopped) go out once Temporal answers again.
+
+- Only the oldest pending event of a deal is ever claimed, so a deal's events reach its workflow
+  in the order they were received, even with several bridges on one inbox.
+- A claim is a short transaction (FOR UPDATE SKIP LOCKED) that stamps the row with this relay's
+  id and pushes `next_attempt_at` past the longest an attempt can take; no transaction stays open
+  while Temporal is called. A bridge that dies loses its claims when they lapse.
+- An event that fails backs off alone (exponential, jittered, persisted in the row); other deals
+  go on. Events of a deal that does not exist are retried until it has been missing for
+  `missing_deal_for`; an event whose deal has ended, or that cannot be read, is given up at once.
+  Given-up events become `undeliverable`: kept, listed and counted, and the deal's next event goes.
 """
 
 from __future__ import annotations
@@ -12,98 +20,227 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import asyncpg
 
-from bridge.deals import DealNotFound, Deals, DealUnavailable
+from bridge.deals import ActionRejected, DealNotFound, Deals, DealUnavailable
 from bridge.metrics import BridgeMetrics
-from dealflow.stripe_events import deal_event
+from dealflow.stripe_events import MalformedEvent, deal_event
 
 log = logging.getLogger("dealflow.bridge.relay")
 
-_BATCH = 50
+#: An attempt lasts at most the Temporal deadline; a claim lasts this many deadlines, so only a
+#: bridge that died (or froze) ever loses a claim it is still working on.
+_CLAIM_DEADLINES = 4
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """The n-th retry waits `first * 2**(n-1)`, at most `longest`, less up to half (jitter) so that
+    events that failed together do not all come back together."""
+
+    first: timedelta = timedelta(seconds=0.5)
+    longest: timedelta = timedelta(minutes=1)
+
+    def delay(self, attempts: int) -> timedelta:
+        ceiling = min(self.longest, self.first * 2 ** min(attempts - 1, 30))
+        return ceiling * random.uniform(0.5, 1.0)
+
+
+@dataclass(frozen=True)
+class RelayPolicy:
+    """How often the relay polls and how it retries; tests shorten these."""
+
+    #: How often the relay looks for pending events when nothing wakes it.
+    interval: float = 5.0
+    retry: Backoff = field(default_factory=Backoff)
+    #: A deal can be missing for a while (a webhook racing the workflow's start, a Temporal
+    #: namespace being restored); after this long its events are given up.
+    missing_deal_for: timedelta = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    event_id: str
+    deal_id: str
+    payload: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class _Failure:
+    error: str
+    deal_missing: bool = False
+    permanent: bool = False
 
 
 class Relay:
-    def __init__(self, pool: asyncpg.Pool, deals: Deals, metrics: BridgeMetrics, *, interval: float) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        deals: Deals,
+        metrics: BridgeMetrics,
+        *,
+        concurrency: int,
+        policy: RelayPolicy | None = None,
+    ) -> None:
         self.pool = pool
         self.deals = deals
         self.metrics = metrics
-        self.interval = interval
+        self.concurrency = concurrency
+        self.policy = policy or RelayPolicy()
+        #: Tells this relay's claims apart from other bridges' (and from its own earlier lives).
+        self.relay_id = f"relay-{uuid.uuid4().hex[:12]}"
+        self._claim_for = deals.timeout * _CLAIM_DEADLINES
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
-        """Deliver now rather than at the next poll (a webhook was just stored)."""
+        """Look for events now rather than at the next poll (one was stored, or became due)."""
         self._wake.set()
 
     async def run(self) -> None:
-        """Relay until cancelled. After a failure it waits a full interval before trying again."""
-        while True:
-            try:
-                healthy = await self.deliver_pending()
-            except (OSError, asyncpg.PostgresError) as error:
-                log.warning("relay cannot read the inbox: %s", error)
-                healthy = False
-            except Exception:  # the relay must outlive any one bad pass
-                log.exception("relay pass failed; retrying after %.1fs", self.interval)
-                healthy = False
-            if healthy:
+        """Relay until cancelled; attempts in flight then finish (each within the Temporal deadline)."""
+        in_flight: set[asyncio.Task[None]] = set()
+
+        def finished(task: asyncio.Task[None]) -> None:
+            in_flight.discard(task)
+            self.wake()
+
+        try:
+            while True:
+                self._wake.clear()
+                room = self.concurrency - len(in_flight)
                 try:
-                    await asyncio.wait_for(self._wake.wait(), self.interval)
+                    claimed = await self._claim(room) if room else []
+                except (OSError, asyncpg.PostgresError) as error:
+                    log.warning("relay cannot read the inbox: %s", error)
+                    await asyncio.sleep(self.policy.interval)
+                    continue
+                except Exception:  # the relay must outlive any one bad pass
+                    log.exception("relay pass failed; retrying after %.1fs", self.policy.interval)
+                    await asyncio.sleep(self.policy.interval)
+                    continue
+                for event in claimed:
+                    task = asyncio.create_task(self._attempt(event), name=f"relay-{event.event_id}")
+                    in_flight.add(task)
+                    task.add_done_callback(finished)
+                if room and len(claimed) == room:
+                    continue  # there may be more ready right now
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.policy.interval)
                 except TimeoutError:
                     pass
-            else:
-                await asyncio.sleep(self.interval)
-            self._wake.clear()
+        finally:
+            if in_flight:
+                await asyncio.wait(in_flight)
 
-    async def deliver_pending(self) -> bool:
-        """Deliver pending events until none is left; False if Temporal stopped answering."""
-        while True:
-            async with self.pool.acquire() as conn, conn.transaction():
-                rows = await conn.fetch(
-                    """SELECT event_id, deal_id, payload::text AS payload FROM stripe_events
-                       WHERE status = 'pending'
-                       ORDER BY received_seq
-                       LIMIT $1
-                       FOR UPDATE SKIP LOCKED""",
-                    _BATCH,
-                )
-                if not rows:
-                    return True
-                for row in rows:
-                    if not await self._deliver(conn, row):
-                        return False
+    async def _claim(self, limit: int) -> list[_Claimed]:
+        """Up to `limit` due events, each the oldest pending event of its deal, now ours."""
+        rows = await self.pool.fetch(
+            """UPDATE stripe_events AS e
+               SET claimed_by = $1, next_attempt_at = now() + $2::interval
+               WHERE e.event_id IN (
+                   SELECT c.event_id FROM stripe_events AS c
+                   WHERE c.status = 'pending' AND c.next_attempt_at <= now()
+                     AND NOT EXISTS (
+                         SELECT 1 FROM stripe_events AS earlier
+                         WHERE earlier.status = 'pending' AND earlier.deal_id = c.deal_id
+                           AND earlier.received_seq < c.received_seq)
+                   ORDER BY c.received_seq
+                   LIMIT $3
+                   FOR UPDATE SKIP LOCKED)
+               RETURNING e.event_id, e.deal_id, e.payload::text AS payload, e.attempts""",
+            self.relay_id,
+            self._claim_for,
+            limit,
+        )
+        return [_Claimed(**dict(row)) for row in rows]
 
-    async def _deliver(self, conn: asyncpg.Connection, row: asyncpg.Record) -> bool:
-        _deal_id, signal = deal_event(json.loads(row["payload"]))
+    async def _attempt(self, event: _Claimed) -> None:
+        """Signal one claimed event and record the outcome; never raises (the claim lapses if the
+        outcome cannot be written, and the event is tried again: workflows ignore a repeat)."""
+        failure = await self._signal(event)
         try:
-            await self.deals.signal_stripe_event(row["deal_id"], signal)
-        except DealNotFound:
-            await self._mark(conn, row["event_id"], "orphan", f"no deal workflow for '{row['deal_id']}'")
-            self.metrics.relay.labels("orphan").inc()
-            return True
-        except DealUnavailable as error:
-            await conn.execute(
-                """UPDATE stripe_events SET attempts = attempts + 1, last_error = $2
-                   WHERE event_id = $1""",
-                row["event_id"],
-                str(error),
-            )
-            self.metrics.relay.labels("retry").inc()
-            log.warning("Temporal unavailable; event %s stays pending: %s", row["event_id"], error)
-            return False
-        await self._mark(conn, row["event_id"], "delivered", None)
-        self.metrics.relay.labels("delivered").inc()
-        return True
+            if failure is None:
+                await self._delivered(event)
+            else:
+                await self._failed(event, failure)
+        except (OSError, asyncpg.PostgresError) as error:
+            log.warning("relay cannot record the outcome of event %s: %s", event.event_id, error)
 
-    @staticmethod
-    async def _mark(conn: asyncpg.Connection, event_id: str, status: str, note: str | None) -> None:
-        await conn.execute(
+    async def _signal(self, event: _Claimed) -> _Failure | None:
+        try:
+            _deal_id, signal = deal_event(json.loads(event.payload))
+            await self.deals.signal_stripe_event(event.deal_id, signal)
+        except DealNotFound:
+            return _Failure(f"no deal workflow for '{event.deal_id}'", deal_missing=True)
+        except (ActionRejected, MalformedEvent) as error:
+            return _Failure(str(error), permanent=True)
+        except DealUnavailable as error:
+            return _Failure(str(error))
+        except Exception as error:  # one bad event must not stop the relay
+            log.exception("relaying event %s failed", event.event_id)
+            return _Failure(f"{type(error).__name__}: {error}")
+        return None
+
+    async def _delivered(self, event: _Claimed) -> None:
+        done = await self.pool.execute(
             """UPDATE stripe_events
-               SET status = $2, last_error = $3, attempts = attempts + 1,
-                   delivered_at = CASE WHEN $2 = 'delivered' THEN now() END
-               WHERE event_id = $1""",
-            event_id,
-            status,
-            note,
+               SET status = 'delivered', delivered_at = now(), attempts = attempts + 1,
+                   claimed_by = NULL
+               WHERE event_id = $1 AND claimed_by = $2 AND status = 'pending'""",
+            event.event_id,
+            self.relay_id,
+        )
+        if done == "UPDATE 1":
+            self.metrics.relay.labels("delivered").inc()
+        else:
+            log.warning("event %s was delivered after its claim lapsed", event.event_id)
+
+    async def _failed(self, event: _Claimed, failure: _Failure) -> None:
+        retry_in = self.policy.retry.delay(event.attempts + 1)
+        outcome = await self.pool.fetchrow(
+            """UPDATE stripe_events
+               SET attempts = attempts + 1, last_error = $3, claimed_by = NULL,
+                   next_attempt_at = now() + $4::interval,
+                   deal_missing_since = CASE WHEN $5 THEN coalesce(deal_missing_since, now())
+                                             ELSE deal_missing_since END,
+                   status = CASE
+                       WHEN $6 OR ($5 AND coalesce(deal_missing_since, now()) <= now() - $7::interval)
+                       THEN 'undeliverable' ELSE 'pending' END
+               WHERE event_id = $1 AND claimed_by = $2 AND status = 'pending'
+               RETURNING status, deal_missing_since""",
+            event.event_id,
+            self.relay_id,
+            failure.error,
+            retry_in,
+            failure.deal_missing,
+            failure.permanent,
+            self.policy.missing_deal_for,
+        )
+        if outcome is None:
+            return
+        if outcome["status"] == "undeliverable":
+            self.metrics.relay.labels("undeliverable").inc()
+            log.error("event %s is undeliverable: %s", event.event_id, failure.error)
+            if failure.deal_missing:
+                await self._still_missing(event.deal_id, outcome["deal_missing_since"])
+            return
+        self.metrics.relay.labels("retried").inc()
+        delay = retry_in.total_seconds()
+        log.warning("event %s retried in %.1fs: %s", event.event_id, delay, failure.error)
+        asyncio.get_running_loop().call_later(delay, self.wake)
+
+    async def _still_missing(self, deal_id: str, since: datetime) -> None:
+        """The deal's later events have waited as long as this one: each is given up at its first
+        attempt that still finds no deal, not after a wait of its own."""
+        await self.pool.execute(
+            """UPDATE stripe_events SET deal_missing_since = $2
+               WHERE deal_id = $1 AND status = 'pending' AND deal_missing_since IS NULL""",
+            deal_id,
+            since,
         )

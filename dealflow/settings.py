@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     allow_private_artifact_hosts: bool | None = Field(
         default=None, alias="DEALFLOW_ALLOW_PRIVATE_ARTIFACT_HOSTS"
     )
+    #: Stripe events the bridge's relay signals at once (each deal's events still go one by one).
+    relay_concurrency: int = Field(default=32, ge=1, le=1000, alias="DEALFLOW_RELAY_CONCURRENCY")
     #: How long a portal link in a mail stays valid.
     portal_link_days: int = Field(default=30, ge=1, le=365, alias="DEALFLOW_PORTAL_LINK_DAYS")
 

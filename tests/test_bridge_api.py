@@ -20,6 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.ledger import LedgerActivities
 from bridge.app import BridgeOptions
 from bridge.ratelimit import RateLimit
+from bridge.relay import RelayPolicy
 from dealflow.db import create_pool
 from dealflow.messages import DealSnapshot, DealStage
 from dealflow.serve import free_port
@@ -48,7 +49,9 @@ async def http(
 ) -> AsyncIterator[httpx.AsyncClient]:
     settings = bridge_settings(tmp_path, database_url)
     async with (
-        running_bridge(settings, db_pool, dev_server_env.client, BridgeOptions(relay_interval=0.2)) as url,
+        running_bridge(
+            settings, db_pool, dev_server_env.client, BridgeOptions(relay=RelayPolicy(interval=0.2))
+        ) as url,
         httpx.AsyncClient(base_url=url) as client,
     ):
         yield client

@@ -23,6 +23,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from bridge.app import BridgeOptions, create_app
+from bridge.relay import Backoff, RelayPolicy
 from dealflow.binaries import temporal_cli
 from dealflow.serve import free_port, serve_app
 from dealflow.stack import Stack, StackConfig, run_stack
@@ -95,7 +96,10 @@ async def bridge(stack: Stack) -> AsyncIterator[None]:
         settings=stack.settings,
         pool=stack.pool,
         temporal=stack.client,
-        options=BridgeOptions(relay_interval=0.3, temporal_timeout=timedelta(seconds=2)),
+        options=BridgeOptions(
+            relay=RelayPolicy(interval=0.3, retry=Backoff(longest=timedelta(seconds=2))),
+            temporal_timeout=timedelta(seconds=2),
+        ),
     )
     async with serve_app(app, port=urlsplit(stack.bridge_url).port or 0):
         yield

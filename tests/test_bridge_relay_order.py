@@ -1,0 +1,209 @@
+"""The relay on real Postgres and the real Temporal dev server: many deals at once, each in order.
+
+The deals are `SignalLog` workflows, which keep every Stripe signal they receive (repeats too), so
+the tests check the order and the count each workflow saw, not only what the inbox says.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from datetime import timedelta
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from bridge.app import BridgeOptions
+from bridge.inbox import Inbox, InboxStatus
+from bridge.relay import Backoff, RelayPolicy
+from dealflow.db import create_pool
+from dealflow.models import workflow_id_for
+from dealflow.settings import Settings
+from tests.bridge_support import (
+    ADMIN_TOKEN,
+    bridge_settings,
+    eventually,
+    running_bridge,
+    session_completed,
+)
+from tests.signal_log import SignalLog
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+QUICK_RETRIES = Backoff(first=timedelta(seconds=0.2), longest=timedelta(seconds=1))
+
+
+def _options(*, missing_deal_for: timedelta = timedelta(hours=1)) -> BridgeOptions:
+    return BridgeOptions(
+        relay=RelayPolicy(interval=0.2, retry=QUICK_RETRIES, missing_deal_for=missing_deal_for),
+        temporal_timeout=timedelta(seconds=2),
+    )
+
+
+@pytest.fixture
+async def task_queue(dev_server_env: WorkflowEnvironment) -> AsyncIterator[str]:
+    """A worker running `SignalLog` on a task queue of this test's own."""
+    queue = f"relay-{uuid.uuid4().hex[:8]}"
+    async with Worker(dev_server_env.client, task_queue=queue, workflows=[SignalLog]):
+        yield queue
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return bridge_settings(tmp_path, database_url, DEALFLOW_RELAY_CONCURRENCY=4)
+
+
+async def _start(client: Client, task_queue: str, deal_id: str) -> None:
+    await client.start_workflow(SignalLog.run, id=workflow_id_for(deal_id), task_queue=task_queue)
+
+
+async def _received(client: Client, deal_id: str) -> list[str]:
+    return await client.get_workflow_handle(workflow_id_for(deal_id)).query(SignalLog.received)
+
+
+async def _store(pool: asyncpg.Pool, deal_ids: list[str]) -> dict[str, list[str]]:
+    """One stored event per entry of `deal_ids`, in that order; the event ids by deal."""
+    inbox, stored = Inbox(pool), {}
+    for deal_id in deal_ids:
+        event = session_completed(deal_id, "build", 1000)
+        await inbox.store(
+            event_id=event["id"],
+            event_type=event["type"],
+            livemode=False,
+            deal_id=deal_id,
+            raw_body=json.dumps(event),
+            status=InboxStatus.PENDING,
+        )
+        stored.setdefault(deal_id, []).append(event["id"])
+    return stored
+
+
+async def _rows(pool: asyncpg.Pool, deal_id: str) -> list[asyncpg.Record]:
+    return await pool.fetch(
+        """SELECT event_id, status, attempts, last_error, received_at, delivered_at
+           FROM stripe_events WHERE deal_id = $1 ORDER BY received_seq""",
+        deal_id,
+    )
+
+
+async def _all(pool: asyncpg.Pool, deal_id: str, status: str) -> list[asyncpg.Record]:
+    rows = await _rows(pool, deal_id)
+    return rows if rows and all(r["status"] == status for r in rows) else []
+
+
+def _counter(metrics: str, name: str) -> float:
+    """A sample's value in Prometheus text; 0 when the bridge never counted it."""
+    values = (float(line.split()[-1]) for line in metrics.splitlines() if line.startswith(name + " "))
+    return next(values, 0.0)
+
+
+async def test_a_missing_deal_backs_off_alone_and_gets_its_events_in_order_once_it_exists(
+    settings: Settings, db_pool: asyncpg.Pool, dev_server_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    client = dev_server_env.client
+    await _start(client, task_queue, "on-time")
+    stored = await _store(db_pool, ["late"] * 5 + ["on-time"] * 5)
+
+    async with running_bridge(settings, db_pool, client, _options()) as url:
+        on_time = await eventually(
+            lambda: _all(db_pool, "on-time", "delivered"), what="the existing deal's events"
+        )
+
+        async def late_retried_twice() -> list[asyncpg.Record]:
+            rows = await _rows(db_pool, "late")
+            return rows if rows[0]["attempts"] >= 2 else []
+
+        late = await eventually(late_retried_twice, what="the missing deal to be retried")
+        # The existing deal went through in about a round trip per event, not behind the missing
+        # deal's retries; the missing deal's later events were never tried before its first.
+        took = max(r["delivered_at"] for r in on_time) - min(r["received_at"] for r in on_time)
+        assert took < timedelta(seconds=5), took
+        assert late[0]["status"] == "pending" and "no deal workflow for 'late'" in late[0]["last_error"]
+        assert [r["attempts"] for r in late[1:]] == [0, 0, 0, 0]
+
+        async with httpx.AsyncClient(base_url=url, headers=ADMIN) as http:
+            params = {"deal_id": "late", "status": "pending"}
+            listed = (await http.get("/api/stripe-events", params=params)).json()
+            status = (await http.get("/api/stripe-status")).json()
+            not_a_deal = await http.get("/api/stripe-events", params={"deal_id": "late\x00"})
+        head = next(e for e in listed if e["event_id"] == stored["late"][0])
+        assert head["attempts"] >= 2 and "no deal workflow" in head["last_error"] and head["next_attempt_at"]
+        assert status["inbox_retrying"] == 1 and status["inbox_backlog"] == 5
+        assert not_a_deal.status_code == 422 and not_a_deal.json()["error"]["field"] == "deal_id"
+
+        await _start(client, task_queue, "late")
+        await eventually(lambda: _all(db_pool, "late", "delivered"), what="the late deal's events")
+    assert await _received(client, "on-time") == stored["on-time"]
+    assert await _received(client, "late") == stored["late"]
+
+
+async def test_two_bridges_deliver_every_event_once_and_each_deal_in_order(
+    settings: Settings,
+    database_url: str,
+    db_pool: asyncpg.Pool,
+    dev_server_env: WorkflowEnvironment,
+    task_queue: str,
+) -> None:
+    client = dev_server_env.client
+    deal_ids = [f"busy-{n}" for n in range(10)]
+    for deal_id in deal_ids:
+        await _start(client, task_queue, deal_id)
+    arrivals = deal_ids * 40
+    random.Random(7).shuffle(arrivals)
+
+    async with AsyncExitStack() as bridges:
+        other_pool = await create_pool(database_url, max_size=4)
+        bridges.push_async_callback(other_pool.close)
+        urls = [
+            await bridges.enter_async_context(running_bridge(settings, pool, client, _options()))
+            for pool in (db_pool, other_pool)
+        ]
+        stored = await _store(db_pool, arrivals)  # both relays are polling by now
+
+        async def all_delivered() -> bool:
+            sql = "SELECT count(*) FROM stripe_events WHERE status <> 'delivered'"
+            return await db_pool.fetchval(sql) == 0
+
+        await eventually(all_delivered, timeout=60, what="both bridges to deliver the inbox")
+        delivered_by = []
+        for url in urls:
+            async with httpx.AsyncClient(base_url=url) as http:
+                metrics = (await http.get("/metrics")).text
+            delivered_by.append(_counter(metrics, 'dealflow_bridge_relay_total{outcome="delivered"}'))
+    assert sum(delivered_by) == len(arrivals) and all(delivered_by), delivered_by
+    for deal_id in deal_ids:
+        assert await _received(client, deal_id) == stored[deal_id]
+    assert await db_pool.fetchval("SELECT max(attempts) FROM stripe_events") == 1
+
+
+async def test_events_are_given_up_when_their_deal_stays_missing_or_has_ended(
+    settings: Settings, db_pool: asyncpg.Pool, dev_server_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    client = dev_server_env.client
+    await _start(client, task_queue, "ended")
+    await client.get_workflow_handle(workflow_id_for("ended")).terminate("the deal is over")
+    await _store(db_pool, ["never"] * 2 + ["ended"] * 2)
+
+    options = _options(missing_deal_for=timedelta(seconds=1))
+    async with running_bridge(settings, db_pool, client, options) as url:
+        never = await eventually(lambda: _all(db_pool, "never", "undeliverable"), what="a missing deal")
+        ended = await eventually(lambda: _all(db_pool, "ended", "undeliverable"), what="an ended deal")
+        async with httpx.AsyncClient(base_url=url, headers=ADMIN) as http:
+            listed = (await http.get("/api/stripe-events", params={"status": "undeliverable"})).json()
+            metrics = (await http.get("/metrics")).text
+            dashboard = (await http.get("/dashboard")).text
+    assert never[0]["attempts"] >= 2 and "no deal workflow" in never[0]["last_error"]
+    assert never[1]["attempts"] == 1  # it had waited behind the first: no second wait
+    assert [r["attempts"] for r in ended] == [1, 1]
+    assert [r["last_error"] for r in ended] == ["this deal has ended (terminated)"] * 2
+    assert len(listed) == 4
+    assert _counter(metrics, 'dealflow_bridge_relay_total{outcome="undeliverable"}') == 4
+    assert _counter(metrics, "dealflow_bridge_inbox_undeliverable") == 4
+    assert 'id="inbox-undeliverable">4<' in dashboard
