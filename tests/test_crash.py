@@ -147,9 +147,7 @@ async def _play(crashes: Crashes) -> None:
 
     # 1. The start of a, b and d settled (two tasks without commands at the end); the client signs.
     for deal in (a, b, d):
-        await wait_for_history(
-            deal.handle, "its start", lambda e: settled(e) and scheduled(e, "upsert_deal")
-        )
+        await wait_for_history(deal.handle, "its start", settled)
 
     def sign_all() -> None:
         for deal in (a, b, d):
