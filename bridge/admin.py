@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query
-from pydantic import BaseModel, EmailStr
+from pydantic import AwareDatetime, BaseModel, EmailStr, TypeAdapter
 
 from bridge import calls
 from bridge.auth import require_admin
@@ -29,6 +29,9 @@ from dealflow.models import Slug
 router = APIRouter(prefix="/api", tags=["admin"], dependencies=[Depends(require_admin)])
 
 MAX_PAGE = 100
+#: A cursor of ours is about 140 characters; anything much longer is not one.
+MAX_CURSOR_LENGTH = 256
+_CURSOR = TypeAdapter(tuple[AwareDatetime, Slug])
 
 
 class DealRow(DealSnapshot):
@@ -82,10 +85,12 @@ def _encode_cursor(row: DealRow) -> str:
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The (created_at, deal_id) a cursor names. Clients can send anything here, so each value is
+    checked before it reaches the query (asyncpg would fail on a time it cannot convert to UTC)."""
     try:
-        created_at, deal_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(created_at), str(deal_id)
-    except (ValueError, TypeError) as error:
+        created_at, deal_id = _CURSOR.validate_json(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return created_at.astimezone(UTC), deal_id
+    except (ValueError, OverflowError) as error:  # ValidationError and binascii.Error are ValueErrors
         raise ApiError(422, "cursor is not one this API handed out", field="cursor") from error
 
 
@@ -95,7 +100,9 @@ async def list_deals(
     stage: DealStage | None = None,
     client: Annotated[EmailStr | None, Query(description="client email")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=MAX_CURSOR_LENGTH, description="next_cursor of the previous page")
+    ] = None,
 ) -> DealPage:
     """Newest deals first; follow `next_cursor` for the next page (null on the last one)."""
     after = _decode_cursor(cursor) if cursor else None

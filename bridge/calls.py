@@ -6,7 +6,7 @@ import re
 
 from pydantic import BaseModel
 
-from bridge.deals import ActionRejected, DealNotFound, DealUnavailable
+from bridge.deals import ActionRejected, DealNotFound, DealUnavailable, InvalidText
 from bridge.errors import ApiError
 from bridge.state import BridgeState
 from dealflow.messages import ActionResult, DealStatus
@@ -37,6 +37,8 @@ async def act(
         raise ApiError(404, f"no deal '{deal_id}'", field="deal_id") from error
     except DealUnavailable as error:
         raise ApiError(503, str(error)) from error
+    except InvalidText as error:
+        raise ApiError(422, str(error), field=error.problem.field) from error
     bridge.metrics.actions.labels(update, "done").inc()
     return result
 

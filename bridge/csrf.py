@@ -31,7 +31,9 @@ def form_token(secret: str, deal_id: str, link_token: str) -> str:
 
 
 def form_token_valid(secret: str, deal_id: str, link_token: str, presented: str) -> bool:
-    return hmac.compare_digest(form_token(secret, deal_id, link_token), presented)
+    """Whether `presented` is this form's token; any string is an answer, never an error
+    (compare_digest raises on non-ASCII str)."""
+    return presented.isascii() and hmac.compare_digest(form_token(secret, deal_id, link_token), presented)
 
 
 def new_nonce() -> str:

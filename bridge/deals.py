@@ -28,7 +28,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from dealflow.messages import ActionResult, DealStatus, StripeEventSignal
-from dealflow.models import DealSpec, workflow_id_for
+from dealflow.models import DealSpec, TextProblem, first_text_problem, workflow_id_for
 
 STATUS_QUERY = "status"
 STRIPE_EVENT_SIGNAL = "stripe_event"
@@ -44,6 +44,14 @@ class ActionRejected(RuntimeError):
 
 class DealUnavailable(RuntimeError):
     """Temporal (or the worker) did not answer in time; nothing is known to have happened."""
+
+
+class InvalidText(ValueError):
+    """A text field holds what no deal may keep (NUL, a lone surrogate, a control); nothing was sent."""
+
+    def __init__(self, problem: TextProblem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
 
 
 class Deals:
@@ -82,7 +90,10 @@ class Deals:
         return spec
 
     async def act(self, deal_id: str, update: str, arg: BaseModel, *, update_id: str | None) -> ActionResult:
-        """Run an update; the same `update_id` twice runs it once and returns the first answer."""
+        """Run an update; the same `update_id` twice runs it once and returns the first answer.
+        Text is checked here, at the door: the message model itself never refuses it (TextRule)."""
+        if problem := first_text_problem(arg):
+            raise InvalidText(problem)
         async with self._answers(deal_id, acting=True):
             return await self._handle(deal_id).execute_update(
                 update, arg, id=update_id, result_type=ActionResult

@@ -24,7 +24,7 @@ from bridge.csrf import (
     origin_allowed,
     origin_of,
 )
-from bridge.deals import ActionRejected, DealNotFound, DealUnavailable
+from bridge.deals import ActionRejected, DealNotFound, DealUnavailable, InvalidText
 from bridge.errors import ApiError, field_name
 from bridge.pages import Pages
 from bridge.state import Bridge, BridgeState, portal_rate_limit
@@ -110,6 +110,11 @@ class _Refusal(Exception):
         self.status, self.heading, self.message, self.field, self.back = status, heading, message, field, back
 
 
+def _field_refusal(field: str, problem: str) -> _Refusal:
+    """A field the person must correct, named as the page names it."""
+    return _Refusal(422, "Please check the form", f"{_FIELD_LABELS.get(field, field)}: {problem}", field=field)
+
+
 def _check_link(bridge: BridgeState, deal_id: str, token: str) -> None:
     try:
         verify_token(bridge.settings.secret_key or "", deal_id, token)
@@ -178,11 +183,11 @@ async def _act(
             message = build()
         except ValidationError as error:
             first = error.errors()[0]
-            field = field_name(first["loc"])
-            label = _FIELD_LABELS.get(field, field)
-            raise _Refusal(422, "Please check the form", f"{label}: {first['msg']}", field=field) from error
+            raise _field_refusal(field_name(first["loc"]), first["msg"]) from error
         try:
             result = await bridge.deals.act(deal_id, update, message, update_id=f"portal-{action}-{form.nonce}")
+        except InvalidText as error:
+            raise _field_refusal(error.problem.field, error.problem.problem) from error
         except ActionRejected as error:
             raise _Refusal(409, "Not done", str(error)) from error
         except DealNotFound as error:

@@ -3,6 +3,8 @@
 The body is verified exactly as received (never re-serialised): Stripe signs the bytes. The
 library's check only refuses old timestamps; ours also refuses ones from the future, so a
 captured-and-replayed or a clock-skewed delivery outside 5 minutes either way is refused.
+A signed body Postgres could not store (NaN, a NUL or a lone surrogate anywhere in it) is a 400
+too: stored, it would fail the insert on every one of Stripe's retries.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pydantic import BaseModel
 from bridge.errors import ApiError
 from bridge.inbox import InboxStatus
 from bridge.state import Bridge, webhook_rate_limit
+from dealflow.models import TextProblem, TextRule, text_problem
 from dealflow.stripe_events import MalformedEvent, concerns_deals, deal_event
 
 #: Seconds a signed timestamp may be away from our clock, in either direction.
@@ -39,26 +42,65 @@ class WebhookAck(BaseModel):
 def verify_stripe_event(
     payload: bytes, signature_header: str | None, secret: str, *, now: float | None = None
 ) -> dict[str, Any]:
-    """The event as a dict if Stripe signed exactly these bytes within the tolerance."""
+    """The event as a dict if Stripe signed exactly these bytes within the tolerance.
+
+    Only the signature is checked by the library (`verify_header`): its `construct_event` would
+    parse the JSON as well, accepting NaN and failing with a RecursionError on deep nesting."""
     try:
         text = payload.decode("utf-8")
-        stripe.Webhook.construct_event(text, signature_header, secret, tolerance=SIGNATURE_TOLERANCE)
+        stripe.WebhookSignature.verify_header(text, signature_header, secret, tolerance=SIGNATURE_TOLERANCE)
     except (stripe.SignatureVerificationError, UnicodeDecodeError) as error:
         raise InvalidSignature(_first_sentence(str(error)) or "invalid signature") from error
-    except ValueError as error:
-        raise MalformedEvent(f"the signed body is not a Stripe event: {error}") from error
     skew = abs((time.time() if now is None else now) - _signed_timestamp(signature_header or ""))
     if skew > SIGNATURE_TOLERANCE:
         raise InvalidSignature("the signature's timestamp is more than 5 minutes away from now")
-    return json.loads(text)
+    return _storable_event(text)
 
 
 def _signed_timestamp(header: str) -> int:
     for item in header.split(","):
         key, _, value = item.partition("=")
         if key.strip() == "t":
-            return int(value)
+            try:
+                return int(value)
+            except ValueError as error:
+                raise InvalidSignature("the Stripe-Signature header's timestamp is not a number") from error
     raise InvalidSignature("the Stripe-Signature header has no timestamp")
+
+
+def _storable_event(text: str) -> dict[str, Any]:
+    """The signed body as a JSON object the inbox's jsonb column accepts."""
+    try:
+        event = json.loads(text, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as error:
+        raise MalformedEvent(f"the signed body is not JSON: {error}") from error
+    if not isinstance(event, dict):
+        raise MalformedEvent("the signed body is not a Stripe event: not a JSON object")
+    if problem := _unstorable_text(event):
+        raise MalformedEvent(f"the signed body cannot be stored: {problem}")
+    return event
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _unstorable_text(event: dict[str, Any]) -> TextProblem | None:
+    """The first key or string that Postgres refuses (walked without recursion: nesting is deep
+    as the sender likes). Stripe's own strings are kept verbatim, controls included."""
+    pending: list[tuple[str, object]] = [("", event)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if problem := text_problem(key, TextRule.VERBATIM):
+                    return TextProblem(path or "(body)", f"a key {problem}")
+                pending.append((f"{path}.{key}" if path else key, item))
+        elif isinstance(value, list):
+            pending.extend((f"{path}[{index}]", item) for index, item in enumerate(value))
+        elif isinstance(value, str) and (problem := text_problem(value, TextRule.VERBATIM)):
+            return TextProblem(path, problem)
+    return None
 
 
 def _first_sentence(message: str) -> str:

@@ -36,17 +36,21 @@ def make_token(secret: str, deal_id: str, expires_at: datetime) -> str:
 
 
 def verify_token(secret: str, deal_id: str, token: str, *, now: datetime | None = None) -> datetime:
-    """Return the token's expiry if it is valid for `deal_id`; raise InvalidLink otherwise."""
+    """Return the token's expiry if it is valid for `deal_id`; raise InvalidLink otherwise.
+
+    Any string may arrive here (a query parameter, a cookie): none raises anything else."""
     payload, _, mac = token.partition(".")
-    if not payload or not mac or not hmac.compare_digest(mac, _mac(secret, payload)):
+    # compare_digest refuses non-ASCII str with a TypeError; a token of ours is ASCII.
+    if not token.isascii() or not payload or not mac or not hmac.compare_digest(mac, _mac(secret, payload)):
         raise InvalidLink("this link is not valid: it was altered or cut short")
     try:
         claims = json.loads(_unb64(payload))
         expires_at = datetime.fromtimestamp(int(claims["exp"]), UTC)
         token_deal = str(claims["deal"])
-    except (ValueError, KeyError, TypeError) as error:
+    # OverflowError and OSError: an expiry no datetime can hold.
+    except (ValueError, KeyError, TypeError, OverflowError, OSError) as error:
         raise InvalidLink("this link is not valid") from error
-    if not hmac.compare_digest(token_deal, deal_id):
+    if token_deal != deal_id:  # deal ids are not secrets: no need for a constant-time compare
         raise InvalidLink("this link is for another deal")
     if (now or datetime.now(UTC)) >= expires_at:
         raise InvalidLink("this link has expired; use the link in your latest email")

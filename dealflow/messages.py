@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
-from dealflow.models import MilestoneKey
+from dealflow.models import MilestoneKey, MultiLineText, SingleLineText, VerbatimText
 
 
 class _Message(BaseModel):
@@ -62,40 +62,41 @@ class MilestoneState(StrEnum):
 
 
 class Artifact(_Message):
-    name: str = Field(min_length=1, max_length=200)
+    name: SingleLineText = Field(min_length=1, max_length=200)
     url: HttpUrl
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
 class SignSow(_Message):
-    signer_name: str = Field(min_length=2, max_length=200)
+    signer_name: SingleLineText = Field(min_length=2, max_length=200)
     consent: bool
     sow_sha256: str | None = Field(
         default=None, pattern=r"^[0-9a-f]{64}$", description="hash the signer saw; must match"
     )
-    ip: str | None = None
-    user_agent: str | None = Field(default=None, max_length=500)
+    #: Evidence the bridge takes from the connection, kept as received.
+    ip: VerbatimText | None = None
+    user_agent: VerbatimText | None = Field(default=None, max_length=500)
 
 
 class SubmitDeliverable(_Message):
     milestone_key: MilestoneKey
-    summary: str = Field(min_length=1, max_length=5000)
+    summary: MultiLineText = Field(min_length=1, max_length=5000)
     artifacts: list[Artifact] = Field(default_factory=list, max_length=50)
 
 
 class ApproveMilestone(_Message):
     milestone_key: MilestoneKey
-    approved_by: str | None = Field(default=None, max_length=200)
+    approved_by: SingleLineText | None = Field(default=None, max_length=200)
 
 
 class RequestRevision(_Message):
     milestone_key: MilestoneKey
-    notes: str = Field(min_length=1, max_length=5000)
+    notes: MultiLineText = Field(min_length=1, max_length=5000)
 
 
 class OpenDispute(_Message):
     milestone_key: MilestoneKey
-    reason: str = Field(min_length=1, max_length=5000)
+    reason: MultiLineText = Field(min_length=1, max_length=5000)
     opened_by: Literal["client", "vendor", "operator", "stripe"] = "client"
 
 
@@ -108,12 +109,12 @@ class DisputeResolution(StrEnum):
 class ResolveDispute(_Message):
     milestone_key: MilestoneKey
     resolution: DisputeResolution
-    notes: str = Field(default="", max_length=5000)
+    notes: MultiLineText = Field(default="", max_length=5000)
 
 
 class CancelDeal(_Message):
-    reason: str = Field(min_length=1, max_length=2000)
-    requested_by: str = Field(default="operator", max_length=200)
+    reason: MultiLineText = Field(min_length=1, max_length=2000)
+    requested_by: SingleLineText = Field(default="operator", max_length=200)
 
 
 class ActionResult(_Message):
@@ -129,18 +130,18 @@ class ActionResult(_Message):
 class StripeEventSignal(_Message):
     """The parts of a verified Stripe event the workflow needs. A hint: activities re-read Stripe."""
 
-    event_id: str
-    type: str
+    event_id: SingleLineText
+    type: SingleLineText
     livemode: bool
     created: datetime
-    object_id: str
-    milestone_key: str | None = None
-    checkout_session_id: str | None = None
-    payment_intent_id: str | None = None
+    object_id: SingleLineText
+    milestone_key: SingleLineText | None = None
+    checkout_session_id: SingleLineText | None = None
+    payment_intent_id: SingleLineText | None = None
     amount: int | None = None
-    currency: str | None = None
+    currency: SingleLineText | None = None
     #: The object's status where the event type needs it: a closed dispute's "won" or "lost".
-    status: str | None = None
+    status: SingleLineText | None = None
 
 
 # --------------------------------------------------------------------------- status query

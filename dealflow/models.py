@@ -7,9 +7,11 @@ valid deal is. Money is always an integer number of minor units (cents, pence, y
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -23,6 +25,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 
 MAX_MILESTONE_AMOUNT = 99_999_999
 MAX_MILESTONES = 20
@@ -65,6 +68,86 @@ Duration = Annotated[
     PlainSerializer(lambda d: d.total_seconds(), return_type=float),
 ]
 
+
+class TextRule(StrEnum):
+    """What a text field may hold. A marker in `Annotated`, never a validator: Temporal decodes
+    old signal, update and start payloads again on every replay, and a validator raising there
+    would fail the workflow task for good. Boundaries check with `text_problems` instead."""
+
+    #: Names, titles, file names, keys: one line, no control characters at all.
+    SINGLE_LINE = "single_line"
+    #: SOW, summaries, notes, reasons: TAB, LF and CR are allowed, other controls are not.
+    MULTI_LINE = "multi_line"
+    #: Kept as received (request headers, Stripe's strings): only what Postgres cannot store.
+    VERBATIM = "verbatim"
+
+
+SingleLineText = Annotated[str, TextRule.SINGLE_LINE]
+MultiLineText = Annotated[str, TextRule.MULTI_LINE]
+VerbatimText = Annotated[str, TextRule.VERBATIM]
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+#: CR, LF and Unicode's line and paragraph separators: a mail header or log line ends there.
+_LINE_BREAK = re.compile("[\r\n\u2028\u2029]")
+_CONTROLS = {
+    TextRule.SINGLE_LINE: re.compile("[\x00-\x1f\x7f-\x9f]"),
+    TextRule.MULTI_LINE: re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"),
+}
+
+
+def text_problem(value: str, rule: TextRule) -> str | None:
+    """What is wrong with `value` under `rule`, or None. The message never quotes the bad
+    character itself: a lone surrogate cannot even be encoded into an error response."""
+    if "\x00" in value:
+        return "contains a NUL byte"
+    if surrogate := _LONE_SURROGATE.search(value):
+        return f"contains a lone surrogate (U+{ord(surrogate.group()):04X}), which is not valid Unicode"
+    if rule is TextRule.VERBATIM:
+        return None
+    if rule is TextRule.SINGLE_LINE and _LINE_BREAK.search(value):
+        return "contains a line break; it must be a single line"
+    if control := _CONTROLS[rule].search(value):
+        return f"contains the control character U+{ord(control.group()):04X}"
+    return None
+
+
+@dataclass(frozen=True)
+class TextProblem:
+    """One text field that breaks its rule, e.g. `client.name: contains a NUL byte`."""
+
+    field: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.problem}"
+
+
+def text_problems(model: BaseModel, prefix: str = "") -> Iterator[TextProblem]:
+    """Every marked text field of `model`, and of the models inside it, that breaks its rule."""
+    for name, field in type(model).model_fields.items():
+        yield from _value_problems(getattr(model, name), _rule_of(field), f"{prefix}{name}")
+
+
+def first_text_problem(model: BaseModel) -> TextProblem | None:
+    return next(text_problems(model), None)
+
+
+def _value_problems(value: object, rule: TextRule | None, path: str) -> Iterator[TextProblem]:
+    if isinstance(value, BaseModel):
+        yield from text_problems(value, f"{path}.")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _value_problems(item, rule, f"{path}[{index}]")
+    elif isinstance(value, str) and rule is not None and (problem := text_problem(value, rule)):
+        yield TextProblem(path, problem)
+
+
+def _rule_of(field: FieldInfo) -> TextRule | None:
+    """The field's TextRule; for `SingleLineText | None` it sits inside the union."""
+    nested = (marker for arg in get_args(field.annotation) for marker in getattr(arg, "__metadata__", ()))
+    return next((m for m in (*field.metadata, *nested) if isinstance(m, TextRule)), None)
+
+
 Slug = Annotated[
     str,
     Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", description="lower-case letters, digits and '-'"),
@@ -88,15 +171,15 @@ class _Strict(BaseModel):
 class Client(_Strict):
     """The party who pays."""
 
-    name: str = Field(min_length=1, max_length=200)
+    name: SingleLineText = Field(min_length=1, max_length=200)
     email: EmailStr
-    company: str | None = Field(default=None, max_length=200)
+    company: SingleLineText | None = Field(default=None, max_length=200)
 
 
 class Vendor(_Strict):
     """The party who does the work and is paid on approval."""
 
-    name: str = Field(min_length=1, max_length=200)
+    name: SingleLineText = Field(min_length=1, max_length=200)
     email: EmailStr
     fulfillment_url: HttpUrl | None = Field(
         default=None, description="where work orders are POSTed, signed with HMAC-SHA256"
@@ -112,11 +195,11 @@ class Milestone(_Strict):
     """One paid unit of work. Give either `due` (a date) or `due_in_days` (after signing)."""
 
     key: MilestoneKey
-    title: str = Field(min_length=1, max_length=200)
+    title: SingleLineText = Field(min_length=1, max_length=200)
     amount: Amount
     due: date | None = None
     due_in_days: int | None = Field(default=None, ge=1, le=3650)
-    description: str | None = Field(default=None, max_length=5000)
+    description: MultiLineText | None = Field(default=None, max_length=5000)
 
     @model_validator(mode="after")
     def _one_due(self) -> Milestone:
@@ -173,11 +256,11 @@ class DealSpec(_Strict):
     """Everything needed to run one deal. The workflow id is `deal-<deal_id>`."""
 
     deal_id: Slug
-    title: str = Field(min_length=1, max_length=200)
+    title: SingleLineText = Field(min_length=1, max_length=200)
     currency: Currency
     client: Client
     vendor: Vendor
-    sow: str = Field(min_length=20, max_length=100_000, description="statement of work text")
+    sow: MultiLineText = Field(min_length=20, max_length=100_000, description="statement of work text")
     milestones: list[Milestone] = Field(min_length=1, max_length=MAX_MILESTONES)
     policy: Policy = Policy()
 

@@ -9,7 +9,7 @@ from typing import TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from dealflow.models import DealSpec
+from dealflow.models import DealSpec, text_problems
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -36,10 +36,15 @@ def validation_problems(error: ValidationError) -> list[str]:
 
 
 def parse_model(model: type[M], data: object, source: str) -> M:
+    """Validate `data`, then check its text: decoding alone never refuses text (see TextRule)."""
     try:
-        return model.model_validate(data)
+        parsed = model.model_validate(data)
     except ValidationError as error:
         raise SpecError(source, validation_problems(error)) from error
+    problems = [str(problem) for problem in text_problems(parsed)]
+    if problems:
+        raise SpecError(source, problems)
+    return parsed
 
 
 def load_spec(path: Path) -> DealSpec:

@@ -12,14 +12,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dealflow.messages import StripeEventSignal
+from dealflow.models import TextRule, first_text_problem, text_problem
 
 #: Event families a deal reacts to. Anything else on the account (customers, products, ...)
 #: is stored in the inbox and ignored, so it does not crowd the orphan list.
 DEAL_EVENT_PREFIXES = ("checkout.session.", "payment_intent.", "charge.", "refund.")
+#: Amounts must fit the ledger's bigint columns; Stripe's own limit is far below.
+MAX_AMOUNT = 2**63 - 1
 
 
 class MalformedEvent(ValueError):
-    """The event lacks a field every Stripe event has (id, type, created, data.object.id)."""
+    """The event lacks a field every Stripe event has (id, type, created, data.object.id), or one
+    of the values dealflow keeps is out of range or is text no deal may hold."""
 
 
 def concerns_deals(event_type: str) -> bool:
@@ -43,9 +47,15 @@ def deal_event(event: dict[str, Any]) -> tuple[str | None, StripeEventSignal]:
             currency=obj.get("currency"),
             status=obj.get("status") if str(event["type"]) == "charge.dispute.closed" else None,
         )
-    except (KeyError, TypeError, ValueError) as error:
+    # OverflowError and OSError: a `created` no datetime can hold.
+    except (KeyError, TypeError, ValueError, OverflowError, OSError) as error:
         raise MalformedEvent(f"not a Stripe event: {error}") from error
-    return _metadata(obj).get("deal_id"), signal
+    deal_id = _metadata(obj).get("deal_id")
+    if problem := first_text_problem(signal):
+        raise MalformedEvent(f"not a Stripe event dealflow can keep: {problem}")
+    if deal_id is not None and (problem := text_problem(deal_id, TextRule.SINGLE_LINE)):
+        raise MalformedEvent(f"not a Stripe event dealflow can keep: metadata.deal_id: {problem}")
+    return deal_id, signal
 
 
 def _metadata(obj: dict[str, Any]) -> dict[str, str]:
@@ -81,4 +91,9 @@ def _amount(event_type: str, obj: dict[str, Any]) -> int | None:
         value = obj.get("amount_refunded")
     else:
         value = obj.get("amount")
-    return int(value) if value is not None else None
+    if value is None:
+        return None
+    amount = int(value)
+    if not 0 <= amount <= MAX_AMOUNT:
+        raise ValueError(f"amount {amount} is out of range")
+    return amount

@@ -81,3 +81,26 @@ def test_starter_prints_the_workflow_and_its_ui_link_then_refuses_a_second_start
     second = run_starter(spec, **env)
     assert second.returncode == 1
     assert f"deal '{deal_id}' already exists" in second.stderr
+
+
+@pytest.mark.parametrize("command", [["starter.py"], ["-m", "dealflow.cli", "start"]], ids=["starter", "dealflow-start"])
+def test_poisoned_text_exits_2_naming_the_field_before_anything_starts(tmp_path: Path, command: list[str]) -> None:
+    spec = tmp_path / "poison.yaml"
+    text = (ROOT / "examples" / "website-redesign.yaml").read_text()
+    spec.write_text(
+        text.replace("name: Dana Whitfield", 'name: "Dana\\0Whitfield"')
+        .replace("title: Discovery and wireframes", 'title: "Discovery\\r\\nBcc: all"')
+    )
+    result = subprocess.run(
+        [sys.executable, *command, str(spec)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        # Nothing listens there: an exit 2 proves the spec was refused before any connection.
+        env={**os.environ, "TEMPORAL_ADDRESS": "127.0.0.1:9"},
+        cwd=ROOT,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "client.name: contains a NUL byte" in result.stderr
+    assert "milestones[0].title: contains a line break; it must be a single line" in result.stderr
