@@ -25,7 +25,15 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
-from dealflow.messages import DealSnapshot, EmailInput, EmailResult, LedgerEvent, PaymentRecord
+from dealflow.messages import (
+    DealSnapshot,
+    EmailInput,
+    EmailResult,
+    LedgerBatch,
+    LedgerEvent,
+    LedgerWriteResult,
+    PaymentRecord,
+)
 from tests.fakes import FakeActivities
 from worker import POLLERS
 from workflows.deal import DealWorkflow
@@ -78,8 +86,15 @@ class WorkflowWorker:
 
 class LaggingFakes(FakeActivities):
     """The fakes with the latencies of the real stack: SMTP slower than a ledger insert, the
-    read-model upsert slowest. A new deal then ends its start in two workflow tasks without
-    commands (the welcome mail done, then the upsert), the shape of the broken chaos deals."""
+    read-model upsert (or the batch holding it) slowest. A new deal then ends its start in two
+    workflow tasks without commands (the welcome mail done, then the ledger write), the shape of
+    the broken chaos deals: the last one is folded into the next task's activation when a fresh
+    worker takes the deal, but not on replay."""
+
+    @activity.defn(name="write_ledger")
+    async def write_ledger(self, batch: LedgerBatch) -> LedgerWriteResult:
+        await asyncio.sleep(0.6 if batch.snapshot else 0.05)
+        return await super().write_ledger(batch)
 
     @activity.defn(name="send_email")
     async def send_email(self, input: EmailInput) -> EmailResult:
