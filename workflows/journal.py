@@ -5,10 +5,15 @@ The ledger is written per step: whatever a coroutine of the workflow recorded go
 `write_ledger` activity when that coroutine next waits (`flush`), started and not awaited, so the
 deal never waits for Postgres. The workflow's commands are then a function of each step alone.
 
-Deals whose histories began before that (no `LEDGER_PER_STEP` marker) keep the one coroutine
-that wrote entry after entry (`write_ledger`): its wake-ups raced the deal's own when one message
-woke both, and the order of their commands could differ between the first run and a replay (see
-the README's "Deals that cannot replay"). It must stay as it is for those histories to replay.
+Why, and why the old way must stay for old deals: when a fresh worker takes a deal (its worker
+was killed) and an update waits, sdk-core folds a last workflow task that issued no commands into
+the update's activation, so the update runs before that task's activity result (live:
+[do_update, resolve_activity]); on replay the two come in separate activations, result first
+(see sdk-python#1591, and sdk-core's `find_end_index_of_next_wft_seq`). With the old writer
+coroutine, "is a ledger write in flight?" then had different answers live and on replay, and so
+had the order of the deal's commands. Now no command depends on a ledger write's progress: a
+batch's result only adds anomalies. Deals whose histories began before this (no
+`LEDGER_PER_STEP` marker) keep the writer coroutine (`write_ledger`) so they replay as recorded.
 """
 
 from __future__ import annotations
