@@ -11,9 +11,10 @@ import sys
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import get_args
 
 import asyncpg
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
@@ -22,10 +23,16 @@ from dealflow.chaos.forgery import FORGED_PREFIX, ForgedWebhook
 from dealflow.chaos.money import Movement, by_deal_and_kind, funding_payments, ledger_money
 from dealflow.demo import DealRun
 from dealflow.models import format_money, workflow_id_for
+from dealflow.reconcile import Problem
 from workflows.deal import DealWorkflow
 
 #: How the SDK names the event a replay tripped over.
 _HISTORY_EVENT = re.compile(r"HistoryEvent\(id: (\d+), (\w+)\)")
+_SDK_MESSAGE = re.compile(r"\[TMPRL\d+\][^\"\n]*")
+_BROKEN_TASK_CAUSES = {
+    WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR,
+    WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE,
+}
 RECONCILE_TIMEOUT = 120.0
 
 
@@ -62,19 +69,24 @@ def end_states(runs: Sequence[DealRun]) -> CheckResult:
 
 
 def _replay_problem(error: Exception) -> str:
-    """The event a replay failed on, first, then the SDK's message."""
-    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    event = _HISTORY_EVENT.search(str(error))
+    """The event a replay failed on, first, then the SDK's own words (without its Rust dump)."""
+    text = str(error).strip()
+    said = _SDK_MESSAGE.search(text)
+    message = said.group(0) if said else (text.splitlines()[0] if text else type(error).__name__)
+    event = _HISTORY_EVENT.search(text)
     return f"event {event.group(1)} ({event.group(2)}): {message}" if event else message
 
 
-def _failed_tasks(history: WorkflowHistory) -> list[str]:
-    """Workflow tasks the worker failed while the deal ran (a stuck deal's last word)."""
+def failed_tasks(history: WorkflowHistory) -> list[str]:
+    """Workflow tasks the worker failed because of the workflow's code (a stuck deal's last
+    word). A task the server refused because a message arrived meanwhile (unhandled command) is
+    how Temporal works, not a failure."""
     return [
         f"workflow task failed at event {event.event_id}: "
         f"{event.workflow_task_failed_event_attributes.failure.message.splitlines()[0]}"
         for event in history.events
         if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
+        and event.workflow_task_failed_event_attributes.cause in _BROKEN_TASK_CAUSES
     ]
 
 
@@ -88,9 +100,9 @@ async def replays(client: Client, deal_ids: Sequence[str]) -> CheckResult:
         except Exception as error:  # noqa: BLE001 - reported as this deal's problem
             result.add(deal_id, f"history not readable: {error}")
             continue
-        failed_tasks = _failed_tasks(history)
-        if failed_tasks:
-            result.add(deal_id, f"{len(failed_tasks)} failed workflow task(s), last: {failed_tasks[-1]}")
+        failed = failed_tasks(history)
+        if failed:
+            result.add(deal_id, f"{len(failed)} failed workflow task(s), last: {failed[-1]}")
         replay = await replayer.replay_workflow(history, raise_on_replay_failure=False)
         if replay.replay_failure is not None:
             result.add(deal_id, f"replay fails at {_replay_problem(replay.replay_failure)}")
@@ -187,13 +199,18 @@ async def reconcile_exits_zero(environment: dict[str, str]) -> CheckResult:
     result = CheckResult("dealflow reconcile")
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "dealflow.cli", "reconcile",
-        env=environment,
+        env={**environment, "COLUMNS": "240"},  # whole ids in its table
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     output, _ = await asyncio.wait_for(process.communicate(), RECONCILE_TIMEOUT)
     lines = [line for line in output.decode(errors="replace").splitlines() if line.strip()]
-    if process.returncode != 0:
-        result.add("-", f"exit code {process.returncode}: " + " | ".join(lines[-12:]))
+    for line in lines:
+        cells = [cell.strip() for cell in re.split(r"[│┃]", line) if cell.strip()]
+        if cells and cells[0] in get_args(Problem):
+            deal = cells[3].split("/")[0] if len(cells) > 3 else "-"
+            result.add(deal, "reconcile: " + " ".join(cells))
+    if process.returncode != 0 and result.ok:
+        result.add("-", f"exit code {process.returncode}: " + " | ".join(lines[-5:]))
     result.detail = f"exit code {process.returncode}: {lines[-1] if lines else ''}".strip()
     return result

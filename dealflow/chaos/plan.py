@@ -15,9 +15,9 @@ from dealflow.demo_scenarios import Scenario, scenarios_for
 
 #: Steps a deal says, about: the plan spreads its faults over this many steps per deal.
 STEPS_PER_DEAL = 8
-#: Faults land between these fractions of the run's expected steps (none before the first deal
-#: has moved, none after the last is nearly done).
-FIRST_FAULT, LAST_FAULT = 0.04, 0.8
+#: Faults land between these fractions of the run's expected steps (none before the deals have
+#: started and moved, none after the last are nearly done).
+FIRST_FAULT, LAST_FAULT = 0.15, 0.8
 
 #: Sandbox faults for the whole run: what a busy Stripe and a flaky network do.
 SANDBOX_FAULTS = {

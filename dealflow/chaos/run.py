@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
-from temporalio.api.enums.v1 import EventType
 from temporalio.runtime import (
     LogForwardingConfig,
     LoggingConfig,
@@ -94,12 +93,8 @@ async def _stuck_reason(target: DemoTarget, run: DealRun) -> str | None:
         history = await handle.fetch_history()
     except RPCError:
         return None
-    failures = [
-        f"event {event.event_id}: {event.workflow_task_failed_event_attributes.failure.message.splitlines()[0]}"
-        for event in history.events
-        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
-    ]
-    return f"stuck: its workflow task failed {pending.attempt} times, " + (failures[-1] if failures else "no message")
+    failures = checks.failed_tasks(history)
+    return f"stuck: its workflow task failed {pending.attempt} times; last " + (failures[-1] if failures else "no message")
 
 
 async def _watch_for_stuck(target: DemoTarget, plays: dict[str, tuple[DealRun, asyncio.Task]]) -> None:
@@ -179,7 +174,7 @@ async def run_chaos(plan: ChaosPlan, home: Path, say: Callable[[str], None]) -> 
                 bridge_url=chaos.stack.bridge_url,
                 webhook_secret=chaos.stack.settings.require("STRIPE_WEBHOOK_SECRET"),
                 sandbox_url=chaos.sandbox_url,
-                statuses=lambda: [run.status for run in runs if run.status is not None and not run.done],
+                statuses=lambda: [run.status for run in runs if run.status is not None],
                 rng=random.Random(plan.seed),
             )
             await sandbox.set_faults(**SANDBOX_FAULTS, seed=plan.seed)

@@ -82,11 +82,15 @@ class ChildProcess:
         deadline = asyncio.get_running_loop().time() + READY_TIMEOUT
         while not await self._ready(self):
             if self.process.returncode is not None:
-                raise RuntimeError(f"the {self.name} exited with code {self.process.returncode}; see {self.log_file}")
+                raise RuntimeError(f"the {self.name} exited with code {self.process.returncode}: {self._last_words()}")
             if asyncio.get_running_loop().time() > deadline:
-                raise RuntimeError(f"the {self.name} was not ready within {READY_TIMEOUT:.0f}s; see {self.log_file}")
+                raise RuntimeError(f"the {self.name} was not ready within {READY_TIMEOUT:.0f}s: {self._last_words()}")
             await asyncio.sleep(0.2)
         log.info("%s running (pid %s)", self.name, self.process.pid)
+
+    def _last_words(self) -> str:
+        lines = [line for line in self.new_output().splitlines() if line.strip()]
+        return " | ".join(lines[-5:]) + f" (all of it in {self.log_file})"
 
     def new_output(self) -> str:
         """What the process logged since it was last started."""
