@@ -225,6 +225,22 @@ def reconcile(
 
 
 @app.command()
+def repair(
+    deal_id: str,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="only report; change nothing")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="reset without asking")] = False,
+) -> None:
+    """Reset a deal whose history no longer replays to its last good workflow task."""
+    from dealflow.repair import run_repair
+
+    async def run() -> int:
+        confirm = (lambda _: True) if yes else typer.confirm
+        return await run_repair(await _client(), deal_id, dry_run=dry_run, confirm=confirm)
+
+    raise typer.Exit(asyncio.run(run()))
+
+
+@app.command()
 def dev() -> None:
     """Run the whole stack in one terminal (Temporal, Postgres, Stripe sandbox, mail, worker, bridge)."""
     from dealflow.devstack import main as run_dev
