@@ -139,3 +139,24 @@ async def test_invalid_signals_are_recorded_as_rejected_and_change_nothing(
         )
         status = await deal.milestone_state("m1", MilestoneState.AWAITING_FUNDING)
         assert status.signature and status.signature.sow_sha256 == status.sow_sha256
+
+
+async def test_poisoned_text_is_refused_by_the_deal_itself(env: WorkflowEnvironment) -> None:
+    """The Temporal UI and CLI reach the deal without the bridge: the deal refuses a NUL byte or
+    a line break in a one-line field as the bridge would, and the next good action goes on."""
+    async with running_deal(env, make_spec(milestones=1)) as deal:
+        refusal = await deal.rejected("sign_sow", SignSow(signer_name="Ada\x00Client", consent=True))
+        await deal.handle.signal(
+            DealWorkflow.sign_sow_signal, SignSow(signer_name="Ada\r\nBcc: x", consent=True)
+        )
+        status = await deal.wait_for(
+            "the signal's refusal", lambda s: any(e.kind == "rejected" for e in s.timeline)
+        )
+        assert status.stage is DealStage.SOW_SENT
+        signed = await deal.sign()
+
+    assert refusal == "signer_name: contains a NUL byte"
+    [rejected] = [e for e in status.timeline if e.kind == "rejected"]
+    assert "signer_name: contains a line break" in rejected.message
+    assert "\x00" not in rejected.message and "\r" not in rejected.message
+    assert signed.signature is not None and signed.signature.signer_name == "Ada Client"

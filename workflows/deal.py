@@ -65,7 +65,13 @@ with workflow.unsafe.imports_passed_through():
         TransferInput,
         WorkOrderInput,
     )
-    from dealflow.models import CancelRefund, CapturePolicy, DealSpec, format_money
+    from dealflow.models import (
+        CancelRefund,
+        CapturePolicy,
+        DealSpec,
+        first_text_problem,
+        format_money,
+    )
     from workflows import calls, rules
     from workflows.journal import Journal, Source, View, failure
     from workflows.mail import build_email
@@ -82,6 +88,10 @@ T = TypeVar("T")
 #: `workflow.patched` id: payments count only when Stripe's copy names this deal and milestone;
 #: refund and dispute events are re-read from Stripe; open Checkout Sessions are polled on a backoff.
 STRIPE_HINTS_VERIFIED = "stripe-hints-verified"
+#: `workflow.patched` id: actions whose text breaks its rule (NUL, lone surrogates, controls) are
+#: refused here too, for senders that bypass the bridge (Temporal UI, CLI). Decided once, at the
+#: start, because validators may not call `workflow.patched`.
+REFUSE_BAD_TEXT = "refuse-bad-text"
 
 PAYMENT_EVENTS = frozenset(
     {
@@ -141,6 +151,7 @@ class DealWorkflow:
         self._stripe_lock = asyncio.Lock()
         self._journal = Journal(spec, self._view)
         self._background: list[asyncio.Task[None]] = []
+        self._text_checked = False
         #: Stripe events about a milestone, besides the payment events that may fund one.
         #: Stripe events about a milestone, besides the payment events that may fund one, as
         #: deals recorded before STRIPE_HINTS_VERIFIED took them: on the webhook's word.
@@ -188,6 +199,7 @@ class DealWorkflow:
     @workflow.run
     async def run(self, spec: DealSpec) -> DealStatus:
         legacy_ledger_writer = self._journal.start()
+        self._text_checked = workflow.patched(REFUSE_BAD_TEXT)
         if workflow.memo_value("title", None) is None:
             workflow.upsert_memo({"title": spec.title})
         self._send_sow()
@@ -1168,6 +1180,8 @@ class DealWorkflow:
             return f"the deal is {self._stage.value}"
         if self._stop is not None:
             return f"the deal is stopping ({self._stop.stage.value}): {self._stop.reason}"
+        if self._text_checked and (problem := first_text_problem(action_input)):
+            return str(problem)
         return action.refusal(action_input)
 
     def _milestone_refusal(
