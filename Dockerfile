@@ -7,6 +7,12 @@ COPY dealflow ./dealflow
 COPY workflows ./workflows
 COPY activities ./activities
 COPY bridge ./bridge
+COPY stripe_sandbox ./stripe_sandbox
+COPY devstack ./devstack
+COPY demo ./demo
+COPY truth ./truth
+COPY chaos ./chaos
+COPY repair ./repair
 COPY worker.py starter.py ./
 RUN pip install --no-cache-dir . && useradd --system --uid 10001 dealflow
 USER dealflow

@@ -13,35 +13,20 @@ import sys
 from pathlib import Path
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from dealflow.messages import DealStage
+from dealflow.contract import starting_search_attributes
 from dealflow.models import DealSpec
 from dealflow.process import run_and_exit
-from dealflow.settings import ConfigError, Settings, load_settings
+from dealflow.settings import ConfigError, load_settings
 from dealflow.specs import SpecError, load_spec
-from dealflow.temporal import (
-    DEAL_AMOUNT_CENTS,
-    DEAL_CLIENT,
-    DEAL_COLLECTED_CENTS,
-    DEAL_STAGE,
-    connect,
-)
+from dealflow.temporal import connect, ui_link
 from workflows.deal import DealWorkflow
 
 
 class DealExists(RuntimeError):
     """A workflow for this deal id exists (running or finished)."""
-
-
-def ui_link(settings: Settings, namespace: str, workflow_id: str) -> str:
-    return f"{settings.temporal_ui_url.rstrip('/')}/namespaces/{namespace}/workflows/{workflow_id}"
 
 
 async def start_deal(client: Client, spec: DealSpec, task_queue: str) -> WorkflowHandle:
@@ -55,14 +40,7 @@ async def start_deal(client: Client, spec: DealSpec, task_queue: str) -> Workflo
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             memo={"title": spec.title},
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(DEAL_STAGE, DealStage.SOW_SENT.value),
-                    SearchAttributePair(DEAL_CLIENT, str(spec.client.email).lower()),
-                    SearchAttributePair(DEAL_AMOUNT_CENTS, spec.total_amount),
-                    SearchAttributePair(DEAL_COLLECTED_CENTS, 0),
-                ]
-            ),
+            search_attributes=starting_search_attributes(spec),
         )
     except WorkflowAlreadyStartedError as error:
         raise DealExists(
@@ -94,7 +72,7 @@ async def start_from_file(path: Path) -> int:
         print(f"cannot start the deal: {error}", file=sys.stderr)
         return 1
     print(f"started {handle.id}")
-    print(f"Temporal UI: {ui_link(settings, client.namespace, handle.id)}")
+    print(f"Temporal UI: {ui_link(settings.temporal_ui_url, client.namespace, handle.id)}")
     return 0
 
 

@@ -17,9 +17,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeating
+from activities.receipt_pdf import render_receipt_pdf
 from dealflow.activity_timeouts import RECEIPTS
 from dealflow.messages import ReceiptInput, ReceiptResult
-from dealflow.receipt_pdf import render_receipt_pdf
 
 _EXISTING = """SELECT receipt_number, pdf, pdf_sha256, amount, currency, livemode, sandbox
                FROM receipts WHERE deal_id = $1 AND milestone_key = $2"""

@@ -26,10 +26,10 @@ from bridge.inbox import Inbox, InboxStatus
 from bridge.metrics import BridgeMetrics
 from bridge.relay import Relay
 from dealflow.db import create_pool
-from dealflow.dev_temporal import DevServerConfig, temporal_dev_server
 from dealflow.models import workflow_id_for
 from dealflow.serve import free_port
 from dealflow.settings import Settings
+from devstack.temporal import DevServerConfig, temporal_dev_server
 from tests.bridge_support import session_completed
 from tests.signal_log import SignalLog
 from worker import POLLERS

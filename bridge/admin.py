@@ -16,6 +16,7 @@ from bridge.auth import require_admin
 from bridge.errors import ApiError
 from bridge.inbox import InboxStatus
 from bridge.state import Bridge
+from dealflow.contract import CANCEL_DEAL, RESOLVE_DISPUTE
 from dealflow.messages import (
     ActionResult,
     CancelDeal,
@@ -140,7 +141,7 @@ async def cancel_deal(
 ) -> ActionResult:
     """Cancel the deal; the workflow voids holds and refunds per its policy, then tells both parties."""
     return await calls.act(
-        bridge, deal_id, "cancel_deal", body, update_id=calls.update_id("admin-cancel", idempotency_key)
+        bridge, deal_id, CANCEL_DEAL, body, update_id=calls.update_id("admin-cancel", idempotency_key)
     )
 
 
@@ -155,7 +156,7 @@ async def resolve_dispute(
     return await calls.act(
         bridge,
         deal_id,
-        "resolve_dispute",
+        RESOLVE_DISPUTE,
         body,
         update_id=calls.update_id("admin-resolve", idempotency_key),
     )

@@ -22,7 +22,8 @@ from bridge.state import Bridge, portal_rate_limit
 from dealflow.links import InvalidLink, make_token, verify_token
 from dealflow.models import format_money
 from dealflow.modes import NOT_REAL_MONEY, MoneyMode
-from dealflow.reports import (
+from dealflow.settings import Settings
+from truth.report import (
     MONEY_ROWS,
     PROJECTED_LABEL,
     TruthReport,
@@ -31,7 +32,6 @@ from dealflow.reports import (
     money_columns,
     percent,
 )
-from dealflow.settings import Settings
 
 router = APIRouter(tags=["admin"])
 

@@ -27,11 +27,9 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from dealflow.contract import STATUS, STRIPE_EVENT
 from dealflow.messages import ActionResult, DealStatus, StripeEventSignal
 from dealflow.models import DealSpec, TextProblem, first_text_problem, workflow_id_for
-
-STATUS_QUERY = "status"
-STRIPE_EVENT_SIGNAL = "stripe_event"
 
 
 class DealNotFound(LookupError):
@@ -69,7 +67,7 @@ class Deals:
 
     async def status(self, deal_id: str) -> DealStatus:
         async with self._answers(deal_id):
-            return await self._handle(deal_id).query(STATUS_QUERY, result_type=DealStatus)
+            return await self._handle(deal_id).query(STATUS, result_type=DealStatus)
 
     async def spec(self, deal_id: str) -> DealSpec:
         """The deal's spec (SOW text, parties) from the workflow's start event; it never changes."""
@@ -102,7 +100,7 @@ class Deals:
     async def signal_stripe_event(self, deal_id: str, event: StripeEventSignal) -> None:
         """Raises ActionRejected when the deal has ended: no point in retrying that."""
         async with self._answers(deal_id, acting=True):
-            await self._handle(deal_id).signal(STRIPE_EVENT_SIGNAL, event)
+            await self._handle(deal_id).signal(STRIPE_EVENT, event)
 
     @asynccontextmanager
     async def _answers(self, deal_id: str, *, acting: bool = False) -> AsyncIterator[None]:

@@ -28,26 +28,22 @@ from bridge.deals import ActionRejected, DealNotFound, DealUnavailable, InvalidT
 from bridge.errors import ApiError, field_name
 from bridge.pages import Pages
 from bridge.state import Bridge, BridgeState, portal_rate_limit
+from dealflow.contract import (
+    APPROVE_MILESTONE,
+    DISPUTABLE,
+    OPEN_DISPUTE,
+    REQUEST_REVISION,
+    SIGN_SOW,
+)
 from dealflow.links import InvalidLink, verify_token
 from dealflow.messages import (
     ApproveMilestone,
-    MilestoneState,
     OpenDispute,
     RequestRevision,
     SignSow,
 )
 
 router = APIRouter(prefix="/portal", tags=["portal"], dependencies=[Depends(portal_rate_limit)])
-
-#: Milestone states in which the client's money is at stake, so a dispute can be opened.
-DISPUTABLE = frozenset(
-    {
-        MilestoneState.FUNDED,
-        MilestoneState.IN_PROGRESS,
-        MilestoneState.DELIVERED,
-        MilestoneState.REVISION_REQUESTED,
-    }
-)
 
 _LINK_HELP = (
     "It may have been altered, cut short, or it may have expired. "
@@ -249,7 +245,7 @@ async def sign(
         )
 
     return await _act(
-        request, bridge, view, deal_id=deal_id, form=form, action="sign", update="sign_sow", build=build,
+        request, bridge, view, deal_id=deal_id, form=form, action="sign", update=SIGN_SOW, build=build,
         done="Signed",
     )
 
@@ -264,7 +260,7 @@ async def approve(
 ) -> HTMLResponse:
     """Approve a delivered milestone; its money is released to the vendor."""
     return await _act(
-        request, bridge, view, deal_id=deal_id, form=form, action="approve", update="approve_milestone",
+        request, bridge, view, deal_id=deal_id, form=form, action="approve", update=APPROVE_MILESTONE,
         build=lambda: ApproveMilestone(milestone_key=form.milestone_key, approved_by="client (portal)"),
         done="Approved",
     )
@@ -280,7 +276,7 @@ async def revise(
 ) -> HTMLResponse:
     """Send a delivered milestone back to the vendor with notes."""
     return await _act(
-        request, bridge, view, deal_id=deal_id, form=form, action="revise", update="request_revision",
+        request, bridge, view, deal_id=deal_id, form=form, action="revise", update=REQUEST_REVISION,
         build=lambda: RequestRevision(milestone_key=form.milestone_key, notes=form.notes.strip()),
         done="Revision requested",
     )
@@ -296,7 +292,7 @@ async def dispute(
 ) -> HTMLResponse:
     """Open a dispute on a milestone; it pauses until an operator resolves it."""
     return await _act(
-        request, bridge, view, deal_id=deal_id, form=form, action="dispute", update="open_dispute",
+        request, bridge, view, deal_id=deal_id, form=form, action="dispute", update=OPEN_DISPUTE,
         build=lambda: OpenDispute(milestone_key=form.milestone_key, reason=form.reason.strip(), opened_by="client"),
         done="Dispute opened",
     )

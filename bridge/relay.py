@@ -29,7 +29,7 @@ import asyncpg
 
 from bridge.deals import ActionRejected, DealNotFound, Deals, DealUnavailable
 from bridge.metrics import BridgeMetrics
-from dealflow.stripe_events import MalformedEvent, deal_event
+from bridge.stripe_events import MalformedEvent, deal_event
 
 log = logging.getLogger("dealflow.bridge.relay")
 

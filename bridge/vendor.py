@@ -11,6 +11,7 @@ from bridge import calls
 from bridge.auth import require_vendor
 from bridge.errors import ApiError
 from bridge.state import Bridge
+from dealflow.contract import SUBMIT_DELIVERABLE
 from dealflow.messages import ActionResult, Artifact, SubmitDeliverable
 
 router = APIRouter(prefix="/api/vendor", tags=["vendor"], dependencies=[Depends(require_vendor)])
@@ -41,5 +42,5 @@ async def submit_deliverable(
     except ValueError as error:
         raise ApiError(422, f"milestone key '{key}' is not a valid key", field="key") from error
     return await calls.act(
-        bridge, deal_id, "submit_deliverable", message, update_id=calls.update_id("vendor", idempotency_key)
+        bridge, deal_id, SUBMIT_DELIVERABLE, message, update_id=calls.update_id("vendor", idempotency_key)
     )

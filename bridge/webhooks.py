@@ -20,8 +20,8 @@ from pydantic import BaseModel
 from bridge.errors import ApiError
 from bridge.inbox import InboxStatus
 from bridge.state import Bridge, webhook_rate_limit
+from bridge.stripe_events import MalformedEvent, concerns_deals, deal_event
 from dealflow.models import TextProblem, TextRule, text_problem
-from dealflow.stripe_events import MalformedEvent, concerns_deals, deal_event
 
 #: Seconds a signed timestamp may be away from our clock, in either direction.
 SIGNATURE_TOLERANCE = 300

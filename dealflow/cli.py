@@ -16,15 +16,23 @@ from rich.table import Table
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from dealflow.actions import ACTIONS
+from dealflow.contract import (
+    ACTIONS,
+    DEAL_AMOUNT_CENTS,
+    DEAL_CLIENT,
+    DEAL_COLLECTED_CENTS,
+    DEAL_STAGE,
+    STATUS,
+    WORKFLOW_TYPE,
+)
 from dealflow.messages import DealStatus
 from dealflow.models import format_money, workflow_id_for
 from dealflow.modes import MoneyMode
 from dealflow.process import run_and_exit
-from dealflow.sandbox.config import DEFAULT_PORT as SANDBOX_PORT
 from dealflow.settings import ConfigError
 from dealflow.specs import SpecError, parse_model
 from dealflow.temporal import connect
+from stripe_sandbox.config import DEFAULT_PORT as SANDBOX_PORT
 
 app = typer.Typer(help="dealflow: client deals as durable Temporal workflows.", no_args_is_help=True)
 console = Console()
@@ -72,8 +80,8 @@ def sandbox_command(
     state_file: Annotated[Path | None, typer.Option(help="JSON file that keeps sandbox objects across restarts")] = None,
 ) -> None:
     """Run the offline Stripe sandbox (sandbox money only; any sk_test_ key works)."""
-    from dealflow.sandbox import run_sandbox
     from dealflow.serve import PortInUse
+    from devstack.sandbox import run_sandbox
 
     try:
         run_sandbox(port=port, webhook_url=webhook_url, webhook_secret=webhook_secret, state_file=state_file)
@@ -92,7 +100,7 @@ def start(spec: Annotated[Path, typer.Argument(help="deal spec, YAML or JSON")])
 async def _status(deal_id: str) -> DealStatus:
     client = await _client()
     try:
-        return await client.get_workflow_handle(workflow_id_for(deal_id)).query("status", result_type=DealStatus)
+        return await client.get_workflow_handle(workflow_id_for(deal_id)).query(STATUS, result_type=DealStatus)
     except RPCError as error:
         raise _fail(f"deal '{deal_id}' not found: {error.message}") from error
 
@@ -129,20 +137,20 @@ def status(
 
 async def _list(stage: str | None) -> list[dict[str, object]]:
     client = await _client()
-    query = "WorkflowType = 'DealWorkflow'"
+    query = f"WorkflowType = '{WORKFLOW_TYPE}'"
     if stage:
-        query += f" AND DealStage = '{stage}'"
+        query += f" AND {DEAL_STAGE.name} = '{stage}'"
     rows = []
     async for execution in client.list_workflows(query):
-        attributes = {key.name: value for key, value in ((p.key, p.value) for p in execution.typed_search_attributes)}
+        attributes = execution.typed_search_attributes
         rows.append(
             {
                 "workflow_id": execution.id,
                 "status": execution.status.name if execution.status else None,
-                "stage": attributes.get("DealStage"),
-                "client": attributes.get("DealClient"),
-                "amount": attributes.get("DealAmountCents"),
-                "collected": attributes.get("DealCollectedCents"),
+                "stage": attributes.get(DEAL_STAGE),
+                "client": attributes.get(DEAL_CLIENT),
+                "amount": attributes.get(DEAL_AMOUNT_CENTS),
+                "collected": attributes.get(DEAL_COLLECTED_CENTS),
                 "started": execution.start_time.isoformat(),
             }
         )
@@ -208,7 +216,7 @@ def report(
     mode: Annotated[MoneyMode | None, typer.Option(help="only this money: live, test or sandbox")] = None,
 ) -> None:
     """The truth report: funnel, confirmed money by state, revenue by month, durations."""
-    from dealflow.reports import run_report
+    from truth.report import run_report
 
     raise typer.Exit(run_report(as_json=as_json, since=since.date() if since else None, mode=mode))
 
@@ -219,7 +227,7 @@ def reconcile(
     until: Annotated[datetime | None, _day("last day of the period, included")] = None,
 ) -> None:
     """Compare the ledger with Stripe (or the sandbox); exit code 1 when anything differs."""
-    from dealflow.reconcile import run_reconcile
+    from truth.reconcile import run_reconcile
 
     raise typer.Exit(run_reconcile(since=since.date() if since else None, until=until.date() if until else None))
 
@@ -231,7 +239,7 @@ def repair(
     yes: Annotated[bool, typer.Option("--yes", help="reset without asking")] = False,
 ) -> None:
     """Reset a deal whose history no longer replays to its last good workflow task."""
-    from dealflow.repair import run_repair
+    from repair.run import run_repair
 
     async def run() -> int:
         confirm = (lambda _: True) if yes else typer.confirm
@@ -243,7 +251,7 @@ def repair(
 @app.command()
 def dev() -> None:
     """Run the whole stack in one terminal (Temporal, Postgres, Stripe sandbox, mail, worker, bridge)."""
-    from dealflow.devstack import main as run_dev
+    from devstack.run import main as run_dev
 
     raise typer.Exit(run_dev())
 
@@ -260,7 +268,7 @@ def demo(
     ] = None,
 ) -> None:
     """Play deals end to end with simulated clients and vendors, on the dev stack."""
-    from dealflow.demo import main as run_demo
+    from demo.run import main as run_demo
 
     raise typer.Exit(run_demo(deals, keep_running))
 
@@ -272,7 +280,7 @@ def chaos(
 ) -> None:
     """Play deals on a stack this command starts and breaks (worker and bridge kills, a Temporal
     restart, Stripe faults, forged webhooks), then check every end, replay and cent."""
-    from dealflow.chaos.run import main as run_chaos
+    from chaos.run import main as run_chaos
 
     raise typer.Exit(run_chaos(deals, seed))
 

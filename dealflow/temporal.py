@@ -1,27 +1,20 @@
-"""Connecting to Temporal the SDK's way, and the search attributes deals are found by."""
+"""Connecting to Temporal the SDK's way, and where a workflow is in the Temporal UI."""
 
 from __future__ import annotations
 
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfigProfile
 
-DEAL_STAGE = SearchAttributeKey.for_keyword("DealStage")
-DEAL_CLIENT = SearchAttributeKey.for_keyword("DealClient")
-DEAL_AMOUNT_CENTS = SearchAttributeKey.for_int("DealAmountCents")
-DEAL_COLLECTED_CENTS = SearchAttributeKey.for_int("DealCollectedCents")
-SEARCH_ATTRIBUTES = (DEAL_STAGE, DEAL_CLIENT, DEAL_AMOUNT_CENTS, DEAL_COLLECTED_CENTS)
-
-
-def search_attribute_flags() -> list[str]:
-    """`--search-attribute Name=Type` arguments for `temporal server start-dev`."""
-    kinds = {"KEYWORD": "Keyword", "INT": "Int"}
-    return [
-        arg
-        for key in SEARCH_ATTRIBUTES
-        for arg in ("--search-attribute", f"{key.name}={kinds[key.indexed_value_type.name]}")
-    ]
+# The search attributes live in dealflow.contract; workflows/journal.py and the workflow tests
+# still import them from here until they move to the contract.
+from dealflow.contract import (  # noqa: F401
+    DEAL_AMOUNT_CENTS,
+    DEAL_CLIENT,
+    DEAL_COLLECTED_CENTS,
+    DEAL_STAGE,
+    SEARCH_ATTRIBUTES,
+)
 
 
 async def connect(*, lazy: bool = False) -> Client:
@@ -33,3 +26,8 @@ async def connect(*, lazy: bool = False) -> Client:
     config = ClientConfigProfile.load().to_client_connect_config()
     config.setdefault("target_host", "localhost:7233")
     return await Client.connect(**config, data_converter=pydantic_data_converter, lazy=lazy)
+
+
+def ui_link(ui_url: str, namespace: str, workflow_id: str) -> str:
+    """The workflow's page in the Temporal Web UI at `ui_url` (DEALFLOW_TEMPORAL_UI_URL)."""
+    return f"{ui_url.rstrip('/')}/namespaces/{namespace}/workflows/{workflow_id}"

@@ -25,7 +25,7 @@ from dealflow.messages import DealStatus, MilestoneState, MilestoneStatus
 from dealflow.models import DealSpec, workflow_id_for
 from dealflow.serve import serve_app
 from dealflow.settings import Settings
-from dealflow.stack import Stack
+from devstack.stack import Stack
 from starter import start_deal
 
 T = TypeVar("T")

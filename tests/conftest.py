@@ -18,8 +18,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from dealflow.binaries import temporal_cli, temporal_test_server
+from dealflow.contract import SEARCH_ATTRIBUTES
 from dealflow.db import create_pool
-from dealflow.temporal import SEARCH_ATTRIBUTES
 
 #: The workflow tests' `env` fixture (time-skipping server with search attributes) lives there.
 pytest_plugins = ["tests.deal_harness"]
@@ -91,7 +91,7 @@ async def stack(dev_server_env: WorkflowEnvironment, database_url: str, tmp_path
 
     Each test gets its own database, task queue and dev home, so tests cannot see each other.
     """
-    from dealflow.stack import StackConfig, run_stack
+    from devstack.stack import StackConfig, run_stack
 
     config = StackConfig(
         home=tmp_path / "dealflow-home",

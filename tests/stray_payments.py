@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import stripe
 
-from dealflow.sandbox.control import SandboxControl
+from stripe_sandbox.control import SandboxControl
 
 
 async def pay_outside_dealflow(

@@ -30,10 +30,10 @@ import activities.delivery
 import activities.heartbeat
 from activities.delivery import MAX_ARTIFACT_BYTES, DeliveryActivities
 from activities.email import EmailActivities
-from dealflow.mailsink import MailSink
 from dealflow.messages import Artifact, ArtifactDeliveryInput, DeliveryResult, WorkOrderInput
 from dealflow.serve import free_port, serve_app
 from dealflow.signing import InvalidSignature, sign, verify_signature
+from devstack.mailsink import MailSink
 
 SIGNING_SECRET = "dlv_test-signing-secret-0123456789"
 SLOW_PIECE_SECONDS = 0.05

@@ -20,10 +20,10 @@ from temporalio.testing import ActivityEnvironment
 from activities.email import CLIENT_KINDS, EmailActivities
 from dealflow.links import verify_token
 from dealflow.mailer import SmtpEndpoint
-from dealflow.mailsink import MailSink
 from dealflow.messages import EmailAttachment, EmailInput, EmailKind
 from dealflow.serve import free_port
 from dealflow.settings import ConfigError
+from devstack.mailsink import MailSink
 
 SECRET = "test-secret-key-0123456789"
 PUBLIC_URL = "https://deals.example.test"

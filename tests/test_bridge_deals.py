@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from dealflow.messages import DealStage, MilestoneState
-from dealflow.sandbox.control import SandboxControl
-from dealflow.stack import Stack
+from devstack.stack import Stack
+from stripe_sandbox.control import SandboxControl
 from tests.bridge_support import (
     BROWSER_HEADERS,
     VENDOR_DELIVERABLE,

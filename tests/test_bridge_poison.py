@@ -24,7 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 from bridge.dashboard import SESSION_COOKIE
 from dealflow.links import make_token
 from dealflow.messages import DealStage
-from dealflow.stack import Stack
+from devstack.stack import Stack
 from tests.bridge_support import (
     ADMIN_TOKEN,
     BROWSER_HEADERS,

@@ -14,7 +14,7 @@ import pytest
 
 from dealflow.links import make_token
 from dealflow.messages import DealStage, MilestoneState
-from dealflow.stack import Stack
+from devstack.stack import Stack
 from tests.bridge_support import (
     BROWSER_HEADERS,
     deal_status,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dealflow.stripe_events import MalformedEvent, concerns_deals, deal_event
+from bridge.stripe_events import MalformedEvent, concerns_deals, deal_event
 from tests.bridge_support import session_completed, stripe_event
 
 

@@ -14,7 +14,7 @@ import pytest
 from playwright.async_api import Browser, Page
 
 from dealflow.messages import MilestoneState
-from dealflow.stack import Stack
+from devstack.stack import Stack
 from tests.bridge_support import (
     FUNDED_STATES,
     milestone,

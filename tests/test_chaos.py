@@ -1,6 +1,6 @@
 """The project's own chaos run, small enough for CI: `dealflow chaos --deals 10 --seed 7` starts
 its own stack, kills the worker, the bridge and Temporal while ten deals play, injects Stripe
-faults and forged webhooks, and must come out with every check green (see dealflow/chaos/)."""
+faults and forged webhooks, and must come out with every check green (see chaos/)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import sys
 
 import starter
 from dealflow.messages import DealStage
-from dealflow.stack import Stack
+from devstack.stack import Stack
 from tests.bridge_support import deal_spec, eventually, wait_for_status
 
 

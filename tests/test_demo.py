@@ -9,10 +9,10 @@ import io
 
 from rich.console import Console
 
-from dealflow.chaos.money import ledger_money, mislabelled_payments, sandbox_money
-from dealflow.demo import DemoTarget, run_demo, summary
+from chaos.money import ledger_money, mislabelled_payments, sandbox_money
 from dealflow.messages import DealStage, MilestoneState
-from dealflow.stack import Stack
+from demo.run import DemoTarget, run_demo, summary
+from devstack.stack import Stack
 from tests.recorded import record_history
 
 

@@ -22,10 +22,10 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import WorkflowExecutionStatus
 
 from bridge.devmail import create_router
-from dealflow.dev_postgres import embedded_postgres
-from dealflow.dev_temporal import DevServerConfig, temporal_dev_server
 from dealflow.serve import free_port
 from dealflow.settings import SECRETS, Settings
+from devstack.postgres import embedded_postgres
+from devstack.temporal import DevServerConfig, temporal_dev_server
 
 DEALFLOW = str(Path(sys.executable).parent / "dealflow")
 

@@ -22,9 +22,9 @@ from dealflow.messages import (
     SignSow,
     SubmitDeliverable,
 )
-from dealflow.sandbox.control import SandboxControl
 from dealflow.specs import load_spec
-from dealflow.stack import Stack
+from devstack.stack import Stack
+from stripe_sandbox.control import SandboxControl
 from tests.recorded import record_history
 
 ROOT = Path(__file__).parent.parent

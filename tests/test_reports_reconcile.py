@@ -19,13 +19,13 @@ from temporalio.testing import ActivityEnvironment
 from activities.ledger import LedgerActivities
 from dealflow.messages import PaymentKind, PaymentRecord
 from dealflow.modes import MoneyMode
-from dealflow.reconcile import StripeSide, configured_account, reconcile
-from dealflow.sandbox.app import create_app as create_sandbox
-from dealflow.sandbox.config import SandboxConfig
-from dealflow.sandbox.control import SandboxControl
 from dealflow.serve import serve_app
 from dealflow.settings import Settings
+from stripe_sandbox.app import create_app as create_sandbox
+from stripe_sandbox.config import SandboxConfig
+from stripe_sandbox.control import SandboxControl
 from tests.stray_payments import pay_outside_dealflow
+from truth.reconcile import StripeSide, configured_account, reconcile
 
 
 @dataclass
@@ -153,7 +153,7 @@ async def test_money_that_belongs_to_no_deal_is_not_dealflows(
 def test_period_includes_both_days_and_refuses_a_backwards_one() -> None:
     from datetime import date
 
-    from dealflow.reconcile import PeriodError, period
+    from truth.reconcile import PeriodError, period
 
     start, end = period(date(2026, 3, 1), date(2026, 3, 31))
     assert (start, end) == (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC))

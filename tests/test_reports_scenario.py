@@ -44,13 +44,13 @@ from dealflow.messages import (
 )
 from dealflow.models import CapturePolicy, DealSpec, Policy, format_money
 from dealflow.modes import MoneyMode
-from dealflow.reconcile import StripeSide, configured_account, reconcile
-from dealflow.reports import TruthReport, build_report
-from dealflow.sandbox.control import SandboxControl
-from dealflow.stack import Stack
+from devstack.stack import Stack
+from stripe_sandbox.control import SandboxControl
 from tests.bridge_support import eventually, milestone
 from tests.chromium import chromium
 from tests.stray_payments import pay_outside_dealflow
+from truth.reconcile import StripeSide, configured_account, reconcile
+from truth.report import TruthReport, build_report
 
 VENDOR_ACCOUNT = "acct_1ScenarioVendor"
 MONTH = "%Y-%m"

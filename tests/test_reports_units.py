@@ -10,7 +10,7 @@ import pytest
 
 from bridge.charts import Bar, horizontal_bars, vertical_bars
 from dealflow.modes import MoneyMode, money_mode
-from dealflow.reports import build_report, duration, human_duration
+from truth.report import build_report, duration, human_duration
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import stripe
 
-from dealflow.sandbox.control import (
+from stripe_sandbox.control import (
     TEST_CARD_DECLINED,
     TEST_CARD_INSUFFICIENT_FUNDS,
     SandboxControl,

@@ -8,7 +8,7 @@ import time
 import pytest
 import stripe
 
-from dealflow.sandbox import SandboxConfig
+from stripe_sandbox import SandboxConfig
 from tests.stripe_contract.harness import eventually, running_sandbox, session_params
 
 

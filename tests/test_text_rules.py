@@ -21,11 +21,11 @@ import pytest
 from bridge.admin import _decode_cursor
 from bridge.csrf import form_token, form_token_valid
 from bridge.errors import ApiError
+from bridge.stripe_events import MalformedEvent, deal_event
 from dealflow.links import InvalidLink, make_token, verify_token
 from dealflow.messages import CancelDeal, SignSow, SubmitDeliverable
 from dealflow.models import DealSpec, TextRule, first_text_problem, text_problem
 from dealflow.specs import SpecError, load_spec
-from dealflow.stripe_events import MalformedEvent, deal_event
 from tests.bridge_support import session_completed
 from tests.test_models import VALID, with_change
 

@@ -17,9 +17,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dealflow.sandbox import SandboxConfig, create_app
-from dealflow.sandbox.control import SandboxControl
 from dealflow.serve import serve_app
+from stripe_sandbox import SandboxConfig, create_app
+from stripe_sandbox.control import SandboxControl
 
 SANDBOX_KEY = "sk_test_contract_suite"
 WEBHOOK_SECRET = "whsec_contract_suite_secret_0123456789"

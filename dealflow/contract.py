@@ -1,0 +1,143 @@
+"""What every part agrees on about a deal workflow, so no name is typed twice.
+
+The starter, the bridge, the CLI and the workflow itself use these: DealWorkflow's signal, update
+and query names, the kinds of event it writes to its ledger, the search attributes the Temporal UI
+finds deals by (and the one function that fills them), and the milestone states a dispute may be
+opened in. A name changed here changes everywhere; a name typed as a string elsewhere can drift.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Final
+
+from pydantic import BaseModel
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    SearchAttributeUpdate,
+    TypedSearchAttributes,
+)
+
+from dealflow.messages import (
+    ApproveMilestone,
+    CancelDeal,
+    DealStage,
+    MilestoneState,
+    OpenDispute,
+    RequestRevision,
+    ResolveDispute,
+    SignSow,
+    SubmitDeliverable,
+)
+from dealflow.models import DealSpec
+
+WORKFLOW_TYPE: Final = "DealWorkflow"
+
+# Human actions: each is a signal (operators, external senders) and an update (portal, APIs)
+# of the same name, and both run one method of the workflow.
+SIGN_SOW: Final = "sign_sow"
+SUBMIT_DELIVERABLE: Final = "submit_deliverable"
+APPROVE_MILESTONE: Final = "approve_milestone"
+REQUEST_REVISION: Final = "request_revision"
+OPEN_DISPUTE: Final = "open_dispute"
+RESOLVE_DISPUTE: Final = "resolve_dispute"
+CANCEL_DEAL: Final = "cancel_deal"
+
+#: Signal: a signature-verified Stripe webhook, as a hint the workflow checks against Stripe.
+STRIPE_EVENT: Final = "stripe_event"
+#: Query: the whole deal as a `DealStatus`.
+STATUS: Final = "status"
+
+#: Each human action's name and its input model, in the order the portal walks them.
+ACTIONS: Final[dict[str, type[BaseModel]]] = {
+    SIGN_SOW: SignSow,
+    SUBMIT_DELIVERABLE: SubmitDeliverable,
+    APPROVE_MILESTONE: ApproveMilestone,
+    REQUEST_REVISION: RequestRevision,
+    OPEN_DISPUTE: OpenDispute,
+    RESOLVE_DISPUTE: ResolveDispute,
+    CANCEL_DEAL: CancelDeal,
+}
+
+#: Milestone states in which the client's money is at stake, so a dispute can be opened.
+DISPUTABLE: Final = frozenset(
+    {
+        MilestoneState.FUNDED,
+        MilestoneState.IN_PROGRESS,
+        MilestoneState.DELIVERED,
+        MilestoneState.REVISION_REQUESTED,
+    }
+)
+
+
+class EventKind(StrEnum):
+    """The kind of a timeline entry and its `deal_events` row; the reports count by these."""
+
+    SOW_SENT = "sow_sent"
+    SIGN_REMINDER = "sign_reminder"
+    SIGNED = "signed"
+    AWAITING_FUNDING = "awaiting_funding"
+    PAYMENT_LINK = "payment_link"
+    PAYMENT_LINK_EXPIRED = "payment_link_expired"
+    CHECKOUT_RETRY = "checkout_retry"
+    FUND_REMINDER = "fund_reminder"
+    PAYMENT_PENDING = "payment_pending"
+    PAYMENT_FAILED = "payment_failed"
+    FUNDED = "funded"
+    CAPTURED = "captured"
+    AUTHORIZATION_CANCELLED = "authorization_cancelled"
+    DUPLICATE_PAYMENT = "duplicate_payment"
+    WORK_STARTED = "work_started"
+    DELIVERY_OVERDUE = "delivery_overdue"
+    DELIVERED = "delivered"
+    REVIEW_REMINDER = "review_reminder"
+    REVISION_REQUESTED = "revision_requested"
+    WORK_RESUMED = "work_resumed"
+    APPROVED = "approved"
+    RELEASED = "released"
+    RECEIPT = "receipt"
+    DISPUTE_OPENED = "dispute_opened"
+    DISPUTE_RESOLVED = "dispute_resolved"
+    CHARGEBACK = "chargeback"
+    REFUNDED = "refunded"
+    REFUND_CONFIRMED = "refund_confirmed"
+    REFUND_OUTSIDE = "refund_outside"
+    CANCELLED_REQUESTED = "cancelled_requested"
+    CANCELLED = "cancelled"
+    EXPIRED_REQUESTED = "expired_requested"
+    EXPIRED = "expired"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+    STRIPE_EVENT = "stripe_event"
+    STRIPE_EVENT_IGNORED = "stripe_event_ignored"
+    DUPLICATE_EVENT = "duplicate_event"
+    RECONCILIATION = "reconciliation"
+    ANOMALY = "anomaly"
+
+
+DEAL_STAGE = SearchAttributeKey.for_keyword("DealStage")
+DEAL_CLIENT = SearchAttributeKey.for_keyword("DealClient")
+DEAL_AMOUNT_CENTS = SearchAttributeKey.for_int("DealAmountCents")
+DEAL_COLLECTED_CENTS = SearchAttributeKey.for_int("DealCollectedCents")
+SEARCH_ATTRIBUTES: Final = (DEAL_STAGE, DEAL_CLIENT, DEAL_AMOUNT_CENTS, DEAL_COLLECTED_CENTS)
+
+
+def search_attribute_updates(
+    stage: DealStage, client_email: str, amount: int, collected: int
+) -> list[SearchAttributeUpdate[Any]]:
+    """Every search attribute of a deal: the workflow upserts these, the starter starts with them.
+
+    `collected` is client money Stripe confirmed and nobody gave back (held or paid out)."""
+    return [
+        DEAL_STAGE.value_set(stage.value),
+        DEAL_CLIENT.value_set(client_email.lower()),
+        DEAL_AMOUNT_CENTS.value_set(amount),
+        DEAL_COLLECTED_CENTS.value_set(collected),
+    ]
+
+
+def starting_search_attributes(spec: DealSpec) -> TypedSearchAttributes:
+    """A new deal's attributes, so it can be found from its first moment: SOW sent, nothing collected."""
+    updates = search_attribute_updates(DealStage.SOW_SENT, str(spec.client.email), spec.total_amount, 0)
+    return TypedSearchAttributes([SearchAttributePair(u.key, u.value) for u in updates])

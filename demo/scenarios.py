@@ -1,0 +1,318 @@
+"""What happens in each demo deal: the specs (shaped like `examples/`, on the demo policy) and
+the story each one's client, vendor and operator play out, with the end it must reach.
+
+The first five deals of a demo cover every path once: a declined card and a revision, a
+cancellation that refunds, a dispute resolved by an operator, a card held until approval, and a
+silent client whose review window lapses (auto-approval). Further deals repeat the happy paths.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.service import RPCError
+
+from dealflow.contract import STATUS
+from dealflow.messages import (
+    TERMINAL_STAGES,
+    DealStage,
+    DealStatus,
+    DisputeResolution,
+    MilestoneState,
+)
+from dealflow.models import CapturePolicy, DealSpec, Policy, workflow_id_for
+from demo.actors import DemoClient, DemoOperator, DemoStepFailed, DemoVendor
+
+CARD_OK = "4242424242424242"
+CARD_DECLINED = "4000000000000002"
+
+#: Windows in seconds: long enough for the simulated people, short enough to watch timers fire.
+DEMO_POLICY = Policy(
+    sign_window=timedelta(seconds=600),
+    fund_window=timedelta(seconds=600),
+    review_window=timedelta(seconds=300),
+    reminder_interval=timedelta(seconds=120),
+    reconcile_after=timedelta(seconds=30),
+    max_revisions=2,
+    demo=True,
+)
+#: The silent client's review window: the workflow approves on its own when it lapses.
+SILENT_REVIEW_WINDOW = timedelta(seconds=20)
+
+#: How long one wait for a deal to move may take before the demo calls the deal stuck.
+STEP_TIMEOUT = 90.0
+POLL_INTERVAL = 0.5
+
+
+# --------------------------------------------------------------------------- specs
+
+
+def website_spec(deal_id: str, number: int, fulfillment_url: str, policy: Policy) -> DealSpec:
+    """Like examples/website-redesign.yaml: capture when funded, no Connect account."""
+    return DealSpec.model_validate(
+        {
+            "deal_id": deal_id,
+            "title": f"Acme Corp website redesign #{number}",
+            "currency": "usd",
+            "client": {"name": "Dana Whitfield", "email": f"dana.whitfield+{deal_id}@acme.example", "company": "Acme Corp"},
+            "vendor": {"name": "Northwind Studio", "email": "billing@northwind.example", "fulfillment_url": fulfillment_url},
+            "sow": (
+                "DEMO DEAL. Northwind Studio redesigns acme.example: discovery and wireframes, then the "
+                "visual design of twelve page templates. Each milestone is delivered through the dealflow "
+                "portal and accepted by the client. Up to two revision rounds per milestone."
+            ),
+            "milestones": [
+                {"key": "discovery", "title": "Discovery and wireframes", "amount": 450000, "due_in_days": 14},
+                {"key": "design", "title": "Visual design, 12 templates", "amount": 900000, "due_in_days": 35},
+            ],
+            "policy": policy.model_dump(),
+        }
+    )
+
+
+def audit_spec(deal_id: str, number: int, fulfillment_url: str, policy: Policy) -> DealSpec:
+    """Like examples/data-audit.json: the card is held, charged on approval, paid out by transfer."""
+    return DealSpec.model_validate(
+        {
+            "deal_id": deal_id,
+            "title": f"Fjord Logistics data-quality audit #{number}",
+            "currency": "eur",
+            "client": {"name": "Ingrid Solberg", "email": f"ingrid+{deal_id}@fjord-logistics.example", "company": "Fjord Logistics AS"},
+            "vendor": {
+                "name": "Tallis Analytics",
+                "email": "ops@tallis.example",
+                "fulfillment_url": fulfillment_url,
+                "stripe_account": "acct_1TallisAnalytics",
+            },
+            "sow": (
+                "DEMO DEAL. Tallis Analytics audits the quality of Fjord Logistics' shipment data: a "
+                "profiling report, then a remediation plan. The card is authorized when funded and "
+                "charged only when the client approves each deliverable."
+            ),
+            "milestones": [
+                {"key": "profiling", "title": "Profiling report", "amount": 280000, "due_in_days": 10},
+                {"key": "remediation", "title": "Remediation plan and rules", "amount": 420000, "due_in_days": 24},
+            ],
+            "policy": policy.model_copy(update={"capture": CapturePolicy.ON_APPROVAL}).model_dump(),
+        }
+    )
+
+
+# --------------------------------------------------------------------------- watching a deal
+
+
+class DealWatch:
+    """The deal's `status` query, polled; the people wait on it, the live display shows it."""
+
+    def __init__(self, temporal: Client, deal_id: str, *, timeout: float = STEP_TIMEOUT) -> None:
+        self.handle = temporal.get_workflow_handle(workflow_id_for(deal_id))
+        #: How long one wait for the deal to move may take (longer under `dealflow chaos`).
+        self.timeout = timeout
+        self.status: DealStatus | None = None
+        self._changed = asyncio.Condition()
+
+    async def poll_forever(self) -> None:
+        while True:
+            try:
+                status = await self.handle.query(STATUS, result_type=DealStatus)
+            except (RPCError, WorkflowQueryFailedError):
+                status = None  # not started yet, or the worker is busy: ask again shortly
+            if status is not None:
+                async with self._changed:
+                    self.status = status
+                    self._changed.notify_all()
+                if status.stage in TERMINAL_STAGES:
+                    return
+            await asyncio.sleep(POLL_INTERVAL)
+
+    async def until(self, what: str, ready: Callable[[DealStatus], bool], timeout: float | None = None) -> DealStatus:
+        """The first status that is `ready`; fails at once if the deal ends without getting there."""
+        timeout = self.timeout if timeout is None else timeout
+
+        def settled() -> bool:
+            return self.status is not None and (ready(self.status) or self.status.stage in TERMINAL_STAGES)
+
+        async with self._changed:
+            try:
+                await asyncio.wait_for(self._changed.wait_for(settled), timeout)
+            except TimeoutError as error:
+                stage = self.status.stage if self.status else "not started"
+                raise DemoStepFailed(f"waited {timeout:.0f}s for {what}; the deal is {stage}") from error
+        assert self.status is not None
+        if not ready(self.status):
+            raise DemoStepFailed(f"the deal ended {self.status.stage} while waiting for {what}")
+        return self.status
+
+    async def milestone(self, key: str, *states: MilestoneState, what: str = "") -> DealStatus:
+        def ready(status: DealStatus) -> bool:
+            return any(m.key == key and m.state in states for m in status.milestones)
+
+        return await self.until(what or f"{key} to be {' or '.join(states)}", ready)
+
+    async def stage(self, *stages: DealStage) -> DealStatus:
+        return await self.until(f"stage {' or '.join(stages)}", lambda status: status.stage in stages)
+
+
+# --------------------------------------------------------------------------- the plays
+
+
+@dataclass
+class Play:
+    """Everything one deal's story needs: its spec, its people, its watch and a narrator."""
+
+    spec: DealSpec
+    client: DemoClient
+    vendor: DemoVendor
+    operator: DemoOperator
+    watch: DealWatch
+    steps: list[str] = field(default_factory=list)
+    #: Called with each step as it happens (the demo prints them when there is no live table).
+    on_step: Callable[[str, str], None] | None = None
+
+    def say(self, step: str) -> None:
+        self.steps.append(step)
+        if self.on_step is not None:
+            self.on_step(self.spec.deal_id, step)
+
+    @property
+    def first(self) -> str:
+        return self.spec.milestones[0].key
+
+
+async def sign(play: Play) -> None:
+    await play.watch.stage(DealStage.SOW_SENT)
+    await play.client.sign()
+    play.say("client signed the SOW in the portal")
+
+
+async def fund(play: Play, key: str, cards: Sequence[str] = (CARD_OK,)) -> None:
+    await play.watch.until(
+        f"a pay link for {key}",
+        lambda s: any(m.key == key and m.state == MilestoneState.AWAITING_FUNDING and m.checkout_url for m in s.milestones),
+    )
+    outcomes = await play.client.pay(key, cards)
+    play.say(f"client: {', then '.join(outcomes)}")
+    await play.watch.milestone(key, MilestoneState.FUNDED, MilestoneState.IN_PROGRESS, what=f"{key} to be funded")
+
+
+async def work(play: Play, key: str, revision: int = 0) -> None:
+    """The vendor waits for the work order, then hands in the milestone's file."""
+    order = await play.vendor.wait_for_work_order(play.spec.deal_id, key, revision, play.watch.timeout)
+    await play.watch.milestone(key, MilestoneState.IN_PROGRESS)
+    summary = f"{order['title']}: done" + (f", revised as asked ({order['notes']})" if revision else "")
+    await play.vendor.deliver(play.spec.deal_id, key, revision, summary)
+    play.say(f"vendor delivered {key}" + (f" (revision {revision})" if revision else ""))
+    await play.watch.milestone(key, MilestoneState.DELIVERED)
+
+
+async def approve(play: Play, key: str) -> None:
+    await play.client.approve(key)
+    play.say(f"client approved {key}")
+    await play.watch.milestone(key, MilestoneState.RELEASED, what=f"{key} to be released")
+
+
+async def milestone(play: Play, key: str) -> None:
+    await fund(play, key)
+    await work(play, key)
+    await approve(play, key)
+
+
+async def straight(play: Play) -> None:
+    await sign(play)
+    for m in play.spec.milestones:
+        await milestone(play, m.key)
+
+
+async def declined_then_revision(play: Play) -> None:
+    await sign(play)
+    await fund(play, play.first, (CARD_DECLINED, CARD_OK))
+    await work(play, play.first)
+    await play.client.request_revision(play.first, "Please add the mobile wireframes.")
+    play.say(f"client asked for a revision of {play.first}")
+    await work(play, play.first, revision=1)
+    await approve(play, play.first)
+    for m in play.spec.milestones[1:]:
+        await milestone(play, m.key)
+
+
+async def cancel_after_funding(play: Play) -> None:
+    await sign(play)
+    await fund(play, play.first)
+    await play.vendor.wait_for_work_order(play.spec.deal_id, play.first, 0, play.watch.timeout)
+    await play.watch.milestone(play.first, MilestoneState.IN_PROGRESS)
+    await play.operator.cancel(play.spec.deal_id, "Client's budget was withdrawn (demo)")
+    play.say("operator cancelled the deal (admin API)")
+    await play.watch.stage(DealStage.CANCELLED)
+
+
+async def dispute_resolved(play: Play) -> None:
+    await sign(play)
+    await fund(play, play.first)
+    await work(play, play.first)
+    await play.client.open_dispute(play.first, "The wireframes miss the checkout flow we agreed on.")
+    play.say(f"client opened a dispute on {play.first}")
+    await play.watch.milestone(play.first, MilestoneState.DISPUTED)
+    await play.operator.resolve_dispute(
+        play.spec.deal_id, play.first, DisputeResolution.RELEASE, "Checkout flow is in section 3; work accepted."
+    )
+    play.say("operator resolved the dispute: release (Temporal update)")
+    await play.watch.milestone(play.first, MilestoneState.RELEASED, what=f"{play.first} to be released")
+    for m in play.spec.milestones[1:]:
+        await milestone(play, m.key)
+
+
+async def silent_client(play: Play) -> None:
+    await sign(play)
+    for m in play.spec.milestones:
+        await fund(play, m.key)
+        await work(play, m.key)
+        play.say(f"client stays silent; the review window ({SILENT_REVIEW_WINDOW.seconds}s) runs")
+        await play.watch.milestone(
+            m.key, MilestoneState.RELEASED, what=f"auto-approval of {m.key}"
+        )
+        play.say(f"review window lapsed: {m.key} approved and released by the workflow")
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+SpecMaker = Callable[[str, int, str, Policy], DealSpec]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    story: str
+    make_spec: SpecMaker
+    play: Callable[[Play], Awaitable[None]]
+    end: DealStage
+    policy: Policy = DEMO_POLICY
+
+    def expected_money(self, spec: DealSpec) -> tuple[int, int]:
+        """(released, refunded) at the end, in minor units."""
+        if self.end == DealStage.CANCELLED:
+            return 0, spec.milestones[0].amount
+        return spec.total_amount, 0
+
+
+REVISION = Scenario("revision", "card declined, then paid; one revision", website_spec, declined_then_revision, DealStage.COMPLETED)
+CANCEL = Scenario("cancel", "funded, then cancelled: refund", website_spec, cancel_after_funding, DealStage.CANCELLED)
+DISPUTE = Scenario("dispute", "dispute opened, operator releases", website_spec, dispute_resolved, DealStage.COMPLETED)
+HOLD = Scenario("hold", "card held, charged on approval, transfer", audit_spec, straight, DealStage.COMPLETED)
+SILENT = Scenario(
+    "silent", "client silent: auto-approval", website_spec, silent_client, DealStage.COMPLETED,
+    policy=DEMO_POLICY.model_copy(update={"review_window": SILENT_REVIEW_WINDOW}),
+)
+STRAIGHT = Scenario("straight", "signed, paid, delivered, approved", website_spec, straight, DealStage.COMPLETED)
+
+#: Every path once, then the happy paths again.
+_FIRST = (REVISION, CANCEL, DISPUTE, HOLD, SILENT)
+_REPEAT = (STRAIGHT, HOLD, REVISION)
+
+
+def scenarios_for(count: int) -> list[Scenario]:
+    return [_FIRST[i] if i < len(_FIRST) else _REPEAT[(i - len(_FIRST)) % len(_REPEAT)] for i in range(count)]

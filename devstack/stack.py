@@ -1,0 +1,139 @@
+"""The whole dealflow stack in one process: Postgres pool, SMTP sink, Stripe sandbox, worker, bridge.
+
+`dealflow dev`, `dealflow demo` and the integration tests all run deals through this one piece,
+so what the tests prove is what a user runs. Temporal itself is passed in as a connected client
+(the dev server, a test server, or a real cluster).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import httpx
+from temporalio.client import Client
+
+from bridge.app import create_app as create_bridge
+from bridge.devmail import create_router as create_devmail_router
+from dealflow.db import create_pool
+from dealflow.serve import free_port, serve_app
+from dealflow.settings import Settings, ensure_dev_secrets
+from devstack.mailsink import MailSink
+from stripe_sandbox import SandboxConfig
+from stripe_sandbox import create_app as create_sandbox
+from worker import build_activities, build_worker
+
+
+@dataclass
+class StackConfig:
+    home: Path
+    database_url: str
+    task_queue: str = "deals"
+    host: str = "127.0.0.1"
+    bridge_port: int = 0
+    sandbox_port: int = 0
+    smtp_port: int = 0
+    #: Real Stripe (test mode) instead of the sandbox, when a key is given.
+    stripe_api_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    #: An external SMTP server instead of the sink.
+    smtp_url: str | None = None
+    temporal_ui_url: str = "http://localhost:8233"
+    #: Base of the links in mails; the bridge's own address when not given.
+    public_url: str | None = None
+    #: DEALFLOW_SECRET_KEY and the tokens; generated once per `home` when not given.
+    secrets: dict[str, str] | None = None
+    #: Seconds between the sandbox's webhook retries (small in tests).
+    webhook_retry_base_seconds: float = 2.0
+    run_worker: bool = True
+    run_bridge: bool = True
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    client: Client
+    pool: asyncpg.Pool
+    bridge_url: str
+    sandbox_url: str | None
+    mail: MailSink | None
+    tasks: list[asyncio.Task] = field(default_factory=list)
+
+
+def _sandbox_webhook_secret(home: Path) -> str:
+    """One webhook secret per dev home, kept beside the other dev secrets."""
+    path = home / "sandbox-webhook-secret"
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        path.write_text("whsec_" + secrets.token_hex(24))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+@asynccontextmanager
+async def run_stack(config: StackConfig, client: Client) -> AsyncIterator[Stack]:
+    """Start every component; stop them all (in reverse) when the block exits."""
+    async with AsyncExitStack() as stack:
+        dev_secrets = config.secrets or ensure_dev_secrets(config.home)
+        mail: MailSink | None = None
+        smtp_url = config.smtp_url
+        if smtp_url is None:
+            mail = MailSink(config.home / "mail", host=config.host, port=config.smtp_port)
+            await mail.start()
+            stack.push_async_callback(mail.stop)
+            smtp_url = mail.url
+
+        bridge_port = config.bridge_port or free_port(config.host)
+        bridge_url = f"http://{config.host}:{bridge_port}"
+        sandbox_url: str | None = None
+        api_key, api_base, webhook_secret = config.stripe_api_key, None, config.stripe_webhook_secret
+        if api_key is None:
+            webhook_secret = _sandbox_webhook_secret(config.home)
+            sandbox_port = config.sandbox_port or free_port(config.host)
+            sandbox_app = create_sandbox(
+                SandboxConfig(
+                    public_url=f"http://{config.host}:{sandbox_port}",
+                    webhook_url=f"{bridge_url}/webhooks/stripe",
+                    webhook_secret=webhook_secret,
+                    state_file=config.home / "sandbox.json",
+                    retry_base_seconds=config.webhook_retry_base_seconds,
+                )
+            )
+            sandbox_url = await stack.enter_async_context(
+                serve_app(sandbox_app, host=config.host, port=sandbox_port)
+            )
+            api_key, api_base = "sk_test_sandbox_" + dev_secrets["DEALFLOW_SECRET_KEY"][:24], sandbox_url
+
+        settings = Settings(
+            _env_file=None,
+            DEALFLOW_ENV="dev",
+            DEALFLOW_HOME=config.home,
+            DEALFLOW_TASK_QUEUE=config.task_queue,
+            DATABASE_URL=config.database_url,
+            STRIPE_API_KEY=api_key,
+            STRIPE_API_BASE=api_base,
+            STRIPE_WEBHOOK_SECRET=webhook_secret,
+            SMTP_URL=smtp_url,
+            DEALFLOW_PUBLIC_URL=config.public_url or bridge_url,
+            DEALFLOW_TEMPORAL_UI_URL=config.temporal_ui_url,
+            **dev_secrets,
+        )
+        pool = await create_pool(config.database_url)
+        stack.push_async_callback(pool.close)
+        http = await stack.enter_async_context(httpx.AsyncClient())
+
+        result = Stack(settings, client, pool, bridge_url, sandbox_url, mail)
+        if config.run_worker:
+            worker = build_worker(client, settings, build_activities(settings, pool, http))
+            await stack.enter_async_context(worker)
+        if config.run_bridge:
+            bridge_app = create_bridge(settings=settings, pool=pool, temporal=client)
+            if mail is not None:
+                bridge_app.include_router(create_devmail_router(mail.directory))
+            await stack.enter_async_context(serve_app(bridge_app, host=config.host, port=bridge_port))
+        yield result

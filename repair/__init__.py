@@ -1,0 +1,1 @@
+"""`dealflow repair`: reset a deal whose history today's DealWorkflow cannot replay."""

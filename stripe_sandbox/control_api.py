@@ -1,0 +1,215 @@
+"""`/_sandbox/`: the controls a test or a demo needs and Stripe's API does not have.
+
+Pay a session with a test card from code, open and close disputes, advance the clock, set
+faults, point webhooks somewhere else, and read what the sandbox recorded (the money log and the
+webhook delivery attempts). JSON in, JSON out; errors in Stripe's envelope.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from stripe_sandbox.cards import InvalidCardNumber, card_for_number
+from stripe_sandbox.engine import Sandbox
+from stripe_sandbox.errors import StripeError, invalid_request
+from stripe_sandbox.faults import FaultConfig, FaultInjector
+from stripe_sandbox.store import Store
+from stripe_sandbox.webhooks import WebhookDispatcher
+
+CONTROL_PREFIX = "/_sandbox"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PayBody(_Body):
+    card: str = "4242424242424242"
+
+
+class OpenDisputeBody(_Body):
+    payment_intent: str | None = None
+    charge: str | None = None
+    reason: Literal[
+        "fraudulent",
+        "duplicate",
+        "product_not_received",
+        "product_unacceptable",
+        "subscription_canceled",
+        "credit_not_processed",
+        "general",
+    ] = "fraudulent"
+    amount: int | None = Field(default=None, gt=0)
+
+
+class CloseDisputeBody(_Body):
+    status: Literal["won", "lost"]
+
+
+class AdvanceClockBody(_Body):
+    seconds: int = Field(ge=0, le=400 * 86400)
+
+
+class WebhookBody(_Body):
+    url: str | None
+    secret: str | None = None
+
+    @field_validator("secret")
+    @classmethod
+    def _whsec(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("whsec_"):
+            raise ValueError("must start with whsec_")
+        return value
+
+
+def _error_response(error: StripeError) -> JSONResponse:
+    return JSONResponse(error.envelope(), status_code=error.status)
+
+
+async def _body(request: Request, model: type[_Body]) -> Any:
+    raw = await request.body()
+    try:
+        data = json.loads(raw) if raw.strip() else {}
+        return model.model_validate(data)
+    except json.JSONDecodeError as error:
+        raise invalid_request(f"The body is not JSON: {error}") from error
+    except ValidationError as error:
+        first = error.errors()[0]
+        param = ".".join(str(part) for part in first["loc"]) or None
+        raise invalid_request(
+            f"{param}: {first['msg']}" if param else first["msg"], param=param
+        ) from error
+
+
+def control_routes(
+    sandbox: Sandbox, store: Store, faults: FaultInjector, webhooks: WebhookDispatcher
+) -> list[Route]:
+    def endpoint(
+        handler: Callable[[Request], Awaitable[Any]],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def wrapped(request: Request) -> Response:
+            try:
+                result = await handler(request)
+            except StripeError as error:
+                store.save()
+                return _error_response(error)
+            store.save()
+            return JSONResponse(result)
+
+        return wrapped
+
+    async def info(request: Request) -> dict[str, Any]:
+        base = str(request.base_url).rstrip("/")
+        return {
+            "name": "dealflow Stripe sandbox (not Stripe: an offline stand-in; its money is sandbox money)",
+            "api_base": base,
+            "livemode": False,
+            "api_key": "any sk_test_... key",
+            "webhook_url": store.state.webhook_url,
+            "now": sandbox.now(),
+            "controls": [route.path for route in routes],
+        }
+
+    async def pay(request: Request) -> dict[str, Any]:
+        body = await _body(request, PayBody)
+        try:
+            card = card_for_number(body.card)
+        except InvalidCardNumber as error:
+            raise invalid_request(str(error), param="card", code="invalid_number") from error
+        return sandbox.pay_session(request.path_params["session_id"], card)
+
+    async def open_dispute(request: Request) -> dict[str, Any]:
+        body = await _body(request, OpenDisputeBody)
+        dispute = sandbox.open_dispute(
+            payment_intent=body.payment_intent,
+            charge_id=body.charge,
+            reason=body.reason,
+            amount=body.amount,
+        )
+        return sandbox.render(dispute)
+
+    async def close_dispute(request: Request) -> dict[str, Any]:
+        body = await _body(request, CloseDisputeBody)
+        return sandbox.render(sandbox.close_dispute(request.path_params["dispute_id"], body.status))
+
+    async def clock(request: Request) -> dict[str, Any]:
+        return {"now": sandbox.now(), "offset_seconds": store.state.clock_offset}
+
+    async def advance_clock(request: Request) -> dict[str, Any]:
+        body = await _body(request, AdvanceClockBody)
+        return sandbox.advance_clock(body.seconds)
+
+    async def get_faults(request: Request) -> dict[str, Any]:
+        return faults.snapshot()
+
+    async def put_faults(request: Request) -> dict[str, Any]:
+        faults.configure(await _body(request, FaultConfig))
+        return faults.snapshot()
+
+    async def reset_faults(request: Request) -> dict[str, Any]:
+        faults.configure(FaultConfig())
+        return faults.snapshot()
+
+    async def get_webhook(request: Request) -> dict[str, Any]:
+        return {
+            "url": store.state.webhook_url,
+            "secret": store.state.webhook_secret,
+            "pending": webhooks.pending,
+        }
+
+    async def put_webhook(request: Request) -> dict[str, Any]:
+        body = await _body(request, WebhookBody)
+        store.state.webhook_url = body.url
+        if body.secret:
+            store.state.webhook_secret = body.secret
+        return await get_webhook(request)
+
+    async def deliveries(request: Request) -> dict[str, Any]:
+        return {"pending": webhooks.pending, "attempts": list(webhooks.log)}
+
+    async def retry_now(request: Request) -> dict[str, Any]:
+        return {"rescheduled": webhooks.retry_pending_now()}
+
+    async def money(request: Request) -> dict[str, Any]:
+        totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for entry in store.state.money:
+            totals[entry["currency"]][entry["kind"]] += entry["amount"]
+        return {
+            "movements": store.state.money,
+            "totals": totals,
+            "available": {currency: sandbox.available_balance(currency) for currency in totals},
+        }
+
+    routes = [
+        Route(CONTROL_PREFIX, endpoint(info), methods=["GET"]),
+        Route(
+            f"{CONTROL_PREFIX}/checkout/sessions/{{session_id}}/pay",
+            endpoint(pay),
+            methods=["POST"],
+        ),
+        Route(f"{CONTROL_PREFIX}/disputes", endpoint(open_dispute), methods=["POST"]),
+        Route(
+            f"{CONTROL_PREFIX}/disputes/{{dispute_id}}/close",
+            endpoint(close_dispute),
+            methods=["POST"],
+        ),
+        Route(f"{CONTROL_PREFIX}/clock", endpoint(clock), methods=["GET"]),
+        Route(f"{CONTROL_PREFIX}/clock/advance", endpoint(advance_clock), methods=["POST"]),
+        Route(f"{CONTROL_PREFIX}/faults", endpoint(get_faults), methods=["GET"]),
+        Route(f"{CONTROL_PREFIX}/faults", endpoint(put_faults), methods=["PUT"]),
+        Route(f"{CONTROL_PREFIX}/faults", endpoint(reset_faults), methods=["DELETE"]),
+        Route(f"{CONTROL_PREFIX}/webhook", endpoint(get_webhook), methods=["GET"]),
+        Route(f"{CONTROL_PREFIX}/webhook", endpoint(put_webhook), methods=["PUT"]),
+        Route(f"{CONTROL_PREFIX}/webhook/deliveries", endpoint(deliveries), methods=["GET"]),
+        Route(f"{CONTROL_PREFIX}/webhook/retry-now", endpoint(retry_now), methods=["POST"]),
+        Route(f"{CONTROL_PREFIX}/money", endpoint(money), methods=["GET"]),
+    ]
+    return routes

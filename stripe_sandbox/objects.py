@@ -1,0 +1,269 @@
+"""Stripe's object shapes, as the API and webhooks carry them (the fields dealflow and the
+`stripe` library read, with Stripe's names, id prefixes and `livemode: false`).
+
+Fields starting with `_` are the sandbox's own bookkeeping; `public()` strips them before an
+object leaves the sandbox, so no invented field ever appears on a Stripe object.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from stripe_sandbox.cards import Card
+
+#: Stripe's API version named on events (the one the installed `stripe` library pins).
+API_VERSION = "2026-10-28.endive"
+
+Obj = dict[str, Any]
+
+
+def public(obj: Obj) -> Obj:
+    return {key: copy.deepcopy(value) for key, value in obj.items() if not key.startswith("_")}
+
+
+def list_object(data: list[Obj], *, has_more: bool, url: str) -> Obj:
+    return {"object": "list", "data": data, "has_more": has_more, "url": url}
+
+
+def checkout_session(
+    *,
+    id: str,
+    created: int,
+    expires_at: int,
+    url: str,
+    amount_total: int,
+    currency: str,
+    params: dict[str, Any],
+    line_items: list[Obj],
+) -> Obj:
+    intent_data = params.get("payment_intent_data", {})
+    return {
+        "id": id,
+        "object": "checkout.session",
+        "after_expiration": None,
+        "amount_subtotal": amount_total,
+        "amount_total": amount_total,
+        "cancel_url": params.get("cancel_url"),
+        "client_reference_id": params.get("client_reference_id"),
+        "created": created,
+        "currency": currency,
+        "customer": None,
+        "customer_details": None,
+        "customer_email": params.get("customer_email"),
+        "expires_at": expires_at,
+        "livemode": False,
+        "locale": params.get("locale"),
+        "metadata": params.get("metadata", {}),
+        "mode": "payment",
+        "payment_intent": None,
+        "payment_method_types": params.get("payment_method_types", ["card"]),
+        "payment_status": "unpaid",
+        "status": "open",
+        "success_url": params.get("success_url"),
+        "ui_mode": "hosted",
+        "url": url,
+        "_line_items": line_items,
+        "_payment_intent_data": {
+            "capture_method": intent_data.get("capture_method", "automatic"),
+            "metadata": intent_data.get("metadata", {}),
+            "description": intent_data.get("description"),
+            "transfer_group": intent_data.get("transfer_group"),
+            "receipt_email": intent_data.get("receipt_email"),
+        },
+    }
+
+
+def payment_intent(
+    *,
+    id: str,
+    created: int,
+    amount: int,
+    currency: str,
+    capture_method: str,
+    metadata: dict[str, str],
+    description: str | None = None,
+    transfer_group: str | None = None,
+    receipt_email: str | None = None,
+    checkout_session: str | None = None,
+) -> Obj:
+    return {
+        "id": id,
+        "object": "payment_intent",
+        "amount": amount,
+        "amount_capturable": 0,
+        "amount_received": 0,
+        "canceled_at": None,
+        "cancellation_reason": None,
+        "capture_method": "manual" if capture_method == "manual" else "automatic",
+        "client_secret": f"{id}_secret_{id[3:]}",
+        "confirmation_method": "automatic",
+        "created": created,
+        "currency": currency,
+        "customer": None,
+        "description": description,
+        "last_payment_error": None,
+        "latest_charge": None,
+        "livemode": False,
+        "metadata": metadata,
+        "payment_method": None,
+        "payment_method_types": ["card"],
+        "receipt_email": receipt_email,
+        "status": "requires_payment_method",
+        "transfer_group": transfer_group,
+        "_checkout_session": checkout_session,
+        "_authorized_at": None,
+    }
+
+
+def card_details(card: Card) -> Obj:
+    return {
+        "brand": card.brand,
+        "last4": card.last4,
+        "exp_month": 12,
+        "exp_year": 2034,
+        "funding": "credit",
+    }
+
+
+def charge(*, id: str, created: int, intent: Obj, card: Card, payment_method: str) -> Obj:
+    declined = card.declined
+    return {
+        "id": id,
+        "object": "charge",
+        "amount": intent["amount"],
+        "amount_captured": 0,
+        "amount_refunded": 0,
+        "captured": False,
+        "created": created,
+        "currency": intent["currency"],
+        "description": intent["description"],
+        "disputed": False,
+        "failure_code": card.code,
+        "failure_message": card.message,
+        "livemode": False,
+        "metadata": dict(intent["metadata"]),
+        "outcome": {
+            "network_status": "declined_by_network" if declined else "approved_by_network",
+            "reason": card.decline_code,
+            "risk_level": "normal",
+            "seller_message": (
+                "The bank did not return any further details with this decline."
+                if declined
+                else "Payment complete."
+            ),
+            "type": "issuer_declined" if declined else "authorized",
+        },
+        "paid": not declined,
+        "payment_intent": intent["id"],
+        "payment_method": payment_method,
+        "payment_method_details": {"card": card_details(card), "type": "card"},
+        "receipt_email": intent["receipt_email"],
+        "refunded": False,
+        "status": "failed" if declined else "succeeded",
+        "transfer_group": intent["transfer_group"],
+        #: Refunded through refunds (amount_refunded also counts a released, uncaptured rest).
+        "_refunds_total": 0,
+    }
+
+
+def refund(
+    *, id: str, created: int, amount: int, charge: Obj, reason: str | None, metadata: dict[str, str]
+) -> Obj:
+    return {
+        "id": id,
+        "object": "refund",
+        "amount": amount,
+        "charge": charge["id"],
+        "created": created,
+        "currency": charge["currency"],
+        "metadata": metadata,
+        "payment_intent": charge["payment_intent"],
+        "reason": reason,
+        "receipt_number": None,
+        "status": "succeeded",
+    }
+
+
+def transfer(*, id: str, created: int, params: dict[str, Any], destination_payment: str) -> Obj:
+    return {
+        "id": id,
+        "object": "transfer",
+        "amount": params["amount"],
+        "amount_reversed": 0,
+        "created": created,
+        "currency": params["currency"],
+        "description": params.get("description"),
+        "destination": params["destination"],
+        "destination_payment": destination_payment,
+        "livemode": False,
+        "metadata": params.get("metadata", {}),
+        "reversals": list_object([], has_more=False, url=f"/v1/transfers/{id}/reversals"),
+        "reversed": False,
+        "source_transaction": params.get("source_transaction"),
+        "source_type": "card",
+        "transfer_group": params.get("transfer_group"),
+    }
+
+
+def dispute(*, id: str, created: int, charge: Obj, amount: int, reason: str) -> Obj:
+    return {
+        "id": id,
+        "object": "dispute",
+        "amount": amount,
+        "balance_transactions": [],
+        "charge": charge["id"],
+        "created": created,
+        "currency": charge["currency"],
+        "enhanced_eligibility_types": [],
+        "evidence_details": {
+            "due_by": created + 7 * 86400,
+            "enhanced_eligibility": {},
+            "has_evidence": False,
+            "past_due": False,
+            "submission_count": 0,
+            "submission_method": "not_submitted",
+        },
+        "is_charge_refundable": False,
+        "livemode": False,
+        "metadata": {},
+        "network_reason_code": None,
+        "payment_intent": charge["payment_intent"],
+        "payment_method_details": {
+            "card": {
+                "brand": charge["payment_method_details"]["card"]["brand"],
+                "case_type": "chargeback",
+                "network_reason_code": None,
+            },
+            "type": "card",
+        },
+        "reason": reason,
+        "status": "needs_response",
+    }
+
+
+def event(
+    *,
+    id: str,
+    type: str,
+    created: int,
+    obj: Obj,
+    request_id: str | None,
+    idempotency_key: str | None,
+    previous_attributes: Obj | None,
+    pending_webhooks: int,
+) -> Obj:
+    data: Obj = {"object": obj}
+    if previous_attributes:
+        data["previous_attributes"] = previous_attributes
+    return {
+        "id": id,
+        "object": "event",
+        "api_version": API_VERSION,
+        "created": created,
+        "data": data,
+        "livemode": False,
+        "pending_webhooks": pending_webhooks,
+        "request": {"id": request_id, "idempotency_key": idempotency_key},
+        "type": type,
+    }
