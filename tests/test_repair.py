@@ -229,14 +229,12 @@ async def test_repair_gives_a_completed_deal_a_run_that_replays(
     assert len(completed) == 4 and len(set(completed)) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 9 item 1: today's DealWorkflow orders its commands differently on replay when "
-    "an update and a signal reach it in one activation, as a reset reapplies them",
-)
 async def test_repair_of_a_deal_stuck_after_the_signature(
     dev_server_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
+    """The reset reapplies the signature (an update) and the payment webhook (a signal) in one
+    activation, in another order than a replay gives them: the deal's commands must not depend
+    on that order (one-command-owner), and the queued payment meets its checkout."""
     spec, fake = make_spec(milestones=1), FakeActivities()
     async with worker(dev_server_env, queue_of(spec), fake, TimerAfterSignature):
         run = await start(dev_server_env, spec, fake)

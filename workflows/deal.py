@@ -92,6 +92,14 @@ STRIPE_HINTS_VERIFIED = "stripe-hints-verified"
 #: refused here too, for senders that bypass the bridge (Temporal UI, CLI). Decided once, at the
 #: start, because validators may not call `workflow.patched`.
 REFUSE_BAD_TEXT = "refuse-bad-text"
+#: `workflow.patched` id: the main coroutine owns every command but the SDK's update answers.
+#: Signal handlers only queue their message; update handlers change state and record, and leave
+#: their notices and ledger rows to the main coroutine; each background task writes only its own
+#: rows. A deal's commands then follow from its history whatever order the SDK runs the jobs of
+#: one activation in: after a worker crash, or a reset that reapplies messages, an update and a
+#: signal (or an activity result) can come in one activation live and in two, or in another
+#: order, on replay (see workflows/journal.py).
+ONE_COMMAND_OWNER = "one-command-owner"
 
 PAYMENT_EVENTS = frozenset(
     {
@@ -151,7 +159,17 @@ class DealWorkflow:
         self._stripe_lock = asyncio.Lock()
         self._journal = Journal(spec, self._view)
         self._background: list[asyncio.Task[None]] = []
-        self._text_checked = False
+        # Decided here, not in `run`: an update can come in the deal's first activation, and
+        # the SDK runs its handler before `run` starts.
+        self._text_checked = workflow.patched(REFUSE_BAD_TEXT)
+        self._owner_mode = workflow.patched(ONE_COMMAND_OWNER)
+        if self._owner_mode:
+            self._journal.by_owner(self._ledger_owner)
+        self._main_task: asyncio.Task[Any] | None = None
+        #: Owner mode: messages the signal handlers queued, and what update handlers left to
+        #: start, for the main coroutine.
+        self._inbox: list[StripeEventSignal | Any] = []
+        self._deferred: list[Coroutine[Any, Any, Any]] = []
         #: Stripe events about a milestone, besides the payment events that may fund one.
         #: Stripe events about a milestone, besides the payment events that may fund one, as
         #: deals recorded before STRIPE_HINTS_VERIFIED took them: on the webhook's word.
@@ -199,7 +217,7 @@ class DealWorkflow:
     @workflow.run
     async def run(self, spec: DealSpec) -> DealStatus:
         legacy_ledger_writer = self._journal.start()
-        self._text_checked = workflow.patched(REFUSE_BAD_TEXT)
+        self._main_task = asyncio.current_task()
         if workflow.memo_value("title", None) is None:
             workflow.upsert_memo({"title": spec.title})
         self._send_sow()
@@ -212,12 +230,25 @@ class DealWorkflow:
             await self._wind_down(self._stop)
         else:
             self._complete()
-        self._journal.flush()
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        while pending := [task for task in self._background if not task.done()]:
-            await asyncio.gather(*pending)
+        if self._owner_mode:
+            await self._settle()
+        else:
+            self._journal.flush()
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            while pending := [task for task in self._background if not task.done()]:
+                await asyncio.gather(*pending)
         await self._journal.drain(legacy_ledger_writer)
         return self.status()
+
+    async def _settle(self) -> None:
+        """After the last stage: carry out late messages (a payment after the end is given
+        back), until no handler and no background task is left."""
+        idle = lambda: workflow.all_handlers_finished() and all(t.done() for t in self._background)
+        while True:
+            await self._carry_out_pending()
+            await workflow.wait_condition(lambda: self._has_pending() or idle())
+            if not self._has_pending():
+                return
 
     def _send_sow(self) -> None:
         now = workflow.now()
@@ -308,15 +339,25 @@ class DealWorkflow:
         """While `waiting()` holds and nobody stopped the deal, fire the earliest timer when due."""
         while waiting() and self._stop is None:
             timer = await self._next_timer(waiting, timers())
+            if self._owner_mode:
+                # What handlers left is carried out while the wait goes on; once it is over,
+                # at the next wait, so a payment meets the checkout it was made on.
+                if not waiting() or self._stop is not None:
+                    return
+                await self._carry_out_pending()
+                if not waiting() or self._stop is not None:
+                    return
             if timer is not None:
                 self._deadline = None
                 await timer.fire()
 
     async def _next_timer(self, waiting: Callable[[], bool], timers: list[Timer]) -> Timer | None:
         """Sleep until the earliest timer (returned) or until the wait is over (None)."""
+        if self._has_pending():
+            return None
         timer = min(timers, key=lambda t: t.at, default=None)
         self._deadline = Deadline(at=timer.at, action=timer.action) if timer else None
-        done = lambda: not waiting() or self._stop is not None
+        done = lambda: not waiting() or self._stop is not None or self._has_pending()
         self._journal.flush()
         if timer is None:
             await workflow.wait_condition(done)
@@ -1166,7 +1207,8 @@ class DealWorkflow:
             message = reason
         else:
             message = action.apply(action_input)
-        self._journal.flush()
+        if not self._owner_mode:
+            self._journal.flush()
         return ActionResult(stage=self._stage, message=message)
 
     def _validate(self, action_input: Any) -> None:
@@ -1334,7 +1376,7 @@ class DealWorkflow:
 
     @workflow.signal(name="sign_sow")
     def sign_sow_signal(self, sign: SignSow) -> None:
-        self._act(sign)
+        self._signalled(sign)
 
     @workflow.update
     def sign_sow(self, sign: SignSow) -> ActionResult:
@@ -1346,7 +1388,7 @@ class DealWorkflow:
 
     @workflow.signal(name="submit_deliverable")
     def submit_deliverable_signal(self, submit: SubmitDeliverable) -> None:
-        self._act(submit)
+        self._signalled(submit)
 
     @workflow.update
     def submit_deliverable(self, submit: SubmitDeliverable) -> ActionResult:
@@ -1358,7 +1400,7 @@ class DealWorkflow:
 
     @workflow.signal(name="approve_milestone")
     def approve_milestone_signal(self, approve: ApproveMilestone) -> None:
-        self._act(approve)
+        self._signalled(approve)
 
     @workflow.update
     def approve_milestone(self, approve: ApproveMilestone) -> ActionResult:
@@ -1370,7 +1412,7 @@ class DealWorkflow:
 
     @workflow.signal(name="request_revision")
     def request_revision_signal(self, revise: RequestRevision) -> None:
-        self._act(revise)
+        self._signalled(revise)
 
     @workflow.update
     def request_revision(self, revise: RequestRevision) -> ActionResult:
@@ -1382,7 +1424,7 @@ class DealWorkflow:
 
     @workflow.signal(name="open_dispute")
     def open_dispute_signal(self, dispute: OpenDispute) -> None:
-        self._act(dispute)
+        self._signalled(dispute)
 
     @workflow.update
     def open_dispute(self, dispute: OpenDispute) -> ActionResult:
@@ -1394,7 +1436,7 @@ class DealWorkflow:
 
     @workflow.signal(name="resolve_dispute")
     def resolve_dispute_signal(self, resolve: ResolveDispute) -> None:
-        self._act(resolve)
+        self._signalled(resolve)
 
     @workflow.update
     def resolve_dispute(self, resolve: ResolveDispute) -> ActionResult:
@@ -1406,7 +1448,7 @@ class DealWorkflow:
 
     @workflow.signal(name="cancel_deal")
     def cancel_deal_signal(self, cancel: CancelDeal) -> None:
-        self._act(cancel)
+        self._signalled(cancel)
 
     @workflow.update
     async def cancel_deal(self, cancel: CancelDeal) -> ActionResult:
@@ -1430,6 +1472,9 @@ class DealWorkflow:
     @workflow.signal
     async def stripe_event(self, event: StripeEventSignal) -> None:
         """A verified webhook, as a hint: deduplicated by event id, then checked against Stripe."""
+        if self._owner_mode:
+            self._inbox.append(event)
+            return
         try:
             await self._take_stripe_event(event)
         finally:
@@ -1495,7 +1540,7 @@ class DealWorkflow:
         )
         if dispute is None:
             return
-        m = self._owner(
+        m = self._milestone_of_payment(
             f"Stripe dispute {dispute.dispute_id}", dispute.payment_intent_id, dispute.currency
         )
         if m is None:
@@ -1511,7 +1556,7 @@ class DealWorkflow:
         )
         if refund is None:
             return
-        m = self._owner(f"Refund {refund.refund_id}", refund.payment_intent_id, refund.currency)
+        m = self._milestone_of_payment(f"Refund {refund.refund_id}", refund.payment_intent_id, refund.currency)
         if m is not None:
             self._refund_seen(m, refund.refund_id)
 
@@ -1521,7 +1566,7 @@ class DealWorkflow:
         )
         if charge is None:
             return
-        m = self._owner(f"Charge {charge.charge_id}", charge.payment_intent_id, charge.currency)
+        m = self._milestone_of_payment(f"Charge {charge.charge_id}", charge.payment_intent_id, charge.currency)
         if m is None:
             return
         collected = m.funded if charge.payment_intent_id == m.payment_intent_id else charge.amount
@@ -1533,7 +1578,7 @@ class DealWorkflow:
             )
         self._charge_refunded(m, charge.charge_id, charge.payment_intent_id, charge.amount_refunded)
 
-    def _owner(self, what: str, intent_id: str | None, currency: str) -> MilestoneRun | None:
+    def _milestone_of_payment(self, what: str, intent_id: str | None, currency: str) -> MilestoneRun | None:
         """The milestone whose payment a re-read Stripe object concerns; an anomaly if none."""
         m = self._find(None, intent_id=intent_id) if intent_id else None
         if m is None:
@@ -1721,8 +1766,49 @@ class DealWorkflow:
             return None
 
     def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
-        """Run beside the deal (notices, hand-offs); `run` waits for all before it returns."""
+        """Run beside the deal (notices, hand-offs); `run` waits for all before it returns.
+        In owner mode an update handler's are started by the main coroutine, after it."""
+        if self._owner_mode and self._ledger_owner() is None and not self._in_main():
+            self._deferred.append(coroutine)
+            return
         self._background.append(asyncio.create_task(self._flushed(coroutine)))
+
+    def _ledger_owner(self) -> asyncio.Task[Any] | None:
+        """Whose ledger rows an entry recorded now is: a background task's own, or else (the main
+        coroutine, a message handler) the main coroutine's."""
+        task = asyncio.current_task()
+        return task if task in self._background else None
+
+    def _in_main(self) -> bool:
+        return asyncio.current_task() is self._main_task
+
+    def _signalled(self, action_input: Any) -> None:
+        """A human action sent as a signal: applied now, or in owner mode by the main coroutine."""
+        if self._owner_mode:
+            self._inbox.append(action_input)
+        else:
+            self._act(action_input)
+
+    def _has_pending(self) -> bool:
+        """Owner mode: whether handlers left the main coroutine something to do."""
+        return self._owner_mode and bool(
+            self._inbox or self._deferred or self._journal.has_unflushed(None)
+        )
+
+    async def _carry_out_pending(self) -> None:
+        """The main coroutine does what handlers left it, in the order they came: starts the
+        notices of updates, applies queued signals, then writes the step's ledger rows."""
+        while self._deferred or self._inbox:
+            deferred, self._deferred = self._deferred, []
+            for coroutine in deferred:
+                self._background.append(asyncio.create_task(self._flushed(coroutine)))
+            if self._inbox:
+                message = self._inbox.pop(0)
+                if isinstance(message, StripeEventSignal):
+                    await self._take_stripe_event(message)
+                else:
+                    self._act(message)
+        self._journal.flush()
 
     async def _flushed(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         """A background step's last records go to the ledger when it ends."""

@@ -19,8 +19,7 @@ batch's result only adds anomalies. Deals whose histories began before this (no
 from __future__ import annotations
 
 import asyncio
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -73,7 +72,10 @@ class Journal:
         self.anomalies: list[str] = []
         self._spec = spec
         self._view = view
-        self._outbox: deque[LedgerEvent | DealSnapshot | PaymentRecord] = deque()
+        #: Entries not yet handed to the ledger, by the coroutine that owns them (see `owner`).
+        self._outboxes: dict[Hashable, list[LedgerEvent | DealSnapshot | PaymentRecord]] = {}
+        #: Whose outbox an entry recorded now goes to; one outbox for all, unless `by_owner`.
+        self._owner: Callable[[], Hashable] = lambda: None
         self._closed = False
         self._published: tuple[DealStage, int] | None = None
         self._per_step = False
@@ -89,7 +91,7 @@ class Journal:
                 at=now, source=source, kind=kind, message=message, milestone_key=milestone_key
             )
         )
-        self._outbox.append(
+        self._add(
             LedgerEvent(
                 event_key=f"{workflow.info().workflow_id}:{len(self.timeline)}",
                 deal_id=self._spec.deal_id,
@@ -108,7 +110,19 @@ class Journal:
 
     def payment(self, payment: PaymentRecord) -> None:
         """Money Stripe confirmed, for the `payments` table."""
-        self._outbox.append(payment)
+        self._add(payment)
+
+    def _add(self, entry: LedgerEvent | DealSnapshot | PaymentRecord) -> None:
+        self._outboxes.setdefault(self._owner(), []).append(entry)
+
+    def by_owner(self, owner: Callable[[], Hashable]) -> None:
+        """From now on a flush takes only what the flushing coroutine's owner recorded: one
+        coroutine's batch never depends on how far another one got (see DealWorkflow)."""
+        self._owner = owner
+
+    def has_unflushed(self, owner: Hashable) -> bool:
+        """Whether `owner` recorded something not yet handed to the ledger."""
+        return bool(self._outboxes.get(owner))
 
     def _publish(self) -> None:
         """Search attributes and the read-model row, whenever the stage or the money changed."""
@@ -125,7 +139,7 @@ class Journal:
                 DEAL_COLLECTED_CENTS.value_set(view.collected),
             ]
         )
-        self._outbox.append(
+        self._add(
             DealSnapshot(
                 deal_id=spec.deal_id,
                 workflow_id=workflow.info().workflow_id,
@@ -158,10 +172,11 @@ class Journal:
 
         Called by every coroutine of the workflow before it waits and when it ends, so each
         batch and its place among the commands follow from that coroutine's step alone."""
-        if not self._per_step or not self._outbox:
+        if not self._per_step:
             return
-        entries = list(self._outbox)
-        self._outbox.clear()
+        entries = self._outboxes.pop(self._owner(), None)
+        if not entries:
+            return
         snapshots = [e for e in entries if isinstance(e, DealSnapshot)]
         batch = LedgerBatch(
             deal_id=self._spec.deal_id,
@@ -202,11 +217,12 @@ class Journal:
 
     async def write_ledger(self) -> None:
         """Legacy: write the outbox entry by entry until `close()` and the outbox is empty."""
+        outbox = self._outboxes.setdefault(None, [])
         while True:
-            await workflow.wait_condition(lambda: bool(self._outbox) or self._closed)
-            if not self._outbox:
+            await workflow.wait_condition(lambda: bool(outbox) or self._closed)
+            if not outbox:
                 return
-            entry = self._outbox.popleft()
+            entry = outbox.pop(0)
             try:
                 await calls.write_ledger(entry)
             except ActivityError as error:
