@@ -23,15 +23,9 @@ from dealflow.links import InvalidLink, make_token, verify_token
 from dealflow.models import format_money
 from dealflow.modes import NOT_REAL_MONEY, MoneyMode
 from dealflow.settings import Settings
-from truth.report import (
-    MONEY_ROWS,
-    PROJECTED_LABEL,
-    TruthReport,
-    build_report,
-    human_duration,
-    money_columns,
-    percent,
-)
+from truth.figures import PROJECTED_LABEL, TruthReport
+from truth.queries import build_report
+from truth.render import MONEY_ROWS, human_duration, money_columns, percent
 
 router = APIRouter(tags=["admin"])
 

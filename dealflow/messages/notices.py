@@ -1,0 +1,104 @@
+"""What the mail and delivery activities take and return: mails to the parties, work orders and
+artifacts to the vendor and the client."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field
+
+from dealflow.messages.actions import Artifact
+from dealflow.messages.base import Message
+
+
+class EmailKind(StrEnum):
+    """Every mail dealflow sends; each has an HTML and a text template of the same name."""
+
+    SOW_SENT = "sow_sent"
+    SIGN_REMINDER = "sign_reminder"
+    PAYMENT_LINK = "payment_link"
+    FUND_REMINDER = "fund_reminder"
+    PAYMENT_RECEIVED = "payment_received"
+    WORK_ORDER = "work_order"
+    DELIVERY_OVERDUE = "delivery_overdue"
+    DELIVERABLE_READY = "deliverable_ready"
+    REVIEW_REMINDER = "review_reminder"
+    REVISION_REQUESTED = "revision_requested"
+    APPROVED_RECEIPT = "approved_receipt"
+    PAYOUT_SENT = "payout_sent"
+    DISPUTE_OPENED = "dispute_opened"
+    DISPUTE_RESOLVED = "dispute_resolved"
+    DEAL_CANCELLED = "deal_cancelled"
+    DEAL_EXPIRED = "deal_expired"
+    DEAL_COMPLETED = "deal_completed"
+    ARTIFACTS_DELIVERED = "artifacts_delivered"
+
+
+class EmailAttachment(Message):
+    filename: str
+    content_type: str
+    content_b64: str
+
+
+class EmailInput(Message):
+    """One mail. The activity adds `portal_url` (a fresh signed link) to the template context.
+
+    Context keys the templates use:
+    - always: deal_id, deal_title, client_name, vendor_name, demo (bool)
+    - per milestone: milestone_key, milestone_title, amount_display
+    - sow_sent: sow, sow_sha256, milestones [{title, amount_display, due}], total_display
+    - payment_link, fund_reminder: checkout_url, checkout_expires_at (ISO text)
+    - deliverable_ready: summary, artifacts [{name, url, sha256}], review_deadline (ISO text)
+    - revision_requested: notes; dispute_opened: reason; dispute_resolved: resolution, notes
+    - approved_receipt: receipt_number, released_display, artifacts; payout_sent: transfer_id
+    - deal_cancelled: reason, refunds [{milestone_title, amount_display}]; deal_expired: reason
+    Every kind needs the "always" keys (artifacts_delivered is built by deliver_artifacts).
+    A missing key fails the activity with a non-retryable TemplateError naming it. Only the
+    client's kinds (activities.email.CLIENT_KINDS) carry the portal link: never send them to
+    the vendor. `demo: True` prefixes the subject with "[DEMO] " and marks the body.
+    """
+
+    deal_id: str
+    kind: EmailKind
+    to: str
+    subject: str
+    #: Unique per logical mail within the deal (e.g. 'sign_reminder:2'); the Message-ID derives from it.
+    message_key: str
+    context: dict[str, Any] = Field(default_factory=dict)
+    attachments: list[EmailAttachment] = Field(default_factory=list, max_length=5)
+
+
+class EmailResult(Message):
+    message_id: str
+
+
+class WorkOrderInput(Message):
+    deal_id: str
+    milestone_key: str
+    fulfillment_url: str
+    title: str
+    description: str | None
+    amount: int
+    currency: str
+    due: str | None
+    sow_sha256: str
+    revision: int = 0
+    notes: str | None = None
+
+
+class ArtifactDeliveryInput(Message):
+    """Approved artifacts go to the client by mail (and to their delivery URL, where they gave one)."""
+
+    deal_id: str
+    milestone_key: str
+    client_email: str
+    title: str
+    artifacts: list[Artifact]
+    #: Demo deals' mails say "DEMO — sandbox money" (as EmailInput's context key `demo` does).
+    demo: bool = False
+
+
+class DeliveryResult(Message):
+    status_code: int
+    delivery_id: str
