@@ -14,22 +14,19 @@ tests/histories/nondeterministic/). Every deal must complete, and every history 
 from __future__ import annotations
 
 import asyncio
-import re
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
-from temporalio.client import WorkflowHandle, WorkflowHistory
+from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
-from temporalio.workflow import NondeterminismError
 
 from dealflow.messages import (
     ApproveMilestone,
@@ -230,27 +227,3 @@ async def _replay_failures(deals: list[DealRun], folder: Path) -> list[str]:
             path.write_text(history.to_json())
             failures.append(f"{deal.handle.id} does not replay ({path}): {result.replay_failure}")
     return failures
-
-
-NONDETERMINISTIC = sorted((Path(__file__).parent / "histories" / "nondeterministic").glob("*.json"))
-#: How the SDK names the event a replay disagrees with: "HistoryEvent(id: 33, TimerCanceled)".
-EVENT_IN_ERROR = re.compile(r"HistoryEvent\(id: (\d+), \w+\)")
-
-
-@pytest.mark.parametrize("path", NONDETERMINISTIC, ids=[p.stem for p in NONDETERMINISTIC])
-async def test_nondeterministic_history_replays_or_can_be_repaired(path: Path) -> None:
-    """A deal today's code recorded as the crash test's first outage does: it replays, or the
-    replay names the event it disagrees with, after a workflow task `dealflow repair` resets to."""
-    history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=[DealWorkflow], data_converter=pydantic_data_converter)
-    failure = (
-        await replayer.replay_workflow(history, raise_on_replay_failure=False)
-    ).replay_failure
-    if failure is None:
-        return
-    found = EVENT_IN_ERROR.search(str(failure))
-    assert isinstance(failure, NondeterminismError) and found, f"not repairable: {failure}"
-    assert any(
-        e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED and e.event_id < int(found[1])
-        for e in history.events
-    ), f"no workflow task completed before event {found[1]} to reset to"
