@@ -53,23 +53,14 @@ def activity_methods(*instances: object) -> list[Callable[..., Any]]:
 
 def build_activities(settings: Settings, pool: asyncpg.Pool, http: httpx.AsyncClient) -> list[Callable[..., Any]]:
     """The real activities, wired to the configured Stripe, SMTP, vendors and Postgres."""
-    secret_key = settings.require("DEALFLOW_SECRET_KEY")
-    email = EmailActivities(
-        smtp_url=settings.smtp_url,
-        mail_from=settings.mail_from,
-        public_url=settings.public_url,
-        secret_key=secret_key,
-        portal_link_days=settings.portal_link_days,
+    email = EmailActivities.from_settings(settings)
+    return activity_methods(
+        PaymentActivities.from_settings(settings),
+        email,
+        DeliveryActivities.from_settings(settings, http, email),
+        LedgerActivities(pool),
+        ReceiptActivities(pool),
     )
-    payments = PaymentActivities(
-        api_key=settings.stripe_api_key,
-        api_base=settings.stripe_api_base,
-        public_url=settings.public_url,
-        secret_key=secret_key,
-        portal_link_days=settings.portal_link_days,
-    )
-    delivery = DeliveryActivities.from_settings(settings, http)
-    return activity_methods(payments, email, delivery, LedgerActivities(pool), ReceiptActivities(pool))
 
 
 def build_worker(client: Client, settings: Settings, activities: list[Callable[..., Any]]) -> Worker:

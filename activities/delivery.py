@@ -90,11 +90,15 @@ class DeliveryActivities:
         self._allow_private_hosts = allow_private_hosts
 
     @classmethod
-    def from_settings(cls, settings: Settings, http: httpx.AsyncClient) -> DeliveryActivities:
+    def from_settings(
+        cls, settings: Settings, http: httpx.AsyncClient, mailer: EmailActivities
+    ) -> DeliveryActivities:
+        """`mailer` is the worker's one EmailActivities: the client's delivery mail goes out as
+        every other mail does."""
         return cls(
             http=http,
             signing_secret=settings.require("DEALFLOW_DELIVERY_SECRET"),
-            mailer=EmailActivities.from_settings(settings),
+            mailer=mailer,
             allow_private_hosts=settings.private_artifact_hosts_allowed,
         )
 

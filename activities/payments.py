@@ -19,10 +19,7 @@ timeouts and retries come from dealflow.activity_timeouts.STRIPE, which also bou
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -32,6 +29,15 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeating
+from activities.stripe_errors import STRIPE_INVALID_REQUEST, STRIPE_NOT_CONFIGURED, stripe_errors
+from activities.stripe_objects import (
+    charge_state,
+    dispute_state,
+    intent_state,
+    refund_state,
+    session_state,
+    timestamp,
+)
 from dealflow.activity_timeouts import STRIPE
 from dealflow.links import portal_url
 from dealflow.messages import (
@@ -49,23 +55,7 @@ from dealflow.messages import (
     TransferInput,
     TransferResult,
 )
-from dealflow.settings import is_offline_sandbox
-
-#: Error types the workflow can match on (ApplicationError.type).
-STRIPE_NOT_CONFIGURED = "StripeNotConfigured"
-CARD_DECLINED = "CardDeclined"
-STRIPE_INVALID_REQUEST = "StripeInvalidRequest"
-STRIPE_IDEMPOTENCY_CONFLICT = "StripeIdempotencyConflict"
-STRIPE_AUTHENTICATION = "StripeAuthentication"
-STRIPE_RATE_LIMITED = "StripeRateLimited"
-STRIPE_UNAVAILABLE = "StripeUnavailable"
-NON_RETRYABLE_ERROR_TYPES = (
-    STRIPE_NOT_CONFIGURED,
-    CARD_DECLINED,
-    STRIPE_INVALID_REQUEST,
-    STRIPE_IDEMPOTENCY_CONFLICT,
-    STRIPE_AUTHENTICATION,
-)
+from dealflow.settings import Settings, is_offline_sandbox
 
 _IDEMPOTENCY_KEY_MAX = 255
 
@@ -83,133 +73,6 @@ def with_query(url: str, **params: str) -> str:
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True) + list(params.items())
     return urlunsplit(parts._replace(query=urlencode(query)))
-
-
-def classify(error: stripe.StripeError) -> ApplicationError:
-    """The ApplicationError Temporal should see for a Stripe error: retryable or not, and why."""
-    message = f"Stripe: {error.user_message or error}"
-    details = {
-        "http_status": error.http_status,
-        "code": error.code,
-        "request_id": error.request_id,
-    }
-    if isinstance(error, stripe.CardError):
-        decline_code = (error.json_body or {}).get("error", {}).get("decline_code")
-        return ApplicationError(
-            message,
-            {**details, "decline_code": decline_code},
-            type=CARD_DECLINED,
-            non_retryable=True,
-        )
-    if isinstance(error, stripe.IdempotencyError):
-        return ApplicationError(
-            message, details, type=STRIPE_IDEMPOTENCY_CONFLICT, non_retryable=True
-        )
-    if isinstance(error, stripe.RateLimitError):
-        return ApplicationError(message, details, type=STRIPE_RATE_LIMITED)
-    if isinstance(error, stripe.InvalidRequestError):
-        return ApplicationError(
-            message,
-            {**details, "param": error.param},
-            type=STRIPE_INVALID_REQUEST,
-            non_retryable=True,
-        )
-    if isinstance(error, stripe.AuthenticationError | stripe.PermissionError):
-        return ApplicationError(message, details, type=STRIPE_AUTHENTICATION, non_retryable=True)
-    return ApplicationError(message, details, type=STRIPE_UNAVAILABLE)
-
-
-@contextmanager
-def _stripe_errors() -> Iterator[None]:
-    try:
-        yield
-    except stripe.StripeError as error:
-        raise classify(error) from error
-
-
-def _timestamp(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
-
-
-def _metadata(metadata: Any) -> dict[str, str]:
-    return metadata.to_dict() if metadata is not None else {}
-
-
-def _id(field: Any) -> str | None:
-    """The id in an expandable field, whether Stripe sent the id or the expanded object."""
-    return field if isinstance(field, str) or field is None else field.id
-
-
-def _session_state(session: Any) -> CheckoutSessionState:
-    return CheckoutSessionState(
-        session_id=session.id,
-        status=session.status,
-        payment_status=session.payment_status,
-        payment_intent_id=_id(session.payment_intent),
-        amount_total=session.amount_total,
-        currency=session.currency,
-        livemode=session.livemode,
-        metadata=_metadata(session.metadata),
-    )
-
-
-def _intent_state(intent: Any, *, sandbox: bool) -> PaymentIntentState:
-    return PaymentIntentState(
-        payment_intent_id=intent.id,
-        status=intent.status,
-        amount=intent.amount,
-        amount_capturable=intent.amount_capturable,
-        amount_received=intent.amount_received,
-        currency=intent.currency,
-        livemode=intent.livemode,
-        latest_charge=_id(intent.latest_charge),
-        metadata=_metadata(intent.metadata),
-        sandbox=sandbox,
-    )
-
-
-def _charge_state(charge: Any) -> ChargeState:
-    return ChargeState(
-        charge_id=charge.id,
-        payment_intent_id=_id(charge.payment_intent),
-        amount=charge.amount,
-        amount_captured=charge.amount_captured,
-        amount_refunded=charge.amount_refunded,
-        currency=charge.currency,
-        refunded=charge.refunded,
-        livemode=charge.livemode,
-        metadata=_metadata(charge.metadata),
-        disputed=charge.disputed,
-    )
-
-
-def _refund_state(refund: Any, *, livemode: bool) -> RefundState:
-    return RefundState(
-        refund_id=refund.id,
-        payment_intent_id=_id(refund.payment_intent),
-        charge_id=_id(refund.charge),
-        amount=refund.amount,
-        currency=refund.currency,
-        status=refund.status or "pending",
-        livemode=livemode,
-        metadata=_metadata(refund.metadata),
-    )
-
-
-def _dispute_state(dispute: Any) -> DisputeState:
-    due_by = dispute.evidence_details.due_by
-    return DisputeState(
-        dispute_id=dispute.id,
-        charge_id=_id(dispute.charge),
-        payment_intent_id=_id(dispute.payment_intent),
-        amount=dispute.amount,
-        currency=dispute.currency,
-        status=dispute.status,
-        reason=dispute.reason,
-        livemode=dispute.livemode,
-        evidence_due_by=_timestamp(due_by) if due_by else None,
-    )
-
 
 class PaymentActivities:
     def __init__(
@@ -236,6 +99,16 @@ class PaymentActivities:
                 max_network_retries=max_network_retries,
                 http_client=stripe.HTTPXClient(timeout=httpx.Timeout(**asdict(STRIPE.http))),
             )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PaymentActivities:
+        return cls(
+            api_key=settings.stripe_api_key,
+            api_base=settings.stripe_api_base,
+            public_url=settings.public_url,
+            secret_key=settings.require("DEALFLOW_SECRET_KEY"),
+            portal_link_days=settings.portal_link_days,
+        )
 
     @property
     def _stripe(self) -> stripe.StripeClient:
@@ -299,7 +172,7 @@ class PaymentActivities:
             "cancel_url": cancel_url,
         }
         key = self._key(input.milestone_key, "checkout", f"g{input.generation}")
-        with _stripe_errors():
+        with stripe_errors():
             session = await client.v1.checkout.sessions.create_async(
                 params, {"idempotency_key": key}
             )
@@ -312,7 +185,7 @@ class PaymentActivities:
         return CheckoutSession(
             session_id=session.id,
             url=session.url,
-            expires_at=_timestamp(session.expires_at),
+            expires_at=timestamp(session.expires_at),
             livemode=session.livemode,
         )
 
@@ -320,15 +193,15 @@ class PaymentActivities:
     @heartbeating
     async def retrieve_checkout_session(self, session_id: str) -> CheckoutSessionState:
         client = self._stripe
-        with _stripe_errors():
-            return _session_state(await client.v1.checkout.sessions.retrieve_async(session_id))
+        with stripe_errors():
+            return session_state(await client.v1.checkout.sessions.retrieve_async(session_id))
 
     @activity.defn
     @heartbeating
     async def retrieve_payment_intent(self, payment_intent_id: str) -> PaymentIntentState:
         client = self._stripe
-        with _stripe_errors():
-            return _intent_state(
+        with stripe_errors():
+            return intent_state(
                 await client.v1.payment_intents.retrieve_async(payment_intent_id),
                 sandbox=self._sandbox,
             )
@@ -337,15 +210,15 @@ class PaymentActivities:
     @heartbeating
     async def retrieve_charge(self, charge_id: str) -> ChargeState:
         client = self._stripe
-        with _stripe_errors():
-            return _charge_state(await client.v1.charges.retrieve_async(charge_id))
+        with stripe_errors():
+            return charge_state(await client.v1.charges.retrieve_async(charge_id))
 
     @activity.defn
     @heartbeating
     async def retrieve_refund(self, refund_id: str) -> RefundState:
         client = self._stripe
-        with _stripe_errors():
-            return _refund_state(
+        with stripe_errors():
+            return refund_state(
                 await client.v1.refunds.retrieve_async(refund_id), livemode=self._livemode
             )
 
@@ -353,8 +226,8 @@ class PaymentActivities:
     @heartbeating
     async def retrieve_dispute(self, dispute_id: str) -> DisputeState:
         client = self._stripe
-        with _stripe_errors():
-            return _dispute_state(await client.v1.disputes.retrieve_async(dispute_id))
+        with stripe_errors():
+            return dispute_state(await client.v1.disputes.retrieve_async(dispute_id))
 
     @activity.defn
     @heartbeating
@@ -362,10 +235,10 @@ class PaymentActivities:
         """Expire a superseded session. Already expired or already complete: its state, no error."""
         client = self._stripe
         sessions = client.v1.checkout.sessions
-        with _stripe_errors():
+        with stripe_errors():
             session = await sessions.retrieve_async(input.session_id)
             if session.status != "open":
-                return _session_state(session)
+                return session_state(session)
             key = self._key(input.milestone_key, "expire", input.session_id)
             try:
                 session = await sessions.expire_async(
@@ -376,7 +249,7 @@ class PaymentActivities:
                 session = await sessions.retrieve_async(input.session_id)
                 if session.status == "open":
                     raise
-        return _session_state(session)
+        return session_state(session)
 
     @activity.defn
     @heartbeating
@@ -402,7 +275,7 @@ class PaymentActivities:
         self, payment_intent_id: str, done_status: str, call: Any, key: str
     ) -> PaymentIntentState:
         intents = self._stripe.v1.payment_intents
-        with _stripe_errors():
+        with stripe_errors():
             try:
                 intent = await call(payment_intent_id, options={"idempotency_key": key})
             except stripe.InvalidRequestError as error:
@@ -411,7 +284,7 @@ class PaymentActivities:
                 intent = await intents.retrieve_async(payment_intent_id)
                 if intent.status != done_status:
                     raise
-        return _intent_state(intent, sandbox=self._sandbox)
+        return intent_state(intent, sandbox=self._sandbox)
 
     @activity.defn
     @heartbeating
@@ -429,7 +302,7 @@ class PaymentActivities:
         if input.amount is not None:
             params["amount"] = input.amount
         key = self._key(input.milestone_key, "refund", input.purpose, input.payment_intent_id)
-        with _stripe_errors():
+        with stripe_errors():
             refund = await client.v1.refunds.create_async(params, {"idempotency_key": key})
         return RefundResult(
             refund_id=refund.id,
@@ -451,7 +324,7 @@ class PaymentActivities:
             "metadata": {"deal_id": input.deal_id, "milestone_key": input.milestone_key},
         }
         key = self._key(input.milestone_key, "transfer", input.destination_account)
-        with _stripe_errors():
+        with stripe_errors():
             transfer = await client.v1.transfers.create_async(params, {"idempotency_key": key})
         return TransferResult(
             transfer_id=transfer.id,

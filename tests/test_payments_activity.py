@@ -14,7 +14,8 @@ import stripe
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.payments import (
+from activities.payments import PaymentActivities, idempotency_key
+from activities.stripe_errors import (
     CARD_DECLINED,
     STRIPE_AUTHENTICATION,
     STRIPE_IDEMPOTENCY_CONFLICT,
@@ -22,9 +23,7 @@ from activities.payments import (
     STRIPE_NOT_CONFIGURED,
     STRIPE_RATE_LIMITED,
     STRIPE_UNAVAILABLE,
-    PaymentActivities,
     classify,
-    idempotency_key,
 )
 from dealflow.links import verify_token
 from dealflow.messages import (

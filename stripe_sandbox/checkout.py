@@ -1,0 +1,170 @@
+"""Checkout Sessions: created, listed, expired, and paid on the hosted page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stripe_sandbox import objects
+from stripe_sandbox.cards import Card
+from stripe_sandbox.core import CANCELABLE, in_range
+from stripe_sandbox.errors import (
+    invalid_request,
+    missing_parameter,
+    resource_missing,
+)
+from stripe_sandbox.intents import PaymentIntents
+from stripe_sandbox.objects import Obj, public
+from stripe_sandbox.store import new_id
+
+SESSION_MIN_LIFETIME = 30 * 60
+SESSION_MAX_LIFETIME = 24 * 3600
+
+
+class CheckoutSessions(PaymentIntents):
+    def create_session(self, params: dict[str, Any], *, public_url: str) -> Obj:
+        if params["mode"] != "payment":
+            raise invalid_request("The dealflow sandbox supports only mode=payment.", param="mode")
+        line_items = params.get("line_items")
+        if not line_items:
+            raise missing_parameter("line_items")
+        currency: str | None = None
+        amount_total = 0
+        for index, item in enumerate(line_items):
+            name = f"line_items[{index}]"
+            if "price" in item:
+                raise resource_missing("price", item["price"], f"{name}[price]")
+            if "price_data" not in item:
+                raise missing_parameter(f"{name}[price_data]")
+            if "quantity" not in item:
+                raise missing_parameter(f"{name}[quantity]")
+            price = item["price_data"]
+            if currency is not None and price["currency"] != currency:
+                raise invalid_request(
+                    "All line items must use the same currency.",
+                    param=f"{name}[price_data][currency]",
+                )
+            currency = price["currency"]
+            amount_total += price["unit_amount"] * item["quantity"]
+        if amount_total <= 0:
+            raise invalid_request(
+                "The Checkout Session's total amount due must be greater than 0.",
+                param="line_items",
+            )
+        now = self.now()
+        expires_at = params.get("expires_at", now + SESSION_MAX_LIFETIME)
+        if expires_at < now + SESSION_MIN_LIFETIME:
+            raise invalid_request(
+                "The `expires_at` timestamp must be at least 30 minutes from Checkout Session creation.",
+                param="expires_at",
+            )
+        if expires_at > now + SESSION_MAX_LIFETIME:
+            raise invalid_request(
+                "The `expires_at` timestamp must be less than 24 hours from Checkout Session creation.",
+                param="expires_at",
+            )
+        session_id = new_id("cs_test_", 58)
+        session = objects.checkout_session(
+            id=session_id,
+            created=now,
+            expires_at=expires_at,
+            url=f"{public_url.rstrip('/')}/c/pay/{session_id}",
+            amount_total=amount_total,
+            currency=currency or "usd",
+            params=params,
+            line_items=line_items,
+        )
+        self.state.objects[session_id] = session
+        return session
+
+    def sessions(self, filters: dict[str, Any]) -> list[Obj]:
+        """Checkout Sessions, newest first, filtered as Stripe's list endpoint does."""
+        found = [
+            obj
+            for obj in self.state.objects.values()
+            if obj["object"] == "checkout.session"
+            and ("status" not in filters or obj["status"] == filters["status"])
+            and (
+                "payment_intent" not in filters
+                or obj["payment_intent"] == filters["payment_intent"]
+            )
+            and in_range(obj["created"], filters.get("created"))
+        ]
+        return list(reversed(found))
+
+    def expire_session(self, session_id: str) -> Obj:
+        session = self.get(session_id, "checkout.session", "session")
+        if session["status"] != "open":
+            raise invalid_request(
+                f'Only Checkout Sessions with a status in ["open"] can be expired. This Checkout '
+                f'Session has a status of "{session["status"]}".',
+                param="session",
+            )
+        self._expire_session(session)
+        return session
+
+    def _expire_session(self, session: Obj) -> None:
+        intent_id = session["payment_intent"]
+        if intent_id:
+            intent = self.state.objects[intent_id]
+            if intent["status"] in CANCELABLE:
+                self._cancel_intent(intent, "abandoned")
+        session["status"] = "expired"
+        session["url"] = None
+        self._emit("checkout.session.expired", session, {"status": "open"})
+
+    def pay_session(self, session_id: str, card: Card) -> dict[str, Any]:
+        """What the hosted page does when the customer submits a card; also `/_sandbox/` pay."""
+        session = self.get(session_id, "checkout.session", "session")
+        self.sweep()
+        if session["status"] != "open":
+            raise invalid_request(
+                f"This Checkout Session is {session['status']} and can no longer be paid.",
+                param="session",
+            )
+        intent = self._session_intent(session)
+        charge = self._charge(intent, card)
+        if card.declined:
+            return {
+                "outcome": "declined",
+                "error": {
+                    "code": card.code,
+                    "decline_code": card.decline_code,
+                    "message": card.message,
+                },
+                "session": public(session),
+                "payment_intent": public(intent),
+                "charge": public(charge),
+            }
+        manual = intent["capture_method"] == "manual"
+        session["status"] = "complete"
+        session["payment_status"] = "unpaid" if manual else "paid"
+        session["customer_details"] = {"email": session["customer_email"], "name": None}
+        session["url"] = None
+        self._emit("checkout.session.completed", session)
+        return {
+            "outcome": "authorized" if manual else "paid",
+            "session": public(session),
+            "payment_intent": public(intent),
+            "charge": public(charge),
+        }
+
+    def _session_intent(self, session: Obj) -> Obj:
+        """The session's payment intent, made at the first payment attempt as Stripe does."""
+        if session["payment_intent"]:
+            return self.state.objects[session["payment_intent"]]
+        data = session["_payment_intent_data"]
+        intent = objects.payment_intent(
+            id=new_id("pi_"),
+            created=self.now(),
+            amount=session["amount_total"],
+            currency=session["currency"],
+            capture_method=data["capture_method"],
+            metadata=dict(data["metadata"]),
+            description=data["description"],
+            transfer_group=data["transfer_group"],
+            receipt_email=data["receipt_email"] or session["customer_email"],
+            checkout_session=session["id"],
+        )
+        self.state.objects[intent["id"]] = intent
+        session["payment_intent"] = intent["id"]
+        return intent

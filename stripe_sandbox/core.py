@@ -1,0 +1,140 @@
+"""What every part of the sandbox's engine stands on: the store, the clock, the request that
+caused a change, events, the money log and the available balance, and rendering with `expand`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from stripe_sandbox import objects
+from stripe_sandbox.errors import (
+    invalid_request,
+    resource_missing,
+)
+from stripe_sandbox.objects import Obj, public
+from stripe_sandbox.store import Store, new_id
+
+CANCELABLE = (
+    "requires_payment_method",
+    "requires_capture",
+    "requires_confirmation",
+    "requires_action",
+    "processing",
+)
+
+#: Money log kinds and their effect on the available balance.
+_BALANCE_EFFECT = {
+    "charge": 1,
+    "capture": 1,
+    "refund": -1,
+    "transfer": -1,
+    "dispute_withdrawn": -1,
+    "dispute_reinstated": 1,
+    "authorization": 0,
+    "authorization_released": 0,
+}
+
+#: Which fields of which object may be expanded (`expand[]=payment_intent`).
+EXPANDABLE = {
+    "checkout.session": ("payment_intent",),
+    "payment_intent": ("latest_charge",),
+    "refund": ("charge", "payment_intent"),
+    "charge": ("payment_intent",),
+    "dispute": ("charge", "payment_intent"),
+    "transfer": (),
+    "event": (),
+}
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """The API request that caused a change, named on its events as Stripe does."""
+
+    request_id: str | None = None
+    idempotency_key: str | None = None
+
+
+class SandboxCore:
+    def __init__(self, store: Store, on_event: Callable[[Obj], None]) -> None:
+        self.store = store
+        self.state = store.state
+        self._on_event = on_event
+        self._request = RequestContext()
+
+    def now(self) -> int:
+        return self.state.now()
+
+    @contextmanager
+    def request(self, request_id: str | None, idempotency_key: str | None) -> Iterator[None]:
+        self._request = RequestContext(request_id, idempotency_key)
+        try:
+            yield
+        finally:
+            self._request = RequestContext()
+
+    def get(self, object_id: str, kind: str, param: str) -> Obj:
+        obj = self.state.objects.get(object_id)
+        if obj is None or obj["object"] != kind:
+            raise resource_missing(kind.replace(".", " ").replace("_", " "), object_id, param)
+        return obj
+
+    def _emit(self, type: str, obj: Obj, previous: Obj | None = None) -> None:
+        event = objects.event(
+            id=new_id("evt_"),
+            type=type,
+            created=self.now(),
+            obj=public(obj),
+            request_id=self._request.request_id,
+            idempotency_key=self._request.idempotency_key,
+            previous_attributes=previous,
+            pending_webhooks=1 if self.state.webhook_url else 0,
+        )
+        self.state.objects[event["id"]] = event
+        self.state.event_ids.append(event["id"])
+        self._on_event(event)
+
+    def _record_money(self, kind: str, obj: Obj, amount: int, **detail: Any) -> None:
+        self.state.money.append(
+            {
+                "kind": kind,
+                "object_id": obj["id"],
+                "amount": amount,
+                "currency": obj["currency"],
+                "created": self.now(),
+                "metadata": dict(obj.get("metadata") or {}),
+                **detail,
+            }
+        )
+
+    def available_balance(self, currency: str) -> int:
+        return sum(
+            _BALANCE_EFFECT[entry["kind"]] * entry["amount"]
+            for entry in self.state.money
+            if entry["currency"] == currency
+        )
+
+    def render(self, obj: Obj, expand: list[str] | None = None) -> Obj:
+        """The object as Stripe answers it, with the requested fields expanded."""
+        result = public(obj)
+        for path in expand or ():
+            if path not in EXPANDABLE.get(obj["object"], ()):
+                raise invalid_request(f"This property cannot be expanded ({path}).", param="expand")
+            value = result.get(path)
+            if isinstance(value, str) and value in self.state.objects:
+                result[path] = public(self.state.objects[value])
+        return result
+
+
+def in_range(value: int, bounds: dict[str, int] | None) -> bool:
+    if not bounds:
+        return True
+    checks = {
+        "eq": value == bounds.get("eq", value),
+        "gt": value > bounds.get("gt", value - 1),
+        "gte": value >= bounds.get("gte", value),
+        "lt": value < bounds.get("lt", value + 1),
+        "lte": value <= bounds.get("lte", value),
+    }
+    return all(checks.values())

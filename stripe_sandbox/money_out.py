@@ -1,0 +1,167 @@
+"""Money leaving the balance: refunds, Connect transfers, and disputes (opened and closed
+through the sandbox's controls, as a bank would)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from stripe_sandbox import objects
+from stripe_sandbox.core import SandboxCore
+from stripe_sandbox.errors import (
+    invalid_request,
+    resource_missing,
+    unexpected_state,
+)
+from stripe_sandbox.objects import Obj
+from stripe_sandbox.store import new_id
+
+_ACCOUNT_ID = re.compile(r"^acct_[A-Za-z0-9]+$")
+
+
+class MoneyOut(SandboxCore):
+    def create_refund(self, params: dict[str, Any]) -> Obj:
+        if "payment_intent" in params:
+            intent = self.get(params["payment_intent"], "payment_intent", "payment_intent")
+            if intent["status"] != "succeeded":
+                raise unexpected_state(
+                    f"This PaymentIntent ({intent['id']}) does not have a successful charge to refund."
+                )
+            charge = self.state.objects[intent["latest_charge"]]
+        elif "charge" in params:
+            charge = self.get(params["charge"], "charge", "charge")
+            if not charge["captured"]:
+                raise unexpected_state(
+                    f"Charge {charge['id']} has not been captured; cancel its payment intent instead.",
+                    code="charge_not_refundable",
+                )
+        else:
+            raise invalid_request(
+                "One of `charge` or `payment_intent` is required.", code="parameter_missing"
+            )
+        if charge["disputed"]:
+            raise invalid_request(
+                f"Charge {charge['id']} has been charged back; cannot issue a refund.",
+                code="charge_disputed",
+            )
+        refundable = charge["amount_captured"] - charge["_refunds_total"]
+        if refundable <= 0:
+            raise invalid_request(
+                f"Charge {charge['id']} has already been refunded.", code="charge_already_refunded"
+            )
+        amount = params.get("amount", refundable)
+        if amount > refundable:
+            raise invalid_request(
+                f"Refund amount ({amount} {charge['currency']}) is greater than unrefunded amount on "
+                f"charge ({refundable} {charge['currency']})",
+                param="amount",
+                code="amount_too_large",
+            )
+        refund = objects.refund(
+            id=new_id("re_"),
+            created=self.now(),
+            amount=amount,
+            charge=charge,
+            reason=params.get("reason"),
+            metadata=params.get("metadata", {}),
+        )
+        self.state.objects[refund["id"]] = refund
+        previous = {"amount_refunded": charge["amount_refunded"], "refunded": charge["refunded"]}
+        charge["_refunds_total"] += amount
+        charge["amount_refunded"] += amount
+        charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+        self._record_money(
+            "refund", refund, amount, payment_intent=charge["payment_intent"], charge=charge["id"]
+        )
+        self._emit("charge.refunded", charge, previous)
+        self._emit("refund.created", refund)
+        return refund
+
+
+    def create_transfer(self, params: dict[str, Any]) -> Obj:
+        destination = params["destination"]
+        if not _ACCOUNT_ID.match(destination):
+            raise resource_missing("destination", destination, "destination")
+        if "source_transaction" in params:
+            self.get(params["source_transaction"], "charge", "source_transaction")
+        available = self.available_balance(params["currency"])
+        if params["amount"] > available:
+            raise invalid_request(
+                "You have insufficient available funds in your Stripe account "
+                f"({available} {params['currency']} available in the sandbox).",
+                code="balance_insufficient",
+            )
+        transfer = objects.transfer(
+            id=new_id("tr_"), created=self.now(), params=params, destination_payment=new_id("py_")
+        )
+        self.state.objects[transfer["id"]] = transfer
+        self._record_money(
+            "transfer",
+            transfer,
+            transfer["amount"],
+            destination=destination,
+            transfer_group=transfer["transfer_group"],
+        )
+        self._emit("transfer.created", transfer)
+        return transfer
+
+
+    def open_dispute(
+        self, *, payment_intent: str | None, charge_id: str | None, reason: str, amount: int | None
+    ) -> Obj:
+        if payment_intent:
+            intent = self.get(payment_intent, "payment_intent", "payment_intent")
+            if intent["latest_charge"] is None:
+                raise unexpected_state(f"PaymentIntent {payment_intent} has no charge to dispute.")
+            charge = self.state.objects[intent["latest_charge"]]
+        elif charge_id:
+            charge = self.get(charge_id, "charge", "charge")
+        else:
+            raise invalid_request(
+                "One of `charge` or `payment_intent` is required.", code="parameter_missing"
+            )
+        disputable = charge["amount_captured"] - charge["_refunds_total"]
+        if not charge["captured"] or charge["disputed"] or disputable <= 0:
+            raise unexpected_state(
+                f"Charge {charge['id']} cannot be disputed: nothing captured is left on it.",
+                code="charge_not_disputable",
+            )
+        amount = disputable if amount is None else amount
+        if not 0 < amount <= disputable:
+            raise invalid_request(
+                f"A dispute amount must be between 1 and {disputable}.", param="amount"
+            )
+        dispute = objects.dispute(
+            id=new_id("dp_"), created=self.now(), charge=charge, amount=amount, reason=reason
+        )
+        self.state.objects[dispute["id"]] = dispute
+        charge["disputed"] = True
+        self._record_money(
+            "dispute_withdrawn",
+            dispute,
+            amount,
+            payment_intent=charge["payment_intent"],
+            charge=charge["id"],
+        )
+        self._emit("charge.dispute.created", dispute)
+        return dispute
+
+    def close_dispute(self, dispute_id: str, status: str) -> Obj:
+        dispute = self.get(dispute_id, "dispute", "dispute")
+        if dispute["status"] in ("won", "lost"):
+            raise unexpected_state(
+                f"Dispute {dispute_id} is already closed ({dispute['status']}).",
+                code="dispute_already_closed",
+            )
+        previous = {"status": dispute["status"]}
+        dispute["status"] = status
+        if status == "won":
+            self._record_money(
+                "dispute_reinstated",
+                dispute,
+                dispute["amount"],
+                payment_intent=dispute["payment_intent"],
+                charge=dispute["charge"],
+            )
+        self._emit("charge.dispute.closed", dispute, previous)
+        return dispute
