@@ -25,7 +25,7 @@ from chaos.plan import Forgery
 from dealflow.messages import DealStatus, MilestoneState
 from stripe_sandbox.webhooks import sign
 
-log = logging.getLogger("chaos.forgery")
+log = logging.getLogger("dealflow.chaos.forgery")
 
 #: An hour away: far outside the bridge's five minutes either way.
 CLOCK_SKEW_SECONDS = 3600

@@ -42,7 +42,7 @@ from devstack.temporal import DevServerFailed
 from starter import start_deal
 from stripe_sandbox.control import SandboxControl
 
-log = logging.getLogger("chaos")
+log = logging.getLogger("dealflow.chaos")
 
 #: Deals playing at once; the rest start as those end (2 cores carry about this many).
 MAX_IN_FLIGHT = 40

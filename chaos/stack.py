@@ -26,7 +26,7 @@ from devstack.postgres import embedded_postgres
 from devstack.stack import Stack, StackConfig, run_stack
 from devstack.temporal import DevServerConfig, die_with_parent, temporal_dev_server
 
-log = logging.getLogger("chaos")
+log = logging.getLogger("dealflow.chaos")
 
 HOST = "127.0.0.1"
 READY_TIMEOUT = 60.0

@@ -57,7 +57,7 @@ from devstack.run import (
 from devstack.stack import Stack
 from starter import DealExists, start_deal
 
-log = logging.getLogger("demo.run")
+log = logging.getLogger("dealflow.demo")
 
 MAX_DEALS = 50
 #: However the deals go, the demo ends within this (N=10 takes well under two minutes).

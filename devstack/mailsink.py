@@ -17,7 +17,7 @@ from pathlib import Path
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-log = logging.getLogger("devstack.mailsink")
+log = logging.getLogger("dealflow.mailsink")
 
 
 class MailSink:

@@ -324,15 +324,15 @@ async def run_dev(plan: DevPlan) -> AsyncIterator[DevStack]:
 
 def _log_components(plan: DevPlan, stack: Stack) -> None:
     if stack.sandbox_url:
-        logging.getLogger("stripe_sandbox").info(
+        logging.getLogger("dealflow.sandbox").info(
             "offline Stripe sandbox on %s (state in %s)", stack.sandbox_url, plan.home / "sandbox.json"
         )
     else:
         logging.getLogger("dealflow.dev.stripe").info("Stripe test mode (STRIPE_API_KEY)")
     if stack.mail:
-        logging.getLogger("devstack.mailsink").info("sink on %s, mails kept in %s", stack.mail.url, stack.mail.directory)
+        logging.getLogger("dealflow.mailsink").info("sink on %s, mails kept in %s", stack.mail.url, stack.mail.directory)
     else:
-        logging.getLogger("devstack.mailsink").info("sending through SMTP_URL=%s", redact_url(stack.settings.smtp_url))
+        logging.getLogger("dealflow.mailsink").info("sending through SMTP_URL=%s", redact_url(stack.settings.smtp_url))
     logging.getLogger("dealflow.worker").info("polling task queue %r", plan.settings.task_queue)
     logging.getLogger("dealflow.bridge").info("listening on %s (links in mails: %s)", stack.bridge_url, plan.public_url)
 
