@@ -6,7 +6,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from bridge.deals import STRIPE_EVENT_SIGNAL
+    from dealflow.contract import STRIPE_EVENT
     from dealflow.messages import StripeEventSignal
 
 
@@ -19,7 +19,7 @@ class SignalLog:
     async def run(self) -> None:
         await workflow.wait_condition(lambda: False)
 
-    @workflow.signal(name=STRIPE_EVENT_SIGNAL)
+    @workflow.signal(name=STRIPE_EVENT)
     def stripe_event(self, event: StripeEventSignal) -> None:
         self.event_ids.append(event.event_id)
 
