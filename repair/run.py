@@ -4,8 +4,11 @@ Such a deal is stuck for good while it runs (its workflow task fails on every at
 `status` query fails after it ends. Replaying the history finds the first event the code
 disagrees with; the deal is then reset (Temporal's ResetWorkflowExecution) to the last workflow
 task completed before that event. The new run keeps the history up to there, runs today's code
-from that point on, and gets back, reapplied by the server, every signal and update that came
-after it (the client's signature, Stripe webhooks, vendor deliveries). What the old run did after
+from that point on, and gets back every update that came after it (the client's signature,
+vendor deliveries), reapplied by the server, then every signal (Stripe webhooks, operators'
+actions), re-sent one by one once the new run took its first task. A reset that reapplies
+updates and signals together hands them to the workflow in one activation, in another order than
+a replay of the new history does, which today's workflow would not survive. What the old run did after
 the reset point runs again: dealflow's activities are idempotent (Stripe idempotency keys from
 workflow id, milestone and generation; ledger rows with unique keys; mails with stable
 Message-IDs), so money does not move twice and a repeated mail carries the same Message-ID.
@@ -24,9 +27,12 @@ from datetime import timedelta
 from rich.console import Console
 from rich.markup import escape
 from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.enums.v1 import EventType, ResetReapplyType
+from temporalio.api.enums.v1 import EventType, ResetReapplyExcludeType, ResetReapplyType
 from temporalio.api.history.v1 import HistoryEvent
-from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
+from temporalio.api.workflowservice.v1 import (
+    ResetWorkflowExecutionRequest,
+    SignalWorkflowExecutionRequest,
+)
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
@@ -69,6 +75,8 @@ class RepairPlan:
     reset_event_id: int
     #: Signals and updates after the reset point, e.g. "update sign_sow", in history order.
     reapplied: list[str]
+    #: The signals among them, re-sent after the reset as they came.
+    signals: list[HistoryEvent]
     #: Activity type -> how often the old run scheduled it after the reset point.
     rerun_activities: Counter[str]
 
@@ -181,13 +189,20 @@ async def plan_repair(run: RunHistory) -> RepairPlan | None:
         divergence=divergence,
         reset_event_id=reset_event_id,
         reapplied=messages_after(history.events, reset_event_id),
+        signals=[
+            event
+            for event in history.events
+            if event.event_id > reset_event_id
+            and event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+        ],
         rerun_activities=_activities_after(history.events, reset_event_id),
     )
 
 
 async def reset(client: Client, plan: RepairPlan) -> str:
-    """Reset the run to the plan's point, reapplying every signal and update after it (the
-    deprecated reset_reapply_type would otherwise default to signals only); the new run's id."""
+    """Reset the run to the plan's point, reapplying the updates after it (signals are re-sent
+    by `resend_signals`; the deprecated reset_reapply_type would otherwise default to signals
+    only); the new run's id."""
     request = ResetWorkflowExecutionRequest(
         namespace=client.namespace,
         workflow_execution=WorkflowExecution(workflow_id=plan.workflow_id, run_id=plan.run_id),
@@ -198,7 +213,7 @@ async def reset(client: Client, plan: RepairPlan) -> str:
         workflow_task_finish_event_id=plan.reset_event_id,
         request_id=str(uuid.uuid4()),
         reset_reapply_type=ResetReapplyType.RESET_REAPPLY_TYPE_ALL_ELIGIBLE,
-        reset_reapply_exclude_types=[],
+        reset_reapply_exclude_types=[ResetReapplyExcludeType.RESET_REAPPLY_EXCLUDE_TYPE_SIGNAL],
         identity=client.identity,
     )
     try:
@@ -208,6 +223,25 @@ async def reset(client: Client, plan: RepairPlan) -> str:
             f"Temporal refused the reset of {plan.workflow_id}: {error.message}"
         ) from error
     return response.run_id
+
+
+async def resend_signals(client: Client, plan: RepairPlan, run_id: str) -> None:
+    """Send the old run's signals after the reset point to the new run, in their order, with
+    their original payloads; each request id is derived from the old event, so a repair that is
+    run twice does not send one twice."""
+    for event in plan.signals:
+        signaled = event.workflow_execution_signaled_event_attributes
+        await client.workflow_service.signal_workflow_execution(
+            SignalWorkflowExecutionRequest(
+                namespace=client.namespace,
+                workflow_execution=WorkflowExecution(workflow_id=plan.workflow_id, run_id=run_id),
+                signal_name=signaled.signal_name,
+                input=signaled.input,
+                header=signaled.header,
+                identity=client.identity,
+                request_id=f"dealflow-repair-{plan.run_id}-{event.event_id}",
+            )
+        )
 
 
 async def first_task_after_reset(
@@ -267,6 +301,12 @@ async def run_repair(
         history = await first_task_after_reset(
             client, plan.workflow_id, new_run_id, plan.reset_event_id
         )
+        if plan.signals:
+            await resend_signals(client, plan, new_run_id)
+            console.print(f"re-sent: {_listing(Counter(_names(plan.signals)))}")
+            history = await first_task_after_reset(
+                client, plan.workflow_id, new_run_id, history.events[-1].event_id
+            )
         divergence = await find_divergence(history)
     except RepairError as error:
         errors.print(f"[red]error:[/red] {error}")
@@ -292,6 +332,10 @@ def _print_plan(plan: RepairPlan, console: Console) -> None:
     console.print(f"reset point: the workflow task completed at event {plan.reset_event_id}")
     console.print(f"to reapply: {_listing(Counter(plan.reapplied)) or 'nothing'}")
     console.print(f"to run again: {_listing(plan.rerun_activities) or 'nothing'}")
+
+
+def _names(signals: list[HistoryEvent]) -> list[str]:
+    return [f"signal {e.workflow_execution_signaled_event_attributes.signal_name}" for e in signals]
 
 
 def _listing(counts: Counter[str]) -> str:

@@ -113,6 +113,18 @@ class Crashes:
         await asyncio.gather(*pending)
 
 
+async def _ask_until_answered(deals: list[DealRun]) -> None:
+    """The portal polls every deal's status: the fresh worker answers a query before it takes
+    the deal's pending task, so it holds the deal in its cache when that task comes."""
+    waiting = list(deals)
+    while waiting:
+        for deal in list(waiting):
+            with suppress(TimeoutError, RPCError):
+                await asyncio.wait_for(deal.status(), 0.5)
+                waiting.remove(deal)
+        await asyncio.sleep(0.05)
+
+
 async def test_deals_survive_worker_kills(
     dev_server_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
@@ -193,7 +205,7 @@ async def _play(crashes: Crashes) -> None:
         b.handle, "a stripe_event signal", lambda e: count(e, SIGNALED) > signals, burst
     )
 
-    # 5. Every deal delivered and settled; the client approves each while no worker runs.
+    # 5. Every deal delivered and settled; the client approves each, and webhooks come again, while no worker runs.
     for deal in (c, d):
         await deal.pay("m1")
     for deal in crashes.deals:
@@ -204,11 +216,21 @@ async def _play(crashes: Crashes) -> None:
     for deal in crashes.deals:
         await wait_for_history(deal.handle, "the delivery settled", settled)
 
-    def approve_all() -> None:
+    async def approve_all_among_late_webhooks() -> None:
+        """As in chaos run 7's deal 22: the approval goes out, then Stripe redelivers the
+        payment's webhooks under new event ids, all before a worker is back."""
         for deal in crashes.deals:
             crashes.send(deal.update("approve_milestone", APPROVAL))
+        for deal in crashes.deals:
+            session = await deal.session_of("m1")
+            intent = crashes.fake.intents[crashes.fake.sessions[session].payment_intent_id or ""]
+            await deal.session_completed("m1", session, intent)
+            await deal.session_completed("m1", session, intent)
+        crashes.send(_ask_until_answered(crashes.deals))
 
-    await crashes.outage(a.handle, "the deliveries settled", settled, approve_all)
+    await crashes.outage(
+        a.handle, "the deliveries settled", settled, approve_all_among_late_webhooks
+    )
 
     for deal in crashes.deals:
         end = await asyncio.wait_for(deal.result(), 30)

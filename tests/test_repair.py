@@ -181,7 +181,8 @@ async def test_repair_moves_a_stuck_deal_to_its_end(
         assert new_run_id != run.handle.result_run_id
         assert f"new run {new_run_id}" in repaired.stdout
         assert f"/workflows/{spec.workflow_id}/{new_run_id}" in repaired.stdout
-        assert "reapplied: signal stripe_event, signal submit_deliverable" in repaired.stdout
+        assert "reapplied: nothing" in repaired.stdout
+        assert "re-sent: signal stripe_event, signal submit_deliverable" in repaired.stdout
         assert "the new run replays" in repaired.stdout
 
         await new.milestone_state("m1", MilestoneState.DELIVERED, timeout=30)
@@ -215,7 +216,7 @@ async def test_repair_gives_a_completed_deal_a_run_that_replays(
             await run.status()
         repaired = await dealflow(dev_server_env, tmp_path, "repair", spec.deal_id, "--yes")
         assert repaired.returncode == 0, repaired.stdout + repaired.stderr
-        assert "reapplied: signal submit_deliverable, signal approve_milestone" in repaired.stdout
+        assert "re-sent: signal submit_deliverable, signal approve_milestone" in repaired.stdout
         assert "the new run replays" in repaired.stdout
         new = latest_run(run)
         assert (await new.result()).stage is DealStage.COMPLETED
@@ -232,9 +233,9 @@ async def test_repair_gives_a_completed_deal_a_run_that_replays(
 async def test_repair_of_a_deal_stuck_after_the_signature(
     dev_server_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
-    """The reset reapplies the signature (an update) and the payment webhook (a signal) in one
-    activation, in another order than a replay gives them: the deal's commands must not depend
-    on that order (one-command-owner), and the queued payment meets its checkout."""
+    """Reapplied together by a reset, the signature (an update) and the payment webhook (a
+    signal) would reach the workflow in one activation in another order than a replay gives them:
+    repair reapplies the update and re-sends the signal after it, and the new run replays."""
     spec, fake = make_spec(milestones=1), FakeActivities()
     async with worker(dev_server_env, queue_of(spec), fake, TimerAfterSignature):
         run = await start(dev_server_env, spec, fake)
@@ -247,7 +248,8 @@ async def test_repair_of_a_deal_stuck_after_the_signature(
     async with worker(dev_server_env, queue_of(spec), fake, DealWorkflow):
         await wait_nondeterministic(run.handle)
         repaired = await dealflow(dev_server_env, tmp_path, "repair", spec.deal_id, "--yes")
-        assert "reapplied: update sign_sow, signal stripe_event" in repaired.stdout
+        assert "reapplied: update sign_sow" in repaired.stdout
+        assert "re-sent: signal stripe_event" in repaired.stdout
         assert repaired.returncode == 0, repaired.stdout + repaired.stderr
         new = latest_run(run)
         await new.milestone_state("m1", MilestoneState.IN_PROGRESS, timeout=30)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -25,18 +25,11 @@ with workflow.unsafe.imports_passed_through():
     from activities.receipts import ReceiptActivities
     from dealflow import activity_timeouts as timeouts
     from dealflow.messages import (
-        ArtifactDeliveryInput,
         DealSnapshot,
-        DeliveryResult,
-        EmailInput,
-        EmailResult,
         LedgerBatch,
         LedgerEvent,
         LedgerWriteResult,
         PaymentRecord,
-        ReceiptInput,
-        ReceiptResult,
-        WorkOrderInput,
     )
 
 #: ApplicationError types the activities raise for failures a retry cannot fix.
@@ -129,20 +122,24 @@ async def stripe(activity: Callable[[Any, Arg], Awaitable[Result]], arg: Arg) ->
     return await STRIPE.call(activity, arg)
 
 
-async def send_email(email: EmailInput) -> EmailResult:
-    return await MAIL.call(EmailActivities.send_email, email)
+@dataclass(frozen=True)
+class Call(Generic[Arg, Result]):
+    """One activity with its family's options, to start now or to await later."""
+
+    family: Family
+    activity: Callable[[Any, Arg], Awaitable[Result]]
+
+    def start(self, arg: Arg) -> workflow.ActivityHandle[Result]:
+        return self.family.start(self.activity, arg)
+
+    async def run(self, arg: Arg) -> Result:
+        return await self.family.call(self.activity, arg)
 
 
-async def dispatch_work_order(order: WorkOrderInput) -> DeliveryResult:
-    return await DELIVERY.call(DeliveryActivities.dispatch_work_order, order)
-
-
-async def deliver_artifacts(delivery: ArtifactDeliveryInput) -> DeliveryResult:
-    return await DELIVERY.call(DeliveryActivities.deliver_artifacts, delivery)
-
-
-async def issue_receipt(receipt: ReceiptInput) -> ReceiptResult:
-    return await RECEIPTS.call(ReceiptActivities.issue_receipt, receipt)
+SEND_EMAIL = Call(MAIL, EmailActivities.send_email)
+DISPATCH_WORK_ORDER = Call(DELIVERY, DeliveryActivities.dispatch_work_order)
+DELIVER_ARTIFACTS = Call(DELIVERY, DeliveryActivities.deliver_artifacts)
+ISSUE_RECEIPT = Call(RECEIPTS, ReceiptActivities.issue_receipt)
 
 
 def start_ledger_batch(batch: LedgerBatch) -> workflow.ActivityHandle[LedgerWriteResult]:

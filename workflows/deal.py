@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         Deliverable,
         DisputeResolution,
         EmailAttachment,
+        EmailInput,
         EmailKind,
         ExpireCheckoutInput,
         MilestoneState,
@@ -55,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
         PaymentKind,
         PaymentRecord,
         ReceiptInput,
+        ReceiptResult,
         RefundInput,
         RequestRevision,
         ResolveDispute,
@@ -83,6 +85,7 @@ STAGE_OF = {s: DealStage(s.value) for s in S if s.value in DealStage._value2memb
 Party = Literal["client", "vendor"]
 Payments = PaymentActivities
 T = TypeVar("T")
+A = TypeVar("A")
 
 #: Stripe event types that may mean a milestone got paid; each is confirmed by reading Stripe.
 #: `workflow.patched` id: payments count only when Stripe's copy names this deal and milestone;
@@ -92,14 +95,13 @@ STRIPE_HINTS_VERIFIED = "stripe-hints-verified"
 #: refused here too, for senders that bypass the bridge (Temporal UI, CLI). Decided once, at the
 #: start, because validators may not call `workflow.patched`.
 REFUSE_BAD_TEXT = "refuse-bad-text"
-#: `workflow.patched` id: the main coroutine owns every command but the SDK's update answers.
-#: Signal handlers only queue their message; update handlers change state and record, and leave
-#: their notices and ledger rows to the main coroutine; each background task writes only its own
-#: rows. A deal's commands then follow from its history whatever order the SDK runs the jobs of
-#: one activation in: after a worker crash, or a reset that reapplies messages, an update and a
-#: signal (or an activity result) can come in one activation live and in two, or in another
-#: order, on replay (see workflows/journal.py).
-ONE_COMMAND_OWNER = "one-command-owner"
+#: `workflow.patched` id: every step issues its own commands, in that step. Each coroutine writes
+#: only its own ledger rows, and work started beside the deal (mails, hand-offs, receipts) starts
+#: its activity in the step that asks for it, not when its task first runs. sdk-core may hand one
+#: workflow task's jobs to the workflow in one activation on the first run and in two on replay
+#: (after a worker crash, when a status query made a fresh worker apply new events early); with
+#: each job's commands issued in its own step, both give the same commands in the same order.
+OWN_STEPS = "steps-issue-their-own-commands"
 
 PAYMENT_EVENTS = frozenset(
     {
@@ -162,14 +164,9 @@ class DealWorkflow:
         # Decided here, not in `run`: an update can come in the deal's first activation, and
         # the SDK runs its handler before `run` starts.
         self._text_checked = workflow.patched(REFUSE_BAD_TEXT)
-        self._owner_mode = workflow.patched(ONE_COMMAND_OWNER)
-        if self._owner_mode:
-            self._journal.by_owner(self._ledger_owner)
-        self._main_task: asyncio.Task[Any] | None = None
-        #: Owner mode: messages the signal handlers queued, and what update handlers left to
-        #: start, for the main coroutine.
-        self._inbox: list[StripeEventSignal | Any] = []
-        self._deferred: list[Coroutine[Any, Any, Any]] = []
+        self._own_steps = workflow.patched(OWN_STEPS)
+        if self._own_steps:
+            self._journal.by_owner(asyncio.current_task)
         #: Stripe events about a milestone, besides the payment events that may fund one.
         #: Stripe events about a milestone, besides the payment events that may fund one, as
         #: deals recorded before STRIPE_HINTS_VERIFIED took them: on the webhook's word.
@@ -217,7 +214,6 @@ class DealWorkflow:
     @workflow.run
     async def run(self, spec: DealSpec) -> DealStatus:
         legacy_ledger_writer = self._journal.start()
-        self._main_task = asyncio.current_task()
         if workflow.memo_value("title", None) is None:
             workflow.upsert_memo({"title": spec.title})
         self._send_sow()
@@ -230,25 +226,12 @@ class DealWorkflow:
             await self._wind_down(self._stop)
         else:
             self._complete()
-        if self._owner_mode:
-            await self._settle()
-        else:
-            self._journal.flush()
-            await workflow.wait_condition(workflow.all_handlers_finished)
-            while pending := [task for task in self._background if not task.done()]:
-                await asyncio.gather(*pending)
+        self._journal.flush()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        while pending := [task for task in self._background if not task.done()]:
+            await asyncio.gather(*pending)
         await self._journal.drain(legacy_ledger_writer)
         return self.status()
-
-    async def _settle(self) -> None:
-        """After the last stage: carry out late messages (a payment after the end is given
-        back), until no handler and no background task is left."""
-        idle = lambda: workflow.all_handlers_finished() and all(t.done() for t in self._background)
-        while True:
-            await self._carry_out_pending()
-            await workflow.wait_condition(lambda: self._has_pending() or idle())
-            if not self._has_pending():
-                return
 
     def _send_sow(self) -> None:
         now = workflow.now()
@@ -339,25 +322,15 @@ class DealWorkflow:
         """While `waiting()` holds and nobody stopped the deal, fire the earliest timer when due."""
         while waiting() and self._stop is None:
             timer = await self._next_timer(waiting, timers())
-            if self._owner_mode:
-                # What handlers left is carried out while the wait goes on; once it is over,
-                # at the next wait, so a payment meets the checkout it was made on.
-                if not waiting() or self._stop is not None:
-                    return
-                await self._carry_out_pending()
-                if not waiting() or self._stop is not None:
-                    return
             if timer is not None:
                 self._deadline = None
                 await timer.fire()
 
     async def _next_timer(self, waiting: Callable[[], bool], timers: list[Timer]) -> Timer | None:
         """Sleep until the earliest timer (returned) or until the wait is over (None)."""
-        if self._has_pending():
-            return None
         timer = min(timers, key=lambda t: t.at, default=None)
         self._deadline = Deadline(at=timer.at, action=timer.action) if timer else None
-        done = lambda: not waiting() or self._stop is not None or self._has_pending()
+        done = lambda: not waiting() or self._stop is not None
         self._journal.flush()
         if timer is None:
             await workflow.wait_condition(done)
@@ -782,11 +755,7 @@ class DealWorkflow:
             revision=revision,
             notes=notes,
         )
-        self._spawn(
-            self._attempt(
-                "sending the work order to the vendor", calls.dispatch_work_order(order), m
-            )
-        )
+        self._beside("sending the work order to the vendor", calls.DISPATCH_WORK_ORDER, order, m)
 
     async def _work_phase(self, m: MilestoneRun) -> None:
         await self._run_timers(
@@ -900,7 +869,7 @@ class DealWorkflow:
             "released",
             f"{self._money(amount)} for '{m.title}' released to {self._spec.vendor.name} ({how})",
         )
-        self._spawn(self._send_receipt(m, amount))
+        self._issue_receipt(m, amount)
         self._notify(
             EmailKind.PAYOUT_SENT, "vendor", f"payout_sent:{m.key}", m, transfer_id=transfer_id
         )
@@ -914,9 +883,7 @@ class DealWorkflow:
                 artifacts=artifacts,
                 demo=self._policy.demo,
             )
-            self._spawn(
-                self._attempt("delivering the approved files", calls.deliver_artifacts(delivery), m)
-            )
+            self._beside("delivering the approved files", calls.DELIVER_ARTIFACTS, delivery, m)
         return None
 
     async def _capture(self, m: MilestoneRun) -> PaymentIntentState | None:
@@ -948,33 +915,34 @@ class DealWorkflow:
                     m,
                 )
 
-    async def _send_receipt(self, m: MilestoneRun, amount: int) -> None:
-        receipt = await self._attempt(
+    def _issue_receipt(self, m: MilestoneRun, amount: int) -> None:
+        """The receipt of a release, then its mail to the client with the PDF."""
+        self._beside(
             "issuing the receipt",
-            calls.issue_receipt(
-                ReceiptInput(
-                    deal_id=self._spec.deal_id,
-                    milestone_key=m.key,
-                    milestone_title=m.title,
-                    deal_title=self._spec.title,
-                    client_name=self._spec.client.name,
-                    client_email=str(self._spec.client.email),
-                    vendor_name=self._spec.vendor.name,
-                    vendor_email=str(self._spec.vendor.email),
-                    amount=amount,
-                    currency=self._spec.currency,
-                    livemode=m.livemode,
-                    sandbox=m.sandbox,
-                    payment_intent_id=m.payment_intent_id,
-                    charge_id=m.charge_id,
-                    transfer_id=m.transfer_id,
-                    released_at=workflow.now(),
-                )
+            calls.ISSUE_RECEIPT,
+            ReceiptInput(
+                deal_id=self._spec.deal_id,
+                milestone_key=m.key,
+                milestone_title=m.title,
+                deal_title=self._spec.title,
+                client_name=self._spec.client.name,
+                client_email=str(self._spec.client.email),
+                vendor_name=self._spec.vendor.name,
+                vendor_email=str(self._spec.vendor.email),
+                amount=amount,
+                currency=self._spec.currency,
+                livemode=m.livemode,
+                sandbox=m.sandbox,
+                payment_intent_id=m.payment_intent_id,
+                charge_id=m.charge_id,
+                transfer_id=m.transfer_id,
+                released_at=workflow.now(),
             ),
             m,
+            then=lambda receipt: self._mail_receipt(m, amount, receipt),
         )
-        if receipt is None:
-            return
+
+    async def _mail_receipt(self, m: MilestoneRun, amount: int, receipt: ReceiptResult) -> None:
         self._record(
             "workflow", "receipt", f"Receipt {receipt.receipt_number} issued for '{m.title}'", m
         )
@@ -1207,8 +1175,7 @@ class DealWorkflow:
             message = reason
         else:
             message = action.apply(action_input)
-        if not self._owner_mode:
-            self._journal.flush()
+        self._journal.flush()
         return ActionResult(stage=self._stage, message=message)
 
     def _validate(self, action_input: Any) -> None:
@@ -1376,7 +1343,7 @@ class DealWorkflow:
 
     @workflow.signal(name="sign_sow")
     def sign_sow_signal(self, sign: SignSow) -> None:
-        self._signalled(sign)
+        self._act(sign)
 
     @workflow.update
     def sign_sow(self, sign: SignSow) -> ActionResult:
@@ -1388,7 +1355,7 @@ class DealWorkflow:
 
     @workflow.signal(name="submit_deliverable")
     def submit_deliverable_signal(self, submit: SubmitDeliverable) -> None:
-        self._signalled(submit)
+        self._act(submit)
 
     @workflow.update
     def submit_deliverable(self, submit: SubmitDeliverable) -> ActionResult:
@@ -1400,7 +1367,7 @@ class DealWorkflow:
 
     @workflow.signal(name="approve_milestone")
     def approve_milestone_signal(self, approve: ApproveMilestone) -> None:
-        self._signalled(approve)
+        self._act(approve)
 
     @workflow.update
     def approve_milestone(self, approve: ApproveMilestone) -> ActionResult:
@@ -1412,7 +1379,7 @@ class DealWorkflow:
 
     @workflow.signal(name="request_revision")
     def request_revision_signal(self, revise: RequestRevision) -> None:
-        self._signalled(revise)
+        self._act(revise)
 
     @workflow.update
     def request_revision(self, revise: RequestRevision) -> ActionResult:
@@ -1424,7 +1391,7 @@ class DealWorkflow:
 
     @workflow.signal(name="open_dispute")
     def open_dispute_signal(self, dispute: OpenDispute) -> None:
-        self._signalled(dispute)
+        self._act(dispute)
 
     @workflow.update
     def open_dispute(self, dispute: OpenDispute) -> ActionResult:
@@ -1436,7 +1403,7 @@ class DealWorkflow:
 
     @workflow.signal(name="resolve_dispute")
     def resolve_dispute_signal(self, resolve: ResolveDispute) -> None:
-        self._signalled(resolve)
+        self._act(resolve)
 
     @workflow.update
     def resolve_dispute(self, resolve: ResolveDispute) -> ActionResult:
@@ -1448,7 +1415,7 @@ class DealWorkflow:
 
     @workflow.signal(name="cancel_deal")
     def cancel_deal_signal(self, cancel: CancelDeal) -> None:
-        self._signalled(cancel)
+        self._act(cancel)
 
     @workflow.update
     async def cancel_deal(self, cancel: CancelDeal) -> ActionResult:
@@ -1472,9 +1439,6 @@ class DealWorkflow:
     @workflow.signal
     async def stripe_event(self, event: StripeEventSignal) -> None:
         """A verified webhook, as a hint: deduplicated by event id, then checked against Stripe."""
-        if self._owner_mode:
-            self._inbox.append(event)
-            return
         try:
             await self._take_stripe_event(event)
         finally:
@@ -1765,50 +1729,25 @@ class DealWorkflow:
             self._anomaly(f"{what.capitalize()} failed: {failure(error)}", m)
             return None
 
-    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
-        """Run beside the deal (notices, hand-offs); `run` waits for all before it returns.
-        In owner mode an update handler's are started by the main coroutine, after it."""
-        if self._owner_mode and self._ledger_owner() is None and not self._in_main():
-            self._deferred.append(coroutine)
-            return
-        self._background.append(asyncio.create_task(self._flushed(coroutine)))
+    def _beside(
+        self,
+        what: str,
+        call: calls.Call[A, T],
+        arg: A,
+        m: MilestoneRun | None,
+        then: Callable[[T], Awaitable[None]] | None = None,
+    ) -> None:
+        """Run an activity beside the deal (a notice, a hand-off, a receipt), and `then` on its
+        result; `run` waits for all before it returns. With OWN_STEPS the activity starts now,
+        in the asking step; before, when its task first ran."""
+        started = call.start(arg) if self._own_steps else None
 
-    def _ledger_owner(self) -> asyncio.Task[Any] | None:
-        """Whose ledger rows an entry recorded now is: a background task's own, or else (the main
-        coroutine, a message handler) the main coroutine's."""
-        task = asyncio.current_task()
-        return task if task in self._background else None
+        async def carry_out() -> None:
+            result = await self._attempt(what, started or call.run(arg), m)
+            if result is not None and then is not None:
+                await then(result)
 
-    def _in_main(self) -> bool:
-        return asyncio.current_task() is self._main_task
-
-    def _signalled(self, action_input: Any) -> None:
-        """A human action sent as a signal: applied now, or in owner mode by the main coroutine."""
-        if self._owner_mode:
-            self._inbox.append(action_input)
-        else:
-            self._act(action_input)
-
-    def _has_pending(self) -> bool:
-        """Owner mode: whether handlers left the main coroutine something to do."""
-        return self._owner_mode and bool(
-            self._inbox or self._deferred or self._journal.has_unflushed(None)
-        )
-
-    async def _carry_out_pending(self) -> None:
-        """The main coroutine does what handlers left it, in the order they came: starts the
-        notices of updates, applies queued signals, then writes the step's ledger rows."""
-        while self._deferred or self._inbox:
-            deferred, self._deferred = self._deferred, []
-            for coroutine in deferred:
-                self._background.append(asyncio.create_task(self._flushed(coroutine)))
-            if self._inbox:
-                message = self._inbox.pop(0)
-                if isinstance(message, StripeEventSignal):
-                    await self._take_stripe_event(message)
-                else:
-                    self._act(message)
-        self._journal.flush()
+        self._background.append(asyncio.create_task(self._flushed(carry_out())))
 
     async def _flushed(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         """A background step's last records go to the ledger when it ends."""
@@ -1833,7 +1772,8 @@ class DealWorkflow:
         m: MilestoneRun | None = None,
         **context: Any,
     ) -> None:
-        self._spawn(self._send_mail(kind, party, message_key, m, **context))
+        email = self._email(kind, party, message_key, m, **context)
+        self._beside(f"the {kind.value} mail to {email.to}", calls.SEND_EMAIL, email, m)
 
     def _notify_both(
         self, kind: EmailKind, message_key: str, m: MilestoneRun | None = None, **context: Any
@@ -1850,8 +1790,20 @@ class DealWorkflow:
         attachments: list[EmailAttachment] | None = None,
         **context: Any,
     ) -> None:
+        email = self._email(kind, party, message_key, m, attachments, **context)
+        await self._attempt(f"the {kind.value} mail to {email.to}", calls.SEND_EMAIL.run(email), m)
+
+    def _email(
+        self,
+        kind: EmailKind,
+        party: Party,
+        message_key: str,
+        m: MilestoneRun | None,
+        attachments: list[EmailAttachment] | None = None,
+        **context: Any,
+    ) -> EmailInput:
         to = str(self._spec.client.email if party == "client" else self._spec.vendor.email)
-        email = build_email(
+        return build_email(
             self._spec,
             kind,
             to=to,
@@ -1860,7 +1812,6 @@ class DealWorkflow:
             attachments=attachments or (),
             **context,
         )
-        await self._attempt(f"the {kind.value} mail to {to}", calls.send_email(email), m)
 
     def _intent_action(self, m: MilestoneRun, intent_id: str) -> PaymentIntentAction:
         return PaymentIntentAction(

@@ -78,7 +78,8 @@ class Journal:
         self._owner: Callable[[], Hashable] = lambda: None
         self._closed = False
         self._published: tuple[DealStage, int] | None = None
-        self._per_step = False
+        # Decided when the deal is built: an update can come in its first activation, before `run`.
+        self._per_step = workflow.patched(LEDGER_PER_STEP)
         self._batches: list[asyncio.Task[LedgerWriteResult]] = []
 
     def record(
@@ -162,10 +163,7 @@ class Journal:
     def start(self) -> asyncio.Task[None] | None:
         """Begin writing the ledger: per step for new deals, or the legacy writer coroutine
         (returned, to be awaited after `close()`) for deals recorded before."""
-        if workflow.patched(LEDGER_PER_STEP):
-            self._per_step = True
-            return None
-        return asyncio.create_task(self.write_ledger())
+        return None if self._per_step else asyncio.create_task(self.write_ledger())
 
     def flush(self) -> None:
         """Hand what this step recorded to the ledger, as one activity started now.
