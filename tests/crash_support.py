@@ -40,7 +40,8 @@ from workflows.deal import DealWorkflow
 
 ROOT = Path(__file__).resolve().parents[1]
 READY = "ready"
-STICKY_TIMEOUT = timedelta(seconds=1)
+#: Long enough for a status query to reach the fresh worker before the deal's task does.
+STICKY_TIMEOUT = timedelta(seconds=3)
 #: Workflow task failures a retry cannot get past: the deal stops there for good.
 STUCK = {
     WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR,

@@ -101,6 +101,9 @@ class Crashes:
         the dead worker's sticky queue timed out and what was sent meanwhile is done."""
         events = await wait_for_history(trigger, what, check)
         await self.worker.kill()
+        # The portal keeps asking every deal's status: a fresh worker answers such a query from
+        # the whole history before the task waiting on the dead worker's queue reaches it.
+        self.send(_ask_until_answered(self.deals))
         done = during()
         if done is not None:
             await done
@@ -226,7 +229,6 @@ async def _play(crashes: Crashes) -> None:
             intent = crashes.fake.intents[crashes.fake.sessions[session].payment_intent_id or ""]
             await deal.session_completed("m1", session, intent)
             await deal.session_completed("m1", session, intent)
-        crashes.send(_ask_until_answered(crashes.deals))
 
     await crashes.outage(
         a.handle, "the deliveries settled", settled, approve_all_among_late_webhooks
