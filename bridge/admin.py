@@ -15,6 +15,7 @@ from bridge import calls
 from bridge.auth import require_admin
 from bridge.errors import ApiError
 from bridge.inbox import InboxStatus
+from bridge.quarantine import QuarantinedLedgerRow, count_quarantined, list_quarantined
 from bridge.state import Bridge
 from dealflow.contract import CANCEL_DEAL, RESOLVE_DISPUTE
 from dealflow.messages import (
@@ -62,6 +63,8 @@ class StripeStatus(BaseModel):
     #: Events the relay gave up on; they are kept and wait for an operator.
     inbox_undeliverable: int
     oldest_pending_at: datetime | None
+    #: Ledger rows Postgres refused for good (see /api/ledger-quarantine).
+    ledger_quarantined: int
     signature_failures_scope: Literal["this bridge process"] = "this bridge process"
 
 
@@ -178,6 +181,7 @@ async def stripe_status(bridge: Bridge) -> StripeStatus:
         inbox_retrying=stats.retrying,
         inbox_undeliverable=stats.undeliverable,
         oldest_pending_at=stats.oldest_pending_at,
+        ledger_quarantined=await count_quarantined(bridge.pool),
     )
 
 
@@ -192,3 +196,14 @@ async def stripe_events(
     `status=undeliverable` and `status=orphan` list the events no deal took."""
     rows = await bridge.inbox.list(status=status, deal_id=deal_id, limit=limit)
     return [InboxEvent(**row) for row in rows]
+
+
+@router.get("/ledger-quarantine")
+async def ledger_quarantine(
+    bridge: Bridge,
+    deal_id: Slug | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+) -> list[QuarantinedLedgerRow]:
+    """Ledger rows Postgres refused for good, newest first: kept (escaped) instead of retried in
+    front of the rows after them; each is also an anomaly in its deal's status."""
+    return await list_quarantined(bridge.pool, deal_id=deal_id, limit=limit)

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from temporalio.service import RPCError
 
+from bridge.quarantine import count_quarantined
 from bridge.state import Bridge, BridgeState
 
 router = APIRouter(tags=["health"])
@@ -57,4 +58,5 @@ async def metrics(bridge: Bridge) -> Response:
         stats = await bridge.inbox.stats()
         bridge.metrics.inbox_backlog.set(stats.backlog)
         bridge.metrics.inbox_undeliverable.set(stats.undeliverable)
+        bridge.metrics.ledger_quarantined.set(await count_quarantined(bridge.pool))
     return Response(generate_latest(bridge.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -52,6 +52,11 @@ class BridgeMetrics:
             "Stripe events the relay gave up on (deal missing or ended); they wait for an operator",
             registry=self.registry,
         )
+        self.ledger_quarantined = Gauge(
+            "dealflow_ledger_quarantined_rows",
+            "Ledger rows Postgres refused for good, kept aside in ledger_quarantine",
+            registry=self.registry,
+        )
         self._signature_failure_times: deque[float] = deque(maxlen=100_000)
 
     def count_rate_limited(self, scope: str) -> None:
