@@ -24,7 +24,7 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
 from dealflow.contract import STATUS, STRIPE_EVENT
@@ -92,10 +92,20 @@ class Deals:
         Text is checked here, at the door: the message model itself never refuses it (TextRule)."""
         if problem := first_text_problem(arg):
             raise InvalidText(problem)
+        handle = self._handle(deal_id)
+
+        async def attempt() -> ActionResult:
+            return await handle.execute_update(update, arg, id=update_id, result_type=ActionResult)
+
         async with self._answers(deal_id, acting=True):
-            return await self._handle(deal_id).execute_update(
-                update, arg, id=update_id, result_type=ActionResult
-            )
+            for pause in UNPROCESSED_UPDATE_PAUSES:
+                try:
+                    return await attempt()
+                except WorkflowUpdateFailedError as error:
+                    if not unprocessed_by_worker(error):
+                        raise
+                await asyncio.sleep(pause)
+            return await attempt()
 
     async def signal_stripe_event(self, deal_id: str, event: StripeEventSignal) -> None:
         """Raises ActionRejected when the deal has ended: no point in retrying that."""
@@ -129,6 +139,20 @@ class Deals:
             return
         if description.status not in (None, WorkflowExecutionStatus.RUNNING):
             raise ActionRejected(f"this deal has ended ({description.status.name.lower()})")
+
+
+#: What Temporal answers when the workflow task that carried an update ended without an answer
+#: to it: typically its worker was killed mid-task (the server's `update` package, "rejection
+#: failure"). The deal never saw it, so asking again, with the same update id, is safe.
+UNPROCESSED_BY_WORKER = "Workflow Update is rejected because it wasn't processed by worker"
+#: Seconds between the attempts of such an update, within the bridge's Temporal deadline.
+UNPROCESSED_UPDATE_PAUSES = (0.5, 1.0, 2.0, 4.0)
+
+
+def unprocessed_by_worker(error: WorkflowUpdateFailedError) -> bool:
+    """Whether Temporal, not the deal, refused the update (see UNPROCESSED_BY_WORKER)."""
+    cause = error.cause
+    return isinstance(cause, FailureError) and cause.message.startswith(UNPROCESSED_BY_WORKER)
 
 
 def _reason(cause: BaseException) -> str:

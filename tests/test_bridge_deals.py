@@ -10,7 +10,10 @@ import json
 
 import httpx
 import pytest
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError, ServerError
 
+from bridge.deals import UNPROCESSED_BY_WORKER, unprocessed_by_worker
 from dealflow.messages import DealStage, MilestoneState
 from devstack.stack import Stack
 from stripe_sandbox.control import SandboxControl
@@ -159,3 +162,19 @@ async def test_a_chargeback_reaches_its_deal_through_the_ledger(stack: Stack, ht
     )
     orphans = await stack.pool.fetchval("SELECT count(*) FROM stripe_events WHERE status = 'orphan'")
     assert orphans == 0
+
+
+@pytest.mark.parametrize(
+    ("cause", "retried"),
+    [
+        (ServerError(f"{UNPROCESSED_BY_WORKER}. Probably, it is not supported by the worker."), True),
+        (ApplicationError(f"{UNPROCESSED_BY_WORKER}. Probably, ..."), True),
+        (ApplicationError("'Milestone 1' is in_progress; approval needs it delivered"), False),
+    ],
+    ids=["server-rejection", "as-application-error", "the-deal-refused"],
+)
+def test_only_an_update_no_worker_answered_is_asked_again(cause: Exception, retried: bool) -> None:
+    """A worker killed mid-task leaves the update unanswered and Temporal rejects it: the deal
+    never saw it, so the bridge asks again with the same update id; the deal's own no stands."""
+    error = WorkflowUpdateFailedError(cause)
+    assert unprocessed_by_worker(error) is retried

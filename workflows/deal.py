@@ -226,12 +226,28 @@ class DealWorkflow:
             await self._wind_down(self._stop)
         else:
             self._complete()
-        self._journal.flush()
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        while pending := [task for task in self._background if not task.done()]:
-            await asyncio.gather(*pending)
-        await self._journal.drain(legacy_ledger_writer)
+        if self._own_steps:
+            await self._settle()
+        else:
+            self._journal.flush()
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            while pending := [task for task in self._background if not task.done()]:
+                await asyncio.gather(*pending)
+            await self._journal.drain(legacy_ledger_writer)
         return self.status()
+
+    async def _settle(self) -> None:
+        """Wait for message handlers, work beside the deal and ledger batches until none is
+        left: a webhook can still come while the deal winds up (a payment after the end is
+        given back), and its handler must not be cut off."""
+        while True:
+            self._journal.flush()
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            while pending := [task for task in self._background if not task.done()]:
+                await asyncio.gather(*pending)
+            await self._journal.drain(None)
+            if workflow.all_handlers_finished():
+                return
 
     def _send_sow(self) -> None:
         now = workflow.now()
