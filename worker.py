@@ -31,7 +31,7 @@ from activities.receipts import ReceiptActivities
 from dealflow.db import create_pool, database_url
 from dealflow.process import run_and_exit
 from dealflow.settings import ConfigError, Settings, load_settings
-from dealflow.temporal import connect
+from dealflow.temporal import apply_activation_jobs_as_one_batch, connect
 from workflows.deal import DealWorkflow
 
 log = logging.getLogger("dealflow.worker")
@@ -51,7 +51,9 @@ def activity_methods(*instances: object) -> list[Callable[..., Any]]:
     ]
 
 
-def build_activities(settings: Settings, pool: asyncpg.Pool, http: httpx.AsyncClient) -> list[Callable[..., Any]]:
+def build_activities(
+    settings: Settings, pool: asyncpg.Pool, http: httpx.AsyncClient
+) -> list[Callable[..., Any]]:
     """The real activities, wired to the configured Stripe, SMTP, vendors and Postgres."""
     email = EmailActivities.from_settings(settings)
     return activity_methods(
@@ -63,15 +65,19 @@ def build_activities(settings: Settings, pool: asyncpg.Pool, http: httpx.AsyncCl
     )
 
 
-def build_worker(client: Client, settings: Settings, activities: list[Callable[..., Any]]) -> Worker:
-    return Worker(
-        client,
-        task_queue=settings.task_queue,
-        workflows=[DealWorkflow],
-        activities=activities,
-        workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=POLLERS),
-        activity_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=POLLERS),
-        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+def build_worker(
+    client: Client, settings: Settings, activities: list[Callable[..., Any]]
+) -> Worker:
+    return apply_activation_jobs_as_one_batch(
+        Worker(
+            client,
+            task_queue=settings.task_queue,
+            workflows=[DealWorkflow],
+            activities=activities,
+            workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=POLLERS),
+            activity_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=POLLERS),
+            graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        )
     )
 
 
@@ -86,7 +92,9 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         worker = build_worker(client, settings, build_activities(settings, pool, http))
         if settings.stripe_mode == "unconfigured":
             log.warning("STRIPE_API_KEY is not set: payment activities will fail until it is")
-        log.info("worker polling task queue %r (Stripe: %s)", settings.task_queue, settings.stripe_mode)
+        log.info(
+            "worker polling task queue %r (Stripe: %s)", settings.task_queue, settings.stripe_mode
+        )
         async with worker:
             await stop.wait()
             log.info("shutting down: finishing running tasks")

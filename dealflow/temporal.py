@@ -5,6 +5,8 @@ from __future__ import annotations
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfigProfile
+from temporalio.worker import Worker
+from temporalio.worker._workflow_instance import _WorkflowLogicFlag
 
 # The search attributes live in dealflow.contract; workflows/journal.py and the workflow tests
 # still import them from here until they move to the contract.
@@ -31,3 +33,22 @@ async def connect(*, lazy: bool = False) -> Client:
 def ui_link(ui_url: str, namespace: str, workflow_id: str) -> str:
     """The workflow's page in the Temporal Web UI at `ui_url` (DEALFLOW_TEMPORAL_UI_URL)."""
     return f"{ui_url.rstrip('/')}/namespaces/{namespace}/workflows/{workflow_id}"
+
+
+def apply_activation_jobs_as_one_batch(worker: Worker) -> Worker:
+    """Have `worker` apply all of an activation's jobs before any workflow coroutine runs, in the
+    order sdk-core gives them, instead of updates and signals first, then the rest.
+
+    sdk-core may hand one workflow task's jobs to a fresh worker in two activations (after its
+    worker died and a status query made the new one apply some events early) and in one on
+    replay; with updates pulled ahead of the activity results they came after, the deal's
+    commands then differ on replay (chaos runs of issue 9). The SDK has this fix behind a
+    workflow logic flag it means to turn on by default two releases after it learnt it
+    (temporalio 1.35 `_WorkflowLogicFlag.PROCESS_WORKFLOW_ACTIVATION_JOBS_AS_SINGLE_BATCH`;
+    sdk-python#1591): the flag is recorded in each history that used it, so older histories
+    replay as recorded. It is set here through the SDK's private setter, as its own tests do;
+    drop this when the SDK enables it by default."""
+    worker._set_default_workflow_logic_flag(
+        _WorkflowLogicFlag.PROCESS_WORKFLOW_ACTIVATION_JOBS_AS_SINGLE_BATCH, enabled=True
+    )
+    return worker

@@ -34,6 +34,7 @@ from dealflow.messages import (
     LedgerWriteResult,
     PaymentRecord,
 )
+from dealflow.temporal import apply_activation_jobs_as_one_batch
 from tests.fakes import FakeActivities
 from worker import POLLERS
 from workflows.deal import DealWorkflow
@@ -179,12 +180,14 @@ async def _serve(address: str, namespace: str, task_queue: str) -> None:
     client = await Client.connect(
         address, namespace=namespace, data_converter=pydantic_data_converter
     )
-    worker = Worker(
-        client,
-        task_queue=task_queue,
-        workflows=[DealWorkflow],
-        workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=POLLERS),
-        sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
+    worker = apply_activation_jobs_as_one_batch(
+        Worker(
+            client,
+            task_queue=task_queue,
+            workflows=[DealWorkflow],
+            workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=POLLERS),
+            sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
+        )
     )
     async with worker:
         print(READY, flush=True)

@@ -36,7 +36,7 @@ from dealflow.messages import (
     SubmitDeliverable,
 )
 from dealflow.models import DealSpec
-from dealflow.temporal import SEARCH_ATTRIBUTES
+from dealflow.temporal import SEARCH_ATTRIBUTES, apply_activation_jobs_as_one_batch
 from tests.fakes import FakeActivities
 from workflows.deal import DealWorkflow
 
@@ -254,13 +254,15 @@ async def running_deal(
     fake = fake or FakeActivities()
     task_queue = f"deals-{spec.deal_id}"
     # A bug in the workflow fails the test at once instead of retrying the workflow task.
-    async with Worker(
+    worker = Worker(
         env.client,
         task_queue=task_queue,
         workflows=[DealWorkflow],
         activities=fake.activities(),
         workflow_failure_exception_types=[Exception],
-    ):
+    )
+    # As worker.py runs deals.
+    async with apply_activation_jobs_as_one_batch(worker):
         handle = await env.client.start_workflow(
             DealWorkflow.run,
             spec,
