@@ -99,7 +99,9 @@ class Family:
 
 STRIPE = Family(timeouts=timeouts.STRIPE, maximum_interval=timedelta(minutes=2))
 MAIL = Family(
-    timeouts=timeouts.MAIL, maximum_interval=timedelta(minutes=10), schedule_to_close=timedelta(days=1)
+    timeouts=timeouts.MAIL,
+    maximum_interval=timedelta(minutes=10),
+    schedule_to_close=timedelta(days=1),
 )
 DELIVERY = Family(
     timeouts=timeouts.DELIVERY,
