@@ -6,8 +6,8 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfigProfile
 
-# The search attributes live in dealflow.contract; workflows/journal.py and the workflow tests
-# still import them from here until they move to the contract.
+# The search attributes live in dealflow.contract; the workflow tests, the relay's test and the
+# dev stack still import them from here until they move to the contract.
 from dealflow.contract import (  # noqa: F401
     DEAL_AMOUNT_CENTS,
     DEAL_CLIENT,
