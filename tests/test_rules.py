@@ -6,18 +6,13 @@ from datetime import timedelta
 
 import pytest
 
+from dealflow import messages as actions
 from dealflow.messages import (
-    ApproveMilestone,
     DealStage,
     DisputeResolution,
     MilestoneState,
-    OpenDispute,
     PaymentIntentState,
     PaymentKind,
-    RequestRevision,
-    ResolveDispute,
-    SignSow,
-    SubmitDeliverable,
 )
 from dealflow.models import CancelRefund, Milestone
 from workflows.milestone import MilestoneRun, PendingResolution
@@ -83,15 +78,15 @@ def test_a_stopping_deal_says_why() -> None:
 
 
 def test_a_signature_needs_consent_the_sow_on_file_and_happens_once() -> None:
-    sign = SignSow(signer_name="Ada Client", consent=True)
+    sign = actions.SignSow(signer_name="Ada Client", consent=True)
     assert sign_refusal(DealStage.SOW_SENT, SOW_SHA, sign) is None
-    seen = SignSow(signer_name="Ada Client", consent=True, sow_sha256=SOW_SHA)
+    seen = actions.SignSow(signer_name="Ada Client", consent=True, sow_sha256=SOW_SHA)
     assert sign_refusal(DealStage.SOW_SENT, SOW_SHA, seen) is None
-    no_consent = SignSow(signer_name="Ada Client", consent=False)
+    no_consent = actions.SignSow(signer_name="Ada Client", consent=False)
     assert sign_refusal(DealStage.SOW_SENT, SOW_SHA, no_consent) == (
         "consent: the signer must consent to sign electronically"
     )
-    other = SignSow(signer_name="Ada Client", consent=True, sow_sha256="b" * 64)
+    other = actions.SignSow(signer_name="Ada Client", consent=True, sow_sha256="b" * 64)
     mismatch = sign_refusal(DealStage.SOW_SENT, SOW_SHA, other)
     assert mismatch is not None and mismatch.startswith("sow_sha256:")
     assert sign_refusal(DealStage.SIGNED, SOW_SHA, sign) == (
@@ -100,26 +95,26 @@ def test_a_signature_needs_consent_the_sow_on_file_and_happens_once() -> None:
 
 
 def test_an_unknown_milestone_is_named_with_the_ones_the_deal_has() -> None:
-    refusal = approve_refusal(runs(), ApproveMilestone(milestone_key="m9"))
+    refusal = approve_refusal(runs(), actions.ApproveMilestone(milestone_key="m9"))
     assert refusal == "milestone_key: unknown milestone 'm9' (this deal has m1, m2)"
 
 
 def test_each_action_needs_its_milestone_in_the_right_state() -> None:
-    submit = SubmitDeliverable(milestone_key="m1", summary="wireframes")
+    submit = actions.SubmitDeliverable(milestone_key="m1", summary="wireframes")
     assert submit_refusal(runs(S.IN_PROGRESS), submit) is None
     assert submit_refusal(runs(S.REVISION_REQUESTED), submit) is None
     assert submit_refusal(runs(S.AWAITING_FUNDING), submit) == (
         "'Design' is awaiting_funding; a deliverable needs it in_progress or revision_requested"
     )
-    assert approve_refusal(runs(S.DELIVERED), ApproveMilestone(milestone_key="m1")) is None
-    assert approve_refusal(runs(S.IN_PROGRESS), ApproveMilestone(milestone_key="m1"))
-    dispute = OpenDispute(milestone_key="m1", reason="late")
+    assert approve_refusal(runs(S.DELIVERED), actions.ApproveMilestone(milestone_key="m1")) is None
+    assert approve_refusal(runs(S.IN_PROGRESS), actions.ApproveMilestone(milestone_key="m1"))
+    dispute = actions.OpenDispute(milestone_key="m1", reason="late")
     assert dispute_refusal(runs(S.FUNDED), dispute) is None
     assert dispute_refusal(runs(S.RELEASED), dispute)
 
 
 def test_revisions_stop_at_the_policy_limit() -> None:
-    revise = RequestRevision(milestone_key="m1", notes="bigger logo")
+    revise = actions.RequestRevision(milestone_key="m1", notes="bigger logo")
     assert revision_refusal(runs(S.DELIVERED, revisions=1), revise, max_revisions=2) is None
     assert revision_refusal(runs(S.DELIVERED, revisions=2), revise, max_revisions=2) == (
         "revision limit reached: 'Design' had 2 of 2 revisions (policy.max_revisions); "
@@ -129,7 +124,7 @@ def test_revisions_stop_at_the_policy_limit() -> None:
 
 
 def test_a_dispute_is_resolved_once() -> None:
-    resolve = ResolveDispute(milestone_key="m1", resolution=DisputeResolution.RESUME)
+    resolve = actions.ResolveDispute(milestone_key="m1", resolution=DisputeResolution.RESUME)
     assert resolve_refusal(runs(S.DISPUTED), resolve) is None
     pending = PendingResolution(DisputeResolution.RELEASE, "", by="operator")
     assert resolve_refusal(runs(S.DISPUTED, resolution=pending), resolve) == (
