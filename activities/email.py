@@ -20,7 +20,12 @@ from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeating
 from dealflow.links import portal_url
-from dealflow.mailer import Attachment, Mailer, OutgoingMail
+from dealflow.mailer import (
+    PERMANENT_SMTP_ERROR,  # noqa: F401 (the workflow names it from here)
+    Attachment,
+    Mailer,
+    OutgoingMail,
+)
 from dealflow.messages import EmailAttachment, EmailInput, EmailKind, EmailResult
 from dealflow.settings import Settings
 

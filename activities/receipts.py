@@ -21,6 +21,8 @@ from activities.receipt_pdf import render_receipt_pdf
 from dealflow.activity_timeouts import RECEIPTS
 from dealflow.messages import ReceiptInput, ReceiptResult
 
+#: The error type of a receipt that can never be issued as asked.
+INVALID_RECEIPT = "InvalidReceipt"
 _EXISTING = """SELECT receipt_number, pdf, pdf_sha256, amount, currency, livemode, sandbox
                FROM receipts WHERE deal_id = $1 AND milestone_key = $2"""
 #: What a receipt states about money; a second request for the milestone must agree on all of it.
@@ -30,7 +32,7 @@ _WAIT = RECEIPTS.statement_timeout
 
 
 def _refuse(message: str) -> ApplicationError:
-    return ApplicationError(message, type="InvalidReceipt", non_retryable=True)
+    return ApplicationError(message, type=INVALID_RECEIPT, non_retryable=True)
 
 
 def _check(input: ReceiptInput) -> None:

@@ -8,8 +8,8 @@ from temporalio.envconfig import ClientConfigProfile
 from temporalio.worker import Worker
 from temporalio.worker._workflow_instance import _WorkflowLogicFlag
 
-# The search attributes live in dealflow.contract; workflows/journal.py and the workflow tests
-# still import them from here until they move to the contract.
+# The search attributes live in dealflow.contract; the workflow tests, the relay's test and the
+# dev stack still import them from here until they move to the contract.
 from dealflow.contract import (  # noqa: F401
     DEAL_AMOUNT_CENTS,
     DEAL_CLIENT,

@@ -51,6 +51,7 @@ TASK_TIMEOUT = timedelta(seconds=2)
 SIGNATURE = SignSow(signer_name="Ada Client", consent=True, ip="203.0.113.9", user_agent="crash")
 APPROVAL = ApproveMilestone(milestone_key="m1", approved_by="Ada")
 TIMED_OUT = EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT
+COMPLETED_TASK = EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
 FIRED = EventType.EVENT_TYPE_TIMER_FIRED
 SIGNALED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
 
@@ -108,9 +109,13 @@ class Crashes:
         if done is not None:
             await done
         await self.worker.start()
-        timeouts = count(events, TIMED_OUT)
+        # Either the task on the dead worker's sticky queue times out, or a status query sent
+        # meanwhile moved the deal off that queue first: both hand it to the fresh worker whole.
+        seen, timeouts = len(events), count(events, TIMED_OUT)
         await wait_for_history(
-            trigger, f"a timed-out task after {what}", lambda e: count(e, TIMED_OUT) > timeouts
+            trigger,
+            f"the fresh worker's first task after {what}",
+            lambda e: count(e, TIMED_OUT) > timeouts or count(e[seen:], COMPLETED_TASK) > 0,
         )
         pending, self.pending = self.pending, []
         await asyncio.gather(*pending)

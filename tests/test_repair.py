@@ -43,13 +43,20 @@ class MemoBeforeWork(DealWorkflow):
     """An earlier build: a memo once a milestone is funded, before its work phase's timer (an
     extra timer would not do: replay matches timers by sequence, not by duration)."""
 
+    @workflow.init
+    def __init__(self, spec: DealSpec) -> None:
+        super().__init__(spec)
+        work_phase = self._phases[MilestoneState.IN_PROGRESS]
+
+        async def memo_then_work(m: MilestoneRun) -> None:
+            workflow.upsert_memo({"work_started": m.key})
+            await work_phase(m)
+
+        self._phases[MilestoneState.IN_PROGRESS] = memo_then_work
+
     @workflow.run
     async def run(self, spec: DealSpec) -> DealStatus:
         return await super().run(spec)
-
-    async def _work_phase(self, m: MilestoneRun) -> None:
-        workflow.upsert_memo({"work_started": m.key})
-        await super()._work_phase(m)
 
 
 @workflow.defn(name="DealWorkflow")
@@ -57,13 +64,20 @@ class TimerAfterSignature(DealWorkflow):
     """An earlier build: a short timer once the SOW is signed, so the commands after the
     client's `sign_sow` update differ, as in the worker-kill histories."""
 
+    @workflow.init
+    def __init__(self, spec: DealSpec) -> None:
+        super().__init__(spec)
+        await_signature = self._signing.await_signature
+
+        async def signature_then_a_timer() -> None:
+            await await_signature()
+            await workflow.sleep(timedelta(milliseconds=1))
+
+        self._signing.await_signature = signature_then_a_timer  # type: ignore[method-assign]
+
     @workflow.run
     async def run(self, spec: DealSpec) -> DealStatus:
         return await super().run(spec)
-
-    async def _await_signature(self) -> None:
-        await super()._await_signature()
-        await workflow.sleep(timedelta(milliseconds=1))
 
 
 @asynccontextmanager

@@ -6,9 +6,134 @@ from datetime import timedelta
 
 import pytest
 
-from workflows.rules import FIRST_POLL, next_poll_interval, payment_owner_problem
+from dealflow import messages as actions
+from dealflow.messages import (
+    DealStage,
+    DisputeResolution,
+    MilestoneState,
+    PaymentIntentState,
+    PaymentKind,
+)
+from dealflow.models import CancelRefund, Milestone
+from workflows.milestone import MilestoneRun, PendingResolution
+from workflows.rules import (
+    FIRST_POLL,
+    StopRequest,
+    approve_refusal,
+    confirmed_money,
+    deal_refusal,
+    dispute_refusal,
+    next_poll_interval,
+    payment_owner_problem,
+    resolve_refusal,
+    revision_refusal,
+    sign_refusal,
+    source,
+    span,
+    submit_refusal,
+    vendor_keeps,
+)
 
+S = MilestoneState
 KEYS = ("m1", "m2")
+SOW_SHA = "a" * 64
+
+
+def runs(state: MilestoneState = S.PENDING, **fields: object) -> dict[str, MilestoneRun]:
+    """Milestone m1 in `state` (with `fields` set), beside a pending m2."""
+    m1 = MilestoneRun(spec=Milestone(key="m1", title="Design", amount=1000, due_in_days=7))
+    m1.state = state
+    for name, value in fields.items():
+        setattr(m1, name, value)
+    m2 = MilestoneRun(spec=Milestone(key="m2", title="Build", amount=2000, due_in_days=14))
+    return {"m1": m1, "m2": m2}
+
+
+def intent(status: str, *, capturable: int = 0, received: int = 0) -> PaymentIntentState:
+    return PaymentIntentState(
+        payment_intent_id="pi_1",
+        status=status,
+        amount=1000,
+        amount_capturable=capturable,
+        amount_received=received,
+        currency="usd",
+        livemode=False,
+    )
+
+
+# ---------------------------------------------------------------------- may this happen now
+
+
+@pytest.mark.parametrize("stage", [DealStage.COMPLETED, DealStage.CANCELLED, DealStage.EXPIRED])
+def test_an_ended_deal_takes_no_action(stage: DealStage) -> None:
+    assert deal_refusal(stage, None) == f"the deal is {stage.value}"
+
+
+def test_a_stopping_deal_says_why() -> None:
+    stop = StopRequest(DealStage.CANCELLED, "client walked away", "operator")
+    assert deal_refusal(DealStage.IN_PROGRESS, stop) == (
+        "the deal is stopping (cancelled): client walked away"
+    )
+    assert deal_refusal(DealStage.IN_PROGRESS, None) is None
+
+
+def test_a_signature_needs_consent_the_sow_on_file_and_happens_once() -> None:
+    sign = actions.SignSow(signer_name="Ada Client", consent=True)
+    assert sign_refusal(DealStage.SOW_SENT, SOW_SHA, sign) is None
+    seen = actions.SignSow(signer_name="Ada Client", consent=True, sow_sha256=SOW_SHA)
+    assert sign_refusal(DealStage.SOW_SENT, SOW_SHA, seen) is None
+    no_consent = actions.SignSow(signer_name="Ada Client", consent=False)
+    assert sign_refusal(DealStage.SOW_SENT, SOW_SHA, no_consent) == (
+        "consent: the signer must consent to sign electronically"
+    )
+    other = actions.SignSow(signer_name="Ada Client", consent=True, sow_sha256="b" * 64)
+    mismatch = sign_refusal(DealStage.SOW_SENT, SOW_SHA, other)
+    assert mismatch is not None and mismatch.startswith("sow_sha256:")
+    assert sign_refusal(DealStage.SIGNED, SOW_SHA, sign) == (
+        "the statement of work is already signed (the deal is signed)"
+    )
+
+
+def test_an_unknown_milestone_is_named_with_the_ones_the_deal_has() -> None:
+    refusal = approve_refusal(runs(), actions.ApproveMilestone(milestone_key="m9"))
+    assert refusal == "milestone_key: unknown milestone 'm9' (this deal has m1, m2)"
+
+
+def test_each_action_needs_its_milestone_in_the_right_state() -> None:
+    submit = actions.SubmitDeliverable(milestone_key="m1", summary="wireframes")
+    assert submit_refusal(runs(S.IN_PROGRESS), submit) is None
+    assert submit_refusal(runs(S.REVISION_REQUESTED), submit) is None
+    assert submit_refusal(runs(S.AWAITING_FUNDING), submit) == (
+        "'Design' is awaiting_funding; a deliverable needs it in_progress or revision_requested"
+    )
+    assert approve_refusal(runs(S.DELIVERED), actions.ApproveMilestone(milestone_key="m1")) is None
+    assert approve_refusal(runs(S.IN_PROGRESS), actions.ApproveMilestone(milestone_key="m1"))
+    dispute = actions.OpenDispute(milestone_key="m1", reason="late")
+    assert dispute_refusal(runs(S.FUNDED), dispute) is None
+    assert dispute_refusal(runs(S.RELEASED), dispute)
+
+
+def test_revisions_stop_at_the_policy_limit() -> None:
+    revise = actions.RequestRevision(milestone_key="m1", notes="bigger logo")
+    assert revision_refusal(runs(S.DELIVERED, revisions=1), revise, max_revisions=2) is None
+    assert revision_refusal(runs(S.DELIVERED, revisions=2), revise, max_revisions=2) == (
+        "revision limit reached: 'Design' had 2 of 2 revisions (policy.max_revisions); "
+        "approve or dispute"
+    )
+    assert revision_refusal(runs(S.IN_PROGRESS), revise, max_revisions=2)
+
+
+def test_a_dispute_is_resolved_once() -> None:
+    resolve = actions.ResolveDispute(milestone_key="m1", resolution=DisputeResolution.RESUME)
+    assert resolve_refusal(runs(S.DISPUTED), resolve) is None
+    pending = PendingResolution(DisputeResolution.RELEASE, "", by="operator")
+    assert resolve_refusal(runs(S.DISPUTED, resolution=pending), resolve) == (
+        "a resolution of this dispute is already being carried out"
+    )
+    assert resolve_refusal(runs(S.IN_PROGRESS), resolve)
+
+
+# ---------------------------------------------------------------------- money
 
 
 @pytest.mark.parametrize(
@@ -28,6 +153,36 @@ def test_a_payment_counts_only_when_stripe_says_it_is_this_deals(
     assert payment_owner_problem(metadata, "acme", KEYS) == problem
 
 
+def test_a_payment_is_captured_authorized_or_nothing_yet() -> None:
+    assert confirmed_money(intent("succeeded", received=1000)) == (PaymentKind.CHARGE, 1000)
+    assert confirmed_money(intent("requires_capture", capturable=1000)) == (
+        PaymentKind.AUTHORIZATION,
+        1000,
+    )
+    assert confirmed_money(intent("requires_payment_method")) == (None, 0)
+    assert confirmed_money(intent("processing", received=1000)) == (None, 0)
+
+
+@pytest.mark.parametrize(
+    ("state", "paused", "policy", "keeps"),
+    [
+        (S.APPROVED, None, CancelRefund.ALL_UNRELEASED, True),
+        (S.DELIVERED, None, CancelRefund.UNDELIVERED, True),
+        (S.DELIVERED, None, CancelRefund.ALL_UNRELEASED, False),
+        (S.IN_PROGRESS, None, CancelRefund.UNDELIVERED, False),
+        (S.FUNDED, None, CancelRefund.UNDELIVERED, False),
+        # A dispute does not hide where the work was.
+        (S.DISPUTED, S.DELIVERED, CancelRefund.UNDELIVERED, True),
+        (S.DISPUTED, S.IN_PROGRESS, CancelRefund.UNDELIVERED, False),
+    ],
+)
+def test_on_cancellation_the_vendor_keeps_what_was_approved_or_delivered(
+    state: MilestoneState, paused: MilestoneState | None, policy: CancelRefund, keeps: bool
+) -> None:
+    m = runs(state, paused_state=paused)["m1"]
+    assert vendor_keeps(m, policy) is keeps
+
+
 def test_polls_back_off_from_a_minute_to_the_policy_limit() -> None:
     longest = timedelta(hours=1)
     intervals = [next_poll_interval(None, longest)]
@@ -40,3 +195,26 @@ def test_polls_back_off_from_a_minute_to_the_policy_limit() -> None:
 
 def test_a_limit_below_a_minute_is_the_first_interval_too() -> None:
     assert next_poll_interval(None, timedelta(seconds=20)) == timedelta(seconds=20)
+
+
+# ---------------------------------------------------------------------- for people
+
+
+@pytest.mark.parametrize(
+    ("duration", "text"),
+    [
+        (timedelta(days=14), "14 days"),
+        (timedelta(days=1), "1 day"),
+        (timedelta(hours=36), "36 hours"),
+        (timedelta(minutes=30), "30 minutes"),
+        (timedelta(seconds=90), "90 seconds"),
+    ],
+)
+def test_durations_read_in_their_largest_whole_unit(duration: timedelta, text: str) -> None:
+    assert span(duration) == text
+
+
+def test_a_free_text_actor_is_a_known_source_or_an_operator() -> None:
+    assert source("stripe") == "stripe"
+    assert source("client") == "client"
+    assert source("Ada from accounts") == "operator"

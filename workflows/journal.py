@@ -27,6 +27,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from dealflow.contract import EventKind, search_attribute_updates
     from dealflow.messages import (
         DealSnapshot,
         DealStage,
@@ -38,12 +39,6 @@ with workflow.unsafe.imports_passed_through():
         TimelineEntry,
     )
     from dealflow.models import DealSpec
-    from dealflow.temporal import (
-        DEAL_AMOUNT_CENTS,
-        DEAL_CLIENT,
-        DEAL_COLLECTED_CENTS,
-        DEAL_STAGE,
-    )
     from workflows import calls
 
 Source = Literal["workflow", "client", "vendor", "operator", "stripe", "timer", "system"]
@@ -83,7 +78,7 @@ class Journal:
         self._batches: list[asyncio.Task[LedgerWriteResult]] = []
 
     def record(
-        self, source: Source, kind: str, message: str, milestone_key: str | None = None
+        self, source: Source, kind: EventKind, message: str, milestone_key: str | None = None
     ) -> None:
         """One timeline entry and its audit row; the search attributes follow any change."""
         now = workflow.now()
@@ -107,7 +102,7 @@ class Journal:
 
     def anomaly(self, message: str, milestone_key: str | None = None) -> None:
         self.anomalies.append(message)
-        self.record("system", "anomaly", message, milestone_key)
+        self.record("system", EventKind.ANOMALY, message, milestone_key)
 
     def payment(self, payment: PaymentRecord) -> None:
         """Money Stripe confirmed, for the `payments` table."""
@@ -133,12 +128,9 @@ class Journal:
         self._published = (view.stage, view.collected)
         spec = self._spec
         workflow.upsert_search_attributes(
-            [
-                DEAL_STAGE.value_set(view.stage.value),
-                DEAL_CLIENT.value_set(str(spec.client.email).lower()),
-                DEAL_AMOUNT_CENTS.value_set(spec.total_amount),
-                DEAL_COLLECTED_CENTS.value_set(view.collected),
-            ]
+            search_attribute_updates(
+                view.stage, str(spec.client.email), spec.total_amount, view.collected
+            )
         )
         self._add(
             DealSnapshot(
@@ -210,7 +202,9 @@ class Journal:
     def _workflow_anomaly(self, message: str) -> None:
         self.anomalies.append(message)
         self.timeline.append(
-            TimelineEntry(at=workflow.now(), source="system", kind="anomaly", message=message)
+            TimelineEntry(
+                at=workflow.now(), source="system", kind=EventKind.ANOMALY, message=message
+            )
         )
 
     async def write_ledger(self) -> None:

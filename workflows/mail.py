@@ -13,7 +13,7 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from dealflow.messages import EmailAttachment, EmailInput, EmailKind
+    from dealflow.messages import Artifact, EmailAttachment, EmailInput, EmailKind
     from dealflow.models import DealSpec, Milestone, format_money
 
 K = EmailKind
@@ -112,3 +112,8 @@ def build_email(
         context=context,
         attachments=list(attachments),
     )
+
+
+def artifact_context(artifact: Artifact) -> dict[str, str]:
+    """One delivered file as the mail templates list it."""
+    return {"name": artifact.name, "url": str(artifact.url), "sha256": artifact.sha256}

@@ -24,9 +24,6 @@ with workflow.unsafe.imports_passed_through():
 
 S = MilestoneState
 
-#: States in which the milestone holds the client's money and the work is not yet paid out.
-DISPUTABLE = frozenset({S.FUNDED, S.IN_PROGRESS, S.DELIVERED, S.REVISION_REQUESTED})
-
 
 @dataclass
 class PendingResolution:

@@ -1,13 +1,144 @@
-"""Decisions of a deal that need no Temporal: plain functions of their inputs, unit-tested fast."""
+"""Decisions of a deal that need no Temporal: plain functions of their inputs, unit-tested fast.
+
+Whether a human action may happen now (and, when not, the reason the person is told), how a
+payment Stripe reports is classified, what the vendor keeps when a deal is cancelled, and how
+durations and free-text actors read on the timeline.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import get_args
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from dealflow.contract import DISPUTABLE
+    from dealflow.messages import (
+        ApproveMilestone,
+        DealStage,
+        MilestoneState,
+        OpenDispute,
+        PaymentIntentState,
+        PaymentKind,
+        RequestRevision,
+        ResolveDispute,
+        SignSow,
+        SubmitDeliverable,
+    )
+    from dealflow.models import CancelRefund
+    from workflows.journal import Source
+    from workflows.milestone import MilestoneRun
+
+S = MilestoneState
+Milestones = Mapping[str, MilestoneRun]
 
 #: The first look at Stripe after a payment link went out without a webhook; then twice as long
 #: each time, up to the policy's `reconcile_after`.
 FIRST_POLL = timedelta(minutes=1)
+
+#: Stages after which a deal takes no more actions.
+ENDED = (DealStage.COMPLETED, DealStage.CANCELLED, DealStage.EXPIRED)
+
+
+@dataclass(frozen=True)
+class StopRequest:
+    """Why the deal is to stop (cancelled or expired), and who said so; decided once."""
+
+    stage: DealStage
+    reason: str
+    source: Source
+
+
+# ---------------------------------------------------------------------- may this happen now
+
+
+def deal_refusal(stage: DealStage, stop: StopRequest | None) -> str | None:
+    """Why a deal that ended or is stopping takes no action, or None."""
+    if stage in ENDED:
+        return f"the deal is {stage.value}"
+    if stop is not None:
+        return f"the deal is stopping ({stop.stage.value}): {stop.reason}"
+    return None
+
+
+def milestone_refusal(
+    milestones: Milestones, key: str, allowed: frozenset[MilestoneState], doing: str
+) -> str | None:
+    """Why milestone `key` cannot take `doing` now (unknown, or in another state), or None."""
+    m = milestones.get(key)
+    if m is None:
+        return f"milestone_key: unknown milestone '{key}' (this deal has {', '.join(milestones)})"
+    if m.state not in allowed:
+        wanted = " or ".join(sorted(s.value for s in allowed))
+        return f"'{m.title}' is {m.state.value}; {doing} needs it {wanted}"
+    return None
+
+
+def sign_refusal(stage: DealStage, sow_sha256: str, sign: SignSow) -> str | None:
+    """A signature counts once, with consent, on the statement of work on file."""
+    if stage is not DealStage.SOW_SENT:
+        return f"the statement of work is already signed (the deal is {stage.value})"
+    if not sign.consent:
+        return "consent: the signer must consent to sign electronically"
+    if sign.sow_sha256 is not None and sign.sow_sha256 != sow_sha256:
+        return (
+            "sow_sha256: the statement of work you saw is not the one on file "
+            f"(hash mismatch: expected {sow_sha256})"
+        )
+    return None
+
+
+def submit_refusal(milestones: Milestones, submit: SubmitDeliverable) -> str | None:
+    return milestone_refusal(
+        milestones,
+        submit.milestone_key,
+        frozenset({S.IN_PROGRESS, S.REVISION_REQUESTED}),
+        "a deliverable",
+    )
+
+
+def approve_refusal(milestones: Milestones, approve: ApproveMilestone) -> str | None:
+    return milestone_refusal(
+        milestones, approve.milestone_key, frozenset({S.DELIVERED}), "approval"
+    )
+
+
+def revision_refusal(
+    milestones: Milestones, revise: RequestRevision, max_revisions: int
+) -> str | None:
+    """Delivered work can be sent back, up to the policy's number of revisions."""
+    refusal = milestone_refusal(
+        milestones, revise.milestone_key, frozenset({S.DELIVERED}), "a revision request"
+    )
+    if refusal is not None:
+        return refusal
+    m = milestones[revise.milestone_key]
+    if m.revisions >= max_revisions:
+        return (
+            f"revision limit reached: '{m.title}' had {m.revisions} of "
+            f"{max_revisions} revisions (policy.max_revisions); approve or dispute"
+        )
+    return None
+
+
+def dispute_refusal(milestones: Milestones, dispute: OpenDispute) -> str | None:
+    return milestone_refusal(milestones, dispute.milestone_key, DISPUTABLE, "a dispute")
+
+
+def resolve_refusal(milestones: Milestones, resolve: ResolveDispute) -> str | None:
+    """One resolution per dispute: a second one while the first is carried out is refused."""
+    refusal = milestone_refusal(
+        milestones, resolve.milestone_key, frozenset({S.DISPUTED}), "a resolution"
+    )
+    if refusal is None and milestones[resolve.milestone_key].resolution is not None:
+        return "a resolution of this dispute is already being carried out"
+    return refusal
+
+
+# ---------------------------------------------------------------------- money
 
 
 def payment_owner_problem(
@@ -26,9 +157,45 @@ def payment_owner_problem(
     return None
 
 
+def confirmed_money(intent: PaymentIntentState) -> tuple[PaymentKind | None, int]:
+    """What Stripe says the client's payment is: captured, authorized (manual capture), or
+    nothing yet."""
+    if intent.status == "succeeded":
+        return PaymentKind.CHARGE, intent.amount_received
+    if intent.status == "requires_capture":
+        return PaymentKind.AUTHORIZATION, intent.amount_capturable
+    return None, 0
+
+
+def vendor_keeps(m: MilestoneRun, cancel_refund: CancelRefund) -> bool:
+    """Approved work is paid for on cancellation; delivered work too, unless the policy
+    refunds all unreleased money."""
+    if m.work_state is S.APPROVED:
+        return True
+    return m.work_state is S.DELIVERED and cancel_refund is CancelRefund.UNDELIVERED
+
+
 def next_poll_interval(previous: timedelta | None, longest: timedelta) -> timedelta:
     """How long until the next look at an open, unpaid Checkout Session: lost webhooks cost
     minutes, and a session left open for a day costs a few dozen reads, not thousands."""
     if previous is None:
         return min(FIRST_POLL, longest)
     return min(previous * 2, longest)
+
+
+# ---------------------------------------------------------------------- for people
+
+
+def source(who: str) -> Source:
+    """A timeline source for a free-text actor ("operator" unless it names a known source)."""
+    return next((known for known in get_args(Source) if known == who), "operator")
+
+
+def span(duration: timedelta) -> str:
+    """A duration for people: '14 days', '36 hours', '30 minutes'."""
+    seconds = int(duration.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} seconds"

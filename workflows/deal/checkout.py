@@ -1,0 +1,234 @@
+"""Funding a milestone: one Checkout Session at a time, its link mailed and reminded of, replaced
+when it expires unpaid, Stripe asked directly when no payment webhook comes, and the deal
+expired when the fund window ends. What a payment means is for `payments.Payments` to decide."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.payments import PaymentActivities
+    from dealflow.contract import EventKind
+    from dealflow.messages import (
+        CaptureMethod,
+        CreateCheckoutInput,
+        DealStage,
+        EmailKind,
+        MilestoneState,
+    )
+    from dealflow.models import CapturePolicy
+    from workflows import calls, rules
+    from workflows.deal.context import STRIPE_HINTS_VERIFIED, DealContext
+    from workflows.deal.payments import Payments
+    from workflows.deal.timers import Timer
+    from workflows.milestone import MilestoneRun
+
+S = MilestoneState
+
+
+class Checkout:
+    def __init__(self, ctx: DealContext, payments: Payments) -> None:
+        self.ctx = ctx
+        self.payments = payments
+
+    async def funding_phase(self, m: MilestoneRun) -> None:
+        await self._open(m)
+        await self.ctx.timers.run(lambda: m.state is S.AWAITING_FUNDING, lambda: self._timers(m))
+        if m.state is not S.AWAITING_FUNDING:
+            async with self.ctx.stripe_turn():
+                await self.payments.close_checkout(m)
+
+    def _timers(self, m: MilestoneRun) -> list[Timer]:
+        assert m.funding_deadline and m.next_fund_reminder_at
+        timers = [
+            Timer(
+                m.funding_deadline,
+                f"expire the deal: '{m.title}' is still unfunded",
+                lambda: self._fund_window_lapsed(m),
+            ),
+        ]
+        if m.session is None:
+            timers.append(
+                Timer(
+                    m.next_fund_reminder_at,
+                    "try again to create the payment link",
+                    lambda: self._retry(m),
+                )
+            )
+            return timers
+        timers.append(
+            Timer(m.next_fund_reminder_at, "remind the client to pay", lambda: self._reminder(m))
+        )
+        if m.replace_at:
+            timers.append(
+                Timer(
+                    m.replace_at,
+                    "replace the payment link if it expired unpaid",
+                    lambda: self._replace(m),
+                )
+            )
+        if m.reconcile_at:
+            timers.append(
+                Timer(
+                    m.reconcile_at,
+                    "ask Stripe whether the payment went through",
+                    lambda: self._reconcile(m),
+                )
+            )
+        return timers
+
+    async def _open(self, m: MilestoneRun) -> None:
+        """Create the next Checkout Session and mail its link; a failure retries at the next
+        reminder."""
+        ctx = self.ctx
+        async with ctx.stripe_turn():
+            now = workflow.now()
+            if m.state is not S.AWAITING_FUNDING or ctx.stop is not None:
+                return
+            m.generation += 1
+            session = await ctx.attempt(
+                "creating the payment link",
+                calls.stripe(
+                    PaymentActivities.create_checkout_session,
+                    CreateCheckoutInput(
+                        deal_id=ctx.spec.deal_id,
+                        milestone_key=m.key,
+                        generation=m.generation,
+                        title=f"{ctx.spec.title}: {m.title}",
+                        amount=m.spec.amount,
+                        currency=ctx.spec.currency,
+                        client_email=str(ctx.spec.client.email),
+                        capture_method=(
+                            CaptureMethod.MANUAL
+                            if ctx.policy.capture is CapturePolicy.ON_APPROVAL
+                            else CaptureMethod.AUTOMATIC
+                        ),
+                        expires_at=now + ctx.policy.checkout_session_ttl,
+                    ),
+                ),
+                m,
+            )
+            if session is None:
+                ctx.record(
+                    "workflow",
+                    EventKind.CHECKOUT_RETRY,
+                    "The payment link is retried with the next reminder",
+                    m,
+                )
+                return
+            m.session = session
+            m.session_ids.append(session.session_id)
+            m.replace_at = session.expires_at
+            if workflow.patched(STRIPE_HINTS_VERIFIED):
+                m.poll_interval = rules.next_poll_interval(None, ctx.policy.reconcile_after)
+                m.polls = 0
+                m.reconcile_at = now + m.poll_interval
+            else:
+                m.reconcile_at = now + ctx.policy.reconcile_after
+            ctx.record(
+                "workflow",
+                EventKind.PAYMENT_LINK,
+                f"Payment link {m.generation} for '{m.title}' created ({session.session_id}), "
+                f"valid until {session.expires_at.isoformat()}",
+                m,
+            )
+            ctx.notify(
+                EmailKind.PAYMENT_LINK,
+                "client",
+                f"payment_link:{m.key}:{m.generation}",
+                m,
+                checkout_url=session.url,
+                checkout_expires_at=session.expires_at.isoformat(),
+            )
+
+    async def _retry(self, m: MilestoneRun) -> None:
+        """Creating the link failed before: try again in the reminder's slot."""
+        m.next_fund_reminder_at = workflow.now() + self.ctx.policy.reminder_interval
+        await self._open(m)
+
+    async def _reminder(self, m: MilestoneRun) -> None:
+        assert m.session
+        m.fund_reminders += 1
+        m.next_fund_reminder_at = workflow.now() + self.ctx.policy.reminder_interval
+        self.ctx.record(
+            "timer",
+            EventKind.FUND_REMINDER,
+            f"Payment reminder {m.fund_reminders} for '{m.title}'",
+            m,
+        )
+        self.ctx.notify(
+            EmailKind.FUND_REMINDER,
+            "client",
+            f"fund_reminder:{m.key}:{m.fund_reminders}",
+            m,
+            checkout_url=m.session.url,
+            checkout_expires_at=m.session.expires_at.isoformat(),
+        )
+
+    async def _reconcile(self, m: MilestoneRun) -> None:
+        """No payment webhook came in time: ask Stripe directly (webhooks can be lost), again
+        and again on a backoff while the link stays open and unpaid."""
+        ctx = self.ctx
+        m.reconcile_at = None
+        polling = workflow.patched(STRIPE_HINTS_VERIFIED)
+        async with ctx.stripe_turn():
+            if m.state is not S.AWAITING_FUNDING or m.session is None:
+                return
+            if not polling:
+                ctx.record(
+                    "timer",
+                    EventKind.RECONCILIATION,
+                    f"No payment webhook for '{m.title}' after "
+                    f"{rules.span(ctx.policy.reconcile_after)}: asking Stripe",
+                    m,
+                )
+            elif m.polls == 0:
+                ctx.record(
+                    "timer",
+                    EventKind.RECONCILIATION,
+                    f"No payment webhook for '{m.title}' yet: asking Stripe, then again on a "
+                    f"backoff up to every {rules.span(ctx.policy.reconcile_after)}",
+                    m,
+                )
+            m.polls += 1
+            state = await ctx.attempt(
+                "reading the Checkout Session",
+                calls.stripe(PaymentActivities.retrieve_checkout_session, m.session.session_id),
+                m,
+            )
+            if state is not None:
+                await self.payments.confirm_session(state, "timer", "reconciliation", m)
+            if polling and m.state is S.AWAITING_FUNDING and m.session is not None:
+                m.poll_interval = rules.next_poll_interval(
+                    m.poll_interval, ctx.policy.reconcile_after
+                )
+                m.reconcile_at = workflow.now() + m.poll_interval
+
+    async def _replace(self, m: MilestoneRun) -> None:
+        """The session expires: fund if it was paid, else expire it and only then make the next."""
+        ctx = self.ctx
+        async with ctx.stripe_turn():
+            if m.state is not S.AWAITING_FUNDING or m.session is None:
+                return
+            # Until this replacement succeeds, it is tried again each reminder interval.
+            m.replace_at = workflow.now() + ctx.policy.reminder_interval
+            state = await ctx.attempt(
+                "reading the expiring Checkout Session",
+                calls.stripe(PaymentActivities.retrieve_checkout_session, m.session.session_id),
+                m,
+            )
+            if state is None:
+                return
+            await self.payments.confirm_session(
+                state, "timer", "the payment link's expiry check", m
+            )
+            if m.state is not S.AWAITING_FUNDING or not await self.payments.close_checkout(m):
+                return
+        await self._open(m)
+
+    async def _fund_window_lapsed(self, m: MilestoneRun) -> None:
+        self.ctx.request_stop(
+            DealStage.EXPIRED,
+            f"'{m.title}' was not funded within {rules.span(self.ctx.policy.fund_window)}",
+            "timer",
+        )

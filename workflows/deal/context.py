@@ -1,0 +1,264 @@
+"""DealContext: what every room of the deal shares, passed in rather than inherited.
+
+The deal's spec and policy, its stage, milestones and stop request, the journal that records
+them, the one Stripe conversation at a time, the patch decisions taken when the deal was built,
+and the helpers that record, notify and call activities. Each phase keeps its own state in its
+own object and reaches the rest of the deal only through this.
+
+Work started beside the deal (mails, hand-offs, receipts) is a task of its own (`beside`); `run`
+waits for all of them. Everything else runs in the coroutine that asks for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any, Literal, TypeVar
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from dealflow.contract import EventKind
+    from dealflow.messages import (
+        DealStage,
+        EmailAttachment,
+        EmailInput,
+        EmailKind,
+        MilestoneState,
+        MoneyTotals,
+        PaymentIntentAction,
+        PaymentKind,
+        PaymentRecord,
+    )
+    from dealflow.models import DealSpec, format_money
+    from workflows import calls
+    from workflows.deal.timers import Timers
+    from workflows.journal import Journal, Source, View, failure
+    from workflows.mail import build_email
+    from workflows.milestone import MilestoneRun
+    from workflows.rules import StopRequest
+
+S = MilestoneState
+#: The deal's stage while a milestone is in a state; refunded and cancelled have none.
+STAGE_OF = {s: DealStage(s.value) for s in S if s.value in DealStage._value2member_map_}
+Party = Literal["client", "vendor"]
+T = TypeVar("T")
+A = TypeVar("A")
+
+#: `workflow.patched` id: payments count only when Stripe's copy names this deal and milestone;
+#: refund and dispute events are re-read from Stripe; open Checkout Sessions are polled on a backoff.
+#: Asked where each of those happens, as the deal first reaches it.
+STRIPE_HINTS_VERIFIED = "stripe-hints-verified"
+#: `workflow.patched` id: actions whose text breaks its rule (NUL, lone surrogates, controls) are
+#: refused here too, for senders that bypass the bridge (Temporal UI, CLI). Decided once, when the
+#: deal is built, because validators may not call `workflow.patched`.
+REFUSE_BAD_TEXT = "refuse-bad-text"
+#: `workflow.patched` id: every step issues its own commands, in that step. Each coroutine writes
+#: only its own ledger rows, and work started beside the deal (mails, hand-offs, receipts) starts
+#: its activity in the step that asks for it, not when its task first runs. sdk-core may hand one
+#: workflow task's jobs to the workflow in one activation on the first run and in two on replay
+#: (after a worker crash, when a status query made a fresh worker apply new events early); with
+#: each job's commands issued in its own step, both give the same commands in the same order.
+OWN_STEPS = "steps-issue-their-own-commands"
+
+
+class DealContext:
+    def __init__(self, spec: DealSpec) -> None:
+        self.spec = spec
+        self.policy = spec.policy
+        self.sow_sha256 = hashlib.sha256(spec.sow.encode()).hexdigest()
+        self.stage = DealStage.SOW_SENT
+        self.milestones = {m.key: MilestoneRun(spec=m) for m in spec.milestones}
+        self.livemode: bool | None = None
+        self.stop: StopRequest | None = None
+        self.stripe_lock = asyncio.Lock()
+        self.journal = Journal(spec, self._view)
+        self.timers = Timers(
+            stopped=lambda: self.stop is not None, before_waiting=self.journal.flush
+        )
+        self.background: list[asyncio.Task[None]] = []
+        # Decided here, when the deal is built: an update can come in the deal's first
+        # activation, and the SDK runs its handler before `run` starts.
+        self.text_checked = workflow.patched(REFUSE_BAD_TEXT)
+        self.own_steps = workflow.patched(OWN_STEPS)
+        if self.own_steps:
+            self.journal.by_owner(asyncio.current_task)
+
+    # ------------------------------------------------------------------ the deal's state
+
+    def request_stop(self, stage: DealStage, reason: str, source: Source) -> None:
+        """Ask the deal to stop (the first request wins); `run` winds it down."""
+        if self.stop is not None:
+            return
+        self.stop = StopRequest(stage, reason, source)
+        verb = "Cancellation requested" if stage is DealStage.CANCELLED else "Deal expiring"
+        self.record(source, EventKind(f"{stage.value}_requested"), f"{verb}: {reason}")
+
+    def set_state(
+        self, m: MilestoneRun, state: MilestoneState, source: Source, kind: EventKind, message: str
+    ) -> None:
+        """Move the active milestone; the deal's stage follows it (a refunded milestone leaves
+        the stage to the next milestone)."""
+        m.enter(state, workflow.now(), self.policy)
+        self.stage = STAGE_OF.get(state, self.stage)
+        self.record(source, kind, message, m)
+
+    def find(
+        self, key: str | None, *, session_id: str | None = None, intent_id: str | None = None
+    ) -> MilestoneRun | None:
+        """The milestone a key names, or whose Checkout Session or payment this is."""
+        if key in self.milestones:
+            return self.milestones[key]
+        for m in self.milestones.values():
+            if (session_id and session_id in m.session_ids) or (
+                intent_id and intent_id in (m.payment_intent_id, *m.extra_intents)
+            ):
+                return m
+        return None
+
+    def money_totals(self) -> MoneyTotals:
+        runs = self.milestones.values()
+        return MoneyTotals(
+            contract=self.spec.total_amount,
+            funded=sum(m.held for m in runs),
+            released=sum(m.released for m in runs),
+            refunded=sum(m.refunded for m in runs),
+            disputed=sum(m.held for m in runs if m.state is S.DISPUTED),
+        )
+
+    def money(self, amount: int) -> str:
+        return format_money(amount, self.spec.currency)
+
+    def _view(self) -> View:
+        return View(stage=self.stage, money=self.money_totals(), livemode=self.livemode)
+
+    # ------------------------------------------------------------------ recording
+
+    def record(
+        self, source: Source, kind: EventKind, message: str, m: MilestoneRun | None = None
+    ) -> None:
+        self.journal.record(source, kind, message, m.key if m else None)
+
+    def anomaly(self, message: str, m: MilestoneRun | None = None) -> None:
+        self.journal.anomaly(message, m.key if m else None)
+
+    def ledger_payment(
+        self, m: MilestoneRun, kind: PaymentKind, stripe_id: str, amount: int, status: str
+    ) -> None:
+        self.journal.payment(
+            PaymentRecord(
+                stripe_id=stripe_id,
+                deal_id=self.spec.deal_id,
+                milestone_key=m.key,
+                kind=kind,
+                amount=amount,
+                currency=self.spec.currency,
+                livemode=m.livemode,
+                sandbox=m.sandbox,
+                status=status,
+                occurred_at=workflow.now(),
+            )
+        )
+
+    # ------------------------------------------------------------------ activities
+
+    async def attempt(
+        self, what: str, call: Awaitable[T], m: MilestoneRun | None = None
+    ) -> T | None:
+        """Await an activity; a permanent failure becomes an anomaly and None, and the deal goes on."""
+        self.journal.flush()
+        try:
+            return await call
+        except ActivityError as error:
+            self.anomaly(f"{what.capitalize()} failed: {failure(error)}", m)
+            return None
+
+    def beside(
+        self,
+        what: str,
+        call: calls.Call[A, T],
+        arg: A,
+        m: MilestoneRun | None,
+        then: Callable[[T], Awaitable[None]] | None = None,
+    ) -> None:
+        """Run an activity beside the deal (a notice, a hand-off, a receipt), and `then` on its
+        result; `run` waits for all before it returns. With OWN_STEPS the activity starts now,
+        in the asking step; before, when its task first ran."""
+        started = call.start(arg) if self.own_steps else None
+
+        async def carry_out() -> None:
+            result = await self.attempt(what, started or call.run(arg), m)
+            if result is not None and then is not None:
+                await then(result)
+
+        self.background.append(asyncio.create_task(self._flushed(carry_out())))
+
+    async def _flushed(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        """A background step's last records go to the ledger when it ends."""
+        try:
+            await coroutine
+        finally:
+            self.journal.flush()
+
+    @asynccontextmanager
+    async def stripe_turn(self) -> AsyncIterator[None]:
+        """One Stripe conversation at a time; what this step recorded is written before it
+        waits for its turn."""
+        self.journal.flush()
+        async with self.stripe_lock:
+            yield
+
+    def intent_action(self, m: MilestoneRun, intent_id: str) -> PaymentIntentAction:
+        return PaymentIntentAction(
+            deal_id=self.spec.deal_id, milestone_key=m.key, payment_intent_id=intent_id
+        )
+
+    # ------------------------------------------------------------------ notices
+
+    def notify(
+        self,
+        kind: EmailKind,
+        party: Party,
+        message_key: str,
+        m: MilestoneRun | None = None,
+        **context: Any,
+    ) -> None:
+        """Mail one party beside the deal."""
+        email = self.email(kind, party, message_key, m, **context)
+        self.beside(f"the {kind.value} mail to {email.to}", calls.SEND_EMAIL, email, m)
+
+    def notify_both(
+        self, kind: EmailKind, message_key: str, m: MilestoneRun | None = None, **context: Any
+    ) -> None:
+        for party in ("client", "vendor"):
+            self.notify(kind, party, f"{message_key}:{party}", m, **context)
+
+    async def send_mail(self, email: EmailInput, m: MilestoneRun | None) -> None:
+        """Send a mail and wait until it is sent (or given up on)."""
+        await self.attempt(
+            f"the {email.kind.value} mail to {email.to}", calls.SEND_EMAIL.run(email), m
+        )
+
+    def email(
+        self,
+        kind: EmailKind,
+        party: Party,
+        message_key: str,
+        m: MilestoneRun | None,
+        attachments: list[EmailAttachment] | None = None,
+        **context: Any,
+    ) -> EmailInput:
+        """One party's mail of this deal."""
+        to = str(self.spec.client.email if party == "client" else self.spec.vendor.email)
+        return build_email(
+            self.spec,
+            kind,
+            to=to,
+            message_key=message_key,
+            milestone=m.spec if m else None,
+            attachments=attachments or (),
+            **context,
+        )

@@ -1,0 +1,155 @@
+"""Release and payout: approved work is paid for. The hold is captured if need be, the money
+transferred to the vendor's Stripe account (or released for a payout outside Connect), the
+receipt issued and mailed, and the approved files delivered. Money that cannot move stops the
+milestone as a dispute for an operator."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.payments import PaymentActivities
+    from dealflow.contract import EventKind
+    from dealflow.messages import (
+        ArtifactDeliveryInput,
+        EmailAttachment,
+        EmailKind,
+        MilestoneState,
+        PaymentKind,
+        ReceiptInput,
+        ReceiptResult,
+        TransferInput,
+    )
+    from workflows import calls
+    from workflows.deal.capture import Capture
+    from workflows.deal.context import DealContext
+    from workflows.deal.disputes import Disputes
+    from workflows.mail import artifact_context
+    from workflows.milestone import MilestoneRun
+
+S = MilestoneState
+
+
+class Release:
+    def __init__(self, ctx: DealContext, capture: Capture, disputes: Disputes) -> None:
+        self.ctx = ctx
+        self.capture = capture
+        self.disputes = disputes
+
+    async def release_phase(self, m: MilestoneRun) -> None:
+        async with self.ctx.stripe_turn():
+            problem = await self.pay_vendor(m)
+        if problem is not None:
+            self.disputes.open(m, f"payout stopped: {problem}", "system")
+
+    async def pay_vendor(self, m: MilestoneRun) -> str | None:
+        """Capture (if only authorized), then transfer or release; then the receipt and notices.
+        Returns why the money could not move, or None when it did."""
+        assert m.payment_intent_id
+        ctx = self.ctx
+        if not m.captured:
+            intent = await self.capture.capture(m)
+            if intent is None:
+                return "the payment could not be captured"
+        transfer_id = None
+        if ctx.spec.vendor.stripe_account:
+            transfer = await ctx.attempt(
+                "transferring the payout",
+                calls.stripe(
+                    PaymentActivities.transfer_to_vendor,
+                    TransferInput(
+                        deal_id=ctx.spec.deal_id,
+                        milestone_key=m.key,
+                        destination_account=ctx.spec.vendor.stripe_account,
+                        amount=m.held,
+                        currency=ctx.spec.currency,
+                    ),
+                ),
+                m,
+            )
+            if transfer is None:
+                return "the transfer to the vendor's Stripe account failed"
+            transfer_id = m.transfer_id = transfer.transfer_id
+            ctx.ledger_payment(m, PaymentKind.TRANSFER, transfer_id, transfer.amount, "paid")
+        else:
+            ctx.ledger_payment(m, PaymentKind.RELEASE, m.payment_intent_id, m.held, "released")
+        amount = m.held
+        m.released += amount
+        how = f"transfer {transfer_id}" if transfer_id else "payout outside Stripe Connect"
+        ctx.set_state(
+            m,
+            S.RELEASED,
+            "workflow",
+            EventKind.RELEASED,
+            f"{ctx.money(amount)} for '{m.title}' released to {ctx.spec.vendor.name} ({how})",
+        )
+        self._issue_receipt(m, amount)
+        ctx.notify(
+            EmailKind.PAYOUT_SENT, "vendor", f"payout_sent:{m.key}", m, transfer_id=transfer_id
+        )
+        artifacts = m.deliverables[-1].artifacts if m.deliverables else []
+        if artifacts:
+            delivery = ArtifactDeliveryInput(
+                deal_id=ctx.spec.deal_id,
+                milestone_key=m.key,
+                client_email=str(ctx.spec.client.email),
+                title=m.title,
+                artifacts=artifacts,
+                demo=ctx.policy.demo,
+            )
+            ctx.beside("delivering the approved files", calls.DELIVER_ARTIFACTS, delivery, m)
+        return None
+
+    def _issue_receipt(self, m: MilestoneRun, amount: int) -> None:
+        """The receipt of a release, then its mail to the client with the PDF."""
+        spec = self.ctx.spec
+        self.ctx.beside(
+            "issuing the receipt",
+            calls.ISSUE_RECEIPT,
+            ReceiptInput(
+                deal_id=spec.deal_id,
+                milestone_key=m.key,
+                milestone_title=m.title,
+                deal_title=spec.title,
+                client_name=spec.client.name,
+                client_email=str(spec.client.email),
+                vendor_name=spec.vendor.name,
+                vendor_email=str(spec.vendor.email),
+                amount=amount,
+                currency=spec.currency,
+                livemode=m.livemode,
+                sandbox=m.sandbox,
+                payment_intent_id=m.payment_intent_id,
+                charge_id=m.charge_id,
+                transfer_id=m.transfer_id,
+                released_at=workflow.now(),
+            ),
+            m,
+            then=lambda receipt: self._mail_receipt(m, amount, receipt),
+        )
+
+    async def _mail_receipt(self, m: MilestoneRun, amount: int, receipt: ReceiptResult) -> None:
+        self.ctx.record(
+            "workflow",
+            EventKind.RECEIPT,
+            f"Receipt {receipt.receipt_number} issued for '{m.title}'",
+            m,
+        )
+        artifacts = m.deliverables[-1].artifacts if m.deliverables else []
+        email = self.ctx.email(
+            EmailKind.APPROVED_RECEIPT,
+            "client",
+            f"approved_receipt:{m.key}",
+            m,
+            attachments=[
+                EmailAttachment(
+                    filename=f"receipt-{receipt.receipt_number}.pdf",
+                    content_type="application/pdf",
+                    content_b64=receipt.pdf_b64,
+                )
+            ],
+            receipt_number=receipt.receipt_number,
+            released_display=self.ctx.money(amount),
+            artifacts=[artifact_context(a) for a in artifacts],
+        )
+        await self.ctx.send_mail(email, m)

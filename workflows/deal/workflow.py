@@ -1,0 +1,206 @@
+"""DealWorkflow: one deal, from the statement of work to the last receipt, as a durable workflow.
+
+`run` walks the deal: SOW sent, signature, then each milestone in order (funding, work, review,
+release) and finally completion, or cancellation/expiry with its compensations; then it waits
+for every handler and every task beside the deal before it returns. Each phase is a room of its
+own (`signing`, `checkout` and `payments`, `work`, `release`, `disputes`, `winddown`,
+`stripe_events`), sharing the deal through one `DealContext`; the decisions that need no
+Temporal are in `workflows.rules`.
+
+Human actions arrive both as signals and as updates of the same name (`actions`); handlers
+change state and send notices. Money moves only in `run` and in the Stripe event handler, one
+Stripe conversation at a time. Stripe events are hints: the workflow re-reads Stripe before it
+believes one, and it keys funding by payment intent so duplicates and reordering fund a
+milestone once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    # pydantic imports it lazily to validate EmailStr fields; load it here, outside the sandbox.
+    import email_validator  # noqa: F401
+
+    from dealflow.contract import (
+        APPROVE_MILESTONE,
+        CANCEL_DEAL,
+        OPEN_DISPUTE,
+        REQUEST_REVISION,
+        RESOLVE_DISPUTE,
+        SIGN_SOW,
+        STATUS,
+        STRIPE_EVENT,
+        SUBMIT_DELIVERABLE,
+        EventKind,
+    )
+    from dealflow.messages import (
+        DealStage,
+        DealStatus,
+        EmailKind,
+        MilestoneState,
+        StripeEventSignal,
+    )
+    from dealflow.models import DealSpec
+    from workflows import rules
+    from workflows.deal.actions import Action, Actions, action_handlers
+    from workflows.deal.capture import Capture
+    from workflows.deal.checkout import Checkout
+    from workflows.deal.context import DealContext
+    from workflows.deal.disputes import Disputes
+    from workflows.deal.payments import Payments
+    from workflows.deal.refunds import Refunds
+    from workflows.deal.release import Release
+    from workflows.deal.signing import Signing
+    from workflows.deal.stripe_events import StripeEvents
+    from workflows.deal.winddown import WindDown, requester
+    from workflows.deal.work import Work
+    from workflows.milestone import MilestoneRun
+
+S = MilestoneState
+
+
+@workflow.defn
+@action_handlers
+class DealWorkflow:
+    @workflow.init
+    def __init__(self, spec: DealSpec) -> None:
+        ctx = self._ctx = DealContext(spec)
+        self._signing = signing = Signing(ctx)
+        capture = Capture(ctx)
+        refunds = Refunds(ctx)
+        work = Work(ctx, capture)
+        disputes = Disputes(ctx, refunds, capture)
+        payments = Payments(ctx, refunds, work)
+        release = Release(ctx, capture, disputes)
+        self._wind_down = wind_down = WindDown(ctx, payments, release, refunds)
+        self._stripe_events = StripeEvents(ctx, payments, disputes, refunds)
+        #: What drives a milestone on, by the state it is in.
+        self._phases: dict[MilestoneState, Callable[[MilestoneRun], Awaitable[None]]] = {
+            S.AWAITING_FUNDING: Checkout(ctx, payments).funding_phase,
+            S.IN_PROGRESS: work.work_phase,
+            S.DELIVERED: work.review_phase,
+            S.DISPUTED: disputes.dispute_phase,
+            S.APPROVED: release.release_phase,
+        }
+        runs = ctx.milestones
+        self._actions = Actions(
+            ctx,
+            {
+                SIGN_SOW: Action(
+                    lambda _: "client",
+                    lambda sign: rules.sign_refusal(ctx.stage, ctx.sow_sha256, sign),
+                    signing.sign,
+                ),
+                SUBMIT_DELIVERABLE: Action(
+                    lambda _: "vendor", lambda i: rules.submit_refusal(runs, i), work.submit
+                ),
+                APPROVE_MILESTONE: Action(
+                    lambda _: "client", lambda i: rules.approve_refusal(runs, i), work.approve
+                ),
+                REQUEST_REVISION: Action(
+                    lambda _: "client",
+                    lambda i: rules.revision_refusal(runs, i, ctx.policy.max_revisions),
+                    work.revise,
+                ),
+                OPEN_DISPUTE: Action(
+                    lambda i: i.opened_by,
+                    lambda i: rules.dispute_refusal(runs, i),
+                    disputes.dispute,
+                ),
+                RESOLVE_DISPUTE: Action(
+                    lambda _: "operator",
+                    lambda i: rules.resolve_refusal(runs, i),
+                    disputes.resolve_later,
+                ),
+                CANCEL_DEAL: Action(requester, lambda _: None, wind_down.cancel),
+            },
+        )
+
+    @workflow.run
+    async def run(self, spec: DealSpec) -> DealStatus:
+        ctx = self._ctx
+        legacy_ledger_writer = ctx.journal.start()
+        if workflow.memo_value("title", None) is None:
+            workflow.upsert_memo({"title": spec.title})
+        self._signing.send_sow()
+        await self._signing.await_signature()
+        for milestone in ctx.milestones.values():
+            if ctx.stop is not None:
+                break
+            await self._run_milestone(milestone)
+        if ctx.stop is not None:
+            await self._wind_down.wind_down(ctx.stop)
+        else:
+            self._complete()
+        await self._settle(legacy_ledger_writer)
+        return self.status()
+
+    async def _run_milestone(self, m: MilestoneRun) -> None:
+        """Drive one milestone through its phases until it is released or refunded."""
+        ctx = self._ctx
+        ctx.set_state(
+            m,
+            S.AWAITING_FUNDING,
+            "workflow",
+            EventKind.AWAITING_FUNDING,
+            f"'{m.title}' awaits funding of {ctx.money(m.spec.amount)}",
+        )
+        while ctx.stop is None and m.state in self._phases:
+            await self._phases[m.state](m)
+
+    def _complete(self) -> None:
+        ctx = self._ctx
+        ctx.stage = DealStage.COMPLETED
+        ctx.timers.clear()
+        ctx.record(
+            "workflow", EventKind.COMPLETED, "Every milestone is done: the deal is completed"
+        )
+        ctx.notify_both(EmailKind.DEAL_COMPLETED, "deal_completed")
+
+    async def _settle(self, legacy_ledger_writer: asyncio.Task[None] | None) -> None:
+        """The deal is over: let every handler and every task beside it finish, then the ledger.
+        With OWN_STEPS again until none is left: a webhook can still come while the deal winds
+        up (a payment after the end is given back), and its handler must not be cut off."""
+        ctx = self._ctx
+        while True:
+            ctx.journal.flush()
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            while pending := [task for task in ctx.background if not task.done()]:
+                await asyncio.gather(*pending)
+            await ctx.journal.drain(legacy_ledger_writer)
+            if not ctx.own_steps or workflow.all_handlers_finished():
+                return
+
+    # ------------------------------------------------------------------ messages
+    # (the human actions' signals and updates are added by `action_handlers`)
+
+    @workflow.signal(name=STRIPE_EVENT)
+    async def stripe_event(self, event: StripeEventSignal) -> None:
+        """A verified webhook, as a hint: deduplicated by event id, then checked against Stripe."""
+        await self._stripe_events.receive(event)
+
+    @workflow.query(name=STATUS)
+    def status(self) -> DealStatus:
+        ctx = self._ctx
+        spec = ctx.spec
+        return DealStatus(
+            deal_id=spec.deal_id,
+            title=spec.title,
+            currency=spec.currency,
+            stage=ctx.stage,
+            client_email=str(spec.client.email),
+            vendor_email=str(spec.vendor.email),
+            sow_sha256=ctx.sow_sha256,
+            livemode=ctx.livemode,
+            signature=self._signing.signature,
+            milestones=[m.status() for m in ctx.milestones.values()],
+            money=ctx.money_totals(),
+            timeline=list(ctx.journal.timeline),
+            anomalies=list(ctx.journal.anomalies),
+            next_deadline=ctx.timers.deadline,
+            demo=ctx.policy.demo,
+        )
