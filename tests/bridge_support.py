@@ -21,6 +21,7 @@ import stripe
 from temporalio.client import Client
 
 from bridge.app import BridgeOptions, create_app
+from bridge.inbox import Inbox, InboxStatus
 from dealflow.messages import DealStatus, MilestoneState, MilestoneStatus
 from dealflow.models import DealSpec, workflow_id_for
 from dealflow.serve import serve_app
@@ -251,3 +252,21 @@ async def submit_deliverable(stack: Stack, deal_id: str, key: str, *, summary: s
     return await wait_for_status(
         stack, deal_id, lambda s: milestone(s, key).state == MilestoneState.DELIVERED, what=f"{key} delivered"
     )
+
+
+async def store_pending_events(pool: asyncpg.Pool, deal_ids: list[str]) -> dict[str, list[str]]:
+    """One stored (pending) payment event per entry of `deal_ids`, in that order, as the webhook
+    route would keep them; the event ids by deal."""
+    inbox, stored = Inbox(pool), {}
+    for deal_id in deal_ids:
+        event = session_completed(deal_id, "build", 1000)
+        await inbox.store(
+            event_id=event["id"],
+            event_type=event["type"],
+            livemode=False,
+            deal_id=deal_id,
+            raw_body=json.dumps(event),
+            status=InboxStatus.PENDING,
+        )
+        stored.setdefault(deal_id, []).append(event["id"])
+    return stored

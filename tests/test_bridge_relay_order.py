@@ -6,7 +6,6 @@ the tests check the order and the count each workflow saw, not only what the inb
 
 from __future__ import annotations
 
-import json
 import random
 import uuid
 from collections.abc import AsyncIterator
@@ -22,7 +21,6 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from bridge.app import BridgeOptions
-from bridge.inbox import Inbox, InboxStatus
 from bridge.relay import Backoff, RelayPolicy
 from dealflow.db import create_pool
 from dealflow.models import workflow_id_for
@@ -32,7 +30,7 @@ from tests.bridge_support import (
     bridge_settings,
     eventually,
     running_bridge,
-    session_completed,
+    store_pending_events,
 )
 from tests.signal_log import SignalLog
 
@@ -68,23 +66,6 @@ async def _received(client: Client, deal_id: str) -> list[str]:
     return await client.get_workflow_handle(workflow_id_for(deal_id)).query(SignalLog.received)
 
 
-async def _store(pool: asyncpg.Pool, deal_ids: list[str]) -> dict[str, list[str]]:
-    """One stored event per entry of `deal_ids`, in that order; the event ids by deal."""
-    inbox, stored = Inbox(pool), {}
-    for deal_id in deal_ids:
-        event = session_completed(deal_id, "build", 1000)
-        await inbox.store(
-            event_id=event["id"],
-            event_type=event["type"],
-            livemode=False,
-            deal_id=deal_id,
-            raw_body=json.dumps(event),
-            status=InboxStatus.PENDING,
-        )
-        stored.setdefault(deal_id, []).append(event["id"])
-    return stored
-
-
 async def _rows(pool: asyncpg.Pool, deal_id: str) -> list[asyncpg.Record]:
     return await pool.fetch(
         """SELECT event_id, status, attempts, last_error, received_at, delivered_at
@@ -109,7 +90,7 @@ async def test_a_missing_deal_backs_off_alone_and_gets_its_events_in_order_once_
 ) -> None:
     client = dev_server_env.client
     await _start(client, task_queue, "on-time")
-    stored = await _store(db_pool, ["late"] * 5 + ["on-time"] * 5)
+    stored = await store_pending_events(db_pool, ["late"] * 5 + ["on-time"] * 5)
 
     async with running_bridge(settings, db_pool, client, _options()) as url:
         on_time = await eventually(
@@ -165,7 +146,7 @@ async def test_two_bridges_deliver_every_event_once_and_each_deal_in_order(
             await bridges.enter_async_context(running_bridge(settings, pool, client, _options()))
             for pool in (db_pool, other_pool)
         ]
-        stored = await _store(db_pool, arrivals)  # both relays are polling by now
+        stored = await store_pending_events(db_pool, arrivals)  # both relays are polling by now
 
         async def all_delivered() -> bool:
             sql = "SELECT count(*) FROM stripe_events WHERE status <> 'delivered'"
@@ -189,7 +170,7 @@ async def test_events_are_given_up_when_their_deal_stays_missing_or_has_ended(
     client = dev_server_env.client
     await _start(client, task_queue, "ended")
     await client.get_workflow_handle(workflow_id_for("ended")).terminate("the deal is over")
-    await _store(db_pool, ["never"] * 2 + ["ended"] * 2)
+    await store_pending_events(db_pool, ["never"] * 2 + ["ended"] * 2)
 
     options = _options(missing_deal_for=timedelta(seconds=1))
     async with running_bridge(settings, db_pool, client, options) as url:
