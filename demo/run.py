@@ -43,17 +43,9 @@ from demo.actors import (
 )
 from demo.scenarios import STEP_TIMEOUT, DealWatch, Play, Scenario, scenarios_for
 from devstack.logs import setup_dev_logging
-from devstack.run import (
-    DevStackError,
-    StopSignals,
-    banner,
-    bridge_alive,
-    connect_runtime,
-    load_ports,
-    make_plan,
-    read_runtime,
-    run_dev,
-)
+from devstack.plan import DevStackError, load_ports, make_plan
+from devstack.run import StopSignals, banner, run_dev
+from devstack.runtime import bridge_alive, connect_runtime, read_runtime
 from devstack.stack import Stack
 from starter import DealExists, start_deal
 
