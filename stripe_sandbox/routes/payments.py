@@ -6,15 +6,7 @@ from __future__ import annotations
 from stripe_sandbox.engine import Sandbox
 from stripe_sandbox.objects import Obj
 from stripe_sandbox.params import EXPAND, Array, Boolean, Enum, Hash, Metadata, String, required
-from stripe_sandbox.routes.call import (
-    AMOUNT,
-    CURRENCY,
-    EXPAND_ONLY,
-    Call,
-    expand,
-    retrieve,
-    route,
-)
+from stripe_sandbox.routes.call import AMOUNT, CURRENCY, EXPAND_ONLY, Call, expand, retrieve, route
 
 INTENT_CREATE = Hash(
     {
