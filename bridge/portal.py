@@ -8,7 +8,8 @@ including the validator's reason when the action is not possible now.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -221,78 +222,75 @@ def _client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-@router.post("/{deal_id}/sign", response_class=HTMLResponse)
-async def sign(
-    request: Request,
-    deal_id: str,
-    form: Annotated[SignForm, Form()],
-    bridge: Bridge,
-    view: View,
-) -> HTMLResponse:
-    """Sign the SOW: typed name and consent; IP, browser and time are kept as evidence."""
+def _signature(request: Request, form: SignForm) -> SignSow:
+    if not form.consent:
+        raise _Refusal(
+            422, "Please check the form", "Tick the box to agree to the statement of work.", field="consent"
+        )
+    return SignSow(
+        signer_name=form.full_name.strip(),
+        consent=True,
+        sow_sha256=form.sow_sha256 or None,
+        ip=_client_ip(request),
+        user_agent=(request.headers.get("user-agent") or "")[:500] or None,
+    )
 
-    def build() -> SignSow:
-        if not form.consent:
-            raise _Refusal(
-                422, "Please check the form", "Tick the box to agree to the statement of work.", field="consent"
-            )
-        return SignSow(
-            signer_name=form.full_name.strip(),
-            consent=True,
-            sow_sha256=form.sow_sha256 or None,
-            ip=_client_ip(request),
-            user_agent=(request.headers.get("user-agent") or "")[:500] or None,
+
+@dataclass(frozen=True)
+class _Action:
+    """One portal form: its path and route name, the update it sends, and the page after it."""
+
+    name: str
+    form: type[PortalForm]
+    update: str
+    build: Callable[[Request, Any], BaseModel]
+    done: str
+    description: str
+
+
+_ACTIONS = (
+    _Action(
+        "sign", SignForm, SIGN_SOW, _signature, "Signed",
+        "Sign the SOW: typed name and consent; IP, browser and time are kept as evidence.",
+    ),
+    _Action(
+        "approve", MilestoneForm, APPROVE_MILESTONE,
+        lambda _, form: ApproveMilestone(milestone_key=form.milestone_key, approved_by="client (portal)"),
+        "Approved", "Approve a delivered milestone; its money is released to the vendor.",
+    ),
+    _Action(
+        "revise", RevisionForm, REQUEST_REVISION,
+        lambda _, form: RequestRevision(milestone_key=form.milestone_key, notes=form.notes.strip()),
+        "Revision requested", "Send a delivered milestone back to the vendor with notes.",
+    ),
+    _Action(
+        "dispute", DisputeForm, OPEN_DISPUTE,
+        lambda _, form: OpenDispute(milestone_key=form.milestone_key, reason=form.reason.strip(), opened_by="client"),
+        "Dispute opened", "Open a dispute on a milestone; it pauses until an operator resolves it.",
+    ),
+)
+
+
+def _add_route(action: _Action) -> None:
+    """One POST route per action, its form parsed as the action's own model."""
+
+    async def endpoint(request: Request, deal_id: str, form: PortalForm, bridge: Bridge, view: View) -> HTMLResponse:
+        return await _act(
+            request, bridge, view, deal_id=deal_id, form=form, action=action.name, update=action.update,
+            build=lambda: action.build(request, form), done=action.done,
         )
 
-    return await _act(
-        request, bridge, view, deal_id=deal_id, form=form, action="sign", update=SIGN_SOW, build=build,
-        done="Signed",
+    # The annotations are strings FastAPI resolves in this module; the form's model is the action's.
+    endpoint.__annotations__["form"] = Annotated[action.form, Form()]
+    router.add_api_route(
+        f"/{{deal_id}}/{action.name}",
+        endpoint,
+        methods=["POST"],
+        response_class=HTMLResponse,
+        name=action.name,
+        description=action.description,
     )
 
 
-@router.post("/{deal_id}/approve", response_class=HTMLResponse)
-async def approve(
-    request: Request,
-    deal_id: str,
-    form: Annotated[MilestoneForm, Form()],
-    bridge: Bridge,
-    view: View,
-) -> HTMLResponse:
-    """Approve a delivered milestone; its money is released to the vendor."""
-    return await _act(
-        request, bridge, view, deal_id=deal_id, form=form, action="approve", update=APPROVE_MILESTONE,
-        build=lambda: ApproveMilestone(milestone_key=form.milestone_key, approved_by="client (portal)"),
-        done="Approved",
-    )
-
-
-@router.post("/{deal_id}/revise", response_class=HTMLResponse)
-async def revise(
-    request: Request,
-    deal_id: str,
-    form: Annotated[RevisionForm, Form()],
-    bridge: Bridge,
-    view: View,
-) -> HTMLResponse:
-    """Send a delivered milestone back to the vendor with notes."""
-    return await _act(
-        request, bridge, view, deal_id=deal_id, form=form, action="revise", update=REQUEST_REVISION,
-        build=lambda: RequestRevision(milestone_key=form.milestone_key, notes=form.notes.strip()),
-        done="Revision requested",
-    )
-
-
-@router.post("/{deal_id}/dispute", response_class=HTMLResponse)
-async def dispute(
-    request: Request,
-    deal_id: str,
-    form: Annotated[DisputeForm, Form()],
-    bridge: Bridge,
-    view: View,
-) -> HTMLResponse:
-    """Open a dispute on a milestone; it pauses until an operator resolves it."""
-    return await _act(
-        request, bridge, view, deal_id=deal_id, form=form, action="dispute", update=OPEN_DISPUTE,
-        build=lambda: OpenDispute(milestone_key=form.milestone_key, reason=form.reason.strip(), opened_by="client"),
-        done="Dispute opened",
-    )
+for _action in _ACTIONS:
+    _add_route(_action)

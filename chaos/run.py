@@ -36,7 +36,7 @@ from chaos.plan import SANDBOX_FAULTS, ChaosPlan, make_plan
 from chaos.report import ChaosOutcome, render, summary_line
 from chaos.stack import ChaosStack, chaos_stack
 from dealflow.settings import ConfigError, Settings
-from demo.run import STARTED, DealRun, DemoTarget, demo_cast, perform
+from demo.cast import STARTED, DealRun, DemoTarget, demo_cast, perform
 from devstack.logs import setup_dev_logging
 from devstack.temporal import DevServerFailed
 from starter import start_deal

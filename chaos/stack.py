@@ -17,12 +17,12 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 from temporalio.client import Client
 
 from dealflow.serve import free_port
 from dealflow.settings import Settings
 from devstack.postgres import embedded_postgres
+from devstack.runtime import bridge_alive
 from devstack.stack import Stack, StackConfig, run_stack
 from devstack.temporal import DevServerConfig, die_with_parent, temporal_dev_server
 
@@ -122,11 +122,7 @@ async def _worker_polling(child: ChildProcess) -> bool:
 
 def _bridge_healthy(url: str) -> Callable[[ChildProcess], Awaitable[bool]]:
     async def healthy(_child: ChildProcess) -> bool:
-        try:
-            async with httpx.AsyncClient(timeout=2) as http:
-                return (await http.get(f"{url}/healthz")).status_code == 200
-        except httpx.HTTPError:
-            return False
+        return await bridge_alive(url)
 
     return healthy
 

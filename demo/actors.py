@@ -12,16 +12,11 @@
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
 import hashlib
-import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
-from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 from starlette.applications import Starlette
@@ -32,216 +27,9 @@ from starlette.routing import Route
 from dealflow.messages import ActionResult, DisputeResolution
 from dealflow.serve import serve_app
 from dealflow.signing import SIGNATURE_HEADER, InvalidSignature, verify_signature
-
-#: How long one person keeps retrying a step the server asked them to repeat (429, 503).
-PATIENCE = 60.0
-_MAX_BACKOFF = 5.0
-
-
-class DemoStepFailed(RuntimeError):
-    """A simulated person could not do their step; the message quotes what they were told."""
-
-
-async def send_politely(http: httpx.AsyncClient, method: str, url: str, **kwargs: object) -> httpx.Response:
-    """One request, repeated when the server says "slow down" (429) or "try again" (503), or
-    does not answer at all (a restarting server), as a person reloads a page. Sending again is
-    safe: every form and API call the people make is deduplicated (form nonce, Idempotency-Key)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + PATIENCE
-    while True:
-        try:
-            response = await http.request(method, url, **kwargs)  # type: ignore[arg-type]
-        except httpx.TransportError:
-            if loop.time() > deadline:
-                raise
-            await asyncio.sleep(1.0)
-            continue
-        if response.status_code not in (429, 503) or loop.time() > deadline:
-            return response
-        retry_after = response.headers.get("retry-after", "")
-        await asyncio.sleep(min(float(retry_after) if retry_after.isdigit() else 1.0, _MAX_BACKOFF))
-
-
-# --------------------------------------------------------------------------- pages and forms
-
-
-@dataclass
-class Form:
-    action: str
-    fields: dict[str, str]
-    id: str | None = None
-
-
-@dataclass
-class Page:
-    url: str
-    status: int
-    forms: list[Form]
-    links: dict[str, str]
-    text: str
-
-    def form(self, action_suffix: str, milestone_key: str | None = None) -> Form:
-        """The form posting to `.../<action_suffix>` (for `milestone_key`, when given)."""
-        for form in self.forms:
-            if form.action.rstrip("/").endswith("/" + action_suffix) and (
-                milestone_key is None or form.fields.get("milestone_key") == milestone_key
-            ):
-                return form
-        what = f"'{action_suffix}' form" + (f" for milestone {milestone_key}" if milestone_key else "")
-        raise DemoStepFailed(f"no {what} on {urlsplit(self.url).path}: {self.text[:200]}")
-
-    def single_form(self) -> Form:
-        if len(self.forms) != 1:
-            raise DemoStepFailed(f"expected one form on {urlsplit(self.url).path}: {self.text[:200]}")
-        return self.forms[0]
-
-    def link(self, element_id: str) -> str:
-        if element_id not in self.links:
-            raise DemoStepFailed(f"no link #{element_id} on {urlsplit(self.url).path}: {self.text[:200]}")
-        return urljoin(self.url, self.links[element_id])
-
-
-class _PageParser(HTMLParser):
-    """Forms with their fields (hidden values included), links by id, and the visible text."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.forms: list[Form] = []
-        self.links: dict[str, str] = {}
-        self.text: list[str] = []
-        self._form: Form | None = None
-        self._skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = {name: value or "" for name, value in attrs}
-        if tag == "form":
-            self._form = Form(action=a.get("action", ""), fields={}, id=a.get("id"))
-            self.forms.append(self._form)
-        elif tag in ("input", "textarea") and self._form is not None and a.get("name"):
-            if a.get("type") != "checkbox" or "checked" in a:
-                self._form.fields[a["name"]] = a.get("value", "")
-        elif tag == "a" and a.get("id") and a.get("href"):
-            self.links[a["id"]] = a["href"]
-        elif tag in ("style", "script", "title"):
-            self._skip += 1
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "form":
-            self._form = None
-        elif tag in ("style", "script", "title"):
-            self._skip = max(0, self._skip - 1)
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip and data.strip():
-            self.text.append(data.strip())
-
-
-def parse_page(response: httpx.Response) -> Page:
-    parser = _PageParser()
-    parser.feed(response.text)
-    return Page(str(response.url), response.status_code, parser.forms, parser.links, " ".join(parser.text))
-
-
-class Browser:
-    """What a person's browser does: open pages, submit forms with their hidden fields, follow
-    redirects, and send the page's own origin (the portal refuses foreign form posts)."""
-
-    def __init__(self, http: httpx.AsyncClient) -> None:
-        self.http = http
-
-    async def open(self, url: str) -> Page:
-        return parse_page(await send_politely(self.http, "GET", url, follow_redirects=True))
-
-    async def submit(self, page: Page, form: Form, values: dict[str, str]) -> Page:
-        """POST the form; a redirect is followed with a GET of its own, so being told to slow
-        down on the page after it never sends the form (a payment, a signature) twice."""
-        parts = urlsplit(page.url)
-        response = await send_politely(
-            self.http,
-            "POST",
-            urljoin(page.url, form.action),
-            data={**form.fields, **values},
-            headers={"Origin": f"{parts.scheme}://{parts.netloc}"},
-        )
-        if response.is_redirect:
-            return await self.open(urljoin(str(response.url), response.headers["location"]))
-        return parse_page(response)
-
-
-# --------------------------------------------------------------------------- mail
-
-
-#: A portal link as the mails carry it: `<public url>/portal/<deal id>?token=<signed token>`.
-_PORTAL_LINK = re.compile(r"https?://[^\s\"'<>]+/portal/([a-z0-9][a-z0-9-]*)\?token=[A-Za-z0-9_.%-]+")
-
-
-class MailBox:
-    """The clients' inbox: the sink's directory, read as files arrive (only mails newer than the
-    demo). Knows the latest portal link of each deal and how many mails each deal sent."""
-
-    def __init__(self, directory: Path, *, interval: float = 0.25) -> None:
-        self.directory = directory
-        self.interval = interval
-        self._seen: set[str] = set()
-        self._links: dict[str, str] = {}
-        self.counts: dict[str, int] = {}
-        self._changed = asyncio.Condition()
-
-    @asynccontextmanager
-    async def watching(self) -> AsyncIterator[MailBox]:
-        self._seen = {path.name for path in self.directory.glob("*.eml")}
-        task = asyncio.create_task(self._scan_forever())
-        try:
-            yield self
-        finally:
-            task.cancel()
-            await asyncio.wait([task])
-
-    async def _scan_forever(self) -> None:
-        """Read each new file once its size held still for one interval: the sink writes a mail
-        with a plain write, so a file seen mid-write would lose its end."""
-        sizes: dict[str, int] = {}
-        while True:
-            complete = []
-            for path in self.directory.glob("*.eml"):
-                if path.name in self._seen:
-                    continue
-                size = path.stat().st_size
-                if sizes.get(path.name) == size:
-                    complete.append(path)
-                sizes[path.name] = size
-            for path in sorted(complete):
-                self._seen.add(path.name)
-                del sizes[path.name]
-                self._read(path)
-            if complete:
-                async with self._changed:
-                    self._changed.notify_all()
-            await asyncio.sleep(self.interval)
-
-    def _read(self, path: Path) -> None:
-        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        body = message.get_body(preferencelist=("plain", "html"))
-        text = body.get_content() if body is not None else ""  # type: ignore[union-attr]
-        deals = set()
-        for match in _PORTAL_LINK.finditer(text):
-            self._links[match.group(1)] = match.group(0)
-            deals.add(match.group(1))
-        for deal_id in deals:
-            self.counts[deal_id] = self.counts.get(deal_id, 0) + 1
-
-    def latest_link(self, deal_id: str) -> str | None:
-        return self._links.get(deal_id)
-
-    async def portal_link(self, deal_id: str, timeout: float) -> str:
-        """The newest portal link mailed for `deal_id` (waiting for the first one to arrive)."""
-        async with self._changed:
-            try:
-                await asyncio.wait_for(self._changed.wait_for(lambda: deal_id in self._links), timeout)
-            except TimeoutError as error:
-                raise DemoStepFailed(f"no mail with a portal link for {deal_id} within {timeout:.0f}s") from error
-        return self._links[deal_id]
-
+from demo.browser import Browser, Page
+from demo.http import DemoStepFailed, send_politely
+from demo.mailbox import MailBox
 
 # --------------------------------------------------------------------------- the client
 
@@ -427,4 +215,3 @@ def _action_result(response: httpx.Response, what: str) -> ActionResult:
     if response.status_code != 200:
         raise DemoStepFailed(f"{what}: HTTP {response.status_code}: {response.text[:300]}")
     return ActionResult.model_validate(response.json())
-

@@ -25,7 +25,8 @@ from dealflow.messages import (
     MilestoneState,
 )
 from dealflow.models import CapturePolicy, DealSpec, Policy, workflow_id_for
-from demo.actors import DemoClient, DemoOperator, DemoStepFailed, DemoVendor
+from demo.actors import DemoClient, DemoOperator, DemoVendor
+from demo.http import DemoStepFailed
 
 CARD_OK = "4242424242424242"
 CARD_DECLINED = "4000000000000002"

@@ -20,16 +20,11 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-import psutil
-from pydantic import BaseModel, Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from rich.console import Console
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
@@ -38,172 +33,17 @@ from temporalio.api.operatorservice.v1 import (
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from dealflow.serve import PortInUse, check_port_free
-from dealflow.settings import SECRETS, ConfigError, Settings, dev_secrets_file, load_settings
+from dealflow.serve import PortInUse
+from dealflow.settings import ConfigError, dev_secrets_file, load_settings
 from dealflow.temporal import SEARCH_ATTRIBUTES, connect
 from devstack.logs import setup_dev_logging
+from devstack.plan import HOST, DevPlan, DevStackError, check_ports, load_ports, make_plan
 from devstack.postgres import embedded_postgres
+from devstack.runtime import DevRuntime, bridge_alive, read_runtime, runtime_file
 from devstack.stack import Stack, StackConfig, run_stack
 from devstack.temporal import DevServerConfig, DevServerFailed, temporal_dev_server
 
 log = logging.getLogger("dealflow.dev")
-
-HOST = "127.0.0.1"
-RUNTIME_FILE = "dev-stack.json"
-
-
-class DevStackError(RuntimeError):
-    """The dev stack cannot start as configured; the message says what to change."""
-
-
-class DevPorts(BaseSettings):
-    """The fixed ports of the dev stack, each movable by its own setting."""
-
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
-
-    bridge: int = Field(default=8000, ge=1, le=65535, alias="DEALFLOW_BRIDGE_PORT")
-    sandbox: int = Field(default=12111, ge=1, le=65535, alias="DEALFLOW_SANDBOX_PORT")
-    smtp: int = Field(default=1025, ge=1, le=65535, alias="DEALFLOW_SMTP_PORT")
-    temporal: int = Field(default=7233, ge=1, le=65535, alias="DEALFLOW_TEMPORAL_PORT")
-    temporal_ui: int = Field(default=8233, ge=1, le=65535, alias="DEALFLOW_TEMPORAL_UI_PORT")
-
-    @classmethod
-    def setting(cls, name: str) -> str:
-        alias = cls.model_fields[name].alias
-        assert alias is not None
-        return alias
-
-
-def load_ports() -> DevPorts:
-    try:
-        return DevPorts()
-    except ValidationError as error:
-        first = error.errors()[0]
-        raise ConfigError(f"{first['loc'][0]}: {first['msg']}") from error
-
-
-@dataclass(frozen=True)
-class DevPlan:
-    """What `dealflow dev` will run: each external setting replaces one embedded component."""
-
-    home: Path
-    ports: DevPorts
-    settings: Settings
-    public_url: str
-    temporal_ui_url: str
-    #: None: run the dev server; otherwise TEMPORAL_ADDRESS (connected through envconfig).
-    temporal_address: str | None
-    #: None: run the embedded Postgres.
-    database_url: str | None
-    #: None: run the sink.
-    smtp_url: str | None
-
-    @property
-    def real_stripe(self) -> bool:
-        return self.settings.stripe_api_key is not None
-
-    @property
-    def secrets(self) -> dict[str, str]:
-        return {name: str(getattr(self.settings, attribute)) for name, (attribute, _) in SECRETS.items()}
-
-    def ports_to_bind(self) -> list[tuple[int, str]]:
-        """(port, setting) of every server this plan starts on this machine."""
-        wanted = [(self.ports.bridge, "bridge")]
-        if not self.real_stripe:
-            wanted.append((self.ports.sandbox, "sandbox"))
-        if self.smtp_url is None:
-            wanted.append((self.ports.smtp, "smtp"))
-        if self.temporal_address is None:
-            wanted += [(self.ports.temporal, "temporal"), (self.ports.temporal_ui, "temporal_ui")]
-        return [(port, DevPorts.setting(name)) for port, name in wanted]
-
-
-def make_plan(settings: Settings, ports: DevPorts, environ: Mapping[str, str] = os.environ) -> DevPlan:
-    """Decide every component from the settings; refuse what dev must never do."""
-    if not settings.dev:
-        raise DevStackError("DEALFLOW_ENV=production: `dealflow dev` is for development only")
-    if settings.stripe_mode == "live":
-        raise DevStackError(
-            "STRIPE_API_KEY is a live key: `dealflow dev` runs with a test key (sk_test_...) or, "
-            "without STRIPE_API_KEY, the offline sandbox"
-        )
-    explicit = settings.model_fields_set
-    public_url = settings.public_url if "public_url" in explicit else f"http://localhost:{ports.bridge}"
-    if settings.stripe_api_key and not settings.stripe_webhook_secret:
-        raise DevStackError(
-            "STRIPE_API_KEY is set but STRIPE_WEBHOOK_SECRET is not. Run "
-            f"`stripe listen --forward-to {public_url}/webhooks/stripe`, set STRIPE_WEBHOOK_SECRET to the "
-            "whsec_... it prints, and start again (or unset STRIPE_API_KEY to use the offline sandbox)"
-        )
-    return DevPlan(
-        home=settings.home,
-        ports=ports,
-        settings=settings,
-        public_url=public_url,
-        temporal_ui_url=(
-            settings.temporal_ui_url if "temporal_ui_url" in explicit else f"http://localhost:{ports.temporal_ui}"
-        ),
-        temporal_address=environ.get("TEMPORAL_ADDRESS") or None,
-        database_url=settings.database_url,
-        smtp_url=settings.smtp_url if "smtp_url" in explicit else None,
-    )
-
-
-def check_ports(plan: DevPlan) -> None:
-    """PortInUse (naming the setting) for the first taken port, before anything starts."""
-    for port, setting in plan.ports_to_bind():
-        check_port_free(HOST, port, setting)
-
-
-# --------------------------------------------------------------------------- runtime file
-
-
-class DevRuntime(BaseModel):
-    """Where a running dev stack can be reached; `dealflow demo` joins it through this file."""
-
-    pid: int
-    bridge_url: str
-    public_url: str
-    sandbox_url: str | None
-    mail_dir: Path | None
-    #: None when Temporal is external: connect through envconfig (TEMPORAL_ADDRESS) instead.
-    temporal_address: str | None
-    temporal_ui_url: str
-    task_queue: str
-
-
-def runtime_file(home: Path) -> Path:
-    return home / RUNTIME_FILE
-
-
-def read_runtime(home: Path) -> DevRuntime | None:
-    """The runtime of a dev stack whose process still exists, or None."""
-    path = runtime_file(home)
-    try:
-        runtime = DevRuntime.model_validate_json(path.read_text())
-    except (OSError, ValidationError):
-        return None
-    return runtime if psutil.pid_exists(runtime.pid) else None
-
-
-async def bridge_alive(bridge_url: str) -> bool:
-    try:
-        async with httpx.AsyncClient(timeout=2) as http:
-            return (await http.get(f"{bridge_url}/healthz")).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-async def connect_runtime(runtime: DevRuntime) -> Client:
-    """A Temporal client for a running dev stack."""
-    if runtime.temporal_address is None:
-        return await connect()
-    from temporalio.contrib.pydantic import pydantic_data_converter
-
-    return await Client.connect(runtime.temporal_address, data_converter=pydantic_data_converter)
-
-
-# --------------------------------------------------------------------------- the stack
 
 
 @dataclass

@@ -12,15 +12,12 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from stripe_sandbox.currencies import SUPPORTED
 from stripe_sandbox.engine import Sandbox
 from stripe_sandbox.errors import (
     StripeError,
@@ -30,23 +27,10 @@ from stripe_sandbox.errors import (
     unrecognized_url,
 )
 from stripe_sandbox.faults import FaultInjector
-from stripe_sandbox.objects import API_VERSION, Obj, list_object
-from stripe_sandbox.params import (
-    EXPAND,
-    LIST_PAGE,
-    Array,
-    Boolean,
-    Currency,
-    Enum,
-    Hash,
-    Integer,
-    Metadata,
-    String,
-    TimestampRange,
-    decode_form,
-    required,
-    validate,
-)
+from stripe_sandbox.objects import API_VERSION, Obj
+from stripe_sandbox.params import decode_form, validate
+from stripe_sandbox.routes import checkout, events, money_out, payments
+from stripe_sandbox.routes.call import Call, Route
 from stripe_sandbox.store import Store, new_id
 
 #: Stripe keeps idempotency keys for at least 24 hours.
@@ -54,251 +38,11 @@ IDEMPOTENCY_KEY_LIFETIME = 24 * 3600
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
 _TEST_KEY = re.compile(r"^sk_test_[!-~]{1,247}$")
 
-CURRENCY = Currency(SUPPORTED)
-AMOUNT = Integer(minimum=1, maximum=99_999_999)
-
-EXPAND_ONLY = Hash({"expand": EXPAND})
-SESSION_CREATE = Hash(
-    {
-        "mode": required(Enum("payment", "setup", "subscription")),
-        "line_items": Array(
-            Hash(
-                {
-                    "price": String(),
-                    "quantity": Integer(minimum=1, maximum=999_999),
-                    "price_data": Hash(
-                        {
-                            "currency": required(CURRENCY),
-                            "unit_amount": required(Integer(minimum=0, maximum=99_999_999)),
-                            "product_data": required(
-                                Hash(
-                                    {
-                                        "name": required(String(max_length=250)),
-                                        "description": String(),
-                                        "metadata": Metadata(),
-                                    }
-                                )
-                            ),
-                        }
-                    ),
-                }
-            )
-        ),
-        "customer_email": String(max_length=800),
-        "client_reference_id": String(max_length=200),
-        "metadata": Metadata(),
-        "payment_intent_data": Hash(
-            {
-                "capture_method": Enum("automatic", "automatic_async", "manual"),
-                "metadata": Metadata(),
-                "description": String(max_length=1000),
-                "transfer_group": String(),
-                "receipt_email": String(max_length=800),
-            }
-        ),
-        "expires_at": Integer(minimum=0),
-        "success_url": String(),
-        "cancel_url": String(),
-        "payment_method_types": Array(Enum("card")),
-        "locale": String(max_length=10),
-        "expand": EXPAND,
-    }
-)
-SESSION_LIST = Hash(
-    {
-        **LIST_PAGE,
-        "status": Enum("open", "complete", "expired"),
-        "payment_intent": String(),
-        "created": TimestampRange(),
-    }
-)
-INTENT_CREATE = Hash(
-    {
-        "amount": required(AMOUNT),
-        "currency": required(CURRENCY),
-        "capture_method": Enum("automatic", "automatic_async", "manual"),
-        "confirm": Boolean(),
-        "payment_method": String(),
-        "payment_method_types": Array(Enum("card")),
-        "automatic_payment_methods": Hash(
-            {"enabled": required(Boolean()), "allow_redirects": Enum("always", "never")}
-        ),
-        "metadata": Metadata(),
-        "description": String(max_length=1000),
-        "transfer_group": String(),
-        "receipt_email": String(max_length=800),
-        "expand": EXPAND,
-    }
-)
-INTENT_RETRIEVE = Hash({"expand": EXPAND, "client_secret": String()})
-INTENT_CAPTURE = Hash({"amount_to_capture": AMOUNT, "metadata": Metadata(), "expand": EXPAND})
-INTENT_CANCEL = Hash(
-    {
-        "cancellation_reason": Enum(
-            "duplicate", "fraudulent", "requested_by_customer", "abandoned"
-        ),
-        "expand": EXPAND,
-    }
-)
-REFUND_CREATE = Hash(
-    {
-        "payment_intent": String(),
-        "charge": String(),
-        "amount": AMOUNT,
-        "reason": Enum("duplicate", "fraudulent", "requested_by_customer"),
-        "metadata": Metadata(),
-        "expand": EXPAND,
-    }
-)
-TRANSFER_CREATE = Hash(
-    {
-        "amount": required(AMOUNT),
-        "currency": required(CURRENCY),
-        "destination": required(String()),
-        "transfer_group": String(),
-        "description": String(),
-        "source_transaction": String(),
-        "metadata": Metadata(),
-        "expand": EXPAND,
-    }
-)
-EVENT_LIST = Hash(
-    {
-        **LIST_PAGE,
-        "type": String(),
-        "types": Array(String(), max_items=20),
-        "created": TimestampRange(),
-        "delivery_success": Boolean(),
-    }
-)
-
-
-@dataclass(frozen=True)
-class Call:
-    """One parsed API call, as a handler sees it."""
-
-    ids: dict[str, str]
-    params: dict[str, Any]
-    public_url: str
-    path: str
-
-
-Handler = Callable[[Sandbox, Call], Obj]
-
-
-def _expand(call: Call) -> list[str]:
-    return call.params.get("expand", [])
-
-
-def _page(sandbox: Sandbox, items: list[Obj], call: Call) -> Obj:
-    """Stripe's cursor pagination over `items` (already newest first)."""
-    params = call.params
-    limit = params.get("limit", 10)
-    ids = [item["id"] for item in items]
-    if "starting_after" in params:
-        cursor = params["starting_after"]
-        if cursor not in ids:
-            raise invalid_request(
-                f"No such object: '{cursor}'", param="starting_after", code="resource_missing"
-            )
-        window = items[ids.index(cursor) + 1 :]
-        selected, has_more = window[:limit], len(window) > limit
-    elif "ending_before" in params:
-        cursor = params["ending_before"]
-        if cursor not in ids:
-            raise invalid_request(
-                f"No such object: '{cursor}'", param="ending_before", code="resource_missing"
-            )
-        window = items[: ids.index(cursor)]
-        selected, has_more = window[-limit:], len(window) > limit
-    else:
-        selected, has_more = items[:limit], len(items) > limit
-    expand = [path.removeprefix("data.") for path in _expand(call)]
-    return list_object(
-        [sandbox.render(item, expand) for item in selected], has_more=has_more, url=call.path
-    )
-
-
-def _create_session(sandbox: Sandbox, call: Call) -> Obj:
-    return sandbox.render(
-        sandbox.create_session(call.params, public_url=call.public_url), _expand(call)
-    )
-
-
-def _list_sessions(sandbox: Sandbox, call: Call) -> Obj:
-    return _page(sandbox, sandbox.sessions(call.params), call)
-
-
-def _retrieve(kind: str, param: str) -> Handler:
-    def handler(sandbox: Sandbox, call: Call) -> Obj:
-        return sandbox.render(sandbox.get(call.ids["id"], kind, param), _expand(call))
-
-    return handler
-
-
-def _expire_session(sandbox: Sandbox, call: Call) -> Obj:
-    return sandbox.render(sandbox.expire_session(call.ids["id"]), _expand(call))
-
-
-def _create_intent(sandbox: Sandbox, call: Call) -> Obj:
-    return sandbox.render(sandbox.create_payment_intent(call.params), _expand(call))
-
-
-def _capture(sandbox: Sandbox, call: Call) -> Obj:
-    return sandbox.render(sandbox.capture(call.ids["id"], call.params), _expand(call))
-
-
-def _cancel(sandbox: Sandbox, call: Call) -> Obj:
-    return sandbox.render(sandbox.cancel(call.ids["id"], call.params), _expand(call))
-
-
-def _create_refund(sandbox: Sandbox, call: Call) -> Obj:
-    return sandbox.render(sandbox.create_refund(call.params), _expand(call))
-
-
-def _create_transfer(sandbox: Sandbox, call: Call) -> Obj:
-    return sandbox.render(sandbox.create_transfer(call.params), _expand(call))
-
-
-def _list_events(sandbox: Sandbox, call: Call) -> Obj:
-    return _page(sandbox, sandbox.events(call.params), call)
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    pattern: re.Pattern[str]
-    schema: Hash
-    handler: Handler
-
-
-def _route(method: str, path: str, schema: Hash, handler: Handler) -> Route:
-    return Route(
-        method, re.compile("^" + path.replace("{id}", r"(?P<id>[^/]+)") + "$"), schema, handler
-    )
-
-
-ROUTES = (
-    _route("POST", "/v1/checkout/sessions", SESSION_CREATE, _create_session),
-    _route("GET", "/v1/checkout/sessions", SESSION_LIST, _list_sessions),
-    _route(
-        "GET", "/v1/checkout/sessions/{id}", EXPAND_ONLY, _retrieve("checkout.session", "session")
-    ),
-    _route("POST", "/v1/checkout/sessions/{id}/expire", EXPAND_ONLY, _expire_session),
-    _route("POST", "/v1/payment_intents", INTENT_CREATE, _create_intent),
-    _route(
-        "GET", "/v1/payment_intents/{id}", INTENT_RETRIEVE, _retrieve("payment_intent", "intent")
-    ),
-    _route("POST", "/v1/payment_intents/{id}/capture", INTENT_CAPTURE, _capture),
-    _route("POST", "/v1/payment_intents/{id}/cancel", INTENT_CANCEL, _cancel),
-    _route("GET", "/v1/charges/{id}", EXPAND_ONLY, _retrieve("charge", "charge")),
-    _route("POST", "/v1/refunds", REFUND_CREATE, _create_refund),
-    _route("GET", "/v1/refunds/{id}", EXPAND_ONLY, _retrieve("refund", "refund")),
-    _route("POST", "/v1/transfers", TRANSFER_CREATE, _create_transfer),
-    _route("GET", "/v1/transfers/{id}", EXPAND_ONLY, _retrieve("transfer", "transfer")),
-    _route("GET", "/v1/disputes/{id}", EXPAND_ONLY, _retrieve("dispute", "dispute")),
-    _route("GET", "/v1/events", EVENT_LIST, _list_events),
-    _route("GET", "/v1/events/{id}", EXPAND_ONLY, _retrieve("event", "id")),
+ROUTES: tuple[Route, ...] = (
+    *checkout.ROUTES,
+    *payments.ROUTES,
+    *money_out.ROUTES,
+    *events.ROUTES,
 )
 
 

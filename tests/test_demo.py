@@ -11,7 +11,9 @@ from rich.console import Console
 
 from chaos.money import ledger_money, mislabelled_payments, sandbox_money
 from dealflow.messages import DealStage, MilestoneState
-from demo.run import DemoTarget, run_demo, summary
+from demo.cast import DemoTarget
+from demo.run import run_demo
+from demo.tables import summary
 from devstack.stack import Stack
 from tests.recorded import record_history
 

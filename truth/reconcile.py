@@ -63,7 +63,7 @@ def configured_account(settings: Settings) -> StripeAccount:
             settings.stripe_api_key, settings.stripe_api_base, MoneyMode(settings.stripe_mode)
         )
     if settings.dev:
-        from devstack.run import read_runtime
+        from devstack.runtime import read_runtime
 
         runtime = read_runtime(settings.home)
         if runtime is not None and runtime.sandbox_url:

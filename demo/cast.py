@@ -1,0 +1,163 @@
+"""The cast and the deals it plays: who acts for a run, and how one deal is performed and checked."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from temporalio.client import Client
+
+from dealflow.messages import TERMINAL_STAGES, DealStatus
+from dealflow.models import format_money
+from demo.actors import DemoClient, DemoOperator, DemoVendor
+from demo.browser import Browser
+from demo.http import DemoStepFailed
+from demo.mailbox import MailBox
+from demo.scenarios import STEP_TIMEOUT, DealWatch, Play, Scenario
+from devstack.plan import DevStackError
+from devstack.stack import Stack
+
+log = logging.getLogger("dealflow.demo")
+
+#: However the deals go, the demo ends within this (N=10 takes well under two minutes).
+DEMO_TIMEOUT = 600.0
+
+
+@dataclass(frozen=True)
+class DemoTarget:
+    """A running stack, as the demo's people reach it."""
+
+    temporal: Client
+    bridge_url: str
+    mail_dir: Path
+    task_queue: str
+    admin_token: str
+    vendor_token: str
+    delivery_secret: str
+    temporal_ui_url: str
+    public_url: str
+
+    @classmethod
+    def from_stack(cls, stack: Stack) -> DemoTarget:
+        settings = stack.settings
+        if stack.mail is None or stack.sandbox_url is None:
+            raise DevStackError(
+                "the demo needs the SMTP sink and the Stripe sandbox: unset SMTP_URL and STRIPE_API_KEY"
+            )
+        return cls(
+            temporal=stack.client,
+            bridge_url=stack.bridge_url,
+            mail_dir=stack.mail.directory,
+            task_queue=settings.task_queue,
+            admin_token=settings.require("DEALFLOW_ADMIN_TOKEN"),
+            vendor_token=settings.require("DEALFLOW_VENDOR_TOKEN"),
+            delivery_secret=settings.require("DEALFLOW_DELIVERY_SECRET"),
+            temporal_ui_url=settings.temporal_ui_url,
+            public_url=settings.public_url,
+        )
+
+
+@dataclass
+class DealRun:
+    scenario: Scenario
+    play: Play
+    watch: DealWatch
+    error: str | None = None
+    done: bool = False
+
+    @property
+    def status(self) -> DealStatus | None:
+        return self.watch.status
+
+    @property
+    def ok(self) -> bool:
+        return self.done and self.error is None
+
+
+@dataclass
+class DemoReport:
+    runs: list[DealRun]
+    seconds: float
+    mails: dict[str, int] = field(default_factory=dict)
+    portal_link: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(run.ok for run in self.runs)
+
+
+#: The first step of every deal, said once its workflow has started.
+STARTED = "started; the SOW is on its way to the client"
+
+
+@dataclass
+class DemoCast:
+    """The people every deal of a run shares: one browser and mailbox for the clients, the
+    vendors' server and the operator."""
+
+    target: DemoTarget
+    browser: Browser
+    mailbox: MailBox
+    vendor: DemoVendor
+    operator: DemoOperator
+    step_timeout: float = STEP_TIMEOUT
+
+    def deal_run(
+        self, scenario: Scenario, deal_id: str, number: int, *, on_step: Callable[[str, str], None] | None = None
+    ) -> DealRun:
+        """One deal of `scenario`, cast and ready to start."""
+        spec = scenario.make_spec(deal_id, number, self.vendor.fulfillment_url, scenario.policy)
+        client = DemoClient(self.browser, self.mailbox, deal_id, spec.client.name, timeout=self.step_timeout)
+        watch = DealWatch(self.target.temporal, deal_id, timeout=self.step_timeout)
+        play = Play(spec, client, self.vendor, self.operator, watch, on_step=on_step)
+        return DealRun(scenario, play, watch)
+
+
+@asynccontextmanager
+async def demo_cast(target: DemoTarget, *, step_timeout: float = STEP_TIMEOUT) -> AsyncIterator[DemoCast]:
+    """The people, reading mail and serving the vendors' side until the block exits."""
+    async with AsyncExitStack() as resources:
+        http = await resources.enter_async_context(
+            httpx.AsyncClient(timeout=30, headers={"User-Agent": "dealflow-demo (simulated client)"})
+        )
+        mailbox = await resources.enter_async_context(MailBox(target.mail_dir).watching())
+        vendor = await resources.enter_async_context(
+            DemoVendor(
+                http, bridge_url=target.bridge_url, vendor_token=target.vendor_token, delivery_secret=target.delivery_secret
+            ).serving()
+        )
+        operator = DemoOperator(http, bridge_url=target.bridge_url, admin_token=target.admin_token)
+        yield DemoCast(target, Browser(http), mailbox, vendor, operator, step_timeout)
+
+
+async def perform(run: DealRun, timeout: float = DEMO_TIMEOUT) -> None:
+    """Play the story, then check the end: the stage and the money, to the cent."""
+    poller = asyncio.create_task(run.watch.poll_forever())
+    spec = run.play.spec
+    released, refunded = run.scenario.expected_money(spec)
+    try:
+        async with asyncio.timeout(timeout):
+            await run.scenario.play(run.play)
+            await run.watch.until(
+                f"{run.scenario.end} with {format_money(released, spec.currency)} released and "
+                f"{format_money(refunded, spec.currency)} refunded",
+                lambda s: s.stage == run.scenario.end and (s.money.released, s.money.refunded) == (released, refunded),
+                timeout=30,
+            )
+    except DemoStepFailed as error:
+        run.error = str(error)
+    except TimeoutError:
+        run.error = f"not finished after {timeout:.0f}s"
+    except Exception as error:  # one broken deal must not hide how the others ended
+        log.exception("deal %s failed", spec.deal_id)
+        run.error = f"{type(error).__name__}: {error}"
+    finally:
+        run.done = True
+        if run.watch.status is None or run.watch.status.stage not in TERMINAL_STAGES:
+            poller.cancel()
+        await asyncio.wait([poller])

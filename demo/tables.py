@@ -1,0 +1,109 @@
+"""What the demo shows: the live table while the deals play, and the summary at the end."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from urllib.parse import quote
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from dealflow.messages import DealStatus, MilestoneState
+from dealflow.models import format_money
+from demo.cast import DealRun, DemoReport, DemoTarget
+
+_STAGE_STYLE = {"completed": "green", "cancelled": "yellow", "expired": "red", "disputed": "magenta"}
+
+
+def _money(run: DealRun, attribute: str) -> str:
+    status = run.status
+    return format_money(getattr(status.money, attribute), status.currency) if status else ""
+
+
+def _progress(status: DealStatus | None) -> str:
+    if status is None:
+        return ""
+    total = len(status.milestones)
+    released = sum(1 for m in status.milestones if m.state == MilestoneState.RELEASED)
+    active = next(
+        (m for m in status.milestones if m.state not in (MilestoneState.RELEASED, MilestoneState.PENDING)), None
+    )
+    text = f"{released}/{total} released"
+    return f"{text} · {active.key}: {active.state}" if active else text
+
+
+def live_view(runs: Sequence[DealRun], started: float) -> Table:
+    table = Table(
+        title=f"dealflow demo · {len(runs)} deals · demo policy (windows in seconds) · sandbox money · "
+        f"{time.monotonic() - started:.0f}s",
+        title_justify="left",
+        expand=True,
+    )
+    for column in ("deal", "story", "stage", "milestones", "held", "released", "refunded", "latest step"):
+        table.add_column(column, no_wrap=column not in ("story", "latest step"))
+    for run in runs:
+        status = run.status
+        stage = str(status.stage) if status else "starting"
+        latest = Text(run.error, style="red") if run.error else Text(run.play.steps[-1] if run.play.steps else "")
+        table.add_row(
+            run.play.spec.deal_id,
+            run.scenario.story,
+            Text(stage, style=_STAGE_STYLE.get(stage, "cyan")),
+            _progress(status),
+            _money(run, "funded"),
+            _money(run, "released"),
+            _money(run, "refunded"),
+            latest,
+        )
+    return table
+
+
+def summary(report: DemoReport, target: DemoTarget) -> Group:
+    """Every deal's end and money, the money by state per currency, and where to look."""
+    deals = Table(title=f"{len(report.runs)} demo deals in {report.seconds:.0f}s", title_justify="left")
+    for column in ("deal", "story", "end", "contract", "held", "released", "refunded", "client mails"):
+        deals.add_column(column, justify="left" if column in ("deal", "story", "end") else "right")
+    totals: dict[str, dict[str, int]] = {}
+    for run in report.runs:
+        status = run.status
+        expected = str(run.scenario.end)
+        if run.ok:
+            end = Text(f"✓ {expected}", style="green")
+        else:
+            end = Text(f"✗ {status.stage if status else 'not started'} (expected {expected})", style="red")
+        deals.add_row(
+            run.play.spec.deal_id,
+            run.scenario.story,
+            end,
+            format_money(status.money.contract, status.currency) if status else "",
+            _money(run, "funded"),
+            _money(run, "released"),
+            _money(run, "refunded"),
+            str(report.mails.get(run.play.spec.deal_id, 0)),
+        )
+        if status:
+            money = totals.setdefault(status.currency, {"contract": 0, "funded": 0, "released": 0, "refunded": 0})
+            for key in money:
+                money[key] += getattr(status.money, key)
+    by_state = Table(title="Money by state (sandbox money: nothing real moved)", title_justify="left")
+    for column in ("currency", "contract", "funded (held)", "released (vendors paid)", "refunded (clients)"):
+        by_state.add_column(column, justify="right")
+    for currency, money in sorted(totals.items()):
+        by_state.add_row(
+            currency.upper(), *(format_money(money[k], currency) for k in ("contract", "funded", "released", "refunded"))
+        )
+    ui = target.temporal_ui_url.rstrip("/")
+    query = quote("WorkflowType='DealWorkflow'")
+    where = [
+        "",
+        "[bold]Where to look[/bold]",
+        f"  Temporal UI   {ui}/namespaces/{target.temporal.namespace}/workflows?query={query}  (with DealStage)",
+        f"  Mailbox       {target.public_url.rstrip('/')}/dev/mail  (every mail; files in {target.mail_dir})",
+    ]
+    if report.portal_link:
+        where.append(f"  A portal      {report.portal_link}")
+    where.append("  Reports       dealflow report   ·   dealflow list --stage completed")
+    problems = [Text(f"{run.play.spec.deal_id}: {run.error}", style="red") for run in report.runs if run.error]
+    return Group(deals, *problems, Text(""), by_state, Text.from_markup("\n".join(where)))

@@ -1,0 +1,86 @@
+"""What a route is, and what every resource's routes share: the parsed call, retrieval by id,
+Stripe's cursor pagination and the common parameters."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from stripe_sandbox.currencies import SUPPORTED
+from stripe_sandbox.engine import Sandbox
+from stripe_sandbox.errors import invalid_request
+from stripe_sandbox.objects import Obj, list_object
+from stripe_sandbox.params import EXPAND, Currency, Hash, Integer
+
+CURRENCY = Currency(SUPPORTED)
+AMOUNT = Integer(minimum=1, maximum=99_999_999)
+EXPAND_ONLY = Hash({"expand": EXPAND})
+
+
+@dataclass(frozen=True)
+class Call:
+    """One parsed API call, as a handler sees it."""
+
+    ids: dict[str, str]
+    params: dict[str, Any]
+    public_url: str
+    path: str
+
+
+Handler = Callable[[Sandbox, Call], Obj]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    schema: Hash
+    handler: Handler
+
+
+def route(method: str, path: str, schema: Hash, handler: Handler) -> Route:
+    return Route(
+        method, re.compile("^" + path.replace("{id}", r"(?P<id>[^/]+)") + "$"), schema, handler
+    )
+
+
+def expand(call: Call) -> list[str]:
+    return call.params.get("expand", [])
+
+
+def retrieve(kind: str, param: str) -> Handler:
+    def handler(sandbox: Sandbox, call: Call) -> Obj:
+        return sandbox.render(sandbox.get(call.ids["id"], kind, param), expand(call))
+
+    return handler
+
+
+def page(sandbox: Sandbox, items: list[Obj], call: Call) -> Obj:
+    """Stripe's cursor pagination over `items` (already newest first)."""
+    params = call.params
+    limit = params.get("limit", 10)
+    ids = [item["id"] for item in items]
+    if "starting_after" in params:
+        cursor = params["starting_after"]
+        if cursor not in ids:
+            raise invalid_request(
+                f"No such object: '{cursor}'", param="starting_after", code="resource_missing"
+            )
+        window = items[ids.index(cursor) + 1 :]
+        selected, has_more = window[:limit], len(window) > limit
+    elif "ending_before" in params:
+        cursor = params["ending_before"]
+        if cursor not in ids:
+            raise invalid_request(
+                f"No such object: '{cursor}'", param="ending_before", code="resource_missing"
+            )
+        window = items[: ids.index(cursor)]
+        selected, has_more = window[-limit:], len(window) > limit
+    else:
+        selected, has_more = items[:limit], len(items) > limit
+    expanded = [path.removeprefix("data.") for path in expand(call)]
+    return list_object(
+        [sandbox.render(item, expanded) for item in selected], has_more=has_more, url=call.path
+    )

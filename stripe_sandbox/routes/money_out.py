@@ -1,0 +1,48 @@
+"""`/v1/refunds` and `/v1/transfers`: the money that leaves the platform, back to a client or
+on to a vendor."""
+
+from __future__ import annotations
+
+from stripe_sandbox.engine import Sandbox
+from stripe_sandbox.objects import Obj
+from stripe_sandbox.params import EXPAND, Enum, Hash, Metadata, String, required
+from stripe_sandbox.routes.call import AMOUNT, CURRENCY, EXPAND_ONLY, Call, expand, retrieve, route
+
+REFUND_CREATE = Hash(
+    {
+        "payment_intent": String(),
+        "charge": String(),
+        "amount": AMOUNT,
+        "reason": Enum("duplicate", "fraudulent", "requested_by_customer"),
+        "metadata": Metadata(),
+        "expand": EXPAND,
+    }
+)
+TRANSFER_CREATE = Hash(
+    {
+        "amount": required(AMOUNT),
+        "currency": required(CURRENCY),
+        "destination": required(String()),
+        "transfer_group": String(),
+        "description": String(),
+        "source_transaction": String(),
+        "metadata": Metadata(),
+        "expand": EXPAND,
+    }
+)
+
+
+def _create_refund(sandbox: Sandbox, call: Call) -> Obj:
+    return sandbox.render(sandbox.create_refund(call.params), expand(call))
+
+
+def _create_transfer(sandbox: Sandbox, call: Call) -> Obj:
+    return sandbox.render(sandbox.create_transfer(call.params), expand(call))
+
+
+ROUTES = (
+    route("POST", "/v1/refunds", REFUND_CREATE, _create_refund),
+    route("GET", "/v1/refunds/{id}", EXPAND_ONLY, retrieve("refund", "refund")),
+    route("POST", "/v1/transfers", TRANSFER_CREATE, _create_transfer),
+    route("GET", "/v1/transfers/{id}", EXPAND_ONLY, retrieve("transfer", "transfer")),
+)
