@@ -16,7 +16,6 @@ import signal
 import sys
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
@@ -36,10 +35,10 @@ from dealflow.messages import (
 )
 from dealflow.temporal import apply_activation_jobs_as_one_batch
 from tests.fakes import FakeActivities
+from tests.paths import ROOT
 from worker import POLLERS
 from workflows.deal import DealWorkflow
 
-ROOT = Path(__file__).resolve().parents[1]
 READY = "ready"
 #: Long enough for a status query to reach the fresh worker before the deal's task does.
 STICKY_TIMEOUT = timedelta(seconds=3)

@@ -1,6 +1,6 @@
 """Recording deal histories for the replay test.
 
-`DEALFLOW_RECORD_HISTORY=1 pytest tests/test_end_to_end.py tests/test_demo.py` writes the
+`DEALFLOW_RECORD_HISTORY=1 pytest tests/test_end_to_end.py tests/demo/test_demo.py` writes the
 history of each deal those tests drive into `tests/histories/<name>.json`; `test_replay.py`
 replays every recorded history against today's DealWorkflow. Record new ones when a change adds
 behaviour; never delete old ones while deals recorded by them may still run.

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 
 from temporalio.client import WorkflowHandle
 
@@ -25,9 +24,8 @@ from dealflow.messages import (
 from dealflow.specs import load_spec
 from devstack.stack import Stack
 from stripe_sandbox.control import SandboxControl
+from tests.paths import ROOT
 from tests.recorded import record_history
-
-ROOT = Path(__file__).parent.parent
 
 
 async def wait_for_status(

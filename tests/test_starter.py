@@ -13,8 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 import starter
 from dealflow.specs import load_spec
-
-ROOT = Path(__file__).parent.parent
+from tests.paths import ROOT
 
 
 def run_starter(spec: Path, **env: str) -> subprocess.CompletedProcess[str]:

@@ -27,7 +27,7 @@ from dealflow.messages import CancelDeal, SignSow, SubmitDeliverable
 from dealflow.models import DealSpec, TextRule, first_text_problem, text_problem
 from dealflow.specs import SpecError, load_spec
 from tests.bridge_support import session_completed
-from tests.test_models import VALID, with_change
+from tests.dealflow.test_models import VALID, with_change
 
 SECRET = "s" * 40
 ARTIFACT = {"name": "site.zip", "url": "https://files.example/site.zip", "sha256": "ab" * 32}

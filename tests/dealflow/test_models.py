@@ -11,8 +11,7 @@ from pydantic import ValidationError
 
 from dealflow.models import DealSpec, format_money
 from dealflow.specs import SpecError, load_spec, validation_problems
-
-EXAMPLES = Path(__file__).parent.parent / "examples"
+from tests.paths import EXAMPLES
 
 VALID = {
     "deal_id": "acme-site",

@@ -39,7 +39,7 @@ from tests.bridge_support import (
     session_completed,
     signed,
 )
-from tests.test_text_rules import MALFORMED_CURSORS, MALFORMED_TOKENS
+from tests.dealflow.test_text_rules import MALFORMED_CURSORS, MALFORMED_TOKENS
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 VENDOR = {"Authorization": f"Bearer {VENDOR_TOKEN}"}

@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from dealflow.serve import free_port
+from tests.paths import EXAMPLES
 from tests.stripe_contract.harness import (
     WEBHOOK_SECRET,
     RunningSandbox,
@@ -19,7 +19,7 @@ from tests.stripe_contract.harness import (
     session_params,
 )
 
-SCRIPT = Path(__file__).parent.parent / "examples" / "stripe_public_api_check.py"
+SCRIPT = EXAMPLES / "stripe_public_api_check.py"
 CARD_FORM = {"cardExpiry": "12 / 34", "cardCvc": "123", "billingName": "Ada Client"}
 
 

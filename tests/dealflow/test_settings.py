@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from dealflow.settings import ConfigError, Settings, load_settings
+from tests.paths import ROOT
 
-ROOT = Path(__file__).parent.parent
 GOOD = "s3cr3t-" + "a1b2c3d4" * 4
 
 
