@@ -1,4 +1,5 @@
-"""Connecting to Temporal the SDK's way, and where a workflow is in the Temporal UI."""
+"""Connecting to Temporal the SDK's way, where a workflow is in the Temporal UI, and how its
+workers process activations."""
 
 from __future__ import annotations
 
@@ -7,16 +8,6 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfigProfile
 from temporalio.worker import Worker
 from temporalio.worker._workflow_instance import _WorkflowLogicFlag
-
-# The search attributes live in dealflow.contract; the workflow tests, the relay's test and the
-# dev stack still import them from here until they move to the contract.
-from dealflow.contract import (  # noqa: F401
-    DEAL_AMOUNT_CENTS,
-    DEAL_CLIENT,
-    DEAL_COLLECTED_CENTS,
-    DEAL_STAGE,
-    SEARCH_ATTRIBUTES,
-)
 
 
 async def connect(*, lazy: bool = False) -> Client:

@@ -33,9 +33,10 @@ from temporalio.api.operatorservice.v1 import (
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from dealflow.contract import SEARCH_ATTRIBUTES
 from dealflow.serve import PortInUse
 from dealflow.settings import ConfigError, dev_secrets_file, load_settings
-from dealflow.temporal import SEARCH_ATTRIBUTES, connect
+from dealflow.temporal import connect
 from devstack.logs import setup_dev_logging
 from devstack.plan import HOST, DevPlan, DevStackError, check_ports, load_ports, make_plan
 from devstack.postgres import embedded_postgres

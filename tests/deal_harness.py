@@ -25,6 +25,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
+from dealflow.contract import SEARCH_ATTRIBUTES
 from dealflow.messages import (
     ActionResult,
     ApproveMilestone,
@@ -36,7 +37,7 @@ from dealflow.messages import (
     SubmitDeliverable,
 )
 from dealflow.models import DealSpec
-from dealflow.temporal import SEARCH_ATTRIBUTES, apply_activation_jobs_as_one_batch
+from dealflow.temporal import apply_activation_jobs_as_one_batch
 from tests.fakes import FakeActivities
 from workflows.deal import DealWorkflow
 

@@ -25,8 +25,8 @@ from temporalio.testing import WorkflowEnvironment
 from bridge.app import BridgeOptions, create_app
 from bridge.relay import Backoff, RelayPolicy
 from dealflow.binaries import temporal_cli
+from dealflow.contract import SEARCH_ATTRIBUTES
 from dealflow.serve import free_port, serve_app
-from dealflow.temporal import SEARCH_ATTRIBUTES
 from devstack.stack import Stack, StackConfig, run_stack
 from tests.bridge_support import (
     BROWSER_HEADERS,

@@ -6,6 +6,7 @@ import base64
 
 from temporalio.testing import WorkflowEnvironment
 
+from dealflow.contract import DEAL_AMOUNT_CENTS, DEAL_CLIENT, DEAL_COLLECTED_CENTS, DEAL_STAGE
 from dealflow.messages import (
     Artifact,
     DealStage,
@@ -13,7 +14,6 @@ from dealflow.messages import (
     MilestoneState,
     PaymentKind,
 )
-from dealflow.temporal import DEAL_AMOUNT_CENTS, DEAL_CLIENT, DEAL_COLLECTED_CENTS, DEAL_STAGE
 from tests.deal_harness import make_spec, running_deal
 
 ARTIFACT = Artifact(name="site.zip", url="https://files.vendor.example/site.zip", sha256="a" * 64)
