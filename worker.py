@@ -39,6 +39,11 @@ log = logging.getLogger("dealflow.worker")
 #: A single poller starves under a backlog on the dev server; about 20 keeps throughput up.
 POLLERS = 20
 GRACEFUL_SHUTDOWN = timedelta(seconds=20)
+#: How long a deal's task waits for the worker that has the deal cached before any worker takes
+#: it: after a crash the deal stalls this long, not the SDK's 10 s; and the window in which a
+#: fresh worker answers a status query by applying new events before the task comes (an
+#: sdk-core path that can order commands otherwise than a replay, see the README) is as short.
+STICKY_TIMEOUT = timedelta(seconds=2)
 
 
 def activity_methods(*instances: object) -> list[Callable[..., Any]]:
@@ -77,6 +82,7 @@ def build_worker(
             workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=POLLERS),
             activity_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=POLLERS),
             graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+            sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
         )
     )
 
