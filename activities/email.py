@@ -19,7 +19,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeating
-from dealflow.links import portal_url
+from dealflow.links import PortalLinks
 from dealflow.mailer import (
     PERMANENT_SMTP_ERROR,  # noqa: F401 (the workflow names it from here)
     Attachment,
@@ -88,23 +88,17 @@ class EmailActivities:
         *,
         smtp_url: str,
         mail_from: str,
-        public_url: str,
-        secret_key: str,
-        portal_link_days: int,
+        links: PortalLinks,
     ) -> None:
         self._mailer = Mailer(smtp_url=smtp_url, mail_from=mail_from)
-        self._public_url = public_url
-        self._secret_key = secret_key
-        self._portal_link_days = portal_link_days
+        self._links = links
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EmailActivities:
         return cls(
             smtp_url=settings.smtp_url,
             mail_from=settings.mail_from,
-            public_url=settings.public_url,
-            secret_key=settings.require("DEALFLOW_SECRET_KEY"),
-            portal_link_days=settings.portal_link_days,
+            links=settings.portal_links(),
         )
 
     async def send(
@@ -119,11 +113,7 @@ class EmailActivities:
         attachments: Iterable[Attachment] = (),
     ) -> str:
         """Render `kind` with `context` and send it; return the stable Message-ID."""
-        link = (
-            portal_url(self._public_url, self._secret_key, deal_id, days=self._portal_link_days)
-            if kind in CLIENT_KINDS
-            else None
-        )
+        link = self._links.url(deal_id) if kind in CLIENT_KINDS else None
         if context.get("demo") is True:
             subject = DEMO_SUBJECT_PREFIX + subject
         text, html = render(kind, {**context, "subject": subject, "portal_url": link})

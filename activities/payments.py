@@ -39,7 +39,7 @@ from activities.stripe_objects import (
     timestamp,
 )
 from dealflow.activity_timeouts import STRIPE
-from dealflow.links import portal_url
+from dealflow.links import PortalLinks
 from dealflow.messages import (
     ChargeState,
     CheckoutSession,
@@ -80,14 +80,10 @@ class PaymentActivities:
         *,
         api_key: str | None,
         api_base: str | None,
-        public_url: str,
-        secret_key: str,
-        portal_link_days: int,
+        links: PortalLinks,
         max_network_retries: int = STRIPE.max_network_retries,
     ) -> None:
-        self._public_url = public_url
-        self._secret_key = secret_key
-        self._portal_link_days = portal_link_days
+        self._links = links
         self._client: stripe.StripeClient | None = None
         #: Refund objects carry no `livemode`; the key says which money they moved.
         self._livemode = bool(api_key and api_key.startswith(("sk_live_", "rk_live_")))
@@ -105,9 +101,7 @@ class PaymentActivities:
         return cls(
             api_key=settings.stripe_api_key,
             api_base=settings.stripe_api_base,
-            public_url=settings.public_url,
-            secret_key=settings.require("DEALFLOW_SECRET_KEY"),
-            portal_link_days=settings.portal_link_days,
+            links=settings.portal_links(),
         )
 
     @property
@@ -128,13 +122,7 @@ class PaymentActivities:
     def _return_urls(self, input: CreateCheckoutInput) -> tuple[str, str]:
         """Success and cancel URLs: the client's portal link, fixed by the session's expiry so a
         retried activity sends byte-identical parameters with its idempotency key."""
-        link = portal_url(
-            self._public_url,
-            self._secret_key,
-            input.deal_id,
-            days=self._portal_link_days,
-            now=input.expires_at,
-        )
+        link = self._links.url(input.deal_id, now=input.expires_at)
         return with_query(link, paid="1"), with_query(link, checkout="cancelled")
 
     @activity.defn

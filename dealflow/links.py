@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
@@ -62,3 +63,16 @@ def portal_url(public_url: str, secret: str, deal_id: str, *, days: int, now: da
     expires_at = (now or datetime.now(UTC)) + timedelta(days=days)
     token = make_token(secret, deal_id, expires_at)
     return f"{public_url.rstrip('/')}/portal/{quote(deal_id)}?token={token}"
+
+
+@dataclass(frozen=True)
+class PortalLinks:
+    """How the client's portal links are made: where the portal is, the key that signs them, and
+    how long one lives. Mails and Stripe's return URLs both carry one."""
+
+    public_url: str
+    secret_key: str
+    days: int
+
+    def url(self, deal_id: str, *, now: datetime | None = None) -> str:
+        return portal_url(self.public_url, self.secret_key, deal_id, days=self.days, now=now)

@@ -18,6 +18,8 @@ from urllib.parse import urlparse
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dealflow.links import PortalLinks
+
 StripeMode = Literal["live", "test", "sandbox", "unconfigured"]
 
 #: Values people paste as "later" and forget. A secret containing one of these is refused.
@@ -92,6 +94,12 @@ class Settings(BaseSettings):
         if self.stripe_api_key.startswith(("sk_live_", "rk_live_")):
             return "live"
         return "test"
+
+    def portal_links(self) -> PortalLinks:
+        """The portal links mails and Stripe's return URLs carry (needs DEALFLOW_SECRET_KEY)."""
+        return PortalLinks(
+            self.public_url, self.require("DEALFLOW_SECRET_KEY"), days=self.portal_link_days
+        )
 
     def require(self, env_name: str) -> str:
         """The value of a required setting, or a ConfigError naming it."""

@@ -30,6 +30,7 @@ import activities.delivery
 import activities.heartbeat
 from activities.delivery import MAX_ARTIFACT_BYTES, DeliveryActivities
 from activities.email import EmailActivities
+from dealflow.links import PortalLinks
 from dealflow.messages import Artifact, ArtifactDeliveryInput, DeliveryResult, WorkOrderInput
 from dealflow.serve import free_port, serve_app
 from dealflow.signing import InvalidSignature, sign, verify_signature
@@ -131,9 +132,7 @@ def mailer(sink: MailSink) -> EmailActivities:
     return EmailActivities(
         smtp_url=sink.url,
         mail_from="dealflow <deals@dealflow.test>",
-        public_url="https://deals.example.test",
-        secret_key="test-secret-key-0123456789",
-        portal_link_days=30,
+        links=PortalLinks("https://deals.example.test", "test-secret-key-0123456789", days=30),
     )
 
 

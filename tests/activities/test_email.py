@@ -18,7 +18,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.email import CLIENT_KINDS, EmailActivities
-from dealflow.links import verify_token
+from dealflow.links import PortalLinks, verify_token
 from dealflow.mailer import SmtpEndpoint
 from dealflow.messages import EmailAttachment, EmailInput, EmailKind
 from dealflow.serve import free_port
@@ -127,9 +127,7 @@ def email_activities(smtp_url: str) -> EmailActivities:
     return EmailActivities(
         smtp_url=smtp_url,
         mail_from="dealflow <deals@dealflow.test>",
-        public_url=PUBLIC_URL,
-        secret_key=SECRET,
-        portal_link_days=30,
+        links=PortalLinks(PUBLIC_URL, SECRET, days=30),
     )
 
 

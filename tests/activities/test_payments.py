@@ -25,7 +25,7 @@ from activities.stripe_errors import (
     STRIPE_UNAVAILABLE,
     classify,
 )
-from dealflow.links import verify_token
+from dealflow.links import PortalLinks, verify_token
 from dealflow.messages import (
     CaptureMethod,
     ChargeState,
@@ -56,9 +56,7 @@ def payments(
     return PaymentActivities(
         api_key=api_key,
         api_base=api_base,
-        public_url=PORTAL,
-        secret_key=SECRET_KEY,
-        portal_link_days=30,
+        links=PortalLinks(PORTAL, SECRET_KEY, days=30),
         max_network_retries=retries,
     )
 

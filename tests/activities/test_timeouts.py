@@ -27,6 +27,7 @@ from dealflow.activity_timeouts import (
     RECEIPTS,
     STRIPE,
 )
+from dealflow.links import PortalLinks
 from dealflow.mailer import Mailer, OutgoingMail
 
 FAMILIES = {
@@ -73,9 +74,7 @@ def test_the_stripe_client_uses_the_stripe_settings() -> None:
     payments = PaymentActivities(
         api_key="sk_test_settings",
         api_base=None,
-        public_url="http://portal.test",
-        secret_key="portal-key",
-        portal_link_days=30,
+        links=PortalLinks("http://portal.test", "portal-key", days=30),
     )
     requestor = payments._stripe._requestor
     assert requestor._options.max_network_retries == STRIPE.max_network_retries
