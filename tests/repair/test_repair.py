@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         DealStatus,
         EmailKind,
         MilestoneState,
+        PaymentIntentState,
         SubmitDeliverable,
     )
     from dealflow.models import DealSpec
@@ -157,16 +158,22 @@ async def replays(handle: WorkflowHandle) -> None:
     await replayer.replay_workflow(await handle.fetch_history())
 
 
+async def sign_and_fund_on_the_earlier_build(run: DealRun) -> PaymentIntentState:
+    """The client signs and pays while MemoBeforeWork runs the deal, up to its extra memo."""
+    await run.wait_calls("the SOW mail", lambda f: bool(f.mails()))
+    await run.sign()
+    intent = await run.fund("m1")
+    await wait_memo(run.handle, "work_started")
+    return intent
+
+
 async def test_repair_moves_a_stuck_deal_to_its_end(
     dev_server_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     spec, fake = make_spec(milestones=1), FakeActivities()
     async with worker(dev_server_env, queue_of(spec), fake, MemoBeforeWork):
         run = await start(dev_server_env, spec, fake)
-        await run.wait_calls("the SOW mail", lambda f: bool(f.mails()))
-        await run.sign()
-        intent = await run.fund("m1")
-        await wait_memo(run.handle, "work_started")
+        intent = await sign_and_fund_on_the_earlier_build(run)
     # While no worker can run the deal, Stripe resends the payment and the vendor delivers.
     await run.stripe_event(
         "payment_intent.succeeded",
@@ -212,10 +219,7 @@ async def test_repair_gives_a_completed_deal_a_run_that_replays(
     spec, fake = make_spec(milestones=1), FakeActivities()
     async with worker(dev_server_env, queue_of(spec), fake, MemoBeforeWork):
         run = await start(dev_server_env, spec, fake)
-        await run.wait_calls("the SOW mail", lambda f: bool(f.mails()))
-        await run.sign()
-        await run.fund("m1")
-        await wait_memo(run.handle, "work_started")
+        await sign_and_fund_on_the_earlier_build(run)
         await run.handle.signal(
             "submit_deliverable", SubmitDeliverable(milestone_key="m1", summary="done")
         )
