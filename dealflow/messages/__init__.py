@@ -9,125 +9,24 @@ inputs and results of every activity. One model per message, so each can evolve 
     ledger     what the workflow hands the ledger
     receipts   receipts for released money
 
-Every name is importable from `dealflow.messages` itself.
+Every name a module lists in its `__all__` is importable from `dealflow.messages` itself.
 """
 
-from dealflow.messages.actions import (
-    ActionResult,
-    ApproveMilestone,
-    Artifact,
-    CancelDeal,
-    DisputeResolution,
-    OpenDispute,
-    RequestRevision,
-    ResolveDispute,
-    SignSow,
-    SubmitDeliverable,
-)
-from dealflow.messages.ledger import (
-    DealSnapshot,
-    LedgerBatch,
-    LedgerEvent,
-    LedgerWriteResult,
-    PaymentKind,
-    PaymentRecord,
-    QuarantinedRow,
-)
-from dealflow.messages.notices import (
-    ArtifactDeliveryInput,
-    DeliveryResult,
-    EmailAttachment,
-    EmailInput,
-    EmailKind,
-    EmailResult,
-    WorkOrderInput,
-)
-from dealflow.messages.payments import (
-    CaptureMethod,
-    ChargeState,
-    CheckoutSession,
-    CheckoutSessionState,
-    CreateCheckoutInput,
-    DisputeState,
-    ExpireCheckoutInput,
-    PaymentIntentAction,
-    PaymentIntentState,
-    RefundInput,
-    RefundResult,
-    RefundState,
-    StripeEventSignal,
-    TransferInput,
-    TransferResult,
-)
-from dealflow.messages.receipts import (
-    ReceiptInput,
-    ReceiptResult,
-)
-from dealflow.messages.stages import (
-    TERMINAL_STAGES,
-    DealStage,
-    MilestoneState,
-)
-from dealflow.messages.status import (
-    Deadline,
-    DealStatus,
-    Deliverable,
-    MilestoneStatus,
-    MoneyTotals,
-    Signature,
-    TimelineEntry,
-)
+from dealflow.messages import actions, ledger, notices, payments, receipts, stages, status
+from dealflow.messages.actions import *
+from dealflow.messages.ledger import *
+from dealflow.messages.notices import *
+from dealflow.messages.payments import *
+from dealflow.messages.receipts import *
+from dealflow.messages.stages import *
+from dealflow.messages.status import *
 
-__all__ = [
-    "TERMINAL_STAGES",
-    "ActionResult",
-    "ApproveMilestone",
-    "Artifact",
-    "ArtifactDeliveryInput",
-    "CancelDeal",
-    "CaptureMethod",
-    "ChargeState",
-    "CheckoutSession",
-    "CheckoutSessionState",
-    "CreateCheckoutInput",
-    "Deadline",
-    "DealSnapshot",
-    "DealStage",
-    "DealStatus",
-    "Deliverable",
-    "DeliveryResult",
-    "DisputeResolution",
-    "DisputeState",
-    "EmailAttachment",
-    "EmailInput",
-    "EmailKind",
-    "EmailResult",
-    "ExpireCheckoutInput",
-    "LedgerBatch",
-    "LedgerEvent",
-    "LedgerWriteResult",
-    "MilestoneState",
-    "MilestoneStatus",
-    "MoneyTotals",
-    "OpenDispute",
-    "PaymentIntentAction",
-    "PaymentIntentState",
-    "PaymentKind",
-    "PaymentRecord",
-    "QuarantinedRow",
-    "ReceiptInput",
-    "ReceiptResult",
-    "RefundInput",
-    "RefundResult",
-    "RefundState",
-    "RequestRevision",
-    "ResolveDispute",
-    "SignSow",
-    "Signature",
-    "StripeEventSignal",
-    "SubmitDeliverable",
-    "TimelineEntry",
-    "TransferInput",
-    "TransferResult",
-    "WorkOrderInput",
-]
+__all__ = (
+    actions.__all__
+    + ledger.__all__
+    + notices.__all__
+    + payments.__all__
+    + receipts.__all__
+    + stages.__all__
+    + status.__all__
+)

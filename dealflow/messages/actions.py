@@ -12,6 +12,19 @@ from dealflow.messages.base import Message
 from dealflow.messages.stages import DealStage
 from dealflow.models import MilestoneKey, MultiLineText, SingleLineText, VerbatimText
 
+__all__ = [
+    "ActionResult",
+    "ApproveMilestone",
+    "Artifact",
+    "CancelDeal",
+    "DisputeResolution",
+    "OpenDispute",
+    "RequestRevision",
+    "ResolveDispute",
+    "SignSow",
+    "SubmitDeliverable",
+]
+
 
 class Artifact(Message):
     name: SingleLineText = Field(min_length=1, max_length=200)

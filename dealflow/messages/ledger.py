@@ -12,6 +12,16 @@ from pydantic import Field
 from dealflow.messages.base import Message
 from dealflow.messages.stages import DealStage
 
+__all__ = [
+    "DealSnapshot",
+    "LedgerBatch",
+    "LedgerEvent",
+    "LedgerWriteResult",
+    "PaymentKind",
+    "PaymentRecord",
+    "QuarantinedRow",
+]
+
 
 class LedgerEvent(Message):
     """One append-only audit row; `event_key` is unique, so a retried activity writes once."""

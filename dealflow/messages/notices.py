@@ -11,6 +11,16 @@ from pydantic import Field
 from dealflow.messages.actions import Artifact
 from dealflow.messages.base import Message
 
+__all__ = [
+    "ArtifactDeliveryInput",
+    "DeliveryResult",
+    "EmailAttachment",
+    "EmailInput",
+    "EmailKind",
+    "EmailResult",
+    "WorkOrderInput",
+]
+
 
 class EmailKind(StrEnum):
     """Every mail dealflow sends; each has an HTML and a text template of the same name."""

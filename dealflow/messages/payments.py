@@ -12,6 +12,24 @@ from pydantic import Field
 from dealflow.messages.base import Message
 from dealflow.models import SingleLineText
 
+__all__ = [
+    "CaptureMethod",
+    "ChargeState",
+    "CheckoutSession",
+    "CheckoutSessionState",
+    "CreateCheckoutInput",
+    "DisputeState",
+    "ExpireCheckoutInput",
+    "PaymentIntentAction",
+    "PaymentIntentState",
+    "RefundInput",
+    "RefundResult",
+    "RefundState",
+    "StripeEventSignal",
+    "TransferInput",
+    "TransferResult",
+]
+
 
 class StripeEventSignal(Message):
     """The parts of a verified Stripe event the workflow needs. A hint: activities re-read Stripe."""

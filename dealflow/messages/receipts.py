@@ -6,6 +6,8 @@ from datetime import datetime
 
 from dealflow.messages.base import Message
 
+__all__ = ["ReceiptInput", "ReceiptResult"]
+
 
 class ReceiptInput(Message):
     """Everything printed on the immutable receipt of one released milestone."""

@@ -4,26 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-
-class DealStage(StrEnum):
-    """The deal's stage. While milestones run, it is the stage of the active milestone."""
-
-    SOW_SENT = "sow_sent"
-    SIGNED = "signed"
-    AWAITING_FUNDING = "awaiting_funding"
-    FUNDED = "funded"
-    IN_PROGRESS = "in_progress"
-    DELIVERED = "delivered"
-    REVISION_REQUESTED = "revision_requested"
-    APPROVED = "approved"
-    RELEASED = "released"
-    DISPUTED = "disputed"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-    EXPIRED = "expired"
-
-
-TERMINAL_STAGES = frozenset({DealStage.COMPLETED, DealStage.CANCELLED, DealStage.EXPIRED})
+__all__ = ["TERMINAL_STAGES", "DealStage", "MilestoneState"]
 
 
 class MilestoneState(StrEnum):
@@ -40,3 +21,32 @@ class MilestoneState(StrEnum):
     DISPUTED = "disputed"
     REFUNDED = "refunded"
     CANCELLED = "cancelled"
+
+
+#: The states of the active milestone that are the deal's stage while it runs: from waiting for
+#: the client's money to the money's release (or a dispute about it).
+_RUNNING = [
+    state
+    for state in MilestoneState
+    if state not in {MilestoneState.PENDING, MilestoneState.REFUNDED, MilestoneState.CANCELLED}
+]
+
+DealStage = StrEnum(
+    "DealStage",
+    [
+        ("SOW_SENT", "sow_sent"),
+        ("SIGNED", "signed"),
+        *((state.name, state.value) for state in _RUNNING),
+        ("COMPLETED", "completed"),
+        ("CANCELLED", "cancelled"),
+        ("EXPIRED", "expired"),
+    ],
+    module=__name__,
+    qualname="DealStage",
+)
+DealStage.__doc__ = (
+    "The deal's stage. While milestones run, it is the stage of the active milestone, named and "
+    "valued as that milestone's state, so the two can never drift apart."
+)
+
+TERMINAL_STAGES = frozenset({DealStage.COMPLETED, DealStage.CANCELLED, DealStage.EXPIRED})

@@ -11,6 +11,16 @@ from dealflow.messages.actions import Artifact
 from dealflow.messages.base import Message
 from dealflow.messages.stages import DealStage, MilestoneState
 
+__all__ = [
+    "Deadline",
+    "DealStatus",
+    "Deliverable",
+    "MilestoneStatus",
+    "MoneyTotals",
+    "Signature",
+    "TimelineEntry",
+]
+
 
 class Deliverable(Message):
     summary: str
