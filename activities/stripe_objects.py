@@ -29,27 +29,18 @@ def _id(field: Any) -> str | None:
 
 
 def session_state(session: Any) -> CheckoutSessionState:
-    return CheckoutSessionState(
+    return CheckoutSessionState.from_attributes(
+        session,
         session_id=session.id,
-        status=session.status,
-        payment_status=session.payment_status,
         payment_intent_id=_id(session.payment_intent),
-        amount_total=session.amount_total,
-        currency=session.currency,
-        livemode=session.livemode,
         metadata=_metadata(session.metadata),
     )
 
 
 def intent_state(intent: Any, *, sandbox: bool) -> PaymentIntentState:
-    return PaymentIntentState(
+    return PaymentIntentState.from_attributes(
+        intent,
         payment_intent_id=intent.id,
-        status=intent.status,
-        amount=intent.amount,
-        amount_capturable=intent.amount_capturable,
-        amount_received=intent.amount_received,
-        currency=intent.currency,
-        livemode=intent.livemode,
         latest_charge=_id(intent.latest_charge),
         metadata=_metadata(intent.metadata),
         sandbox=sandbox,
@@ -57,27 +48,20 @@ def intent_state(intent: Any, *, sandbox: bool) -> PaymentIntentState:
 
 
 def charge_state(charge: Any) -> ChargeState:
-    return ChargeState(
+    return ChargeState.from_attributes(
+        charge,
         charge_id=charge.id,
         payment_intent_id=_id(charge.payment_intent),
-        amount=charge.amount,
-        amount_captured=charge.amount_captured,
-        amount_refunded=charge.amount_refunded,
-        currency=charge.currency,
-        refunded=charge.refunded,
-        livemode=charge.livemode,
         metadata=_metadata(charge.metadata),
-        disputed=charge.disputed,
     )
 
 
 def refund_state(refund: Any, *, livemode: bool) -> RefundState:
-    return RefundState(
+    return RefundState.from_attributes(
+        refund,
         refund_id=refund.id,
         payment_intent_id=_id(refund.payment_intent),
         charge_id=_id(refund.charge),
-        amount=refund.amount,
-        currency=refund.currency,
         status=refund.status or "pending",
         livemode=livemode,
         metadata=_metadata(refund.metadata),
@@ -86,14 +70,10 @@ def refund_state(refund: Any, *, livemode: bool) -> RefundState:
 
 def dispute_state(dispute: Any) -> DisputeState:
     due_by = dispute.evidence_details.due_by
-    return DisputeState(
+    return DisputeState.from_attributes(
+        dispute,
         dispute_id=dispute.id,
         charge_id=_id(dispute.charge),
         payment_intent_id=_id(dispute.payment_intent),
-        amount=dispute.amount,
-        currency=dispute.currency,
-        status=dispute.status,
-        reason=dispute.reason,
-        livemode=dispute.livemode,
         evidence_due_by=timestamp(due_by) if due_by else None,
     )

@@ -141,22 +141,11 @@ class MilestoneRun:
             self.next_review_reminder_at = now + policy.reminder_interval
 
     def status(self) -> MilestoneStatus:
-        return MilestoneStatus(
-            key=self.key,
-            title=self.title,
+        return MilestoneStatus.from_attributes(
+            self,
             amount=self.spec.amount,
             due=(self.due or self.spec.due).isoformat() if (self.due or self.spec.due) else None,
-            state=self.state,
             checkout_url=self.session.url if self.session else None,
             checkout_session_id=self.session.session_id if self.session else None,
             checkout_expires_at=self.session.expires_at if self.session else None,
-            payment_intent_id=self.payment_intent_id,
-            funded=self.funded,
-            captured=self.captured,
-            released=self.released,
-            refunded=self.refunded,
-            revisions=self.revisions,
-            deliverables=list(self.deliverables),
-            dispute_reason=self.dispute_reason,
-            transfer_id=self.transfer_id,
         )
