@@ -66,18 +66,16 @@ def render(kind: EmailKind, context: Mapping[str, Any]) -> tuple[str, str]:
         text = _templates.get_template(f"{kind.value}.txt.j2").render(context)
         html = _templates.get_template(f"{kind.value}.html.j2").render(context)
     except jinja2.UndefinedError as error:
-        raise ApplicationError(
-            f"the {kind.value} mail cannot be rendered: {error.message} (missing context key)",
-            type=TEMPLATE_ERROR,
-            non_retryable=True,
-        ) from error
+        message = f"the {kind.value} mail cannot be rendered: {error.message} (missing context key)"
+        raise _template_error(message) from error
     except jinja2.TemplateNotFound as error:
-        raise ApplicationError(
-            f"no template for mail kind {kind.value}: {error.name}",
-            type=TEMPLATE_ERROR,
-            non_retryable=True,
-        ) from error
+        raise _template_error(f"no template for mail kind {kind.value}: {error.name}") from error
     return text, html
+
+
+def _template_error(message: str) -> ApplicationError:
+    """Non-retryable: another attempt renders the same templates with the same context."""
+    return ApplicationError(message, type=TEMPLATE_ERROR, non_retryable=True)
 
 
 class EmailActivities:
