@@ -14,6 +14,7 @@ from temporalio.client import Client
 
 from dealflow.messages import TERMINAL_STAGES, DealStatus
 from dealflow.models import format_money
+from dealflow.settings import Settings
 from demo.actors import DemoClient, DemoOperator, DemoVendor
 from demo.browser import Browser
 from demo.http import DemoStepFailed
@@ -29,6 +30,23 @@ DEMO_TIMEOUT = 600.0
 
 
 @dataclass(frozen=True)
+class DemoCredentials:
+    """What the demo's vendor and operator show the bridge: the stack's own tokens and secret."""
+
+    admin_token: str
+    vendor_token: str
+    delivery_secret: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DemoCredentials:
+        return cls(
+            admin_token=settings.require("DEALFLOW_ADMIN_TOKEN"),
+            vendor_token=settings.require("DEALFLOW_VENDOR_TOKEN"),
+            delivery_secret=settings.require("DEALFLOW_DELIVERY_SECRET"),
+        )
+
+
+@dataclass(frozen=True)
 class DemoTarget:
     """A running stack, as the demo's people reach it."""
 
@@ -36,9 +54,7 @@ class DemoTarget:
     bridge_url: str
     mail_dir: Path
     task_queue: str
-    admin_token: str
-    vendor_token: str
-    delivery_secret: str
+    credentials: DemoCredentials
     temporal_ui_url: str
     public_url: str
 
@@ -54,9 +70,7 @@ class DemoTarget:
             bridge_url=stack.bridge_url,
             mail_dir=stack.mail.directory,
             task_queue=settings.task_queue,
-            admin_token=settings.require("DEALFLOW_ADMIN_TOKEN"),
-            vendor_token=settings.require("DEALFLOW_VENDOR_TOKEN"),
-            delivery_secret=settings.require("DEALFLOW_DELIVERY_SECRET"),
+            credentials=DemoCredentials.from_settings(settings),
             temporal_ui_url=settings.temporal_ui_url,
             public_url=settings.public_url,
         )
@@ -128,10 +142,13 @@ async def demo_cast(target: DemoTarget, *, step_timeout: float = STEP_TIMEOUT) -
         mailbox = await resources.enter_async_context(MailBox(target.mail_dir).watching())
         vendor = await resources.enter_async_context(
             DemoVendor(
-                http, bridge_url=target.bridge_url, vendor_token=target.vendor_token, delivery_secret=target.delivery_secret
+                http,
+                bridge_url=target.bridge_url,
+                vendor_token=target.credentials.vendor_token,
+                delivery_secret=target.credentials.delivery_secret,
             ).serving()
         )
-        operator = DemoOperator(http, bridge_url=target.bridge_url, admin_token=target.admin_token)
+        operator = DemoOperator(http, bridge_url=target.bridge_url, admin_token=target.credentials.admin_token)
         yield DemoCast(target, Browser(http), mailbox, vendor, operator, step_timeout)
 
 

@@ -22,7 +22,7 @@ from rich.live import Live
 
 from dealflow.serve import PortInUse
 from dealflow.settings import ConfigError, Settings, load_settings
-from demo.cast import STARTED, DemoReport, DemoTarget, demo_cast, perform
+from demo.cast import STARTED, DemoCredentials, DemoReport, DemoTarget, demo_cast, perform
 from demo.scenarios import scenarios_for
 from demo.tables import live_view, summary
 from devstack.logs import setup_dev_logging
@@ -92,9 +92,7 @@ async def _join_running(settings: Settings, count: int, console: Console) -> int
         bridge_url=runtime.bridge_url,
         mail_dir=runtime.mail_dir,
         task_queue=runtime.task_queue,
-        admin_token=settings.require("DEALFLOW_ADMIN_TOKEN"),
-        vendor_token=settings.require("DEALFLOW_VENDOR_TOKEN"),
-        delivery_secret=settings.require("DEALFLOW_DELIVERY_SECRET"),
+        credentials=DemoCredentials.from_settings(settings),
         temporal_ui_url=runtime.temporal_ui_url,
         public_url=runtime.public_url,
     )

@@ -9,9 +9,12 @@ silent client whose review window lapses (auto-approval). Further deals repeat t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from importlib import resources
+from typing import Any
 
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError
@@ -24,7 +27,7 @@ from dealflow.messages import (
     DisputeResolution,
     MilestoneState,
 )
-from dealflow.models import CapturePolicy, DealSpec, Policy, workflow_id_for
+from dealflow.models import DealSpec, Policy, workflow_id_for
 from demo.actors import DemoClient, DemoOperator, DemoVendor
 from demo.http import DemoStepFailed
 
@@ -52,55 +55,37 @@ POLL_INTERVAL = 0.5
 # --------------------------------------------------------------------------- specs
 
 
-def website_spec(deal_id: str, number: int, fulfillment_url: str, policy: Policy) -> DealSpec:
-    """Like examples/website-redesign.yaml: capture when funded, no Connect account."""
-    return DealSpec.model_validate(
-        {
-            "deal_id": deal_id,
-            "title": f"Acme Corp website redesign #{number}",
-            "currency": "usd",
-            "client": {"name": "Dana Whitfield", "email": f"dana.whitfield+{deal_id}@acme.example", "company": "Acme Corp"},
-            "vendor": {"name": "Northwind Studio", "email": "billing@northwind.example", "fulfillment_url": fulfillment_url},
-            "sow": (
-                "DEMO DEAL. Northwind Studio redesigns acme.example: discovery and wireframes, then the "
-                "visual design of twelve page templates. Each milestone is delivered through the dealflow "
-                "portal and accepted by the client. Up to two revision rounds per milestone."
-            ),
-            "milestones": [
-                {"key": "discovery", "title": "Discovery and wireframes", "amount": 450000, "due_in_days": 14},
-                {"key": "design", "title": "Visual design, 12 templates", "amount": 900000, "due_in_days": 35},
-            ],
-            "policy": policy.model_dump(),
-        }
-    )
+@dataclass(frozen=True)
+class DemoDeal:
+    """A deal the demo plays again and again: demo/deals/<name>.json, whose `policy` is what the
+    deal changes in the demo policy. Each copy adds what sets it apart: its id and number, the
+    demo vendor's work-order URL, and a plus address of its own for the client."""
+
+    deal: Mapping[str, Any]
+
+    @classmethod
+    def named(cls, name: str) -> DemoDeal:
+        return cls(json.loads((resources.files("demo") / "deals" / f"{name}.json").read_text()))
+
+    def spec(self, deal_id: str, number: int, fulfillment_url: str, policy: Policy) -> DealSpec:
+        client = self.deal["client"]
+        mailbox, domain = client["email"].split("@")
+        return DealSpec.model_validate(
+            {
+                **self.deal,
+                "deal_id": deal_id,
+                "title": f"{self.deal['title']} #{number}",
+                "client": {**client, "email": f"{mailbox}+{deal_id}@{domain}"},
+                "vendor": {**self.deal["vendor"], "fulfillment_url": fulfillment_url},
+                "policy": {**policy.model_dump(), **self.deal["policy"]},
+            }
+        )
 
 
-def audit_spec(deal_id: str, number: int, fulfillment_url: str, policy: Policy) -> DealSpec:
-    """Like examples/data-audit.json: the card is held, charged on approval, paid out by transfer."""
-    return DealSpec.model_validate(
-        {
-            "deal_id": deal_id,
-            "title": f"Fjord Logistics data-quality audit #{number}",
-            "currency": "eur",
-            "client": {"name": "Ingrid Solberg", "email": f"ingrid+{deal_id}@fjord-logistics.example", "company": "Fjord Logistics AS"},
-            "vendor": {
-                "name": "Tallis Analytics",
-                "email": "ops@tallis.example",
-                "fulfillment_url": fulfillment_url,
-                "stripe_account": "acct_1TallisAnalytics",
-            },
-            "sow": (
-                "DEMO DEAL. Tallis Analytics audits the quality of Fjord Logistics' shipment data: a "
-                "profiling report, then a remediation plan. The card is authorized when funded and "
-                "charged only when the client approves each deliverable."
-            ),
-            "milestones": [
-                {"key": "profiling", "title": "Profiling report", "amount": 280000, "due_in_days": 10},
-                {"key": "remediation", "title": "Remediation plan and rules", "amount": 420000, "due_in_days": 24},
-            ],
-            "policy": policy.model_copy(update={"capture": CapturePolicy.ON_APPROVAL}).model_dump(),
-        }
-    )
+#: Like examples/website-redesign.yaml: capture when funded, no Connect account.
+WEBSITE = DemoDeal.named("website-redesign")
+#: Like examples/data-audit.json: the card is held, charged on approval, paid out by transfer.
+AUDIT = DemoDeal.named("data-audit")
 
 
 # --------------------------------------------------------------------------- watching a deal
@@ -300,15 +285,15 @@ class Scenario:
         return spec.total_amount, 0
 
 
-REVISION = Scenario("revision", "card declined, then paid; one revision", website_spec, declined_then_revision, DealStage.COMPLETED)
-CANCEL = Scenario("cancel", "funded, then cancelled: refund", website_spec, cancel_after_funding, DealStage.CANCELLED)
-DISPUTE = Scenario("dispute", "dispute opened, operator releases", website_spec, dispute_resolved, DealStage.COMPLETED)
-HOLD = Scenario("hold", "card held, charged on approval, transfer", audit_spec, straight, DealStage.COMPLETED)
+REVISION = Scenario("revision", "card declined, then paid; one revision", WEBSITE.spec, declined_then_revision, DealStage.COMPLETED)
+CANCEL = Scenario("cancel", "funded, then cancelled: refund", WEBSITE.spec, cancel_after_funding, DealStage.CANCELLED)
+DISPUTE = Scenario("dispute", "dispute opened, operator releases", WEBSITE.spec, dispute_resolved, DealStage.COMPLETED)
+HOLD = Scenario("hold", "card held, charged on approval, transfer", AUDIT.spec, straight, DealStage.COMPLETED)
 SILENT = Scenario(
-    "silent", "client silent: auto-approval", website_spec, silent_client, DealStage.COMPLETED,
+    "silent", "client silent: auto-approval", WEBSITE.spec, silent_client, DealStage.COMPLETED,
     policy=DEMO_POLICY.model_copy(update={"review_window": SILENT_REVIEW_WINDOW}),
 )
-STRAIGHT = Scenario("straight", "signed, paid, delivered, approved", website_spec, straight, DealStage.COMPLETED)
+STRAIGHT = Scenario("straight", "signed, paid, delivered, approved", WEBSITE.spec, straight, DealStage.COMPLETED)
 
 #: Every path once, then the happy paths again.
 _FIRST = (REVISION, CANCEL, DISPUTE, HOLD, SILENT)
