@@ -35,6 +35,7 @@ WEBHOOK_SECRET = "whsec_" + "b" * 32
 ADMIN_TOKEN = "adm_" + "a1" * 16
 VENDOR_TOKEN = "vnd_" + "v2" * 16
 SECRET_KEY = "k" * 40
+ADMIN_BEARER = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 def bridge_settings(home: Path, database_url: str, **overrides: Any) -> Settings:

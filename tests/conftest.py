@@ -4,6 +4,7 @@
   freshly migrated database on it.
 - `time_skipping_env`: the time-skipping test server, for workflow logic with long timers.
 - `dev_server_env`: the real Temporal dev server with dealflow's search attributes.
+- `bridge_url`: the bridge alone on it; `stack`: the whole dealflow stack on it.
 """
 
 from __future__ import annotations
@@ -83,6 +84,18 @@ async def dev_server_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncItera
     )
     yield env
     await env.shutdown()
+
+
+@pytest.fixture
+async def bridge_url(
+    db_pool: asyncpg.Pool, database_url: str, dev_server_env: WorkflowEnvironment, tmp_path: Path
+) -> AsyncIterator[str]:
+    """The bridge alone (no worker) on the tests' settings and the dev server; yields its URL."""
+    from tests.bridge_support import bridge_settings, running_bridge
+
+    settings = bridge_settings(tmp_path, database_url)
+    async with running_bridge(settings, db_pool, dev_server_env.client) as url:
+        yield url
 
 
 @pytest.fixture

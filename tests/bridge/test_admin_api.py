@@ -24,9 +24,14 @@ from bridge.relay import RelayPolicy
 from dealflow.db import create_pool
 from dealflow.messages import DealSnapshot, DealStage
 from dealflow.serve import free_port
-from tests.bridge_support import ADMIN_TOKEN, VENDOR_TOKEN, bridge_settings, running_bridge
+from tests.bridge_support import (
+    ADMIN_BEARER,
+    ADMIN_TOKEN,
+    VENDOR_TOKEN,
+    bridge_settings,
+    running_bridge,
+)
 
-ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 VENDOR = {"Authorization": f"Bearer {VENDOR_TOKEN}"}
 DELIVERABLE = {
     "summary": "first cut",
@@ -70,8 +75,8 @@ def _error(response: httpx.Response, status: int, code: str, field: str | None =
 async def test_missing_and_wrong_tokens_are_refused(
     http: httpx.AsyncClient, method: str, path: str, body: dict | None
 ) -> None:
-    other = VENDOR if path.startswith("/api/vendor") else ADMIN
-    wrong_kind = ADMIN if other is VENDOR else VENDOR
+    other = VENDOR if path.startswith("/api/vendor") else ADMIN_BEARER
+    wrong_kind = ADMIN_BEARER if other is VENDOR else VENDOR
     missing = await http.request(method, path, json=body)
     _error(missing, 401, "missing_token", "Authorization")
     assert missing.headers["WWW-Authenticate"] == "Bearer"
@@ -83,8 +88,8 @@ async def test_missing_and_wrong_tokens_are_refused(
 
 
 async def test_unknown_deals_are_404_in_the_error_shape(http: httpx.AsyncClient) -> None:
-    _error(await http.get("/api/deals/no-such-deal", headers=ADMIN), 404, "not_found", "deal_id")
-    cancel = await http.post("/api/deals/no-such-deal/cancel", json={"reason": "x"}, headers=ADMIN)
+    _error(await http.get("/api/deals/no-such-deal", headers=ADMIN_BEARER), 404, "not_found", "deal_id")
+    cancel = await http.post("/api/deals/no-such-deal/cancel", json={"reason": "x"}, headers=ADMIN_BEARER)
     _error(cancel, 404, "not_found", "deal_id")
     submit = await http.post(VENDOR_ROUTE[1].replace("some-deal", "no-such-deal"), json=DELIVERABLE, headers=VENDOR)
     _error(submit, 404, "not_found", "deal_id")
@@ -92,7 +97,7 @@ async def test_unknown_deals_are_404_in_the_error_shape(http: httpx.AsyncClient)
 
 
 async def test_bodies_are_validated_naming_the_field(http: httpx.AsyncClient) -> None:
-    cancel = await http.post("/api/deals/d/cancel", json={"reason": ""}, headers=ADMIN)
+    cancel = await http.post("/api/deals/d/cancel", json={"reason": ""}, headers=ADMIN_BEARER)
     assert "reason" in _error(cancel, 422, "invalid", "reason")["message"]
     bad_hash = {**DELIVERABLE, "artifacts": [{**DELIVERABLE["artifacts"][0], "sha256": "xyz"}]}
     submit = await http.post(VENDOR_ROUTE[1], json=bad_hash, headers=VENDOR)
@@ -145,13 +150,13 @@ async def _seed_deals(pool: asyncpg.Pool, count: int) -> list[str]:
 async def test_deal_list_pages_with_bounded_size(http: httpx.AsyncClient, db_pool: asyncpg.Pool) -> None:
     ids = await _seed_deals(db_pool, 5)
     for limit in (0, 101, -1):
-        _error(await http.get("/api/deals", params={"limit": limit}, headers=ADMIN), 422, "invalid", "limit")
-    assert (await http.get("/api/deals", params={"limit": 100}, headers=ADMIN)).status_code == 200
+        _error(await http.get("/api/deals", params={"limit": limit}, headers=ADMIN_BEARER), 422, "invalid", "limit")
+    assert (await http.get("/api/deals", params={"limit": 100}, headers=ADMIN_BEARER)).status_code == 200
 
     seen, cursor, sizes = [], None, []
     while True:
         params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
-        page = (await http.get("/api/deals", params=params, headers=ADMIN)).json()
+        page = (await http.get("/api/deals", params=params, headers=ADMIN_BEARER)).json()
         sizes.append(len(page["deals"]))
         seen += [d["deal_id"] for d in page["deals"]]
         cursor = page["next_cursor"]
@@ -160,17 +165,17 @@ async def test_deal_list_pages_with_bounded_size(http: httpx.AsyncClient, db_poo
     assert sizes == [2, 2, 1]
     assert seen == list(reversed(ids))
 
-    _error(await http.get("/api/deals", params={"cursor": "!!"}, headers=ADMIN), 422, "invalid", "cursor")
-    _error(await http.get("/api/deals", params={"stage": "nope"}, headers=ADMIN), 422, "invalid", "stage")
-    funding = (await http.get("/api/deals", params={"stage": "awaiting_funding"}, headers=ADMIN)).json()
+    _error(await http.get("/api/deals", params={"cursor": "!!"}, headers=ADMIN_BEARER), 422, "invalid", "cursor")
+    _error(await http.get("/api/deals", params={"stage": "nope"}, headers=ADMIN_BEARER), 422, "invalid", "stage")
+    funding = (await http.get("/api/deals", params={"stage": "awaiting_funding"}, headers=ADMIN_BEARER)).json()
     assert [d["deal_id"] for d in funding["deals"]] == ["deal-04", "deal-03"]
-    big = (await http.get("/api/deals", params={"client": "BIG@client.example"}, headers=ADMIN)).json()
+    big = (await http.get("/api/deals", params={"client": "BIG@client.example"}, headers=ADMIN_BEARER)).json()
     assert [d["deal_id"] for d in big["deals"]] == ["deal-03", "deal-01"]
-    _error(await http.get("/api/deals", params={"client": "not-an-email"}, headers=ADMIN), 422, "invalid", "client")
+    _error(await http.get("/api/deals", params={"client": "not-an-email"}, headers=ADMIN_BEARER), 422, "invalid", "client")
 
 
 async def test_stripe_status_reports_mode_and_secret(http: httpx.AsyncClient) -> None:
-    status = (await http.get("/api/stripe-status", headers=ADMIN)).json()
+    status = (await http.get("/api/stripe-status", headers=ADMIN_BEARER)).json()
     assert status["mode"] == "unconfigured"
     assert status["webhook_secret_configured"] is True
     assert status["last_24h"] == {"events_received": 0, "signature_failures": 0, "orphans": 0}
@@ -191,7 +196,7 @@ async def test_stripe_mode_follows_the_configured_key(
             running_bridge(settings, db_pool, dev_server_env.client) as url,
             httpx.AsyncClient(base_url=url) as client,
         ):
-            assert (await client.get("/api/stripe-status", headers=ADMIN)).json()["mode"] == mode
+            assert (await client.get("/api/stripe-status", headers=ADMIN_BEARER)).json()["mode"] == mode
 
 
 async def test_health_readiness_metrics_and_docs(http: httpx.AsyncClient) -> None:
@@ -243,7 +248,7 @@ async def test_portal_floods_get_a_429_page(
         httpx.AsyncClient(base_url=url) as client,
     ):
         answers = [await client.get("/portal/some-deal", params={"token": "x.y"}) for _ in range(3)]
-        api = await client.get("/api/stripe-status", headers=ADMIN)
+        api = await client.get("/api/stripe-status", headers=ADMIN_BEARER)
     assert [a.status_code for a in answers] == [403, 403, 429]
     assert answers[2].headers["content-type"].startswith("text/html")
     assert "Too many requests" in answers[2].text
@@ -258,7 +263,7 @@ async def test_a_lost_database_is_a_json_500_and_not_ready(
     settings = bridge_settings(tmp_path, database_url)
     async with running_bridge(settings, pool, dev_server_env.client) as url, httpx.AsyncClient(base_url=url) as client:
         await pool.close()
-        listed = await client.get("/api/deals", headers=ADMIN)
+        listed = await client.get("/api/deals", headers=ADMIN_BEARER)
         ready = await client.get("/readyz")
     _error(listed, 500, "internal")
     assert ready.status_code == 503

@@ -7,28 +7,15 @@ the ledger is empty and the subject is who gets in and how.
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
 import httpx
-import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from bridge.dashboard import SESSION_COOKIE
-from tests.bridge_support import ADMIN_TOKEN, bridge_settings, running_bridge
+from tests.bridge_support import ADMIN_BEARER, ADMIN_TOKEN, bridge_settings, running_bridge
 from tests.chromium import chromium
-
-BEARER = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-
-
-@pytest.fixture
-async def bridge_url(
-    db_pool: asyncpg.Pool, database_url: str, dev_server_env: WorkflowEnvironment, tmp_path: Path
-) -> AsyncIterator[str]:
-    settings = bridge_settings(tmp_path, database_url)
-    async with running_bridge(settings, db_pool, dev_server_env.client) as url:
-        yield url
 
 
 async def test_truth_api_needs_the_admin_bearer_token(bridge_url: str) -> None:
@@ -37,8 +24,8 @@ async def test_truth_api_needs_the_admin_bearer_token(bridge_url: str) -> None:
         wrong = await http.get(
             "/api/reports/truth", headers={"Authorization": "Bearer adm_wrong-wrong-wrong"}
         )
-        right = await http.get("/api/reports/truth", headers=BEARER)
-        bad_mode = await http.get("/api/reports/truth", params={"mode": "monopoly"}, headers=BEARER)
+        right = await http.get("/api/reports/truth", headers=ADMIN_BEARER)
+        bad_mode = await http.get("/api/reports/truth", params={"mode": "monopoly"}, headers=ADMIN_BEARER)
     assert (missing.status_code, wrong.status_code) == (401, 401)
     assert missing.json()["error"]["field"] == "Authorization"
     assert right.status_code == 200
@@ -55,7 +42,7 @@ async def test_dashboard_takes_bearer_or_session_never_a_forged_cookie(bridge_ur
         forged = await http.get("/dashboard")
     async with httpx.AsyncClient(base_url=bridge_url) as http:
         anonymous = await http.get("/dashboard")
-        bearer = await http.get("/dashboard", headers=BEARER)
+        bearer = await http.get("/dashboard", headers=ADMIN_BEARER)
         refused = await http.post("/dashboard/login", data={"token": "adm_guess-guess-guess-guess"})
         accepted = await http.post("/dashboard/login", data={"token": ADMIN_TOKEN})
     assert anonymous.status_code == 401 and 'action="/dashboard/login"' in anonymous.text

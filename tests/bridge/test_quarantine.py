@@ -3,29 +3,15 @@ API, on the dashboard."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import asyncpg
 import httpx
-import pytest
-from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment
 
 from activities.ledger import LedgerActivities
 from dealflow.messages import LedgerBatch, LedgerEvent
-from tests.bridge_support import ADMIN_TOKEN, bridge_settings, running_bridge
-
-BEARER = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-
-
-@pytest.fixture
-async def bridge_url(
-    db_pool: asyncpg.Pool, database_url: str, dev_server_env: WorkflowEnvironment, tmp_path: Path
-) -> AsyncIterator[str]:
-    settings = bridge_settings(tmp_path, database_url)
-    async with running_bridge(settings, db_pool, dev_server_env.client) as url:
-        yield url
+from tests.bridge_support import ADMIN_BEARER
 
 
 def event(key: str, message: str) -> LedgerEvent:
@@ -49,7 +35,7 @@ async def test_a_quarantined_row_is_counted_listed_and_shown(
     result = await ActivityEnvironment().run(LedgerActivities(db_pool).write_ledger, batch)
     assert [q.key for q in result.quarantined] == ["deal-acme-logo:1"]
 
-    async with httpx.AsyncClient(base_url=bridge_url, headers=BEARER) as http:
+    async with httpx.AsyncClient(base_url=bridge_url, headers=ADMIN_BEARER) as http:
         metrics = (await http.get("/metrics")).text
         listed = (await http.get("/api/ledger-quarantine", params={"deal_id": "acme-logo"})).json()
         other = (await http.get("/api/ledger-quarantine", params={"deal_id": "other-deal"})).json()

@@ -22,7 +22,7 @@ from bridge.app import BridgeOptions
 from bridge.ratelimit import RateLimit
 from bridge.relay import RelayPolicy
 from tests.bridge_support import (
-    ADMIN_TOKEN,
+    ADMIN_BEARER,
     bridge_settings,
     eventually,
     running_bridge,
@@ -30,8 +30,6 @@ from tests.bridge_support import (
     signed,
     stripe_event,
 )
-
-ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 @pytest.fixture
@@ -93,7 +91,7 @@ async def test_bad_signatures_are_refused_counted_and_change_nothing(
         assert await _stored(db_pool) == []
         metrics = (await http.get("/metrics")).text
         assert "dealflow_bridge_webhook_signature_failures_total 1.0" in metrics
-        status = (await http.get("/api/stripe-status", headers=ADMIN)).json()
+        status = (await http.get("/api/stripe-status", headers=ADMIN_BEARER)).json()
         assert status["last_24h"]["signature_failures"] == 1
         assert status["last_24h"]["events_received"] == 0
 
@@ -139,11 +137,11 @@ async def test_events_for_no_deal_or_an_unknown_deal_are_kept_for_an_operator(
 
         async def given_up() -> list:
             params = {"status": "undeliverable"}
-            return (await http.get("/api/stripe-events", params=params, headers=ADMIN)).json()
+            return (await http.get("/api/stripe-events", params=params, headers=ADMIN_BEARER)).json()
 
         [undeliverable] = await eventually(given_up, what="the relay to give up on the unknown deal")
-        [orphan] = (await http.get("/api/stripe-events", params={"status": "orphan"}, headers=ADMIN)).json()
-        stats = (await http.get("/api/stripe-status", headers=ADMIN)).json()
+        [orphan] = (await http.get("/api/stripe-events", params={"status": "orphan"}, headers=ADMIN_BEARER)).json()
+        stats = (await http.get("/api/stripe-status", headers=ADMIN_BEARER)).json()
     assert orphan["event_id"] == no_metadata["id"] and orphan["deal_id"] is None
     assert undeliverable["event_id"] == unknown_deal["id"]
     assert undeliverable["deal_id"] == "never-started"
