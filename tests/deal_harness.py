@@ -241,6 +241,15 @@ class DealRun:
     async def result(self) -> DealStatus:
         return await self.handle.result()
 
+    async def complete(self) -> DealStatus:
+        """Sign, then fund, deliver and approve each milestone in turn; the deal's result."""
+        await self.sign()
+        for milestone in self.spec.milestones:
+            await self.fund(milestone.key)
+            await self.deliver(milestone.key)
+            await self.approve(milestone.key)
+        return await self.result()
+
     async def replay(self) -> None:
         """Replay the deal's history against the workflow code: fails on any nondeterminism."""
         replayer = Replayer(workflows=[DealWorkflow], data_converter=pydantic_data_converter)

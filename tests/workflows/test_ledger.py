@@ -14,11 +14,7 @@ async def test_every_step_writes_one_batch_and_the_ledger_matches_the_timeline(
     env: WorkflowEnvironment,
 ) -> None:
     async with running_deal(env, make_spec(milestones=1)) as deal:
-        await deal.sign()
-        await deal.fund("m1")
-        await deal.deliver("m1")
-        await deal.approve("m1")
-        final = await deal.result()
+        final = await deal.complete()
         await deal.replay()
 
     batches: list[LedgerBatch] = deal.fake.args("write_ledger")
@@ -36,11 +32,7 @@ async def test_a_refused_row_is_an_anomaly_and_the_rows_after_it_are_written(
 ) -> None:
     fake = FakeActivities(refused_events=lambda e: e.kind == "signed")
     async with running_deal(env, make_spec(milestones=1), fake) as deal:
-        await deal.sign()
-        await deal.fund("m1")
-        await deal.deliver("m1")
-        await deal.approve("m1")
-        final = await deal.result()
+        final = await deal.complete()
 
     assert final.stage is DealStage.COMPLETED
     assert len(final.anomalies) == 1
@@ -58,11 +50,7 @@ async def test_a_batch_given_up_on_is_an_anomaly_and_the_deal_goes_on(
         "write_ledger", "LedgerRejected", lambda b: any(e.kind == "funded" for e in b.events)
     )
     async with running_deal(env, make_spec(milestones=1), fake) as deal:
-        await deal.sign()
-        await deal.fund("m1")
-        await deal.deliver("m1")
-        await deal.approve("m1")
-        final = await deal.result()
+        final = await deal.complete()
 
     assert final.stage is DealStage.COMPLETED
     assert [a for a in final.anomalies if a.startswith("Ledger batch not written")]

@@ -216,11 +216,7 @@ async def test_authorization_is_captured_before_it_lapses_and_held_until_approva
 
 async def test_on_approval_deal_captures_when_approved(env: WorkflowEnvironment) -> None:
     async with running_deal(env, make_spec(milestones=1, capture="on_approval")) as deal:
-        await deal.sign()
-        await deal.fund("m1")
-        await deal.deliver("m1")
-        await deal.approve("m1")
-        await deal.result()
+        await deal.complete()
         names = deal.fake.names()
     assert names.index("capture_payment") < names.index("issue_receipt")
     release = [p for p in deal.fake.payments.values() if p.kind.value == "release"]
