@@ -38,6 +38,7 @@ from dealflow.messages import (
 )
 from dealflow.models import DealSpec
 from dealflow.temporal import apply_activation_jobs_as_one_batch
+from starter import start_deal
 from tests.fakes import FakeActivities
 from workflows.deal import DealWorkflow
 
@@ -273,13 +274,7 @@ async def running_deal(
     )
     # As worker.py runs deals.
     async with apply_activation_jobs_as_one_batch(worker):
-        handle = await env.client.start_workflow(
-            DealWorkflow.run,
-            spec,
-            id=spec.workflow_id,
-            task_queue=task_queue,
-            memo={"title": spec.title},
-        )
+        handle = await start_deal(env.client, spec, task_queue)
         try:
             yield DealRun(env, spec, fake, handle)
         finally:

@@ -75,8 +75,17 @@ class FakeSession:
             amount_total=self.input.amount,
             currency=self.input.currency,
             livemode=False,
-            metadata={"deal_id": self.input.deal_id, "milestone_key": self.input.milestone_key},
+            metadata=self.metadata,
         )
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        """What `create_checkout_session` puts on the session and its payment intent."""
+        return {
+            "deal_id": self.input.deal_id,
+            "milestone_key": self.input.milestone_key,
+            "generation": str(self.input.generation),
+        }
 
 
 @dataclass
@@ -146,6 +155,7 @@ class FakeActivities:
             currency=currency or session.input.currency,
             manual=session.input.capture_method is CaptureMethod.MANUAL,
             intent_id=intent_id,
+            generation=session.input.generation,
         )
         session.status = "complete"
         session.payment_intent_id = intent.payment_intent_id
@@ -160,8 +170,10 @@ class FakeActivities:
         currency: str,
         manual: bool = False,
         intent_id: str | None = None,
+        generation: int | None = None,
     ) -> PaymentIntentState:
-        """A payment that succeeded (or, manual capture, is authorized) at Stripe."""
+        """A payment that succeeded (or, manual capture, is authorized) at Stripe; through the
+        milestone's Checkout Session of `generation`, or made some other way."""
         intent_id = intent_id or f"pi_{next(self._ids)}"
         intent = PaymentIntentState(
             payment_intent_id=intent_id,
@@ -172,7 +184,8 @@ class FakeActivities:
             currency=currency,
             livemode=False,
             latest_charge=f"ch_{intent_id}",
-            metadata={"deal_id": deal_id, "milestone_key": milestone_key},
+            metadata={"deal_id": deal_id, "milestone_key": milestone_key}
+            | ({"generation": str(generation)} if generation else {}),
         )
         self.intents[intent_id] = intent
         return intent

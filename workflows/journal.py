@@ -62,7 +62,9 @@ class View:
 
 
 class Journal:
-    def __init__(self, spec: DealSpec, view: Callable[[], View]) -> None:
+    def __init__(
+        self, spec: DealSpec, view: Callable[[], View], *, per_step: bool, publish_on_flush: bool
+    ) -> None:
         self.timeline: list[TimelineEntry] = []
         self.anomalies: list[str] = []
         self._spec = spec
@@ -73,8 +75,15 @@ class Journal:
         self._owner: Callable[[], Hashable] = lambda: None
         self._closed = False
         self._published: tuple[DealStage, int] | None = None
-        # Decided when the deal is built: an update can come in its first activation, before `run`.
-        self._per_step = workflow.patched(LEDGER_PER_STEP)
+        #: Both decided by the deal when it is built (`DealContext`): patch decisions may not
+        #: wait, since an update can come in its first activation, before `run`.
+        self._per_step = per_step
+        #: Search attributes and the read-model row once per flush, with the step's last view,
+        #: instead of once per recorded change (deals recorded before `LEAN_STEPS` do the latter).
+        self._publish_on_flush = publish_on_flush
+        #: What the starter already set the search attributes to, when they show this deal as
+        #: it begins: the first change to show needs the read-model row, not an upsert.
+        self._started_as = self._start_attributes() if publish_on_flush else None
         self._batches: list[asyncio.Task[LedgerWriteResult]] = []
 
     def record(
@@ -98,7 +107,8 @@ class Journal:
                 detail={"message": message},
             )
         )
-        self._publish()
+        if not self._publish_on_flush:
+            self._publish()
 
     def anomaly(self, message: str, milestone_key: str | None = None) -> None:
         self.anomalies.append(message)
@@ -123,15 +133,18 @@ class Journal:
     def _publish(self) -> None:
         """Search attributes and the read-model row, whenever the stage or the money changed."""
         view = self._view()
-        if self._published == (view.stage, view.collected):
+        shown = (view.stage, view.collected)
+        if self._published == shown:
             return
-        self._published = (view.stage, view.collected)
+        self._published = shown
         spec = self._spec
-        workflow.upsert_search_attributes(
-            search_attribute_updates(
-                view.stage, str(spec.client.email), spec.total_amount, view.collected
+        if shown != self._started_as:
+            workflow.upsert_search_attributes(
+                search_attribute_updates(
+                    view.stage, str(spec.client.email), spec.total_amount, view.collected
+                )
             )
-        )
+        self._started_as = None
         self._add(
             DealSnapshot(
                 deal_id=spec.deal_id,
@@ -152,6 +165,19 @@ class Journal:
             )
         )
 
+    def _start_attributes(self) -> tuple[DealStage, int] | None:
+        """The stage and money the deal's search attributes were started with, if they are all
+        this deal's (`starting_search_attributes`)."""
+        spec = self._spec
+        started = {
+            update.key.name: update.value
+            for update in search_attribute_updates(
+                DealStage.SOW_SENT, str(spec.client.email), spec.total_amount, 0
+            )
+        }
+        given = {pair.key.name: pair.value for pair in workflow.info().typed_search_attributes}
+        return (DealStage.SOW_SENT, 0) if given == started else None
+
     def start(self) -> asyncio.Task[None] | None:
         """Begin writing the ledger: per step for new deals, or the legacy writer coroutine
         (returned, to be awaited after `close()`) for deals recorded before."""
@@ -164,6 +190,10 @@ class Journal:
         batch and its place among the commands follow from that coroutine's step alone."""
         if not self._per_step:
             return
+        if self._publish_on_flush and self._outboxes.get(self._owner()):
+            # The coroutine that recorded the change shows it: a flush with nothing of its own
+            # (a mail beside the deal that ended) adds neither an upsert nor a batch.
+            self._publish()
         entries = self._outboxes.pop(self._owner(), None)
         if not entries:
             return

@@ -181,11 +181,11 @@ async def _play(crashes: Crashes) -> None:
         lambda: crashes.send(c.update("sign_sow", SIGNATURE)),
     )
 
-    # 3. a's payment webhook came in and its Stripe reads are in flight.
+    # 3. a's payment webhook came in and its Stripe read is in flight.
     session = await a.session_of("m1")
     await a.session_completed("m1", session, crashes.fake.pay(session))
     await crashes.outage(
-        a.handle, "Stripe reads in flight", lambda e: scheduled(e, "retrieve_checkout_session")
+        a.handle, "Stripe reads in flight", lambda e: scheduled(e, "retrieve_payment_intent")
     )
 
     # 4. b's webhook arrived; duplicates and a reordered event follow while no worker runs.

@@ -48,7 +48,12 @@ async def test_reordered_and_duplicate_events_fund_once(env: WorkflowEnvironment
     assert [p.kind for p in deal.fake.payments.values()] == [PaymentKind.CHARGE]
     assert len(deal.fake.mails(EmailKind.PAYMENT_RECEIVED)) == 1
     assert len(deal.fake.mails(EmailKind.WORK_ORDER)) == 1
-    assert deal.fake.args("retrieve_payment_intent").count(pi) == 2, "each new event re-read Stripe"
+    assert deal.fake.args("retrieve_payment_intent").count(pi) == 1, "one read per payment"
+    assert not deal.fake.args("retrieve_checkout_session"), "the hint named the intent"
+    assert any(
+        e.kind == "stripe_event_ignored" and "counted already" in e.message for e in status.timeline
+    ), "the second event about the same payment cost no read"
+    assert not deal.fake.args("expire_checkout_session"), "the paid session is complete"
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from dealflow.models import CapturePolicy
     from workflows import calls, rules
-    from workflows.deal.context import STRIPE_HINTS_VERIFIED, DealContext
+    from workflows.deal.context import DealContext
     from workflows.deal.payments import Payments
     from workflows.deal.timers import Timer
     from workflows.milestone import MilestoneRun
@@ -119,7 +119,7 @@ class Checkout:
             m.session = session
             m.session_ids.append(session.session_id)
             m.replace_at = session.expires_at
-            if workflow.patched(STRIPE_HINTS_VERIFIED):
+            if ctx.stripe_hints_verified():
                 m.poll_interval = rules.next_poll_interval(None, ctx.policy.reconcile_after)
                 m.polls = 0
                 m.reconcile_at = now + m.poll_interval
@@ -170,7 +170,7 @@ class Checkout:
         and again on a backoff while the link stays open and unpaid."""
         ctx = self.ctx
         m.reconcile_at = None
-        polling = workflow.patched(STRIPE_HINTS_VERIFIED)
+        polling = ctx.stripe_hints_verified()
         async with ctx.stripe_turn():
             if m.state is not S.AWAITING_FUNDING or m.session is None:
                 return

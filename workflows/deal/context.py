@@ -36,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
     from dealflow.models import DealSpec, format_money
     from workflows import calls
     from workflows.deal.timers import Timers
-    from workflows.journal import Journal, Source, View, failure
+    from workflows.journal import LEDGER_PER_STEP, Journal, Source, View, failure
     from workflows.mail import build_email
     from workflows.milestone import MilestoneRun
     from workflows.rules import StopRequest
@@ -63,6 +63,13 @@ REFUSE_BAD_TEXT = "refuse-bad-text"
 #: (after a worker crash, when a status query made a fresh worker apply new events early); with
 #: each job's commands issued in its own step, both give the same commands in the same order.
 OWN_STEPS = "steps-issue-their-own-commands"
+#: `workflow.patched` id: a deal that costs what its work costs. One marker stands for the four
+#: patches above (each patch costs a marker and a search-attribute upsert), the search attributes
+#: and the read-model row follow the deal once per step instead of once per change, a step's
+#: ledger rows go out when it next waits for time or a person (not before each activity), and a
+#: payment is confirmed by one read of its PaymentIntent, with no expiry call for the Checkout
+#: Session it completed.
+LEAN_STEPS = "lean-steps"
 
 
 class DealContext:
@@ -75,17 +82,24 @@ class DealContext:
         self.livemode: bool | None = None
         self.stop: StopRequest | None = None
         self.stripe_lock = asyncio.Lock()
-        self.journal = Journal(spec, self._view)
+        # Decided here, when the deal is built: an update can come in the deal's first
+        # activation, and the SDK runs its handler before `run` starts. Deals recorded before
+        # LEAN_STEPS ask for the older patches one by one, in the order they always did.
+        self.lean = workflow.patched(LEAN_STEPS)
+        per_step = self.lean or workflow.patched(LEDGER_PER_STEP)
+        self.journal = Journal(spec, self._view, per_step=per_step, publish_on_flush=self.lean)
         self.timers = Timers(
             stopped=lambda: self.stop is not None, before_waiting=self.journal.flush
         )
         self.background: list[asyncio.Task[None]] = []
-        # Decided here, when the deal is built: an update can come in the deal's first
-        # activation, and the SDK runs its handler before `run` starts.
-        self.text_checked = workflow.patched(REFUSE_BAD_TEXT)
-        self.own_steps = workflow.patched(OWN_STEPS)
+        self.text_checked = self.lean or workflow.patched(REFUSE_BAD_TEXT)
+        self.own_steps = self.lean or workflow.patched(OWN_STEPS)
         if self.own_steps:
             self.journal.by_owner(asyncio.current_task)
+
+    def stripe_hints_verified(self) -> bool:
+        """Whether Stripe's copy decides (STRIPE_HINTS_VERIFIED); older deals ask where they use it."""
+        return self.lean or workflow.patched(STRIPE_HINTS_VERIFIED)
 
     # ------------------------------------------------------------------ the deal's state
 
@@ -118,6 +132,13 @@ class DealContext:
             ):
                 return m
         return None
+
+    def counted(self, intent_id: str) -> bool:
+        """Whether a payment was taken into account already: it funded a milestone, or it was
+        refused or given back."""
+        return any(
+            intent_id in (m.payment_intent_id, *m.extra_intents) for m in self.milestones.values()
+        )
 
     def money_totals(self) -> MoneyTotals:
         runs = self.milestones.values()
@@ -168,8 +189,10 @@ class DealContext:
     async def attempt(
         self, what: str, call: Awaitable[T], m: MilestoneRun | None = None
     ) -> T | None:
-        """Await an activity; a permanent failure becomes an anomaly and None, and the deal goes on."""
-        self.journal.flush()
+        """Await an activity; a permanent failure becomes an anomaly and None, and the deal goes on.
+        Deals before LEAN_STEPS hand what the step recorded to the ledger first."""
+        if not self.lean:
+            self.journal.flush()
         try:
             return await call
         except ActivityError as error:
@@ -205,9 +228,10 @@ class DealContext:
 
     @asynccontextmanager
     async def stripe_turn(self) -> AsyncIterator[None]:
-        """One Stripe conversation at a time; what this step recorded is written before it
-        waits for its turn."""
-        self.journal.flush()
+        """One Stripe conversation at a time (deals before LEAN_STEPS write what the step
+        recorded before they wait for their turn)."""
+        if not self.lean:
+            self.journal.flush()
         async with self.stripe_lock:
             yield
 

@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from dealflow.models import format_money
     from workflows import calls, rules
-    from workflows.deal.context import STRIPE_HINTS_VERIFIED, DealContext
+    from workflows.deal.context import DealContext
     from workflows.deal.refunds import Refunds
     from workflows.deal.work import Work
     from workflows.journal import Source
@@ -70,7 +70,7 @@ class Payments:
         )
         if intent is None:
             return
-        if workflow.patched(STRIPE_HINTS_VERIFIED):
+        if ctx.stripe_hints_verified():
             problem = rules.payment_owner_problem(intent.metadata, ctx.spec.deal_id, ctx.milestones)
             if problem is not None:
                 ctx.anomaly(f"Payment {intent_id} {problem}: nothing funded", hint)
@@ -128,6 +128,11 @@ class Payments:
         m.funded = amount
         if ctx.livemode is None:
             ctx.livemode = intent.livemode
+        if ctx.lean and intent.metadata.get("generation") == str(m.generation):
+            # Paid through the open Checkout Session, which Stripe has thereby completed:
+            # nothing is left open to expire.
+            m.session = None
+            m.replace_at = m.reconcile_at = None
         if kind is PaymentKind.CHARGE:
             m.captured = amount
             held = "captured"

@@ -17,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from dealflow.contract import EventKind
     from dealflow.messages import ChargeState, DisputeState, StripeEventSignal
     from workflows import calls
-    from workflows.deal.context import STRIPE_HINTS_VERIFIED, DealContext
+    from workflows.deal.context import DealContext
     from workflows.deal.disputes import Disputes
     from workflows.deal.payments import Payments
     from workflows.deal.refunds import Refunds
@@ -145,7 +145,9 @@ class StripeEvents:
             intent_id=event.payment_intent_id,
         )
         if event.type in PAYMENT_EVENTS:
-            if event.type.startswith("checkout.session."):
+            if ctx.lean:
+                await self._confirm_payment(event, m)
+            elif event.type.startswith("checkout.session."):
                 session_id = event.checkout_session_id or event.object_id
                 state = await ctx.attempt(
                     "reading the Checkout Session",
@@ -160,7 +162,7 @@ class StripeEvents:
                 )
             return
         verified = self._verified.get(event.type)
-        if verified is not None and workflow.patched(STRIPE_HINTS_VERIFIED):
+        if verified is not None and ctx.stripe_hints_verified():
             await self._read_back(verified, event)
             return
         handler = self._on_the_webhooks_word.get(event.type)
@@ -171,6 +173,34 @@ class StripeEvents:
             )
         else:
             handler(m, event)
+
+    async def _confirm_payment(self, event: StripeEventSignal, m: MilestoneRun | None) -> None:
+        """One read of Stripe per payment: the PaymentIntent the hint names (its metadata says
+        whose it is), or the Checkout Session when the hint names no intent. A hint about a
+        payment counted already costs no read."""
+        ctx = self.ctx
+        session_event = event.type.startswith("checkout.session.")
+        intent_id = event.payment_intent_id or (None if session_event else event.object_id)
+        if intent_id is None:
+            state = await ctx.attempt(
+                "reading the Checkout Session",
+                calls.stripe(
+                    PaymentActivities.retrieve_checkout_session,
+                    event.checkout_session_id or event.object_id,
+                ),
+                m,
+            )
+            if state is not None:
+                await self.payments.confirm_session(state, "stripe", "Stripe webhook", m)
+        elif ctx.counted(intent_id):
+            ctx.record(
+                "stripe",
+                EventKind.STRIPE_EVENT_IGNORED,
+                f"Stripe event {event.type}: payment {intent_id} is counted already",
+                m,
+            )
+        else:
+            await self.payments.confirm_intent(intent_id, "stripe", "Stripe webhook", m)
 
     async def _read_back(self, how: ReadBack[Any], event: StripeEventSignal) -> None:
         """Act on Stripe's copy of the event's object, for the milestone whose payment it
