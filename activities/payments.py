@@ -304,13 +304,15 @@ class PaymentActivities:
     @heartbeating
     async def transfer_to_vendor(self, input: TransferInput) -> TransferResult:
         client = self._stripe
-        params = {
+        params: dict[str, Any] = {
             "amount": input.amount,
             "currency": input.currency.lower(),
             "destination": input.destination_account,
             "transfer_group": f"{input.deal_id}:{input.milestone_key}",
             "metadata": {"deal_id": input.deal_id, "milestone_key": input.milestone_key},
         }
+        if input.source_transaction:
+            params["source_transaction"] = input.source_transaction
         key = self._key(input.milestone_key, "transfer", input.destination_account)
         with stripe_errors():
             transfer = await client.v1.transfers.create_async(params, {"idempotency_key": key})

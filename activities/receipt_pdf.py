@@ -52,6 +52,7 @@ def receipt_lines(
         ("Paid by (client)", f"{receipt.client_name} <{receipt.client_email}>"),
         ("Paid to (vendor)", f"{receipt.vendor_name} <{receipt.vendor_email}>"),
         ("Amount released", format_money(receipt.amount, receipt.currency)),
+        *_split(receipt),
         ("Released at", _utc(receipt.released_at)),
         ("Issued at", _utc(issued_at)),
     ]
@@ -62,6 +63,16 @@ def receipt_lines(
     ]
     lines.extend((label, value) for label, value in stripe_ids if value)
     return lines
+
+
+def _split(receipt: ReceiptInput) -> list[tuple[str, str]]:
+    """Gross, platform fee and vendor share, when the platform kept a fee."""
+    if not receipt.platform_fee:
+        return []
+    return [
+        ("Platform fee", format_money(receipt.platform_fee, receipt.currency)),
+        ("Vendor share", format_money(receipt.amount - receipt.platform_fee, receipt.currency)),
+    ]
 
 
 def render_receipt_pdf(receipt_number: str, receipt: ReceiptInput, issued_at: datetime) -> bytes:

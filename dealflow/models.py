@@ -241,6 +241,10 @@ class Policy(_Strict):
     #: receives the request; the 1-hour floor leaves the activity time to get there.
     checkout_session_ttl: Duration = timedelta(hours=24)
     cancel_refund: CancelRefund = CancelRefund.UNDELIVERED
+    #: The platform's fee, kept back from each milestone's payout: basis points of the
+    #: milestone (250 = 2.5 %, rounded half up to the cent) plus a fixed amount in minor units.
+    platform_fee_bps: int = Field(default=0, ge=0, le=5_000)
+    platform_fee_fixed: int = Field(default=0, ge=0)
     demo: bool = Field(default=False, description="short demo windows; shown on every page and mail")
 
     @model_validator(mode="after")
@@ -274,6 +278,18 @@ class DealSpec(_Strict):
             seen.add(milestone.key)
         return milestones
 
+    @model_validator(mode="after")
+    def _vendor_is_paid(self) -> DealSpec:
+        for milestone in self.milestones:
+            fee = platform_fee(milestone.amount, self.policy.platform_fee_bps, self.policy.platform_fee_fixed)
+            if fee >= milestone.amount:
+                raise ValueError(
+                    f"policy.platform_fee_bps/platform_fee_fixed: the platform fee of "
+                    f"{format_money(fee, self.currency)} leaves nothing of milestone "
+                    f"'{milestone.key}' ({format_money(milestone.amount, self.currency)}) for the vendor"
+                )
+        return self
+
     @property
     def workflow_id(self) -> str:
         return workflow_id_for(self.deal_id)
@@ -291,6 +307,12 @@ class DealSpec(_Strict):
 
 def workflow_id_for(deal_id: str) -> str:
     return f"deal-{deal_id}"
+
+
+def platform_fee(amount: int, bps: int, fixed: int) -> int:
+    """The platform's share of `amount` (minor units): `bps` basis points, rounded half up to
+    the minor unit, plus `fixed`, never more than the amount itself."""
+    return min(amount, (amount * bps + 5_000) // 10_000 + fixed)
 
 
 def format_money(amount: int, currency: str) -> str:

@@ -32,7 +32,11 @@ class MoneyByState(BaseModel):
         0, description="client money captured or authorized, not yet released, refunded or disputed"
     )
     disputed: int = Field(0, description="held money of milestones under an open dispute")
-    released: int = Field(0, description="REVENUE: paid out to vendors, confirmed by Stripe")
+    released: int = Field(
+        0, description="REVENUE: released from escrow after a capture confirmed by Stripe (gross)"
+    )
+    platform_fees: int = Field(0, description="of `released`, kept by the platform")
+    vendor_payouts: int = Field(0, description="of `released`, paid out to vendors")
     refunded: int = Field(0, description="returned to clients, confirmed by Stripe")
     net: int = Field(0, description="kept from clients: funded_held + disputed + released")
 

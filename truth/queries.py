@@ -137,7 +137,9 @@ _PER_MILESTONE = f"""
                  - coalesce(max(voids), 0) * coalesce(max(amount) FILTER (WHERE kind = 'authorization'), 0)
                  AS funded,
                coalesce(sum(amount) FILTER (WHERE kind = 'charge'), 0) AS captured,
-               coalesce(sum(amount) FILTER (WHERE kind IN ('transfer', 'release')), 0) AS released,
+               coalesce(sum(amount) FILTER (WHERE kind IN ('transfer', 'release', 'platform_fee')), 0)
+                 AS released,
+               coalesce(sum(amount) FILTER (WHERE kind = 'platform_fee'), 0) AS platform_fees,
                coalesce(sum(amount) FILTER (WHERE kind = 'refund'), 0) AS refunded
         FROM money LEFT JOIN voids USING (deal_id, milestone_key)
         GROUP BY deal_id, milestone_key, mode, currency
@@ -175,13 +177,15 @@ async def _money(
         states AS (
             SELECT p.*, o.kind = '{DISPUTE_OPENED}' AS in_dispute,
                    CASE WHEN captured > 0 THEN released ELSE 0 END AS revenue,
+                   CASE WHEN captured > 0 THEN platform_fees ELSE 0 END AS fees,
                    funded - CASE WHEN captured > 0 THEN released ELSE 0 END - refunded AS held
             FROM per_milestone p LEFT JOIN open_disputes o USING (deal_id, milestone_key)
         )
         SELECT mode, currency,
                coalesce(sum(held) FILTER (WHERE in_dispute IS NOT TRUE), 0)::bigint AS held,
                coalesce(sum(held) FILTER (WHERE in_dispute), 0)::bigint AS disputed,
-               sum(revenue)::bigint AS released, sum(refunded)::bigint AS refunded,
+               sum(revenue)::bigint AS released, sum(fees)::bigint AS platform_fees,
+               sum(refunded)::bigint AS refunded,
                array_remove(array_agg(CASE WHEN released > 0 AND captured = 0
                    THEN deal_id || '/' || milestone_key END), NULL) AS unconfirmed_releases
         FROM states GROUP BY mode, currency ORDER BY mode, currency""",
@@ -195,6 +199,8 @@ async def _money(
             funded_held=r["held"],
             disputed=r["disputed"],
             released=r["released"],
+            platform_fees=r["platform_fees"],
+            vendor_payouts=r["released"] - r["platform_fees"],
             refunded=r["refunded"],
             net=r["held"] + r["disputed"] + r["released"],
         )
@@ -212,7 +218,7 @@ async def _revenue_by_month(
         _with(_COHORT, _MONEY_ROWS)
         + """ SELECT mode, currency, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM') AS month,
                      sum(amount)::bigint AS released
-              FROM money WHERE kind IN ('transfer', 'release') AND milestone_captured
+              FROM money WHERE kind IN ('transfer', 'release', 'platform_fee') AND milestone_captured
               GROUP BY mode, currency, month ORDER BY mode, currency, month""",
         since,
         mode,

@@ -31,6 +31,8 @@ MONEY_ROWS = (
     ("funded_held", "Funded & held"),
     ("disputed", "Disputed (held)"),
     ("released", "Released (REVENUE)"),
+    ("platform_fees", "  of it platform fees"),
+    ("vendor_payouts", "  of it vendor payouts"),
     ("refunded", "Refunded"),
     ("net", "Net kept"),
 )

@@ -7,7 +7,7 @@ as a failing workflow test instead of a mail the template cannot render.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from temporalio import workflow
@@ -48,7 +48,7 @@ KIND_KEYS: dict[EmailKind, frozenset[str]] = {
     K.DISPUTE_OPENED: frozenset({"reason"}),
     K.DISPUTE_RESOLVED: frozenset({"resolution", "notes"}),
     K.APPROVED_RECEIPT: frozenset({"receipt_number", "released_display", "artifacts"}),
-    K.PAYOUT_SENT: frozenset({"transfer_id"}),
+    K.PAYOUT_SENT: frozenset({"transfer_id", "platform_fee_display", "vendor_share_display"}),
     K.DEAL_CANCELLED: frozenset({"reason", "refunds"}),
     K.DEAL_EXPIRED: frozenset({"reason"}),
 }
@@ -117,3 +117,8 @@ def build_email(
 def artifact_context(artifact: Artifact) -> dict[str, str]:
     """One delivered file as the mail templates list it."""
     return {"name": artifact.name, "url": str(artifact.url), "sha256": artifact.sha256}
+
+
+def fee_context(money: Callable[[int], str], fee: int, share: int) -> dict[str, str]:
+    """A payout as the vendor's mail shows it: their share, and the platform's fee if any."""
+    return {"platform_fee_display": money(fee) if fee else "", "vendor_share_display": money(share)}

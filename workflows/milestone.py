@@ -63,6 +63,7 @@ class MilestoneRun:
     funded: int = 0
     captured: int = 0
     released: int = 0
+    platform_fee: int = 0
     returned: int = 0
     extra_refunded: int = 0
     extra_intents: list[str] = field(default_factory=list)

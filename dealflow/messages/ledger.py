@@ -63,6 +63,7 @@ class PaymentKind(StrEnum):
     REFUND = "refund"
     TRANSFER = "transfer"  # paid out to the vendor's connected account
     RELEASE = "release"  # released to the vendor without a Connect transfer
+    PLATFORM_FEE = "platform_fee"  # kept back from a milestone's payout by the platform
 
 
 class PaymentRecord(Message):

@@ -175,6 +175,9 @@ class TransferInput(Message):
     destination_account: str
     amount: int
     currency: str
+    #: The milestone's charge: Stripe then transfers from that payment's funds once they are
+    #: available, instead of refusing while the platform's balance is still pending.
+    source_transaction: str | None = None
 
 
 class TransferResult(Message):

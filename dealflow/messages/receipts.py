@@ -21,6 +21,8 @@ class ReceiptInput(Message):
     vendor_name: str
     vendor_email: str
     amount: int
+    #: Of `amount`, what the platform kept; the vendor's share is the rest.
+    platform_fee: int = 0
     currency: str
     livemode: bool
     sandbox: bool

@@ -42,6 +42,8 @@ class MilestoneStatus(Message):
     funded: int = 0
     captured: int = 0
     released: int = 0
+    #: Of `released`, what the platform kept; the vendor got the rest.
+    platform_fee: int = 0
     refunded: int = 0
     revisions: int = 0
     deliverables: list[Deliverable] = Field(default_factory=list)
@@ -71,11 +73,13 @@ class Signature(Message):
 
 
 class MoneyTotals(Message):
-    """Integer minor units. `funded` is held client money; `released` is paid out to the vendor."""
+    """Integer minor units. `funded` is held client money; `released` left escrow, of which
+    `platform_fees` the platform kept and the rest went to the vendor."""
 
     contract: int
     funded: int = 0
     released: int = 0
+    platform_fees: int = 0
     refunded: int = 0
     disputed: int = 0
 

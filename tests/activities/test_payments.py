@@ -346,12 +346,16 @@ async def test_transfer_to_a_connected_account(sandbox: RunningSandbox) -> None:
         activities.create_checkout_session, await checkout(sandbox, "deal-payout", amount=9000)
     )
     await sandbox.control.pay(session.session_id)
+    state = await workflow.run(activities.retrieve_checkout_session, session.session_id)
+    assert state.payment_intent_id
+    intent = await workflow.run(activities.retrieve_payment_intent, state.payment_intent_id)
     transfer = TransferInput(
         deal_id="deal-payout",
         milestone_key="m1",
         destination_account="acct_1VendorPayout",
         amount=9000,
         currency="usd",
+        source_transaction=intent.latest_charge,
     )
     result = await workflow.run(activities.transfer_to_vendor, transfer)
     assert result.transfer_id.startswith("tr_")
@@ -368,6 +372,8 @@ async def test_transfer_to_a_connected_account(sandbox: RunningSandbox) -> None:
     assert [
         (m["object_id"], m["amount"], m["destination"], m["transfer_group"]) for m in transfers
     ] == [(result.transfer_id, 9000, "acct_1VendorPayout", "deal-payout:m1")]
+    stripe_copy = await sandbox.client().v1.transfers.retrieve_async(result.transfer_id)
+    assert stripe_copy.source_transaction == intent.latest_charge
 
 
 # --------------------------------------------------------------------------- read-backs

@@ -83,6 +83,13 @@ async def test_receipt_pdf_states_parties_amount_and_stripe_ids(db_pool: asyncpg
     assert bytes(row["pdf"]) == base64.b64decode(result.pdf_b64)
 
 
+async def test_receipt_shows_the_platform_fee_and_the_vendor_share(db_pool: asyncpg.Pool) -> None:
+    text = pdf_text(await issue(db_pool, receipt_input(platform_fee=3_780)))
+    for expected in ("USD 1,500.00", "Platform fee", "USD 37.80", "Vendor share", "USD 1,462.20"):
+        assert expected in text, expected
+    assert "Platform fee" not in pdf_text(await issue(db_pool, receipt_input(milestone_key="dev")))
+
+
 @pytest.mark.parametrize(
     ("livemode", "sandbox", "label"),
     [(True, False, None), (False, False, "STRIPE TEST MODE"), (False, True, "SANDBOX")],

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from dealflow.models import DealSpec, format_money
+from dealflow.models import DealSpec, format_money, platform_fee
 from dealflow.specs import SpecError, load_spec, validation_problems
 from tests.paths import EXAMPLES
 
@@ -80,6 +80,10 @@ def test_valid_spec_and_derived_values() -> None:
         ("policy", {"capture_before_lapse": "8d"}, "policy: Value error, capture_before_lapse must be at most 7 days"),
         ("policy", {"checkout_session_ttl": "10m"}, "policy: Value error, checkout_session_ttl must be between"),
         ("policy", {"capture": "later"}, "policy.capture: Input should be 'on_funding' or 'on_approval'"),
+        ("policy", {"platform_fee_bps": -1}, "policy.platform_fee_bps: Input should be greater than or equal to 0"),
+        ("policy", {"platform_fee_bps": 5_001}, "policy.platform_fee_bps: Input should be less than or equal to 5000"),
+        ("policy", {"platform_fee_fixed": 2.5}, "policy.platform_fee_fixed: Input should be a valid integer"),
+        ("policy", {"platform_fee_fixed": 10**9}, "(spec): Value error, policy.platform_fee_bps/platform_fee_fixed: the platform fee"),
         ("title", ..., "title: Field required"),
         ("unexpected", 1, "unexpected: Extra inputs are not permitted"),
     ],
@@ -100,6 +104,24 @@ def test_durations_accept_units_and_seconds() -> None:
     assert spec.policy.review_window == timedelta(hours=36)
     assert spec.policy.sign_window == timedelta(seconds=90)
     assert DealSpec.model_validate_json(spec.model_dump_json()) == spec
+
+
+@pytest.mark.parametrize(
+    ("amount", "bps", "fixed", "fee"),
+    [
+        (100_000, 0, 0, 0),
+        (100_000, 250, 0, 2_500),
+        (100_000, 250, 30, 2_530),
+        (220, 250, 0, 6),  # 5.5 rounds half up
+        (219, 250, 0, 5),  # 5.475
+        (1_998, 250, 0, 50),  # 49.95
+        (20, 5_000, 30, 20),  # never more than the amount
+    ],
+)
+def test_platform_fee_rounds_half_up_and_never_exceeds_the_amount(
+    amount: int, bps: int, fixed: int, fee: int
+) -> None:
+    assert platform_fee(amount, bps, fixed) == fee
 
 
 def test_money_is_rendered_from_integers() -> None:

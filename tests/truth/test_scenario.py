@@ -64,6 +64,7 @@ def spec(
     *,
     on_approval: bool = False,
     connect: bool = False,
+    platform_fee_bps: int = 0,
 ) -> DealSpec:
     run = uuid.uuid4().hex[:6]
     return DealSpec.model_validate(
@@ -88,7 +89,8 @@ def spec(
                 for i, amount in enumerate(amounts)
             ],
             "policy": Policy(
-                capture=CapturePolicy.ON_APPROVAL if on_approval else CapturePolicy.ON_FUNDING
+                capture=CapturePolicy.ON_APPROVAL if on_approval else CapturePolicy.ON_FUNDING,
+                platform_fee_bps=platform_fee_bps,
             ),
         }
     )
@@ -148,7 +150,8 @@ class Driver:
 
 async def run_scenario(stack: Stack) -> dict[str, DealSpec]:
     deals = {
-        "done": spec("done", "usd", [100_000, 50_000], connect=True),
+        # 2.5 % of each payout is the platform's: 2,500 + 1,250
+        "done": spec("done", "usd", [100_000, 50_000], connect=True, platform_fee_bps=250),
         "held": spec("held", "usd", [40_000]),
         "authorized": spec("authorized", "usd", [25_000], on_approval=True),
         "disputed": spec("disputed", "usd", [30_000]),
@@ -225,6 +228,8 @@ def expected_report(month: str) -> dict[str, object]:
                     "funded_held": 65_000,
                     "disputed": 30_000,
                     "released": 150_000,
+                    "platform_fees": 3_750,
+                    "vendor_payouts": 146_250,
                     "refunded": 0,
                     "net": 245_000,
                 },
@@ -232,6 +237,8 @@ def expected_report(month: str) -> dict[str, object]:
                     "funded_held": 0,
                     "disputed": 0,
                     "released": 0,
+                    "platform_fees": 0,
+                    "vendor_payouts": 0,
                     "refunded": 20_000,
                     "net": 0,
                 },
@@ -336,7 +343,10 @@ async def check_api_and_dashboard(
             (field, column): await page.text_content(
                 f'#money tr[data-field="{field}"] td[data-column="{column}"]'
             )
-            for field in ("funded_held", "disputed", "released", "refunded", "net")
+            for field in (
+                "funded_held", "disputed", "released", "platform_fees", "vendor_payouts",
+                "refunded", "net",
+            )
             for column in ("sandbox-usd", "sandbox-eur")
         }
         assert shown == {

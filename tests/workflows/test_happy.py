@@ -104,3 +104,40 @@ async def test_search_attributes_follow_the_deal(env: WorkflowEnvironment) -> No
         assert attributes.get(DEAL_AMOUNT_CENTS) == 300_000
         assert attributes.get(DEAL_COLLECTED_CENTS) == 100_000
         assert await (await deal.handle.describe()).memo_value("title") == "Marketing site"
+
+
+async def test_the_platform_fee_is_kept_back_from_each_payout(env: WorkflowEnvironment) -> None:
+    spec = make_spec(
+        milestones=2,
+        vendor={"stripe_account": "acct_vendor1"},
+        platform_fee_bps=250,
+        platform_fee_fixed=30,
+    )
+    async with running_deal(env, spec) as deal:
+        final = await deal.complete()
+        await deal.replay()
+
+    fake = deal.fake
+    # 2.5 % + 0.30 of 1,000.00 and of 2,000.00
+    assert [(m.released, m.platform_fee) for m in final.milestones] == [
+        (100_000, 2_530),
+        (200_000, 5_030),
+    ]
+    assert final.money.released == 300_000 and final.money.platform_fees == 7_560
+    transfers = fake.args("transfer_to_vendor")
+    assert [(t.amount, t.source_transaction) for t in transfers] == [
+        (97_470, f"ch_{final.milestones[0].payment_intent_id}"),
+        (194_970, f"ch_{final.milestones[1].payment_intent_id}"),
+    ]
+    fees = sorted(
+        (p.milestone_key, p.amount) for p in fake.payments.values() if p.kind is PaymentKind.PLATFORM_FEE
+    )
+    assert fees == [("m1", 2_530), ("m2", 5_030)]
+    released = [e.message for e in final.timeline if e.kind == "released"]
+    assert "the platform kept USD 25.30, the vendor gets USD 974.70" in released[0]
+    assert [r.platform_fee for r in fake.args("issue_receipt")] == [2_530, 5_030]
+    payout = fake.mails(EmailKind.PAYOUT_SENT)[0]
+    assert (payout.context["platform_fee_display"], payout.context["vendor_share_display"]) == (
+        "USD 25.30",
+        "USD 974.70",
+    )

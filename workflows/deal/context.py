@@ -146,6 +146,7 @@ class DealContext:
             contract=self.spec.total_amount,
             funded=sum(m.held for m in runs),
             released=sum(m.released for m in runs),
+            platform_fees=sum(m.platform_fee for m in runs),
             refunded=sum(m.refunded for m in runs),
             disputed=sum(m.held for m in runs if m.state is S.DISPUTED),
         )

@@ -24,7 +24,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.deal.capture import Capture
     from workflows.deal.context import DealContext
     from workflows.deal.disputes import Disputes
-    from workflows.mail import artifact_context
+    from dealflow.models import platform_fee
+    from workflows.mail import artifact_context, fee_context
     from workflows.milestone import MilestoneRun
 
 S = MilestoneState
@@ -51,6 +52,9 @@ class Release:
             intent = await self.capture.capture(m)
             if intent is None:
                 return "the payment could not be captured"
+        amount = m.held
+        fee = platform_fee(amount, ctx.policy.platform_fee_bps, ctx.policy.platform_fee_fixed)
+        share = amount - fee
         transfer_id = None
         if ctx.spec.vendor.stripe_account:
             transfer = await ctx.attempt(
@@ -61,8 +65,9 @@ class Release:
                         deal_id=ctx.spec.deal_id,
                         milestone_key=m.key,
                         destination_account=ctx.spec.vendor.stripe_account,
-                        amount=m.held,
+                        amount=share,
                         currency=ctx.spec.currency,
+                        source_transaction=m.charge_id,
                     ),
                 ),
                 m,
@@ -72,20 +77,28 @@ class Release:
             transfer_id = m.transfer_id = transfer.transfer_id
             ctx.ledger_payment(m, PaymentKind.TRANSFER, transfer_id, transfer.amount, "paid")
         else:
-            ctx.ledger_payment(m, PaymentKind.RELEASE, m.payment_intent_id, m.held, "released")
-        amount = m.held
+            ctx.ledger_payment(m, PaymentKind.RELEASE, m.payment_intent_id, share, "released")
+        if fee:
+            ctx.ledger_payment(m, PaymentKind.PLATFORM_FEE, m.payment_intent_id, fee, "kept")
         m.released += amount
+        m.platform_fee += fee
         how = f"transfer {transfer_id}" if transfer_id else "payout outside Stripe Connect"
+        kept = f"; the platform kept {ctx.money(fee)}, the vendor gets {ctx.money(share)}" if fee else ""
         ctx.set_state(
             m,
             S.RELEASED,
             "workflow",
             EventKind.RELEASED,
-            f"{ctx.money(amount)} for '{m.title}' released to {ctx.spec.vendor.name} ({how})",
+            f"{ctx.money(amount)} for '{m.title}' released to {ctx.spec.vendor.name} ({how}){kept}",
         )
-        self._issue_receipt(m, amount)
+        self._issue_receipt(m, amount, fee)
         ctx.notify(
-            EmailKind.PAYOUT_SENT, "vendor", f"payout_sent:{m.key}", m, transfer_id=transfer_id
+            EmailKind.PAYOUT_SENT,
+            "vendor",
+            f"payout_sent:{m.key}",
+            m,
+            transfer_id=transfer_id,
+            **fee_context(ctx.money, fee, share),
         )
         artifacts = m.deliverables[-1].artifacts if m.deliverables else []
         if artifacts:
@@ -100,7 +113,7 @@ class Release:
             ctx.beside("delivering the approved files", calls.DELIVER_ARTIFACTS, delivery, m)
         return None
 
-    def _issue_receipt(self, m: MilestoneRun, amount: int) -> None:
+    def _issue_receipt(self, m: MilestoneRun, amount: int, fee: int) -> None:
         """The receipt of a release, then its mail to the client with the PDF."""
         spec = self.ctx.spec
         self.ctx.beside(
@@ -116,6 +129,7 @@ class Release:
                 vendor_name=spec.vendor.name,
                 vendor_email=str(spec.vendor.email),
                 amount=amount,
+                platform_fee=fee,
                 currency=spec.currency,
                 livemode=m.livemode,
                 sandbox=m.sandbox,
