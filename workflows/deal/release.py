@@ -20,11 +20,11 @@ with workflow.unsafe.imports_passed_through():
         ReceiptResult,
         TransferInput,
     )
+    from dealflow.models import platform_fee
     from workflows import calls
     from workflows.deal.capture import Capture
     from workflows.deal.context import DealContext
     from workflows.deal.disputes import Disputes
-    from dealflow.models import platform_fee
     from workflows.mail import artifact_context, fee_context
     from workflows.milestone import MilestoneRun
 
