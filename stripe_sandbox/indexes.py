@@ -34,9 +34,10 @@ class Timeline:
     """One kind's ids in creation order, with positions and a sorted `created` column, so a
     page starts at a cursor in O(1) and at a time in O(log n).
 
-    The column keeps the running maximum of `created`: the sandbox clock only moves forward, and
-    if the wall clock ever steps back the order still holds (the item's own `created` is checked
-    again when it is listed).
+    The column holds the running maximum of `created`, so it stays sorted even if the wall clock
+    steps back (the sandbox clock only moves forward); each object's own `created` is checked
+    again when it is listed, and one made during such a step may be left out of a window that
+    ends before its predecessors' time.
     """
 
     def __init__(self) -> None:
@@ -111,20 +112,19 @@ class Listing:
         return self.timeline.position(object_id) is not None
 
     def older_than(self, cursor: str | None) -> Iterator[Obj]:
-        """Newest first, starting just before `cursor` (or at the newest)."""
+        """Newest first, starting just before `cursor` (one it `knows`), or at the newest."""
         stop = self.span.stop
         if cursor is not None:
             stop = min(stop, self._position(cursor))
         return self._read(range(stop - 1, self.span.start - 1, -1))
 
     def newer_than(self, cursor: str) -> Iterator[Obj]:
-        """Oldest first, starting just after `cursor`."""
+        """Oldest first, starting just after `cursor` (one it `knows`)."""
         return self._read(range(max(self.span.start, self._position(cursor) + 1), self.span.stop))
 
     def _position(self, cursor: str) -> int:
         position = self.timeline.position(cursor)
-        if position is None:
-            raise KeyError(cursor)
+        assert position is not None, "a cursor the listing knows"
         return position
 
     def _read(self, positions: range) -> Iterator[Obj]:
@@ -141,9 +141,6 @@ class Deadlines:
     def __init__(self) -> None:
         self._heap: list[tuple[int, str]] = []
         self._due: dict[str, int] = {}
-
-    def __len__(self) -> int:
-        return len(self._due)
 
     def set(self, object_id: str, due: int | None) -> None:
         if due is None:
