@@ -27,9 +27,8 @@ async def _sweep_forever(sandbox: Sandbox, store: Store, interval: float) -> Non
     """Stripe expires sessions on its own; so does the sandbox, without waiting for a request."""
     while True:
         await asyncio.sleep(interval)
-        changed = sandbox.sweep()
-        if any(changed.values()):
-            store.save()
+        sandbox.sweep()
+        store.commit()
 
 
 def create_app(config: SandboxConfig) -> Starlette:
@@ -44,6 +43,7 @@ def create_app(config: SandboxConfig) -> Starlette:
             config.retry_base_seconds, config.retry_max_seconds, config.webhook_max_attempts
         ),
         timeout_seconds=config.webhook_timeout_seconds,
+        concurrency=config.webhook_concurrency,
     )
     sandbox = Sandbox(store, webhooks.enqueue)
     api = StripeApi(sandbox, store, faults, config.public_url)
@@ -59,7 +59,7 @@ def create_app(config: SandboxConfig) -> Starlette:
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
             await webhooks.stop()
-            store.flush()
+            store.close()
 
     routes = [
         Route("/v1/{path:path}", api.handle, methods=["GET", "POST", "DELETE"]),

@@ -6,12 +6,13 @@ from typing import Any
 
 from stripe_sandbox import objects
 from stripe_sandbox.cards import Card
-from stripe_sandbox.core import CANCELABLE, in_range
+from stripe_sandbox.core import CANCELABLE
 from stripe_sandbox.errors import (
     invalid_request,
     missing_parameter,
     resource_missing,
 )
+from stripe_sandbox.indexes import Listing
 from stripe_sandbox.intents import PaymentIntents
 from stripe_sandbox.objects import Obj, public
 from stripe_sandbox.store import new_id
@@ -73,23 +74,22 @@ class CheckoutSessions(PaymentIntents):
             params=params,
             line_items=line_items,
         )
-        self.state.objects[session_id] = session
+        self.store.put(session)
         return session
 
-    def sessions(self, filters: dict[str, Any]) -> list[Obj]:
+    def sessions(self, filters: dict[str, Any]) -> Listing:
         """Checkout Sessions, newest first, filtered as Stripe's list endpoint does."""
-        found = [
-            obj
-            for obj in self.state.objects.values()
-            if obj["object"] == "checkout.session"
-            and ("status" not in filters or obj["status"] == filters["status"])
-            and (
-                "payment_intent" not in filters
-                or obj["payment_intent"] == filters["payment_intent"]
+        listing = Listing.of(
+            self.state.objects,
+            self.store.indexes.timelines["checkout.session"],
+            lambda session: "status" not in filters or session["status"] == filters["status"],
+            filters.get("created"),
+        )
+        if "payment_intent" in filters:
+            return listing.narrowed_to(
+                self.store.indexes.session_by_intent.get(filters["payment_intent"])
             )
-            and in_range(obj["created"], filters.get("created"))
-        ]
-        return list(reversed(found))
+        return listing
 
     def expire_session(self, session_id: str) -> Obj:
         session = self.get(session_id, "checkout.session", "session")
@@ -165,6 +165,7 @@ class CheckoutSessions(PaymentIntents):
             receipt_email=data["receipt_email"] or session["customer_email"],
             checkout_session=session["id"],
         )
-        self.state.objects[intent["id"]] = intent
         session["payment_intent"] = intent["id"]
+        self.store.put(intent)
+        self.store.put(session)
         return intent

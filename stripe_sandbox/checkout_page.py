@@ -68,6 +68,7 @@ def checkout_routes(sandbox: Sandbox, store: Store) -> list[Route]:
     async def page(request: Request) -> Response:
         session_id = request.path_params["session_id"]
         sandbox.sweep()
+        store.commit()
         session = session_or_404(session_id)
         if session is None:
             return HTMLResponse("<h1>This checkout link is not valid.</h1>", status_code=404)
@@ -88,10 +89,10 @@ def checkout_routes(sandbox: Sandbox, store: Store) -> list[Route]:
             except InvalidCardNumber as error:
                 problem = str(error)
             except StripeError:
-                store.save()
+                store.commit()
                 return _render(session, action=request.url.path, status=409)
             else:
-                store.save()
+                store.commit()
                 if outcome["outcome"] == "declined":
                     problem = outcome["error"]["message"]
         if problem is not None:

@@ -17,13 +17,16 @@ class SandboxConfig:
     webhook_url: str | None = None
     #: The whsec_ secret webhooks are signed with; None: generated once (and kept in state_file).
     webhook_secret: str | None = None
-    #: JSON file that keeps the sandbox's objects across restarts; None: memory only.
+    #: JSON snapshot that keeps the sandbox's objects across restarts, with its journal next to
+    #: it (`<state_file>.journal`); None: memory only.
     state_file: Path | None = None
     #: First webhook retry delay; each later one doubles, up to retry_max_seconds.
     retry_base_seconds: float = 60.0
     retry_max_seconds: float = 6 * 3600.0
     webhook_max_attempts: int = 16
     webhook_timeout_seconds: float = 10.0
+    #: Deliveries in flight at once (Stripe sends many at a time and promises no order).
+    webhook_concurrency: int = 16
     #: How often sessions past `expires_at` are expired without anyone asking.
     sweep_interval_seconds: float = 1.0
 
@@ -34,3 +37,5 @@ class SandboxConfig:
             )
         if self.retry_base_seconds <= 0 or self.webhook_max_attempts < 1:
             raise ValueError("retry_base_seconds must be > 0 and webhook_max_attempts >= 1")
+        if self.webhook_concurrency < 1:
+            raise ValueError("webhook_concurrency must be >= 1")

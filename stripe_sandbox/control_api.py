@@ -99,9 +99,9 @@ def control_routes(
             try:
                 result = await handler(request)
             except StripeError as error:
-                store.save()
+                store.commit()
                 return _error_response(error)
-            store.save()
+            store.commit()
             return JSONResponse(result)
 
         return wrapped
@@ -167,9 +167,7 @@ def control_routes(
 
     async def put_webhook(request: Request) -> dict[str, Any]:
         body = await _body(request, WebhookBody)
-        store.state.webhook_url = body.url
-        if body.secret:
-            store.state.webhook_secret = body.secret
+        store.set_webhook(body.url, body.secret)
         return await get_webhook(request)
 
     async def deliveries(request: Request) -> dict[str, Any]:

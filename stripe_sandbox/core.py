@@ -81,6 +81,8 @@ class SandboxCore:
         return obj
 
     def _emit(self, type: str, obj: Obj, previous: Obj | None = None) -> None:
+        """Store the changed `obj` and announce the change with an event."""
+        self.store.put(obj)
         event = objects.event(
             id=new_id("evt_"),
             type=type,
@@ -91,12 +93,11 @@ class SandboxCore:
             previous_attributes=previous,
             pending_webhooks=1 if self.state.webhook_url else 0,
         )
-        self.state.objects[event["id"]] = event
-        self.state.event_ids.append(event["id"])
+        self.store.put(event)
         self._on_event(event)
 
     def _record_money(self, kind: str, obj: Obj, amount: int, **detail: Any) -> None:
-        self.state.money.append(
+        self.store.record_money(
             {
                 "kind": kind,
                 "object_id": obj["id"],
@@ -109,11 +110,8 @@ class SandboxCore:
         )
 
     def available_balance(self, currency: str) -> int:
-        return sum(
-            _BALANCE_EFFECT[entry["kind"]] * entry["amount"]
-            for entry in self.state.money
-            if entry["currency"] == currency
-        )
+        totals = self.store.indexes.money_totals
+        return sum(effect * totals[currency, kind] for kind, effect in _BALANCE_EFFECT.items())
 
     def render(self, obj: Obj, expand: list[str] | None = None) -> Obj:
         """The object as Stripe answers it, with the requested fields expanded."""
@@ -127,14 +125,17 @@ class SandboxCore:
         return result
 
 
-def in_range(value: int, bounds: dict[str, int] | None) -> bool:
-    if not bounds:
-        return True
-    checks = {
-        "eq": value == bounds.get("eq", value),
-        "gt": value > bounds.get("gt", value - 1),
-        "gte": value >= bounds.get("gte", value),
-        "lt": value < bounds.get("lt", value + 1),
-        "lte": value <= bounds.get("lte", value),
-    }
-    return all(checks.values())
+def amount_up_to(
+    params: dict[str, Any],
+    param: str,
+    limit: int,
+    too_much: Callable[[int], str],
+    *,
+    code: str | None = None,
+) -> int:
+    """`params[param]`, or all of `limit` when it is not given; more than `limit` is refused
+    with the message `too_much(amount)`, naming the parameter."""
+    amount = params.get(param, limit)
+    if amount > limit:
+        raise invalid_request(too_much(amount), param=param, code=code)
+    return amount

@@ -12,9 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from stripe_sandbox.checkout import CheckoutSessions
-from stripe_sandbox.core import in_range
+from stripe_sandbox.indexes import Listing
 from stripe_sandbox.money_out import MoneyOut
-from stripe_sandbox.objects import Obj
 
 #: Card authorizations lapse after about seven days; Stripe then cancels the payment intent.
 AUTHORIZATION_LIFETIME = 7 * 86400
@@ -25,43 +24,40 @@ class Sandbox(CheckoutSessions, MoneyOut):
     event list."""
 
     def sweep(self) -> dict[str, list[str]]:
-        """Expire sessions past `expires_at` and lapse authorizations older than seven days."""
+        """Expire sessions past `expires_at` and lapse authorizations older than seven days.
+
+        Only what the indexes say is due is looked at, so a sweep before every request is cheap.
+        """
         now = self.now()
+        indexes = self.store.indexes
         expired, lapsed = [], []
-        for obj in list(self.state.objects.values()):
-            if (
-                obj["object"] == "checkout.session"
-                and obj["status"] == "open"
-                and obj["expires_at"] <= now
-            ):
-                self._expire_session(obj)
-                expired.append(obj["id"])
-            elif (
-                obj["object"] == "payment_intent"
-                and obj["status"] == "requires_capture"
-                and obj["_authorized_at"] is not None
-                and obj["_authorized_at"] + AUTHORIZATION_LIFETIME <= now
-            ):
-                self._cancel_intent(obj, "automatic")
-                lapsed.append(obj["id"])
+        for session_id in indexes.open_sessions.pop_due(now):
+            session = self.state.objects[session_id]
+            if session["status"] == "open":
+                self._expire_session(session)
+                expired.append(session_id)
+        for intent_id in indexes.authorizations.pop_due(now - AUTHORIZATION_LIFETIME):
+            intent = self.state.objects[intent_id]
+            if intent["status"] == "requires_capture":
+                self._cancel_intent(intent, "automatic")
+                lapsed.append(intent_id)
         return {"expired_sessions": expired, "lapsed_authorizations": lapsed}
 
     def advance_clock(self, seconds: int) -> dict[str, Any]:
-        self.state.clock_offset += seconds
+        self.store.advance_clock(seconds)
         return {"now": self.now(), **self.sweep()}
 
-    def events(self, filters: dict[str, Any]) -> list[Obj]:
+    def events(self, filters: dict[str, Any]) -> Listing:
         """Events, newest first; `type` may end in `*` as in Stripe (`checkout.session.*`)."""
         wanted = filters.get("types") or ([filters["type"]] if "type" in filters else [])
-        found = []
-        for event_id in reversed(self.state.event_ids):
-            event = self.state.objects[event_id]
-            if wanted and not any(_type_matches(event["type"], pattern) for pattern in wanted):
-                continue
-            if not in_range(event["created"], filters.get("created")):
-                continue
-            found.append(event)
-        return found
+        return Listing.of(
+            self.state.objects,
+            self.store.indexes.timelines["event"],
+            lambda event: (
+                not wanted or any(_type_matches(event["type"], pattern) for pattern in wanted)
+            ),
+            filters.get("created"),
+        )
 
 
 def _type_matches(event_type: str, pattern: str) -> bool:

@@ -7,7 +7,7 @@ from typing import Any
 
 from stripe_sandbox import objects
 from stripe_sandbox.cards import Card, card_for_payment_method
-from stripe_sandbox.core import CANCELABLE, SandboxCore
+from stripe_sandbox.core import CANCELABLE, SandboxCore, amount_up_to
 from stripe_sandbox.errors import (
     StripeError,
     invalid_request,
@@ -47,7 +47,7 @@ class PaymentIntents(SandboxCore):
         )
         if card is not None:
             intent["status"] = "requires_confirmation"
-        self.state.objects[intent["id"]] = intent
+        self.store.put(intent)
         if card is not None and params.get("confirm"):
             charge = self._charge(intent, card)
             if card.declined:
@@ -70,7 +70,6 @@ class PaymentIntents(SandboxCore):
             card=card,
             payment_method=payment_method,
         )
-        self.state.objects[charge["id"]] = charge
         intent["latest_charge"] = charge["id"]
         intent["payment_method"] = payment_method
         if card.declined:
@@ -87,6 +86,7 @@ class PaymentIntents(SandboxCore):
                     "type": "card",
                 },
             }
+            self.store.put(charge)
             self._emit("payment_intent.payment_failed", intent)
             return charge
         intent["last_payment_error"] = None
@@ -97,6 +97,7 @@ class PaymentIntents(SandboxCore):
             self._record_money(
                 "authorization", charge, charge["amount"], payment_intent=intent["id"]
             )
+            self.store.put(charge)
             self._emit("payment_intent.amount_capturable_updated", intent, {"amount_capturable": 0})
         else:
             intent["status"] = "succeeded"
@@ -104,6 +105,7 @@ class PaymentIntents(SandboxCore):
             charge["captured"] = True
             charge["amount_captured"] = charge["amount"]
             self._record_money("charge", charge, charge["amount"], payment_intent=intent["id"])
+            self.store.put(charge)
             self._emit("payment_intent.succeeded", intent)
         return charge
 
@@ -115,13 +117,15 @@ class PaymentIntents(SandboxCore):
                 "Only a PaymentIntent with one of the following statuses may be captured: requires_capture."
             )
         capturable = intent["amount_capturable"]
-        amount = params.get("amount_to_capture", capturable)
-        if amount > capturable:
-            raise invalid_request(
-                f"The amount_to_capture ({amount}) must be less than or equal to the PaymentIntent's "
-                f"amount_capturable ({capturable}).",
-                param="amount_to_capture",
-            )
+        amount = amount_up_to(
+            params,
+            "amount_to_capture",
+            capturable,
+            lambda amount: (
+                f"The amount_to_capture ({amount}) must be less than or equal to the "
+                f"PaymentIntent's amount_capturable ({capturable})."
+            ),
+        )
         intent["metadata"].update(params.get("metadata", {}))
         intent["status"] = "succeeded"
         intent["amount_received"] = amount
@@ -135,6 +139,7 @@ class PaymentIntents(SandboxCore):
             self._record_money(
                 "authorization_released", charge, capturable - amount, payment_intent=intent["id"]
             )
+        self.store.put(charge)
         self._emit("payment_intent.succeeded", intent, {"status": "requires_capture"})
         return intent
 
@@ -165,6 +170,7 @@ class PaymentIntents(SandboxCore):
             self._record_money(
                 "authorization_released", charge, charge["amount"], payment_intent=intent["id"]
             )
+            self.store.put(charge)
         intent["status"] = "canceled"
         intent["canceled_at"] = self.now()
         intent["cancellation_reason"] = reason

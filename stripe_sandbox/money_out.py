@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from stripe_sandbox import objects
-from stripe_sandbox.core import SandboxCore
+from stripe_sandbox.core import SandboxCore, amount_up_to
 from stripe_sandbox.errors import (
     invalid_request,
     resource_missing,
@@ -49,14 +49,17 @@ class MoneyOut(SandboxCore):
             raise invalid_request(
                 f"Charge {charge['id']} has already been refunded.", code="charge_already_refunded"
             )
-        amount = params.get("amount", refundable)
-        if amount > refundable:
-            raise invalid_request(
-                f"Refund amount ({amount} {charge['currency']}) is greater than unrefunded amount on "
-                f"charge ({refundable} {charge['currency']})",
-                param="amount",
-                code="amount_too_large",
-            )
+        currency = charge["currency"]
+        amount = amount_up_to(
+            params,
+            "amount",
+            refundable,
+            lambda amount: (
+                f"Refund amount ({amount} {currency}) is greater than unrefunded amount "
+                f"on charge ({refundable} {currency})"
+            ),
+            code="amount_too_large",
+        )
         refund = objects.refund(
             id=new_id("re_"),
             created=self.now(),
@@ -65,7 +68,7 @@ class MoneyOut(SandboxCore):
             reason=params.get("reason"),
             metadata=params.get("metadata", {}),
         )
-        self.state.objects[refund["id"]] = refund
+        self.store.put(refund)
         previous = {"amount_refunded": charge["amount_refunded"], "refunded": charge["refunded"]}
         charge["_refunds_total"] += amount
         charge["amount_refunded"] += amount
@@ -76,7 +79,6 @@ class MoneyOut(SandboxCore):
         self._emit("charge.refunded", charge, previous)
         self._emit("refund.created", refund)
         return refund
-
 
     def create_transfer(self, params: dict[str, Any]) -> Obj:
         destination = params["destination"]
@@ -94,7 +96,7 @@ class MoneyOut(SandboxCore):
         transfer = objects.transfer(
             id=new_id("tr_"), created=self.now(), params=params, destination_payment=new_id("py_")
         )
-        self.state.objects[transfer["id"]] = transfer
+        self.store.put(transfer)
         self._record_money(
             "transfer",
             transfer,
@@ -104,7 +106,6 @@ class MoneyOut(SandboxCore):
         )
         self._emit("transfer.created", transfer)
         return transfer
-
 
     def open_dispute(
         self, *, payment_intent: str | None, charge_id: str | None, reason: str, amount: int | None
@@ -134,8 +135,9 @@ class MoneyOut(SandboxCore):
         dispute = objects.dispute(
             id=new_id("dp_"), created=self.now(), charge=charge, amount=amount, reason=reason
         )
-        self.state.objects[dispute["id"]] = dispute
         charge["disputed"] = True
+        self.store.put(dispute)
+        self.store.put(charge)
         self._record_money(
             "dispute_withdrawn",
             dispute,

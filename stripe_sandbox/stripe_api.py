@@ -152,14 +152,19 @@ class StripeApi:
             except StripeError as error:
                 status, body = error.status, error.envelope()
         if key:
-            self._store.state.idempotency[key] = {
-                **fingerprint,
-                "status": status,
-                "body": body,
-                "request_id": request_id,
-                "created": self._sandbox.now(),
-            }
-        self._store.save()
+            now = self._sandbox.now()
+            self._store.forget_answers_before(now - IDEMPOTENCY_KEY_LIFETIME)
+            self._store.remember_answer(
+                key,
+                {
+                    **fingerprint,
+                    "status": status,
+                    "body": body,
+                    "request_id": request_id,
+                    "created": now,
+                },
+            )
+        self._store.commit()
         return _json(status, body, headers)
 
     def _replay(self, key: str, fingerprint: dict[str, Any]) -> tuple[int, Obj, str] | None:

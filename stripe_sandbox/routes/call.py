@@ -6,11 +6,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from stripe_sandbox.currencies import SUPPORTED
 from stripe_sandbox.engine import Sandbox
 from stripe_sandbox.errors import invalid_request
+from stripe_sandbox.indexes import Listing
 from stripe_sandbox.objects import Obj, list_object
 from stripe_sandbox.params import EXPAND, Currency, Hash, Integer
 
@@ -57,29 +59,21 @@ def retrieve(kind: str, param: str) -> Handler:
     return handler
 
 
-def page(sandbox: Sandbox, items: list[Obj], call: Call) -> Obj:
-    """Stripe's cursor pagination over `items` (already newest first)."""
+def page(sandbox: Sandbox, listing: Listing, call: Call) -> Obj:
+    """Stripe's cursor pagination over `listing`, newest first; reads only about one page."""
     params = call.params
     limit = params.get("limit", 10)
-    ids = [item["id"] for item in items]
-    if "starting_after" in params:
-        cursor = params["starting_after"]
-        if cursor not in ids:
+    for cursor in ("starting_after", "ending_before"):
+        if cursor in params and not listing.knows(params[cursor]):
             raise invalid_request(
-                f"No such object: '{cursor}'", param="starting_after", code="resource_missing"
+                f"No such object: '{params[cursor]}'", param=cursor, code="resource_missing"
             )
-        window = items[ids.index(cursor) + 1 :]
-        selected, has_more = window[:limit], len(window) > limit
-    elif "ending_before" in params:
-        cursor = params["ending_before"]
-        if cursor not in ids:
-            raise invalid_request(
-                f"No such object: '{cursor}'", param="ending_before", code="resource_missing"
-            )
-        window = items[: ids.index(cursor)]
-        selected, has_more = window[-limit:], len(window) > limit
+    if "ending_before" in params and "starting_after" not in params:
+        newer = list(islice(listing.newer_than(params["ending_before"]), limit + 1))
+        selected, has_more = newer[:limit][::-1], len(newer) > limit
     else:
-        selected, has_more = items[:limit], len(items) > limit
+        older = list(islice(listing.older_than(params.get("starting_after")), limit + 1))
+        selected, has_more = older[:limit], len(older) > limit
     expanded = [path.removeprefix("data.") for path in expand(call)]
     return list_object(
         [sandbox.render(item, expanded) for item in selected], has_more=has_more, url=call.path

@@ -81,8 +81,8 @@ async def test_delivery_gives_up_after_the_last_attempt() -> None:
         assert (await sandbox.control.deliveries())["pending"] == 0
 
 
-async def test_first_deliveries_follow_creation_order() -> None:
-    async with running_sandbox() as sandbox:
+async def test_one_delivery_at_a_time_follows_creation_order() -> None:
+    async with running_sandbox(webhook_concurrency=1) as sandbox:
         session = await sandbox.client().v1.checkout.sessions.create_async(session_params())
         outcome = await sandbox.control.pay(session.id)
         intent_id = outcome["payment_intent"]["id"]
