@@ -184,6 +184,7 @@ def control_routes(
             "movements": store.state.money,
             "totals": totals,
             "available": {currency: sandbox.available_balance(currency) for currency in totals},
+            "pending": {currency: sandbox.pending_balance(currency) for currency in totals},
         }
 
     routes = [

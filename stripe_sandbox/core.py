@@ -24,7 +24,7 @@ CANCELABLE = (
     "processing",
 )
 
-#: Money log kinds and their effect on the available balance.
+#: Money log kinds and their effect on the balance (card money is pending at first: indexes).
 _BALANCE_EFFECT = {
     "charge": 1,
     "capture": 1,
@@ -110,8 +110,19 @@ class SandboxCore:
         )
 
     def available_balance(self, currency: str) -> int:
+        """What a transfer without a source transaction may take: the balance less card money
+        still pending."""
+        return self.balance(currency) - self.pending_balance(currency)
+
+    def balance(self, currency: str) -> int:
         totals = self.store.indexes.money_totals
         return sum(effect * totals[currency, kind] for kind, effect in _BALANCE_EFFECT.items())
+
+    def pending_balance(self, currency: str) -> int:
+        """Card money not available yet; refunds and transfers made meanwhile take from it
+        once the available balance is used up, as Stripe's do."""
+        pending = self.store.indexes.pending(currency, self.now())
+        return min(pending, max(self.balance(currency), 0))
 
     def render(self, obj: Obj, expand: list[str] | None = None) -> Obj:
         """The object as Stripe answers it, with the requested fields expanded."""

@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_left, bisect_right
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 Obj = dict[str, Any]
+
+#: Card money reaches the available balance two days after the charge, as on Stripe's standard
+#: payout schedule; until then a transfer must name the charge as its `source_transaction`.
+PENDING_SECONDS = 2 * 86_400
+#: Money log kinds whose money is pending before it is available.
+PENDING_KINDS = frozenset({"charge", "capture"})
 
 
 def in_range(value: int, bounds: dict[str, int] | None) -> bool:
@@ -169,6 +175,9 @@ class Indexes:
         self.authorizations = Deadlines()
         #: Money log sums by (currency, kind).
         self.money_totals: Counter[tuple[str, str]] = Counter()
+        #: Card money not yet available, oldest first: (available_on, currency, amount).
+        self._pending: deque[tuple[int, str, int]] = deque()
+        self._pending_totals: Counter[str] = Counter()
 
     def add(self, obj: Obj) -> None:
         """Bring every index in step with `obj`, new or changed."""
@@ -186,3 +195,14 @@ class Indexes:
 
     def add_money(self, entry: Obj) -> None:
         self.money_totals[entry["currency"], entry["kind"]] += entry["amount"]
+        if entry["kind"] in PENDING_KINDS:
+            available_on = entry["created"] + PENDING_SECONDS
+            self._pending.append((available_on, entry["currency"], entry["amount"]))
+            self._pending_totals[entry["currency"]] += entry["amount"]
+
+    def pending(self, currency: str, now: int) -> int:
+        """Card money of `currency` that is not available yet at `now`."""
+        while self._pending and self._pending[0][0] <= now:
+            _, settled_currency, amount = self._pending.popleft()
+            self._pending_totals[settled_currency] -= amount
+        return self._pending_totals[currency]

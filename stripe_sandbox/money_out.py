@@ -85,14 +85,17 @@ class MoneyOut(SandboxCore):
         if not _ACCOUNT_ID.match(destination):
             raise resource_missing("destination", destination, "destination")
         if "source_transaction" in params:
-            self.get(params["source_transaction"], "charge", "source_transaction")
-        available = self.available_balance(params["currency"])
-        if params["amount"] > available:
-            raise invalid_request(
-                "You have insufficient available funds in your Stripe account "
-                f"({available} {params['currency']} available in the sandbox).",
-                code="balance_insufficient",
-            )
+            self._take_from_charge(params)
+        else:
+            available = self.available_balance(params["currency"])
+            if params["amount"] > available:
+                raise invalid_request(
+                    "You have insufficient available funds in your Stripe account "
+                    f"({available} {params['currency']} available in the sandbox; "
+                    f"{self.pending_balance(params['currency'])} still pending: name the charge "
+                    "as source_transaction to transfer from it once it is available).",
+                    code="balance_insufficient",
+                )
         transfer = objects.transfer(
             id=new_id("tr_"), created=self.now(), params=params, destination_payment=new_id("py_")
         )
@@ -106,6 +109,28 @@ class MoneyOut(SandboxCore):
         )
         self._emit("transfer.created", transfer)
         return transfer
+
+    def _take_from_charge(self, params: dict[str, Any]) -> None:
+        """A transfer tied to a charge: in its currency, at most what is left of it (captured,
+        less refunds and earlier transfers from it); it waits for the charge's funds instead of
+        needing an available balance."""
+        charge = self.get(params["source_transaction"], "charge", "source_transaction")
+        if charge["currency"] != params["currency"]:
+            raise invalid_request(
+                f"The currency of source_transaction {charge['id']} ({charge['currency']}) must "
+                f"match the transfer's ({params['currency']}).",
+                param="currency",
+            )
+        left = charge["amount_captured"] - charge["_refunds_total"] - charge.get("_transferred", 0)
+        if params["amount"] > left:
+            raise invalid_request(
+                f"The transfer amount ({params['amount']}) exceeds what is left of "
+                f"source_transaction {charge['id']} ({left}).",
+                param="amount",
+                code="balance_insufficient",
+            )
+        charge["_transferred"] = charge.get("_transferred", 0) + params["amount"]
+        self.store.put(charge)
 
     def open_dispute(
         self, *, payment_intent: str | None, charge_id: str | None, reason: str, amount: int | None

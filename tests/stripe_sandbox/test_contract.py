@@ -550,13 +550,15 @@ async def test_transfers_to_a_connected_account(target: Target) -> None:
     control, _ = target.sandbox(
         "a transfer needs a connected account and available balance on the Stripe account"
     )
-    await paid_intent(target, 5000)
+    intent = await paid_intent(target, 5000)
+    assert isinstance(intent.latest_charge, str)
     transfer = await target.client.v1.transfers.create_async(
         {
             "amount": 4000,
             "currency": "usd",
             "destination": "acct_1Vendor",
             "transfer_group": "deal-7:m1",
+            "source_transaction": intent.latest_charge,
         }
     )
     assert transfer.id.startswith("tr_")
@@ -565,6 +567,7 @@ async def test_transfers_to_a_connected_account(target: Target) -> None:
         "acct_1Vendor",
         "deal-7:m1",
     )
+    assert transfer.source_transaction == intent.latest_charge
     money = await control.money()
     assert {"kind": "transfer", "object_id": transfer.id, "amount": 4000} in [
         {field: entry[field] for field in ("kind", "object_id", "amount")}
@@ -578,10 +581,33 @@ async def test_transfers_to_a_connected_account(target: Target) -> None:
     with pytest.raises(stripe.InvalidRequestError) as raised:
         await target.client.v1.transfers.create_async(
             {
-                "amount": money["available"]["usd"] + 1,
+                "amount": 1001,
                 "currency": "usd",
                 "destination": "acct_1Vendor",
+                "source_transaction": intent.latest_charge,
             }
+        )
+    assert (raised.value.code, raised.value.param) == ("balance_insufficient", "amount")
+
+
+async def test_card_money_is_pending_for_two_days_before_a_plain_transfer(target: Target) -> None:
+    control, _ = target.sandbox("the sandbox's clock moves the pending balance")
+    await paid_intent(target, 5000)
+    plain = {"amount": 3000, "currency": "usd", "destination": "acct_1Vendor"}
+    before = await control.money()
+    assert before["pending"]["usd"] >= 5000
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        await target.client.v1.transfers.create_async(plain)
+    assert raised.value.code == "balance_insufficient"
+    assert "still pending" in str(raised.value)
+    await control.advance_clock(2 * 86_400)
+    after = await control.money()
+    assert after["pending"]["usd"] == 0
+    assert after["available"]["usd"] == before["available"]["usd"] + before["pending"]["usd"]
+    await target.client.v1.transfers.create_async(plain)
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        await target.client.v1.transfers.create_async(
+            {**plain, "amount": after["available"]["usd"] - 3000 + 1}
         )
     assert raised.value.code == "balance_insufficient"
 

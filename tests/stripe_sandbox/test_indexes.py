@@ -105,6 +105,7 @@ async def test_the_available_balance_is_kept_across_a_restart(tmp_path: Path) ->
     async with running_sandbox(state_file=state_file) as first:
         session = await first.client().v1.checkout.sessions.create_async(session_params(5000))
         await first.control.pay(session.id)
+        await first.control.advance_clock(2 * 86_400)  # the card money becomes available
     async with running_sandbox(state_file=state_file) as second:
         transfers = second.client().v1.transfers
         transfer = {"amount": 5001, "currency": "usd", "destination": "acct_1Vendor"}

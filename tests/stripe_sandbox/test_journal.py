@@ -90,8 +90,14 @@ async def some_of_everything(sandbox: RunningSandbox, check: Callable[[], None])
     check()
     await client.v1.refunds.create_async({"payment_intent": held.id, "amount": 500})
     check()
+    captured = await client.v1.payment_intents.retrieve_async(held.id)
     await client.v1.transfers.create_async(
-        {"amount": 4000, "currency": "usd", "destination": "acct_1Vendor"}
+        {
+            "amount": 2000,
+            "currency": "usd",
+            "destination": "acct_1Vendor",
+            "source_transaction": captured.latest_charge,
+        }
     )
     check()
     dispute = await sandbox.control.open_dispute(payment_intent=held.id)

@@ -64,6 +64,13 @@ async def record(
     assert await ActivityEnvironment().run(LedgerActivities(pool).record_payment, payment)
 
 
+async def charge_of(sandbox: Sandbox, intent_id: str) -> str:
+    """The charge a payment's transfer is made from (its funds are pending for days)."""
+    charge = (await sandbox.client.v1.payment_intents.retrieve_async(intent_id)).latest_charge
+    assert isinstance(charge, str)
+    return charge
+
+
 async def test_ledger_and_sandbox_agree_then_each_difference_is_named(
     db_pool: asyncpg.Pool, sandbox: Sandbox
 ) -> None:
@@ -78,6 +85,7 @@ async def test_ledger_and_sandbox_agree_then_each_difference_is_named(
             "currency": "usd",
             "destination": "acct_1Vendor",
             "metadata": {"deal_id": "deal-a", "milestone_key": "m1"},
+            "source_transaction": await charge_of(sandbox, intent_a),
         }
     )
 
@@ -144,7 +152,12 @@ async def test_money_that_belongs_to_no_deal_is_not_dealflows(
     intent = await pay_outside_dealflow(sandbox.client, sandbox.control, "deal-d", 2_000)
     await record(db_pool, PaymentKind.CHARGE, intent, "deal-d", 2_000)
     await sandbox.client.v1.transfers.create_async(
-        {"amount": 500, "currency": "usd", "destination": "acct_1Other"}
+        {
+            "amount": 500,
+            "currency": "usd",
+            "destination": "acct_1Other",
+            "source_transaction": await charge_of(sandbox, intent),
+        }
     )
     result = await reconcile(db_pool, sandbox.side, MoneyMode.SANDBOX)
     assert (result.stripe_checked, result.differences) == (1, [])
