@@ -63,6 +63,11 @@ class SandboxControl:
     async def close_dispute(self, dispute_id: str, status: str) -> dict[str, Any]:
         return await self._call("POST", f"/disputes/{dispute_id}/close", {"status": status})
 
+    async def pay_out_account(self, account: str, amount: int, currency: str = "usd") -> int:
+        """The vendor pays their connected account's money out to their bank; what is left."""
+        body = {"amount": amount, "currency": currency}
+        return (await self._call("POST", f"/accounts/{account}/payout", body))["left"]
+
     async def now(self) -> int:
         return (await self._call("GET", "/clock"))["now"]
 

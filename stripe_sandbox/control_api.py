@@ -58,6 +58,11 @@ class AdvanceClockBody(_Body):
     seconds: int = Field(ge=0, le=400 * 86400)
 
 
+class AccountPayoutBody(_Body):
+    amount: int = Field(gt=0)
+    currency: str = Field(pattern=r"^[a-z]{3}$")
+
+
 class WebhookBody(_Body):
     url: str | None
     secret: str | None = None
@@ -140,6 +145,12 @@ def control_routes(
         body = await _body(request, CloseDisputeBody)
         return sandbox.render(sandbox.close_dispute(request.path_params["dispute_id"], body.status))
 
+    async def account_payout(request: Request) -> dict[str, Any]:
+        body = await _body(request, AccountPayoutBody)
+        account = request.path_params["account"]
+        left = sandbox.pay_out_account(account, body.currency, body.amount)
+        return {"account": account, "currency": body.currency, "left": left}
+
     async def clock(request: Request) -> dict[str, Any]:
         return {"now": sandbox.now(), "offset_seconds": store.state.clock_offset}
 
@@ -185,6 +196,10 @@ def control_routes(
             "totals": totals,
             "available": {currency: sandbox.available_balance(currency) for currency in totals},
             "pending": {currency: sandbox.pending_balance(currency) for currency in totals},
+            "accounts": {
+                f"{account}:{currency}": amount
+                for (account, currency), amount in store.indexes.account_balances.items()
+            },
         }
 
     routes = [
@@ -198,6 +213,11 @@ def control_routes(
         Route(
             f"{CONTROL_PREFIX}/disputes/{{dispute_id}}/close",
             endpoint(close_dispute),
+            methods=["POST"],
+        ),
+        Route(
+            f"{CONTROL_PREFIX}/accounts/{{account}}/payout",
+            endpoint(account_payout),
             methods=["POST"],
         ),
         Route(f"{CONTROL_PREFIX}/clock", endpoint(clock), methods=["GET"]),

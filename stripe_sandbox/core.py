@@ -30,6 +30,8 @@ _BALANCE_EFFECT = {
     "capture": 1,
     "refund": -1,
     "transfer": -1,
+    "transfer_reversal": 1,
+    "account_payout": 0,
     "dispute_withdrawn": -1,
     "dispute_reinstated": 1,
     "authorization": 0,
@@ -44,6 +46,7 @@ EXPANDABLE = {
     "charge": ("payment_intent",),
     "dispute": ("charge", "payment_intent"),
     "transfer": (),
+    "transfer_reversal": ("transfer",),
     "event": (),
 }
 

@@ -18,6 +18,9 @@ Obj = dict[str, Any]
 #: Card money reaches the available balance two days after the charge, as on Stripe's standard
 #: payout schedule; until then a transfer must name the charge as its `source_transaction`.
 PENDING_SECONDS = 2 * 86_400
+#: Money log kinds and what they do to the connected account they name (`destination`): a
+#: transfer credits it, a reversal takes money back, a payout leaves it for the vendor's bank.
+ACCOUNT_EFFECT = {"transfer": 1, "transfer_reversal": -1, "account_payout": -1}
 #: Money log kinds whose money is pending before it is available.
 PENDING_KINDS = frozenset({"charge", "capture"})
 
@@ -178,6 +181,8 @@ class Indexes:
         #: Card money not yet available, oldest first: (available_on, currency, amount).
         self._pending: deque[tuple[int, str, int]] = deque()
         self._pending_totals: Counter[str] = Counter()
+        #: What each connected account holds of the money it was sent, by (account, currency).
+        self.account_balances: Counter[tuple[str, str]] = Counter()
 
     def add(self, obj: Obj) -> None:
         """Bring every index in step with `obj`, new or changed."""
@@ -195,6 +200,9 @@ class Indexes:
 
     def add_money(self, entry: Obj) -> None:
         self.money_totals[entry["currency"], entry["kind"]] += entry["amount"]
+        if entry["kind"] in ACCOUNT_EFFECT and entry.get("destination"):
+            account = entry["destination"], entry["currency"]
+            self.account_balances[account] += ACCOUNT_EFFECT[entry["kind"]] * entry["amount"]
         if entry["kind"] in PENDING_KINDS:
             available_on = entry["created"] + PENDING_SECONDS
             self._pending.append((available_on, entry["currency"], entry["amount"]))

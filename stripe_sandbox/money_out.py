@@ -13,7 +13,7 @@ from stripe_sandbox.errors import (
     resource_missing,
     unexpected_state,
 )
-from stripe_sandbox.objects import Obj
+from stripe_sandbox.objects import Obj, public
 from stripe_sandbox.store import new_id
 
 _ACCOUNT_ID = re.compile(r"^acct_[A-Za-z0-9]+$")
@@ -109,6 +109,54 @@ class MoneyOut(SandboxCore):
         )
         self._emit("transfer.created", transfer)
         return transfer
+
+    def reverse_transfer(self, transfer_id: str, params: dict[str, Any]) -> Obj:
+        """Take (part of) a transfer back from the connected account, which must still hold it."""
+        transfer = self.get(transfer_id, "transfer", "id")
+        left = transfer["amount"] - transfer["amount_reversed"]
+        amount = amount_up_to(
+            params,
+            "amount",
+            left,
+            lambda asked: f"The reversal amount ({asked}) exceeds what is left of transfer "
+            f"{transfer_id} ({left}).",
+        )
+        account, currency = transfer["destination"], transfer["currency"]
+        held = self.store.indexes.account_balances[account, currency]
+        if amount > held:
+            raise invalid_request(
+                f"Insufficient funds in the connected account {account} to reverse {amount} "
+                f"{currency} ({held} left there).",
+                code="balance_insufficient",
+            )
+        reversal = objects.transfer_reversal(
+            id=new_id("trr_"), created=self.now(), transfer=transfer, amount=amount, params=params
+        )
+        self.store.put(reversal)
+        previous = {"amount_reversed": transfer["amount_reversed"], "reversed": transfer["reversed"]}
+        transfer["amount_reversed"] += amount
+        transfer["reversed"] = transfer["amount_reversed"] >= transfer["amount"]
+        transfer["reversals"]["data"].insert(0, public(reversal))
+        self._record_money("transfer_reversal", reversal, amount, destination=account)
+        self._emit("transfer.reversed", transfer, previous)
+        return reversal
+
+    def pay_out_account(self, account: str, currency: str, amount: int) -> int:
+        """The vendor moves money from their connected account to their bank (control API):
+        what is left there afterwards."""
+        held = self.store.indexes.account_balances[account, currency]
+        if not 0 < amount <= held:
+            raise invalid_request(
+                f"amount must be between 1 and the {held} {currency} account {account} holds",
+                param="amount",
+            )
+        self._record_money(
+            "account_payout",
+            {"id": new_id("po_"), "currency": currency},
+            amount,
+            destination=account,
+        )
+        return held - amount
 
     def _take_from_charge(self, params: dict[str, Any]) -> None:
         """A transfer tied to a charge: in its currency, at most what is left of it (captured,

@@ -206,6 +206,21 @@ def transfer(*, id: str, created: int, params: dict[str, Any], destination_payme
     }
 
 
+def transfer_reversal(*, id: str, created: int, transfer: Obj, amount: int, params: dict[str, Any]) -> Obj:
+    return {
+        "id": id,
+        "object": "transfer_reversal",
+        "amount": amount,
+        "balance_transaction": None,
+        "created": created,
+        "currency": transfer["currency"],
+        "destination_payment_refund": None,
+        "metadata": params.get("metadata", {}),
+        "source_refund": None,
+        "transfer": transfer["id"],
+    }
+
+
 def dispute(*, id: str, created: int, charge: Obj, amount: int, reason: str) -> Obj:
     return {
         "id": id,

@@ -1,5 +1,5 @@
-"""`/v1/refunds` and `/v1/transfers`: the money that leaves the platform, back to a client or
-on to a vendor."""
+"""`/v1/refunds`, `/v1/transfers` and their reversals: the money that leaves the platform, back
+to a client or on to a vendor, and what comes back from the vendor."""
 
 from __future__ import annotations
 
@@ -32,6 +32,11 @@ TRANSFER_CREATE = Hash(
 )
 
 
+TRANSFER_REVERSAL_CREATE = Hash(
+    {"amount": AMOUNT, "description": String(), "metadata": Metadata(), "expand": EXPAND}
+)
+
+
 def _create_refund(sandbox: Sandbox, call: Call) -> Obj:
     return sandbox.render(sandbox.create_refund(call.params), expand(call))
 
@@ -40,9 +45,14 @@ def _create_transfer(sandbox: Sandbox, call: Call) -> Obj:
     return sandbox.render(sandbox.create_transfer(call.params), expand(call))
 
 
+def _reverse_transfer(sandbox: Sandbox, call: Call) -> Obj:
+    return sandbox.render(sandbox.reverse_transfer(call.ids["id"], call.params), expand(call))
+
+
 ROUTES = (
     route("POST", "/v1/refunds", REFUND_CREATE, _create_refund),
     route("GET", "/v1/refunds/{id}", EXPAND_ONLY, retrieve("refund", "refund")),
     route("POST", "/v1/transfers", TRANSFER_CREATE, _create_transfer),
     route("GET", "/v1/transfers/{id}", EXPAND_ONLY, retrieve("transfer", "transfer")),
+    route("POST", "/v1/transfers/{id}/reversals", TRANSFER_REVERSAL_CREATE, _reverse_transfer),
 )

@@ -777,3 +777,44 @@ async def test_the_money_log_records_every_movement_cent_for_cent(target: Target
     ]
     assert movements[-1]["object_id"] == refund.id
     assert movements[0]["payment_intent"] == held.id
+
+
+async def test_a_transfer_is_reversed_while_the_connected_account_holds_it(target: Target) -> None:
+    control, _ = target.sandbox("connected account balances are the sandbox's")
+    intent = await paid_intent(target, 5000)
+    transfer = await target.client.v1.transfers.create_async(
+        {
+            "amount": 4000,
+            "currency": "usd",
+            "destination": "acct_1Reversal",
+            "source_transaction": intent.latest_charge,
+        }
+    )
+    reversals = target.client.v1.transfers.reversals
+    reversal = await reversals.create_async(
+        transfer.id, {"amount": 1500, "metadata": {"purpose": "refund"}}
+    )
+    assert reversal.id.startswith("trr_")
+    assert (reversal.amount, reversal.transfer, reversal.currency) == (1500, transfer.id, "usd")
+    reread = await target.client.v1.transfers.retrieve_async(transfer.id)
+    assert (reread.amount_reversed, reread.reversed) == (1500, False)
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        await reversals.create_async(transfer.id, {"amount": 2501})
+    assert raised.value.param == "amount"
+    assert await control.pay_out_account("acct_1Reversal", 2000) == 500
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        await reversals.create_async(transfer.id, {"amount": 600})
+    assert raised.value.code == "balance_insufficient"
+    assert "acct_1Reversal" in str(raised.value)
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        await reversals.create_async(transfer.id)  # all that is left of the transfer: 2,500
+    assert raised.value.code == "balance_insufficient"
+    last = await reversals.create_async(transfer.id, {"amount": 500})
+    assert last.amount == 500
+    money = await control.money()
+    assert money["accounts"]["acct_1Reversal:usd"] == 0
+    assert [e["kind"] for e in money["movements"]][-3:] == [
+        "transfer_reversal",
+        "account_payout",
+        "transfer_reversal",
+    ]
