@@ -52,8 +52,10 @@ from dealflow.messages import (
     RefundInput,
     RefundResult,
     RefundState,
+    ReverseTransferInput,
     TransferInput,
     TransferResult,
+    TransferReversalResult,
 )
 from dealflow.settings import Settings, is_offline_sandbox
 
@@ -321,4 +323,25 @@ class PaymentActivities:
             amount=transfer.amount,
             currency=transfer.currency,
             livemode=transfer.livemode,
+        )
+
+    @activity.defn
+    @heartbeating
+    async def reverse_transfer(self, input: ReverseTransferInput) -> TransferReversalResult:
+        """Stripe refuses (non-retryable) when the vendor's account no longer holds the money."""
+        params = {
+            "amount": input.amount,
+            "metadata": {
+                "deal_id": input.deal_id,
+                "milestone_key": input.milestone_key,
+                "purpose": input.purpose,
+            },
+        }
+        key = self._key(input.milestone_key, "reversal", input.purpose)
+        with stripe_errors():
+            reversal = await self._stripe.v1.transfers.reversals.create_async(
+                input.transfer_id, params, {"idempotency_key": key}
+            )
+        return TransferReversalResult(
+            reversal_id=reversal.id, amount=reversal.amount, currency=reversal.currency
         )

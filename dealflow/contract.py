@@ -96,6 +96,8 @@ class EventKind(StrEnum):
     WORK_RESUMED = "work_resumed"
     APPROVED = "approved"
     RELEASED = "released"
+    TRANSFER_REVERSED = "transfer_reversed"
+    LOSS_ABSORBED = "loss_absorbed"
     RECEIPT = "receipt"
     DISPUTE_OPENED = "dispute_opened"
     DISPUTE_RESOLVED = "dispute_resolved"

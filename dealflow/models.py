@@ -224,6 +224,14 @@ class CancelRefund(StrEnum):
     ALL_UNRELEASED = "all_unreleased"
 
 
+class AfterReleaseRefund(StrEnum):
+    """Money of a released milestone that goes back to the client (a refund, a lost chargeback):
+    the vendor's share of it is reversed from their transfer, or the platform absorbs it."""
+
+    REVERSE = "reverse"
+    ABSORB = "absorb"
+
+
 class Policy(_Strict):
     """The clocks and limits of a deal. Defaults follow marketplace practice (14-day review)."""
 
@@ -245,6 +253,7 @@ class Policy(_Strict):
     #: milestone (250 = 2.5 %, rounded half up to the cent) plus a fixed amount in minor units.
     platform_fee_bps: int = Field(default=0, ge=0, le=5_000)
     platform_fee_fixed: int = Field(default=0, ge=0)
+    after_release_refund: AfterReleaseRefund = AfterReleaseRefund.REVERSE
     demo: bool = Field(default=False, description="short demo windows; shown on every page and mail")
 
     @model_validator(mode="after")

@@ -45,8 +45,10 @@ from dealflow.messages import (
     RefundInput,
     RefundResult,
     RefundState,
+    ReverseTransferInput,
     TransferInput,
     TransferResult,
+    TransferReversalResult,
     WorkOrderInput,
 )
 
@@ -120,6 +122,7 @@ class FakeActivities:
             self.cancel_authorization,
             self.refund_payment,
             self.transfer_to_vendor,
+            self.reverse_transfer,
             self.send_email,
             self.dispatch_work_order,
             self.deliver_artifacts,
@@ -366,6 +369,15 @@ class FakeActivities:
             amount=input.amount,
             currency=input.currency,
             livemode=False,
+        )
+
+    @activity.defn(name="reverse_transfer")
+    async def reverse_transfer(self, input: ReverseTransferInput) -> TransferReversalResult:
+        self._called("reverse_transfer", input)
+        return TransferReversalResult(
+            reversal_id=f"trr_{input.milestone_key}_{input.purpose}",
+            amount=input.amount,
+            currency="usd",
         )
 
     # ------------------------------------------------------------------ mail and hand-offs

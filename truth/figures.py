@@ -36,7 +36,9 @@ class MoneyByState(BaseModel):
         0, description="REVENUE: released from escrow after a capture confirmed by Stripe (gross)"
     )
     platform_fees: int = Field(0, description="of `released`, kept by the platform")
-    vendor_payouts: int = Field(0, description="of `released`, paid out to vendors")
+    vendor_payouts: int = Field(
+        0, description="of `released`, paid out to vendors and not taken back (reversals)"
+    )
     refunded: int = Field(0, description="returned to clients, confirmed by Stripe")
     net: int = Field(0, description="kept from clients: funded_held + disputed + released")
 

@@ -140,6 +140,7 @@ _PER_MILESTONE = f"""
                coalesce(sum(amount) FILTER (WHERE kind IN ('transfer', 'release', 'platform_fee')), 0)
                  AS released,
                coalesce(sum(amount) FILTER (WHERE kind = 'platform_fee'), 0) AS platform_fees,
+               coalesce(sum(amount) FILTER (WHERE kind = 'transfer_reversal'), 0) AS reversed,
                coalesce(sum(amount) FILTER (WHERE kind = 'refund'), 0) AS refunded
         FROM money LEFT JOIN voids USING (deal_id, milestone_key)
         GROUP BY deal_id, milestone_key, mode, currency
@@ -178,6 +179,7 @@ async def _money(
             SELECT p.*, o.kind = '{DISPUTE_OPENED}' AS in_dispute,
                    CASE WHEN captured > 0 THEN released ELSE 0 END AS revenue,
                    CASE WHEN captured > 0 THEN platform_fees ELSE 0 END AS fees,
+                   CASE WHEN captured > 0 THEN reversed ELSE 0 END AS taken_back,
                    funded - CASE WHEN captured > 0 THEN released ELSE 0 END - refunded AS held
             FROM per_milestone p LEFT JOIN open_disputes o USING (deal_id, milestone_key)
         )
@@ -185,6 +187,7 @@ async def _money(
                coalesce(sum(held) FILTER (WHERE in_dispute IS NOT TRUE), 0)::bigint AS held,
                coalesce(sum(held) FILTER (WHERE in_dispute), 0)::bigint AS disputed,
                sum(revenue)::bigint AS released, sum(fees)::bigint AS platform_fees,
+               sum(taken_back)::bigint AS reversed,
                sum(refunded)::bigint AS refunded,
                array_remove(array_agg(CASE WHEN released > 0 AND captured = 0
                    THEN deal_id || '/' || milestone_key END), NULL) AS unconfirmed_releases
@@ -200,7 +203,7 @@ async def _money(
             disputed=r["disputed"],
             released=r["released"],
             platform_fees=r["platform_fees"],
-            vendor_payouts=r["released"] - r["platform_fees"],
+            vendor_payouts=r["released"] - r["platform_fees"] - r["reversed"],
             refunded=r["refunded"],
             net=r["held"] + r["disputed"] + r["released"],
         )

@@ -64,6 +64,8 @@ class MilestoneRun:
     captured: int = 0
     released: int = 0
     platform_fee: int = 0
+    #: Of the vendor's payout, what was taken back after money went back to the client.
+    reversed: int = 0
     returned: int = 0
     extra_refunded: int = 0
     extra_intents: list[str] = field(default_factory=list)

@@ -175,6 +175,17 @@ def vendor_keeps(m: MilestoneRun, cancel_refund: CancelRefund) -> bool:
     return m.work_state is S.DELIVERED and cancel_refund is CancelRefund.UNDELIVERED
 
 
+def vendor_share_back(returned: int, released: int, fee: int, reversed: int) -> int:
+    """Of `returned` (client money of a released milestone given back), the vendor's share to
+    take back: in proportion to what they were paid of `released` (the platform bears its fee's
+    part), rounded half up, never more than is left of their payout."""
+    if released <= 0:
+        return 0
+    share = released - fee
+    due = (returned * share + released // 2) // released
+    return max(0, min(due, share - reversed))
+
+
 def next_poll_interval(previous: timedelta | None, longest: timedelta) -> timedelta:
     """How long until the next look at an open, unpaid Checkout Session: lost webhooks cost
     minutes, and a session left open for a day costs a few dozen reads, not thousands."""

@@ -64,6 +64,7 @@ class PaymentKind(StrEnum):
     TRANSFER = "transfer"  # paid out to the vendor's connected account
     RELEASE = "release"  # released to the vendor without a Connect transfer
     PLATFORM_FEE = "platform_fee"  # kept back from a milestone's payout by the platform
+    TRANSFER_REVERSAL = "transfer_reversal"  # taken back from the vendor after a refund
 
 
 class PaymentRecord(Message):

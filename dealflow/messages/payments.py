@@ -25,9 +25,11 @@ __all__ = [
     "RefundInput",
     "RefundResult",
     "RefundState",
+    "ReverseTransferInput",
     "StripeEventSignal",
     "TransferInput",
     "TransferResult",
+    "TransferReversalResult",
 ]
 
 
@@ -185,3 +187,20 @@ class TransferResult(Message):
     amount: int
     currency: str
     livemode: bool
+
+
+class ReverseTransferInput(Message):
+    """Take (part of) a vendor's payout back: `purpose` says what it follows (a refund's or a
+    lost dispute's id), so each compensating reversal has an idempotency key of its own."""
+
+    deal_id: str
+    milestone_key: str
+    transfer_id: str
+    amount: int = Field(gt=0)
+    purpose: str
+
+
+class TransferReversalResult(Message):
+    reversal_id: str
+    amount: int
+    currency: str

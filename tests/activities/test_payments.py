@@ -35,6 +35,7 @@ from dealflow.messages import (
     PaymentIntentAction,
     RefundInput,
     RefundState,
+    ReverseTransferInput,
     TransferInput,
 )
 from dealflow.serve import free_port
@@ -374,6 +375,24 @@ async def test_transfer_to_a_connected_account(sandbox: RunningSandbox) -> None:
     ] == [(result.transfer_id, 9000, "acct_1VendorPayout", "deal-payout:m1")]
     stripe_copy = await sandbox.client().v1.transfers.retrieve_async(result.transfer_id)
     assert stripe_copy.source_transaction == intent.latest_charge
+
+    reversal = ReverseTransferInput(
+        deal_id="deal-payout",
+        milestone_key="m1",
+        transfer_id=result.transfer_id,
+        amount=2500,
+        purpose="re_after_release",
+    )
+    taken = await workflow.run(activities.reverse_transfer, reversal)
+    assert taken.reversal_id.startswith("trr_") and taken.amount == 2500
+    again = await attempt("deal-deal-payout", 2).run(activities.reverse_transfer, reversal)
+    assert again == taken, "a retry is the same reversal"
+    await sandbox.control.pay_out_account("acct_1VendorPayout", 6000)
+    with pytest.raises(ApplicationError) as refused:
+        await workflow.run(
+            activities.reverse_transfer, reversal.model_copy(update={"purpose": "dp_later"})
+        )
+    assert refused.value.non_retryable and "Insufficient funds" in refused.value.message
 
 
 # --------------------------------------------------------------------------- read-backs

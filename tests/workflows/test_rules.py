@@ -32,6 +32,7 @@ from workflows.rules import (
     span,
     submit_refusal,
     vendor_keeps,
+    vendor_share_back,
 )
 
 S = MilestoneState
@@ -218,3 +219,20 @@ def test_a_free_text_actor_is_a_known_source_or_an_operator() -> None:
     assert source("stripe") == "stripe"
     assert source("client") == "client"
     assert source("Ada from accounts") == "operator"
+
+
+@pytest.mark.parametrize(
+    ("returned", "released", "fee", "reversed", "back"),
+    [
+        (40_000, 100_000, 10_000, 0, 36_000),  # 90 % of the refund: the vendor was paid 90 %
+        (100_000, 100_000, 0, 0, 100_000),
+        (100_000, 100_000, 2_530, 60_000, 37_470),  # never more than is left of the payout
+        (1, 3, 1, 0, 1),  # 2/3 of a cent rounds half up
+        (5, 100_000, 0, 100_000, 0),  # all taken back already
+        (5, 0, 0, 0, 0),  # nothing was released
+    ],
+)
+def test_the_vendor_gives_back_their_share_of_a_refund_after_release(
+    returned: int, released: int, fee: int, reversed: int, back: int
+) -> None:
+    assert vendor_share_back(returned, released, fee, reversed) == back

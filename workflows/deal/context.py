@@ -63,12 +63,14 @@ REFUSE_BAD_TEXT = "refuse-bad-text"
 #: (after a worker crash, when a status query made a fresh worker apply new events early); with
 #: each job's commands issued in its own step, both give the same commands in the same order.
 OWN_STEPS = "steps-issue-their-own-commands"
-#: `workflow.patched` id: a deal that costs what its work costs. One marker stands for the four
-#: patches above (each patch costs a marker and a search-attribute upsert), the search attributes
-#: and the read-model row follow the deal once per step instead of once per change, a step's
-#: ledger rows go out when it next waits for time or a person (not before each activity), and a
-#: payment is confirmed by one read of its PaymentIntent, with no expiry call for the Checkout
-#: Session it completed.
+#: `workflow.patched` id of this release's workflow changes; each patch costs every deal a marker
+#: and a search-attribute upsert, so one id stands for all of a release's changes (and for the
+#: four patches above). A deal that costs what its work costs: the search attributes and the
+#: read-model row follow the deal once per step instead of once per change, a step's ledger rows
+#: go out when it next waits for time or a person (not before each activity), a payment is
+#: confirmed by one read of its PaymentIntent, with no expiry call for the Checkout Session it
+#: completed. And money of a released milestone that goes back to the client takes the vendor's
+#: share back from their transfer (`Release.follow_money_back`).
 LEAN_STEPS = "lean-steps"
 
 

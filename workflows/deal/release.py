@@ -18,10 +18,11 @@ with workflow.unsafe.imports_passed_through():
         PaymentKind,
         ReceiptInput,
         ReceiptResult,
+        ReverseTransferInput,
         TransferInput,
     )
-    from dealflow.models import platform_fee
-    from workflows import calls
+    from dealflow.models import AfterReleaseRefund, platform_fee
+    from workflows import calls, rules
     from workflows.deal.capture import Capture
     from workflows.deal.context import DealContext
     from workflows.deal.disputes import Disputes
@@ -112,6 +113,67 @@ class Release:
             )
             ctx.beside("delivering the approved files", calls.DELIVER_ARTIFACTS, delivery, m)
         return None
+
+    async def follow_money_back(self, m: MilestoneRun, returned: int, why: str) -> None:
+        """`returned` of a released milestone went back to the client (a refund, a lost
+        chargeback; `why` is its Stripe id): take the vendor's share of it back from their
+        transfer, or record that the platform absorbs it, as the policy says. A reversal
+        Stripe refuses (the vendor's account no longer holds the money) is an anomaly that
+        names what the operator must do; nothing is lost silently."""
+        ctx = self.ctx
+        back = rules.vendor_share_back(returned, m.released, m.platform_fee, m.reversed)
+        if back == 0:
+            return
+        if ctx.policy.after_release_refund is AfterReleaseRefund.ABSORB:
+            ctx.record(
+                "workflow",
+                EventKind.LOSS_ABSORBED,
+                f"The platform absorbs {ctx.money(back)} of the {ctx.money(returned)} given back "
+                f"for '{m.title}' ({why}); {ctx.spec.vendor.name} keeps the payout",
+                m,
+            )
+            return
+        if m.transfer_id is None:
+            ctx.anomaly(
+                f"{ctx.money(back)} of {ctx.spec.vendor.name}'s payout for '{m.title}' went back "
+                f"to the client ({why}); the payout was made outside Stripe Connect: collect it "
+                "from the vendor",
+                m,
+            )
+            return
+        reversal = await ctx.attempt(
+            "reversing the vendor's transfer",
+            calls.stripe(
+                PaymentActivities.reverse_transfer,
+                ReverseTransferInput(
+                    deal_id=ctx.spec.deal_id,
+                    milestone_key=m.key,
+                    transfer_id=m.transfer_id,
+                    amount=back,
+                    purpose=why,
+                ),
+            ),
+            m,
+        )
+        if reversal is None:
+            ctx.anomaly(
+                f"{ctx.money(back)} could not be taken back from {ctx.spec.vendor.name}'s "
+                f"transfer {m.transfer_id} for '{m.title}' ({why}): reverse it in the Stripe "
+                "dashboard once their account holds it, or collect it from the vendor",
+                m,
+            )
+            return
+        m.reversed += reversal.amount
+        ctx.ledger_payment(
+            m, PaymentKind.TRANSFER_REVERSAL, reversal.reversal_id, reversal.amount, "reversed"
+        )
+        ctx.record(
+            "workflow",
+            EventKind.TRANSFER_REVERSED,
+            f"{ctx.money(reversal.amount)} taken back from {ctx.spec.vendor.name}'s transfer "
+            f"{m.transfer_id} for '{m.title}' ({reversal.reversal_id}, after {why})",
+            m,
+        )
 
     def _issue_receipt(self, m: MilestoneRun, amount: int, fee: int) -> None:
         """The receipt of a release, then its mail to the client with the PDF."""

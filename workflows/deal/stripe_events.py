@@ -15,13 +15,16 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.payments import PaymentActivities
     from dealflow.contract import EventKind
-    from dealflow.messages import ChargeState, DisputeState, StripeEventSignal
+    from dealflow.messages import ChargeState, DisputeState, MilestoneState, StripeEventSignal
     from workflows import calls
     from workflows.deal.context import DealContext
     from workflows.deal.disputes import Disputes
     from workflows.deal.payments import Payments
     from workflows.deal.refunds import Refunds
+    from workflows.deal.release import Release
     from workflows.milestone import MilestoneRun
+
+S = MilestoneState
 
 
 class AboutAPayment(Protocol):
@@ -60,12 +63,18 @@ PAYMENT_EVENTS = frozenset(
 
 class StripeEvents:
     def __init__(
-        self, ctx: DealContext, payments: Payments, disputes: Disputes, refunds: Refunds
+        self,
+        ctx: DealContext,
+        payments: Payments,
+        disputes: Disputes,
+        refunds: Refunds,
+        release: Release,
     ) -> None:
         self.ctx = ctx
         self.payments = payments
         self.disputes = disputes
         self.refunds = refunds
+        self.release = release
         self._seen: set[str] = set()
         #: Stripe events about a milestone, besides the payment events that may fund one, as
         #: deals recorded before STRIPE_HINTS_VERIFIED took them: on the webhook's word.
@@ -209,14 +218,22 @@ class StripeEvents:
         if found is None:
             return
         m = self._milestone_of_payment(how.name(found), found.payment_intent_id, found.currency)
-        if m is not None:
-            how.act(event, found, m)
+        if m is None:
+            return
+        refunded_before = m.refunded
+        how.act(event, found, m)
+        if self.ctx.lean and m.state is S.RELEASED and m.refunded > refunded_before:
+            # Money of a paid-out milestone went back to the client: the vendor's share follows.
+            await self.release.follow_money_back(m, m.refunded - refunded_before, event.object_id)
 
     def _dispute(self, event: StripeEventSignal, dispute: DisputeState, m: MilestoneRun) -> None:
         if event.type == "charge.dispute.created":
             self.disputes.chargeback_opened(m, dispute.dispute_id)
-        else:
-            self.disputes.chargeback_closed(m, dispute.dispute_id, dispute.status)
+            return
+        self.disputes.chargeback_closed(m, dispute.dispute_id, dispute.status)
+        if self.ctx.lean and m.state is S.RELEASED and dispute.status == "lost":
+            # The bank took the money back from the platform after the vendor was paid.
+            m.count_returned(dispute.amount, extra=True)
 
     def _charge_refunded(self, _: StripeEventSignal, charge: ChargeState, m: MilestoneRun) -> None:
         ctx = self.ctx

@@ -77,7 +77,7 @@ class DealWorkflow:
         payments = Payments(ctx, refunds, work)
         release = Release(ctx, capture, disputes)
         self._wind_down = wind_down = WindDown(ctx, payments, release, refunds)
-        self._stripe_events = StripeEvents(ctx, payments, disputes, refunds)
+        self._stripe_events = StripeEvents(ctx, payments, disputes, refunds, release)
         #: What drives a milestone on, by the state it is in.
         self._phases: dict[MilestoneState, Callable[[MilestoneRun], Awaitable[None]]] = {
             S.AWAITING_FUNDING: Checkout(ctx, payments).funding_phase,
