@@ -1,6 +1,7 @@
 """The sandbox finds objects through indexes instead of scanning them all: lists, cursors, time
-ranges, a session by its payment intent, customers by email, what falls due, and the balance. Each is checked right
-after the objects it covers are made or changed, and again after a restart rebuilt it."""
+ranges, a session by its payment intent, customers by email, what falls due, and the balance.
+Each is checked right after the objects it covers are made or changed, and again after a restart
+rebuilt it."""
 
 from __future__ import annotations
 
