@@ -10,6 +10,12 @@ Errors are classified for Temporal: a declined card, an invalid request, a reuse
 key are non-retryable `ApplicationError`s the workflow handles; rate limits, 5xx and network
 errors are retryable (after the library's own `max_network_retries`).
 
+Each client is one Stripe Customer, found by its email and created the first time, and every
+Checkout Session names it: the client's payments are linked, and Stripe's receipts (when the
+account's "Successful payments" emails are on) go to the Customer's address. dealflow mails its
+own receipt, so it does not set `payment_intent_data.receipt_email`, which in live mode would
+make Stripe send one regardless of the account's email settings.
+
 Webhooks are hints: the retrieve_* activities re-read a session, intent, charge, refund or dispute
 so the workflow acts on what Stripe says now, not on what an event claimed. Every activity
 heartbeats, so a worker that dies mid-call is noticed at the heartbeat timeout; the client's
@@ -60,6 +66,8 @@ from dealflow.messages import (
 from dealflow.settings import Settings, is_offline_sandbox
 
 _IDEMPOTENCY_KEY_MAX = 255
+#: Customer metadata naming the client dealflow made it for (`client_identity` of the email).
+CLIENT_METADATA = "dealflow_client"
 
 
 def idempotency_key(workflow_id: str, milestone_key: str, action: str, *discriminators: str) -> str:
@@ -70,11 +78,18 @@ def idempotency_key(workflow_id: str, milestone_key: str, action: str, *discrimi
     return "dealflow:sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
+def client_identity(email: str) -> str:
+    """Who a client is: the email trimmed and lowercased, so `Ana@X.com` on one deal and
+    `ana@x.com` on another share one Customer (Stripe's list filter on email is case-sensitive)."""
+    return email.strip().lower()
+
+
 def with_query(url: str, **params: str) -> str:
     """`url` with `params` added to its query string (existing parameters kept)."""
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True) + list(params.items())
     return urlunsplit(parts._replace(query=urlencode(query)))
+
 
 class PaymentActivities:
     def __init__(
@@ -132,6 +147,7 @@ class PaymentActivities:
     async def create_checkout_session(self, input: CreateCheckoutInput) -> CheckoutSession:
         client = self._stripe
         success_url, cancel_url = self._return_urls(input)
+        customer = await self._client_customer(input)
         metadata = {
             "deal_id": input.deal_id,
             "milestone_key": input.milestone_key,
@@ -149,7 +165,7 @@ class PaymentActivities:
                     },
                 }
             ],
-            "customer_email": input.client_email,
+            "customer": customer,
             "client_reference_id": f"{input.deal_id}:{input.milestone_key}",
             "metadata": metadata,
             "payment_intent_data": {
@@ -178,6 +194,53 @@ class PaymentActivities:
             expires_at=timestamp(session.expires_at),
             livemode=session.livemode,
         )
+
+    async def _client_customer(self, input: CreateCheckoutInput) -> str:
+        """The client's Customer: the oldest one dealflow made for the email, else a new one.
+
+        Two deals of one client may both find none and both create one. Each re-lists after
+        creating and keeps the oldest, deleting its own if it lost, so they settle on one: the
+        Customer made first is already listed when the later one re-lists (Stripe's list, unlike
+        its search, reads what was written; same-second creations are ordered by its list).
+        An attempt that dies between creating and deleting leaves an extra Customer no session
+        names; lookups keep taking the oldest, so it stays unused.
+        """
+        client = client_identity(input.client_email)
+        found = await self._oldest_client_customer(client)
+        if found is not None:
+            return found
+        digest = hashlib.sha256(client.encode()).hexdigest()[:16]
+        key = self._key(input.milestone_key, "customer", f"g{input.generation}", digest)
+        with stripe_errors():
+            created = await self._stripe.v1.customers.create_async(
+                {"email": client, "metadata": {CLIENT_METADATA: client}},
+                {"idempotency_key": key},
+            )
+        oldest = await self._oldest_client_customer(client)
+        if oldest is None or oldest == created.id:
+            return created.id
+        await self._delete_customer(created.id)
+        return oldest
+
+    async def _oldest_client_customer(self, client: str) -> str | None:
+        customers = self._stripe.v1.customers
+        oldest = None
+        with stripe_errors():
+            listed = await customers.list_async({"email": client, "limit": 100})
+            async for customer in listed.auto_paging_iter():
+                metadata = customer.metadata.to_dict() if customer.metadata else {}
+                if metadata.get(CLIENT_METADATA) == client:
+                    oldest = customer.id
+        return oldest
+
+    async def _delete_customer(self, customer_id: str) -> None:
+        """Delete a Customer that lost the race; one an earlier attempt deleted is done."""
+        with stripe_errors():
+            try:
+                await self._stripe.v1.customers.delete_async(customer_id)
+            except stripe.InvalidRequestError as error:
+                if error.code != "resource_missing":
+                    raise
 
     @activity.defn
     @heartbeating

@@ -51,13 +51,14 @@ class StripeTimeouts:
     stripe-python's backoff between them (retry n sleeps at most min(0.5 * 2**(n-1), 5) s).
 
     Every payments activity makes one call, or two when it re-reads an object after a conflict
-    (expire, capture, cancel), or three for an expire that lost a race: the worst case counts
-    three calls.
+    (expire, capture, cancel), or three for an expire that lost a race; a Checkout Session for a
+    client without a Customer yet makes five (list, create, list again, delete the loser of a
+    race, the session): the worst case counts five calls.
     """
 
     http: HttpTimeouts = HttpTimeouts(connect=5.0, write=5.0, pool=5.0, read=20.0)
     max_network_retries: int = 2
-    calls_per_attempt: int = 3
+    calls_per_attempt: int = 5
     heartbeat_timeout: timedelta | None = HEARTBEAT_TIMEOUT
 
     @property

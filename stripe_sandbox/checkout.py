@@ -7,6 +7,7 @@ from typing import Any
 from stripe_sandbox import objects
 from stripe_sandbox.cards import Card
 from stripe_sandbox.core import CANCELABLE
+from stripe_sandbox.customers import Customers
 from stripe_sandbox.errors import (
     invalid_request,
     missing_parameter,
@@ -21,10 +22,16 @@ SESSION_MIN_LIFETIME = 30 * 60
 SESSION_MAX_LIFETIME = 24 * 3600
 
 
-class CheckoutSessions(PaymentIntents):
+class CheckoutSessions(PaymentIntents, Customers):
     def create_session(self, params: dict[str, Any], *, public_url: str) -> Obj:
         if params["mode"] != "payment":
             raise invalid_request("The dealflow sandbox supports only mode=payment.", param="mode")
+        if "customer" in params:
+            if "customer_email" in params:
+                raise invalid_request(
+                    "You may only specify one of these parameters: customer, customer_email."
+                )
+            self.live_customer(params["customer"], "customer")
         line_items = params.get("line_items")
         if not line_items:
             raise missing_parameter("line_items")
@@ -138,7 +145,7 @@ class CheckoutSessions(PaymentIntents):
         manual = intent["capture_method"] == "manual"
         session["status"] = "complete"
         session["payment_status"] = "unpaid" if manual else "paid"
-        session["customer_details"] = {"email": session["customer_email"], "name": None}
+        session["customer_details"] = {"email": self.checkout_email(session), "name": None}
         session["url"] = None
         self._emit("checkout.session.completed", session)
         return {
@@ -164,8 +171,16 @@ class CheckoutSessions(PaymentIntents):
             transfer_group=data["transfer_group"],
             receipt_email=data["receipt_email"] or session["customer_email"],
             checkout_session=session["id"],
+            customer=session["customer"],
         )
         session["payment_intent"] = intent["id"]
         self.store.put(intent)
         self.store.put(session)
         return intent
+
+    def checkout_email(self, session: Obj) -> str | None:
+        """The email the hosted page shows and the session records: the customer's, when the
+        session names one (Checkout then does not let it be changed)."""
+        if session["customer"]:
+            return self.state.objects[session["customer"]]["email"]
+        return session["customer_email"]

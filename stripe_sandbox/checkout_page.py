@@ -31,6 +31,7 @@ _CVC = re.compile(r"^\d{3,4}$")
 
 def _render(
     session: dict,
+    email: str | None,
     *,
     action: str,
     error: str | None = None,
@@ -42,7 +43,7 @@ def _render(
         session=session,
         product=item["price_data"]["product_data"]["name"],
         amount=display_amount(session["amount_total"], session["currency"]),
-        email=session["customer_email"],
+        email=email,
         action=action,
         error=error,
         card_number=card_number,
@@ -72,7 +73,7 @@ def checkout_routes(sandbox: Sandbox, store: Store) -> list[Route]:
         session = session_or_404(session_id)
         if session is None:
             return HTMLResponse("<h1>This checkout link is not valid.</h1>", status_code=404)
-        return _render(session, action=request.url.path)
+        return _render(session, sandbox.checkout_email(session), action=request.url.path)
 
     async def pay(request: Request) -> Response:
         session_id = request.path_params["session_id"]
@@ -90,18 +91,25 @@ def checkout_routes(sandbox: Sandbox, store: Store) -> list[Route]:
                 problem = str(error)
             except StripeError:
                 store.commit()
-                return _render(session, action=request.url.path, status=409)
+                return _render(
+                    session, sandbox.checkout_email(session), action=request.url.path, status=409
+                )
             else:
                 store.commit()
                 if outcome["outcome"] == "declined":
                     problem = outcome["error"]["message"]
         if problem is not None:
             return _render(
-                session, action=request.url.path, error=problem, card_number=number, status=402
+                session,
+                sandbox.checkout_email(session),
+                action=request.url.path,
+                error=problem,
+                card_number=number,
+                status=402,
             )
         success_url = session["success_url"]
         if not success_url:
-            return _render(session, action=request.url.path)
+            return _render(session, sandbox.checkout_email(session), action=request.url.path)
         return RedirectResponse(
             success_url.replace("{CHECKOUT_SESSION_ID}", session_id), status_code=303
         )

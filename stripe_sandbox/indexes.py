@@ -1,7 +1,8 @@
 """The lookups the engine needs without scanning every object: each kind's objects in creation
-order (for list pages and cursors), the session of a payment intent, what falls due at a time
-(open sessions, card authorizations), and money sums. `Indexes.add` keeps them in step with an
-object each time the store is given it, so a request costs the same with 10 or 100,000 objects.
+order (for list pages and cursors), the session of a payment intent, customers by email, what
+falls due at a time (open sessions, card authorizations), and money sums. `Indexes.add` keeps
+them in step with an object each time the store is given it, so a request costs the same with 10
+or 100,000 objects.
 """
 
 from __future__ import annotations
@@ -172,6 +173,8 @@ class Indexes:
     def __init__(self) -> None:
         self.timelines: defaultdict[str, Timeline] = defaultdict(Timeline)
         self.session_by_intent: dict[str, str] = {}
+        #: Customers by their exact email, in creation order (`GET /v1/customers?email=`).
+        self.customers_by_email: defaultdict[str, Timeline] = defaultdict(Timeline)
         #: Open Checkout Sessions by `expires_at`.
         self.open_sessions = Deadlines()
         #: Payment intents holding an authorization, by when it was authorized.
@@ -197,6 +200,8 @@ class Indexes:
         elif kind == "payment_intent":
             held = obj["status"] == "requires_capture"
             self.authorizations.set(object_id, obj["_authorized_at"] if held else None)
+        elif kind == "customer" and obj["email"]:
+            self.customers_by_email[obj["email"]].append(object_id, obj["created"])
 
     def add_money(self, entry: Obj) -> None:
         self.money_totals[entry["currency"], entry["kind"]] += entry["amount"]

@@ -48,7 +48,7 @@ def checkout_session(
         "client_reference_id": params.get("client_reference_id"),
         "created": created,
         "currency": currency,
-        "customer": None,
+        "customer": params.get("customer"),
         "customer_details": None,
         "customer_email": params.get("customer_email"),
         "expires_at": expires_at,
@@ -86,6 +86,7 @@ def payment_intent(
     transfer_group: str | None = None,
     receipt_email: str | None = None,
     checkout_session: str | None = None,
+    customer: str | None = None,
 ) -> Obj:
     return {
         "id": id,
@@ -100,7 +101,7 @@ def payment_intent(
         "confirmation_method": "automatic",
         "created": created,
         "currency": currency,
-        "customer": None,
+        "customer": customer,
         "description": description,
         "last_payment_error": None,
         "latest_charge": None,
@@ -137,6 +138,7 @@ def charge(*, id: str, created: int, intent: Obj, card: Card, payment_method: st
         "captured": False,
         "created": created,
         "currency": intent["currency"],
+        "customer": intent["customer"],
         "description": intent["description"],
         "disputed": False,
         "failure_code": card.code,

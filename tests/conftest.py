@@ -22,8 +22,9 @@ from dealflow.binaries import temporal_cli, temporal_test_server
 from dealflow.contract import SEARCH_ATTRIBUTES
 from dealflow.db import create_pool
 
-#: The workflow tests' `env` fixture (time-skipping server with search attributes) lives there.
-pytest_plugins = ["tests.deal_harness"]
+#: The workflow tests' `env` fixture (time-skipping server with search attributes) lives in
+#: deal_harness; the Stripe contract tests' `target` (the sandbox, and real Stripe) in targets.
+pytest_plugins = ["tests.deal_harness", "tests.stripe_contract.targets"]
 
 
 @pytest.fixture(scope="session")
@@ -74,7 +75,9 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 @pytest.fixture(scope="session")
-async def dev_server_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[WorkflowEnvironment]:
+async def dev_server_env(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
         dev_server_existing_path=temporal_cli(),

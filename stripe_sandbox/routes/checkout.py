@@ -44,6 +44,7 @@ SESSION_CREATE = Hash(
                 }
             )
         ),
+        "customer": String(),
         "customer_email": String(max_length=800),
         "client_reference_id": String(max_length=200),
         "metadata": Metadata(),

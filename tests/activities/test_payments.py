@@ -3,6 +3,7 @@ with the workflow id and attempt number a retry would have)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,7 @@ import stripe
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.payments import PaymentActivities, idempotency_key
+from activities.payments import CLIENT_METADATA, PaymentActivities, idempotency_key
 from activities.stripe_errors import (
     CARD_DECLINED,
     STRIPE_AUTHENTICATION,
@@ -78,6 +79,7 @@ async def checkout(
     generation: int = 1,
     amount: int = 50_000,
     capture: CaptureMethod = CaptureMethod.AUTOMATIC,
+    client_email: str = "client@example.com",
 ) -> CreateCheckoutInput:
     now = datetime.fromtimestamp(await sandbox.control.now(), UTC)
     return CreateCheckoutInput(
@@ -87,7 +89,7 @@ async def checkout(
         title="Milestone 1: discovery",
         amount=amount,
         currency="usd",
-        client_email="client@example.com",
+        client_email=client_email,
         capture_method=capture,
         expires_at=now + timedelta(hours=2),
     )
@@ -119,11 +121,9 @@ async def test_checkout_session_carries_the_deal_on_session_and_payment_intent(
     metadata = {"deal_id": "deal-shape", "milestone_key": "m1", "generation": "1"}
     assert stored.metadata.to_dict() == metadata
     assert stored.client_reference_id == "deal-shape:m1"
-    assert (stored.amount_total, stored.currency, stored.customer_email) == (
-        50_000,
-        "usd",
-        "client@example.com",
-    )
+    assert (stored.amount_total, stored.currency, stored.customer_email) == (50_000, "usd", None)
+    customer = await sandbox.client().v1.customers.retrieve_async(stored.customer)
+    assert customer.email == "client@example.com"
     for url, query in (
         (stored.success_url, {"paid": ["1"]}),
         (stored.cancel_url, {"checkout": ["cancelled"]}),
@@ -144,6 +144,8 @@ async def test_checkout_session_carries_the_deal_on_session_and_payment_intent(
         metadata,
     )
     assert outcome["payment_intent"]["transfer_group"] == "deal-shape:m1"
+    assert outcome["payment_intent"]["customer"] == outcome["charge"]["customer"] == customer.id
+    assert outcome["session"]["customer_details"]["email"] == "client@example.com"
     state = await attempt("deal-deal-shape").run(
         activities.retrieve_checkout_session, session.session_id
     )
@@ -223,6 +225,93 @@ async def test_expiring_a_session_that_was_paid_meanwhile_reports_it_complete(
         ),
     )
     assert (state.status, state.payment_status) == ("complete", "paid")
+
+
+# --------------------------------------------------------------------------- the client's customer
+
+
+async def session_customer(sandbox: RunningSandbox, session_id: str) -> str:
+    session = await sandbox.client().v1.checkout.sessions.retrieve_async(session_id)
+    assert session.customer is not None and session.customer_email is None
+    return session.customer
+
+
+async def client_customers(sandbox: RunningSandbox, email: str) -> list[str]:
+    listed = await sandbox.client().v1.customers.list_async({"email": email, "limit": 100})
+    return [customer.id for customer in listed.data]
+
+
+async def test_every_session_of_a_client_names_one_customer(sandbox: RunningSandbox) -> None:
+    activities = payments(sandbox.url)
+    stranger = await sandbox.client().v1.customers.create_async({"email": "ana@example.com"})
+    first = await attempt("deal-deal-ana-1").run(
+        activities.create_checkout_session,
+        await checkout(sandbox, "ana-1", client_email="ana@example.com"),
+    )
+    customer_id = await session_customer(sandbox, first.session_id)
+    assert customer_id != stranger.id, "a Customer dealflow did not make is not the client's"
+    customer = await sandbox.client().v1.customers.retrieve_async(customer_id)
+    assert (customer.email, customer.metadata.to_dict()) == (
+        "ana@example.com",
+        {CLIENT_METADATA: "ana@example.com"},
+    )
+
+    later_milestone = await attempt("deal-deal-ana-1").run(
+        activities.create_checkout_session,
+        await checkout(sandbox, "ana-1", client_email="ana@example.com", generation=2),
+    )
+    other_deal = await attempt("deal-deal-ana-2").run(
+        activities.create_checkout_session,
+        await checkout(sandbox, "ana-2", client_email="  Ana@Example.COM "),
+    )
+    for session in (later_milestone, other_deal):
+        assert await session_customer(sandbox, session.session_id) == customer_id
+    assert await client_customers(sandbox, "ana@example.com") == [customer_id, stranger.id]
+
+    other_client = await attempt("deal-deal-bo").run(
+        activities.create_checkout_session,
+        await checkout(sandbox, "bo", client_email="bo@example.com"),
+    )
+    bo = await session_customer(sandbox, other_client.session_id)
+    assert bo != customer_id
+    assert await client_customers(sandbox, "bo@example.com") == [bo]
+
+
+async def test_deals_of_a_new_client_created_at_once_settle_on_one_customer(
+    sandbox: RunningSandbox,
+) -> None:
+    activities = payments(sandbox.url)
+    inputs = [
+        await checkout(sandbox, f"cy-{number}", client_email="cy@example.com")
+        for number in range(5)
+    ]
+    sessions = await asyncio.gather(
+        *(
+            attempt(f"deal-{input.deal_id}").run(activities.create_checkout_session, input)
+            for input in inputs
+        )
+    )
+    named = {await session_customer(sandbox, session.session_id) for session in sessions}
+    assert len(named) == 1
+    assert await client_customers(sandbox, "cy@example.com") == list(named)
+    events = await sandbox.client().v1.events.list_async({"type": "customer.*", "limit": 100})
+    mine = [e for e in events.data if e.data.object.email == "cy@example.com"]
+    created = [e for e in mine if e.type == "customer.created"]
+    deleted = [e for e in mine if e.type == "customer.deleted"]
+    assert len(created) - len(deleted) == 1
+
+
+async def test_a_retried_session_reuses_the_customer_its_first_attempt_made(
+    sandbox: RunningSandbox,
+) -> None:
+    activities = payments(sandbox.url)
+    input = await checkout(sandbox, "dee", client_email="dee@example.com")
+    first = await attempt("deal-deal-dee", 1).run(activities.create_checkout_session, input)
+    retried = await attempt("deal-deal-dee", 2).run(activities.create_checkout_session, input)
+    assert retried == first
+    assert await client_customers(sandbox, "dee@example.com") == [
+        await session_customer(sandbox, first.session_id)
+    ]
 
 
 # --------------------------------------------------------------------------- money

@@ -8,10 +8,6 @@ webhook endpoint Stripe can reach are skipped for real Stripe, saying why.
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -21,56 +17,13 @@ import stripe
 from stripe_sandbox.control import (
     TEST_CARD_DECLINED,
     TEST_CARD_INSUFFICIENT_FUNDS,
-    SandboxControl,
     SandboxControlError,
 )
 from tests.stripe_contract.harness import (
-    WebhookReceiver,
     eventually,
-    running_sandbox,
     session_params,
 )
-
-
-@dataclass
-class Target:
-    name: str
-    client: stripe.StripeClient
-    api_base: str | None
-    control: SandboxControl | None
-    receiver: WebhookReceiver | None
-
-    def sandbox(self, reason: str) -> tuple[SandboxControl, WebhookReceiver]:
-        """The sandbox's controls and webhook receiver; skips the test on real Stripe."""
-        if self.control is None or self.receiver is None:
-            pytest.skip(f"sandbox only: {reason}")
-        return self.control, self.receiver
-
-    def other_client(self, api_key: str) -> stripe.StripeClient:
-        base = {"api": self.api_base} if self.api_base else None
-        return stripe.StripeClient(api_key, base_addresses=base, max_network_retries=0)
-
-
-@pytest.fixture(scope="module", params=["sandbox", "stripe"])
-async def target(request: pytest.FixtureRequest) -> AsyncIterator[Target]:
-    if request.param == "stripe":
-        key = os.environ.get("STRIPE_TEST_API_KEY")
-        if not key:
-            pytest.skip("STRIPE_TEST_API_KEY not set")
-        yield Target("stripe", stripe.StripeClient(key, max_network_retries=2), None, None, None)
-        return
-    async with running_sandbox() as sandbox:
-        yield Target(
-            "sandbox",
-            sandbox.client(max_network_retries=2),
-            sandbox.url,
-            sandbox.control,
-            sandbox.receiver,
-        )
-
-
-def key() -> str:
-    return f"contract-{uuid.uuid4()}"
+from tests.stripe_contract.targets import Target, key
 
 
 async def paid_intent(target: Target, amount: int = 1000, **extra: Any) -> stripe.PaymentIntent:

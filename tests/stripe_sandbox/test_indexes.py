@@ -1,6 +1,7 @@
 """The sandbox finds objects through indexes instead of scanning them all: lists, cursors, time
-ranges, a session by its payment intent, what falls due, and the balance. Each is checked right
-after the objects it covers are made or changed, and again after a restart rebuilt it."""
+ranges, a session by its payment intent, customers by email, what falls due, and the balance.
+Each is checked right after the objects it covers are made or changed, and again after a restart
+rebuilt it."""
 
 from __future__ import annotations
 
@@ -35,6 +36,29 @@ async def test_a_session_is_listed_by_its_payment_intent_once_paid_and_after_a_r
         assert ids(await sessions.list_async({"payment_intent": "pi_unknown"})) == []
         assert ids(await sessions.list_async({"status": "expired"})) == [unpaid.id]
         assert len((await sessions.list_async({"status": "open"})).data) == 1
+
+
+async def test_customers_are_listed_by_exact_email_and_stay_deleted_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    state_file = tmp_path / "sandbox.json"
+    async with running_sandbox(state_file=state_file) as first:
+        customers = first.client().v1.customers
+        kept = await customers.create_async({"email": "ana@example.com"})
+        gone = await customers.create_async({"email": "ana@example.com"})
+        other = await customers.create_async({"email": "bo@example.com"})
+        await customers.delete_async(gone.id)
+        assert ids(await customers.list_async({"email": "ana@example.com"})) == [kept.id]
+    async with running_sandbox(state_file=state_file) as second:
+        client = second.client()
+        customers = client.v1.customers
+        assert ids(await customers.list_async({"email": "ana@example.com"})) == [kept.id]
+        assert ids(await customers.list_async({"email": "Ana@example.com"})) == []
+        assert ids(await customers.list_async({"email": "nobody@example.com"})) == []
+        assert ids(await customers.list_async()) == [other.id, kept.id]
+        assert (await customers.retrieve_async(gone.id)).deleted is True
+        session = await client.v1.checkout.sessions.create_async(session_params(customer=kept.id))
+        assert session.customer == kept.id
 
 
 async def test_pages_run_newest_first_from_either_cursor() -> None:
