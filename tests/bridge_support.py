@@ -99,6 +99,28 @@ def session_completed(deal_id: str | None, milestone_key: str, amount: int, **ev
     )
 
 
+def card_payment(deal_id: str, milestone_key: str, amount: int, intent_id: str, *, held: bool = False) -> dict[str, dict[str, Any]]:
+    """The events Stripe sends for one card payment through Checkout, by type: the session's
+    completion and its payment intent's (`amount_capturable_updated` when the card is held)."""
+    metadata = {"deal_id": deal_id, "milestone_key": milestone_key}
+    session = session_completed(deal_id, milestone_key, amount)
+    session["data"]["object"]["payment_intent"] = intent_id
+    intent_type = "payment_intent.amount_capturable_updated" if held else "payment_intent.succeeded"
+    intent = stripe_event(
+        intent_type,
+        {
+            "id": intent_id,
+            "object": "payment_intent",
+            "amount": amount,
+            "currency": "usd",
+            "capture_method": "manual" if held else "automatic",
+            "status": "requires_capture" if held else "succeeded",
+            "metadata": metadata,
+        },
+    )
+    return {session["type"]: session, intent_type: intent}
+
+
 def signed(event: dict[str, Any], *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> tuple[bytes, dict[str, str]]:
     """The body and headers Stripe would send for `event`."""
     body = json.dumps(event, indent=2)

@@ -106,8 +106,10 @@ async def bridge(stack: Stack) -> AsyncIterator[None]:
 
 
 async def _inbox(stack: Stack) -> list[asyncpg.Record]:
+    """The deal's events the relay is to deliver (the payment's second event is folded)."""
     return await stack.pool.fetch(
-        "SELECT status, attempts FROM stripe_events WHERE deal_id = 'relay-outage' ORDER BY received_seq"
+        """SELECT status, attempts FROM stripe_events
+           WHERE deal_id = 'relay-outage' AND status <> 'folded' ORDER BY received_seq"""
     )
 
 
