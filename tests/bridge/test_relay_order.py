@@ -169,3 +169,21 @@ async def test_events_are_given_up_when_their_deal_stays_missing_or_has_ended(
     assert _counter(metrics, "dealflow_bridge_inbox_undeliverable") == 4
     assert 'id="inbox-undeliverable">4<' in dashboard
 
+
+async def test_events_other_processes_store_or_make_pending_again_go_out_at_once(
+    settings: Settings, db_pool: asyncpg.Pool, dev_server_env: WorkflowEnvironment, signal_log_queue: str
+) -> None:
+    """Stored past the bridge's route (another process, an operator), an event still reaches its
+    deal in moments: the inbox NOTIFYs the relays, which otherwise would wait for their poll."""
+    client = dev_server_env.client
+    await start_signal_log(client, signal_log_queue, "notified")
+    hourly = BridgeOptions(relay=RelayPolicy(interval=3600), temporal_timeout=timedelta(seconds=2))
+    async with running_bridge(settings, db_pool, client, hourly):
+        [stored] = (await store_pending_events(db_pool, ["notified"]))["notified"]
+        await eventually(lambda: _all(db_pool, "notified", "delivered"), timeout=10, what="the notified event")
+        await db_pool.execute("UPDATE stripe_events SET status = 'undeliverable' WHERE event_id = $1", stored)
+        await db_pool.execute(
+            "UPDATE stripe_events SET status = 'pending', next_attempt_at = now() WHERE event_id = $1", stored
+        )
+        await eventually(lambda: _all(db_pool, "notified", "delivered"), timeout=10, what="the re-pended event")
+    assert await signals_received(client, "notified") == [stored, stored]
