@@ -5,6 +5,7 @@ inputs and results of every activity. One model per message, so each can evolve 
     actions    the human actions and their answer
     payments   the Stripe event signal and the payment activities' messages
     status     the `status` query's answer
+    summary    the `summary` query's answer: the little a poller needs
     notices    mails to the parties, work orders and artifact deliveries
     ledger     what the workflow hands the ledger
     receipts   receipts for released money
@@ -77,6 +78,10 @@ from dealflow.messages.status import (
     Signature,
     TimelineEntry,
 )
+from dealflow.messages.summary import (
+    DealSummary,
+    MilestoneSummary,
+)
 
 __all__ = [
     "TERMINAL_STAGES",
@@ -94,6 +99,7 @@ __all__ = [
     "DealSnapshot",
     "DealStage",
     "DealStatus",
+    "DealSummary",
     "Deliverable",
     "DeliveryResult",
     "DisputeResolution",
@@ -108,6 +114,7 @@ __all__ = [
     "LedgerWriteResult",
     "MilestoneState",
     "MilestoneStatus",
+    "MilestoneSummary",
     "MoneyTotals",
     "OpenDispute",
     "PaymentIntentAction",
