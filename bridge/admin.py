@@ -51,6 +51,9 @@ class StripeLast24h(BaseModel):
     events_received: int
     signature_failures: int
     orphans: int
+    #: Payment events kept without a signal of their own: an earlier event of the same deal
+    #: reported the same payment (see /api/stripe-events?status=folded).
+    folded: int
 
 
 class StripeStatus(BaseModel):
@@ -176,6 +179,7 @@ async def stripe_status(bridge: Bridge) -> StripeStatus:
             events_received=stats.received_last_day,
             signature_failures=bridge.metrics.signature_failures_last_day(),
             orphans=stats.orphans_last_day,
+            folded=stats.folded_last_day,
         ),
         inbox_backlog=stats.backlog,
         inbox_retrying=stats.retrying,
@@ -193,7 +197,8 @@ async def stripe_events(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> list[InboxEvent]:
     """The webhook inbox, newest first, with each event's attempts and last error;
-    `status=undeliverable` and `status=orphan` list the events no deal took."""
+    `status=undeliverable` and `status=orphan` list the events no deal took, `status=folded`
+    the payment events whose payment another event reported to the deal."""
     rows = await bridge.inbox.list(status=status, deal_id=deal_id, limit=limit)
     return [InboxEvent(**row) for row in rows]
 

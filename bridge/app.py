@@ -73,7 +73,14 @@ def create_app(
         settings.require(name)
     metrics = BridgeMetrics()
     deals = Deals(temporal, timeout=options.temporal_timeout)
-    relay = Relay(pool, deals, metrics, concurrency=settings.relay_concurrency, policy=options.relay)
+    relay = Relay(
+        pool,
+        deals,
+        metrics,
+        concurrency=settings.relay_concurrency,
+        policy=options.relay,
+        listen_url=database_url(settings),
+    )
     state = BridgeState(
         settings=settings,
         pool=pool,

@@ -4,7 +4,9 @@ The event id is the primary key, so Stripe's redeliveries are no-ops. Rows wait 
 until the relay hands them to their workflow (each row shows its attempts, last error and next
 attempt); `orphan` rows name no deal and `undeliverable` rows are ones the relay gave up on
 (their deal stayed missing, or had ended): both wait for an operator; `ignored` rows are event
-types no deal reacts to.
+types no deal reacts to; `folded` rows report a payment an earlier row of the same deal already
+reports (Stripe's `checkout.session.completed` and `payment_intent.succeeded` for one card
+payment): the deal gets that one only, and reads Stripe once.
 """
 
 from __future__ import annotations
@@ -23,12 +25,15 @@ class InboxStatus(StrEnum):
     ORPHAN = "orphan"
     IGNORED = "ignored"
     UNDELIVERABLE = "undeliverable"
+    FOLDED = "folded"
 
 
 @dataclass(frozen=True)
 class InboxStats:
     received_last_day: int
     orphans_last_day: int
+    #: Payment events kept without a signal of their own (another event reported the payment).
+    folded_last_day: int
     backlog: int
     #: Pending events that failed at least once and are backing off.
     retrying: int
@@ -50,22 +55,44 @@ class Inbox:
         raw_body: str,
         status: InboxStatus,
         note: str | None = None,
-    ) -> bool:
-        """Keep the event exactly as Stripe sent it; False when this event id is already kept."""
+        funding_intent_id: str | None = None,
+    ) -> InboxStatus | None:
+        """Keep the event exactly as Stripe sent it, and say as what: `status`, or FOLDED when an
+        earlier event of the same deal reported the funding of the same payment intent (the
+        unique index decides, so racing deliveries fold too). None when this event id is kept
+        already."""
+        row = (event_id, event_type, livemode, deal_id, raw_body)
         seq = await self.pool.fetchval(
-            """INSERT INTO stripe_events (event_id, type, livemode, deal_id, payload, status, last_error)
-               VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)
-               ON CONFLICT (event_id) DO NOTHING
+            """INSERT INTO stripe_events
+                   (event_id, type, livemode, deal_id, payload, status, last_error, funding_intent_id)
+               VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8)
+               ON CONFLICT DO NOTHING
                RETURNING received_seq""",
-            event_id,
-            event_type,
-            livemode,
-            deal_id,
-            raw_body,
+            *row,
             status.value,
             note,
+            funding_intent_id,
         )
-        return seq is not None
+        if seq is not None:
+            return status
+        if funding_intent_id is None or deal_id is None:
+            return None
+        folded = await self.pool.fetchval(
+            """INSERT INTO stripe_events
+                   (event_id, type, livemode, deal_id, payload, status, last_error, funding_intent_id)
+               SELECT $1, $2, $3, $4, $5::jsonb, 'folded',
+                      'folded into ' || relayed.event_id || ' (' || relayed.type
+                          || '), which reports the same payment ' || $6 || ' to the deal',
+                      $6
+               FROM stripe_events AS relayed
+               WHERE relayed.deal_id = $4 AND relayed.funding_intent_id = $6
+                 AND relayed.status <> 'folded'
+               ON CONFLICT (event_id) DO NOTHING
+               RETURNING received_seq""",
+            *row,
+            funding_intent_id,
+        )
+        return InboxStatus.FOLDED if folded is not None else None
 
     async def deal_of_payment_intent(self, payment_intent_id: str) -> str | None:
         """The deal a payment intent funded, from the ledger. Disputes name only the intent (as at
@@ -100,6 +127,8 @@ class Inbox:
                    WHERE received_at > now() - interval '24 hours') AS received,
                  (SELECT count(*) FROM stripe_events
                    WHERE received_at > now() - interval '24 hours' AND status = 'orphan') AS orphans,
+                 (SELECT count(*) FROM stripe_events
+                   WHERE received_at > now() - interval '24 hours' AND status = 'folded') AS folded,
                  (SELECT count(*) FROM stripe_events WHERE status = 'pending') AS backlog,
                  (SELECT count(*) FROM stripe_events
                    WHERE status = 'pending' AND attempts > 0) AS retrying,
@@ -109,6 +138,7 @@ class Inbox:
         return InboxStats(
             received_last_day=row["received"],
             orphans_last_day=row["orphans"],
+            folded_last_day=row["folded"],
             backlog=row["backlog"],
             retrying=row["retrying"],
             undeliverable=row["undeliverable"],

@@ -15,7 +15,7 @@ class BridgeMetrics:
         self.registry = CollectorRegistry()
         self.webhooks = Counter(
             "dealflow_bridge_webhooks",
-            "Stripe webhooks by outcome (pending, orphan, ignored, duplicate, rejected)",
+            "Stripe webhooks by outcome (pending, orphan, ignored, folded, duplicate, rejected)",
             ["outcome"],
             registry=self.registry,
         )

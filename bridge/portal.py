@@ -88,7 +88,8 @@ class DisputeForm(MilestoneForm):
     reason: str = ""
 
 
-def pages(request: Request) -> Pages:
+async def pages(request: Request) -> Pages:
+    """Async, as `Bridge`'s dependency is: no thread pool hop per request."""
     return request.app.state.pages
 
 

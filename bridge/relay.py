@@ -1,6 +1,7 @@
 """Hands stored Stripe events to their workflows: many deals at once, each deal in order of receipt.
 
-The webhook route only stores; this task delivers. It wakes when an event arrives, when an
+The webhook route only stores; this task delivers. It wakes when an event arrives (the route
+wakes it in-process; events stored by other processes reach it as a Postgres NOTIFY), when an
 attempt ends and when a retry falls due, and also polls, so events stored while Temporal was down
 (or by a bridge that then stopped) go out once Temporal answers again.
 
@@ -18,6 +19,7 @@ attempt ends and when a retry falls due, and also polls, so events stored while 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -33,6 +35,8 @@ from bridge.stripe_events import MalformedEvent, deal_event
 
 log = logging.getLogger("dealflow.bridge.relay")
 
+#: The channel the inbox's trigger notifies when an event becomes pending (migration 007).
+PENDING_CHANNEL = "stripe_events_pending"
 #: An attempt lasts at most the Temporal deadline; a claim lasts this many deadlines, so only a
 #: bridge that died (or froze) ever loses a claim it is still working on.
 _CLAIM_DEADLINES = 4
@@ -87,8 +91,12 @@ class Relay:
         *,
         concurrency: int,
         policy: RelayPolicy | None = None,
+        listen_url: str | None = None,
     ) -> None:
+        """`listen_url`: the database to LISTEN on for events other processes store (on a
+        connection of its own); without it the relay learns of those only when it polls."""
         self.pool = pool
+        self.listen_url = listen_url
         self.deals = deals
         self.metrics = metrics
         self.concurrency = concurrency
@@ -110,6 +118,9 @@ class Relay:
             in_flight.discard(task)
             self.wake()
 
+        listener = None
+        if self.listen_url is not None:
+            listener = asyncio.create_task(self._listen(self.listen_url), name="stripe-inbox-listener")
         try:
             while True:
                 self._wake.clear()
@@ -135,8 +146,33 @@ class Relay:
                 except TimeoutError:
                     pass
         finally:
+            if listener is not None:
+                listener.cancel()
+                await asyncio.gather(listener, return_exceptions=True)
             if in_flight:
                 await asyncio.wait(in_flight)
+
+    async def _listen(self, url: str) -> None:
+        """Wake on each NOTIFY of the inbox; on a lost connection, connect again (the relay polls
+        meanwhile)."""
+        while True:
+            try:
+                await self._listen_until_lost(url)
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                log.warning("relay cannot listen for new events (polling meanwhile): %s", error)
+            await asyncio.sleep(self.policy.interval)
+
+    async def _listen_until_lost(self, url: str) -> None:
+        connection = await asyncpg.connect(url)
+        lost = asyncio.Event()
+        try:
+            connection.add_termination_listener(lambda _connection: lost.set())
+            await connection.add_listener(PENDING_CHANNEL, lambda *_notification: self.wake())
+            self.wake()  # for what was stored while nobody listened
+            await lost.wait()
+        finally:
+            with contextlib.suppress(OSError, TimeoutError, asyncpg.PostgresError):
+                await connection.close(timeout=1)
 
     async def _claim(self, limit: int) -> list[_Claimed]:
         """Up to `limit` due events, each the oldest pending event of its deal, now ours."""

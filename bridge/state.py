@@ -31,12 +31,18 @@ class BridgeState:
 
 
 def bridge_state(request: Request) -> BridgeState:
-    """FastAPI dependency: the state of the app serving this request."""
+    """The state of the app serving this request."""
     return request.app.state.bridge
 
 
+async def _bridge_dependency(request: Request) -> BridgeState:
+    """Async on purpose: FastAPI runs a plain function dependency in its thread pool, a hop
+    through another thread (and the GIL) on every request."""
+    return bridge_state(request)
+
+
 #: Route parameter type of the shared state.
-Bridge = Annotated[BridgeState, Depends(bridge_state)]
+Bridge = Annotated[BridgeState, Depends(_bridge_dependency)]
 
 
 async def portal_rate_limit(request: Request) -> None:

@@ -17,6 +17,17 @@ from dealflow.models import TextRule, first_text_problem, text_problem
 #: Event families a deal reacts to. Anything else on the account (customers, products, ...)
 #: is stored in the inbox and ignored, so it does not crowd the orphan list.
 DEAL_EVENT_PREFIXES = ("checkout.session.", "payment_intent.", "charge.", "refund.")
+#: The events Stripe sends for one card payment through Checkout (a held card's intent reports
+#: `amount_capturable_updated`, a captured one's `succeeded`). The deal verifies each by reading
+#: Stripe, so the inbox relays the first of them per payment intent and folds the others.
+#: The `async_payment_*` events report a later outcome and are never folded.
+FUNDING_EVENTS = frozenset(
+    {
+        "checkout.session.completed",
+        "payment_intent.succeeded",
+        "payment_intent.amount_capturable_updated",
+    }
+)
 #: Amounts must fit the ledger's bigint columns; Stripe's own limit is far below.
 MAX_AMOUNT = 2**63 - 1
 
@@ -28,6 +39,11 @@ class MalformedEvent(ValueError):
 
 def concerns_deals(event_type: str) -> bool:
     return event_type.startswith(DEAL_EVENT_PREFIXES)
+
+
+def funding_intent(signal: StripeEventSignal) -> str | None:
+    """The payment intent whose funding this event reports, if it is one of FUNDING_EVENTS."""
+    return signal.payment_intent_id if signal.type in FUNDING_EVENTS else None
 
 
 def deal_event(event: dict[str, Any]) -> tuple[str | None, StripeEventSignal]:

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from bridge.errors import ApiError
 from bridge.inbox import InboxStatus
 from bridge.state import Bridge, webhook_rate_limit
-from bridge.stripe_events import MalformedEvent, concerns_deals, deal_event
+from bridge.stripe_events import MalformedEvent, concerns_deals, deal_event, funding_intent
 from dealflow.models import TextProblem, TextRule, text_problem
 
 #: Seconds a signed timestamp may be away from our clock, in either direction.
@@ -36,7 +36,7 @@ class InvalidSignature(ValueError):
 class WebhookAck(BaseModel):
     received: Literal[True] = True
     event_id: str
-    status: Literal["pending", "orphan", "ignored", "duplicate"]
+    status: Literal["pending", "orphan", "ignored", "folded", "duplicate"]
 
 
 def verify_stripe_event(
@@ -144,11 +144,12 @@ async def stripe_webhook(request: Request, bridge: Bridge) -> WebhookAck:
         raw_body=payload.decode("utf-8"),
         status=status,
         note="the event names no deal (no deal_id metadata)" if status is InboxStatus.ORPHAN else None,
+        funding_intent_id=funding_intent(signal) if status is InboxStatus.PENDING else None,
     )
-    if not stored:
+    if stored is None:
         bridge.metrics.webhooks.labels("duplicate").inc()
         return WebhookAck(event_id=signal.event_id, status="duplicate")
-    bridge.metrics.webhooks.labels(status.value).inc()
-    if status is InboxStatus.PENDING:
+    bridge.metrics.webhooks.labels(stored.value).inc()
+    if stored is InboxStatus.PENDING:
         bridge.relay.wake()
-    return WebhookAck(event_id=signal.event_id, status=status.value)
+    return WebhookAck(event_id=signal.event_id, status=stored.value)

@@ -61,7 +61,7 @@ def end_states(runs: Sequence[DealRun]) -> CheckResult:
     result = CheckResult("end states")
     for run in runs:
         if not run.ok:
-            stage = run.status.stage if run.status else "no status"
+            stage = run.summary.stage if run.summary else "no status"
             result.add(run.play.spec.deal_id, f"{run.error or 'did not finish'} (stage {stage}, expected {run.scenario.end})")
     ended = len(runs) - len(result.problems)
     result.detail = f"{ended}/{len(runs)} deals ended as their scenario expects"
@@ -164,7 +164,7 @@ async def forgeries_funded_nothing(
 
     deal_ids = {run.play.spec.deal_id for run in runs}
     for run in runs:
-        for m in run.status.milestones if run.status else []:
+        for m in run.summary.milestones if run.summary else []:
             if m.payment_intent_id and m.funded:
                 check(run.play.spec.deal_id, m.key, m.payment_intent_id, "deal status")
     for row in await funding_payments(pool, deal_ids):

@@ -22,7 +22,7 @@ import httpx
 
 from chaos.money import Movement, sandbox_movements
 from chaos.plan import Forgery
-from dealflow.messages import DealStatus, MilestoneState
+from dealflow.messages import DealSummary, MilestoneState
 from stripe_sandbox.webhooks import sign
 
 log = logging.getLogger("dealflow.chaos.forgery")
@@ -75,13 +75,13 @@ class Forger:
         bridge_url: str,
         webhook_secret: str,
         sandbox_url: str,
-        statuses: Callable[[], list[DealStatus]],
+        summaries: Callable[[], list[DealSummary]],
         rng: random.Random,
     ) -> None:
         self._url = f"{bridge_url.rstrip('/')}/webhooks/stripe"
         self._secret = webhook_secret
         self._sandbox_url = sandbox_url
-        self._statuses = statuses
+        self._summaries = summaries
         self._rng = rng
         self.sent: list[ForgedWebhook] = []
 
@@ -114,20 +114,20 @@ class Forger:
         """A deal waiting for a milestone's payment (its open session named), or any deal."""
         deadline = asyncio.get_running_loop().time() + (TARGET_PATIENCE if waiting else 0)
         while True:
-            statuses = self._statuses()
+            summaries = self._summaries()
             awaiting = [
-                (status, m)
-                for status in statuses
-                for m in status.milestones
+                (deal, m)
+                for deal in summaries
+                for m in deal.milestones
                 if m.state == MilestoneState.AWAITING_FUNDING and m.checkout_session_id
             ]
             if awaiting:
-                status, m = self._rng.choice(awaiting)
-                return _Target(status.deal_id, m.key, m.amount, status.currency, m.checkout_session_id)
-            if statuses and asyncio.get_running_loop().time() >= deadline:
-                status = self._rng.choice(statuses)
-                m = status.milestones[0]
-                return _Target(status.deal_id, m.key, m.amount, status.currency, None)
+                deal, m = self._rng.choice(awaiting)
+                return _Target(deal.deal_id, m.key, m.amount, deal.currency, m.checkout_session_id)
+            if summaries and asyncio.get_running_loop().time() >= deadline:
+                deal = self._rng.choice(summaries)
+                m = deal.milestones[0]
+                return _Target(deal.deal_id, m.key, m.amount, deal.currency, None)
             await asyncio.sleep(1.0)
 
     def _completed_session(self, target: _Target, *, wrong_amount: bool) -> tuple[str, dict[str, Any]]:

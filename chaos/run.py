@@ -174,7 +174,7 @@ async def run_chaos(plan: ChaosPlan, home: Path, say: Callable[[str], None]) -> 
                 bridge_url=chaos.stack.bridge_url,
                 webhook_secret=chaos.stack.settings.require("STRIPE_WEBHOOK_SECRET"),
                 sandbox_url=chaos.sandbox_url,
-                statuses=lambda: [run.status for run in runs if run.status is not None],
+                summaries=lambda: [run.summary for run in runs if run.summary is not None],
                 rng=random.Random(plan.seed),
             )
             await sandbox.set_faults(**SANDBOX_FAULTS, seed=plan.seed)

@@ -48,6 +48,8 @@ CANCEL_DEAL: Final = "cancel_deal"
 STRIPE_EVENT: Final = "stripe_event"
 #: Query: the whole deal as a `DealStatus`.
 STATUS: Final = "status"
+#: Query: where the deal stands as a `DealSummary` (stage, milestone states, money), for pollers.
+SUMMARY: Final = "summary"
 
 #: Each human action's name and its input model, in the order the portal walks them.
 ACTIONS: Final[dict[str, type[BaseModel]]] = {

@@ -6,6 +6,7 @@ valid deal is. Money is always an integer number of minor units (cents, pence, y
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -124,8 +125,8 @@ class TextProblem:
 
 def text_problems(model: BaseModel, prefix: str = "") -> Iterator[TextProblem]:
     """Every marked text field of `model`, and of the models inside it, that breaks its rule."""
-    for name, field in type(model).model_fields.items():
-        yield from _value_problems(getattr(model, name), _rule_of(field), f"{prefix}{name}")
+    for name, rule in _field_rules(type(model)):
+        yield from _value_problems(getattr(model, name), rule, f"{prefix}{name}")
 
 
 def first_text_problem(model: BaseModel) -> TextProblem | None:
@@ -140,6 +141,13 @@ def _value_problems(value: object, rule: TextRule | None, path: str) -> Iterator
             yield from _value_problems(item, rule, f"{path}[{index}]")
     elif isinstance(value, str) and rule is not None and (problem := text_problem(value, rule)):
         yield TextProblem(path, problem)
+
+
+@functools.cache
+def _field_rules(model: type[BaseModel]) -> tuple[tuple[str, TextRule | None], ...]:
+    """Each field of `model` with its TextRule, worked out once per class (every webhook and
+    every action is checked)."""
+    return tuple((name, _rule_of(field)) for name, field in model.model_fields.items())
 
 
 def _rule_of(field: FieldInfo) -> TextRule | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 from temporalio.client import Client
 
-from dealflow.messages import TERMINAL_STAGES, DealStatus
+from dealflow.messages import DealStatus, DealSummary
 from dealflow.models import format_money
 from dealflow.settings import Settings
 from demo.actors import DemoClient, DemoOperator, DemoVendor
@@ -85,7 +85,13 @@ class DealRun:
     done: bool = False
 
     @property
+    def summary(self) -> DealSummary | None:
+        """Where the deal stood when last asked."""
+        return self.watch.summary
+
+    @property
     def status(self) -> DealStatus | None:
+        """The whole deal as it ended (None while it runs)."""
         return self.watch.status
 
     @property
@@ -175,6 +181,6 @@ async def perform(run: DealRun, timeout: float = DEMO_TIMEOUT) -> None:
         run.error = f"{type(error).__name__}: {error}"
     finally:
         run.done = True
-        if run.watch.status is None or run.watch.status.stage not in TERMINAL_STAGES:
+        if run.watch.status is None:
             poller.cancel()
         await asyncio.wait([poller])

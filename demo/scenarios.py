@@ -19,11 +19,12 @@ from typing import Any
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
-from dealflow.contract import STATUS
+from dealflow.contract import STATUS, SUMMARY
 from dealflow.messages import (
     TERMINAL_STAGES,
     DealStage,
     DealStatus,
+    DealSummary,
     DisputeResolution,
     MilestoneState,
 )
@@ -92,55 +93,60 @@ AUDIT = DemoDeal.named("data-audit")
 
 
 class DealWatch:
-    """The deal's `status` query, polled; the people wait on it, the live display shows it."""
+    """The deal's small `summary` query, polled; the people wait on it, the live display shows
+    it. Once the deal has ended its whole `status` is taken, once, for the report."""
 
     def __init__(self, temporal: Client, deal_id: str, *, timeout: float = STEP_TIMEOUT) -> None:
         self.handle = temporal.get_workflow_handle(workflow_id_for(deal_id))
         #: How long one wait for the deal to move may take (longer under `dealflow chaos`).
         self.timeout = timeout
+        self.summary: DealSummary | None = None
         self.status: DealStatus | None = None
         self._changed = asyncio.Condition()
 
     async def poll_forever(self) -> None:
-        while True:
+        while self.status is None:
             try:
-                status = await self.handle.query(STATUS, result_type=DealStatus)
+                summary = await self.handle.query(SUMMARY, result_type=DealSummary)
+                if summary.stage in TERMINAL_STAGES:
+                    self.status = await self.handle.query(STATUS, result_type=DealStatus)
             except (RPCError, WorkflowQueryFailedError):
-                status = None  # not started yet, or the worker is busy: ask again shortly
-            if status is not None:
+                summary = None  # not started yet, or the worker is busy: ask again shortly
+            if summary is not None:
                 async with self._changed:
-                    self.status = status
+                    self.summary = summary
                     self._changed.notify_all()
-                if status.stage in TERMINAL_STAGES:
-                    return
-            await asyncio.sleep(POLL_INTERVAL)
+            if self.status is None:
+                await asyncio.sleep(POLL_INTERVAL)
 
-    async def until(self, what: str, ready: Callable[[DealStatus], bool], timeout: float | None = None) -> DealStatus:
-        """The first status that is `ready`; fails at once if the deal ends without getting there."""
+    async def until(
+        self, what: str, ready: Callable[[DealSummary], bool], timeout: float | None = None
+    ) -> DealSummary:
+        """The first summary that is `ready`; fails at once if the deal ends without getting there."""
         timeout = self.timeout if timeout is None else timeout
 
         def settled() -> bool:
-            return self.status is not None and (ready(self.status) or self.status.stage in TERMINAL_STAGES)
+            return self.summary is not None and (ready(self.summary) or self.summary.stage in TERMINAL_STAGES)
 
         async with self._changed:
             try:
                 await asyncio.wait_for(self._changed.wait_for(settled), timeout)
             except TimeoutError as error:
-                stage = self.status.stage if self.status else "not started"
+                stage = self.summary.stage if self.summary else "not started"
                 raise DemoStepFailed(f"waited {timeout:.0f}s for {what}; the deal is {stage}") from error
-        assert self.status is not None
-        if not ready(self.status):
-            raise DemoStepFailed(f"the deal ended {self.status.stage} while waiting for {what}")
-        return self.status
+        assert self.summary is not None
+        if not ready(self.summary):
+            raise DemoStepFailed(f"the deal ended {self.summary.stage} while waiting for {what}")
+        return self.summary
 
-    async def milestone(self, key: str, *states: MilestoneState, what: str = "") -> DealStatus:
-        def ready(status: DealStatus) -> bool:
-            return any(m.key == key and m.state in states for m in status.milestones)
+    async def milestone(self, key: str, *states: MilestoneState, what: str = "") -> DealSummary:
+        def ready(summary: DealSummary) -> bool:
+            return any(m.key == key and m.state in states for m in summary.milestones)
 
         return await self.until(what or f"{key} to be {' or '.join(states)}", ready)
 
-    async def stage(self, *stages: DealStage) -> DealStatus:
-        return await self.until(f"stage {' or '.join(stages)}", lambda status: status.stage in stages)
+    async def stage(self, *stages: DealStage) -> DealSummary:
+        return await self.until(f"stage {' or '.join(stages)}", lambda summary: summary.stage in stages)
 
 
 # --------------------------------------------------------------------------- the plays
@@ -178,7 +184,10 @@ async def sign(play: Play) -> None:
 async def fund(play: Play, key: str, cards: Sequence[str] = (CARD_OK,)) -> None:
     await play.watch.until(
         f"a pay link for {key}",
-        lambda s: any(m.key == key and m.state == MilestoneState.AWAITING_FUNDING and m.checkout_url for m in s.milestones),
+        lambda s: any(
+            m.key == key and m.state == MilestoneState.AWAITING_FUNDING and m.checkout_session_id
+            for m in s.milestones
+        ),
     )
     outcomes = await play.client.pay(key, cards)
     play.say(f"client: {', then '.join(outcomes)}")

@@ -10,7 +10,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from dealflow.messages import DealStatus, MilestoneState
+from dealflow.messages import DealSummary, MilestoneState
 from dealflow.models import format_money
 from demo.cast import DealRun, DemoReport, DemoTarget
 
@@ -18,17 +18,17 @@ _STAGE_STYLE = {"completed": "green", "cancelled": "yellow", "expired": "red", "
 
 
 def _money(run: DealRun, attribute: str) -> str:
-    status = run.status
-    return format_money(getattr(status.money, attribute), status.currency) if status else ""
+    summary = run.summary
+    return format_money(getattr(summary.money, attribute), summary.currency) if summary else ""
 
 
-def _progress(status: DealStatus | None) -> str:
-    if status is None:
+def _progress(summary: DealSummary | None) -> str:
+    if summary is None:
         return ""
-    total = len(status.milestones)
-    released = sum(1 for m in status.milestones if m.state == MilestoneState.RELEASED)
+    total = len(summary.milestones)
+    released = sum(1 for m in summary.milestones if m.state == MilestoneState.RELEASED)
     active = next(
-        (m for m in status.milestones if m.state not in (MilestoneState.RELEASED, MilestoneState.PENDING)), None
+        (m for m in summary.milestones if m.state not in (MilestoneState.RELEASED, MilestoneState.PENDING)), None
     )
     text = f"{released}/{total} released"
     return f"{text} · {active.key}: {active.state}" if active else text
@@ -44,14 +44,14 @@ def live_view(runs: Sequence[DealRun], started: float) -> Table:
     for column in ("deal", "story", "stage", "milestones", "held", "released", "refunded", "latest step"):
         table.add_column(column, no_wrap=column not in ("story", "latest step"))
     for run in runs:
-        status = run.status
-        stage = str(status.stage) if status else "starting"
+        summary = run.summary
+        stage = str(summary.stage) if summary else "starting"
         latest = Text(run.error, style="red") if run.error else Text(run.play.steps[-1] if run.play.steps else "")
         table.add_row(
             run.play.spec.deal_id,
             run.scenario.story,
             Text(stage, style=_STAGE_STYLE.get(stage, "cyan")),
-            _progress(status),
+            _progress(summary),
             _money(run, "funded"),
             _money(run, "released"),
             _money(run, "refunded"),
@@ -67,26 +67,26 @@ def summary(report: DemoReport, target: DemoTarget) -> Group:
         deals.add_column(column, justify="left" if column in ("deal", "story", "end") else "right")
     totals: dict[str, dict[str, int]] = {}
     for run in report.runs:
-        status = run.status
+        summary = run.summary
         expected = str(run.scenario.end)
         if run.ok:
             end = Text(f"✓ {expected}", style="green")
         else:
-            end = Text(f"✗ {status.stage if status else 'not started'} (expected {expected})", style="red")
+            end = Text(f"✗ {summary.stage if summary else 'not started'} (expected {expected})", style="red")
         deals.add_row(
             run.play.spec.deal_id,
             run.scenario.story,
             end,
-            format_money(status.money.contract, status.currency) if status else "",
+            format_money(summary.money.contract, summary.currency) if summary else "",
             _money(run, "funded"),
             _money(run, "released"),
             _money(run, "refunded"),
             str(report.mails.get(run.play.spec.deal_id, 0)),
         )
-        if status:
-            money = totals.setdefault(status.currency, {"contract": 0, "funded": 0, "released": 0, "refunded": 0})
+        if summary:
+            money = totals.setdefault(summary.currency, {"contract": 0, "funded": 0, "released": 0, "refunded": 0})
             for key in money:
-                money[key] += getattr(status.money, key)
+                money[key] += getattr(summary.money, key)
     by_state = Table(title="Money by state (sandbox money: nothing real moved)", title_justify="left")
     for column in ("currency", "contract", "funded (held)", "released (vendors paid)", "refunded (clients)"):
         by_state.add_column(column, justify="right")

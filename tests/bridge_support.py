@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from email.message import EmailMessage
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
@@ -22,7 +22,14 @@ from temporalio.client import Client
 
 from bridge.app import BridgeOptions, create_app
 from bridge.inbox import Inbox, InboxStatus
-from dealflow.messages import DealStatus, MilestoneState, MilestoneStatus
+from dealflow.contract import STATUS, SUMMARY
+from dealflow.messages import (
+    DealStatus,
+    DealSummary,
+    MilestoneState,
+    MilestoneStatus,
+    MilestoneSummary,
+)
 from dealflow.models import DealSpec, workflow_id_for
 from dealflow.serve import serve_app
 from dealflow.settings import Settings
@@ -98,6 +105,28 @@ def session_completed(deal_id: str | None, milestone_key: str, amount: int, **ev
         },
         **event,
     )
+
+
+def card_payment(deal_id: str, milestone_key: str, amount: int, intent_id: str, *, held: bool = False) -> dict[str, dict[str, Any]]:
+    """The events Stripe sends for one card payment through Checkout, by type: the session's
+    completion and its payment intent's (`amount_capturable_updated` when the card is held)."""
+    metadata = {"deal_id": deal_id, "milestone_key": milestone_key}
+    session = session_completed(deal_id, milestone_key, amount)
+    session["data"]["object"]["payment_intent"] = intent_id
+    intent_type = "payment_intent.amount_capturable_updated" if held else "payment_intent.succeeded"
+    intent = stripe_event(
+        intent_type,
+        {
+            "id": intent_id,
+            "object": "payment_intent",
+            "amount": amount,
+            "currency": "usd",
+            "capture_method": "manual" if held else "automatic",
+            "status": "requires_capture" if held else "succeeded",
+            "metadata": metadata,
+        },
+    )
+    return {session["type"]: session, intent_type: intent}
 
 
 def signed(event: dict[str, Any], *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> tuple[bytes, dict[str, str]]:
@@ -192,23 +221,48 @@ def link_token(link: str) -> str:
     return parse_qs(urlsplit(link).query)["token"][0]
 
 
+async def _query(stack: Stack, deal_id: str, name: str, answer: type[T]) -> T:
+    return await stack.client.get_workflow_handle(workflow_id_for(deal_id)).query(name, result_type=answer)
+
+
 async def deal_status(stack: Stack, deal_id: str) -> DealStatus:
-    handle = stack.client.get_workflow_handle(workflow_id_for(deal_id))
-    return await handle.query("status", result_type=DealStatus)
+    return await _query(stack, deal_id, STATUS, DealStatus)
+
+
+async def deal_summary(stack: Stack, deal_id: str) -> DealSummary:
+    return await _query(stack, deal_id, SUMMARY, DealSummary)
+
+
+async def _wait_for(
+    ask: Callable[[], Awaitable[T]], predicate: Callable[[T], bool], *, what: str, timeout: float
+) -> T:
+    async def check() -> T | None:
+        answer = await ask()
+        return answer if predicate(answer) else None
+
+    return await eventually(check, timeout=timeout, what=what)
 
 
 async def wait_for_status(
     stack: Stack, deal_id: str, predicate: Callable[[DealStatus], bool], *, what: str, timeout: float = 30
 ) -> DealStatus:
-    async def check() -> DealStatus | None:
-        status = await deal_status(stack, deal_id)
-        return status if predicate(status) else None
-
-    return await eventually(check, timeout=timeout, what=what)
+    """Poll the whole `status` until `predicate` holds (for what only it shows)."""
+    return await _wait_for(lambda: deal_status(stack, deal_id), predicate, what=what, timeout=timeout)
 
 
-def milestone(status: DealStatus, key: str) -> MilestoneStatus:
-    return next(m for m in status.milestones if m.key == key)
+async def wait_for_summary(
+    stack: Stack, deal_id: str, predicate: Callable[[DealSummary], bool], *, what: str, timeout: float = 30
+) -> DealSummary:
+    """Poll the small `summary` until `predicate` holds: stage, milestone states, money."""
+    return await _wait_for(lambda: deal_summary(stack, deal_id), predicate, what=what, timeout=timeout)
+
+
+@overload
+def milestone(deal: DealStatus, key: str) -> MilestoneStatus: ...
+@overload
+def milestone(deal: DealSummary, key: str) -> MilestoneSummary: ...
+def milestone(deal: DealStatus | DealSummary, key: str) -> MilestoneStatus | MilestoneSummary:
+    return next(m for m in deal.milestones if m.key == key)
 
 
 async def post_form(http: httpx.AsyncClient, page: httpx.Response, form_id: str, **fields: str) -> httpx.Response:
@@ -223,16 +277,16 @@ async def sign_in_portal(http: httpx.AsyncClient, link: str) -> None:
     assert signed.status_code == 200, signed.text
 
 
-async def pay_milestone(stack: Stack, deal_id: str, key: str) -> DealStatus:
+async def pay_milestone(stack: Stack, deal_id: str, key: str) -> DealSummary:
     """Pay the milestone's Checkout Session with 4242… through the sandbox; wait until funded."""
-    status = await wait_for_status(
+    summary = await wait_for_summary(
         stack, deal_id, lambda s: milestone(s, key).checkout_session_id is not None, what=f"a checkout for {key}"
     )
-    session_id = milestone(status, key).checkout_session_id
+    session_id = milestone(summary, key).checkout_session_id
     async with httpx.AsyncClient(base_url=stack.sandbox_url) as sandbox:
         paid = await sandbox.post(f"/_sandbox/checkout/sessions/{session_id}/pay", json={})
         assert paid.status_code == 200, paid.text
-    return await wait_for_status(
+    return await wait_for_summary(
         stack, deal_id, lambda s: milestone(s, key).state in FUNDED_STATES, what=f"{key} to be funded"
     )
 
@@ -243,14 +297,16 @@ VENDOR_DELIVERABLE = {
 }
 
 
-async def submit_deliverable(stack: Stack, deal_id: str, key: str, *, summary: str | None = None) -> DealStatus:
+async def submit_deliverable(
+    stack: Stack, deal_id: str, key: str, *, summary: str | None = None
+) -> DealSummary:
     """Hand in work through the vendor API and wait until the milestone shows it delivered."""
     body = {**VENDOR_DELIVERABLE, "summary": summary or VENDOR_DELIVERABLE["summary"]}
     headers = {"Authorization": f"Bearer {stack.settings.vendor_token}"}
     async with httpx.AsyncClient(base_url=stack.bridge_url, headers=headers) as http:
         response = await http.post(f"/api/vendor/deals/{deal_id}/milestones/{key}/deliverables", json=body)
         assert response.status_code == 200, response.text
-    return await wait_for_status(
+    return await wait_for_summary(
         stack, deal_id, lambda s: milestone(s, key).state == MilestoneState.DELIVERED, what=f"{key} delivered"
     )
 

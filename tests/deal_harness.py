@@ -3,7 +3,8 @@
 `running_deal` starts a worker (real DealWorkflow, `FakeActivities`) on its own task queue and
 the deal's workflow, and hands back a `DealRun` that acts like the deal's people: it signs,
 pays (through the fake Stripe, then the webhook signal), delivers, approves. Waiting is by
-polling the `status` query with a deadline; virtual time moves only through `advance`.
+polling with a deadline (the small `summary` query when only a milestone's state matters, the
+`status` query otherwise); virtual time moves only through `advance`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,6 +31,7 @@ from dealflow.messages import (
     ActionResult,
     ApproveMilestone,
     DealStatus,
+    DealSummary,
     MilestoneState,
     PaymentIntentState,
     SignSow,
@@ -108,21 +110,33 @@ class DealRun:
     async def status(self) -> DealStatus:
         return await self.handle.query(DealWorkflow.status)
 
+    async def summary(self) -> DealSummary:
+        return await self.handle.query(DealWorkflow.summary)
+
     async def wait_for(
         self, what: str, check: Callable[[DealStatus], bool], timeout: float = 10.0
     ) -> DealStatus:
         """Poll the status query until `check` holds; fail with the last status after `timeout`."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
+
+        async def ready() -> DealStatus | None:
             status = await self.status()
-            if check(status):
-                return status
+            return status if check(status) else None
+
+        return await self._poll(what, ready, timeout)
+
+    async def _poll(
+        self, what: str, ready: Callable[[], Awaitable[DealStatus | None]], timeout: float
+    ) -> DealStatus:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while (status := await ready()) is None:
             if asyncio.get_running_loop().time() > deadline:
+                status = await self.status()
                 timeline = "\n".join(f"  {e.source}/{e.kind}: {e.message}" for e in status.timeline)
                 raise AssertionError(
                     f"timed out waiting for {what}; stage {status.stage}\n{timeline}"
                 )
             await asyncio.sleep(0.05)
+        return status
 
     async def wait_calls(
         self, what: str, check: Callable[[FakeActivities], bool], timeout: float = 10.0
@@ -137,11 +151,19 @@ class DealRun:
     async def milestone_state(
         self, key: str, state: MilestoneState, timeout: float = 10.0
     ) -> DealStatus:
-        return await self.wait_for(
-            f"{key} {state.value}",
-            lambda s: next(m for m in s.milestones if m.key == key).state is state,
-            timeout,
-        )
+        """Poll the small `summary` query until the milestone is in `state`; then the full
+        status (asked for again if the deal moved on in between)."""
+
+        def reached(deal: DealSummary | DealStatus) -> bool:
+            return next(m for m in deal.milestones if m.key == key).state is state
+
+        async def ready() -> DealStatus | None:
+            if not reached(await self.summary()):
+                return None
+            status = await self.status()
+            return status if reached(status) else None
+
+        return await self._poll(f"{key} {state.value}", ready, timeout)
 
     async def now(self) -> datetime:
         return await self.env.get_current_time()

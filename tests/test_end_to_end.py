@@ -12,12 +12,15 @@ from collections.abc import Callable
 from temporalio.client import WorkflowHandle
 
 import starter
+from dealflow.contract import STATUS, SUMMARY
 from dealflow.messages import (
     ActionResult,
     ApproveMilestone,
     DealStage,
     DealStatus,
+    DealSummary,
     MilestoneState,
+    MilestoneSummary,
     SignSow,
     SubmitDeliverable,
 )
@@ -28,16 +31,18 @@ from tests.paths import ROOT
 from tests.recorded import record_history
 
 
-async def wait_for_status(
-    handle: WorkflowHandle, predicate: Callable[[DealStatus], bool], timeout: float = 60
-) -> DealStatus:
-    """Query until the predicate holds; fail with the last status if it never does."""
+async def wait_for_summary(
+    handle: WorkflowHandle, predicate: Callable[[DealSummary], bool], timeout: float = 60
+) -> DealSummary:
+    """Ask the small `summary` query until the predicate holds; fail with the last status if it
+    never does."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        status = await handle.query("status", result_type=DealStatus)
-        if predicate(status):
-            return status
+        summary = await handle.query(SUMMARY, result_type=DealSummary)
+        if predicate(summary):
+            return summary
         if asyncio.get_running_loop().time() > deadline:
+            status = await handle.query(STATUS, result_type=DealStatus)
             raise AssertionError(f"condition not reached; last status: {status.model_dump_json(indent=1)}")
         await asyncio.sleep(0.2)
 
@@ -57,7 +62,8 @@ async def test_deal_runs_from_sow_to_receipt(stack: Stack) -> None:
     assert sow_mail["To"] == spec.client.email
     assert sow_mail["X-Dealflow-Deal"] == spec.deal_id
 
-    status = await wait_for_status(handle, lambda s: s.stage == DealStage.SOW_SENT)
+    await wait_for_summary(handle, lambda s: s.stage == DealStage.SOW_SENT)
+    status = await handle.query(STATUS, result_type=DealStatus)
     signed = await handle.execute_update(
         "sign_sow",
         SignSow(signer_name=spec.client.name, consent=True, sow_sha256=status.sow_sha256),
@@ -67,15 +73,15 @@ async def test_deal_runs_from_sow_to_receipt(stack: Stack) -> None:
 
     async with SandboxControl(stack.sandbox_url or "") as sandbox:
         for milestone in spec.milestones:
-            status = await wait_for_status(
+            summary = await wait_for_summary(
                 handle,
                 lambda s, key=milestone.key: _milestone(s, key).checkout_session_id is not None
                 and _milestone(s, key).state == MilestoneState.AWAITING_FUNDING,
             )
-            session_id = _milestone(status, milestone.key).checkout_session_id
+            session_id = _milestone(summary, milestone.key).checkout_session_id
             assert session_id is not None
             await sandbox.pay(session_id)  # the webhook reaches the workflow through the bridge
-            await wait_for_status(handle, lambda s, key=milestone.key: _milestone(s, key).state == MilestoneState.IN_PROGRESS)
+            await wait_for_summary(handle, lambda s, key=milestone.key: _milestone(s, key).state == MilestoneState.IN_PROGRESS)
             await handle.execute_update(
                 "submit_deliverable",
                 SubmitDeliverable(milestone_key=milestone.key, summary=f"{milestone.title} done"),
@@ -88,7 +94,7 @@ async def test_deal_runs_from_sow_to_receipt(stack: Stack) -> None:
             )
         money = await sandbox.money()
 
-    final = await wait_for_status(handle, lambda s: s.stage == DealStage.COMPLETED)
+    final = await wait_for_summary(handle, lambda s: s.stage == DealStage.COMPLETED)
     await handle.result()
     assert final.money.funded == spec.total_amount or final.money.released == spec.total_amount
     assert final.money.released == spec.total_amount
@@ -111,5 +117,5 @@ async def test_deal_runs_from_sow_to_receipt(stack: Stack) -> None:
     await record_history(handle, "end_to_end")
 
 
-def _milestone(status: DealStatus, key: str):
-    return next(m for m in status.milestones if m.key == key)
+def _milestone(summary: DealSummary, key: str) -> MilestoneSummary:
+    return next(m for m in summary.milestones if m.key == key)

@@ -5,6 +5,7 @@ inputs and results of every activity. One model per message, so each can evolve 
     actions    the human actions and their answer
     payments   the Stripe event signal and the payment activities' messages
     status     the `status` query's answer
+    summary    the `summary` query's answer: the little a poller needs
     notices    mails to the parties, work orders and artifact deliveries
     ledger     what the workflow hands the ledger
     receipts   receipts for released money
@@ -12,7 +13,16 @@ inputs and results of every activity. One model per message, so each can evolve 
 Every name a module lists in its `__all__` is importable from `dealflow.messages` itself.
 """
 
-from dealflow.messages import actions, ledger, notices, payments, receipts, stages, status
+from dealflow.messages import (
+    actions,
+    ledger,
+    notices,
+    payments,
+    receipts,
+    stages,
+    status,
+    summary,
+)
 from dealflow.messages.actions import *
 from dealflow.messages.ledger import *
 from dealflow.messages.notices import *
@@ -20,6 +30,7 @@ from dealflow.messages.payments import *
 from dealflow.messages.receipts import *
 from dealflow.messages.stages import *
 from dealflow.messages.status import *
+from dealflow.messages.summary import *
 
 __all__ = (
     actions.__all__
@@ -29,4 +40,5 @@ __all__ = (
     + receipts.__all__
     + stages.__all__
     + status.__all__
+    + summary.__all__
 )

@@ -178,7 +178,7 @@ async def test_stripe_status_reports_mode_and_secret(http: httpx.AsyncClient) ->
     status = (await http.get("/api/stripe-status", headers=ADMIN_BEARER)).json()
     assert status["mode"] == "unconfigured"
     assert status["webhook_secret_configured"] is True
-    assert status["last_24h"] == {"events_received": 0, "signature_failures": 0, "orphans": 0}
+    assert status["last_24h"] == {"events_received": 0, "signature_failures": 0, "orphans": 0, "folded": 0}
     assert status["inbox_backlog"] == 0
 
 

@@ -21,6 +21,7 @@ from tests.bridge_support import (
     open_deal,
     submit_deliverable,
     wait_for_status,
+    wait_for_summary,
 )
 from tests.chromium import chromium
 
@@ -61,8 +62,8 @@ async def test_client_signs_pays_and_approves_in_chromium(stack: Stack, browser:
     assert "Signed" in await page.inner_text("#result h1")
     await shots(page, "signed")
 
-    await wait_for_status(
-        stack, "browser-deal", lambda s: milestone(s, "build").checkout_url is not None, what="a pay link"
+    await wait_for_summary(
+        stack, "browser-deal", lambda s: milestone(s, "build").checkout_session_id is not None, what="a pay link"
     )
     await page.click("text=Back to your deal")
     await page.click("#pay-build")
@@ -77,7 +78,7 @@ async def test_client_signs_pays_and_approves_in_chromium(stack: Stack, browser:
     assert await page.is_visible("#paid-notice")
     await shots(page, "paid")
 
-    await wait_for_status(stack, "browser-deal", lambda s: milestone(s, "build").state in FUNDED_STATES, what="funding")
+    await wait_for_summary(stack, "browser-deal", lambda s: milestone(s, "build").state in FUNDED_STATES, what="funding")
     await submit_deliverable(stack, "browser-deal", "build")
     await page.goto(link)
     assert await page.get_attribute("#milestone-build", "data-state") == MilestoneState.DELIVERED

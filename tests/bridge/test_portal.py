@@ -27,6 +27,7 @@ from tests.bridge_support import (
     sign_in_portal,
     submit_deliverable,
     wait_for_status,
+    wait_for_summary,
 )
 
 
@@ -169,7 +170,7 @@ async def test_pay_revise_approve_and_dispute_through_the_portal(stack: Stack, h
     approved = await post_form(http, page, "approve-build")
     assert approved.status_code == 200, approved.text
     assert "Approved" in approved.text
-    await wait_for_status(
+    await wait_for_summary(
         stack, "portal-review",
         lambda s: milestone(s, "build").state in (MilestoneState.APPROVED, MilestoneState.RELEASED),
         what="approval",

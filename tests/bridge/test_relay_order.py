@@ -7,8 +7,6 @@ the tests check the order and the count each workflow saw, not only what the inb
 from __future__ import annotations
 
 import random
-import uuid
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import timedelta
 from pathlib import Path
@@ -16,9 +14,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from bridge.app import BridgeOptions
 from bridge.relay import Backoff, RelayPolicy
@@ -32,7 +28,7 @@ from tests.bridge_support import (
     running_bridge,
     store_pending_events,
 )
-from tests.signal_log import SignalLog
+from tests.signal_log import signals_received, start_signal_log
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 QUICK_RETRIES = Backoff(first=timedelta(seconds=0.2), longest=timedelta(seconds=1))
@@ -46,24 +42,8 @@ def _options(*, missing_deal_for: timedelta = timedelta(hours=1)) -> BridgeOptio
 
 
 @pytest.fixture
-async def task_queue(dev_server_env: WorkflowEnvironment) -> AsyncIterator[str]:
-    """A worker running `SignalLog` on a task queue of this test's own."""
-    queue = f"relay-{uuid.uuid4().hex[:8]}"
-    async with Worker(dev_server_env.client, task_queue=queue, workflows=[SignalLog]):
-        yield queue
-
-
-@pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     return bridge_settings(tmp_path, database_url, DEALFLOW_RELAY_CONCURRENCY=4)
-
-
-async def _start(client: Client, task_queue: str, deal_id: str) -> None:
-    await client.start_workflow(SignalLog.run, id=workflow_id_for(deal_id), task_queue=task_queue)
-
-
-async def _received(client: Client, deal_id: str) -> list[str]:
-    return await client.get_workflow_handle(workflow_id_for(deal_id)).query(SignalLog.received)
 
 
 async def _rows(pool: asyncpg.Pool, deal_id: str) -> list[asyncpg.Record]:
@@ -86,10 +66,10 @@ def _counter(metrics: str, name: str) -> float:
 
 
 async def test_a_missing_deal_backs_off_alone_and_gets_its_events_in_order_once_it_exists(
-    settings: Settings, db_pool: asyncpg.Pool, dev_server_env: WorkflowEnvironment, task_queue: str
+    settings: Settings, db_pool: asyncpg.Pool, dev_server_env: WorkflowEnvironment, signal_log_queue: str
 ) -> None:
     client = dev_server_env.client
-    await _start(client, task_queue, "on-time")
+    await start_signal_log(client, signal_log_queue, "on-time")
     stored = await store_pending_events(db_pool, ["late"] * 5 + ["on-time"] * 5)
 
     async with running_bridge(settings, db_pool, client, _options()) as url:
@@ -119,10 +99,10 @@ async def test_a_missing_deal_backs_off_alone_and_gets_its_events_in_order_once_
         assert status["inbox_retrying"] == 1 and status["inbox_backlog"] == 5
         assert not_a_deal.status_code == 422 and not_a_deal.json()["error"]["field"] == "deal_id"
 
-        await _start(client, task_queue, "late")
+        await start_signal_log(client, signal_log_queue, "late")
         await eventually(lambda: _all(db_pool, "late", "delivered"), what="the late deal's events")
-    assert await _received(client, "on-time") == stored["on-time"]
-    assert await _received(client, "late") == stored["late"]
+    assert await signals_received(client, "on-time") == stored["on-time"]
+    assert await signals_received(client, "late") == stored["late"]
 
 
 async def test_two_bridges_deliver_every_event_once_and_each_deal_in_order(
@@ -130,12 +110,12 @@ async def test_two_bridges_deliver_every_event_once_and_each_deal_in_order(
     database_url: str,
     db_pool: asyncpg.Pool,
     dev_server_env: WorkflowEnvironment,
-    task_queue: str,
+    signal_log_queue: str,
 ) -> None:
     client = dev_server_env.client
     deal_ids = [f"busy-{n}" for n in range(10)]
     for deal_id in deal_ids:
-        await _start(client, task_queue, deal_id)
+        await start_signal_log(client, signal_log_queue, deal_id)
     arrivals = deal_ids * 40
     random.Random(7).shuffle(arrivals)
 
@@ -160,15 +140,15 @@ async def test_two_bridges_deliver_every_event_once_and_each_deal_in_order(
             delivered_by.append(_counter(metrics, 'dealflow_bridge_relay_total{outcome="delivered"}'))
     assert sum(delivered_by) == len(arrivals) and all(delivered_by), delivered_by
     for deal_id in deal_ids:
-        assert await _received(client, deal_id) == stored[deal_id]
+        assert await signals_received(client, deal_id) == stored[deal_id]
     assert await db_pool.fetchval("SELECT max(attempts) FROM stripe_events") == 1
 
 
 async def test_events_are_given_up_when_their_deal_stays_missing_or_has_ended(
-    settings: Settings, db_pool: asyncpg.Pool, dev_server_env: WorkflowEnvironment, task_queue: str
+    settings: Settings, db_pool: asyncpg.Pool, dev_server_env: WorkflowEnvironment, signal_log_queue: str
 ) -> None:
     client = dev_server_env.client
-    await _start(client, task_queue, "ended")
+    await start_signal_log(client, signal_log_queue, "ended")
     await client.get_workflow_handle(workflow_id_for("ended")).terminate("the deal is over")
     await store_pending_events(db_pool, ["never"] * 2 + ["ended"] * 2)
 
@@ -188,3 +168,22 @@ async def test_events_are_given_up_when_their_deal_stays_missing_or_has_ended(
     assert _counter(metrics, 'dealflow_bridge_relay_total{outcome="undeliverable"}') == 4
     assert _counter(metrics, "dealflow_bridge_inbox_undeliverable") == 4
     assert 'id="inbox-undeliverable">4<' in dashboard
+
+
+async def test_events_other_processes_store_or_make_pending_again_go_out_at_once(
+    settings: Settings, db_pool: asyncpg.Pool, dev_server_env: WorkflowEnvironment, signal_log_queue: str
+) -> None:
+    """Stored past the bridge's route (another process, an operator), an event still reaches its
+    deal in moments: the inbox NOTIFYs the relays, which otherwise would wait for their poll."""
+    client = dev_server_env.client
+    await start_signal_log(client, signal_log_queue, "notified")
+    hourly = BridgeOptions(relay=RelayPolicy(interval=3600), temporal_timeout=timedelta(seconds=2))
+    async with running_bridge(settings, db_pool, client, hourly):
+        [stored] = (await store_pending_events(db_pool, ["notified"]))["notified"]
+        await eventually(lambda: _all(db_pool, "notified", "delivered"), timeout=10, what="the notified event")
+        await db_pool.execute("UPDATE stripe_events SET status = 'undeliverable' WHERE event_id = $1", stored)
+        await db_pool.execute(
+            "UPDATE stripe_events SET status = 'pending', next_attempt_at = now() WHERE event_id = $1", stored
+        )
+        await eventually(lambda: _all(db_pool, "notified", "delivered"), timeout=10, what="the re-pended event")
+    assert await signals_received(client, "notified") == [stored, stored]

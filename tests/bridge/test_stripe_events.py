@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bridge.stripe_events import MalformedEvent, concerns_deals, deal_event
-from tests.bridge_support import session_completed, stripe_event
+from bridge.stripe_events import MalformedEvent, concerns_deals, deal_event, funding_intent
+from tests.bridge_support import card_payment, session_completed, stripe_event
 
 
 def test_checkout_session_maps_every_field() -> None:
@@ -59,3 +59,23 @@ def test_only_payment_families_concern_deals() -> None:
     assert concerns_deals("checkout.session.expired")
     assert concerns_deals("charge.dispute.closed")
     assert not concerns_deals("customer.created")
+
+
+@pytest.mark.parametrize("held", [False, True])
+def test_both_events_of_a_card_payment_report_the_funding_of_its_intent(held: bool) -> None:
+    for event in card_payment("d-1", "m1", 5000, "pi_7", held=held).values():
+        assert funding_intent(deal_event(event)[1]) == "pi_7"
+
+
+def test_later_payment_outcomes_and_other_events_of_the_intent_report_no_funding() -> None:
+    session = session_completed("d-1", "m1", 5000)["data"]["object"]
+    intent = {"id": "pi_7", "object": "payment_intent", "amount": 5000, "metadata": {"deal_id": "d-1"}}
+    charge = {"id": "ch_7", "object": "charge", "amount": 5000, "amount_refunded": 5000, "payment_intent": "pi_7"}
+    for event_type, obj in [
+        ("checkout.session.async_payment_succeeded", session),
+        ("checkout.session.async_payment_failed", session),
+        ("payment_intent.payment_failed", intent),
+        ("payment_intent.canceled", intent),
+        ("charge.refunded", charge),
+    ]:
+        assert funding_intent(deal_event(stripe_event(event_type, obj))[1]) is None, event_type

@@ -147,7 +147,7 @@ async def test_events_for_no_deal_or_an_unknown_deal_are_kept_for_an_operator(
     assert undeliverable["deal_id"] == "never-started"
     assert "never-started" in undeliverable["last_error"]
     assert undeliverable["attempts"] == 1
-    assert stats["last_24h"] == {"events_received": 2, "signature_failures": 0, "orphans": 1}
+    assert stats["last_24h"] == {"events_received": 2, "signature_failures": 0, "orphans": 1, "folded": 0}
     assert stats["inbox_backlog"] == 0
     assert stats["inbox_undeliverable"] == 1
 

@@ -11,7 +11,7 @@ import sys
 import starter
 from dealflow.messages import DealStage
 from devstack.stack import Stack
-from tests.bridge_support import deal_spec, eventually, wait_for_status
+from tests.bridge_support import deal_spec, eventually, wait_for_summary
 
 
 async def dealflow(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
@@ -33,7 +33,7 @@ async def dealflow(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]
 
 async def test_operator_reads_lists_and_signals_a_deal(stack: Stack) -> None:
     await starter.start_deal(stack.client, deal_spec("cli-deal"), stack.settings.task_queue)
-    await wait_for_status(stack, "cli-deal", lambda s: s.stage == DealStage.SOW_SENT, what="the SOW")
+    await wait_for_summary(stack, "cli-deal", lambda s: s.stage == DealStage.SOW_SENT, what="the SOW")
 
     shown = await dealflow(stack, "status", "cli-deal", "--json")
     assert shown.returncode == 0, shown.stderr
@@ -60,4 +60,4 @@ async def test_operator_reads_lists_and_signals_a_deal(stack: Stack) -> None:
 
     cancelled = await dealflow(stack, "signal", "cli-deal", "cancel_deal", "--data", '{"reason": "budget cut"}')
     assert cancelled.returncode == 0, cancelled.stderr
-    await wait_for_status(stack, "cli-deal", lambda s: s.stage == DealStage.CANCELLED, what="the cancellation")
+    await wait_for_summary(stack, "cli-deal", lambda s: s.stage == DealStage.CANCELLED, what="the cancellation")

@@ -31,12 +31,14 @@ from pypdf import PdfReader
 from temporalio.client import WorkflowHandle
 
 import starter
+from dealflow.contract import STATUS, SUMMARY
 from dealflow.messages import (
     ActionResult,
     ApproveMilestone,
     CancelDeal,
     DealStage,
     DealStatus,
+    DealSummary,
     MilestoneState,
     OpenDispute,
     SignSow,
@@ -103,10 +105,12 @@ class Driver:
     def __init__(self, sandbox: SandboxControl, deal: DealSpec, handle: WorkflowHandle) -> None:
         self.deal, self.handle, self.sandbox = deal, handle, sandbox
 
-    async def until(self, ok: Callable[[DealStatus], bool], what: str) -> DealStatus:
-        async def check() -> DealStatus | None:
-            status = await self.handle.query("status", result_type=DealStatus)
-            return status if ok(status) else None
+    async def until(self, ok: Callable[[DealSummary], bool], what: str) -> DealSummary:
+        """Poll the deal's small `summary` query until `ok` holds."""
+
+        async def check() -> DealSummary | None:
+            summary = await self.handle.query(SUMMARY, result_type=DealSummary)
+            return summary if ok(summary) else None
 
         return await eventually(check, timeout=60, what=f"{self.deal.deal_id}: {what}")
 
@@ -114,21 +118,22 @@ class Driver:
         return await self.handle.execute_update(update, arg, result_type=ActionResult)
 
     async def sign(self) -> None:
-        status = await self.until(lambda s: s.stage == DealStage.SOW_SENT, "SOW sent")
+        await self.until(lambda s: s.stage == DealStage.SOW_SENT, "SOW sent")
+        status = await self.handle.query(STATUS, result_type=DealStatus)
         await self.act(
             "sign_sow",
             SignSow(signer_name="Carla Client", consent=True, sow_sha256=status.sow_sha256),
         )
 
     async def pay(self, key: str) -> None:
-        status = await self.until(
+        summary = await self.until(
             lambda s: (
                 milestone(s, key).state == MilestoneState.AWAITING_FUNDING
                 and milestone(s, key).checkout_session_id is not None
             ),
             f"{key} payment link",
         )
-        session_id = milestone(status, key).checkout_session_id
+        session_id = milestone(summary, key).checkout_session_id
         assert session_id
         outcome = await self.sandbox.pay(session_id)
         assert outcome["outcome"] in ("paid", "authorized"), outcome

@@ -35,13 +35,16 @@ with workflow.unsafe.imports_passed_through():
         STATUS,
         STRIPE_EVENT,
         SUBMIT_DELIVERABLE,
+        SUMMARY,
         EventKind,
     )
     from dealflow.messages import (
         DealStage,
         DealStatus,
+        DealSummary,
         EmailKind,
         MilestoneState,
+        MilestoneSummary,
         StripeEventSignal,
     )
     from dealflow.models import DealSpec
@@ -203,4 +206,28 @@ class DealWorkflow:
             anomalies=list(ctx.journal.anomalies),
             next_deadline=ctx.timers.deadline,
             demo=ctx.policy.demo,
+        )
+
+    @workflow.query(name=SUMMARY)
+    def summary(self) -> DealSummary:
+        """Where the deal stands, without the timeline: what pollers ask for every second."""
+        ctx = self._ctx
+        return DealSummary(
+            deal_id=ctx.spec.deal_id,
+            stage=ctx.stage,
+            currency=ctx.spec.currency,
+            milestones=[
+                MilestoneSummary(
+                    key=m.key,
+                    state=m.state,
+                    amount=m.spec.amount,
+                    funded=m.funded,
+                    checkout_session_id=m.session.session_id if m.session else None,
+                    payment_intent_id=m.payment_intent_id,
+                )
+                for m in ctx.milestones.values()
+            ],
+            money=ctx.money_totals(),
+            next_deadline=ctx.timers.deadline,
+            anomalies=len(ctx.journal.anomalies),
         )
