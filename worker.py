@@ -22,6 +22,7 @@ import asyncpg
 import httpx
 from temporalio.client import Client
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.delivery import DeliveryActivities
 from activities.email import EmailActivities
@@ -36,14 +37,17 @@ from workflows.deal import DealWorkflow
 
 log = logging.getLogger("dealflow.worker")
 
-#: A single poller starves under a backlog on the dev server; about 20 keeps throughput up.
-POLLERS = 20
+#: The default of DEALFLOW_WORKER_WORKFLOW_POLLERS, for the tests' and benchmarks' own workers.
+POLLERS: int = Settings.model_fields["worker_workflow_pollers"].default
 GRACEFUL_SHUTDOWN = timedelta(seconds=20)
-#: How long a deal's task waits for the worker that has the deal cached before any worker takes
-#: it: after a crash the deal stalls this long, not the SDK's 10 s; and the window in which a
-#: fresh worker answers a status query by applying new events before the task comes (an
-#: sdk-core path that can order commands otherwise than a replay, see the README) is as short.
-STICKY_TIMEOUT = timedelta(seconds=2)
+#: Every module imported once and shared by every deal's sandbox, the workflows package and what
+#: libraries import lazily inside a run (pydantic's email_validator) alike: a sandbox of its own
+#: imports costs about 90 KB per cached deal, and each module it re-imports (email_validator with
+#: idna's tables, 280 KB) as much again. Each run keeps its own DealWorkflow object and the
+#: sandbox's restricted builtins.
+SHARED_SANDBOX = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_all_modules()
+)
 
 
 def activity_methods(*instances: object) -> list[Callable[..., Any]]:
@@ -73,16 +77,35 @@ def build_activities(
 def build_worker(
     client: Client, settings: Settings, activities: list[Callable[..., Any]]
 ) -> Worker:
+    """The deal worker with the capacity the DEALFLOW_WORKER_* settings give it.
+
+    The sticky timeout is how long a deal's task waits for the worker that has the deal cached
+    before any worker takes it: after a crash the deal stalls this long, and the window in which
+    a fresh worker answers a status query by applying new events before the task comes (an
+    sdk-core path that can order commands otherwise than a replay, see the README) is as short.
+    """
     return apply_activation_jobs_as_one_batch(
         Worker(
             client,
             task_queue=settings.task_queue,
             workflows=[DealWorkflow],
             activities=activities,
-            workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=POLLERS),
-            activity_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=POLLERS),
+            workflow_runner=(
+                SHARED_SANDBOX if settings.worker_sandbox_imports == "shared" else SandboxedWorkflowRunner()
+            ),
+            max_cached_workflows=settings.worker_max_cached_workflows,
+            max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+            max_concurrent_activities=settings.worker_max_concurrent_activities,
+            workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(
+                maximum=settings.worker_workflow_pollers
+            ),
+            activity_task_poller_behavior=PollerBehaviorSimpleMaximum(
+                maximum=settings.worker_activity_pollers
+            ),
             graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
-            sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
+            sticky_queue_schedule_to_start_timeout=timedelta(
+                seconds=settings.worker_sticky_timeout_seconds
+            ),
         )
     )
 
@@ -99,7 +122,10 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         if settings.stripe_mode == "unconfigured":
             log.warning("STRIPE_API_KEY is not set: payment activities will fail until it is")
         log.info(
-            "worker polling task queue %r (Stripe: %s)", settings.task_queue, settings.stripe_mode
+            "worker polling task queue %r (Stripe: %s; caching up to %d deals)",
+            settings.task_queue,
+            settings.stripe_mode,
+            settings.worker_max_cached_workflows,
         )
         async with worker:
             await stop.wait()

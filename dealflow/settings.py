@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dealflow.links import PortalLinks
@@ -73,6 +73,50 @@ class Settings(BaseSettings):
     relay_concurrency: int = Field(default=32, ge=1, le=1000, alias="DEALFLOW_RELAY_CONCURRENCY")
     #: How long a portal link in a mail stays valid.
     portal_link_days: int = Field(default=30, ge=1, le=365, alias="DEALFLOW_PORTAL_LINK_DAYS")
+
+    # The worker's capacity (worker.py). Defaults measured with `python -m benchmarks.memory`
+    # on 2 cores; the README's "Memory and start-up" section has the figures.
+    #: Deals kept in memory between their tasks. A deal out of the cache replays its history on
+    #: its next task (milliseconds); each cached deal costs RSS, so this bounds the worker's memory
+    #: whatever the number of open deals. It holds the deals in flight several times over.
+    worker_max_cached_workflows: int = Field(
+        default=500, ge=0, le=100_000, alias="DEALFLOW_WORKER_MAX_CACHED_WORKFLOWS"
+    )
+    #: Workflow tasks run at once; never more than the cache holds.
+    worker_max_concurrent_workflow_tasks: int = Field(
+        default=100, ge=2, le=10_000, alias="DEALFLOW_WORKER_MAX_CONCURRENT_WORKFLOW_TASKS"
+    )
+    #: Activities run at once (they wait on Postgres, SMTP, Stripe: I/O, not CPU).
+    worker_max_concurrent_activities: int = Field(
+        default=100, ge=1, le=10_000, alias="DEALFLOW_WORKER_MAX_CONCURRENT_ACTIVITIES"
+    )
+    #: Long polls for workflow tasks (sticky and normal queue together). The SDK's default leaves
+    #: one on the normal queue, which starves under a backlog on the dev server; 20 keeps up.
+    worker_workflow_pollers: int = Field(default=20, ge=2, le=1000, alias="DEALFLOW_WORKER_WORKFLOW_POLLERS")
+    #: Long polls for activity tasks.
+    worker_activity_pollers: int = Field(default=20, ge=1, le=1000, alias="DEALFLOW_WORKER_ACTIVITY_POLLERS")
+    #: How long a deal's task waits for the worker that has the deal cached before any worker
+    #: takes it: after a crash the deal stalls this long (the SDK's default is 10 s); see worker.py.
+    worker_sticky_timeout_seconds: float = Field(
+        default=2.0, gt=0, le=600, alias="DEALFLOW_WORKER_STICKY_TIMEOUT_SECONDS"
+    )
+    #: `shared`: every module is imported once and passed through the workflow sandbox to every
+    #: deal; `per-run`: the SDK's default, each deal's sandbox imports the workflows package again
+    #: and checks what its modules call (more memory per cached deal; the tests' workers and the
+    #: replay tests run that way, so workflow code is still held to the sandbox's rules).
+    worker_sandbox_imports: Literal["shared", "per-run"] = Field(
+        default="shared", alias="DEALFLOW_WORKER_SANDBOX_IMPORTS"
+    )
+
+    @model_validator(mode="after")
+    def _workflow_tasks_fit_the_cache(self) -> Settings:
+        cached, tasks = self.worker_max_cached_workflows, self.worker_max_concurrent_workflow_tasks
+        if 0 < cached < tasks:
+            raise ValueError(
+                f"DEALFLOW_WORKER_MAX_CONCURRENT_WORKFLOW_TASKS ({tasks}) is more than "
+                f"DEALFLOW_WORKER_MAX_CACHED_WORKFLOWS ({cached}): a workflow task needs its deal in the cache"
+            )
+        return self
 
     @property
     def dev(self) -> bool:
@@ -178,6 +222,8 @@ def load_settings(*, need: tuple[str, ...] = ()) -> Settings:
     except ValidationError as error:
         first = error.errors()[0]
         name = ".".join(str(part) for part in first["loc"])
+        if not name:  # a check across settings: its message names them
+            raise ConfigError(str(first["ctx"]["error"])) from error
         raise ConfigError(f"{name}: {first['msg']}") from error
     if settings.dev:
         generated = ensure_dev_secrets(settings.home)

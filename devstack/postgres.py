@@ -54,7 +54,13 @@ async def embedded_postgres(pgdata: Path) -> AsyncIterator[str]:
     log.info("%s embedded PostgreSQL in %s", "initialising" if first_start else "starting", pgdata)
     server_log = pgdata / "log"
     start = server_log.stat().st_size if server_log.exists() else 0
-    server = await asyncio.to_thread(library.get_server, pgdata)
+    starting = asyncio.ensure_future(asyncio.to_thread(library.get_server, pgdata))
+    try:
+        server = await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        # A thread cannot be interrupted: let the start finish, then stop what it started.
+        await asyncio.to_thread((await starting).cleanup)
+        raise
     tail = asyncio.create_task(tail_file(server_log, log, start=start))
     try:
         log.info("ready (pid %s)", server.get_pid())

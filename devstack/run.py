@@ -8,7 +8,8 @@
     bridge     webhooks, portal, vendor and admin APIs, and the dev mailbox
 
 Everything is decided and every port checked before anything starts, so a taken port is one
-line naming the setting that moves it. Ctrl-C (or SIGTERM) stops the parts in reverse order
+line naming the setting that moves it. Temporal and Postgres start at once, and the stack's code
+is imported while they do; the rest starts as soon as both answer. Ctrl-C (or SIGTERM) stops the parts in reverse order
 and waits for each; a second Ctrl-C stops without waiting. The Temporal database, Postgres and
 the sandbox's state stay in `.dealflow/`, so the next `dealflow dev` resumes every deal.
 """
@@ -21,8 +22,10 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from rich.console import Console
@@ -41,8 +44,10 @@ from devstack.logs import setup_dev_logging
 from devstack.plan import HOST, DevPlan, DevStackError, check_ports, load_ports, make_plan
 from devstack.postgres import embedded_postgres
 from devstack.runtime import DevRuntime, bridge_alive, read_runtime, runtime_file
-from devstack.stack import Stack, StackConfig, run_stack
 from devstack.temporal import DevServerConfig, DevServerFailed, temporal_dev_server
+
+if TYPE_CHECKING:
+    from devstack.stack import Stack
 
 log = logging.getLogger("dealflow.dev")
 
@@ -126,10 +131,11 @@ async def run_dev(plan: DevPlan) -> AsyncIterator[DevStack]:
         raise DevStackError(f"dealflow dev already runs for {plan.home} (pid {running.pid}); stop it first")
     check_ports(plan)
     async with AsyncExitStack() as resources:
-        client = await resources.enter_async_context(_temporal(plan))
-        database_url = await resources.enter_async_context(_postgres(plan))
+        code = asyncio.ensure_future(asyncio.to_thread(_stack_code))
+        client, database_url = await enter_together(resources, _temporal(plan), _postgres(plan))
+        stack_module = await code
         settings = plan.settings
-        config = StackConfig(
+        config = stack_module.StackConfig(
             home=plan.home,
             database_url=database_url,
             task_queue=settings.task_queue,
@@ -144,7 +150,7 @@ async def run_dev(plan: DevPlan) -> AsyncIterator[DevStack]:
             public_url=plan.public_url,
             secrets=plan.secrets,
         )
-        stack = await resources.enter_async_context(run_stack(config, client))
+        stack = await resources.enter_async_context(stack_module.run_stack(config, client))
         runtime = DevRuntime(
             pid=os.getpid(),
             bridge_url=stack.bridge_url,
@@ -161,6 +167,27 @@ async def run_dev(plan: DevPlan) -> AsyncIterator[DevStack]:
         _log_components(plan, stack)
         yield DevStack(plan, stack, runtime)
         log.info("stopping: bridge, worker, sandbox, smtp, then postgres and temporal")
+
+
+def _stack_code() -> ModuleType:
+    """`devstack.stack` with the bridge, the worker and the activities: a second of imports, so
+    it is imported while the servers start."""
+    import devstack.stack
+
+    return devstack.stack
+
+
+async def enter_together(resources: AsyncExitStack, *managers: AbstractAsyncContextManager[Any]) -> list[Any]:
+    """Enter independent context managers at the same time; each joins `resources` once entered.
+    When one fails the others are cancelled, and whatever had started stops with `resources`."""
+    entering = [asyncio.ensure_future(resources.enter_async_context(manager)) for manager in managers]
+    try:
+        return list(await asyncio.gather(*entering))
+    except BaseException:
+        for task in entering:
+            task.cancel()
+        await asyncio.gather(*entering, return_exceptions=True)
+        raise
 
 
 def _log_components(plan: DevPlan, stack: Stack) -> None:

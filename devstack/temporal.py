@@ -31,6 +31,8 @@ log = logging.getLogger("dealflow.dev.temporal")
 SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
+#: A refused connection costs nothing: ask often, so the stack goes on the moment the server answers.
+READY_POLL_INTERVAL = 0.05
 
 
 class DevServerFailed(RuntimeError):
@@ -116,7 +118,7 @@ async def _connect_when_ready(config: DevServerConfig, process: asyncio.subproce
                 raise DevServerFailed(
                     f"the Temporal dev server did not answer on {config.address} within {START_TIMEOUT:.0f}s"
                 ) from error
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(READY_POLL_INTERVAL)
 
 
 async def _stop(process: asyncio.subprocess.Process) -> None:

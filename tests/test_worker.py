@@ -1,4 +1,5 @@
-"""worker.py as an operator runs it: it polls, and SIGTERM or SIGINT stops it cleanly."""
+"""worker.py as an operator runs it: it polls, SIGTERM or SIGINT stops it cleanly, and its capacity
+comes from the DEALFLOW_WORKER_* settings (tests/dealflow/test_settings.py: a bad one stops it)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,17 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import PollerBehaviorSimpleMaximum
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from dealflow.settings import Settings
 from tests.paths import ROOT
+from worker import build_worker
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
@@ -46,3 +52,36 @@ async def test_worker_polls_then_stops_cleanly_on_a_signal(
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def test_worker_capacity_comes_from_the_settings(dev_server_env: WorkflowEnvironment) -> None:
+    settings = Settings(
+        _env_file=None,
+        DEALFLOW_TASK_QUEUE="worker-capacity",
+        DEALFLOW_WORKER_MAX_CACHED_WORKFLOWS=150,
+        DEALFLOW_WORKER_MAX_CONCURRENT_WORKFLOW_TASKS=30,
+        DEALFLOW_WORKER_MAX_CONCURRENT_ACTIVITIES=40,
+        DEALFLOW_WORKER_WORKFLOW_POLLERS=6,
+        DEALFLOW_WORKER_ACTIVITY_POLLERS=3,
+        DEALFLOW_WORKER_STICKY_TIMEOUT_SECONDS=1.5,
+    )
+    worker = build_worker(dev_server_env.client, settings, [])
+    config = worker.config()
+    assert config.get("max_cached_workflows") == 150
+    assert config.get("max_concurrent_workflow_tasks") == 30
+    assert config.get("max_concurrent_activities") == 40
+    assert config.get("workflow_task_poller_behavior") == PollerBehaviorSimpleMaximum(maximum=6)
+    assert config.get("activity_task_poller_behavior") == PollerBehaviorSimpleMaximum(maximum=3)
+    assert config.get("sticky_queue_schedule_to_start_timeout") == timedelta(seconds=1.5)
+    shared = config.get("workflow_runner")
+    assert isinstance(shared, SandboxedWorkflowRunner)
+    assert shared.restrictions.passthrough_all_modules
+    async with worker:  # it starts and polls with these numbers
+        pass
+
+    per_run = build_worker(
+        dev_server_env.client, settings.model_copy(update={"worker_sandbox_imports": "per-run"}), []
+    ).config().get("workflow_runner")
+    assert isinstance(per_run, SandboxedWorkflowRunner)
+    assert per_run.restrictions == SandboxRestrictions.default
+

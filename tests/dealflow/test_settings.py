@@ -82,9 +82,13 @@ def test_stripe_mode_says_which_money_moves(key: str | None, base: str | None, m
     [
         ({}, "DEALFLOW_SECRET_KEY is not set"),
         ({"DEALFLOW_SECRET_KEY": GOOD}, "DATABASE_URL is not set"),
+        (
+            {"DEALFLOW_WORKER_MAX_CACHED_WORKFLOWS": "-5"},
+            "DEALFLOW_WORKER_MAX_CACHED_WORKFLOWS: Input should be greater than or equal to 0",
+        ),
     ],
 )
-def test_worker_in_production_stops_naming_what_is_missing(
+def test_worker_in_production_stops_naming_what_is_missing_or_wrong(
     tmp_path: Path, extra: dict[str, str], message: str
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DEALFLOW_", "STRIPE_", "DATABASE_URL"))}
@@ -99,3 +103,59 @@ def test_worker_in_production_stops_naming_what_is_missing(
     )
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_worker_capacity_has_documented_defaults_and_reads_the_environment(environment: pytest.MonkeyPatch) -> None:
+    defaults = load_settings()
+    assert (defaults.worker_max_cached_workflows, defaults.worker_max_concurrent_workflow_tasks) == (500, 100)
+    assert (defaults.worker_workflow_pollers, defaults.worker_activity_pollers) == (20, 20)
+    assert defaults.worker_sticky_timeout_seconds == 2.0 and defaults.worker_sandbox_imports == "shared"
+
+    environment.setenv("DEALFLOW_WORKER_MAX_CACHED_WORKFLOWS", "300")
+    environment.setenv("DEALFLOW_WORKER_MAX_CONCURRENT_WORKFLOW_TASKS", "50")
+    environment.setenv("DEALFLOW_WORKER_MAX_CONCURRENT_ACTIVITIES", "40")
+    environment.setenv("DEALFLOW_WORKER_WORKFLOW_POLLERS", "8")
+    environment.setenv("DEALFLOW_WORKER_ACTIVITY_POLLERS", "4")
+    environment.setenv("DEALFLOW_WORKER_STICKY_TIMEOUT_SECONDS", "0.5")
+    environment.setenv("DEALFLOW_WORKER_SANDBOX_IMPORTS", "per-run")
+    tuned = load_settings()
+    assert (tuned.worker_max_cached_workflows, tuned.worker_max_concurrent_workflow_tasks) == (300, 50)
+    assert (tuned.worker_max_concurrent_activities, tuned.worker_workflow_pollers, tuned.worker_activity_pollers) == (
+        40,
+        8,
+        4,
+    )
+    assert tuned.worker_sticky_timeout_seconds == 0.5 and tuned.worker_sandbox_imports == "per-run"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("DEALFLOW_WORKER_MAX_CACHED_WORKFLOWS", "-1", "greater than or equal to 0"),
+        ("DEALFLOW_WORKER_MAX_CACHED_WORKFLOWS", "lots", "valid integer"),
+        ("DEALFLOW_WORKER_MAX_CONCURRENT_WORKFLOW_TASKS", "1", "greater than or equal to 2"),
+        ("DEALFLOW_WORKER_MAX_CONCURRENT_ACTIVITIES", "0", "greater than or equal to 1"),
+        ("DEALFLOW_WORKER_WORKFLOW_POLLERS", "1", "greater than or equal to 2"),
+        ("DEALFLOW_WORKER_ACTIVITY_POLLERS", "100000", "less than or equal to 1000"),
+        ("DEALFLOW_WORKER_STICKY_TIMEOUT_SECONDS", "0", "greater than 0"),
+        ("DEALFLOW_WORKER_SANDBOX_IMPORTS", "none", "'shared' or 'per-run'"),
+    ],
+)
+def test_bad_worker_capacity_is_refused_by_name(
+    environment: pytest.MonkeyPatch, name: str, value: str, problem: str
+) -> None:
+    environment.setenv(name, value)
+    with pytest.raises(ConfigError, match=f"^{name}: .*{problem}"):
+        load_settings()
+
+
+def test_more_workflow_tasks_than_cached_deals_is_refused(environment: pytest.MonkeyPatch) -> None:
+    environment.setenv("DEALFLOW_WORKER_MAX_CACHED_WORKFLOWS", "60")
+    with pytest.raises(
+        ConfigError,
+        match=r"^DEALFLOW_WORKER_MAX_CONCURRENT_WORKFLOW_TASKS \(100\) is more than DEALFLOW_WORKER_MAX_CACHED_WORKFLOWS \(60\)",
+    ):
+        load_settings()
+    environment.setenv("DEALFLOW_WORKER_MAX_CACHED_WORKFLOWS", "0")  # no cache at all: every task replays
+    assert load_settings().worker_max_cached_workflows == 0

@@ -10,7 +10,8 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -24,7 +25,9 @@ from temporalio.client import WorkflowExecutionStatus
 from bridge.devmail import create_router
 from dealflow.serve import free_port
 from dealflow.settings import SECRETS, Settings
+from devstack.plan import DevStackError
 from devstack.postgres import embedded_postgres
+from devstack.run import enter_together
 from devstack.temporal import DevServerConfig, temporal_dev_server
 
 DEALFLOW = str(Path(sys.executable).parent / "dealflow")
@@ -121,6 +124,33 @@ async def test_embedded_postgres_stops_even_after_a_killed_run(tmp_path: Path) -
         assert url.startswith("postgresql://")
         assert (pgdata / "postmaster.pid").exists()
     assert not (pgdata / "postmaster.pid").exists()
+
+
+async def test_a_component_failing_to_start_stops_those_starting_beside_it(tmp_path: Path) -> None:
+    """`dealflow dev` starts Temporal and Postgres at once: when one fails, the other must not stay."""
+
+    @asynccontextmanager
+    async def failing_after_a_moment() -> AsyncIterator[None]:
+        await asyncio.sleep(0.3)  # the others are half-way: the server spawned, initdb running
+        raise DevStackError("this component cannot start")
+        yield
+
+    config = DevServerConfig(db_file=tmp_path / "temporal.db", port=free_port(), ui_port=free_port())
+    pgdata = tmp_path / "pg"
+    with pytest.raises(DevStackError, match="this component cannot start"):
+        async with AsyncExitStack() as resources:
+            await enter_together(
+                resources, temporal_dev_server(config), embedded_postgres(pgdata), failing_after_a_moment()
+            )
+    leftovers = [p for p in psutil.Process().children(recursive=True) if str(config.db_file) in p.cmdline()]
+    assert not [p for p in leftovers if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not (pgdata / "postmaster.pid").exists()
+
+    # Both come up together when nothing fails, and the second start finds them as they were left.
+    async with AsyncExitStack() as resources:
+        client, url = await enter_together(resources, temporal_dev_server(config), embedded_postgres(pgdata))
+        assert await client.service_client.check_health()
+        assert url.startswith("postgresql://")
 
 
 def _mail(subject: str, html: str) -> EmailMessage:
