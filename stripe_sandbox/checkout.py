@@ -86,11 +86,10 @@ class CheckoutSessions(PaymentIntents, Customers):
 
     def sessions(self, filters: dict[str, Any]) -> Listing:
         """Checkout Sessions, newest first, filtered as Stripe's list endpoint does."""
-        listing = Listing.of(
-            self.state.objects,
-            self.store.indexes.timelines["checkout.session"],
+        listing = self.listing(
+            "checkout.session",
+            filters,
             lambda session: "status" not in filters or session["status"] == filters["status"],
-            filters.get("created"),
         )
         if "payment_intent" in filters:
             return listing.narrowed_to(

@@ -13,6 +13,7 @@ from stripe_sandbox.errors import (
     invalid_request,
     resource_missing,
 )
+from stripe_sandbox.indexes import Listing
 from stripe_sandbox.objects import Obj, public
 from stripe_sandbox.store import Store, new_id
 
@@ -32,21 +33,24 @@ _BALANCE_EFFECT = {
     "transfer": -1,
     "transfer_reversal": 1,
     "account_payout": 0,
+    "stripe_fee": -1,
     "dispute_withdrawn": -1,
     "dispute_reinstated": 1,
     "authorization": 0,
     "authorization_released": 0,
 }
 
-#: Which fields of which object may be expanded (`expand[]=payment_intent`).
+#: Which fields of which object may be expanded (`expand[]=payment_intent`); an expanded
+#: object's own fields may be expanded in turn (`expand[]=latest_charge.balance_transaction`).
 EXPANDABLE = {
     "checkout.session": ("payment_intent",),
     "payment_intent": ("latest_charge",),
-    "refund": ("charge", "payment_intent"),
-    "charge": ("payment_intent",),
+    "refund": ("balance_transaction", "charge", "payment_intent"),
+    "charge": ("balance_transaction", "payment_intent"),
     "dispute": ("charge", "payment_intent"),
-    "transfer": (),
-    "transfer_reversal": ("transfer",),
+    "transfer": ("balance_transaction",),
+    "transfer_reversal": ("balance_transaction", "transfer"),
+    "balance_transaction": ("source",),
     "event": (),
 }
 
@@ -127,15 +131,33 @@ class SandboxCore:
         pending = self.store.indexes.pending(currency, self.now())
         return min(pending, max(self.balance(currency), 0))
 
+    def listing(
+        self, kind: str, filters: dict[str, Any], matches: Callable[[Obj], bool] = lambda _: True
+    ) -> Listing:
+        """Objects of `kind` that `matches`, newest first, within the `created` filter."""
+        return Listing.of(
+            self.state.objects, self.store.indexes.timelines[kind], matches, filters.get("created")
+        )
+
     def render(self, obj: Obj, expand: list[str] | None = None) -> Obj:
-        """The object as Stripe answers it, with the requested fields expanded."""
+        """The object as Stripe answers it, with the requested fields expanded (a dotted path
+        expands a field of the expanded object)."""
+        return self._expanded(obj, expand or [], prefix="")
+
+    def _expanded(self, obj: Obj, paths: list[str], prefix: str) -> Obj:
         result = public(obj)
-        for path in expand or ():
-            if path not in EXPANDABLE.get(obj["object"], ()):
-                raise invalid_request(f"This property cannot be expanded ({path}).", param="expand")
-            value = result.get(path)
+        nested: dict[str, list[str]] = {}
+        for path in paths:
+            field, _, rest = path.partition(".")
+            if field not in EXPANDABLE.get(obj["object"], ()):
+                raise invalid_request(
+                    f"This property cannot be expanded ({prefix}{path}).", param="expand"
+                )
+            nested.setdefault(field, []).extend([rest] if rest else [])
+        for field, rest in nested.items():
+            value = result.get(field)
             if isinstance(value, str) and value in self.state.objects:
-                result[path] = public(self.state.objects[value])
+                result[field] = self._expanded(self.state.objects[value], rest, f"{prefix}{field}.")
         return result
 
 

@@ -4,7 +4,8 @@ money log.
 
 Every method here is synchronous and finishes before the event loop runs anything else, so an
 operation and its idempotency record can never interleave with another request. The parts: `core`
-(store, clock, events, balance), `intents`, `checkout` (on top of intents) and `money_out`.
+(store, clock, events, balance), `balance` (balance transactions and fees), `intents`, `checkout`
+(on top of intents) and `money_out`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ class Sandbox(CheckoutSessions, MoneyOut):
     event list."""
 
     def sweep(self) -> dict[str, list[str]]:
-        """Expire sessions past `expires_at` and lapse authorizations older than seven days.
+        """Expire sessions past `expires_at`, lapse authorizations older than seven days and make
+        pending funds available on their day.
 
         Only what the indexes say is due is looked at, so a sweep before every request is cheap.
         """
@@ -41,7 +43,11 @@ class Sandbox(CheckoutSessions, MoneyOut):
             if intent["status"] == "requires_capture":
                 self._cancel_intent(intent, "automatic")
                 lapsed.append(intent_id)
-        return {"expired_sessions": expired, "lapsed_authorizations": lapsed}
+        return {
+            "expired_sessions": expired,
+            "lapsed_authorizations": lapsed,
+            "available_funds": self._make_funds_available(),
+        }
 
     def advance_clock(self, seconds: int) -> dict[str, Any]:
         self.store.advance_clock(seconds)
@@ -50,13 +56,12 @@ class Sandbox(CheckoutSessions, MoneyOut):
     def events(self, filters: dict[str, Any]) -> Listing:
         """Events, newest first; `type` may end in `*` as in Stripe (`checkout.session.*`)."""
         wanted = filters.get("types") or ([filters["type"]] if "type" in filters else [])
-        return Listing.of(
-            self.state.objects,
-            self.store.indexes.timelines["event"],
+        return self.listing(
+            "event",
+            filters,
             lambda event: (
                 not wanted or any(_type_matches(event["type"], pattern) for pattern in wanted)
             ),
-            filters.get("created"),
         )
 
 

@@ -1,8 +1,8 @@
 """The lookups the engine needs without scanning every object: each kind's objects in creation
 order (for list pages and cursors), the session of a payment intent, customers by email, what
-falls due at a time (open sessions, card authorizations), and money sums. `Indexes.add` keeps
-them in step with an object each time the store is given it, so a request costs the same with 10
-or 100,000 objects.
+falls due at a time (open sessions, card authorizations, pending funds), and money sums.
+`Indexes.add` keeps them in step with an object each time the store is given it, so a request
+costs the same with 10 or 100,000 objects.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ PENDING_SECONDS = 2 * 86_400
 #: Money log kinds and what they do to the connected account they name (`destination`): a
 #: transfer credits it, a reversal takes money back, a payout leaves it for the vendor's bank.
 ACCOUNT_EFFECT = {"transfer": 1, "transfer_reversal": -1, "account_payout": -1}
-#: Money log kinds whose money is pending before it is available.
-PENDING_KINDS = frozenset({"charge", "capture"})
+#: Money log kinds whose money is pending before it is available, and their sign: a charge's
+#: Stripe fee comes off its pending money.
+PENDING_EFFECT = {"charge": 1, "capture": 1, "stripe_fee": -1}
 
 
 def in_range(value: int, bounds: dict[str, int] | None) -> bool:
@@ -179,6 +180,8 @@ class Indexes:
         self.open_sessions = Deadlines()
         #: Payment intents holding an authorization, by when it was authorized.
         self.authorizations = Deadlines()
+        #: Balance transactions whose funds are pending, by `available_on`.
+        self.pending_funds = Deadlines()
         #: Money log sums by (currency, kind).
         self.money_totals: Counter[tuple[str, str]] = Counter()
         #: Card money not yet available, oldest first: (available_on, currency, amount).
@@ -202,16 +205,20 @@ class Indexes:
             self.authorizations.set(object_id, obj["_authorized_at"] if held else None)
         elif kind == "customer" and obj["email"]:
             self.customers_by_email[obj["email"]].append(object_id, obj["created"])
+        elif kind == "balance_transaction":
+            pending = obj["status"] == "pending"
+            self.pending_funds.set(object_id, obj["available_on"] if pending else None)
 
     def add_money(self, entry: Obj) -> None:
         self.money_totals[entry["currency"], entry["kind"]] += entry["amount"]
         if entry["kind"] in ACCOUNT_EFFECT and entry.get("destination"):
             account = entry["destination"], entry["currency"]
             self.account_balances[account] += ACCOUNT_EFFECT[entry["kind"]] * entry["amount"]
-        if entry["kind"] in PENDING_KINDS:
+        if entry["kind"] in PENDING_EFFECT:
             available_on = entry["created"] + PENDING_SECONDS
-            self._pending.append((available_on, entry["currency"], entry["amount"]))
-            self._pending_totals[entry["currency"]] += entry["amount"]
+            amount = PENDING_EFFECT[entry["kind"]] * entry["amount"]
+            self._pending.append((available_on, entry["currency"], amount))
+            self._pending_totals[entry["currency"]] += amount
 
     def pending(self, currency: str, now: int) -> int:
         """Card money of `currency` that is not available yet at `now`."""

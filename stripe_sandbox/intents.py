@@ -1,13 +1,15 @@
 """Payment intents: created by a session or the API, charged with a test card, captured or
-cancelled, each change an event and, where money moved, a money log entry."""
+cancelled, each change an event and, where money moved, a money log entry (and, once captured,
+the charge's balance transaction)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from stripe_sandbox import objects
+from stripe_sandbox.balance import BalanceTransactions
 from stripe_sandbox.cards import Card, card_for_payment_method
-from stripe_sandbox.core import CANCELABLE, SandboxCore, amount_up_to
+from stripe_sandbox.core import CANCELABLE, amount_up_to
 from stripe_sandbox.errors import (
     StripeError,
     invalid_request,
@@ -18,7 +20,7 @@ from stripe_sandbox.objects import Obj, public
 from stripe_sandbox.store import new_id
 
 
-class PaymentIntents(SandboxCore):
+class PaymentIntents(BalanceTransactions):
     def create_payment_intent(self, params: dict[str, Any]) -> Obj:
         """A payment intent, charged at once with `confirm` and a test payment method
         (`pm_card_visa`, `pm_card_chargeDeclined`, ...) as in Stripe's test mode."""
@@ -105,6 +107,7 @@ class PaymentIntents(SandboxCore):
             charge["captured"] = True
             charge["amount_captured"] = charge["amount"]
             self._record_money("charge", charge, charge["amount"], payment_intent=intent["id"])
+            self._credit_charge(charge, charge["amount"])
             self.store.put(charge)
             self._emit("payment_intent.succeeded", intent)
         return charge
@@ -134,6 +137,7 @@ class PaymentIntents(SandboxCore):
         charge["captured"] = True
         charge["amount_captured"] = amount
         self._record_money("capture", charge, amount, payment_intent=intent["id"])
+        self._credit_charge(charge, amount)
         if amount < capturable:
             charge["amount_refunded"] = capturable - amount
             self._record_money(

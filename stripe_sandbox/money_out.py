@@ -7,7 +7,8 @@ import re
 from typing import Any
 
 from stripe_sandbox import objects
-from stripe_sandbox.core import SandboxCore, amount_up_to
+from stripe_sandbox.balance import BalanceTransactions
+from stripe_sandbox.core import amount_up_to
 from stripe_sandbox.errors import (
     invalid_request,
     resource_missing,
@@ -19,7 +20,7 @@ from stripe_sandbox.store import new_id
 _ACCOUNT_ID = re.compile(r"^acct_[A-Za-z0-9]+$")
 
 
-class MoneyOut(SandboxCore):
+class MoneyOut(BalanceTransactions):
     def create_refund(self, params: dict[str, Any]) -> Obj:
         if "payment_intent" in params:
             intent = self.get(params["payment_intent"], "payment_intent", "payment_intent")
@@ -68,6 +69,7 @@ class MoneyOut(SandboxCore):
             reason=params.get("reason"),
             metadata=params.get("metadata", {}),
         )
+        self._move_at_once(refund, "refund", -amount)
         self.store.put(refund)
         previous = {"amount_refunded": charge["amount_refunded"], "refunded": charge["refunded"]}
         charge["_refunds_total"] += amount
@@ -99,6 +101,7 @@ class MoneyOut(SandboxCore):
         transfer = objects.transfer(
             id=new_id("tr_"), created=self.now(), params=params, destination_payment=new_id("py_")
         )
+        self._move_at_once(transfer, "transfer", -transfer["amount"])
         self.store.put(transfer)
         self._record_money(
             "transfer",
@@ -132,6 +135,7 @@ class MoneyOut(SandboxCore):
         reversal = objects.transfer_reversal(
             id=new_id("trr_"), created=self.now(), transfer=transfer, amount=amount, params=params
         )
+        self._move_at_once(reversal, "transfer_refund", amount)
         self.store.put(reversal)
         previous = {"amount_reversed": transfer["amount_reversed"], "reversed": transfer["reversed"]}
         transfer["amount_reversed"] += amount

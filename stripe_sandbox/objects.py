@@ -135,6 +135,7 @@ def charge(*, id: str, created: int, intent: Obj, card: Card, payment_method: st
         "amount": intent["amount"],
         "amount_captured": 0,
         "amount_refunded": 0,
+        "balance_transaction": None,
         "captured": False,
         "created": created,
         "currency": intent["currency"],
@@ -176,6 +177,7 @@ def refund(
         "id": id,
         "object": "refund",
         "amount": amount,
+        "balance_transaction": None,
         "charge": charge["id"],
         "created": created,
         "currency": charge["currency"],
@@ -193,6 +195,7 @@ def transfer(*, id: str, created: int, params: dict[str, Any], destination_payme
         "object": "transfer",
         "amount": params["amount"],
         "amount_reversed": 0,
+        "balance_transaction": None,
         "created": created,
         "currency": params["currency"],
         "description": params.get("description"),
@@ -220,6 +223,49 @@ def transfer_reversal(*, id: str, created: int, transfer: Obj, amount: int, para
         "metadata": params.get("metadata", {}),
         "source_refund": None,
         "transfer": transfer["id"],
+    }
+
+
+#: Stripe's reporting category of a balance transaction type, where the two differ.
+_REPORTING_CATEGORY = {"transfer_refund": "transfer_reversal"}
+
+
+def balance_transaction(
+    id: str, created: int, type: str, source: Obj, amount: int, fee: int, available_on: int
+) -> Obj:
+    """Money moving through the balance: `amount` signed (a charge or a transfer reversal in, a
+    refund or a transfer out), `net` what it did to the balance after `fee`."""
+    currency = source["currency"]
+    fee_details = (
+        [
+            {
+                "amount": fee,
+                "application": None,
+                "currency": currency,
+                "description": "Stripe processing fees",
+                "type": "stripe_fee",
+            }
+        ]
+        if fee
+        else []
+    )
+    return {
+        "id": id,
+        "object": "balance_transaction",
+        "amount": amount,
+        "available_on": available_on,
+        "balance_type": "payments",
+        "created": created,
+        "currency": currency,
+        "description": source.get("description"),
+        "exchange_rate": None,
+        "fee": fee,
+        "fee_details": fee_details,
+        "net": amount - fee,
+        "reporting_category": _REPORTING_CATEGORY.get(type, type),
+        "source": source["id"],
+        "status": "available" if available_on <= created else "pending",
+        "type": type,
     }
 
 

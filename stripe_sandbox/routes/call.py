@@ -14,11 +14,14 @@ from stripe_sandbox.engine import Sandbox
 from stripe_sandbox.errors import invalid_request
 from stripe_sandbox.indexes import Listing
 from stripe_sandbox.objects import Obj, list_object
-from stripe_sandbox.params import EXPAND, Currency, Hash, Integer
+from stripe_sandbox.params import EXPAND, LIST_PAGE, Currency, Hash, Integer, TimestampRange
 
 CURRENCY = Currency(SUPPORTED)
 AMOUNT = Integer(minimum=1, maximum=99_999_999)
 EXPAND_ONLY = Hash({"expand": EXPAND})
+MAX_EXPAND_DEPTH = 4
+#: A list endpoint's page, optionally within a `created` range.
+CREATED_PAGE = {**LIST_PAGE, "created": TimestampRange()}
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,15 @@ def route(method: str, path: str, schema: Hash, handler: Handler) -> Route:
 
 
 def expand(call: Call) -> list[str]:
-    return call.params.get("expand", [])
+    """The paths to expand, at most four levels deep as in Stripe (`data.` of a list counts)."""
+    paths = call.params.get("expand", [])
+    for path in paths:
+        if path.count(".") >= MAX_EXPAND_DEPTH:
+            raise invalid_request(
+                f"You cannot expand more than {MAX_EXPAND_DEPTH} levels of a property ({path}).",
+                param="expand",
+            )
+    return paths
 
 
 def retrieve(kind: str, param: str) -> Handler:
@@ -57,6 +68,19 @@ def retrieve(kind: str, param: str) -> Handler:
         return sandbox.render(sandbox.get(call.ids["id"], kind, param), expand(call))
 
     return handler
+
+
+def list_and_retrieve(path: str, kind: str, param: str) -> tuple[Route, Route]:
+    """GET `path` (every object of `kind` in the `created` range, newest first) and
+    GET `path`/{id}."""
+
+    def listed(sandbox: Sandbox, call: Call) -> Obj:
+        return page(sandbox, sandbox.listing(kind, call.params), call)
+
+    return (
+        route("GET", path, Hash(CREATED_PAGE), listed),
+        route("GET", path + "/{id}", EXPAND_ONLY, retrieve(kind, param)),
+    )
 
 
 def page(sandbox: Sandbox, listing: Listing, call: Call) -> Obj:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from stripe_sandbox.engine import Sandbox
 from stripe_sandbox.objects import Obj
 from stripe_sandbox.params import EXPAND, Enum, Hash, Metadata, String, required
-from stripe_sandbox.routes.call import AMOUNT, CURRENCY, EXPAND_ONLY, Call, expand, retrieve, route
+from stripe_sandbox.routes.call import AMOUNT, CURRENCY, Call, expand, list_and_retrieve, route
 
 REFUND_CREATE = Hash(
     {
@@ -51,8 +51,8 @@ def _reverse_transfer(sandbox: Sandbox, call: Call) -> Obj:
 
 ROUTES = (
     route("POST", "/v1/refunds", REFUND_CREATE, _create_refund),
-    route("GET", "/v1/refunds/{id}", EXPAND_ONLY, retrieve("refund", "refund")),
+    *list_and_retrieve("/v1/refunds", "refund", "refund"),
     route("POST", "/v1/transfers", TRANSFER_CREATE, _create_transfer),
-    route("GET", "/v1/transfers/{id}", EXPAND_ONLY, retrieve("transfer", "transfer")),
+    *list_and_retrieve("/v1/transfers", "transfer", "transfer"),
     route("POST", "/v1/transfers/{id}/reversals", TRANSFER_REVERSAL_CREATE, _reverse_transfer),
 )

@@ -6,7 +6,16 @@ from __future__ import annotations
 from stripe_sandbox.engine import Sandbox
 from stripe_sandbox.objects import Obj
 from stripe_sandbox.params import EXPAND, Array, Boolean, Enum, Hash, Metadata, String, required
-from stripe_sandbox.routes.call import AMOUNT, CURRENCY, EXPAND_ONLY, Call, expand, retrieve, route
+from stripe_sandbox.routes.call import (
+    AMOUNT,
+    CURRENCY,
+    EXPAND_ONLY,
+    Call,
+    expand,
+    list_and_retrieve,
+    retrieve,
+    route,
+)
 
 INTENT_CREATE = Hash(
     {
@@ -55,6 +64,6 @@ ROUTES = (
     route("GET", "/v1/payment_intents/{id}", INTENT_RETRIEVE, retrieve("payment_intent", "intent")),
     route("POST", "/v1/payment_intents/{id}/capture", INTENT_CAPTURE, _capture),
     route("POST", "/v1/payment_intents/{id}/cancel", INTENT_CANCEL, _cancel),
-    route("GET", "/v1/charges/{id}", EXPAND_ONLY, retrieve("charge", "charge")),
+    *list_and_retrieve("/v1/charges", "charge", "charge"),
     route("GET", "/v1/disputes/{id}", EXPAND_ONLY, retrieve("dispute", "dispute")),
 )

@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import stripe
@@ -54,3 +55,16 @@ async def target(request: pytest.FixtureRequest) -> AsyncIterator[Target]:
 
 def key() -> str:
     return f"contract-{uuid.uuid4()}"
+
+
+async def paid_intent(target: Target, amount: int = 1000, **extra: Any) -> stripe.PaymentIntent:
+    """A confirmed card payment through the PaymentIntents API (works on both targets)."""
+    params = {
+        "amount": amount,
+        "currency": "usd",
+        "payment_method": "pm_card_visa",
+        "payment_method_types": ["card"],
+        "confirm": True,
+        **extra,
+    }
+    return await target.client.v1.payment_intents.create_async(params)

@@ -19,25 +19,8 @@ from stripe_sandbox.control import (
     TEST_CARD_INSUFFICIENT_FUNDS,
     SandboxControlError,
 )
-from tests.stripe_contract.harness import (
-    eventually,
-    session_params,
-)
-from tests.stripe_contract.targets import Target, key
-
-
-async def paid_intent(target: Target, amount: int = 1000, **extra: Any) -> stripe.PaymentIntent:
-    """A confirmed card payment through the PaymentIntents API (works on both targets)."""
-    params = {
-        "amount": amount,
-        "currency": "usd",
-        "payment_method": "pm_card_visa",
-        "payment_method_types": ["card"],
-        "confirm": True,
-        **extra,
-    }
-    return await target.client.v1.payment_intents.create_async(params)
-
+from tests.stripe_contract.harness import eventually, session_params
+from tests.stripe_contract.targets import Target, key, paid_intent
 
 # --------------------------------------------------------------------------- authentication
 
@@ -721,11 +704,14 @@ async def test_the_money_log_records_every_movement_cent_for_cent(target: Target
     paid = await paid_intent(target, 500)
     refund = await target.client.v1.refunds.create_async({"payment_intent": paid.id, "amount": 200})
     movements = (await control.money())["movements"][before:]
+    # Stripe's card fee (2.9 % + 30 cents, rounded half up) leaves with each capture.
     assert [(m["kind"], m["amount"]) for m in movements] == [
         ("authorization", 1000),
         ("capture", 900),
+        ("stripe_fee", 26 + 30),
         ("authorization_released", 100),
         ("charge", 500),
+        ("stripe_fee", 15 + 30),
         ("refund", 200),
     ]
     assert movements[-1]["object_id"] == refund.id

@@ -208,7 +208,8 @@ async def test_state_survives_a_restart_with_a_state_file(tmp_path) -> None:
         assert replay.id == session.id
         events = await client.v1.events.list_async({"type": "checkout.session.*"})
         assert session.id in [e.data.object.id for e in events.data]
-        assert [m["kind"] for m in (await second.control.money())["movements"]] == ["charge"]
+        movements = (await second.control.money())["movements"]
+        assert [m["kind"] for m in movements] == ["charge", "stripe_fee"]
 
 
 async def test_webhook_endpoint_can_be_changed_at_runtime() -> None:

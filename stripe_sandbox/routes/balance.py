@@ -1,0 +1,25 @@
+"""`/v1/balance_transactions`: every movement of the platform's balance, with Stripe's fee."""
+
+from __future__ import annotations
+
+from stripe_sandbox.engine import Sandbox
+from stripe_sandbox.objects import Obj
+from stripe_sandbox.params import Hash, String
+from stripe_sandbox.routes.call import CREATED_PAGE, EXPAND_ONLY, Call, page, retrieve, route
+
+BALANCE_TRANSACTION_LIST = Hash({**CREATED_PAGE, "source": String()})
+
+
+def _list_balance_transactions(sandbox: Sandbox, call: Call) -> Obj:
+    return page(sandbox, sandbox.balance_transactions(call.params), call)
+
+
+ROUTES = (
+    route("GET", "/v1/balance_transactions", BALANCE_TRANSACTION_LIST, _list_balance_transactions),
+    route(
+        "GET",
+        "/v1/balance_transactions/{id}",
+        EXPAND_ONLY,
+        retrieve("balance_transaction", "id"),
+    ),
+)
