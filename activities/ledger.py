@@ -110,8 +110,8 @@ async def insert_payment(conn: Connection, payment: PaymentRecord) -> bool:
     written = await conn.fetchval(
         """INSERT INTO payments
                (stripe_id, kind, deal_id, milestone_key, amount, currency, livemode, sandbox,
-                status, occurred_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                status, occurred_at, fee, net, fee_currency)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
            ON CONFLICT (stripe_id, kind) DO NOTHING
            RETURNING true""",
         payment.stripe_id,
@@ -124,6 +124,9 @@ async def insert_payment(conn: Connection, payment: PaymentRecord) -> bool:
         payment.sandbox,
         payment.status,
         payment.occurred_at,
+        payment.fee,
+        payment.net,
+        payment.fee_currency,
         timeout=STATEMENT_TIMEOUT,
     )
     return bool(written)

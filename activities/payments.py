@@ -17,7 +17,9 @@ own receipt, so it does not set `payment_intent_data.receipt_email`, which in li
 make Stripe send one regardless of the account's email settings.
 
 Webhooks are hints: the retrieve_* activities re-read a session, intent, charge, refund or dispute
-so the workflow acts on what Stripe says now, not on what an event claimed. Every activity
+so the workflow acts on what Stripe says now, not on what an event claimed. A payment intent is
+read (and captured) with its charge's balance transaction expanded, so Stripe's fee and net come
+in the same answer. Every activity
 heartbeats, so a worker that dies mid-call is noticed at the heartbeat timeout; the client's
 timeouts and retries come from dealflow.activity_timeouts.STRIPE, which also bounds an attempt.
 """
@@ -37,6 +39,7 @@ from temporalio.exceptions import ApplicationError
 from activities.heartbeat import heartbeating
 from activities.stripe_errors import STRIPE_INVALID_REQUEST, STRIPE_NOT_CONFIGURED, stripe_errors
 from activities.stripe_objects import (
+    WITH_BALANCE_TRANSACTION,
     charge_state,
     dispute_state,
     intent_state,
@@ -255,7 +258,9 @@ class PaymentActivities:
         client = self._stripe
         with stripe_errors():
             return intent_state(
-                await client.v1.payment_intents.retrieve_async(payment_intent_id),
+                await client.v1.payment_intents.retrieve_async(
+                    payment_intent_id, {"expand": WITH_BALANCE_TRANSACTION}
+                ),
                 sandbox=self._sandbox,
             )
 
@@ -328,13 +333,17 @@ class PaymentActivities:
         self, payment_intent_id: str, done_status: str, call: Any, key: str
     ) -> PaymentIntentState:
         intents = self._stripe.v1.payment_intents
+        expand = {"expand": WITH_BALANCE_TRANSACTION}
         with stripe_errors():
             try:
-                intent = await call(payment_intent_id, options={"idempotency_key": key})
-            except stripe.InvalidRequestError as error:
-                if error.code != "payment_intent_unexpected_state":
+                intent = await call(payment_intent_id, expand, options={"idempotency_key": key})
+            except (stripe.InvalidRequestError, stripe.IdempotencyError) as error:
+                # Settled already, by someone else or by an earlier attempt (one sent before
+                # fees were read used the key without `expand`): read what it is now.
+                reused_key = isinstance(error, stripe.IdempotencyError)
+                if not reused_key and error.code != "payment_intent_unexpected_state":
                     raise
-                intent = await intents.retrieve_async(payment_intent_id)
+                intent = await intents.retrieve_async(payment_intent_id, expand)
                 if intent.status != done_status:
                     raise
         return intent_state(intent, sandbox=self._sandbox)

@@ -1,5 +1,6 @@
 """Stripe's objects as the workflow sees them: the few fields of a session, payment intent,
-charge, refund or dispute that decide what a deal does next."""
+charge, refund or dispute that decide what a deal does next, and what the ledger keeps of a
+payment (its fee and net)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,19 @@ def session_state(session: Any) -> CheckoutSessionState:
     )
 
 
+#: Read a payment intent with this, and its fee and net come in the same answer.
+WITH_BALANCE_TRANSACTION = ["latest_charge.balance_transaction"]
+
+
+def _balance(charge: Any) -> dict[str, Any]:
+    """fee, net and fee_currency of a charge's balance transaction, when Stripe sent both
+    expanded (a charge not captured yet has none)."""
+    transaction = None if charge is None or isinstance(charge, str) else charge.balance_transaction
+    if transaction is None or isinstance(transaction, str):
+        return dict.fromkeys(("fee", "net", "fee_currency"))
+    return {"fee": transaction.fee, "net": transaction.net, "fee_currency": transaction.currency}
+
+
 def intent_state(intent: Any, *, sandbox: bool) -> PaymentIntentState:
     return PaymentIntentState.from_attributes(
         intent,
@@ -44,6 +58,7 @@ def intent_state(intent: Any, *, sandbox: bool) -> PaymentIntentState:
         latest_charge=_id(intent.latest_charge),
         metadata=_metadata(intent.metadata),
         sandbox=sandbox,
+        **_balance(intent.latest_charge),
     )
 
 

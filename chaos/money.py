@@ -11,9 +11,16 @@ from typing import Any
 import asyncpg
 import httpx
 
-#: Sandbox money-log kinds as the ledger's payment kinds. Authorizations and their release move
-#: no money; a release without Connect moves none either.
-LEDGER_KIND = {"charge": "charge", "capture": "charge", "refund": "refund", "transfer": "transfer"}
+#: Sandbox money-log kinds as the ledger's payment kinds (and `stripe_fee`, which the ledger keeps
+#: on its charges). Authorizations and their release move no money; a release without Connect
+#: moves none either.
+LEDGER_KIND = {
+    "charge": "charge",
+    "capture": "charge",
+    "refund": "refund",
+    "transfer": "transfer",
+    "stripe_fee": "stripe_fee",
+}
 
 DealKind = tuple[str, str]
 
@@ -70,11 +77,16 @@ async def sandbox_money(sandbox_url: str, deal_ids: set[str]) -> dict[DealKind, 
 
 
 async def ledger_money(pool: asyncpg.Pool, deal_ids: set[str]) -> dict[DealKind, int]:
-    """(deal, kind) -> minor units of money the ledger says moved."""
+    """(deal, kind) -> minor units of money the ledger says moved; `stripe_fee`: the fees its
+    charges kept."""
     rows = await pool.fetch(
         """SELECT deal_id, kind, sum(amount)::bigint AS amount FROM payments
            WHERE deal_id = ANY($1::text[]) AND kind IN ('charge', 'refund', 'transfer')
-           GROUP BY deal_id, kind""",
+           GROUP BY deal_id, kind
+           UNION ALL
+           SELECT deal_id, 'stripe_fee', sum(fee)::bigint FROM payments
+           WHERE deal_id = ANY($1::text[]) AND fee IS NOT NULL
+           GROUP BY deal_id""",
         list(deal_ids),
     )
     return {(row["deal_id"], row["kind"]): row["amount"] for row in rows}

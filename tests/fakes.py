@@ -51,6 +51,7 @@ from dealflow.messages import (
     TransferReversalResult,
     WorkOrderInput,
 )
+from stripe_sandbox.fees import card_fee
 
 
 @dataclass
@@ -88,6 +89,12 @@ class FakeSession:
             "milestone_key": self.input.milestone_key,
             "generation": str(self.input.generation),
         }
+
+
+def card_fees(captured: int, currency: str) -> dict[str, Any]:
+    """The fee and net Stripe's balance transaction reports for a charge (the sandbox's rates)."""
+    fee = card_fee(captured, currency)
+    return {"fee": fee, "net": captured - fee, "fee_currency": currency}
 
 
 @dataclass
@@ -189,6 +196,7 @@ class FakeActivities:
             latest_charge=f"ch_{intent_id}",
             metadata={"deal_id": deal_id, "milestone_key": milestone_key}
             | ({"generation": str(generation)} if generation else {}),
+            **({} if manual else card_fees(amount, currency)),
         )
         self.intents[intent_id] = intent
         return intent
@@ -332,6 +340,7 @@ class FakeActivities:
                     "status": "succeeded",
                     "amount_received": intent.amount_capturable,
                     "amount_capturable": 0,
+                    **card_fees(intent.amount_capturable, intent.currency),
                 }
             )
             self.intents[intent.payment_intent_id] = intent

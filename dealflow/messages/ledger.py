@@ -80,6 +80,11 @@ class PaymentRecord(Message):
     sandbox: bool
     status: str
     occurred_at: datetime
+    #: A charge's Stripe fee and net, from its balance transaction (minor units of
+    #: `fee_currency`); None for every other kind, and for charges recorded before fees were read.
+    fee: int | None = None
+    net: int | None = None
+    fee_currency: str | None = None
 
 
 class LedgerBatch(Message):

@@ -97,6 +97,12 @@ class PaymentIntentState(Message):
     metadata: dict[str, str] = Field(default_factory=dict)
     #: Read from the offline sandbox rather than Stripe: such money is never real.
     sandbox: bool = False
+    #: The latest charge's balance transaction, once captured: Stripe's fee and what reached the
+    #: balance (`amount - fee`), in minor units of `fee_currency` (the account's settlement
+    #: currency). None before capture, and in results recorded before fees were read.
+    fee: int | None = None
+    net: int | None = None
+    fee_currency: str | None = None
 
 
 class ChargeState(Message):

@@ -176,10 +176,35 @@ async def test_payments_are_unique_per_stripe_id_and_kind(db_pool: asyncpg.Pool)
     ]
 
 
+async def test_a_charge_keeps_its_stripe_fee_and_net(db_pool: asyncpg.Pool) -> None:
+    ledger = LedgerActivities(db_pool)
+
+    assert await run(ledger.record_payment, payment(fee=3_655, net=121_345, fee_currency="usd"))
+    assert await run(ledger.record_payment, payment(kind=PaymentKind.TRANSFER, stripe_id="tr_1"))
+
+    rows = await db_pool.fetch("SELECT kind, fee, net, fee_currency FROM payments ORDER BY id")
+    assert [tuple(r) for r in rows] == [
+        ("charge", 3_655, 121_345, "usd"),
+        ("transfer", None, None, None),
+    ]
+
+
 @pytest.mark.parametrize(
     "changes",
-    [{"sandbox": True, "livemode": True}, {"amount": 0}],
-    ids=["sandbox-money-marked-live", "zero-amount"],
+    [
+        {"sandbox": True, "livemode": True},
+        {"amount": 0},
+        {"fee": 30, "net": None, "fee_currency": "usd"},
+        {"fee": -1, "net": 125_001, "fee_currency": "usd"},
+        {"kind": PaymentKind.REFUND, "fee": 30, "net": 124_970, "fee_currency": "usd"},
+    ],
+    ids=[
+        "sandbox-money-marked-live",
+        "zero-amount",
+        "fee-without-net",
+        "negative-fee",
+        "fee-on-a-refund",
+    ],
 )
 async def test_payments_the_schema_refuses_are_non_retryable(
     db_pool: asyncpg.Pool, changes: dict[str, Any]

@@ -6,12 +6,18 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 import stripe
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
@@ -39,7 +45,7 @@ from dealflow.messages import (
     ReverseTransferInput,
     TransferInput,
 )
-from dealflow.serve import free_port
+from dealflow.serve import free_port, serve_app
 from tests.stripe_contract.harness import SANDBOX_KEY, RunningSandbox, running_sandbox
 
 SECRET_KEY = "portal-link-signing-key-for-tests"
@@ -354,9 +360,12 @@ async def test_a_double_payment_is_refunded_once(sandbox: RunningSandbox) -> Non
         for m in movements
         if m["metadata"].get("deal_id") == "deal-double"
     ]
+    # Stripe keeps its fee (2.9 % + 30 cents) of the charge it refunded.
     assert mine == [
         ("charge", 7000, paid_first["payment_intent"]["id"]),
+        ("stripe_fee", 233, paid_first["payment_intent"]["id"]),
         ("charge", 7000, extra_intent),
+        ("stripe_fee", 233, extra_intent),
         ("refund", 7000, extra_intent),
     ]
     stored = await sandbox.client().v1.refunds.retrieve_async(result.refund_id)
@@ -482,6 +491,107 @@ async def test_transfer_to_a_connected_account(sandbox: RunningSandbox) -> None:
             activities.reverse_transfer, reversal.model_copy(update={"purpose": "dp_later"})
         )
     assert refused.value.non_retryable and "Insufficient funds" in refused.value.message
+
+
+# --------------------------------------------------------------------------- fees and net
+
+
+@asynccontextmanager
+async def counting_proxy(upstream: str) -> AsyncIterator[tuple[str, list[str]]]:
+    """(base URL, requests seen): a pass-through in front of the sandbox that notes every
+    request as "METHOD /path", to show how many calls an activity makes."""
+    seen: list[str] = []
+    async with httpx.AsyncClient(base_url=upstream) as http:
+
+        async def forward(request: Request) -> Response:
+            seen.append(f"{request.method} {request.url.path}")
+            answer = await http.request(
+                request.method,
+                request.url.path,
+                params=request.query_params,
+                content=await request.body(),
+                headers={k: v for k, v in request.headers.items() if k != "host"},
+            )
+            return Response(
+                answer.content,
+                status_code=answer.status_code,
+                headers={k: v for k, v in answer.headers.items() if k.lower() in PASSED_HEADERS},
+            )
+
+        app = Starlette(routes=[Route("/{path:path}", forward, methods=["GET", "POST"])])
+        async with serve_app(app) as url:
+            yield url, seen
+
+
+PASSED_HEADERS = ("content-type", "request-id", "idempotent-replayed", "stripe-version")
+
+
+async def paid_session(
+    sandbox: RunningSandbox, deal_id: str, amount: int, capture: CaptureMethod
+) -> str:
+    """The payment intent of a Checkout Session the client paid (or authorized)."""
+    session = await attempt(f"deal-{deal_id}").run(
+        payments(sandbox.url).create_checkout_session,
+        await checkout(sandbox, deal_id, amount=amount, capture=capture),
+    )
+    return (await sandbox.control.pay(session.session_id))["payment_intent"]["id"]
+
+
+async def test_a_payment_is_read_with_its_fee_and_net_in_one_call(sandbox: RunningSandbox) -> None:
+    intent_id = await paid_session(sandbox, "deal-fee", 50_000, CaptureMethod.AUTOMATIC)
+    async with counting_proxy(sandbox.url) as (url, seen):
+        state = await attempt("deal-deal-fee").run(payments(url).retrieve_payment_intent, intent_id)
+    assert seen == [f"GET /v1/payment_intents/{intent_id}"]
+    # 2.9 % of 500.00 is 14.50, plus 0.30.
+    assert (state.fee, state.net, state.fee_currency) == (1_480, 48_520, "usd")
+    charge = await sandbox.client().v1.charges.retrieve_async(
+        state.latest_charge, {"expand": ["balance_transaction"]}
+    )
+    assert (charge.balance_transaction.fee, charge.balance_transaction.net) == (1_480, 48_520)
+
+
+async def test_a_capture_comes_back_with_the_fee_of_what_it_captured_in_one_call(
+    sandbox: RunningSandbox,
+) -> None:
+    intent_id = await paid_session(sandbox, "deal-capture-fee", 12_000, CaptureMethod.MANUAL)
+    workflow = attempt("deal-deal-capture-fee")
+    held = await workflow.run(payments(sandbox.url).retrieve_payment_intent, intent_id)
+    assert (held.status, held.fee, held.net, held.fee_currency) == (
+        "requires_capture",
+        None,
+        None,
+        None,
+    )
+    action = PaymentIntentAction(
+        deal_id="deal-capture-fee", milestone_key="m1", payment_intent_id=intent_id
+    )
+    async with counting_proxy(sandbox.url) as (url, seen):
+        captured = await workflow.run(payments(url).capture_payment, action)
+    assert seen == [f"POST /v1/payment_intents/{intent_id}/capture"]
+    assert (captured.status, captured.fee, captured.net) == ("succeeded", 348 + 30, 11_622)
+
+
+async def test_a_capture_sent_before_fees_were_read_still_reports_its_fee(
+    sandbox: RunningSandbox,
+) -> None:
+    """A worker from before this change captured with the same key but without `expand`; the
+    retry on a new worker meets an idempotency conflict and reads the intent instead."""
+    intent_id = await paid_session(sandbox, "deal-old-capture", 9_000, CaptureMethod.MANUAL)
+    key = idempotency_key("deal-deal-old-capture", "m1", "capture", intent_id)
+    await sandbox.client().v1.payment_intents.capture_async(
+        intent_id, options={"idempotency_key": key}
+    )
+    action = PaymentIntentAction(
+        deal_id="deal-old-capture", milestone_key="m1", payment_intent_id=intent_id
+    )
+    captured = await attempt("deal-deal-old-capture", 2).run(
+        payments(sandbox.url).capture_payment, action
+    )
+    assert (captured.status, captured.amount_received, captured.fee) == (
+        "succeeded",
+        9_000,
+        261 + 30,
+    )
 
 
 # --------------------------------------------------------------------------- read-backs

@@ -15,6 +15,7 @@ from demo.cast import DemoTarget
 from demo.run import run_demo
 from demo.tables import summary
 from devstack.stack import Stack
+from stripe_sandbox.fees import card_fee
 from tests.recorded import record_history
 
 
@@ -58,6 +59,13 @@ async def test_demo_plays_three_deals_and_the_ledger_matches_the_sandbox(stack: 
         **{(d.deal_id, "charge"): d.money.contract for d in (revision, dispute)},
         (cancel.deal_id, "charge"): first.amount,
         (cancel.deal_id, "refund"): first.amount,
+        # Stripe's card fee on each charge, kept by Stripe even when the charge is refunded.
+        **{
+            (d.deal_id, "stripe_fee"): sum(
+                card_fee(m.captured, d.currency) for m in d.milestones if m.captured
+            )
+            for d in (revision, dispute, cancel)
+        },
     }
     deadline = asyncio.get_running_loop().time() + 30
     while (ledger := await ledger_money(stack.pool, deal_ids)) != expected:

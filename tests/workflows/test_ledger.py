@@ -3,9 +3,10 @@ or a batch given up on, is an anomaly of the deal and never holds up the rows af
 
 from __future__ import annotations
 
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from dealflow.messages import DealStage, LedgerBatch
+from dealflow.messages import DealStage, LedgerBatch, PaymentKind
 from tests.deal_harness import make_spec, running_deal
 from tests.fakes import FakeActivities
 
@@ -25,6 +26,26 @@ async def test_every_step_writes_one_batch_and_the_ledger_matches_the_timeline(
     )
     assert deal.fake.snapshots[-1].stage is DealStage.COMPLETED
     assert [s.version for s in deal.fake.snapshots] == sorted({s.version for s in deal.fake.snapshots})
+
+
+@pytest.mark.parametrize("capture", ["on_funding", "on_approval"])
+async def test_each_charge_keeps_the_fee_and_net_its_payment_was_read_with(
+    env: WorkflowEnvironment, capture: str
+) -> None:
+    """Captured when paid (read once) or on approval (the capture's own answer): either way the
+    ledger's charge carries Stripe's fee and net; nothing else does."""
+    async with running_deal(env, make_spec(milestones=2, capture=capture)) as deal:
+        await deal.complete()
+
+    payments = deal.fake.payments.values()
+    charges = sorted((p.milestone_key, p.amount, p.fee, p.net, p.fee_currency)
+                     for p in payments if p.kind is PaymentKind.CHARGE)  # fmt: skip
+    # 2.9 % + 0.30 of 1,000.00 and of 2,000.00
+    assert charges == [
+        ("m1", 100_000, 2_930, 97_070, "usd"),
+        ("m2", 200_000, 5_830, 194_170, "usd"),
+    ]
+    assert all(p.fee is None for p in payments if p.kind is not PaymentKind.CHARGE)
 
 
 async def test_a_refused_row_is_an_anomaly_and_the_rows_after_it_are_written(

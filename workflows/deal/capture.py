@@ -46,7 +46,7 @@ class Capture:
             m.captured = intent.amount_received
             m.charge_id = intent.latest_charge or m.charge_id
             ctx.ledger_payment(
-                m, PaymentKind.CHARGE, m.payment_intent_id, m.captured, intent.status
+                m, PaymentKind.CHARGE, m.payment_intent_id, m.captured, intent.status, intent
             )
         return intent
 

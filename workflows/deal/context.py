@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         MilestoneState,
         MoneyTotals,
         PaymentIntentAction,
+        PaymentIntentState,
         PaymentKind,
         PaymentRecord,
     )
@@ -170,8 +171,21 @@ class DealContext:
         self.journal.anomaly(message, m.key if m else None)
 
     def ledger_payment(
-        self, m: MilestoneRun, kind: PaymentKind, stripe_id: str, amount: int, status: str
+        self,
+        m: MilestoneRun,
+        kind: PaymentKind,
+        stripe_id: str,
+        amount: int,
+        status: str,
+        charged: PaymentIntentState | None = None,
     ) -> None:
+        """One ledger payment; a charge's row keeps the fee and net its payment intent was read
+        with (`charged`)."""
+        fees = (
+            {"fee": charged.fee, "net": charged.net, "fee_currency": charged.fee_currency}
+            if charged is not None and kind is PaymentKind.CHARGE
+            else {}
+        )
         self.journal.payment(
             PaymentRecord(
                 stripe_id=stripe_id,
@@ -184,6 +198,7 @@ class DealContext:
                 sandbox=m.sandbox,
                 status=status,
                 occurred_at=workflow.now(),
+                **fees,
             )
         )
 

@@ -147,7 +147,7 @@ class Payments:
             f"'{m.title}' funded: {ctx.money(amount)} {held} (payment {m.payment_intent_id}, "
             f"confirmed by {found_by})",
         )
-        ctx.ledger_payment(m, kind, intent.payment_intent_id, amount, intent.status)
+        ctx.ledger_payment(m, kind, intent.payment_intent_id, amount, intent.status, intent)
         ctx.notify(EmailKind.PAYMENT_RECEIVED, "client", f"payment_received:{m.key}", m)
         self.work.hand_off(m)
         ctx.set_state(
@@ -170,7 +170,7 @@ class Payments:
             f"Second payment {pi} of {self.ctx.money(amount)} for '{m.title}': returning it",
             m,
         )
-        self.ctx.ledger_payment(m, kind, pi, amount, intent.status)
+        self.ctx.ledger_payment(m, kind, pi, amount, intent.status, intent)
         await self.close_checkout(m)
         await self.refunds.give_back(
             m,
