@@ -28,6 +28,15 @@ class FunnelCount(BaseModel):
 class MoneyByState(BaseModel):
     """One currency in one mode, integer minor units. Only `pipeline` is not confirmed money."""
 
+    gross: int = Field(
+        0, description="client money captured (charges), before Stripe's fees and any refund"
+    )
+    stripe_fees: int = Field(
+        0,
+        description="Stripe's fees on those charges, from their balance transactions "
+        "(Stripe keeps them when a charge is refunded)",
+    )
+    net: int = Field(0, description="gross less stripe_fees: what the charges brought in")
     funded_held: int = Field(
         0, description="client money captured or authorized, not yet released, refunded or disputed"
     )
@@ -40,7 +49,7 @@ class MoneyByState(BaseModel):
         0, description="of `released`, paid out to vendors and not taken back (reversals)"
     )
     refunded: int = Field(0, description="returned to clients, confirmed by Stripe")
-    net: int = Field(0, description="kept from clients: funded_held + disputed + released")
+    kept: int = Field(0, description="kept from clients: funded_held + disputed + released")
 
 
 class MonthRevenue(BaseModel):

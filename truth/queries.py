@@ -56,6 +56,7 @@ _COHORT = """
 _MONEY_ROWS = f"""
     money AS (
         SELECT deal_id, milestone_key, kind, amount, currency, occurred_at, {MODE_SQL} AS mode,
+               CASE WHEN fee_currency = currency THEN fee END AS stripe_fee,
                kind = 'authorization' AND EXISTS (
                    SELECT 1 FROM payments c WHERE c.kind = 'charge' AND c.stripe_id = p.stripe_id
                ) AS captured_later,
@@ -121,7 +122,8 @@ async def _funnel(conn: asyncpg.Connection, since: datetime | None) -> list[Funn
 
 
 #: Per milestone and mode: client money in (captures, or the open authorization before capture),
-#: money out to the vendor and back to the client. A release counts only after a confirmed capture.
+#: money out to the vendor and back to the client, and Stripe's fees on the captures (those
+#: recorded in the charge's own currency). A release counts only after a confirmed capture.
 #: An authorization counts until its capture (then the charge counts) or its void. Every
 #: authorization of a milestone is for the milestone's amount (its Checkout Session's total),
 #: so each void takes back one authorization's amount.
@@ -141,7 +143,9 @@ _PER_MILESTONE = f"""
                  AS released,
                coalesce(sum(amount) FILTER (WHERE kind = 'platform_fee'), 0) AS platform_fees,
                coalesce(sum(amount) FILTER (WHERE kind = 'transfer_reversal'), 0) AS reversed,
-               coalesce(sum(amount) FILTER (WHERE kind = 'refund'), 0) AS refunded
+               coalesce(sum(amount) FILTER (WHERE kind = 'refund'), 0) AS refunded,
+               coalesce(sum(stripe_fee), 0) AS stripe_fees,
+               count(*) FILTER (WHERE kind = 'charge' AND stripe_fee IS NULL) AS charges_without_fee
         FROM money LEFT JOIN voids USING (deal_id, milestone_key)
         GROUP BY deal_id, milestone_key, mode, currency
     )"""
@@ -188,7 +192,9 @@ async def _money(
                coalesce(sum(held) FILTER (WHERE in_dispute), 0)::bigint AS disputed,
                sum(revenue)::bigint AS released, sum(fees)::bigint AS platform_fees,
                sum(taken_back)::bigint AS reversed,
-               sum(refunded)::bigint AS refunded,
+               sum(refunded)::bigint AS refunded, sum(captured)::bigint AS gross,
+               sum(stripe_fees)::bigint AS stripe_fees,
+               sum(charges_without_fee)::bigint AS charges_without_fee,
                array_remove(array_agg(CASE WHEN released > 0 AND captured = 0
                    THEN deal_id || '/' || milestone_key END), NULL) AS unconfirmed_releases
         FROM states GROUP BY mode, currency ORDER BY mode, currency""",
@@ -199,18 +205,27 @@ async def _money(
     anomalies = []
     for r in rows:
         money[MoneyMode(r["mode"])][r["currency"]] = MoneyByState(
+            gross=r["gross"],
+            stripe_fees=r["stripe_fees"],
+            net=r["gross"] - r["stripe_fees"],
             funded_held=r["held"],
             disputed=r["disputed"],
             released=r["released"],
             platform_fees=r["platform_fees"],
             vendor_payouts=r["released"] - r["platform_fees"] - r["reversed"],
             refunded=r["refunded"],
-            net=r["held"] + r["disputed"] + r["released"],
+            kept=r["held"] + r["disputed"] + r["released"],
         )
         anomalies.extend(
             f"{milestone}: {r['mode']} release recorded without a confirmed capture; not counted as revenue"
             for milestone in r["unconfirmed_releases"]
         )
+        if r["charges_without_fee"]:
+            anomalies.append(
+                f"{r['mode']} {r['currency']}: {r['charges_without_fee']} charge(s) without Stripe's "
+                "fee in their own currency (recorded before fees were read, or settled in another "
+                "currency); stripe_fees leaves them out and net counts them in full"
+            )
     return dict(money), anomalies
 
 

@@ -1,9 +1,12 @@
 """Reconciliation: the ledger's money against Stripe's (or the sandbox's) for a period.
 
-Both directions are checked. Every ledger payment, refund and transfer of the period must exist
-on Stripe with the same amount and currency (looked up by id, so an object made just before the
-period still matches); every money object that Stripe's events of the period confirmed and
-that belongs to a deal must be in the ledger (anywhere, not only in the period). Releases
+Both directions are checked, through Stripe's list endpoints (charges, refunds, transfers and
+balance transactions created in the period, every page of each). Every ledger payment, refund
+and transfer of the period must exist on Stripe with the same amount and currency, and every
+charge with the fee and net of its balance transaction (looked up by id when the sweep did not
+meet it, so an object made just before the period still matches); every money object of the
+period that belongs to a deal must be in the ledger (anywhere, not only in the period). A charge
+created before the period and captured in it is met through its balance transaction. Releases
 without a Connect transfer have no Stripe object and are not compared. The exit code says
 whether anything differed.
 """
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
@@ -32,7 +35,11 @@ STRIPE_TIMEOUT_SECONDS = 30
 #: Ledger kinds that stand for a Stripe object; `release` (no Connect account) has none.
 COMPARED_KINDS = ("charge", "authorization", "refund", "transfer")
 
-Problem = Literal["missing_in_ledger", "missing_in_stripe", "amount_differs"]
+Problem = Literal["missing_in_ledger", "missing_in_stripe", "amount_differs", "fee_differs"]
+#: Balance transaction types whose source is a charge, a refund or a transfer (`payment` and
+#: `payment_refund` are the ones of non-card payment methods).
+CHARGE_TRANSACTIONS = ("charge", "payment")
+REFUND_TRANSACTIONS = ("refund", "payment_refund")
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,21 @@ def configured_account(settings: Settings) -> StripeAccount:
 
 
 @dataclass(frozen=True)
+class Fees:
+    """A charge's balance transaction: Stripe's fee and the net, in minor units of `currency`."""
+
+    fee: int
+    net: int
+    currency: str
+
+    def describe(self) -> str:
+        return (
+            f"fee {format_money(self.fee, self.currency)}, "
+            f"net {format_money(self.net, self.currency)}"
+        )
+
+
+@dataclass(frozen=True)
 class Money:
     """One confirmed amount, on either side, keyed the way the ledger keys it."""
 
@@ -84,6 +106,10 @@ class Money:
     currency: str
     deal_id: str | None = None
     milestone_key: str | None = None
+    #: A charge's fee and net; None when unknown (not captured, or recorded before fees were read).
+    fees: Fees | None = None
+    #: The payment intent a refund names, to find its deal when its own metadata does not.
+    payment_intent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,16 +122,29 @@ class Difference:
     stripe_amount: int | None
     deal_id: str | None
     milestone_key: str | None
+    ledger_fees: Fees | None = None
+    stripe_fees: Fees | None = None
+
+    def _side(self, amount: int | None, fees: Fees | None) -> str:
+        """What one side holds, as the difference needs it shown."""
+        if self.problem == "fee_differs":
+            return fees.describe() if fees else "no fee"
+        return "-" if amount is None else format_money(amount, self.currency)
+
+    @property
+    def ledger(self) -> str:
+        return self._side(self.ledger_amount, self.ledger_fees)
+
+    @property
+    def on_stripe(self) -> str:
+        return self._side(self.stripe_amount, self.stripe_fees)
 
     def describe(self) -> str:
         where = f"{self.deal_id}/{self.milestone_key}" if self.deal_id else "no deal"
-        ledger = (
-            "-" if self.ledger_amount is None else format_money(self.ledger_amount, self.currency)
+        return (
+            f"{self.problem}: {self.kind} {self.stripe_id} ({where}) "
+            f"ledger {self.ledger}, Stripe {self.on_stripe}"
         )
-        on_stripe = (
-            "-" if self.stripe_amount is None else format_money(self.stripe_amount, self.currency)
-        )
-        return f"{self.problem}: {self.kind} {self.stripe_id} ({where}) ledger {ledger}, Stripe {on_stripe}"
 
 
 @dataclass(frozen=True)
@@ -132,79 +171,110 @@ def _metadata(obj: dict[str, Any]) -> dict[str, str]:
     return dict(obj.get("metadata") or {})
 
 
-def _money(kind: str, obj: dict[str, Any], amount: int) -> Money:
+def _money(kind: str, obj: dict[str, Any], amount: int, fees: Fees | None = None) -> Money:
     meta = _metadata(obj)
     deal_id, milestone_key = meta.get("deal_id"), meta.get("milestone_key")
-    return Money(kind, obj["id"], amount, obj["currency"], deal_id, milestone_key)
+    return Money(kind, obj["id"], amount, obj["currency"], deal_id, milestone_key, fees)
 
 
-def _intent_money(intent: dict[str, Any]) -> Money | None:
-    """A payment intent is a charge once captured, an authorization while it waits for capture."""
-    if intent["status"] == "succeeded":
-        return _money("charge", intent, intent["amount_received"])
-    if intent["status"] == "requires_capture":
-        return _money("authorization", intent, intent["amount_capturable"])
-    return None
+def _fees(transaction: Any) -> Fees | None:
+    """The fee and net of an expanded balance transaction (an id or None says nothing)."""
+    if not isinstance(transaction, dict):
+        return None
+    return Fees(transaction["fee"], transaction["net"], transaction["currency"])
+
+
+def _charge_money(charge: dict[str, Any], transaction: Any) -> Money | None:
+    """A successful charge, keyed by its payment intent as the ledger keys it: a charge once
+    captured, with its balance transaction's fee and net; an authorization until then."""
+    if charge["status"] != "succeeded":
+        return None
+    keyed = {**charge, "id": charge.get("payment_intent") or charge["id"]}
+    if charge["captured"]:
+        return _money("charge", keyed, charge["amount_captured"], _fees(transaction))
+    return _money("authorization", keyed, charge["amount"])
 
 
 def _refund_money(refund: dict[str, Any]) -> Money | None:
     if refund["status"] in ("failed", "canceled"):
         return None
-    return _money("refund", refund, refund["amount"])
+    return replace(
+        _money("refund", refund, refund["amount"]), payment_intent=refund.get("payment_intent")
+    )
 
 
 def _transfer_money(transfer: dict[str, Any]) -> Money:
     return _money("transfer", transfer, transfer["amount"])
 
 
-#: Events that confirm money, and how each becomes the ledger's view of its object.
-MONEY_EVENTS: dict[str, Callable[[dict[str, Any]], Money | None]] = {
-    "payment_intent.succeeded": _intent_money,
-    "payment_intent.amount_capturable_updated": _intent_money,
-    "refund.created": _refund_money,
-    "transfer.created": _transfer_money,
-}
+def _transaction_money(transaction: dict[str, Any]) -> Money | None:
+    """The money object a balance transaction moved (its expanded source), if it is one the
+    ledger keeps."""
+    source, type = transaction["source"], transaction["type"]
+    if not isinstance(source, dict):
+        return None
+    if type in CHARGE_TRANSACTIONS and source["object"] == "charge":
+        return _charge_money(source, transaction)
+    if type in REFUND_TRANSACTIONS and source["object"] == "refund":
+        return _refund_money(source)
+    if type == "transfer" and source["object"] == "transfer":
+        return _transfer_money(source)
+    return None
 
 
 class StripeSide:
     """Reads money objects from Stripe: listed for a period, or one by id."""
 
-    def __init__(self, client: stripe.StripeClient) -> None:
+    def __init__(self, client: stripe.StripeClient, *, page_size: int = 100) -> None:
         self._v1 = client.v1
+        self._page_size = page_size
 
     async def listed(
         self, since: datetime | None, until: datetime | None
-    ) -> AsyncIterator[tuple[Money, dict[str, Any]]]:
-        """Every money object that an event created in [since, until) confirmed, once each.
-
-        Read through `/v1/events` (which the offline sandbox serves too); Stripe keeps events
-        for 30 days, so older periods are checked in the ledger-to-Stripe direction only.
-        """
+    ) -> AsyncIterator[Money]:
+        """Every money object of [since, until), once each: the charges (with their balance
+        transactions), refunds and transfers created in the period, and the sources of the
+        balance transactions created in it."""
         created: dict[str, int] = {}
         if since:
             created["gte"] = int(since.timestamp())
         if until:
             created["lt"] = int(until.timestamp())
-        params: dict[str, Any] = {"limit": 100, "types": list(MONEY_EVENTS)}
-        if created:
-            params["created"] = created
+        sweeps: list[tuple[Any, list[str], Callable[[dict[str, Any]], Money | None]]] = [
+            (self._v1.charges.list_async, ["data.balance_transaction"],
+             lambda charge: _charge_money(charge, charge["balance_transaction"])),
+            (self._v1.refunds.list_async, [], _refund_money),
+            (self._v1.transfers.list_async, [], _transfer_money),
+            (self._v1.balance_transactions.list_async, ["data.source"], _transaction_money),
+        ]  # fmt: skip
         seen: set[tuple[str, str]] = set()
-        page = await self._v1.events.list_async(params)
-        async for event in page.auto_paging_iter():
-            obj = event.to_dict()["data"]["object"]
-            money = MONEY_EVENTS[event["type"]](obj)
-            if money is not None and (money.kind, money.stripe_id) not in seen:
-                seen.add((money.kind, money.stripe_id))
-                yield money, obj
+        period = {"created": created} if created else {}
+        for list_call, expand, to_money in sweeps:
+            expanded = {"expand": expand} if expand else {}
+            page = await list_call({"limit": self._page_size, **period, **expanded})
+            async for item in page.auto_paging_iter():
+                money = to_money(item.to_dict())
+                if money is not None and (money.kind, money.stripe_id) not in seen:
+                    seen.add((money.kind, money.stripe_id))
+                    yield money
 
     async def by_id(self, kind: str, stripe_id: str) -> Money | None:
         """The object the ledger names, as Stripe has it now; None when Stripe does not know it."""
         try:
             if kind in ("charge", "authorization"):
-                intent = (await self._v1.payment_intents.retrieve_async(stripe_id)).to_dict()
+                intent = (
+                    await self._v1.payment_intents.retrieve_async(
+                        stripe_id, {"expand": ["latest_charge.balance_transaction"]}
+                    )
+                ).to_dict()
                 if kind == "authorization":
                     return _money(kind, intent, intent["amount"])
-                return _intent_money(intent) if intent["status"] == "succeeded" else None
+                if intent["status"] != "succeeded":
+                    return None
+                charge = intent["latest_charge"]
+                return _money(
+                    kind, intent, intent["amount_received"], _fees(charge["balance_transaction"])
+                )
             if kind == "refund":
                 return _refund_money((await self._v1.refunds.retrieve_async(stripe_id)).to_dict())
             return _transfer_money((await self._v1.transfers.retrieve_async(stripe_id)).to_dict())
@@ -227,7 +297,8 @@ async def _ledger(
 ) -> tuple[list[Money], set[tuple[str, str]], set[str]]:
     """(payments of the period, (kind, id) of every payment in this mode, every intent id of a deal)."""
     in_period = await conn.fetch(
-        f"""SELECT kind, stripe_id, amount, currency, deal_id, milestone_key FROM payments
+        f"""SELECT kind, stripe_id, amount, currency, deal_id, milestone_key, fee, net, fee_currency
+            FROM payments
             WHERE kind = ANY($1::text[]) AND {MODE_SQL} = $2
               AND ($3::timestamptz IS NULL OR occurred_at >= $3) AND ($4::timestamptz IS NULL OR occurred_at < $4)
             ORDER BY occurred_at, id""",
@@ -239,7 +310,13 @@ async def _ledger(
     everything = await conn.fetch(
         f"SELECT kind, stripe_id FROM payments WHERE {MODE_SQL} = $1", mode
     )
-    rows = [Money(**dict(r)) for r in in_period]
+    rows = [
+        Money(
+            r["kind"], r["stripe_id"], r["amount"], r["currency"], r["deal_id"], r["milestone_key"],
+            Fees(r["fee"], r["net"], r["fee_currency"]) if r["fee"] is not None else None,
+        )
+        for r in in_period
+    ]  # fmt: skip
     known = {(r["kind"], r["stripe_id"]) for r in everything}
     intents = {r["stripe_id"] for r in everything if r["kind"] in ("charge", "authorization")}
     return rows, known, intents
@@ -260,16 +337,13 @@ async def reconcile(
     differences: list[Difference] = []
     listed: dict[tuple[str, str], Money] = {}
     stripe_checked = 0
-    async for money, obj in stripe_side.listed(since, until):
+    async for money in stripe_side.listed(since, until):
         listed[(money.kind, money.stripe_id)] = money
-        if money.kind == "refund" and money.deal_id is None and obj.get("payment_intent"):
-            intent_id = obj["payment_intent"]
-            deal_id, milestone_key = await stripe_side.intent_deal(intent_id)
-            if deal_id is None and intent_id not in deal_intents:
+        if money.kind == "refund" and money.deal_id is None and money.payment_intent:
+            deal_id, milestone_key = await stripe_side.intent_deal(money.payment_intent)
+            if deal_id is None and money.payment_intent not in deal_intents:
                 continue
-            money = Money(
-                money.kind, money.stripe_id, money.amount, money.currency, deal_id, milestone_key
-            )
+            money = replace(money, deal_id=deal_id, milestone_key=milestone_key)
         elif money.deal_id is None:
             continue  # not dealflow's: another integration on the same account
         stripe_checked += 1
@@ -277,14 +351,15 @@ async def reconcile(
             differences.append(_difference("missing_in_ledger", ledger=None, stripe=money))
 
     for row in ledger_rows:
-        key = (row.kind, row.stripe_id)
-        on_stripe = listed.get(key) if row.kind != "authorization" else None
-        if on_stripe is None:
-            on_stripe = await stripe_side.by_id(row.kind, row.stripe_id)
+        on_stripe = listed.get((row.kind, row.stripe_id)) or await stripe_side.by_id(
+            row.kind, row.stripe_id
+        )
         if on_stripe is None:
             differences.append(_difference("missing_in_stripe", ledger=row, stripe=None))
         elif (on_stripe.amount, on_stripe.currency) != (row.amount, row.currency):
             differences.append(_difference("amount_differs", ledger=row, stripe=on_stripe))
+        elif row.kind == "charge" and on_stripe.fees != row.fees:
+            differences.append(_difference("fee_differs", ledger=row, stripe=on_stripe))
     return Reconciliation(mode, since, until, len(ledger_rows), stripe_checked, differences)
 
 
@@ -300,6 +375,8 @@ def _difference(problem: Problem, *, ledger: Money | None, stripe: Money | None)
         stripe_amount=stripe.amount if stripe else None,
         deal_id=either.deal_id,
         milestone_key=either.milestone_key,
+        ledger_fees=ledger.fees if ledger else None,
+        stripe_fees=stripe.fees if stripe else None,
     )
 
 
@@ -324,8 +401,8 @@ def render(result: Reconciliation, console: Console) -> None:
             d.kind,
             d.stripe_id,
             f"{d.deal_id}/{d.milestone_key}" if d.deal_id else "-",
-            "-" if d.ledger_amount is None else format_money(d.ledger_amount, d.currency),
-            "-" if d.stripe_amount is None else format_money(d.stripe_amount, d.currency),
+            d.ledger,
+            d.on_stripe,
         )
     console.print(table)
     console.print(f"[red]{len(result.differences)} difference(s)[/red]")

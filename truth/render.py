@@ -28,13 +28,16 @@ def percent(ratio: float | None) -> str:
 
 
 MONEY_ROWS = (
+    ("gross", "Gross collected"),
+    ("stripe_fees", "  less Stripe fees"),
+    ("net", "Net of Stripe fees"),
     ("funded_held", "Funded & held"),
     ("disputed", "Disputed (held)"),
     ("released", "Released (REVENUE)"),
     ("platform_fees", "  of it platform fees"),
     ("vendor_payouts", "  of it vendor payouts"),
     ("refunded", "Refunded"),
-    ("net", "Net kept"),
+    ("kept", "Kept from clients"),
 )
 
 
@@ -120,3 +123,5 @@ def render_tables(report: TruthReport, console: Console) -> None:
             human_duration(value.p90_seconds),
         )
     console.print(durations)
+    for anomaly in report.anomalies:
+        console.print(f"[red]anomaly:[/red] {anomaly}")

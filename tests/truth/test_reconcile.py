@@ -1,8 +1,9 @@
 """Reconciliation against the offline Stripe sandbox, through the unmodified stripe library.
 
 Money is made on the sandbox the way dealflow makes it (a Checkout Session with the deal in its
-metadata, paid with the test card) and recorded through the ledger activity; the test then
-breaks the agreement one way at a time and expects each difference to be named.
+metadata, paid with the test card) and recorded through the ledger activity, each charge with
+the fee and net of its balance transaction; the test then breaks the agreement one way at a
+time and expects each difference to be named.
 """
 
 from __future__ import annotations
@@ -47,8 +48,23 @@ async def sandbox() -> AsyncIterator[Sandbox]:
 
 
 async def record(
-    pool: asyncpg.Pool, kind: PaymentKind, stripe_id: str, deal_id: str, amount: int
+    pool: asyncpg.Pool,
+    kind: PaymentKind,
+    stripe_id: str,
+    deal_id: str,
+    amount: int,
+    *,
+    client: stripe.StripeClient | None = None,
 ) -> None:
+    """A ledger row as the workflow writes it; given the `client`, a charge keeps the fee and
+    net of its balance transaction, read as the payment activities read them."""
+    fees = {}
+    if client is not None:
+        intent = await client.v1.payment_intents.retrieve_async(
+            stripe_id, {"expand": ["latest_charge.balance_transaction"]}
+        )
+        transaction = intent.latest_charge.balance_transaction
+        fees = {"fee": transaction.fee, "net": transaction.net, "fee_currency": transaction.currency}
     payment = PaymentRecord(
         stripe_id=stripe_id,
         deal_id=deal_id,
@@ -60,6 +76,7 @@ async def record(
         sandbox=True,
         status="succeeded",
         occurred_at=datetime.now(UTC),
+        **fees,
     )
     assert await ActivityEnvironment().run(LedgerActivities(pool).record_payment, payment)
 
@@ -90,7 +107,7 @@ async def test_ledger_and_sandbox_agree_then_each_difference_is_named(
     )
 
     # Only deal-a's charge is in the ledger so far: the rest is missing from it.
-    await record(db_pool, PaymentKind.CHARGE, intent_a, "deal-a", 120_000)
+    await record(db_pool, PaymentKind.CHARGE, intent_a, "deal-a", 120_000, client=sandbox.client)
     result = await reconcile(db_pool, sandbox.side, MoneyMode.SANDBOX)
     assert result.exit_code == 1
     assert {
@@ -101,7 +118,7 @@ async def test_ledger_and_sandbox_agree_then_each_difference_is_named(
         ("missing_in_ledger", "transfer", transfer.id, 100_000, "deal-a"),
     }
 
-    await record(db_pool, PaymentKind.CHARGE, intent_b, "deal-b", 45_000)
+    await record(db_pool, PaymentKind.CHARGE, intent_b, "deal-b", 45_000, client=sandbox.client)
     await record(db_pool, PaymentKind.REFUND, refund.id, "deal-b", 5_000)
     await record(db_pool, PaymentKind.TRANSFER, transfer.id, "deal-a", 100_000)
     agreed = await reconcile(db_pool, sandbox.side, MoneyMode.SANDBOX)
@@ -133,7 +150,7 @@ async def test_other_modes_and_other_periods_are_left_alone(
     db_pool: asyncpg.Pool, sandbox: Sandbox
 ) -> None:
     intent = await pay_outside_dealflow(sandbox.client, sandbox.control, "deal-c", 9_900)
-    await record(db_pool, PaymentKind.CHARGE, intent, "deal-c", 9_900)
+    await record(db_pool, PaymentKind.CHARGE, intent, "deal-c", 9_900, client=sandbox.client)
     # Test-mode money in the same ledger is another account's business.
     await db_pool.execute(
         """INSERT INTO payments (stripe_id, kind, deal_id, milestone_key, amount, currency, livemode, sandbox, status, occurred_at)
@@ -150,7 +167,7 @@ async def test_money_that_belongs_to_no_deal_is_not_dealflows(
     db_pool: asyncpg.Pool, sandbox: Sandbox
 ) -> None:
     intent = await pay_outside_dealflow(sandbox.client, sandbox.control, "deal-d", 2_000)
-    await record(db_pool, PaymentKind.CHARGE, intent, "deal-d", 2_000)
+    await record(db_pool, PaymentKind.CHARGE, intent, "deal-d", 2_000, client=sandbox.client)
     await sandbox.client.v1.transfers.create_async(
         {
             "amount": 500,
@@ -161,6 +178,82 @@ async def test_money_that_belongs_to_no_deal_is_not_dealflows(
     )
     result = await reconcile(db_pool, sandbox.side, MoneyMode.SANDBOX)
     assert (result.stripe_checked, result.differences) == (1, [])
+
+
+async def test_a_fee_that_differs_or_was_never_recorded_is_named(
+    db_pool: asyncpg.Pool, sandbox: Sandbox
+) -> None:
+    intent = await pay_outside_dealflow(sandbox.client, sandbox.control, "deal-f", 50_000)
+    old = await pay_outside_dealflow(sandbox.client, sandbox.control, "deal-g", 1_000)
+    await record(db_pool, PaymentKind.CHARGE, intent, "deal-f", 50_000, client=sandbox.client)
+    await record(db_pool, PaymentKind.CHARGE, old, "deal-g", 1_000)  # before fees were read
+    await db_pool.execute(
+        "UPDATE payments SET fee = fee + 1, net = net - 1 WHERE stripe_id = $1", intent
+    )
+    result = await reconcile(db_pool, sandbox.side, MoneyMode.SANDBOX)
+    assert {
+        (d.problem, d.stripe_id, d.ledger_amount, d.stripe_amount) for d in result.differences
+    } == {("fee_differs", intent, 50_000, 50_000), ("fee_differs", old, 1_000, 1_000)}
+    # 2.9 % + 0.30 of 500.00 is 14.80 (the ledger says 14.81), of 10.00 it is 0.59.
+    assert {d.stripe_id: d.describe() for d in result.differences} == {
+        intent: f"fee_differs: charge {intent} (deal-f/m1) ledger fee USD 14.81, net USD 485.19,"
+        " Stripe fee USD 14.80, net USD 485.20",
+        old: f"fee_differs: charge {old} (deal-g/m1) ledger no fee,"
+        " Stripe fee USD 0.59, net USD 9.41",
+    }
+
+
+async def test_transfers_missing_on_either_side_are_named_across_pages(
+    db_pool: asyncpg.Pool, sandbox: Sandbox
+) -> None:
+    """Pages of two, so every sweep reads several pages."""
+    intent = await pay_outside_dealflow(sandbox.client, sandbox.control, "deal-h", 90_000)
+    await record(db_pool, PaymentKind.CHARGE, intent, "deal-h", 90_000, client=sandbox.client)
+    charge = (await sandbox.client.v1.payment_intents.retrieve_async(intent)).latest_charge
+    transfers = [
+        await sandbox.client.v1.transfers.create_async(
+            {
+                "amount": 10_000 + n,
+                "currency": "usd",
+                "destination": "acct_1Vendor",
+                "source_transaction": charge,
+                "metadata": {"deal_id": "deal-h", "milestone_key": "m1"},
+            }
+        )
+        for n in range(5)
+    ]
+    for transfer in transfers[:4]:
+        await record(db_pool, PaymentKind.TRANSFER, transfer.id, "deal-h", transfer.amount)
+    await record(db_pool, PaymentKind.TRANSFER, "tr_NeverMadeOnStripe", "deal-h", 3_000)
+    result = await reconcile(db_pool, StripeSide(sandbox.client, page_size=2), MoneyMode.SANDBOX)
+    assert {(d.problem, d.kind, d.stripe_id) for d in result.differences} == {
+        ("missing_in_ledger", "transfer", transfers[4].id),
+        ("missing_in_stripe", "transfer", "tr_NeverMadeOnStripe"),
+    }
+    assert (result.ledger_checked, result.stripe_checked) == (6, 6)
+
+
+async def test_a_charge_captured_in_the_period_is_met_through_its_balance_transaction(
+    db_pool: asyncpg.Pool, sandbox: Sandbox
+) -> None:
+    """Authorized before the period, captured in it: the charges list of the period does not
+    show it, its balance transaction does."""
+    metadata = {"deal_id": "deal-late", "milestone_key": "m1"}
+    held = await sandbox.client.v1.payment_intents.create_async(
+        {"amount": 7_700, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True,
+         "capture_method": "manual", "metadata": metadata}
+    )  # fmt: skip
+    await record(db_pool, PaymentKind.AUTHORIZATION, held.id, "deal-late", 7_700)
+    await sandbox.control.advance_clock(2 * 86_400)
+    await sandbox.client.v1.payment_intents.capture_async(held.id)
+    since = datetime.fromtimestamp(await sandbox.control.now() - 60, UTC)
+
+    unrecorded = await reconcile(db_pool, sandbox.side, MoneyMode.SANDBOX, since=since)
+    assert [(d.problem, d.kind, d.stripe_id) for d in unrecorded.differences] == [
+        ("missing_in_ledger", "charge", held.id)
+    ]
+    await record(db_pool, PaymentKind.CHARGE, held.id, "deal-late", 7_700, client=sandbox.client)
+    assert (await reconcile(db_pool, sandbox.side, MoneyMode.SANDBOX, since=since)).differences == []
 
 
 def test_period_includes_both_days_and_refuses_a_backwards_one() -> None:

@@ -229,23 +229,32 @@ def expected_report(month: str) -> dict[str, object]:
         "pipeline": {"usd": 70_000},
         "money": {
             "sandbox": {
+                # Captured: 1,000.00 + 500.00 (done), 400.00 (held), 300.00 (disputed); the
+                # 250.00 only authorized is not. Stripe's fee on each: 2.9 % + 0.30.
                 "usd": {
+                    "gross": 220_000,
+                    "stripe_fees": 2_930 + 1_480 + 1_190 + 900,
+                    "net": 213_500,
                     "funded_held": 65_000,
                     "disputed": 30_000,
                     "released": 150_000,
                     "platform_fees": 3_750,
                     "vendor_payouts": 146_250,
                     "refunded": 0,
-                    "net": 245_000,
+                    "kept": 245_000,
                 },
+                # Refunded in full; Stripe keeps its fee (1.5 % + 0.25 for EUR).
                 "eur": {
+                    "gross": 20_000,
+                    "stripe_fees": 325,
+                    "net": 19_675,
                     "funded_held": 0,
                     "disputed": 0,
                     "released": 0,
                     "platform_fees": 0,
                     "vendor_payouts": 0,
                     "refunded": 20_000,
-                    "net": 0,
+                    "kept": 0,
                 },
             }
         },
@@ -349,8 +358,8 @@ async def check_api_and_dashboard(
                 f'#money tr[data-field="{field}"] td[data-column="{column}"]'
             )
             for field in (
-                "funded_held", "disputed", "released", "platform_fees", "vendor_payouts",
-                "refunded", "net",
+                "gross", "stripe_fees", "net", "funded_held", "disputed", "released",
+                "platform_fees", "vendor_payouts", "refunded", "kept",
             )
             for column in ("sandbox-usd", "sandbox-eur")
         }
@@ -404,6 +413,8 @@ async def check_cli_report(stack: Stack, expected: dict[str, object]) -> None:
     tables = await _cli(stack, "report")
     assert tables.returncode == 0, tables.stderr
     assert "PROJECTED" in tables.stdout and "USD 1,500.00" in tables.stdout
+    fees_row = next(line for line in tables.stdout.splitlines() if "less Stripe fees" in line)
+    assert "USD 65.00" in fees_row and "EUR 3.25" in fees_row
     # --since takes the deals started on or after a day: none of these started tomorrow.
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
     later = TruthReport.model_validate_json(
@@ -453,7 +464,7 @@ async def check_reconciliation(stack: Stack, deals: dict[str, DealSpec]) -> None
     assert (clean.exit_code, clean.differences) == (0, [])
     assert (
         clean.ledger_checked == clean.stripe_checked == 9
-    )  # 6 charges or holds, 2 transfers, 1 refund
+    )  # 6 charges or holds (each charge with its fee), 2 transfers, 1 refund
     cli_env = {
         "STRIPE_API_KEY": stack.settings.stripe_api_key or "",
         "STRIPE_API_BASE": account.api_base or "",
@@ -471,12 +482,20 @@ async def check_reconciliation(stack: Stack, deals: dict[str, DealSpec]) -> None
     await stack.pool.execute(
         "UPDATE payments SET amount = 39_999 WHERE stripe_id = $1 AND kind = 'charge'", charge
     )
+    # And a Stripe fee that the ledger holds wrong by a cent.
+    done_charge = await stack.pool.fetchval(
+        """UPDATE payments SET fee = fee - 1, net = net + 1
+           WHERE deal_id = $1 AND milestone_key = 'm1' AND kind = 'charge' RETURNING stripe_id""",
+        deals["done"].deal_id,
+    )
     broken = await reconcile(stack.pool, side, account.mode)
     assert {
         (d.problem, d.stripe_id, d.ledger_amount, d.stripe_amount) for d in broken.differences
     } == {
         ("missing_in_ledger", stray, None, 33_300),
         ("amount_differs", charge, 39_999, 40_000),
+        ("fee_differs", done_charge, 100_000, 100_000),
     }
     result = await _cli(stack, "reconcile", **cli_env)
     assert result.returncode == 1 and stray in result.stdout and "amount_differs" in result.stdout
+    assert "fee USD 29.29, net USD 970.71" in result.stdout  # the ledger's; Stripe says 29.30

@@ -3,16 +3,18 @@ guard that keeps unconfirmed money out of revenue."""
 
 from __future__ import annotations
 
+import io
 import xml.etree.ElementTree as ET
 
 import asyncpg
 import pytest
+from rich.console import Console
 
 from bridge.charts import Bar, horizontal_bars, vertical_bars
 from dealflow.modes import MoneyMode, money_mode
 from truth.figures import duration
 from truth.queries import build_report
-from truth.render import human_duration
+from truth.render import human_duration, render_tables
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -99,8 +101,60 @@ async def test_a_release_without_a_confirmed_capture_is_never_revenue(
     )
     report = await build_report(db_pool)
     sandbox_usd = report.money[MoneyMode.SANDBOX]["usd"]
-    assert (sandbox_usd.released, sandbox_usd.funded_held, sandbox_usd.net) == (0, 0, 0)
+    assert (sandbox_usd.released, sandbox_usd.funded_held, sandbox_usd.kept) == (0, 0, 0)
     assert report.revenue_by_month == {}
     assert report.anomalies == [
         "odd-deal/m1: sandbox release recorded without a confirmed capture; not counted as revenue"
     ]
+
+
+async def test_gross_stripe_fees_net_platform_fees_and_payouts_add_up_to_the_cent(
+    db_pool: asyncpg.Pool,
+) -> None:
+    """Ledger rows as the workflow writes them (charges with the fee and net of their balance
+    transaction), plus a charge from before fees were read and one settled in another
+    currency, which the report names instead of guessing their fees."""
+    await db_pool.execute(
+        """INSERT INTO payments (stripe_id, kind, deal_id, milestone_key, amount, currency,
+                                 livemode, sandbox, status, occurred_at, fee, net, fee_currency)
+           VALUES ('pi_A', 'charge', 'a', 'm1', 100_000, 'usd', false, true, 'succeeded', now(), 2_930, 97_070, 'usd'),
+                  ('tr_A', 'transfer', 'a', 'm1', 97_500, 'usd', false, true, 'paid', now(), NULL, NULL, NULL),
+                  ('pi_A', 'platform_fee', 'a', 'm1', 2_500, 'usd', false, true, 'kept', now(), NULL, NULL, NULL),
+                  ('pi_B', 'charge', 'b', 'm1', 10_001, 'usd', false, true, 'succeeded', now(), 320, 9_681, 'usd'),
+                  ('re_B', 'refund', 'b', 'm1', 10_001, 'usd', false, true, 'succeeded', now(), NULL, NULL, NULL),
+                  ('pi_C', 'charge', 'c', 'm1', 5_000, 'usd', false, true, 'succeeded', now(), NULL, NULL, NULL),
+                  ('pi_D', 'charge', 'd', 'm1', 20_000, 'eur', false, true, 'succeeded', now(), 610, 21_190, 'usd'),
+                  ('pi_T', 'charge', 't', 'm1', 7_000, 'usd', false, false, 'succeeded', now(), 233, 6_767, 'usd')"""
+    )  # fmt: skip
+    report = await build_report(db_pool)
+    figures = {
+        (mode, currency): money.model_dump()
+        for mode, by_currency in report.money.items()
+        for currency, money in by_currency.items()
+    }
+    assert figures == {
+        (MoneyMode.SANDBOX, "usd"): {
+            "gross": 115_001, "stripe_fees": 3_250, "net": 111_751,
+            "funded_held": 5_000, "disputed": 0, "released": 100_000, "platform_fees": 2_500,
+            "vendor_payouts": 97_500, "refunded": 10_001, "kept": 105_000,
+        },
+        (MoneyMode.SANDBOX, "eur"): {
+            "gross": 20_000, "stripe_fees": 0, "net": 20_000,
+            "funded_held": 20_000, "disputed": 0, "released": 0, "platform_fees": 0,
+            "vendor_payouts": 0, "refunded": 0, "kept": 20_000,
+        },
+        (MoneyMode.TEST, "usd"): {
+            "gross": 7_000, "stripe_fees": 233, "net": 6_767,
+            "funded_held": 7_000, "disputed": 0, "released": 0, "platform_fees": 0,
+            "vendor_payouts": 0, "refunded": 0, "kept": 7_000,
+        },
+    }  # fmt: skip
+    assert [anomaly.split(":")[0] for anomaly in report.anomalies] == ["sandbox eur", "sandbox usd"]
+    assert "1 charge(s) without Stripe's fee" in report.anomalies[1]
+
+    console = Console(file=io.StringIO(), width=200)
+    render_tables(report, console)
+    text = console.file.getvalue()
+    fees_row = next(line for line in text.splitlines() if "less Stripe fees" in line)
+    assert "USD 32.50" in fees_row and "USD 2.33" in fees_row
+    assert "anomaly: sandbox usd: 1 charge(s)" in text
