@@ -2,7 +2,8 @@
 
 Both directions are checked, through Stripe's list endpoints (charges, refunds, transfers and
 balance transactions created in the period, every page of each). Every ledger payment, refund
-and transfer of the period must exist on Stripe with the same amount and currency, and every
+transfer and transfer reversal of the period must exist on Stripe with the same amount and
+currency, and every
 charge with the fee and net of its balance transaction (looked up by id when the sweep did not
 meet it, so an object made just before the period still matches); every money object of the
 period that belongs to a deal must be in the ledger (anywhere, not only in the period). A charge
@@ -33,10 +34,10 @@ from truth.report import quiet_library_logs
 STRIPE_NETWORK_RETRIES = 3
 STRIPE_TIMEOUT_SECONDS = 30
 #: Ledger kinds that stand for a Stripe object; `release` (no Connect account) has none.
-COMPARED_KINDS = ("charge", "authorization", "refund", "transfer")
+COMPARED_KINDS = ("charge", "authorization", "refund", "transfer", "transfer_reversal")
 
 Problem = Literal["missing_in_ledger", "missing_in_stripe", "amount_differs", "fee_differs"]
-#: Balance transaction types whose source is a charge, a refund or a transfer (`payment` and
+#: Balance transaction types whose source is a charge or a refund (`payment` and
 #: `payment_refund` are the ones of non-card payment methods).
 CHARGE_TRANSACTIONS = ("charge", "payment")
 REFUND_TRANSACTIONS = ("refund", "payment_refund")
@@ -219,6 +220,8 @@ def _transaction_money(transaction: dict[str, Any]) -> Money | None:
         return _refund_money(source)
     if type == "transfer" and source["object"] == "transfer":
         return _transfer_money(source)
+    if type == "transfer_refund" and source["object"] == "transfer_reversal":
+        return _money("transfer_reversal", source, source["amount"])
     return None
 
 
@@ -229,9 +232,7 @@ class StripeSide:
         self._v1 = client.v1
         self._page_size = page_size
 
-    async def listed(
-        self, since: datetime | None, until: datetime | None
-    ) -> AsyncIterator[Money]:
+    async def listed(self, since: datetime | None, until: datetime | None) -> AsyncIterator[Money]:
         """Every money object of [since, until), once each: the charges (with their balance
         transactions), refunds and transfers created in the period, and the sources of the
         balance transactions created in it."""
@@ -258,8 +259,11 @@ class StripeSide:
                     seen.add((money.kind, money.stripe_id))
                     yield money
 
-    async def by_id(self, kind: str, stripe_id: str) -> Money | None:
-        """The object the ledger names, as Stripe has it now; None when Stripe does not know it."""
+    async def by_id(
+        self, kind: str, stripe_id: str, *, transfer: str | None = None
+    ) -> Money | None:
+        """The object the ledger names, as Stripe has it now; None when Stripe does not know it.
+        A transfer reversal is read from its `transfer`, which lists it."""
         try:
             if kind in ("charge", "authorization"):
                 intent = (
@@ -277,11 +281,22 @@ class StripeSide:
                 )
             if kind == "refund":
                 return _refund_money((await self._v1.refunds.retrieve_async(stripe_id)).to_dict())
+            if kind == "transfer_reversal":
+                return await self._reversal(stripe_id, transfer)
             return _transfer_money((await self._v1.transfers.retrieve_async(stripe_id)).to_dict())
         except stripe.InvalidRequestError as error:
             if error.http_status == 404:
                 return None
             raise
+
+    async def _reversal(self, reversal_id: str, transfer_id: str | None) -> Money | None:
+        if transfer_id is None:
+            return None
+        transfer = (await self._v1.transfers.retrieve_async(transfer_id)).to_dict()
+        reversal = next((r for r in transfer["reversals"]["data"] if r["id"] == reversal_id), None)
+        return (
+            None if reversal is None else _money("transfer_reversal", reversal, reversal["amount"])
+        )
 
     async def intent_deal(self, intent_id: str) -> tuple[str | None, str | None]:
         """(deal_id, milestone_key) of a payment intent, for refunds that only name their intent."""
@@ -292,10 +307,21 @@ class StripeSide:
 # --------------------------------------------------------------------------- the comparison
 
 
+@dataclass(frozen=True)
+class LedgerSide:
+    #: The payments of the period.
+    rows: list[Money]
+    #: (kind, id) of every payment in this mode.
+    known: set[tuple[str, str]]
+    #: Every payment intent of a deal.
+    intents: set[str]
+    #: (deal, milestone) -> its transfer, where its reversals are read.
+    transfers: dict[tuple[str, str], str]
+
+
 async def _ledger(
     conn: asyncpg.Connection, mode: MoneyMode, since: datetime | None, until: datetime | None
-) -> tuple[list[Money], set[tuple[str, str]], set[str]]:
-    """(payments of the period, (kind, id) of every payment in this mode, every intent id of a deal)."""
+) -> LedgerSide:
     in_period = await conn.fetch(
         f"""SELECT kind, stripe_id, amount, currency, deal_id, milestone_key, fee, net, fee_currency
             FROM payments
@@ -308,7 +334,8 @@ async def _ledger(
         until,
     )
     everything = await conn.fetch(
-        f"SELECT kind, stripe_id FROM payments WHERE {MODE_SQL} = $1", mode
+        f"SELECT kind, stripe_id, deal_id, milestone_key FROM payments WHERE {MODE_SQL} = $1",
+        mode,
     )
     rows = [
         Money(
@@ -317,9 +344,16 @@ async def _ledger(
         )
         for r in in_period
     ]  # fmt: skip
-    known = {(r["kind"], r["stripe_id"]) for r in everything}
-    intents = {r["stripe_id"] for r in everything if r["kind"] in ("charge", "authorization")}
-    return rows, known, intents
+    return LedgerSide(
+        rows=rows,
+        known={(r["kind"], r["stripe_id"]) for r in everything},
+        intents={r["stripe_id"] for r in everything if r["kind"] in ("charge", "authorization")},
+        transfers={
+            (r["deal_id"], r["milestone_key"]): r["stripe_id"]
+            for r in everything
+            if r["kind"] == "transfer"
+        },
+    )
 
 
 async def reconcile(
@@ -332,7 +366,7 @@ async def reconcile(
 ) -> Reconciliation:
     """Compare the ledger's `mode` money with the account's for [since, until)."""
     async with pool.acquire() as conn:
-        ledger_rows, known, deal_intents = await _ledger(conn, mode, since, until)
+        ledger = await _ledger(conn, mode, since, until)
 
     differences: list[Difference] = []
     listed: dict[tuple[str, str], Money] = {}
@@ -341,18 +375,20 @@ async def reconcile(
         listed[(money.kind, money.stripe_id)] = money
         if money.kind == "refund" and money.deal_id is None and money.payment_intent:
             deal_id, milestone_key = await stripe_side.intent_deal(money.payment_intent)
-            if deal_id is None and money.payment_intent not in deal_intents:
+            if deal_id is None and money.payment_intent not in ledger.intents:
                 continue
             money = replace(money, deal_id=deal_id, milestone_key=milestone_key)
         elif money.deal_id is None:
             continue  # not dealflow's: another integration on the same account
         stripe_checked += 1
-        if (money.kind, money.stripe_id) not in known:
+        if (money.kind, money.stripe_id) not in ledger.known:
             differences.append(_difference("missing_in_ledger", ledger=None, stripe=money))
 
-    for row in ledger_rows:
+    for row in ledger.rows:
         on_stripe = listed.get((row.kind, row.stripe_id)) or await stripe_side.by_id(
-            row.kind, row.stripe_id
+            row.kind,
+            row.stripe_id,
+            transfer=ledger.transfers.get((row.deal_id or "", row.milestone_key or "")),
         )
         if on_stripe is None:
             differences.append(_difference("missing_in_stripe", ledger=row, stripe=None))
@@ -360,7 +396,7 @@ async def reconcile(
             differences.append(_difference("amount_differs", ledger=row, stripe=on_stripe))
         elif row.kind == "charge" and on_stripe.fees != row.fees:
             differences.append(_difference("fee_differs", ledger=row, stripe=on_stripe))
-    return Reconciliation(mode, since, until, len(ledger_rows), stripe_checked, differences)
+    return Reconciliation(mode, since, until, len(ledger.rows), stripe_checked, differences)
 
 
 def _difference(problem: Problem, *, ledger: Money | None, stripe: Money | None) -> Difference:

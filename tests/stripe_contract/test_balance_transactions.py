@@ -85,7 +85,9 @@ async def test_a_refund_takes_its_amount_out_and_keeps_the_fee(target: Target) -
     assert (read.balance_transaction.amount, read.balance_transaction.fee) == (-1_000, 0)
 
 
-async def test_a_transfer_takes_its_amount_out_and_a_reversal_brings_it_back(target: Target) -> None:
+async def test_a_transfer_takes_its_amount_out_and_a_reversal_brings_it_back(
+    target: Target,
+) -> None:
     target.sandbox("a transfer needs a connected account on the Stripe account")
     paid = await paid_intent(target, 5_000)
     transfer = await target.client.v1.transfers.create_async(

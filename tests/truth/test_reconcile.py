@@ -64,7 +64,11 @@ async def record(
             stripe_id, {"expand": ["latest_charge.balance_transaction"]}
         )
         transaction = intent.latest_charge.balance_transaction
-        fees = {"fee": transaction.fee, "net": transaction.net, "fee_currency": transaction.currency}
+        fees = {
+            "fee": transaction.fee,
+            "net": transaction.net,
+            "fee_currency": transaction.currency,
+        }
     payment = PaymentRecord(
         stripe_id=stripe_id,
         deal_id=deal_id,
@@ -253,7 +257,44 @@ async def test_a_charge_captured_in_the_period_is_met_through_its_balance_transa
         ("missing_in_ledger", "charge", held.id)
     ]
     await record(db_pool, PaymentKind.CHARGE, held.id, "deal-late", 7_700, client=sandbox.client)
-    assert (await reconcile(db_pool, sandbox.side, MoneyMode.SANDBOX, since=since)).differences == []
+    assert (
+        await reconcile(db_pool, sandbox.side, MoneyMode.SANDBOX, since=since)
+    ).differences == []
+
+
+async def test_a_transfer_reversal_is_checked_both_ways(
+    db_pool: asyncpg.Pool, sandbox: Sandbox
+) -> None:
+    deal = {"deal_id": "deal-r", "milestone_key": "m1"}
+    intent = await pay_outside_dealflow(sandbox.client, sandbox.control, "deal-r", 60_000)
+    await record(db_pool, PaymentKind.CHARGE, intent, "deal-r", 60_000, client=sandbox.client)
+    transfer = await sandbox.client.v1.transfers.create_async(
+        {"amount": 50_000, "currency": "usd", "destination": "acct_1Vendor", "metadata": deal,
+         "source_transaction": await charge_of(sandbox, intent)}
+    )  # fmt: skip
+    await record(db_pool, PaymentKind.TRANSFER, transfer.id, "deal-r", 50_000)
+    await sandbox.control.advance_clock(86_400)  # Stripe's reversal comes a day later
+    reversal = await sandbox.client.v1.transfers.reversals.create_async(
+        transfer.id, {"amount": 20_000, "metadata": deal}
+    )
+
+    unrecorded = await reconcile(db_pool, sandbox.side, MoneyMode.SANDBOX)
+    assert [(d.problem, d.kind, d.stripe_id) for d in unrecorded.differences] == [
+        ("missing_in_ledger", "transfer_reversal", reversal.id)
+    ]
+    await record(db_pool, PaymentKind.TRANSFER_REVERSAL, reversal.id, "deal-r", 20_000)
+    assert (await reconcile(db_pool, sandbox.side, MoneyMode.SANDBOX)).differences == []
+
+    # A period that holds the ledger's rows but ends before the reversal on Stripe's clock: the
+    # sweep misses the reversal, and it is read from its transfer instead.
+    now = datetime.now(UTC)
+    window = {"since": now - timedelta(minutes=5), "until": now + timedelta(hours=1)}
+    await db_pool.execute("UPDATE payments SET amount = 19_999 WHERE stripe_id = $1", reversal.id)
+    result = await reconcile(db_pool, sandbox.side, MoneyMode.SANDBOX, **window)
+    assert result.ledger_checked == 3
+    assert [(d.problem, d.stripe_id, d.ledger_amount, d.stripe_amount) for d in result.differences] == [
+        ("amount_differs", reversal.id, 19_999, 20_000)
+    ]
 
 
 def test_period_includes_both_days_and_refuses_a_backwards_one() -> None:
