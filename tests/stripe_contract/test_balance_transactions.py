@@ -91,18 +91,14 @@ async def test_a_transfer_takes_its_amount_out_and_a_reversal_brings_it_back(
     target.sandbox("a transfer needs a connected account on the Stripe account")
     paid = await paid_intent(target, 5_000)
     transfer = await target.client.v1.transfers.create_async(
-        {
-            "amount": 2_500,
-            "currency": "usd",
-            "destination": "acct_1Vendor",
-            "source_transaction": paid.latest_charge,
-        },
+        {"amount": 2_500, "currency": "usd", "destination": "acct_1Vendor",
+         "source_transaction": paid.latest_charge, "expand": ["balance_transaction"]}
+    )  # fmt: skip
+    check_shape(transfer.balance_transaction, type="transfer", source=transfer.id)
+    assert (transfer.balance_transaction.amount, transfer.balance_transaction.net) == (
+        -2_500,
+        -2_500,
     )
-    read = await target.client.v1.transfers.retrieve_async(
-        transfer.id, {"expand": ["balance_transaction"]}
-    )
-    check_shape(read.balance_transaction, type="transfer", source=transfer.id)
-    assert (read.balance_transaction.amount, read.balance_transaction.net) == (-2_500, -2_500)
     reversal = await target.client.v1.transfers.reversals.create_async(
         transfer.id, {"amount": 1_000, "expand": ["balance_transaction"]}
     )
