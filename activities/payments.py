@@ -19,9 +19,9 @@ make Stripe send one regardless of the account's email settings.
 Webhooks are hints: the retrieve_* activities re-read a session, intent, charge, refund or dispute
 so the workflow acts on what Stripe says now, not on what an event claimed. A payment intent is
 read (and captured) with its charge's balance transaction expanded, so Stripe's fee and net come
-in the same answer. Every activity
-heartbeats, so a worker that dies mid-call is noticed at the heartbeat timeout; the client's
-timeouts and retries come from dealflow.activity_timeouts.STRIPE, which also bounds an attempt.
+in the same answer. Every activity heartbeats, so a worker that dies mid-call is noticed at the
+heartbeat timeout; the client's timeouts and retries come from dealflow.activity_timeouts.STRIPE,
+which also bounds an attempt.
 """
 
 from __future__ import annotations
