@@ -61,7 +61,9 @@ async def _post(http: httpx.AsyncClient, event: dict[str, Any]) -> str:
 
 
 async def _statuses(pool: asyncpg.Pool, deal_id: str) -> dict[str, str]:
-    rows = await pool.fetch("SELECT event_id, status FROM stripe_events WHERE deal_id = $1", deal_id)
+    rows = await pool.fetch(
+        "SELECT event_id, status FROM stripe_events WHERE deal_id = $1", deal_id
+    )
     return {row["event_id"]: row["status"] for row in rows}
 
 
@@ -103,12 +105,23 @@ async def test_the_second_event_of_a_payment_is_kept_folded_and_never_relayed(
         first, second = second, first
     later = _refunded_charge(deal_id, intent_id)
 
-    async with running_bridge(settings, db_pool, client, OPTIONS) as url, httpx.AsyncClient(base_url=url) as http:
-        assert [await _post(http, e) for e in (first, second, later)] == ["pending", "folded", "pending"]
+    async with (
+        running_bridge(settings, db_pool, client, OPTIONS) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
+        assert [await _post(http, e) for e in (first, second, later)] == [
+            "pending",
+            "folded",
+            "pending",
+        ]
         # The deal's events go out in the order received: once the later one is delivered, a
         # folded event that the relay would take would have gone out before it.
-        await eventually(lambda: _delivered(db_pool, deal_id, first["id"], later["id"]), what="delivery")
-        [folded] = (await http.get("/api/stripe-events", params={"status": "folded"}, headers=ADMIN)).json()
+        await eventually(
+            lambda: _delivered(db_pool, deal_id, first["id"], later["id"]), what="delivery"
+        )
+        [folded] = (
+            await http.get("/api/stripe-events", params={"status": "folded"}, headers=ADMIN)
+        ).json()
         stats = (await http.get("/api/stripe-status", headers=ADMIN)).json()
         metrics = (await http.get("/metrics")).text
 
@@ -123,14 +136,20 @@ async def test_the_second_event_of_a_payment_is_kept_folded_and_never_relayed(
 
 
 async def test_redeliveries_of_a_folded_payment_are_duplicates(
-    settings: Settings, db_pool: asyncpg.Pool, dev_server_env: WorkflowEnvironment, signal_log_queue: str
+    settings: Settings,
+    db_pool: asyncpg.Pool,
+    dev_server_env: WorkflowEnvironment,
+    signal_log_queue: str,
 ) -> None:
     client = dev_server_env.client
     deal_id = _deal_id("again")
     await start_signal_log(client, signal_log_queue, deal_id)
     session, intent = card_payment(deal_id, "build", 120000, _intent_id()).values()
 
-    async with running_bridge(settings, db_pool, client, OPTIONS) as url, httpx.AsyncClient(base_url=url) as http:
+    async with (
+        running_bridge(settings, db_pool, client, OPTIONS) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
         answers = [await _post(http, e) for e in (session, intent, intent, session)]
         await eventually(lambda: _delivered(db_pool, deal_id, session["id"]), what="delivery")
     assert answers == ["pending", "folded", "duplicate", "duplicate"]
@@ -139,7 +158,10 @@ async def test_redeliveries_of_a_folded_payment_are_duplicates(
 
 
 async def test_other_payments_other_deals_and_other_event_types_are_not_folded(
-    settings: Settings, db_pool: asyncpg.Pool, dev_server_env: WorkflowEnvironment, signal_log_queue: str
+    settings: Settings,
+    db_pool: asyncpg.Pool,
+    dev_server_env: WorkflowEnvironment,
+    signal_log_queue: str,
 ) -> None:
     client = dev_server_env.client
     mine, theirs = _deal_id("mine"), _deal_id("theirs")
@@ -152,43 +174,80 @@ async def test_other_payments_other_deals_and_other_event_types_are_not_folded(
     async_paid = stripe_event("checkout.session.async_payment_succeeded", session["data"]["object"])
     failed = stripe_event(
         "payment_intent.payment_failed",
-        {"id": intent_id, "object": "payment_intent", "amount": 120000, "metadata": {"deal_id": mine}},
+        {
+            "id": intent_id,
+            "object": "payment_intent",
+            "amount": 120000,
+            "metadata": {"deal_id": mine},
+        },
     )
-    events = [session, other_payment, other_deal, async_paid, failed, _refunded_charge(mine, intent_id)]
+    events = [
+        session,
+        other_payment,
+        other_deal,
+        async_paid,
+        failed,
+        _refunded_charge(mine, intent_id),
+    ]
 
-    async with running_bridge(settings, db_pool, client, OPTIONS) as url, httpx.AsyncClient(base_url=url) as http:
+    async with (
+        running_bridge(settings, db_pool, client, OPTIONS) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
         assert [await _post(http, e) for e in events] == ["pending"] * len(events)
         ids = [e["id"] for e in events]
-        await eventually(lambda: _delivered(db_pool, mine, *ids[:2], *ids[3:]), what="mine delivered")
-        await eventually(lambda: _delivered(db_pool, theirs, other_deal["id"]), what="theirs delivered")
+        await eventually(
+            lambda: _delivered(db_pool, mine, *ids[:2], *ids[3:]), what="mine delivered"
+        )
+        await eventually(
+            lambda: _delivered(db_pool, theirs, other_deal["id"]), what="theirs delivered"
+        )
     assert await signals_received(client, mine) == ids[:2] + ids[3:]
     assert await signals_received(client, theirs) == [other_deal["id"]]
 
 
 async def test_racing_deliveries_of_one_payment_relay_one_signal(
-    settings: Settings, db_pool: asyncpg.Pool, dev_server_env: WorkflowEnvironment, signal_log_queue: str
+    settings: Settings,
+    db_pool: asyncpg.Pool,
+    dev_server_env: WorkflowEnvironment,
+    signal_log_queue: str,
 ) -> None:
     """Stripe delivers concurrently: both events of a payment stored at the same moment still
     make one signal (the database's unique index decides, not a read before the write)."""
     client = dev_server_env.client
     deal_id = _deal_id("race")
     await start_signal_log(client, signal_log_queue, deal_id)
-    payments = [list(card_payment(deal_id, "build", 120000, _intent_id()).values()) for _ in range(20)]
+    payments = [
+        list(card_payment(deal_id, "build", 120000, _intent_id()).values()) for _ in range(20)
+    ]
 
-    async with running_bridge(settings, db_pool, client, OPTIONS) as url, httpx.AsyncClient(base_url=url) as http:
-        answers = await asyncio.gather(*(asyncio.gather(*(_post(http, e) for e in pair)) for pair in payments))
+    async with (
+        running_bridge(settings, db_pool, client, OPTIONS) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
+        answers = await asyncio.gather(
+            *(asyncio.gather(*(_post(http, e) for e in pair)) for pair in payments)
+        )
 
         async def all_delivered() -> bool:
             return "pending" not in (await _statuses(db_pool, deal_id)).values()
 
         await eventually(all_delivered, what="every payment relayed")
     assert all(sorted(pair) == ["folded", "pending"] for pair in answers), answers
-    relayed = [e["id"] for pair, said in zip(payments, answers, strict=True) for e, s in zip(pair, said) if s == "pending"]
+    relayed = [
+        e["id"]
+        for pair, said in zip(payments, answers, strict=True)
+        for e, s in zip(pair, said)
+        if s == "pending"
+    ]
     assert sorted(await signals_received(client, deal_id)) == sorted(relayed)
 
 
 async def test_folding_holds_across_a_restart_of_the_bridge(
-    settings: Settings, db_pool: asyncpg.Pool, dev_server_env: WorkflowEnvironment, signal_log_queue: str
+    settings: Settings,
+    db_pool: asyncpg.Pool,
+    dev_server_env: WorkflowEnvironment,
+    signal_log_queue: str,
 ) -> None:
     """What folds is decided by the stored rows: a new bridge process (nothing in memory) folds
     the second event of a payment whose first one an earlier process stored."""
@@ -198,9 +257,15 @@ async def test_folding_holds_across_a_restart_of_the_bridge(
     payment = card_payment(deal_id, "build", 120000, _intent_id(), held=True)
     intent, session = payment["payment_intent.amount_capturable_updated"], payment[SESSION]
 
-    async with running_bridge(settings, db_pool, client, OPTIONS) as url, httpx.AsyncClient(base_url=url) as http:
+    async with (
+        running_bridge(settings, db_pool, client, OPTIONS) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
         assert await _post(http, intent) == "pending"
-    async with running_bridge(settings, db_pool, client, OPTIONS) as url, httpx.AsyncClient(base_url=url) as http:
+    async with (
+        running_bridge(settings, db_pool, client, OPTIONS) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
         assert await _post(http, session) == "folded"
         await eventually(lambda: _delivered(db_pool, deal_id, intent["id"]), what="delivery")
     assert await signals_received(client, deal_id) == [intent["id"]]

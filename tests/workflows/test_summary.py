@@ -53,11 +53,17 @@ async def test_the_summary_follows_the_deal_step_by_step(env: WorkflowEnvironmen
         intent = await deal.fund("m1")
         funded = await _agree(deal)
         assert funded.milestones[0].state is MilestoneState.IN_PROGRESS
-        assert (funded.milestones[0].payment_intent_id, funded.money.funded) == (intent.payment_intent_id, 100_000)
+        assert (funded.milestones[0].payment_intent_id, funded.money.funded) == (
+            intent.payment_intent_id,
+            100_000,
+        )
         await deal.deliver("m1")
         await deal.approve("m1")
         await _pay_link(deal, 1)
         released = await _agree(deal)
         assert released.money.released == 100_000
-        assert [m.state for m in released.milestones] == [MilestoneState.RELEASED, MilestoneState.AWAITING_FUNDING]
+        assert [m.state for m in released.milestones] == [
+            MilestoneState.RELEASED,
+            MilestoneState.AWAITING_FUNDING,
+        ]
         assert len(released.model_dump_json()) < len((await deal.status()).model_dump_json()) / 4
