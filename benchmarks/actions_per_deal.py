@@ -110,6 +110,7 @@ def main() -> None:
     counts = milestone_counts(args)
     report = Report("actions_per_deal", args.jsonl)
     run_in_home(args.home, "actions-bench-", lambda home: run(counts, home, report))
+    raise SystemExit(report.exit_code)
 
 
 if __name__ == "__main__":

@@ -20,13 +20,17 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
 import httpx
+from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.api.history.v1 import HistoryEvent
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowHandle, WorkflowQueryFailedError
+from temporalio.service import RPCError
 
 from benchmarks.beside import beside
+from benchmarks.figures import Report
 from benchmarks.mail import MailIndex
 from benchmarks.readmodel import ReadModelWatch
 from benchmarks.stack import BenchStack
+from dealflow.contract import STATUS
 from dealflow.messages import DealStage, DealStatus
 from dealflow.models import DealSpec, Policy
 from demo.actors import DemoClient, DemoVendor
@@ -42,6 +46,14 @@ log = logging.getLogger("dealflow.benchmarks")
 STEP_TIMEOUT = 300.0
 #: Simulated clients share this many loopback addresses (127.0.1.1 ...), a few deals each.
 CLIENT_ADDRESSES = 64
+
+
+def _task_failure(event: HistoryEvent) -> str:
+    attributes = event.workflow_task_failed_event_attributes
+    cause = WorkflowTaskFailedCause.Name(attributes.cause).removeprefix(
+        "WORKFLOW_TASK_FAILED_CAUSE_"
+    )
+    return f"its workflow task failed ({cause}): {attributes.failure.message.splitlines()[0]}"
 
 
 def deal_spec(deal_id: str, milestones: int, fulfillment_url: str) -> DealSpec:
@@ -228,8 +240,29 @@ class DealRun:
             await self.finish()
         except Exception as error:  # one broken deal must not hide how the others went
             log.exception("deal %s failed", self.spec.deal_id)
-            self.times.error = f"{type(error).__name__}: {error}"
+            self.times.error = f"{type(error).__name__}: {error}; {await self._where()}"
         return self.times
+
+    async def _last_task_failure(self) -> str:
+        assert self.handle is not None
+        failed = [
+            event
+            async for event in self.handle.fetch_history_events()
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
+        ]
+        return _task_failure(failed[-1]) if failed else "no workflow task failed"
+
+    async def _where(self) -> str:
+        """Where a failed deal stands, from its `status` (one query, only when a deal failed)."""
+        if self.handle is None:
+            return "it never started"
+        try:
+            status: DealStatus = await self.handle.query(STATUS, result_type=DealStatus)
+        except (RPCError, WorkflowQueryFailedError) as error:
+            return f"its status could not be read ({error}); {await self._last_task_failure()}"
+        milestones = ", ".join(f"{m.key} {m.state}" for m in status.milestones)
+        last = "; ".join(f"{entry.kind}: {entry.message}" for entry in status.timeline[-3:])
+        return f"the deal is {status.stage} ({milestones}); anomalies: {status.anomalies}; last: {last}"
 
 
 async def drive_deals(
@@ -257,9 +290,21 @@ async def one_deal(cast: Cast, deal_id: str, milestones: int) -> list[HistoryEve
 
 
 def require_completed(times: list[DealTimes]) -> None:
-    """Stop the benchmark (exit 1) if any deal did not complete: its figures would be wrong."""
-    failed = [f"{t.deal_id}: {t.error}" for t in times if t.error]
-    if failed:
+    """Stop the benchmark (exit 1) if the deal did not complete: there is nothing to measure."""
+    if failed := [f"{t.deal_id}: {t.error}" for t in times if t.error]:
         raise SystemExit(
             f"{len(failed)} of {len(times)} deals did not complete; the first: {failed[0]}"
         )
+
+
+def completed(times: list[DealTimes], report: Report) -> list[DealTimes]:
+    """The deals that completed; the others are a problem of the run, named with where they stand."""
+    done = [t for t in times if not t.error]
+    if len(done) < len(times):
+        first = next(t for t in times if t.error)
+        report.problem(
+            f"{len(times) - len(done)} of {len(times)} deals did not complete; {first.deal_id}: {first.error}"
+        )
+    if not done:
+        raise SystemExit("no deal completed: nothing to measure")
+    return done

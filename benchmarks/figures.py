@@ -41,9 +41,16 @@ class Report:
         self.benchmark = benchmark
         self.jsonl = jsonl
         self.git = git_revision()
+        #: What went wrong while measuring; the figures stand, and the script exits 1.
+        self.problems: list[str] = []
 
-    def say(self, line: str) -> None:
-        print(line, flush=True)
+    def problem(self, text: str) -> None:
+        self.problems.append(text)
+        print(f"PROBLEM: {text}", flush=True)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.problems else 0
 
     def figure(
         self, figure: str, value: float, unit: str, params: dict[str, Any], *, human: str

@@ -34,16 +34,17 @@ import time
 from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from benchmarks.driver import (
     STEP_TIMEOUT,
     Cast,
     DealRun,
     DealTimes,
+    completed,
     deal_cast,
     deal_spec,
     drive_deals,
-    require_completed,
 )
 from benchmarks.figures import Report, benchmark_parser, count, run_in_home, size
 from benchmarks.stack import bench_stack
@@ -64,8 +65,7 @@ def _pay_to_funded(times: list[DealTimes]) -> list[float]:
 
 async def pay_to_funded(cast: Cast, deals: int, report: Report) -> None:
     """(a) One deal alone, then `deals` at once, each paid through the sandbox."""
-    alone = await drive_deals(cast, "pay-alone", 1, 1, watch_funding=True)
-    require_completed(alone)
+    alone = completed(await drive_deals(cast, "pay-alone", 1, 1, watch_funding=True), report)
     [seconds] = _pay_to_funded(alone)
     report.figure(
         "pay_to_funded_alone",
@@ -74,8 +74,9 @@ async def pay_to_funded(cast: Cast, deals: int, report: Report) -> None:
         {"deals": 1},
         human=f"(a) sandbox pay to funded, one deal alone: {seconds:.3f} s",
     )
-    together = await drive_deals(cast, "pay-in-flight", deals, 1, watch_funding=True)
-    require_completed(together)
+    together = completed(
+        await drive_deals(cast, "pay-in-flight", deals, 1, watch_funding=True), report
+    )
     report.percentiles(
         "pay_to_funded",
         _pay_to_funded(together),
@@ -120,6 +121,19 @@ class WebhookTurns:
         return await self.sender.post(body)
 
 
+Result = TypeVar("Result")
+
+
+def _succeeded(
+    outcomes: list[tuple[Any, Result | BaseException]], failed: str, report: Report
+) -> list[tuple[Any, Result]]:
+    """The (item, result) pairs that got a result; the others are a problem of the run."""
+    errors = [result for _, result in outcomes if isinstance(result, BaseException)]
+    if errors:
+        report.problem(f"{len(errors)} of {len(outcomes)} deals {failed}; the first: {errors[0]!r}")
+    return [(item, result) for item, result in outcomes if not isinstance(result, BaseException)]
+
+
 async def _open(run: DealRun) -> str:
     """Start and sign the deal; its first Checkout Session, once mailed."""
     await run.start_and_sign()
@@ -133,7 +147,8 @@ async def webhooks_at(cast: Cast, rate: int, open_deals: int, report: Report) ->
         DealRun(cast, deal_spec(f"hook{rate}-{n:04d}", 1, cast.vendor.fulfillment_url), n)
         for n in range(open_deals)
     ]
-    sessions = await asyncio.gather(*(_open(run) for run in runs))
+    sessions = await asyncio.gather(*(_open(run) for run in runs), return_exceptions=True)
+    opened = _succeeded(list(zip(runs, sessions, strict=True)), "could not be signed", report)
     bridge_url = bench.stack.bridge_url
     async with (
         WebhookCatcher().serving() as catcher,
@@ -142,17 +157,23 @@ async def webhooks_at(cast: Cast, rate: int, open_deals: int, report: Report) ->
         await cast.sandbox.set_webhook(catcher.url)
         try:
             turns = WebhookTurns(cast, catcher, sender, rate, time.monotonic() + 2 * PAY_AHEAD)
-            results = await asyncio.gather(
-                *(
-                    turns.fund(n, run, session)
-                    for n, (run, session) in enumerate(zip(runs, sessions, strict=True))
-                )
+            funding = await asyncio.gather(
+                *(turns.fund(n, run, session) for n, (run, session) in enumerate(opened)),
+                return_exceptions=True,
             )
         finally:
             await cast.sandbox.set_webhook(f"{bridge_url}/webhooks/stripe")
+    results = [
+        r
+        for _, r in _succeeded(
+            list(zip(opened, funding, strict=True)), "did not show funded", report
+        )
+    ]
     deliveries = [delivery for sent, _ in results for delivery in sent]
-    if refused := sorted({d.status for d in deliveries if d.status != 200}):
-        raise SystemExit(f"the bridge refused webhooks with HTTP {refused}")
+    if refused := [d.status for d in deliveries if d.status != 200]:
+        report.problem(
+            f"the bridge refused {len(refused)} of {len(deliveries)} webhooks: HTTP {sorted(set(refused))}"
+        )
     posted = [d.sent_at for d in deliveries]
     params = {
         "rate": rate,
@@ -292,6 +313,7 @@ def main() -> None:
     run_in_home(
         args.home, "payment-bench-", lambda home: run(sizes, args.rates or [20, 50], home, report)
     )
+    raise SystemExit(report.exit_code)
 
 
 if __name__ == "__main__":
