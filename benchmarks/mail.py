@@ -64,6 +64,14 @@ class MailIndex:
             except TimeoutError as error:
                 raise DemoStepFailed(f"no mail with {what} within {timeout:.0f}s") from error
 
+    async def received(self, deal_id: str, kind: str, count: int, timeout: float) -> bool:
+        """Whether `count` mails of `kind` came for the deal (waiting up to `timeout`)."""
+        try:
+            await self._wait(f"{kind} {count}", lambda: self.kinds[deal_id][kind] >= count, timeout)
+        except DemoStepFailed:
+            return False
+        return True
+
     async def portal_link(self, deal_id: str, timeout: float) -> str:
         """The newest portal link mailed for the deal (waiting for the first)."""
         await self._wait(f"a portal link for {deal_id}", lambda: deal_id in self._portal, timeout)

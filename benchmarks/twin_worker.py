@@ -14,7 +14,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from benchmarks.figures import ROOT
@@ -71,11 +71,16 @@ async def drive_twin(client: Client, plan: TwinPlan, workflow_id: str, task_queu
     handle = await client.start_workflow(
         TwinWorkflow.run, plan, id=workflow_id, task_queue=task_queue
     )
-    for trigger in plan.triggers:
-        if trigger.kind == "update":
-            await handle.execute_update(trigger.name)
-        else:
+    for number, trigger in enumerate(plan.triggers):
+        if trigger.kind == "signal":
             await handle.signal(trigger.name)
+            continue
+        while True:  # as the bridge does: asked again, under the same id, when Temporal is slow
+            try:
+                await handle.execute_update(trigger.name, id=f"{workflow_id}-{number}")
+                break
+            except WorkflowUpdateRPCTimeoutOrCancelledError:
+                continue
     await handle.result()
 
 
