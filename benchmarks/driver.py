@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import httpx
 from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
@@ -44,6 +45,8 @@ log = logging.getLogger("dealflow.benchmarks")
 
 #: How long one person waits for the deal to move before the deal counts as stuck.
 STEP_TIMEOUT = 300.0
+#: How long the one `status` query of a failed deal may take (its worker may be gone).
+QUERY_TIMEOUT = timedelta(seconds=10)
 #: After a 503, how long a person waits for the mail their action brings before acting again.
 EVIDENCE_TIMEOUT = 60.0
 #: Simulated clients share this many loopback addresses (127.0.1.1 ...), a few deals each.
@@ -246,7 +249,7 @@ class DealRun:
 
     async def finish(self) -> None:
         assert self.handle is not None
-        final: DealStatus = await self.handle.result()
+        final: DealStatus = await asyncio.wait_for(self.handle.result(), STEP_TIMEOUT)
         self.times.at["completed"] = self.cast.now()
         if final.stage != DealStage.COMPLETED:
             raise DemoStepFailed(f"the deal ended {final.stage}")
@@ -282,7 +285,9 @@ class DealRun:
         if self.handle is None:
             return "it never started"
         try:
-            status: DealStatus = await self.handle.query(STATUS, result_type=DealStatus)
+            status: DealStatus = await self.handle.query(
+                STATUS, result_type=DealStatus, rpc_timeout=QUERY_TIMEOUT
+            )
         except (RPCError, WorkflowQueryFailedError) as error:
             return f"its status could not be read ({error}); {await self._last_task_failure()}"
         milestones = ", ".join(f"{m.key} {m.state}" for m in status.milestones)

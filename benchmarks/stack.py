@@ -125,6 +125,41 @@ def _logged(text: str) -> Callable[[ChildProcess], Awaitable[bool]]:
     return ready
 
 
+class ProcessDied(SystemExit):
+    """A process of the stack exited while the benchmark ran: its figures would mean nothing
+    (the script ends with this message and exit code 1)."""
+
+
+@asynccontextmanager
+async def stopped_if_one_dies(children: list[ChildProcess]) -> AsyncIterator[None]:
+    """Run the block; if one of the processes exits meanwhile, end it with ProcessDied (naming
+    the process and its log) instead of letting the deals wait for it."""
+    block = asyncio.current_task()
+    assert block is not None
+    died: list[str] = []
+
+    async def watch() -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            for child in children:
+                if child.process is not None and child.process.returncode is not None:
+                    died.append(
+                        f"the {child.name} exited (code {child.process.returncode}) while the benchmark ran; its log: {child.log_file}"
+                    )
+                    block.cancel()
+                    return
+
+    watcher = asyncio.create_task(watch())
+    try:
+        yield
+    except asyncio.CancelledError:
+        if died:
+            raise ProcessDied(died[0]) from None
+        raise
+    finally:
+        watcher.cancel()
+
+
 @asynccontextmanager
 async def bench_stack(home: Path) -> AsyncIterator[BenchStack]:
     """Start everything under `home`; stop it all, in reverse, when the block exits."""
@@ -188,4 +223,7 @@ async def bench_stack(home: Path) -> AsyncIterator[BenchStack]:
         processes["temporal"] = Watched(_child_pid(str(temporal.db_file)))
         processes["postgres"] = Watched(_postmaster_pid(home / "pg"), tree=True)
         processes["driver"] = Watched(psutil.Process().pid)
-        yield BenchStack(home, stack, sandbox_url, webhook_secret, temporal, processes, environment)
+        async with stopped_if_one_dies(children):
+            yield BenchStack(
+                home, stack, sandbox_url, webhook_secret, temporal, processes, environment
+            )

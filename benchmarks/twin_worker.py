@@ -18,7 +18,7 @@ from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from benchmarks.figures import ROOT
-from benchmarks.stack import BenchStack
+from benchmarks.stack import BenchStack, stopped_if_one_dies
 from benchmarks.twin import TwinWorkflow, no_op
 from benchmarks.twin_plan import TwinPlan
 from chaos.stack import ChildProcess
@@ -61,7 +61,8 @@ async def twin_worker_process(bench: BenchStack, task_queue: str) -> AsyncIterat
     )
     await child.start()
     try:
-        yield child
+        async with stopped_if_one_dies([child]):
+            yield child
     finally:
         await child.stop()
 
