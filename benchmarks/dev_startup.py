@@ -31,7 +31,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from benchmarks.figures import Figures
+from benchmarks.figures import Report
 from dealflow.serve import free_port
 
 DEALFLOW = str(Path(sys.executable).parent / "dealflow")
@@ -168,7 +168,7 @@ async def time_start(process: DevProcess) -> tuple[dict[str, float], float]:
     return dict(zip(checks, times, strict=True)), await process.stop()
 
 
-async def run(runs: int, figures: Figures, root: Path) -> None:
+async def run(runs: int, figures: Report, root: Path) -> None:
     for number in range(1, runs + 1):
         home = root / f"home-{number}"
         for scenario in ("fresh home", "existing home"):
@@ -189,7 +189,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be at least 1")
-    figures = Figures("dev_startup", args.jsonl)
+    figures = Report("dev_startup", args.jsonl)
     with tempfile.TemporaryDirectory(prefix="dev-startup-bench-") as root:
         asyncio.run(run(args.runs, figures, Path(root)))
 

@@ -30,7 +30,7 @@ import psutil
 from temporalio.client import Client
 
 import worker as worker_module
-from benchmarks.figures import ROOT, Figures
+from benchmarks.figures import ROOT, Report
 from chaos.stack import ChaosStack, ChildProcess, chaos_stack
 from dealflow.models import DealSpec
 from dealflow.specs import load_spec
@@ -113,7 +113,7 @@ def worker_params(environment: dict[str, str]) -> dict[str, str]:
     return {name: value for name, value in environment.items() if name.startswith("DEALFLOW_WORKER_")}
 
 
-async def open_deals_measuring(stack: ChaosStack, spec: DealSpec, total: int, figures: Figures) -> None:
+async def open_deals_measuring(stack: ChaosStack, spec: DealSpec, total: int, figures: Report) -> None:
     """The configured worker: RSS at each share of `total` open deals, and the time to open them."""
     assert stack.worker.process is not None and stack.stack.mail is not None
     worker = psutil.Process(stack.worker.process.pid)
@@ -158,7 +158,7 @@ async def open_deals_measuring(stack: ChaosStack, spec: DealSpec, total: int, fi
     figures.record("open_seconds", round(opening_seconds, 1), "s", deals=opened, in_flight=IN_FLIGHT, **params)
 
 
-async def sandbox_cost(stack: ChaosStack, spec: DealSpec, count: int, figures: Figures) -> None:
+async def sandbox_cost(stack: ChaosStack, spec: DealSpec, count: int, figures: Report) -> None:
     """RSS per cached deal with the workflows package shared by every run and imported per run."""
     assert stack.stack.mail is not None
     await stack.worker.stop()
@@ -201,7 +201,7 @@ async def _polling(child: ChildProcess) -> bool:
     return "worker polling task queue" in child.new_output()
 
 
-async def run(deals: int, sandbox_deals: int, figures: Figures, home: Path) -> None:
+async def run(deals: int, sandbox_deals: int, figures: Report, home: Path) -> None:
     spec = load_spec(EXAMPLE)
     async with chaos_stack(home) as stack:
         await open_deals_measuring(stack, spec, deals, figures)
@@ -222,7 +222,7 @@ def main() -> None:
         args.deals, args.sandbox_deals = 1_000, 200
     if args.deals < 1 or args.sandbox_deals < 0:
         parser.error("--deals must be at least 1 and --sandbox-deals at least 0")
-    figures = Figures("memory", args.jsonl)
+    figures = Report("memory", args.jsonl)
     with tempfile.TemporaryDirectory(prefix="memory-bench-") as home:
         asyncio.run(run(args.deals, args.sandbox_deals, figures, Path(home)))
 

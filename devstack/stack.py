@@ -40,6 +40,9 @@ class StackConfig:
     smtp_port: int = 0
     #: Real Stripe (test mode) instead of the sandbox, when a key is given.
     stripe_api_key: str | None = None
+    #: With the key: a Stripe-compatible server to call instead of Stripe (a sandbox of its own
+    #: process, as the benchmarks run it).
+    stripe_api_base: str | None = None
     stripe_webhook_secret: str | None = None
     #: An external SMTP server instead of the sink.
     smtp_url: str | None = None
@@ -91,7 +94,8 @@ async def run_stack(config: StackConfig, client: Client) -> AsyncIterator[Stack]
         bridge_port = config.bridge_port or free_port(config.host)
         bridge_url = f"http://{config.host}:{bridge_port}"
         sandbox_url: str | None = None
-        api_key, api_base, webhook_secret = config.stripe_api_key, None, config.stripe_webhook_secret
+        api_key, api_base = config.stripe_api_key, config.stripe_api_base
+        webhook_secret = config.stripe_webhook_secret
         if api_key is None:
             webhook_secret = _sandbox_webhook_secret(config.home)
             sandbox_port = config.sandbox_port or free_port(config.host)
