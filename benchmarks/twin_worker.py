@@ -13,6 +13,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
@@ -22,10 +23,13 @@ from benchmarks.stack import BenchStack, stopped_if_one_dies
 from benchmarks.twin import TwinWorkflow, no_op
 from benchmarks.twin_plan import TwinPlan
 from chaos.stack import ChildProcess
+from dealflow.settings import Settings
 from dealflow.temporal import apply_activation_jobs_as_one_batch, connect
-from worker import GRACEFUL_SHUTDOWN, POLLERS, STICKY_TIMEOUT
+from worker import GRACEFUL_SHUTDOWN, POLLERS
 
 READY_LINE = "twin worker polling task queue"
+#: worker.py's default (DEALFLOW_WORKER_STICKY_TIMEOUT_SECONDS).
+STICKY_TIMEOUT = timedelta(seconds=Settings.model_fields["worker_sticky_timeout_seconds"].default)
 
 
 def twin_worker(client: Client, task_queue: str) -> Worker:

@@ -1,0 +1,34 @@
+"""What a deal costs in Temporal actions (Temporal Cloud bills each; a self-hosted cluster's cost
+follows them): a deal of 1 and of 3 milestones, played to its end with one relayed signal per
+payment (the bridge folds the second event of a payment), stays within issue 11's budget of 1.2
+times the least such a deal needs. A count, not a timing: it fails the change that adds work."""
+
+from __future__ import annotations
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from benchmarks.history import billable_actions
+from tests.deal_harness import make_spec, running_deal
+
+#: Actions per deal, markers included, for a deal of this many milestones (issue 11).
+BUDGET = {1: 40, 3: 102}
+
+
+@pytest.mark.parametrize("milestones", sorted(BUDGET))
+async def test_a_deal_costs_what_its_work_costs(
+    dev_server_env: WorkflowEnvironment, milestones: int
+) -> None:
+    # On the dev server: its histories say which workflow task issued each command.
+    async with running_deal(dev_server_env, make_spec(milestones=milestones)) as deal:
+        final = await deal.complete()
+        history = await deal.handle.fetch_history()
+
+    actions = billable_actions(list(history.events))
+    spent = actions.total + sum(actions.markers.values())
+    assert final.stage == "completed"
+    assert spent <= BUDGET[milestones], f"{spent} actions: {dict(actions.by_kind)}"
+    assert actions.of("signal") == milestones, "one signal per payment"
+    assert actions.of("activity:retrieve_payment_intent") == milestones, "one read per payment"
+    assert actions.of("activity:expire_checkout_session") == 0, "paid sessions are complete"
+    assert sum(actions.markers.values()) == 1, "one patch marker for this release"
