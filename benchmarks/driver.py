@@ -37,7 +37,7 @@ from dealflow.models import DealSpec, Policy
 from demo.actors import DemoClient, DemoVendor
 from demo.browser import Browser
 from demo.http import DemoStepFailed
-from demo.scenarios import CARD_OK, website_spec
+from demo.scenarios import CARD_OK, WEBSITE
 from starter import start_deal
 from stripe_sandbox.control import SandboxControl
 
@@ -64,7 +64,7 @@ def _task_failure(event: HistoryEvent) -> str:
 def deal_spec(deal_id: str, milestones: int, fulfillment_url: str) -> DealSpec:
     """The demo's website deal with `milestones` milestones, on the default (real-life) windows,
     so no reminder or reconciliation timer fires while the benchmark runs."""
-    demo = website_spec(deal_id, 1, fulfillment_url, Policy(demo=True))
+    demo = WEBSITE.spec(deal_id, 1, fulfillment_url, Policy(demo=True))
     return DealSpec.model_validate(
         {
             **demo.model_dump(),
