@@ -40,11 +40,12 @@ log = logging.getLogger("dealflow.worker")
 #: The default of DEALFLOW_WORKER_WORKFLOW_POLLERS, for the tests' and benchmarks' own workers.
 POLLERS: int = Settings.model_fields["worker_workflow_pollers"].default
 GRACEFUL_SHUTDOWN = timedelta(seconds=20)
-#: Every module imported once and shared by every deal's sandbox, the workflows package and what
-#: libraries import lazily inside a run (pydantic's email_validator) alike: a sandbox of its own
-#: imports costs about 90 KB per cached deal, and each module it re-imports (email_validator with
-#: idna's tables, 280 KB) as much again. Each run keeps its own DealWorkflow object and the
-#: sandbox's restricted builtins.
+#: Every module imported once and shared by every deal's sandbox: the workflows package and what
+#: libraries import lazily inside a run alike. A sandbox importing the workflows package again
+#: costs about 95 KB more per cached deal (`python -m benchmarks.memory`: 196 against 291 KB);
+#: passing only the workflows package through costs more still (about 540 KB), as pydantic's
+#: lazily imported email_validator, with idna's tables, is then imported again in every run.
+#: Each run keeps its own DealWorkflow object and the sandbox's restricted builtins.
 SHARED_SANDBOX = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_all_modules()
 )

@@ -9,9 +9,10 @@
 
 Everything is decided and every port checked before anything starts, so a taken port is one
 line naming the setting that moves it. Temporal and Postgres start at once, and the stack's code
-is imported while they do; the rest starts as soon as both answer. Ctrl-C (or SIGTERM) stops the parts in reverse order
-and waits for each; a second Ctrl-C stops without waiting. The Temporal database, Postgres and
-the sandbox's state stay in `.dealflow/`, so the next `dealflow dev` resumes every deal.
+is imported while they do; the rest starts as soon as both answer. Ctrl-C (or SIGTERM) stops the
+parts in reverse order and waits for each; a second Ctrl-C stops without waiting. The Temporal
+database, Postgres and the sandbox's state stay in `.dealflow/`, so the next `dealflow dev`
+resumes every deal.
 """
 
 from __future__ import annotations
