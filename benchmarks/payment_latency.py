@@ -10,13 +10,14 @@ milestone's money collected (`benchmarks.readmodel`, one query for all watched d
 (a) One deal alone, then N deals at once from start to completed (`benchmarks.driver`): the time
     from the sandbox answering the payment to the deal showing funded, with the sandbox's own
     webhook delivery to the bridge.
-(b) For each rate: M deals signed and waiting for funding; the sandbox's webhooks go to a catcher
-    (`benchmarks.webhooks`) instead of the bridge; each deal's session is paid just before its
-    turn, and its events (as the sandbox made them, freshly signed) are POSTed to the bridge's
-    webhook endpoint at that many events per second. The time from the first POST of a payment's
-    events to the deal showing funded; the workflow confirms each payment by reading the sandbox,
-    where it is real. A deal that showed funded before its first POST (the deal's own check of
-    Stripe got there first) is counted apart.
+(b) For each rate: M deals signed and waiting for funding. Once each has made its own first
+    check of Stripe (a minute after its payment link), every session is paid while the sandbox's
+    webhooks go to a catcher (`benchmarks.webhooks`) instead of the bridge; then the events, as
+    the sandbox made them and freshly signed, are POSTed to the bridge's webhook endpoint at that
+    many events per second. The time from the first POST of a payment's events to the deal
+    showing funded; the workflow confirms each payment by reading the sandbox, where it is real.
+    A deal that showed funded before its first POST (its next check of Stripe got there first)
+    is counted apart.
 (c) The bridge's answer time to those POSTs; then copies of those events under new ids, POSTed
     as fast as the bridge takes them, C at a time from S source addresses (Stripe sends from
     several): the events per second accepted.
@@ -49,9 +50,10 @@ from benchmarks.driver import (
 from benchmarks.figures import Report, benchmark_parser, count, run_in_home, size
 from benchmarks.stack import bench_stack
 from benchmarks.webhooks import Delivery, WebhookCatcher, WebhookSender
+from workflows.rules import FIRST_POLL
 
-#: Each payment's events are POSTed this long after its session was paid.
-PAY_AHEAD = 0.5
+#: Sessions paid at once while the webhooks are held back.
+PAYING_AT_ONCE = 8
 #: The addresses the ingest test POSTs from, one per sender (Stripe sends from several).
 SOURCE_ADDRESS = "127.0.2.{}"
 #: Issue 11's goals: seconds to funded, and the bridge's answer, at the p99.
@@ -91,34 +93,14 @@ async def _sleep_until(moment: float) -> None:
     await asyncio.sleep(max(0.0, moment - time.monotonic()))
 
 
-@dataclass
-class WebhookTurns:
-    """Deals funded by webhooks POSTed at a fixed rate, two events per payment, in deal order."""
+@dataclass(frozen=True)
+class Payment:
+    """A session paid with the webhooks held back: its events as the sandbox sent them, and a
+    future of when the deal showed funded."""
 
-    cast: Cast
-    catcher: WebhookCatcher
-    sender: WebhookSender
-    rate: int
-    start: float
-
-    async def fund(self, number: int, run: DealRun, session: str) -> tuple[list[Delivery], float]:
-        """Pay the session just before the deal's turn, POST its events at their moments;
-        (the deliveries, when the deal showed funded)."""
-        deal_id, interval = run.spec.deal_id, 1 / self.rate
-        first_post = self.start + 2 * number * interval
-        funded = self.cast.watch.collected(deal_id, run.spec.milestones[0].amount)
-        await _sleep_until(first_post - PAY_AHEAD)
-        await run.pay(0, session)
-        bodies = await self.catcher.events_of(deal_id, 2, STEP_TIMEOUT)
-        deliveries = await asyncio.gather(
-            *(self._post_at(first_post + turn * interval, body) for turn, body in enumerate(bodies))
-        )
-        return list(deliveries), await asyncio.wait_for(funded, STEP_TIMEOUT)
-
-    async def _post_at(self, moment: float, body: str) -> Delivery:
-        """POST at its moment, whether or not the bridge has answered the ones before."""
-        await _sleep_until(moment)
-        return await self.sender.post(body)
+    deal_id: str
+    bodies: list[str]
+    funded: asyncio.Future[float]
 
 
 Result = TypeVar("Result")
@@ -140,6 +122,42 @@ async def _open(run: DealRun) -> str:
     return await run.payment_session(0)
 
 
+async def _pay_holding_webhooks(
+    cast: Cast, opened: list[tuple[DealRun, str]], report: Report
+) -> list[Payment]:
+    """Pay every session while the sandbox's webhooks go to a catcher, not the bridge."""
+    bench, slots = cast.bench, asyncio.Semaphore(PAYING_AT_ONCE)
+
+    async def pay(catcher: WebhookCatcher, run: DealRun, session: str) -> Payment:
+        funded = cast.watch.collected(run.spec.deal_id, run.spec.milestones[0].amount)
+        async with slots:
+            await run.pay(0, session)
+        return Payment(
+            run.spec.deal_id, await catcher.events_of(run.spec.deal_id, 2, STEP_TIMEOUT), funded
+        )
+
+    async with WebhookCatcher().serving() as catcher:
+        await cast.sandbox.set_webhook(catcher.url)
+        try:
+            paid = await asyncio.gather(
+                *(pay(catcher, run, session) for run, session in opened), return_exceptions=True
+            )
+        finally:
+            await cast.sandbox.set_webhook(f"{bench.stack.bridge_url}/webhooks/stripe")
+    return [
+        payment
+        for _, payment in _succeeded(
+            list(zip(opened, paid, strict=True)), "could not be paid", report
+        )
+    ]
+
+
+async def _post_at(sender: WebhookSender, moment: float, body: str) -> Delivery:
+    """POST at its moment, whether or not the bridge has answered the ones before."""
+    await _sleep_until(moment)
+    return await sender.post(body)
+
+
 async def webhooks_at(cast: Cast, rate: int, open_deals: int, report: Report) -> list[str]:
     """(b), and (c)'s answer times, at one rate; returns the event bodies it sent."""
     bench = cast.bench
@@ -149,27 +167,30 @@ async def webhooks_at(cast: Cast, rate: int, open_deals: int, report: Report) ->
     ]
     sessions = await asyncio.gather(*(_open(run) for run in runs), return_exceptions=True)
     opened = _succeeded(list(zip(runs, sessions, strict=True)), "could not be signed", report)
-    bridge_url = bench.stack.bridge_url
-    async with (
-        WebhookCatcher().serving() as catcher,
-        aclosing(WebhookSender(bridge_url, bench.webhook_secret)) as sender,
-    ):
-        await cast.sandbox.set_webhook(catcher.url)
-        try:
-            turns = WebhookTurns(cast, catcher, sender, rate, time.monotonic() + 2 * PAY_AHEAD)
-            funding = await asyncio.gather(
-                *(turns.fund(n, run, session) for n, (run, session) in enumerate(opened)),
-                return_exceptions=True,
-            )
-        finally:
-            await cast.sandbox.set_webhook(f"{bridge_url}/webhooks/stripe")
+    # Every deal looks at Stripe itself a minute after its link; paid and posted after that
+    # look and before the next one, a deal is funded by its webhook.
+    newest_link = max(run.times.milestones[0].at["link"] for run, _ in opened)
+    await asyncio.sleep(max(0.0, newest_link + FIRST_POLL.total_seconds() + 2 - cast.now()))
+    payments = await _pay_holding_webhooks(cast, opened, report)
+    async with aclosing(WebhookSender(bench.stack.bridge_url, bench.webhook_secret)) as sender:
+        start = time.monotonic() + 0.5
+        turns = [(payment, body) for payment in payments for body in payment.bodies]
+        deliveries = await asyncio.gather(
+            *(_post_at(sender, start + n / rate, body) for n, (_, body) in enumerate(turns))
+        )
+    first_post = {}
+    for (payment, _), delivery in zip(turns, deliveries, strict=True):
+        first_post.setdefault(payment.deal_id, delivery.sent_at)
+    funded = await asyncio.gather(
+        *(asyncio.wait_for(payment.funded, STEP_TIMEOUT) for payment in payments),
+        return_exceptions=True,
+    )
     results = [
-        r
-        for _, r in _succeeded(
-            list(zip(opened, funding, strict=True)), "did not show funded", report
+        (first_post[payment.deal_id], at)
+        for payment, at in _succeeded(
+            list(zip(payments, funded, strict=True)), "did not show funded", report
         )
     ]
-    deliveries = [delivery for sent, _ in results for delivery in sent]
     if refused := [d.status for d in deliveries if d.status != 200]:
         report.problem(
             f"the bridge refused {len(refused)} of {len(deliveries)} webhooks: HTTP {sorted(set(refused))}"
@@ -180,12 +201,12 @@ async def webhooks_at(cast: Cast, rate: int, open_deals: int, report: Report) ->
         "achieved_rate": round((len(posted) - 1) / (max(posted) - min(posted)), 1),
         "open_deals": open_deals,
         "events": len(deliveries),
-        # Deals whose own check of Stripe found the payment before its webhook came.
-        "funded_before_first_post": sum(1 for sent, at in results if at < sent[0].sent_at),
+        # Deals whose own look at Stripe found the payment before its webhook came.
+        "funded_before_first_post": sum(1 for posted_at, at in results if at < posted_at),
     }
     report.percentiles(
         "webhook_to_funded",
-        [at - sent[0].sent_at for sent, at in results if at >= sent[0].sent_at],
+        [at - posted_at for posted_at, at in results if at >= posted_at],
         "s",
         params,
         label=f"(b) {rate} webhooks/s to the bridge ({params['achieved_rate']}/s sent), {open_deals} open deals, to funded",
@@ -200,7 +221,7 @@ async def webhooks_at(cast: Cast, rate: int, open_deals: int, report: Report) ->
         goal=ANSWER_GOAL_MS,
         scale=1000,
     )
-    return [body for run in runs for body in catcher.bodies[run.spec.deal_id]]
+    return [body for _, body in turns]
 
 
 def _copies(bodies: list[str], number: int) -> list[str]:
