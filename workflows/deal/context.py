@@ -73,6 +73,11 @@ OWN_STEPS = "steps-issue-their-own-commands"
 #: completed. And money of a released milestone that goes back to the client takes the vendor's
 #: share back from their transfer (`Release.follow_money_back`).
 LEAN_STEPS = "lean-steps"
+#: `workflow.patched` id of the release after LEAN_STEPS (and standing for it): a dispute is
+#: answered with the evidence the deal holds, before Stripe's deadline, and its funds follow
+#: `funds_withdrawn` / `funds_reinstated`; a milestone paid by bank debit is processing until
+#: Stripe says the debit succeeded or failed.
+DISPUTES_AND_DEBITS = "disputes-answered-bank-debits"
 
 
 class DealContext:
@@ -88,7 +93,8 @@ class DealContext:
         # Decided here, when the deal is built: an update can come in the deal's first
         # activation, and the SDK runs its handler before `run` starts. Deals recorded before
         # LEAN_STEPS ask for the older patches one by one, in the order they always did.
-        self.lean = workflow.patched(LEAN_STEPS)
+        self.disputes_and_debits = workflow.patched(DISPUTES_AND_DEBITS)
+        self.lean = self.disputes_and_debits or workflow.patched(LEAN_STEPS)
         per_step = self.lean or workflow.patched(LEDGER_PER_STEP)
         self.journal = Journal(spec, self._view, per_step=per_step, publish_on_flush=self.lean)
         self.timers = Timers(
