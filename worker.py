@@ -65,9 +65,12 @@ def build_activities(
     settings: Settings, pool: asyncpg.Pool, http: httpx.AsyncClient
 ) -> list[Callable[..., Any]]:
     """The real activities, wired to the configured Stripe, SMTP, vendors and Postgres."""
-    email = EmailActivities.from_settings(settings)
+    links = settings.portal_links()
+    email = EmailActivities(smtp_url=settings.smtp_url, mail_from=settings.mail_from, links=links)
     return activity_methods(
-        PaymentActivities.from_settings(settings),
+        PaymentActivities(
+            api_key=settings.stripe_api_key, api_base=settings.stripe_api_base, links=links
+        ),
         email,
         DeliveryActivities.from_settings(settings, http, email),
         LedgerActivities(pool),
@@ -92,7 +95,9 @@ def build_worker(
             workflows=[DealWorkflow],
             activities=activities,
             workflow_runner=(
-                SHARED_SANDBOX if settings.worker_sandbox_imports == "shared" else SandboxedWorkflowRunner()
+                SHARED_SANDBOX
+                if settings.worker_sandbox_imports == "shared"
+                else SandboxedWorkflowRunner()
             ),
             max_cached_workflows=settings.worker_max_cached_workflows,
             max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,

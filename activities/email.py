@@ -27,7 +27,6 @@ from dealflow.mailer import (
     OutgoingMail,
 )
 from dealflow.messages import EmailAttachment, EmailInput, EmailKind, EmailResult
-from dealflow.settings import Settings
 
 TEMPLATE_ERROR = "TemplateError"
 INVALID_ATTACHMENT = "InvalidAttachment"
@@ -90,14 +89,6 @@ class EmailActivities:
     ) -> None:
         self._mailer = Mailer(smtp_url=smtp_url, mail_from=mail_from)
         self._links = links
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> EmailActivities:
-        return cls(
-            smtp_url=settings.smtp_url,
-            mail_from=settings.mail_from,
-            links=settings.portal_links(),
-        )
 
     async def send(
         self,

@@ -190,15 +190,24 @@ class LedgerActivities:
                     for e in batch.events
                 ),
                 *(
-                    ("payment", f"{p.kind.value}:{p.stripe_id}", p, lambda p=p: insert_payment(conn, p))
+                    (
+                        "payment",
+                        f"{p.kind.value}:{p.stripe_id}",
+                        p,
+                        lambda p=p: insert_payment(conn, p),
+                    )
                     for p in batch.payments
                 ),
             ]
             if batch.snapshot is not None:
                 s = batch.snapshot
-                rows.append(("snapshot", f"{s.deal_id}:{s.version}", s, lambda: upsert_snapshot(conn, s)))
+                rows.append(
+                    ("snapshot", f"{s.deal_id}:{s.version}", s, lambda: upsert_snapshot(conn, s))
+                )
             outcomes = [
-                await _write_row(conn, batch.deal_id, entry, key, model.model_dump(mode="json"), write)
+                await _write_row(
+                    conn, batch.deal_id, entry, key, model.model_dump(mode="json"), write
+                )
                 for entry, key, model, write in rows
             ]
         quarantined = [refused for _, refused in outcomes if refused is not None]

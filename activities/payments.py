@@ -66,7 +66,7 @@ from dealflow.messages import (
     TransferResult,
     TransferReversalResult,
 )
-from dealflow.settings import Settings, is_offline_sandbox
+from dealflow.settings import is_offline_sandbox
 
 _IDEMPOTENCY_KEY_MAX = 255
 #: Customer metadata naming the client dealflow made it for (`client_identity` of the email).
@@ -115,14 +115,6 @@ class PaymentActivities:
                 max_network_retries=max_network_retries,
                 http_client=stripe.HTTPXClient(timeout=httpx.Timeout(**asdict(STRIPE.http))),
             )
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> PaymentActivities:
-        return cls(
-            api_key=settings.stripe_api_key,
-            api_base=settings.stripe_api_base,
-            links=settings.portal_links(),
-        )
 
     @property
     def _stripe(self) -> stripe.StripeClient:

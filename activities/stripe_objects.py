@@ -5,7 +5,7 @@ payment (its fee and net)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from dealflow.messages import (
     ChargeState,
@@ -14,14 +14,13 @@ from dealflow.messages import (
     PaymentIntentState,
     RefundState,
 )
+from dealflow.messages.base import Message
+
+M = TypeVar("M", bound=Message)
 
 
 def timestamp(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
-
-
-def _metadata(metadata: Any) -> dict[str, str]:
-    return metadata.to_dict() if metadata is not None else {}
 
 
 def _id(field: Any) -> str | None:
@@ -29,13 +28,20 @@ def _id(field: Any) -> str | None:
     return field if isinstance(field, str) or field is None else field.id
 
 
+def _state(
+    model: type[M], obj: Any, own_id: str, *, links: tuple[str, ...] = (), **given: Any
+) -> M:
+    """A Stripe object as our message: its id under our name for it (`charge_id`, ...), each
+    expandable field in `links` as `<field>_id`, its metadata (where the message keeps it) as a
+    plain dict, every other field read under its own name."""
+    if "metadata" in model.model_fields:
+        given["metadata"] = obj.metadata.to_dict() if obj.metadata is not None else {}
+    linked = {f"{link}_id": _id(getattr(obj, link)) for link in links}
+    return model.from_attributes(obj, **{own_id: obj.id}, **linked, **given)
+
+
 def session_state(session: Any) -> CheckoutSessionState:
-    return CheckoutSessionState.from_attributes(
-        session,
-        session_id=session.id,
-        payment_intent_id=_id(session.payment_intent),
-        metadata=_metadata(session.metadata),
-    )
+    return _state(CheckoutSessionState, session, "session_id", links=("payment_intent",))
 
 
 #: Read a payment intent with this, and its fee and net come in the same answer.
@@ -52,43 +58,37 @@ def _balance(charge: Any) -> dict[str, Any]:
 
 
 def intent_state(intent: Any, *, sandbox: bool) -> PaymentIntentState:
-    return PaymentIntentState.from_attributes(
+    return _state(
+        PaymentIntentState,
         intent,
-        payment_intent_id=intent.id,
+        "payment_intent_id",
         latest_charge=_id(intent.latest_charge),
-        metadata=_metadata(intent.metadata),
         sandbox=sandbox,
         **_balance(intent.latest_charge),
     )
 
 
 def charge_state(charge: Any) -> ChargeState:
-    return ChargeState.from_attributes(
-        charge,
-        charge_id=charge.id,
-        payment_intent_id=_id(charge.payment_intent),
-        metadata=_metadata(charge.metadata),
-    )
+    return _state(ChargeState, charge, "charge_id", links=("payment_intent",))
 
 
 def refund_state(refund: Any, *, livemode: bool) -> RefundState:
-    return RefundState.from_attributes(
+    return _state(
+        RefundState,
         refund,
-        refund_id=refund.id,
-        payment_intent_id=_id(refund.payment_intent),
-        charge_id=_id(refund.charge),
+        "refund_id",
+        links=("payment_intent", "charge"),
         status=refund.status or "pending",
         livemode=livemode,
-        metadata=_metadata(refund.metadata),
     )
 
 
 def dispute_state(dispute: Any) -> DisputeState:
     due_by = dispute.evidence_details.due_by
-    return DisputeState.from_attributes(
+    return _state(
+        DisputeState,
         dispute,
-        dispute_id=dispute.id,
-        charge_id=_id(dispute.charge),
-        payment_intent_id=_id(dispute.payment_intent),
+        "dispute_id",
+        links=("charge", "payment_intent"),
         evidence_due_by=timestamp(due_by) if due_by else None,
     )
