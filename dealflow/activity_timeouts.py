@@ -78,13 +78,14 @@ class StripeTimeouts:
 @dataclass(frozen=True)
 class MailTimeouts:
     """One mail: aiosmtplib waits at most `command_timeout` seconds for each of up to
-    `round_trips` answers (connect, greeting, EHLO, STARTTLS, TLS handshake, EHLO, two for AUTH,
-    MAIL, RCPT, DATA, end of data, QUIT) and retries nothing itself. The end-of-data wait also
+    `round_trips` answers and retries nothing itself: on a kept connection the server dropped,
+    MAIL, RCPT, DATA and end of data before the drop shows, then on a new one connect, greeting,
+    EHLO, STARTTLS, TLS handshake, EHLO, two for AUTH, MAIL, RCPT, DATA, end of data, QUIT. The end-of-data wait also
     covers sending the message, so it must allow a 10 MB attachment on a slow uplink.
     """
 
     command_timeout: float = 30.0
-    round_trips: int = 13
+    round_trips: int = 17
     heartbeat_timeout: timedelta | None = HEARTBEAT_TIMEOUT
 
     @property

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import aiosmtplib
 import httpx
 import pytest
 import stripe
@@ -29,6 +30,7 @@ from dealflow.activity_timeouts import (
 )
 from dealflow.links import PortalLinks
 from dealflow.mailer import Mailer, OutgoingMail
+from devstack.mailsink import MailSink
 
 FAMILIES = {
     "stripe": STRIPE,
@@ -105,24 +107,33 @@ def test_ledger_statements_use_the_ledger_setting() -> None:
 
 
 async def test_mail_waits_each_smtp_answer_for_the_mail_setting(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    sent: list[dict[str, Any]] = []
+    opened: list[dict[str, Any]] = []
 
-    async def record(message: Any, **options: Any) -> None:
-        sent.append(options)
+    class RecordedSMTP(aiosmtplib.SMTP):
+        def __init__(self, **options: Any) -> None:
+            opened.append(options)
+            super().__init__(**options)
 
-    monkeypatch.setattr(dealflow.mailer.aiosmtplib, "send", record)
-    mailer = Mailer(smtp_url="smtp://mail.test:25", mail_from="deals@dealflow.test")
-    await mailer.send(
-        OutgoingMail(
-            deal_id="deal-mail",
-            kind="sign_reminder",
-            to="client@example.com",
-            subject="Please sign",
-            message_key="sign_reminder:1",
-            text="Please sign.",
-            html="<p>Please sign.</p>",
+    monkeypatch.setattr(dealflow.mailer.aiosmtplib, "SMTP", RecordedSMTP)
+    sink = MailSink(tmp_path)
+    await sink.start()
+    try:
+        mailer = Mailer(smtp_url=sink.url, mail_from="deals@dealflow.test")
+        await mailer.send(
+            OutgoingMail(
+                deal_id="deal-mail",
+                kind="sign_reminder",
+                to="client@example.com",
+                subject="Please sign",
+                message_key="sign_reminder:1",
+                text="Please sign.",
+                html="<p>Please sign.</p>",
+            )
         )
-    )
-    assert [options["timeout"] for options in sent] == [MAIL.command_timeout]
+        await mailer.close()
+    finally:
+        await sink.stop()
+    assert [options["timeout"] for options in opened] == [MAIL.command_timeout]
+    assert len(sink.messages) == 1
