@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from dealflow.console import deal_details, deal_summary
 from dealflow.contract import starting_search_attributes
 from dealflow.models import DealSpec
 from dealflow.process import run_and_exit
@@ -40,7 +42,9 @@ async def start_deal(client: Client, spec: DealSpec, task_queue: str) -> Workflo
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             memo={"title": spec.title},
-            search_attributes=starting_search_attributes(spec),
+            search_attributes=starting_search_attributes(spec, datetime.now(UTC)),
+            static_summary=deal_summary(spec),
+            static_details=deal_details(spec),
         )
     except WorkflowAlreadyStartedError as error:
         raise DealExists(

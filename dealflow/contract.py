@@ -8,6 +8,7 @@ opened in. A name changed here changes everywhere; a name typed as a string else
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 
@@ -124,7 +125,15 @@ DEAL_STAGE = SearchAttributeKey.for_keyword("DealStage")
 DEAL_CLIENT = SearchAttributeKey.for_keyword("DealClient")
 DEAL_AMOUNT_CENTS = SearchAttributeKey.for_int("DealAmountCents")
 DEAL_COLLECTED_CENTS = SearchAttributeKey.for_int("DealCollectedCents")
-SEARCH_ATTRIBUTES: Final = (DEAL_STAGE, DEAL_CLIENT, DEAL_AMOUNT_CENTS, DEAL_COLLECTED_CENTS)
+#: When the deal entered its stage: "awaiting funding for more than 7 days" is a query on it.
+DEAL_STAGE_SINCE = SearchAttributeKey.for_datetime("DealStageSince")
+SEARCH_ATTRIBUTES: Final = (
+    DEAL_STAGE,
+    DEAL_CLIENT,
+    DEAL_AMOUNT_CENTS,
+    DEAL_COLLECTED_CENTS,
+    DEAL_STAGE_SINCE,
+)
 
 
 def search_attribute_updates(
@@ -141,7 +150,11 @@ def search_attribute_updates(
     ]
 
 
-def starting_search_attributes(spec: DealSpec) -> TypedSearchAttributes:
-    """A new deal's attributes, so it can be found from its first moment: SOW sent, nothing collected."""
-    updates = search_attribute_updates(DealStage.SOW_SENT, str(spec.client.email), spec.total_amount, 0)
-    return TypedSearchAttributes([SearchAttributePair(u.key, u.value) for u in updates])
+def starting_search_attributes(spec: DealSpec, now: datetime) -> TypedSearchAttributes:
+    """A new deal's attributes, so it can be found from its first moment: SOW sent since `now`,
+    nothing collected."""
+    updates = search_attribute_updates(
+        DealStage.SOW_SENT, str(spec.client.email), spec.total_amount, 0
+    )
+    pairs = [SearchAttributePair(u.key, u.value) for u in updates]
+    return TypedSearchAttributes([*pairs, SearchAttributePair(DEAL_STAGE_SINCE, now)])

@@ -152,7 +152,9 @@ def _field_rules(model: type[BaseModel]) -> tuple[tuple[str, TextRule | None], .
 
 def _rule_of(field: FieldInfo) -> TextRule | None:
     """The field's TextRule; for `SingleLineText | None` it sits inside the union."""
-    nested = (marker for arg in get_args(field.annotation) for marker in getattr(arg, "__metadata__", ()))
+    nested = (
+        marker for arg in get_args(field.annotation) for marker in getattr(arg, "__metadata__", ())
+    )
     return next((m for m in (*field.metadata, *nested) if isinstance(m, TextRule)), None)
 
 
@@ -162,7 +164,9 @@ Slug = Annotated[
 ]
 MilestoneKey = Annotated[
     str,
-    Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$", description="lower-case letters, digits, '-', '_'"),
+    Field(
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$", description="lower-case letters, digits, '-', '_'"
+    ),
 ]
 Amount = Annotated[
     int,
@@ -262,7 +266,9 @@ class Policy(_Strict):
     platform_fee_bps: int = Field(default=0, ge=0, le=5_000)
     platform_fee_fixed: int = Field(default=0, ge=0)
     after_release_refund: AfterReleaseRefund = AfterReleaseRefund.REVERSE
-    demo: bool = Field(default=False, description="short demo windows; shown on every page and mail")
+    demo: bool = Field(
+        default=False, description="short demo windows; shown on every page and mail"
+    )
 
     @model_validator(mode="after")
     def _ranges(self) -> Policy:
@@ -281,7 +287,9 @@ class DealSpec(_Strict):
     currency: Currency
     client: Client
     vendor: Vendor
-    sow: MultiLineText = Field(min_length=20, max_length=100_000, description="statement of work text")
+    sow: MultiLineText = Field(
+        min_length=20, max_length=100_000, description="statement of work text"
+    )
     milestones: list[Milestone] = Field(min_length=1, max_length=MAX_MILESTONES)
     policy: Policy = Policy()
 
@@ -291,14 +299,18 @@ class DealSpec(_Strict):
         seen: set[str] = set()
         for milestone in milestones:
             if milestone.key in seen:
-                raise ValueError(f"milestone key '{milestone.key}' is used twice; keys must be unique")
+                raise ValueError(
+                    f"milestone key '{milestone.key}' is used twice; keys must be unique"
+                )
             seen.add(milestone.key)
         return milestones
 
     @model_validator(mode="after")
     def _vendor_is_paid(self) -> DealSpec:
         for milestone in self.milestones:
-            fee = platform_fee(milestone.amount, self.policy.platform_fee_bps, self.policy.platform_fee_fixed)
+            fee = platform_fee(
+                milestone.amount, self.policy.platform_fee_bps, self.policy.platform_fee_fixed
+            )
             if fee >= milestone.amount:
                 raise ValueError(
                     f"policy.platform_fee_bps/platform_fee_fixed: the platform fee of "

@@ -42,7 +42,7 @@ class DevServerFailed(RuntimeError):
 
 def search_attribute_flags() -> list[str]:
     """`--search-attribute Name=Type` arguments for `temporal server start-dev`."""
-    kinds = {"KEYWORD": "Keyword", "INT": "Int"}
+    kinds = {"KEYWORD": "Keyword", "INT": "Int", "DATETIME": "Datetime"}
     return [
         arg
         for key in SEARCH_ATTRIBUTES

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.ledger import LedgerActivities
     from activities.receipts import ReceiptActivities
     from dealflow import activity_timeouts as timeouts
+    from dealflow.console import activity_summary
     from dealflow.messages import (
         DealSnapshot,
         LedgerBatch,
@@ -83,10 +84,12 @@ class Family:
     def start(
         self, activity: Callable[[Any, Arg], Awaitable[Result]], arg: Arg
     ) -> workflow.ActivityHandle[Result]:
-        """Schedule the activity now (the command is issued in this step); await the handle."""
+        """Schedule the activity now (the command is issued in this step); await the handle.
+        Its line in the Temporal UI says what it does (`activity_summary`)."""
         return workflow.start_activity_method(
             activity,
             arg,
+            summary=activity_summary(activity.__name__, arg),
             start_to_close_timeout=self.timeouts.attempt_timeout,
             heartbeat_timeout=self.timeouts.heartbeat_timeout,
             schedule_to_close_timeout=self.schedule_to_close,

@@ -27,7 +27,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from dealflow.contract import EventKind, search_attribute_updates
+    from dealflow.contract import DEAL_STAGE_SINCE, EventKind, search_attribute_updates
     from dealflow.messages import (
         DealSnapshot,
         DealStage,
@@ -63,7 +63,13 @@ class View:
 
 class Journal:
     def __init__(
-        self, spec: DealSpec, view: Callable[[], View], *, per_step: bool, publish_on_flush: bool
+        self,
+        spec: DealSpec,
+        view: Callable[[], View],
+        *,
+        per_step: bool,
+        publish_on_flush: bool,
+        stage_since: bool = False,
     ) -> None:
         self.timeline: list[TimelineEntry] = []
         self.anomalies: list[str] = []
@@ -81,6 +87,8 @@ class Journal:
         #: Search attributes and the read-model row once per flush, with the step's last view,
         #: instead of once per recorded change (deals recorded before `LEAN_STEPS` do the latter).
         self._publish_on_flush = publish_on_flush
+        #: `DealStageSince` follows each change of stage (deals before DISPUTES_AND_DEBITS lack it).
+        self._stage_since = stage_since
         #: What the starter already set the search attributes to, when they show this deal as
         #: it begins: the first change to show needs the read-model row, not an upsert.
         self._started_as = self._start_attributes() if publish_on_flush else None
@@ -136,14 +144,16 @@ class Journal:
         shown = (view.stage, view.collected)
         if self._published == shown:
             return
+        stage_changed = self._published is None or self._published[0] != view.stage
         self._published = shown
         spec = self._spec
         if shown != self._started_as:
-            workflow.upsert_search_attributes(
-                search_attribute_updates(
-                    view.stage, str(spec.client.email), spec.total_amount, view.collected
-                )
+            updates = search_attribute_updates(
+                view.stage, str(spec.client.email), spec.total_amount, view.collected
             )
+            if self._stage_since and stage_changed:
+                updates.append(DEAL_STAGE_SINCE.value_set(workflow.now()))
+            workflow.upsert_search_attributes(updates)
         self._started_as = None
         self._add(
             DealSnapshot(
@@ -175,7 +185,11 @@ class Journal:
                 DealStage.SOW_SENT, str(spec.client.email), spec.total_amount, 0
             )
         }
-        given = {pair.key.name: pair.value for pair in workflow.info().typed_search_attributes}
+        given = {
+            pair.key.name: pair.value
+            for pair in workflow.info().typed_search_attributes
+            if pair.key.name in started
+        }
         return (DealStage.SOW_SENT, 0) if given == started else None
 
     def start(self) -> asyncio.Task[None] | None:

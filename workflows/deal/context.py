@@ -21,6 +21,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from dealflow.console import current_details
     from dealflow.contract import EventKind
     from dealflow.messages import (
         DealStage,
@@ -96,10 +97,14 @@ class DealContext:
         self.disputes_and_debits = workflow.patched(DISPUTES_AND_DEBITS)
         self.lean = self.disputes_and_debits or workflow.patched(LEAN_STEPS)
         per_step = self.lean or workflow.patched(LEDGER_PER_STEP)
-        self.journal = Journal(spec, self._view, per_step=per_step, publish_on_flush=self.lean)
-        self.timers = Timers(
-            stopped=lambda: self.stop is not None, before_waiting=self.journal.flush
+        self.journal = Journal(
+            spec,
+            self._view,
+            per_step=per_step,
+            publish_on_flush=self.lean,
+            stage_since=self.disputes_and_debits,
         )
+        self.timers = Timers(stopped=lambda: self.stop is not None, before_waiting=self._waiting)
         self.background: list[asyncio.Task[None]] = []
         self.text_checked = self.lean or workflow.patched(REFUSE_BAD_TEXT)
         self.own_steps = self.lean or workflow.patched(OWN_STEPS)
@@ -162,6 +167,16 @@ class DealContext:
 
     def money(self, amount: int) -> str:
         return format_money(amount, self.spec.currency)
+
+    def _waiting(self) -> None:
+        """The deal is about to wait for time or a person: its step's ledger rows go out, and
+        its page in the Temporal UI says where it stands."""
+        self.journal.flush()
+        workflow.set_current_details(
+            current_details(
+                self.stage, self.timers.deadline, self.money_totals(), self.spec.currency
+            )
+        )
 
     def _view(self) -> View:
         return View(stage=self.stage, money=self.money_totals(), livemode=self.livemode)
