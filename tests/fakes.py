@@ -171,6 +171,42 @@ class FakeActivities:
         session.payment_intent_id = intent.payment_intent_id
         return intent
 
+    def pay_by_debit(self, session_id: str, method: str = "us_bank_account") -> PaymentIntentState:
+        """The client pays a session by bank debit: the session completes unpaid and the
+        payment intent is processing until `settle_debit`."""
+        intent = self.pay(session_id)
+        processing = intent.model_copy(
+            update={
+                "status": "processing",
+                "amount_received": 0,
+                "payment_method_type": method,
+                **dict.fromkeys(("fee", "net", "fee_currency")),
+            }
+        )
+        self.intents[intent.payment_intent_id] = processing
+        return processing
+
+    def settle_debit(self, intent_id: str, *, succeeded: bool) -> PaymentIntentState:
+        """Stripe's answer on a processing debit: the money arrived, or the bank refused it."""
+        intent = self.intents[intent_id]
+        if succeeded:
+            settled = intent.model_copy(
+                update={
+                    "status": "succeeded",
+                    "amount_received": intent.amount,
+                    **card_fees(intent.amount, intent.currency),
+                }
+            )
+        else:
+            settled = intent.model_copy(
+                update={
+                    "status": "requires_payment_method",
+                    "failure_message": "The customer's bank account has been closed.",
+                }
+            )
+        self.intents[intent_id] = settled
+        return settled
+
     def add_intent(
         self,
         milestone_key: str,
