@@ -51,7 +51,7 @@ from dealflow.messages import (
     TransferReversalResult,
     WorkOrderInput,
 )
-from stripe_sandbox.fees import card_fee
+from stripe_sandbox.fees import card_fee, payment_fee
 
 
 @dataclass
@@ -94,6 +94,12 @@ class FakeSession:
 def card_fees(captured: int, currency: str) -> dict[str, Any]:
     """The fee and net Stripe's balance transaction reports for a charge (the sandbox's rates)."""
     fee = card_fee(captured, currency)
+    return {"fee": fee, "net": captured - fee, "fee_currency": currency}
+
+
+def debit_fees(captured: int, currency: str, method: str | None) -> dict[str, Any]:
+    """The fee and net of a bank debit that succeeded (the sandbox's rates)."""
+    fee = payment_fee(captured, currency, method or "us_bank_account")
     return {"fee": fee, "net": captured - fee, "fee_currency": currency}
 
 
@@ -194,7 +200,7 @@ class FakeActivities:
                 update={
                     "status": "succeeded",
                     "amount_received": intent.amount,
-                    **card_fees(intent.amount, intent.currency),
+                    **debit_fees(intent.amount, intent.currency, intent.payment_method_type),
                 }
             )
         else:

@@ -29,13 +29,26 @@ async def pay_by_bank(deal: DealRun, generation: int = 1) -> PaymentIntentState:
     return intent
 
 
-async def async_payment(deal: DealRun, outcome: str, intent: PaymentIntentState, generation: int = 1) -> str:
-    session_id = f"cs_test_{deal.spec.deal_id}_m1_{generation}"
-    return await deal.stripe_event(
+async def async_payment(deal: DealRun, outcome: str, intent: PaymentIntentState) -> str:
+    """Stripe's word on the debit, as the session's `async_payment_*` event."""
+    session_id = f"cs_test_{deal.spec.deal_id}_m1_1"
+    return await intent_event(
+        deal,
         f"checkout.session.async_payment_{outcome}",
+        intent,
         object_id=session_id,
-        milestone_key="m1",
         checkout_session_id=session_id,
+    )
+
+
+async def intent_event(
+    deal: DealRun, type: str, intent: PaymentIntentState, **fields: str
+) -> str:
+    """An event about milestone m1's payment `intent` (its own, unless `fields` say otherwise)."""
+    return await deal.stripe_event(
+        type,
+        **{"object_id": intent.payment_intent_id, **fields},
+        milestone_key="m1",
         payment_intent_id=intent.payment_intent_id,
         amount=intent.amount,
         currency=intent.currency,
@@ -72,14 +85,7 @@ async def test_a_processing_debit_is_funded_when_stripe_says_it_succeeded(
         settled = deal.fake.settle_debit(intent.payment_intent_id, succeeded=True)
         reads = len(deal.fake.args("retrieve_payment_intent"))
         await async_payment(deal, "succeeded", intent)
-        await deal.stripe_event(
-            "payment_intent.succeeded",
-            object_id=intent.payment_intent_id,
-            milestone_key="m1",
-            payment_intent_id=intent.payment_intent_id,
-            amount=intent.amount,
-            currency="usd",
-        )
+        await intent_event(deal, "payment_intent.succeeded", intent)
         status = await deal.milestone_state("m1", S.IN_PROGRESS)
         await deal.wait_calls("the payment mail", lambda f: f.mails(EmailKind.PAYMENT_RECEIVED))
 
@@ -101,12 +107,7 @@ async def test_a_failed_debit_gets_a_new_link_and_a_mail_then_a_card_pays(
         intent = await pay_by_bank(deal)
         deal.fake.settle_debit(intent.payment_intent_id, succeeded=False)
         await async_payment(deal, "failed", intent)
-        await deal.stripe_event(
-            "payment_intent.payment_failed",
-            object_id=intent.payment_intent_id,
-            milestone_key="m1",
-            payment_intent_id=intent.payment_intent_id,
-        )
+        await intent_event(deal, "payment_intent.payment_failed", intent)
         await deal.session_of("m1", 2)
         status = await deal.milestone_state("m1", S.AWAITING_FUNDING)
         assert status.milestones[0].checkout_url is not None
