@@ -40,6 +40,7 @@ CLIENT_KINDS = frozenset(
         EmailKind.PAYMENT_LINK,
         EmailKind.FUND_REMINDER,
         EmailKind.PAYMENT_RECEIVED,
+        EmailKind.DEBIT_FAILED,
         EmailKind.DELIVERABLE_READY,
         EmailKind.REVIEW_REMINDER,
         EmailKind.APPROVED_RECEIPT,

@@ -172,6 +172,8 @@ class PaymentActivities:
             "success_url": success_url,
             "cancel_url": cancel_url,
         }
+        if input.payment_method_types is not None:
+            params["payment_method_types"] = input.payment_method_types
         key = self._key(input.milestone_key, "checkout", f"g{input.generation}")
         with stripe_errors():
             session = await client.v1.checkout.sessions.create_async(

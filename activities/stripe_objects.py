@@ -64,8 +64,17 @@ def intent_state(intent: Any, *, sandbox: bool) -> PaymentIntentState:
         "payment_intent_id",
         latest_charge=_id(intent.latest_charge),
         sandbox=sandbox,
+        payment_method_type=_method_type(intent.latest_charge),
+        failure_message=intent.last_payment_error.message if intent.last_payment_error else None,
         **_balance(intent.latest_charge),
     )
+
+
+def _method_type(charge: Any) -> str | None:
+    """How an expanded charge was paid (`card`, `us_bank_account`, `sepa_debit`)."""
+    if charge is None or isinstance(charge, str) or charge.payment_method_details is None:
+        return None
+    return charge.payment_method_details.type
 
 
 def charge_state(charge: Any) -> ChargeState:

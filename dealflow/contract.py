@@ -87,6 +87,8 @@ class EventKind(StrEnum):
     FUND_REMINDER = "fund_reminder"
     PAYMENT_PENDING = "payment_pending"
     PAYMENT_FAILED = "payment_failed"
+    PAYMENT_PROCESSING = "payment_processing"
+    DEBIT_FAILED = "debit_failed"
     FUNDED = "funded"
     CAPTURED = "captured"
     AUTHORIZATION_CANCELLED = "authorization_cancelled"

@@ -203,6 +203,43 @@ class Vendor(_Strict):
     )
 
 
+class PaymentMethod(StrEnum):
+    """How a client may pay a milestone through Checkout, named as Stripe's
+    `payment_method_types`. Bank debits are *processing* for days before Stripe says whether
+    the money came."""
+
+    CARD = "card"
+    #: ACH Direct Debit: USD only, about 4 business days.
+    US_BANK_ACCOUNT = "us_bank_account"
+    #: SEPA Direct Debit: EUR only, about 5 to 6 business days.
+    SEPA_DEBIT = "sepa_debit"
+
+
+#: The one currency each bank debit can collect; cards take every currency dealflow accepts.
+BANK_DEBIT_CURRENCY = {PaymentMethod.US_BANK_ACCOUNT: "usd", PaymentMethod.SEPA_DEBIT: "eur"}
+
+
+def _payment_methods_problem(methods: list[PaymentMethod], currency: str, manual: bool) -> str | None:
+    """Why a list of payment methods cannot collect a milestone, or None."""
+    if len(set(methods)) != len(methods):
+        return "lists a payment method twice"
+    for method in methods:
+        needs = BANK_DEBIT_CURRENCY.get(method)
+        if needs is None:
+            continue
+        if needs != currency:
+            return f"'{method.value}' collects only {needs.upper()}, the deal is in {currency.upper()}"
+        if manual:
+            return (
+                f"'{method.value}' cannot hold money until approval "
+                "(policy.capture 'on_approval' needs card payments only)"
+            )
+    return None
+
+
+PaymentMethods = Annotated[list[PaymentMethod], Field(min_length=1, max_length=3)]
+
+
 class Milestone(_Strict):
     """One paid unit of work. Give either `due` (a date) or `due_in_days` (after signing)."""
 
@@ -212,6 +249,8 @@ class Milestone(_Strict):
     due: date | None = None
     due_in_days: int | None = Field(default=None, ge=1, le=3650)
     description: MultiLineText | None = Field(default=None, max_length=5000)
+    #: Overrides the deal's `payment_methods` for this milestone (a large one paid by bank).
+    payment_methods: PaymentMethods | None = None
 
     @model_validator(mode="after")
     def _one_due(self) -> Milestone:
@@ -266,9 +305,13 @@ class Policy(_Strict):
     platform_fee_bps: int = Field(default=0, ge=0, le=5_000)
     platform_fee_fixed: int = Field(default=0, ge=0)
     after_release_refund: AfterReleaseRefund = AfterReleaseRefund.REVERSE
-    demo: bool = Field(
-        default=False, description="short demo windows; shown on every page and mail"
-    )
+    #: Business days a bank debit stays processing before Stripe says whether it succeeded
+    #: (Stripe: ACH about 4, SEPA 5 to 6); until then plus `debit_margin`, no funding expiry or
+    #: reminder runs against it, and then Stripe is asked directly.
+    us_bank_account_days: int = Field(default=4, ge=1, le=15)
+    sepa_debit_days: int = Field(default=6, ge=1, le=15)
+    debit_margin: Duration = timedelta(days=1)
+    demo: bool = Field(default=False, description="short demo windows; shown on every page and mail")
 
     @model_validator(mode="after")
     def _ranges(self) -> Policy:
@@ -291,6 +334,8 @@ class DealSpec(_Strict):
         min_length=20, max_length=100_000, description="statement of work text"
     )
     milestones: list[Milestone] = Field(min_length=1, max_length=MAX_MILESTONES)
+    #: How the client may pay each milestone (a milestone's own list overrides this one).
+    payment_methods: PaymentMethods = [PaymentMethod.CARD]
     policy: Policy = Policy()
 
     @field_validator("milestones")
@@ -318,6 +363,22 @@ class DealSpec(_Strict):
                     f"'{milestone.key}' ({format_money(milestone.amount, self.currency)}) for the vendor"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _payment_methods_fit(self) -> DealSpec:
+        manual = self.policy.capture is CapturePolicy.ON_APPROVAL
+        lists = [("payment_methods", self.payment_methods)] + [
+            (f"milestones[{index}].payment_methods", m.payment_methods)
+            for index, m in enumerate(self.milestones)
+            if m.payment_methods is not None
+        ]
+        for field, methods in lists:
+            if problem := _payment_methods_problem(methods, self.currency, manual):
+                raise ValueError(f"{field}: {problem}")
+        return self
+
+    def payment_methods_of(self, milestone: Milestone) -> list[PaymentMethod]:
+        return milestone.payment_methods or self.payment_methods
 
     @property
     def workflow_id(self) -> str:

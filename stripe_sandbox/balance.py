@@ -10,7 +10,7 @@ from typing import Any
 
 from stripe_sandbox import objects
 from stripe_sandbox.core import SandboxCore
-from stripe_sandbox.fees import card_fee
+from stripe_sandbox.fees import payment_fee
 from stripe_sandbox.indexes import PENDING_SECONDS, Listing
 from stripe_sandbox.objects import Obj
 from stripe_sandbox.store import new_id
@@ -18,9 +18,10 @@ from stripe_sandbox.store import new_id
 
 class BalanceTransactions(SandboxCore):
     def _credit_charge(self, charge: Obj, amount: int) -> None:
-        """The balance transaction of `charge` captured for `amount`, less Stripe's card fee; the
+        """The balance transaction of `charge` captured for `amount`, less Stripe's fee; the
         fee goes to the money log too, so the balance is net of it."""
-        fee = card_fee(amount, charge["currency"])
+        method = charge["payment_method_details"]["type"]
+        fee = payment_fee(amount, charge["currency"], method)
         self._book(charge, "charge", amount, fee, self.now() + PENDING_SECONDS)
         self._record_money("stripe_fee", charge, fee, payment_intent=charge["payment_intent"])
 

@@ -5,16 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from stripe_sandbox import objects
+from stripe_sandbox.banks import DEBIT_CURRENCY, BankAccount
 from stripe_sandbox.cards import Card
 from stripe_sandbox.core import CANCELABLE
 from stripe_sandbox.customers import Customers
+from stripe_sandbox.debits import BankDebits
 from stripe_sandbox.errors import (
     invalid_request,
     missing_parameter,
     resource_missing,
 )
 from stripe_sandbox.indexes import Listing
-from stripe_sandbox.intents import PaymentIntents
 from stripe_sandbox.objects import Obj, public
 from stripe_sandbox.store import new_id
 
@@ -22,7 +23,7 @@ SESSION_MIN_LIFETIME = 30 * 60
 SESSION_MAX_LIFETIME = 24 * 3600
 
 
-class CheckoutSessions(PaymentIntents, Customers):
+class CheckoutSessions(BankDebits, Customers):
     def create_session(self, params: dict[str, Any], *, public_url: str) -> Obj:
         if params["mode"] != "payment":
             raise invalid_request("The dealflow sandbox supports only mode=payment.", param="mode")
@@ -58,6 +59,7 @@ class CheckoutSessions(PaymentIntents, Customers):
                 "The Checkout Session's total amount due must be greater than 0.",
                 param="line_items",
             )
+        _check_payment_method_types(params, currency or "usd")
         now = self.now()
         expires_at = params.get("expires_at", now + SESSION_MAX_LIFETIME)
         if expires_at < now + SESSION_MIN_LIFETIME:
@@ -120,13 +122,7 @@ class CheckoutSessions(PaymentIntents, Customers):
 
     def pay_session(self, session_id: str, card: Card) -> dict[str, Any]:
         """What the hosted page does when the customer submits a card; also `/_sandbox/` pay."""
-        session = self.get(session_id, "checkout.session", "session")
-        self.sweep()
-        if session["status"] != "open":
-            raise invalid_request(
-                f"This Checkout Session is {session['status']} and can no longer be paid.",
-                param="session",
-            )
+        session = self._payable_session(session_id, "card")
         intent = self._session_intent(session)
         charge = self._charge(intent, card)
         if card.declined:
@@ -142,17 +138,45 @@ class CheckoutSessions(PaymentIntents, Customers):
                 "charge": public(charge),
             }
         manual = intent["capture_method"] == "manual"
-        session["status"] = "complete"
-        session["payment_status"] = "unpaid" if manual else "paid"
-        session["customer_details"] = {"email": self.checkout_email(session), "name": None}
-        session["url"] = None
-        self._emit("checkout.session.completed", session)
+        self._complete(session, "unpaid" if manual else "paid")
         return {
             "outcome": "authorized" if manual else "paid",
             "session": public(session),
             "payment_intent": public(intent),
             "charge": public(charge),
         }
+
+    def pay_session_by_bank(self, session_id: str, account: BankAccount) -> dict[str, Any]:
+        """The customer authorizes a bank debit: the session completes `unpaid` and its payment
+        intent is processing until the debit settles (`settle_debit`, or the clock)."""
+        session = self._payable_session(session_id, account.method)
+        intent = self._session_intent(session)
+        charge = self._start_debit(intent, account)
+        self._complete(session, "unpaid")
+        return {
+            "outcome": "processing",
+            "session": public(session),
+            "payment_intent": public(intent),
+            "charge": public(charge),
+        }
+
+    def _payable_session(self, session_id: str, method: str) -> Obj:
+        session = self.get(session_id, "checkout.session", "session")
+        self.sweep()
+        if session["status"] != "open":
+            raise invalid_request(
+                f"This Checkout Session is {session['status']} and can no longer be paid.",
+                param="session",
+            )
+        self._check_method_allowed(session, method)
+        return session
+
+    def _complete(self, session: Obj, payment_status: str) -> None:
+        session["status"] = "complete"
+        session["payment_status"] = payment_status
+        session["customer_details"] = {"email": self.checkout_email(session), "name": None}
+        session["url"] = None
+        self._emit("checkout.session.completed", session)
 
     def _session_intent(self, session: Obj) -> Obj:
         """The session's payment intent, made at the first payment attempt as Stripe does."""
@@ -171,6 +195,7 @@ class CheckoutSessions(PaymentIntents, Customers):
             receipt_email=data["receipt_email"] or session["customer_email"],
             checkout_session=session["id"],
             customer=session["customer"],
+            payment_method_types=session["payment_method_types"],
         )
         session["payment_intent"] = intent["id"]
         self.store.put(intent)
@@ -183,3 +208,23 @@ class CheckoutSessions(PaymentIntents, Customers):
         if session["customer"]:
             return self.state.objects[session["customer"]]["email"]
         return session["customer_email"]
+
+
+def _check_payment_method_types(params: dict[str, Any], currency: str) -> None:
+    """Bank debits collect one currency each and cannot hold money for a later capture."""
+    manual = params.get("payment_intent_data", {}).get("capture_method") == "manual"
+    for method in params.get("payment_method_types", ()):
+        needs = DEBIT_CURRENCY.get(method)
+        if needs is None:
+            continue
+        if currency != needs:
+            raise invalid_request(
+                f"The currency provided ({currency}) is invalid for one or more payment method "
+                f"types: {method} (it supports {needs}).",
+                param="payment_method_types",
+            )
+        if manual:
+            raise invalid_request(
+                f"The payment method type {method} does not support capture_method manual.",
+                param="payment_intent_data[capture_method]",
+            )

@@ -1,7 +1,9 @@
-"""The hosted checkout page at `session.url`: a card form whose test card decides the outcome.
+"""The hosted checkout page at `session.url`: a card form whose test card decides the outcome,
+and a bank form for each bank debit the session offers (its test account decides how it settles).
 
-It runs the same `Sandbox.pay_session` as `/_sandbox/.../pay`, so a browser test and a code test
-see one behaviour. A declined card leaves the session open and shows Stripe's decline message.
+It runs the same `Sandbox.pay_session` (`pay_session_by_bank`) as `/_sandbox/.../pay`
+(`pay_by_bank`), so a browser test and a code test see one behaviour. A declined card leaves the
+session open and shows Stripe's decline message; a bank debit completes it unpaid, processing.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from stripe_sandbox.banks import DEBIT_CURRENCY, InvalidBankAccount, bank_account_for
 from stripe_sandbox.cards import InvalidCardNumber, card_for_number
 from stripe_sandbox.currencies import display_amount
 from stripe_sandbox.engine import Sandbox
@@ -39,6 +42,7 @@ def _render(
     status: int = 200,
 ) -> HTMLResponse:
     item = session["_line_items"][0]
+    bank_methods = [m for m in session["payment_method_types"] if m in DEBIT_CURRENCY]
     html = _TEMPLATES.get_template("checkout.html").render(
         session=session,
         product=item["price_data"]["product_data"]["name"],
@@ -47,6 +51,7 @@ def _render(
         action=action,
         error=error,
         card_number=card_number,
+        bank_methods=bank_methods,
     )
     return HTMLResponse(html, status_code=status)
 
@@ -82,12 +87,16 @@ def checkout_routes(sandbox: Sandbox, store: Store) -> list[Route]:
             return HTMLResponse("<h1>This checkout link is not valid.</h1>", status_code=404)
         form = {key: str(value) for key, value in (await request.form()).items()}
         number = form.get("cardNumber", "")
-        problem = _form_problem(form)
+        method = form.get("paymentMethod", "card")
+        problem = None if method in DEBIT_CURRENCY else _form_problem(form)
         if problem is None:
             try:
-                card = card_for_number(number)
-                outcome = sandbox.pay_session(session_id, card)
-            except InvalidCardNumber as error:
+                if method in DEBIT_CURRENCY:
+                    account = bank_account_for(method, form.get("bankAccount", ""))
+                    outcome = sandbox.pay_session_by_bank(session_id, account)
+                else:
+                    outcome = sandbox.pay_session(session_id, card_for_number(number))
+            except (InvalidCardNumber, InvalidBankAccount) as error:
                 problem = str(error)
             except StripeError:
                 store.commit()

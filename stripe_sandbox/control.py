@@ -1,5 +1,6 @@
-"""A small async client for `/_sandbox/`, for tests and the demo: pay sessions with test cards,
-dispute charges, move the clock, inject faults, and read the money log."""
+"""A small async client for `/_sandbox/`, for tests and the demo: pay sessions with test cards
+or bank accounts, settle bank debits, dispute charges, move the clock, inject faults, and read
+the money log."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ import httpx
 TEST_CARD_PAYS = "4242424242424242"
 TEST_CARD_DECLINED = "4000000000000002"
 TEST_CARD_INSUFFICIENT_FUNDS = "4000000000009995"
+TEST_ACH_PAYS = "000123456789"
+TEST_ACH_FAILS = "000111111113"
+TEST_IBAN_PAYS = "DE89370400440532013000"
+TEST_IBAN_FAILS = "DE62370400440532013001"
 
 
 class SandboxControlError(RuntimeError):
@@ -43,6 +48,19 @@ class SandboxControl:
     async def pay(self, session_id: str, card: str = TEST_CARD_PAYS) -> dict[str, Any]:
         """Pay a Checkout Session as the hosted page would; `outcome` is paid, authorized or declined."""
         return await self._call("POST", f"/checkout/sessions/{session_id}/pay", {"card": card})
+
+    async def pay_by_bank(
+        self, session_id: str, method: str = "us_bank_account", account: str = TEST_ACH_PAYS
+    ) -> dict[str, Any]:
+        """Pay a Checkout Session by bank debit; `outcome` is processing until it settles."""
+        body = {"method": method, "account": account}
+        return await self._call("POST", f"/checkout/sessions/{session_id}/pay_by_bank", body)
+
+    async def settle_debit(self, payment_intent: str, outcome: str | None = None) -> dict[str, Any]:
+        """Settle a processing bank debit now (as its account decides, or `outcome`)."""
+        return await self._call(
+            "POST", f"/payment_intents/{payment_intent}/settle", {"outcome": outcome}
+        )
 
     async def open_dispute(
         self,

@@ -1,6 +1,7 @@
 """`/_sandbox/`: the controls a test or a demo needs and Stripe's API does not have.
 
-Pay a session with a test card from code, open and close disputes, advance the clock, set
+Pay a session with a test card or bank account from code, settle a bank debit now, open and
+close disputes, advance the clock, set
 faults, point webhooks somewhere else, and read what the sandbox recorded (the money log and the
 webhook delivery attempts). JSON in, JSON out; errors in Stripe's envelope.
 """
@@ -17,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from stripe_sandbox.banks import InvalidBankAccount, bank_account_for
 from stripe_sandbox.cards import InvalidCardNumber, card_for_number
 from stripe_sandbox.engine import Sandbox
 from stripe_sandbox.errors import StripeError, invalid_request
@@ -33,6 +35,17 @@ class _Body(BaseModel):
 
 class PayBody(_Body):
     card: str = "4242424242424242"
+
+
+class PayByBankBody(_Body):
+    method: Literal["us_bank_account", "sepa_debit"] = "us_bank_account"
+    #: The test account number (ACH) or IBAN (SEPA); the default ACH account succeeds.
+    account: str = "000123456789"
+
+
+class SettleDebitBody(_Body):
+    #: None: as the test account decides.
+    outcome: Literal["succeeded", "failed"] | None = None
 
 
 class OpenDisputeBody(_Body):
@@ -131,6 +144,20 @@ def control_routes(
             raise invalid_request(str(error), param="card", code="invalid_number") from error
         return sandbox.pay_session(request.path_params["session_id"], card)
 
+    async def pay_by_bank(request: Request) -> dict[str, Any]:
+        body = await _body(request, PayByBankBody)
+        try:
+            account = bank_account_for(body.method, body.account)
+        except InvalidBankAccount as error:
+            raise invalid_request(str(error), param="account", code="invalid_bank_account") from error
+        return sandbox.pay_session_by_bank(request.path_params["session_id"], account)
+
+    async def settle_debit(request: Request) -> dict[str, Any]:
+        body = await _body(request, SettleDebitBody)
+        return sandbox.render(
+            sandbox.settle_debit(request.path_params["intent_id"], body.outcome)
+        )
+
     async def open_dispute(request: Request) -> dict[str, Any]:
         body = await _body(request, OpenDisputeBody)
         dispute = sandbox.open_dispute(
@@ -208,6 +235,13 @@ def control_routes(
             f"{CONTROL_PREFIX}/checkout/sessions/{{session_id}}/pay",
             endpoint(pay),
             methods=["POST"],
+        ),
+        *(
+            Route(f"{CONTROL_PREFIX}{path}", endpoint(handler), methods=["POST"])
+            for path, handler in (
+                ("/checkout/sessions/{session_id}/pay_by_bank", pay_by_bank),
+                ("/payment_intents/{intent_id}/settle", settle_debit),
+            )
         ),
         Route(f"{CONTROL_PREFIX}/disputes", endpoint(open_dispute), methods=["POST"]),
         Route(

@@ -25,8 +25,8 @@ class Sandbox(CheckoutSessions, MoneyOut):
     event list."""
 
     def sweep(self) -> dict[str, list[str]]:
-        """Expire sessions past `expires_at`, lapse authorizations older than seven days and make
-        pending funds available on their day.
+        """Expire sessions past `expires_at`, lapse authorizations older than seven days, settle
+        bank debits whose processing days are over and make pending funds available on their day.
 
         Only what the indexes say is due is looked at, so a sweep before every request is cheap.
         """
@@ -46,6 +46,7 @@ class Sandbox(CheckoutSessions, MoneyOut):
         return {
             "expired_sessions": expired,
             "lapsed_authorizations": lapsed,
+            "settled_debits": self._settle_due_debits(),
             "available_funds": self._make_funds_available(),
         }
 

@@ -1,5 +1,6 @@
-"""What the sandbox charges for a card payment, as Stripe's pricing does: a percentage of the
-captured amount plus a fixed amount per charge, in the charge's currency.
+"""What the sandbox charges for a payment, as Stripe's pricing does: for a card, a percentage of
+the captured amount plus a fixed amount per charge, in the charge's currency; for a bank debit,
+Stripe's debit rate (end of the module).
 
 USD is Stripe's standard US card pricing, 2.9 % + 30 cents. The other currencies use Stripe's
 published standard rate for domestic cards of that currency's home market (EUR: EEA cards,
@@ -43,3 +44,19 @@ CARD_PRICING = {
 
 def card_fee(amount: int, currency: str) -> int:
     return CARD_PRICING[currency].fee(amount)
+
+
+#: Bank debits: ACH Direct Debit is 0.8 % capped at USD 5.00, SEPA Direct Debit EUR 0.35 flat
+#: (Stripe's published standard rates).
+ACH_PRICING = CardPricing(80, 0)
+ACH_FEE_CAP = 500
+SEPA_FEE = 35
+
+
+def payment_fee(amount: int, currency: str, method: str) -> int:
+    """Stripe's fee on a captured payment of `method` (`card`, `us_bank_account`, `sepa_debit`)."""
+    if method == "us_bank_account":
+        return min(ACH_PRICING.fee(amount), ACH_FEE_CAP)
+    if method == "sepa_debit":
+        return SEPA_FEE
+    return card_fee(amount, currency)

@@ -1,6 +1,6 @@
 """The lookups the engine needs without scanning every object: each kind's objects in creation
 order (for list pages and cursors), the session of a payment intent, customers by email, what
-falls due at a time (open sessions, card authorizations, pending funds), and money sums.
+falls due at a time (open sessions, card authorizations, bank debits, pending funds), and money sums.
 `Indexes.add` keeps them in step with an object each time the store is given it, so a request
 costs the same with 10 or 100,000 objects.
 """
@@ -180,6 +180,8 @@ class Indexes:
         self.open_sessions = Deadlines()
         #: Payment intents holding an authorization, by when it was authorized.
         self.authorizations = Deadlines()
+        #: Payment intents whose bank debit is processing, by when it settles by itself.
+        self.debits = Deadlines()
         #: Balance transactions whose funds are pending, by `available_on`.
         self.pending_funds = Deadlines()
         #: Money log sums by (currency, kind).
@@ -203,6 +205,8 @@ class Indexes:
         elif kind == "payment_intent":
             held = obj["status"] == "requires_capture"
             self.authorizations.set(object_id, obj["_authorized_at"] if held else None)
+            processing = obj["status"] == "processing"
+            self.debits.set(object_id, obj.get("_debit_due") if processing else None)
         elif kind == "customer" and obj["email"]:
             self.customers_by_email[obj["email"]].append(object_id, obj["created"])
         elif kind == "balance_transaction":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from stripe_sandbox.banks import BankAccount
 from stripe_sandbox.cards import Card
 
 #: Stripe's API version named on events (the one the installed `stripe` library pins).
@@ -87,6 +88,7 @@ def payment_intent(
     receipt_email: str | None = None,
     checkout_session: str | None = None,
     customer: str | None = None,
+    payment_method_types: list[str] | None = None,
 ) -> Obj:
     return {
         "id": id,
@@ -108,12 +110,15 @@ def payment_intent(
         "livemode": False,
         "metadata": metadata,
         "payment_method": None,
-        "payment_method_types": ["card"],
+        "payment_method_types": payment_method_types or ["card"],
         "receipt_email": receipt_email,
         "status": "requires_payment_method",
         "transfer_group": transfer_group,
         "_checkout_session": checkout_session,
         "_authorized_at": None,
+        #: A bank debit being collected: when it settles and the account that decides how.
+        "_debit_due": None,
+        "_debit_failure": None,
     }
 
 
@@ -130,22 +135,9 @@ def card_details(card: Card) -> Obj:
 def charge(*, id: str, created: int, intent: Obj, card: Card, payment_method: str) -> Obj:
     declined = card.declined
     return {
-        "id": id,
-        "object": "charge",
-        "amount": intent["amount"],
-        "amount_captured": 0,
-        "amount_refunded": 0,
-        "balance_transaction": None,
-        "captured": False,
-        "created": created,
-        "currency": intent["currency"],
-        "customer": intent["customer"],
-        "description": intent["description"],
-        "disputed": False,
+        **_charge_of(id=id, created=created, intent=intent, payment_method=payment_method),
         "failure_code": card.code,
         "failure_message": card.message,
-        "livemode": False,
-        "metadata": dict(intent["metadata"]),
         "outcome": {
             "network_status": "declined_by_network" if declined else "approved_by_network",
             "reason": card.decline_code,
@@ -158,12 +150,56 @@ def charge(*, id: str, created: int, intent: Obj, card: Card, payment_method: st
             "type": "issuer_declined" if declined else "authorized",
         },
         "paid": not declined,
+        "payment_method_details": {"card": card_details(card), "type": "card"},
+        "status": "failed" if declined else "succeeded",
+    }
+
+
+def debit_charge(
+    *, id: str, created: int, intent: Obj, account: BankAccount, payment_method: str
+) -> Obj:
+    """A bank debit's charge: `pending` while the bank collects it (`settled_charge` then)."""
+    return {
+        **_charge_of(id=id, created=created, intent=intent, payment_method=payment_method),
+        "failure_code": None,
+        "failure_message": None,
+        "outcome": {
+            "network_status": "approved_by_network",
+            "reason": None,
+            "risk_level": "not_assessed",
+            "seller_message": "The payment is pending.",
+            "type": "authorized",
+        },
+        "paid": False,
+        "payment_method_details": {
+            account.method: {"last4": account.last4},
+            "type": account.method,
+        },
+        "status": "pending",
+    }
+
+
+def _charge_of(*, id: str, created: int, intent: Obj, payment_method: str) -> Obj:
+    """What every charge of `intent` carries, however it was paid."""
+    return {
+        "id": id,
+        "object": "charge",
+        "amount": intent["amount"],
+        "amount_captured": 0,
+        "amount_refunded": 0,
+        "balance_transaction": None,
+        "captured": False,
+        "created": created,
+        "currency": intent["currency"],
+        "customer": intent["customer"],
+        "description": intent["description"],
+        "disputed": False,
+        "livemode": False,
+        "metadata": dict(intent["metadata"]),
         "payment_intent": intent["id"],
         "payment_method": payment_method,
-        "payment_method_details": {"card": card_details(card), "type": "card"},
         "receipt_email": intent["receipt_email"],
         "refunded": False,
-        "status": "failed" if declined else "succeeded",
         "transfer_group": intent["transfer_group"],
         #: Refunded through refunds (amount_refunded also counts a released, uncaptured rest).
         "_refunds_total": 0,

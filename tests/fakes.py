@@ -51,7 +51,7 @@ from dealflow.messages import (
     TransferReversalResult,
     WorkOrderInput,
 )
-from stripe_sandbox.fees import card_fee
+from stripe_sandbox.fees import card_fee, payment_fee
 
 
 @dataclass
@@ -94,6 +94,12 @@ class FakeSession:
 def card_fees(captured: int, currency: str) -> dict[str, Any]:
     """The fee and net Stripe's balance transaction reports for a charge (the sandbox's rates)."""
     fee = card_fee(captured, currency)
+    return {"fee": fee, "net": captured - fee, "fee_currency": currency}
+
+
+def debit_fees(captured: int, currency: str, method: str | None) -> dict[str, Any]:
+    """The fee and net of a bank debit that succeeded (the sandbox's rates)."""
+    fee = payment_fee(captured, currency, method or "us_bank_account")
     return {"fee": fee, "net": captured - fee, "fee_currency": currency}
 
 
@@ -170,6 +176,42 @@ class FakeActivities:
         session.status = "complete"
         session.payment_intent_id = intent.payment_intent_id
         return intent
+
+    def pay_by_debit(self, session_id: str, method: str = "us_bank_account") -> PaymentIntentState:
+        """The client pays a session by bank debit: the session completes unpaid and the
+        payment intent is processing until `settle_debit`."""
+        intent = self.pay(session_id)
+        processing = intent.model_copy(
+            update={
+                "status": "processing",
+                "amount_received": 0,
+                "payment_method_type": method,
+                **dict.fromkeys(("fee", "net", "fee_currency")),
+            }
+        )
+        self.intents[intent.payment_intent_id] = processing
+        return processing
+
+    def settle_debit(self, intent_id: str, *, succeeded: bool) -> PaymentIntentState:
+        """Stripe's answer on a processing debit: the money arrived, or the bank refused it."""
+        intent = self.intents[intent_id]
+        if succeeded:
+            settled = intent.model_copy(
+                update={
+                    "status": "succeeded",
+                    "amount_received": intent.amount,
+                    **debit_fees(intent.amount, intent.currency, intent.payment_method_type),
+                }
+            )
+        else:
+            settled = intent.model_copy(
+                update={
+                    "status": "requires_payment_method",
+                    "failure_message": "The customer's bank account has been closed.",
+                }
+            )
+        self.intents[intent_id] = settled
+        return settled
 
     def add_intent(
         self,

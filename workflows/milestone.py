@@ -55,6 +55,12 @@ class MilestoneRun:
     polls: int = 0
     replace_at: datetime | None = None
 
+    # a bank debit being collected (PROCESSING): whose, how, until when, and the next look
+    processing_intent_id: str | None = None
+    processing_method: str | None = None
+    processing_until: datetime | None = None
+    processing_check_at: datetime | None = None
+
     # money
     payment_intent_id: str | None = None
     charge_id: str | None = None

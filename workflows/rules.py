@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import get_args
 
 from temporalio import workflow
@@ -165,6 +165,31 @@ def confirmed_money(intent: PaymentIntentState) -> tuple[PaymentKind | None, int
     if intent.status == "requires_capture":
         return PaymentKind.AUTHORIZATION, intent.amount_capturable
     return None, 0
+
+
+#: Stripe's payment method types that debit a bank account: processing for days, then
+#: succeeded or failed.
+BANK_DEBITS = frozenset({"us_bank_account", "sepa_debit"})
+
+
+def debit_failed(intent: PaymentIntentState) -> bool:
+    """Whether Stripe reports a bank debit that failed after processing (the intent is back to
+    needing a payment method, or cancelled), as opposed to one still processing or a card."""
+    return intent.payment_method_type in BANK_DEBITS and intent.status in (
+        "requires_payment_method",
+        "canceled",
+    )
+
+
+def business_days_after(start: datetime, days: int) -> datetime:
+    """`days` working days (Monday to Friday) after `start`, at the same time of day: banks
+    settle debits on working days only."""
+    moment = start
+    while days > 0:
+        moment += timedelta(days=1)
+        if moment.weekday() < 5:
+            days -= 1
+    return moment
 
 
 def vendor_keeps(m: MilestoneRun, cancel_refund: CancelRefund) -> bool:

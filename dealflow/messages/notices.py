@@ -30,6 +30,7 @@ class EmailKind(StrEnum):
     PAYMENT_LINK = "payment_link"
     FUND_REMINDER = "fund_reminder"
     PAYMENT_RECEIVED = "payment_received"
+    DEBIT_FAILED = "debit_failed"
     WORK_ORDER = "work_order"
     DELIVERY_OVERDUE = "delivery_overdue"
     DELIVERABLE_READY = "deliverable_ready"
@@ -60,6 +61,7 @@ class EmailInput(Message):
     - sow_sent: sow, sow_sha256, milestones [{title, amount_display, due}], total_display
     - payment_link, fund_reminder: checkout_url, checkout_expires_at (ISO text)
     - deliverable_ready: summary, artifacts [{name, url, sha256}], review_deadline (ISO text)
+    - debit_failed: reason (Stripe's, why the bank debit failed)
     - revision_requested: notes; dispute_opened: reason; dispute_resolved: resolution, notes
     - approved_receipt: receipt_number, released_display, artifacts; payout_sent: transfer_id
     - deal_cancelled: reason, refunds [{milestone_title, amount_display}]; deal_expired: reason

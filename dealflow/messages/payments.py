@@ -65,6 +65,9 @@ class CreateCheckoutInput(Message):
     client_email: str
     capture_method: CaptureMethod
     expires_at: datetime
+    #: Stripe's `payment_method_types` for the session; None leaves them to the account's
+    #: settings (as sessions were created before bank debits).
+    payment_method_types: list[str] | None = None
 
 
 class CheckoutSession(Message):
@@ -97,6 +100,10 @@ class PaymentIntentState(Message):
     metadata: dict[str, str] = Field(default_factory=dict)
     #: Read from the offline sandbox rather than Stripe: such money is never real.
     sandbox: bool = False
+    #: How the latest charge was paid (`card`, `us_bank_account`, `sepa_debit`), and, when it
+    #: failed, Stripe's reason: a bank debit that failed after days of processing says so here.
+    payment_method_type: str | None = None
+    failure_message: str | None = None
     #: The latest charge's balance transaction, once captured: Stripe's fee and what reached the
     #: balance (`amount - fee`), in minor units of `fee_currency` (the account's settlement
     #: currency). None before capture, and in results recorded before fees were read.

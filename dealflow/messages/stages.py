@@ -12,6 +12,8 @@ class MilestoneState(StrEnum):
 
     PENDING = "pending"
     AWAITING_FUNDING = "awaiting_funding"
+    #: Paid by bank debit: Stripe is collecting the money, which takes days and may fail.
+    PROCESSING = "processing"
     FUNDED = "funded"
     IN_PROGRESS = "in_progress"
     DELIVERED = "delivered"

@@ -60,7 +60,7 @@ SESSION_CREATE = Hash(
         "expires_at": Integer(minimum=0),
         "success_url": String(),
         "cancel_url": String(),
-        "payment_method_types": Array(Enum("card")),
+        "payment_method_types": Array(Enum("card", "us_bank_account", "sepa_debit")),
         "locale": String(max_length=10),
         "expand": EXPAND,
     }

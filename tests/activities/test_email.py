@@ -39,6 +39,7 @@ REQUIRED_KEYS: dict[EmailKind, set[str]] = {
     EmailKind.PAYMENT_LINK: ALWAYS | MILESTONE | {"checkout_url", "checkout_expires_at"},
     EmailKind.FUND_REMINDER: ALWAYS | MILESTONE | {"checkout_url", "checkout_expires_at"},
     EmailKind.PAYMENT_RECEIVED: ALWAYS | MILESTONE,
+    EmailKind.DEBIT_FAILED: ALWAYS | MILESTONE | {"reason"},
     EmailKind.WORK_ORDER: ALWAYS | MILESTONE,
     EmailKind.DELIVERY_OVERDUE: ALWAYS | MILESTONE,
     EmailKind.DELIVERABLE_READY: ALWAYS | MILESTONE | {"summary", "artifacts", "review_deadline"},

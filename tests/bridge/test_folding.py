@@ -269,3 +269,38 @@ async def test_folding_holds_across_a_restart_of_the_bridge(
         assert await _post(http, session) == "folded"
         await eventually(lambda: _delivered(db_pool, deal_id, intent["id"]), what="delivery")
     assert await signals_received(client, deal_id) == [intent["id"]]
+
+
+@pytest.mark.parametrize("outcome", ["succeeded", "failed"])
+async def test_a_bank_debits_outcome_is_relayed_after_its_processing_session(
+    settings: Settings,
+    db_pool: asyncpg.Pool,
+    dev_server_env: WorkflowEnvironment,
+    signal_log_queue: str,
+    outcome: str,
+) -> None:
+    """A debit's session completes unpaid days before its outcome: the outcome's session event
+    reports the same payment intent, and must reach the deal (the intent's own event may fold)."""
+    client = dev_server_env.client
+    deal_id = _deal_id("debit")
+    await start_signal_log(client, signal_log_queue, deal_id)
+    intent_id = _intent_id()
+    session, intent = card_payment(deal_id, "build", 120000, intent_id).values()
+    session["data"]["object"]["payment_status"] = "unpaid"
+    if outcome == "failed":
+        intent["type"] = "payment_intent.payment_failed"
+        intent["data"]["object"]["status"] = "requires_payment_method"
+    settled = stripe_event(f"checkout.session.async_payment_{outcome}", session["data"]["object"])
+    expected = ["pending", "folded" if outcome == "succeeded" else "pending", "pending"]
+
+    async with (
+        running_bridge(settings, db_pool, client, OPTIONS) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
+        assert [await _post(http, e) for e in (session, intent, settled)] == expected
+        await eventually(
+            lambda: _delivered(db_pool, deal_id, session["id"], settled["id"]), what="delivery"
+        )
+    relayed = await signals_received(client, deal_id)
+    assert settled["id"] in relayed
+    assert relayed[0] == session["id"]

@@ -94,6 +94,38 @@ def test_each_rule_names_its_field(path: str, value: object, expected: str) -> N
     )
 
 
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"payment_methods": ["sepa_debit"]}, "(spec): Value error, payment_methods: 'sepa_debit' collects only EUR, the deal is in USD"),
+        ({"payment_methods": ["card", "card"]}, "(spec): Value error, payment_methods: lists a payment method twice"),
+        ({"payment_methods": []}, "payment_methods: List should have at least 1 item"),
+        ({"payment_methods": ["cheque"]}, "payment_methods[0]: Input should be 'card', 'us_bank_account' or 'sepa_debit'"),
+        (
+            {"payment_methods": ["us_bank_account"], "policy": {"capture": "on_approval"}},
+            "(spec): Value error, payment_methods: 'us_bank_account' cannot hold money until approval",
+        ),
+        ({"currency": "eur", "payment_methods": ["us_bank_account"]}, "(spec): Value error, payment_methods: 'us_bank_account' collects only USD"),
+        ({"policy": {"sepa_debit_days": 0}}, "policy.sepa_debit_days: Input should be greater than or equal to 1"),
+    ],
+)
+def test_payment_methods_must_be_able_to_collect_the_deal(change: dict, expected: str) -> None:
+    found = problems({**VALID, **change})
+    assert any(p.startswith(expected) for p in found), found
+
+
+def test_a_milestone_may_allow_a_bank_debit_of_its_own() -> None:
+    milestones = copy.deepcopy(VALID["milestones"])
+    milestones[1]["payment_methods"] = ["card", "us_bank_account"]
+    spec = DealSpec.model_validate({**VALID, "milestones": milestones})
+    assert spec.payment_methods_of(spec.milestones[0]) == ["card"]
+    assert spec.payment_methods_of(spec.milestones[1]) == ["card", "us_bank_account"]
+    milestones[1]["payment_methods"] = ["sepa_debit"]
+    assert problems({**VALID, "milestones": milestones}) == [
+        "(spec): Value error, milestones[1].payment_methods: 'sepa_debit' collects only EUR, the deal is in USD"
+    ]
+
+
 def test_twenty_one_milestones_refused() -> None:
     many = [{"key": f"m{i}", "title": f"M{i}", "amount": 100, "due_in_days": 1} for i in range(21)]
     assert problems(with_change("milestones", many)) == ["milestones: List should have at most 20 items after validation, not 21"]

@@ -104,6 +104,11 @@ class Checkout:
                             else CaptureMethod.AUTOMATIC
                         ),
                         expires_at=now + ctx.policy.checkout_session_ttl,
+                        payment_method_types=(
+                            [method.value for method in ctx.spec.payment_methods_of(m.spec)]
+                            if ctx.disputes_and_debits
+                            else None
+                        ),
                     ),
                 ),
                 m,

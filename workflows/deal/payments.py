@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from dealflow.models import format_money
     from workflows import calls, rules
     from workflows.deal.context import DealContext
+    from workflows.deal.debits import BankDebits
     from workflows.deal.refunds import Refunds
     from workflows.deal.work import Work
     from workflows.journal import Source
@@ -48,6 +49,7 @@ class Payments:
         self.ctx = ctx
         self.refunds = refunds
         self.work = work
+        self.debits = BankDebits(ctx)
 
     async def confirm_session(
         self, state: CheckoutSessionState, source: Source, found_by: str, hint: MilestoneRun | None
@@ -92,6 +94,8 @@ class Payments:
             return  # counted already: a duplicate or reordered event
         kind, amount = rules.confirmed_money(intent)
         if kind is None:
+            if ctx.disputes_and_debits and self.debits.take(m, intent, source):
+                return
             ctx.record(
                 source,
                 EventKind.PAYMENT_PENDING,
@@ -112,7 +116,8 @@ class Payments:
             ctx.anomaly(f"Payment {pi} mixes live and test money with this deal: nothing funded", m)
             return
         paid = Confirmed(intent, kind, amount)
-        if m.state is S.AWAITING_FUNDING and ctx.stop is None:
+        waiting = m.state is S.AWAITING_FUNDING or self.debits.settling(m, pi)
+        if waiting and ctx.stop is None:
             self._fund(m, paid, source, found_by)
         else:
             await self._refund_extra(m, paid, source)
@@ -133,6 +138,8 @@ class Payments:
             # nothing is left open to expire.
             m.session = None
             m.replace_at = m.reconcile_at = None
+        if m.state is S.PROCESSING:
+            self.debits.settled(m)
         if kind is PaymentKind.CHARGE:
             m.captured = amount
             held = "captured"

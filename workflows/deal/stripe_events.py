@@ -153,6 +153,9 @@ class StripeEvents:
             session_id=event.checkout_session_id,
             intent_id=event.payment_intent_id,
         )
+        if ctx.disputes_and_debits and self.payments.debits.concerns_a_debit(event):
+            await self._confirm_payment(event, m)
+            return
         if event.type in PAYMENT_EVENTS:
             if ctx.lean:
                 await self._confirm_payment(event, m)

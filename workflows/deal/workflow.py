@@ -55,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.deal.context import DealContext
     from workflows.deal.disputes import Disputes
     from workflows.deal.payments import Payments
+    from workflows.deal.processing import DebitWatch
     from workflows.deal.refunds import Refunds
     from workflows.deal.release import Release
     from workflows.deal.signing import Signing
@@ -84,6 +85,7 @@ class DealWorkflow:
         #: What drives a milestone on, by the state it is in.
         self._phases: dict[MilestoneState, Callable[[MilestoneRun], Awaitable[None]]] = {
             S.AWAITING_FUNDING: Checkout(ctx, payments).funding_phase,
+            S.PROCESSING: DebitWatch(ctx, payments).processing_phase,
             S.IN_PROGRESS: work.work_phase,
             S.DELIVERED: work.review_phase,
             S.DISPUTED: disputes.dispute_phase,
