@@ -34,9 +34,7 @@ from dealflow.specs import SpecError, parse_model
 from dealflow.temporal import connect
 from stripe_sandbox.config import DEFAULT_PORT as SANDBOX_PORT
 
-app = typer.Typer(
-    help="dealflow: client deals as durable Temporal workflows.", no_args_is_help=True
-)
+app = typer.Typer(help="dealflow: client deals as durable Temporal workflows.", no_args_is_help=True)
 console = Console()
 err = Console(stderr=True)
 
@@ -50,9 +48,7 @@ async def _client() -> Client:
     try:
         return await connect()
     except RuntimeError as error:
-        raise _fail(
-            f"cannot reach Temporal ({error}); is the server running? see TEMPORAL_ADDRESS"
-        ) from error
+        raise _fail(f"cannot reach Temporal ({error}); is the server running? see TEMPORAL_ADDRESS") from error
 
 
 @app.command()
@@ -78,26 +74,17 @@ def bridge_command(
 def sandbox_command(
     port: Annotated[int, typer.Option(help="port to listen on")] = SANDBOX_PORT,
     webhook_url: Annotated[
-        str | None,
-        typer.Option(
-            help="where signed events are POSTed, e.g. http://127.0.0.1:8000/webhooks/stripe"
-        ),
+        str | None, typer.Option(help="where signed events are POSTed, e.g. http://127.0.0.1:8000/webhooks/stripe")
     ] = None,
-    webhook_secret: Annotated[
-        str | None, typer.Option(help="whsec_ signing secret; generated when omitted")
-    ] = None,
-    state_file: Annotated[
-        Path | None, typer.Option(help="JSON file that keeps sandbox objects across restarts")
-    ] = None,
+    webhook_secret: Annotated[str | None, typer.Option(help="whsec_ signing secret; generated when omitted")] = None,
+    state_file: Annotated[Path | None, typer.Option(help="JSON file that keeps sandbox objects across restarts")] = None,
 ) -> None:
     """Run the offline Stripe sandbox (sandbox money only; any sk_test_ key works)."""
     from dealflow.serve import PortInUse
     from devstack.sandbox import run_sandbox
 
     try:
-        run_sandbox(
-            port=port, webhook_url=webhook_url, webhook_secret=webhook_secret, state_file=state_file
-        )
+        run_sandbox(port=port, webhook_url=webhook_url, webhook_secret=webhook_secret, state_file=state_file)
     except (PortInUse, ValueError) as error:
         raise _fail(str(error), 2) from error
 
@@ -113,9 +100,7 @@ def start(spec: Annotated[Path, typer.Argument(help="deal spec, YAML or JSON")])
 async def _status(deal_id: str) -> DealStatus:
     client = await _client()
     try:
-        return await client.get_workflow_handle(workflow_id_for(deal_id)).query(
-            STATUS, result_type=DealStatus
-        )
+        return await client.get_workflow_handle(workflow_id_for(deal_id)).query(STATUS, result_type=DealStatus)
     except RPCError as error:
         raise _fail(f"deal '{deal_id}' not found: {error.message}") from error
 
@@ -131,9 +116,7 @@ def status(
         print(result.model_dump_json(indent=2))
         return
     money = result.money
-    console.print(
-        f"[bold]{result.title}[/bold] ({result.deal_id})  stage: [cyan]{result.stage}[/cyan]"
-    )
+    console.print(f"[bold]{result.title}[/bold] ({result.deal_id})  stage: [cyan]{result.stage}[/cyan]")
     console.print(
         f"contract {format_money(money.contract, result.currency)} · funded {format_money(money.funded, result.currency)}"
         f" · released {format_money(money.released, result.currency)} · refunded {format_money(money.refunded, result.currency)}"
@@ -141,18 +124,11 @@ def status(
     table = Table("milestone", "state", "amount", "funded", "released", "refunded")
     for m in result.milestones:
         table.add_row(
-            m.title,
-            m.state,
-            *(
-                format_money(v, result.currency)
-                for v in (m.amount, m.funded, m.released, m.refunded)
-            ),
+            m.title, m.state, *(format_money(v, result.currency) for v in (m.amount, m.funded, m.released, m.refunded))
         )
     console.print(table)
     if result.next_deadline:
-        console.print(
-            f"next: {result.next_deadline.action} at {result.next_deadline.at:%Y-%m-%d %H:%M:%S} UTC"
-        )
+        console.print(f"next: {result.next_deadline.action} at {result.next_deadline.at:%Y-%m-%d %H:%M:%S} UTC")
     for anomaly in result.anomalies:
         console.print(f"[yellow]anomaly:[/yellow] {anomaly}")
     for entry in result.timeline[-10:]:
@@ -190,21 +166,14 @@ def list_deals(
     from dealflow.messages import DealStage
 
     if stage is not None and stage not in {s.value for s in DealStage}:
-        raise _fail(
-            f"--stage: unknown stage '{stage}'; one of {', '.join(s.value for s in DealStage)}", 2
-        )
+        raise _fail(f"--stage: unknown stage '{stage}'; one of {', '.join(s.value for s in DealStage)}", 2)
     rows = asyncio.run(_list(stage))
     if as_json:
         print(json.dumps(rows, indent=2))
         return
     table = Table("workflow", "status", "stage", "client", "amount (minor units)", "collected")
     for row in rows:
-        table.add_row(
-            *(
-                str(row[k])
-                for k in ("workflow_id", "status", "stage", "client", "amount", "collected")
-            )
-        )
+        table.add_row(*(str(row[k]) for k in ("workflow_id", "status", "stage", "client", "amount", "collected")))
     console.print(table)
 
 
@@ -242,13 +211,9 @@ def _day(help: str) -> typer.models.OptionInfo:
 
 @app.command()
 def report(
-    as_json: Annotated[
-        bool, typer.Option("--json", help="JSON, money in integer minor units")
-    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON, money in integer minor units")] = False,
     since: Annotated[datetime | None, _day("only deals started on or after this day")] = None,
-    mode: Annotated[
-        MoneyMode | None, typer.Option(help="only this money: live, test or sandbox")
-    ] = None,
+    mode: Annotated[MoneyMode | None, typer.Option(help="only this money: live, test or sandbox")] = None,
 ) -> None:
     """The truth report: funnel, confirmed money by state, revenue by month, durations."""
     from truth.report import run_report
@@ -264,9 +229,7 @@ def reconcile(
     """Compare the ledger with Stripe (or the sandbox); exit code 1 when anything differs."""
     from truth.reconcile import run_reconcile
 
-    raise typer.Exit(
-        run_reconcile(since=since.date() if since else None, until=until.date() if until else None)
-    )
+    raise typer.Exit(run_reconcile(since=since.date() if since else None, until=until.date() if until else None))
 
 
 @app.command()
@@ -295,10 +258,7 @@ def dev() -> None:
 
 @app.command()
 def demo(
-    deals: Annotated[
-        int,
-        typer.Option(min=1, max=50, help="how many deals to play (the first 5 cover every path)"),
-    ] = 5,
+    deals: Annotated[int, typer.Option(min=1, max=50, help="how many deals to play (the first 5 cover every path)")] = 5,
     keep_running: Annotated[
         bool | None,
         typer.Option(
@@ -315,12 +275,8 @@ def demo(
 
 @app.command()
 def chaos(
-    deals: Annotated[
-        int, typer.Option(min=1, max=1000, help="how many deals to play (the demo's scenarios)")
-    ] = 40,
-    seed: Annotated[
-        int, typer.Option(help="decides the faults and their moments: same seed, same plan")
-    ] = 7,
+    deals: Annotated[int, typer.Option(min=1, max=1000, help="how many deals to play (the demo's scenarios)")] = 40,
+    seed: Annotated[int, typer.Option(help="decides the faults and their moments: same seed, same plan")] = 7,
 ) -> None:
     """Play deals on a stack this command starts and breaks (worker and bridge kills, a Temporal
     restart, Stripe faults, forged webhooks), then check every end, replay and cent."""

@@ -45,9 +45,7 @@ async def migrate(pool: asyncpg.Pool) -> list[int]:
                 async with conn.transaction():
                     await conn.execute(sql)
                     await conn.execute(
-                        "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                        version,
-                        name,
+                        "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, name
                     )
                 log.info("applied migration %03d_%s", version, name)
                 applied_now.append(version)

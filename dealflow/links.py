@@ -42,12 +42,7 @@ def verify_token(secret: str, deal_id: str, token: str, *, now: datetime | None 
     Any string may arrive here (a query parameter, a cookie): none raises anything else."""
     payload, _, mac = token.partition(".")
     # compare_digest refuses non-ASCII str with a TypeError; a token of ours is ASCII.
-    if (
-        not token.isascii()
-        or not payload
-        or not mac
-        or not hmac.compare_digest(mac, _mac(secret, payload))
-    ):
+    if not token.isascii() or not payload or not mac or not hmac.compare_digest(mac, _mac(secret, payload)):
         raise InvalidLink("this link is not valid: it was altered or cut short")
     try:
         claims = json.loads(_unb64(payload))
@@ -63,9 +58,7 @@ def verify_token(secret: str, deal_id: str, token: str, *, now: datetime | None 
     return expires_at
 
 
-def portal_url(
-    public_url: str, secret: str, deal_id: str, *, days: int, now: datetime | None = None
-) -> str:
+def portal_url(public_url: str, secret: str, deal_id: str, *, days: int, now: datetime | None = None) -> str:
     """The client's portal link for a deal, valid for `days`."""
     expires_at = (now or datetime.now(UTC)) + timedelta(days=days)
     token = make_token(secret, deal_id, expires_at)

@@ -31,21 +31,15 @@ def check_port_free(host: str, port: int, setting: str) -> None:
         try:
             sock.bind((host, port))
         except OSError as error:
-            raise PortInUse(
-                f"port {port} on {host} is already in use; change it with {setting}"
-            ) from error
+            raise PortInUse(f"port {port} on {host} is already in use; change it with {setting}") from error
 
 
 @asynccontextmanager
-async def serve_app(
-    app, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
-) -> AsyncIterator[str]:
+async def serve_app(app, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> AsyncIterator[str]:
     """Serve `app` until the block exits; yields its base URL (http://host:port)."""
     if port == 0:
         port = free_port(host)
-    config = uvicorn.Config(
-        app, host=host, port=port, log_level=log_level, lifespan="on", access_log=False
-    )
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on", access_log=False)
     server = uvicorn.Server(config)
     # _serve skips uvicorn's signal capture: the owner of the event loop handles Ctrl-C.
     task = asyncio.create_task(server._serve())

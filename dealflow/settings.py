@@ -57,9 +57,7 @@ class Settings(BaseSettings):
     stripe_webhook_secret: str | None = Field(default=None, alias="STRIPE_WEBHOOK_SECRET")
     stripe_api_base: str | None = Field(default=None, alias="STRIPE_API_BASE")
     smtp_url: str = Field(default="smtp://127.0.0.1:1025", alias="SMTP_URL")
-    mail_from: str = Field(
-        default="dealflow <deals@dealflow.localhost>", alias="DEALFLOW_MAIL_FROM"
-    )
+    mail_from: str = Field(default="dealflow <deals@dealflow.localhost>", alias="DEALFLOW_MAIL_FROM")
     public_url: str = Field(default="http://localhost:8000", alias="DEALFLOW_PUBLIC_URL")
     temporal_ui_url: str = Field(default="http://localhost:8233", alias="DEALFLOW_TEMPORAL_UI_URL")
     secret_key: str | None = Field(default=None, alias="DEALFLOW_SECRET_KEY")
@@ -95,13 +93,9 @@ class Settings(BaseSettings):
     )
     #: Long polls for workflow tasks (sticky and normal queue together). The SDK's default leaves
     #: one on the normal queue, which starves under a backlog on the dev server; 20 keeps up.
-    worker_workflow_pollers: int = Field(
-        default=20, ge=2, le=1000, alias="DEALFLOW_WORKER_WORKFLOW_POLLERS"
-    )
+    worker_workflow_pollers: int = Field(default=20, ge=2, le=1000, alias="DEALFLOW_WORKER_WORKFLOW_POLLERS")
     #: Long polls for activity tasks.
-    worker_activity_pollers: int = Field(
-        default=20, ge=1, le=1000, alias="DEALFLOW_WORKER_ACTIVITY_POLLERS"
-    )
+    worker_activity_pollers: int = Field(default=20, ge=1, le=1000, alias="DEALFLOW_WORKER_ACTIVITY_POLLERS")
     #: How long a deal's task waits for the worker that has the deal cached before any worker
     #: takes it: after a crash the deal stalls this long (the SDK's default is 10 s); see worker.py.
     worker_sticky_timeout_seconds: float = Field(
@@ -165,9 +159,7 @@ class Settings(BaseSettings):
         for env_name, (attribute, _prefix) in SECRETS.items():
             _check_secret(env_name, getattr(self, attribute))
         _check_secret("STRIPE_WEBHOOK_SECRET", self.stripe_webhook_secret)
-        if self.stripe_api_key and any(
-            m in self.stripe_api_key.lower() for m in _PLACEHOLDER_MARKERS
-        ):
+        if self.stripe_api_key and any(m in self.stripe_api_key.lower() for m in _PLACEHOLDER_MARKERS):
             raise ConfigError("STRIPE_API_KEY looks like a placeholder; set a real Stripe key")
 
 

@@ -57,9 +57,7 @@ def load_spec(path: Path) -> DealSpec:
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as error:
-        raise SpecError(
-            source, [f"not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {error}"]
-        ) from error
+        raise SpecError(source, [f"not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {error}"]) from error
     if not isinstance(data, dict):
         raise SpecError(source, ["the spec must be a mapping of fields (deal_id, title, ...)"])
     return parse_model(DealSpec, data, source)

@@ -84,11 +84,7 @@ class Release:
         m.released += amount
         m.platform_fee += fee
         how = f"transfer {transfer_id}" if transfer_id else "payout outside Stripe Connect"
-        kept = (
-            f"; the platform kept {ctx.money(fee)}, the vendor gets {ctx.money(share)}"
-            if fee
-            else ""
-        )
+        kept = f"; the platform kept {ctx.money(fee)}, the vendor gets {ctx.money(share)}" if fee else ""
         ctx.set_state(
             m,
             S.RELEASED,
