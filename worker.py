@@ -66,7 +66,12 @@ def build_activities(
 ) -> list[Callable[..., Any]]:
     """The real activities, wired to the configured Stripe, SMTP, vendors and Postgres."""
     links = settings.portal_links()
-    email = EmailActivities(smtp_url=settings.smtp_url, mail_from=settings.mail_from, links=links)
+    email = EmailActivities(
+        smtp_url=settings.smtp_url,
+        mail_from=settings.mail_from,
+        links=links,
+        operator_email=settings.operator_email,
+    )
     return activity_methods(
         PaymentActivities(
             api_key=settings.stripe_api_key, api_base=settings.stripe_api_base, links=links

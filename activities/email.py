@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Iterable, Mapping
+from email.utils import parseaddr
 from typing import Any
 
 import jinja2
@@ -26,7 +27,7 @@ from dealflow.mailer import (
     Mailer,
     OutgoingMail,
 )
-from dealflow.messages import EmailAttachment, EmailInput, EmailKind, EmailResult
+from dealflow.messages import OPERATOR_MAILBOX, EmailAttachment, EmailInput, EmailKind, EmailResult
 
 TEMPLATE_ERROR = "TemplateError"
 INVALID_ATTACHMENT = "InvalidAttachment"
@@ -87,9 +88,11 @@ class EmailActivities:
         smtp_url: str,
         mail_from: str,
         links: PortalLinks,
+        operator_email: str | None = None,
     ) -> None:
         self._mailer = Mailer(smtp_url=smtp_url, mail_from=mail_from)
         self._links = links
+        self._operator_email = operator_email or parseaddr(mail_from)[1]
 
     async def send(
         self,
@@ -104,6 +107,8 @@ class EmailActivities:
     ) -> str:
         """Render `kind` with `context` and send it; return the stable Message-ID."""
         link = self._links.url(deal_id) if kind in CLIENT_KINDS else None
+        if to == OPERATOR_MAILBOX:
+            to = self._operator_email
         if context.get("demo") is True:
             subject = DEMO_SUBJECT_PREFIX + subject
         text, html = render(kind, {**context, "subject": subject, "portal_url": link})

@@ -93,11 +93,14 @@ def refund_state(refund: Any, *, livemode: bool) -> RefundState:
 
 
 def dispute_state(dispute: Any) -> DisputeState:
-    due_by = dispute.evidence_details.due_by
+    details = dispute.evidence_details
     return _state(
         DisputeState,
         dispute,
         "dispute_id",
         links=("charge", "payment_intent"),
-        evidence_due_by=timestamp(due_by) if due_by else None,
+        evidence_due_by=timestamp(details.due_by) if details.due_by else None,
+        has_evidence=details.has_evidence,
+        submission_count=details.submission_count,
+        past_due=details.past_due,
     )

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = Field(default=None, alias="STRIPE_API_BASE")
     smtp_url: str = Field(default="smtp://127.0.0.1:1025", alias="SMTP_URL")
     mail_from: str = Field(default="dealflow <deals@dealflow.localhost>", alias="DEALFLOW_MAIL_FROM")
+    #: Where mails for the platform's operator go (chargebacks and their evidence); unset: to
+    #: DEALFLOW_MAIL_FROM's address.
+    operator_email: str | None = Field(default=None, alias="DEALFLOW_OPERATOR_EMAIL")
     public_url: str = Field(default="http://localhost:8000", alias="DEALFLOW_PUBLIC_URL")
     temporal_ui_url: str = Field(default="http://localhost:8233", alias="DEALFLOW_TEMPORAL_UI_URL")
     secret_key: str | None = Field(default=None, alias="DEALFLOW_SECRET_KEY")

@@ -5,7 +5,7 @@ money log.
 Every method here is synchronous and finishes before the event loop runs anything else, so an
 operation and its idempotency record can never interleave with another request. The parts: `core`
 (store, clock, events, balance), `balance` (balance transactions and fees), `intents`, `checkout`
-(on top of intents) and `money_out`.
+(on top of intents), `money_out` and `disputes`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from stripe_sandbox.checkout import CheckoutSessions
+from stripe_sandbox.disputes import Disputes
 from stripe_sandbox.indexes import Listing
 from stripe_sandbox.money_out import MoneyOut
 
@@ -20,7 +21,7 @@ from stripe_sandbox.money_out import MoneyOut
 AUTHORIZATION_LIFETIME = 7 * 86400
 
 
-class Sandbox(CheckoutSessions, MoneyOut):
+class Sandbox(CheckoutSessions, MoneyOut, Disputes):
     """The whole engine: sessions, payment intents and money out, with the clock's sweep and the
     event list."""
 

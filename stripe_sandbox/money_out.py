@@ -1,5 +1,4 @@
-"""Money leaving the balance: refunds, Connect transfers, and disputes (opened and closed
-through the sandbox's controls, as a bank would)."""
+"""Money leaving the balance: refunds and Connect transfers (disputes are in `disputes`)."""
 
 from __future__ import annotations
 
@@ -183,64 +182,3 @@ class MoneyOut(BalanceTransactions):
             )
         charge["_transferred"] = charge.get("_transferred", 0) + params["amount"]
         self.store.put(charge)
-
-    def open_dispute(
-        self, *, payment_intent: str | None, charge_id: str | None, reason: str, amount: int | None
-    ) -> Obj:
-        if payment_intent:
-            intent = self.get(payment_intent, "payment_intent", "payment_intent")
-            if intent["latest_charge"] is None:
-                raise unexpected_state(f"PaymentIntent {payment_intent} has no charge to dispute.")
-            charge = self.state.objects[intent["latest_charge"]]
-        elif charge_id:
-            charge = self.get(charge_id, "charge", "charge")
-        else:
-            raise invalid_request(
-                "One of `charge` or `payment_intent` is required.", code="parameter_missing"
-            )
-        disputable = charge["amount_captured"] - charge["_refunds_total"]
-        if not charge["captured"] or charge["disputed"] or disputable <= 0:
-            raise unexpected_state(
-                f"Charge {charge['id']} cannot be disputed: nothing captured is left on it.",
-                code="charge_not_disputable",
-            )
-        amount = disputable if amount is None else amount
-        if not 0 < amount <= disputable:
-            raise invalid_request(
-                f"A dispute amount must be between 1 and {disputable}.", param="amount"
-            )
-        dispute = objects.dispute(
-            id=new_id("dp_"), created=self.now(), charge=charge, amount=amount, reason=reason
-        )
-        charge["disputed"] = True
-        self.store.put(dispute)
-        self.store.put(charge)
-        self._record_money(
-            "dispute_withdrawn",
-            dispute,
-            amount,
-            payment_intent=charge["payment_intent"],
-            charge=charge["id"],
-        )
-        self._emit("charge.dispute.created", dispute)
-        return dispute
-
-    def close_dispute(self, dispute_id: str, status: str) -> Obj:
-        dispute = self.get(dispute_id, "dispute", "dispute")
-        if dispute["status"] in ("won", "lost"):
-            raise unexpected_state(
-                f"Dispute {dispute_id} is already closed ({dispute['status']}).",
-                code="dispute_already_closed",
-            )
-        previous = {"status": dispute["status"]}
-        dispute["status"] = status
-        if status == "won":
-            self._record_money(
-                "dispute_reinstated",
-                dispute,
-                dispute["amount"],
-                payment_intent=dispute["payment_intent"],
-                charge=dispute["charge"],
-            )
-        self._emit("charge.dispute.closed", dispute, previous)
-        return dispute

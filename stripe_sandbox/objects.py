@@ -247,7 +247,9 @@ def transfer(*, id: str, created: int, params: dict[str, Any], destination_payme
     }
 
 
-def transfer_reversal(*, id: str, created: int, transfer: Obj, amount: int, params: dict[str, Any]) -> Obj:
+def transfer_reversal(
+    *, id: str, created: int, transfer: Obj, amount: int, params: dict[str, Any]
+) -> Obj:
     return {
         "id": id,
         "object": "transfer_reversal",
@@ -305,6 +307,40 @@ def balance_transaction(
     }
 
 
+#: The evidence a dispute can hold, as Stripe names it; `FILE_EVIDENCE` name a file upload.
+TEXT_EVIDENCE = (
+    "access_activity_log",
+    "billing_address",
+    "cancellation_policy_disclosure",
+    "cancellation_rebuttal",
+    "customer_email_address",
+    "customer_name",
+    "customer_purchase_ip",
+    "duplicate_charge_explanation",
+    "duplicate_charge_id",
+    "product_description",
+    "refund_policy_disclosure",
+    "refund_refusal_explanation",
+    "service_date",
+    "shipping_address",
+    "shipping_carrier",
+    "shipping_date",
+    "shipping_tracking_number",
+    "uncategorized_text",
+)
+FILE_EVIDENCE = (
+    "cancellation_policy",
+    "customer_communication",
+    "customer_signature",
+    "duplicate_charge_documentation",
+    "receipt",
+    "refund_policy",
+    "service_documentation",
+    "shipping_documentation",
+    "uncategorized_file",
+)
+
+
 def dispute(*, id: str, created: int, charge: Obj, amount: int, reason: str) -> Obj:
     return {
         "id": id,
@@ -315,6 +351,10 @@ def dispute(*, id: str, created: int, charge: Obj, amount: int, reason: str) -> 
         "created": created,
         "currency": charge["currency"],
         "enhanced_eligibility_types": [],
+        "evidence": {
+            **dict.fromkeys(sorted((*TEXT_EVIDENCE, *FILE_EVIDENCE))),
+            "enhanced_evidence": {},
+        },
         "evidence_details": {
             "due_by": created + 7 * 86400,
             "enhanced_eligibility": {},
@@ -323,6 +363,7 @@ def dispute(*, id: str, created: int, charge: Obj, amount: int, reason: str) -> 
             "submission_count": 0,
             "submission_method": "not_submitted",
         },
+        "intended_submission_method": None,
         "is_charge_refundable": False,
         "livemode": False,
         "metadata": {},

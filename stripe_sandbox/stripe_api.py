@@ -29,7 +29,15 @@ from stripe_sandbox.errors import (
 from stripe_sandbox.faults import FaultInjector
 from stripe_sandbox.objects import API_VERSION, Obj
 from stripe_sandbox.params import decode_form, validate
-from stripe_sandbox.routes import balance, checkout, customers, events, money_out, payments
+from stripe_sandbox.routes import (
+    balance,
+    checkout,
+    customers,
+    disputes,
+    events,
+    money_out,
+    payments,
+)
 from stripe_sandbox.routes.call import Call, Route
 from stripe_sandbox.store import Store, new_id
 
@@ -41,6 +49,7 @@ _TEST_KEY = re.compile(r"^sk_test_[!-~]{1,247}$")
 ROUTES: tuple[Route, ...] = (
     *checkout.ROUTES,
     *payments.ROUTES,
+    *disputes.ROUTES,
     *money_out.ROUTES,
     *balance.ROUTES,
     *events.ROUTES,

@@ -13,6 +13,7 @@ import bisect
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from temporalio import activity
@@ -46,6 +47,7 @@ from dealflow.messages import (
     RefundResult,
     RefundState,
     ReverseTransferInput,
+    SubmitEvidenceInput,
     TransferInput,
     TransferResult,
     TransferReversalResult,
@@ -136,6 +138,7 @@ class FakeActivities:
             self.refund_payment,
             self.transfer_to_vendor,
             self.reverse_transfer,
+            self.submit_dispute_evidence,
             self.send_email,
             self.dispatch_work_order,
             self.deliver_artifacts,
@@ -258,8 +261,15 @@ class FakeActivities:
         self.outside_refunds[refund_id] = refund
         return refund
 
-    def chargeback(self, intent_id: str, dispute_id: str, status: str = "needs_response") -> None:
-        """The client's bank disputes the payment (or, later, decides with `status`)."""
+    def chargeback(
+        self,
+        intent_id: str,
+        dispute_id: str,
+        status: str = "needs_response",
+        due_by: datetime | None = None,
+    ) -> None:
+        """The client's bank disputes the payment (or, later, decides with `status`); evidence
+        is due by `due_by` (None: the network takes none)."""
         intent = self.intents[intent_id]
         self.disputes[dispute_id] = DisputeState(
             dispute_id=dispute_id,
@@ -270,7 +280,7 @@ class FakeActivities:
             status=status,
             reason="fraudulent",
             livemode=False,
-            evidence_due_by=None,
+            evidence_due_by=due_by,
         )
 
     def names(self) -> list[str]:
@@ -430,6 +440,15 @@ class FakeActivities:
             amount=input.amount,
             currency="usd",
         )
+
+    @activity.defn(name="submit_dispute_evidence")
+    async def submit_dispute_evidence(self, input: SubmitEvidenceInput) -> DisputeState:
+        self._called("submit_dispute_evidence", input)
+        dispute = self.disputes[input.dispute_id].model_copy(
+            update={"status": "under_review", "has_evidence": True, "submission_count": 1}
+        )
+        self.disputes[input.dispute_id] = dispute
+        return dispute
 
     # ------------------------------------------------------------------ mail and hand-offs
 

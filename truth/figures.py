@@ -41,6 +41,11 @@ class MoneyByState(BaseModel):
         0, description="client money captured or authorized, not yet released, refunded or disputed"
     )
     disputed: int = Field(0, description="held money of milestones under an open dispute")
+    withdrawn: int = Field(
+        0,
+        description="taken from the balance by chargebacks the bank has not decided on "
+        "(withdrawn, less reinstated when won, less what a lost one refunded)",
+    )
     released: int = Field(
         0, description="REVENUE: released from escrow after a capture confirmed by Stripe (gross)"
     )

@@ -63,7 +63,10 @@ _MONEY_ROWS = f"""
                EXISTS (
                    SELECT 1 FROM payments c WHERE c.kind = 'charge'
                      AND c.deal_id = p.deal_id AND c.milestone_key = p.milestone_key
-               ) AS milestone_captured
+               ) AS milestone_captured,
+               kind = 'refund' AND EXISTS (
+                   SELECT 1 FROM payments w WHERE w.kind = 'dispute_withdrawal' AND w.stripe_id = p.stripe_id
+               ) AS settles_withdrawal
         FROM payments p WHERE deal_id IN (SELECT deal_id FROM cohort)
           AND ($2::text IS NULL OR {MODE_SQL} = $2::text)
     )"""
@@ -144,6 +147,9 @@ _PER_MILESTONE = f"""
                coalesce(sum(amount) FILTER (WHERE kind = 'platform_fee'), 0) AS platform_fees,
                coalesce(sum(amount) FILTER (WHERE kind = 'transfer_reversal'), 0) AS reversed,
                coalesce(sum(amount) FILTER (WHERE kind = 'refund'), 0) AS refunded,
+               greatest(coalesce(sum(amount) FILTER (WHERE kind = 'dispute_withdrawal'), 0)
+                        - coalesce(sum(amount) FILTER (WHERE kind = 'dispute_reinstatement'
+                                                       OR settles_withdrawal), 0), 0) AS withdrawn,
                coalesce(sum(stripe_fee), 0) AS stripe_fees,
                count(*) FILTER (WHERE kind = 'charge' AND stripe_fee IS NULL) AS charges_without_fee
         FROM money LEFT JOIN voids USING (deal_id, milestone_key)
@@ -193,6 +199,7 @@ async def _money(
                sum(revenue)::bigint AS released, sum(fees)::bigint AS platform_fees,
                sum(taken_back)::bigint AS reversed,
                sum(refunded)::bigint AS refunded, sum(captured)::bigint AS gross,
+               sum(withdrawn)::bigint AS withdrawn,
                sum(stripe_fees)::bigint AS stripe_fees,
                sum(charges_without_fee)::bigint AS charges_without_fee,
                array_remove(array_agg(CASE WHEN released > 0 AND captured = 0
@@ -210,6 +217,7 @@ async def _money(
             net=r["gross"] - r["stripe_fees"],
             funded_held=r["held"],
             disputed=r["disputed"],
+            withdrawn=r["withdrawn"],
             released=r["released"],
             platform_fees=r["platform_fees"],
             vendor_payouts=r["released"] - r["platform_fees"] - r["reversed"],

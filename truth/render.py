@@ -33,6 +33,7 @@ MONEY_ROWS = (
     ("net", "Net of Stripe fees"),
     ("funded_held", "Funded & held"),
     ("disputed", "Disputed (held)"),
+    ("withdrawn", "  of it withdrawn by chargebacks"),
     ("released", "Released (REVENUE)"),
     ("platform_fees", "  of it platform fees"),
     ("vendor_payouts", "  of it vendor payouts"),

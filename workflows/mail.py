@@ -34,6 +34,7 @@ SUBJECTS: dict[EmailKind, str] = {
     K.PAYOUT_SENT: "Payout for {milestone_title} ({amount_display})",
     K.DISPUTE_OPENED: "Dispute opened: {milestone_title}",
     K.DISPUTE_RESOLVED: "Dispute resolved: {milestone_title}",
+    K.DISPUTE_EVIDENCE: "Chargeback {dispute_id} on {milestone_title}: answer due {due_by}",
     K.DEAL_CANCELLED: "Deal cancelled: {deal_title}",
     K.DEAL_EXPIRED: "Deal expired: {deal_title}",
     K.DEAL_COMPLETED: "Deal completed: {deal_title}",
@@ -49,6 +50,9 @@ KIND_KEYS: dict[EmailKind, frozenset[str]] = {
     K.DEBIT_FAILED: frozenset({"reason"}),
     K.DISPUTE_OPENED: frozenset({"reason"}),
     K.DISPUTE_RESOLVED: frozenset({"resolution", "notes"}),
+    K.DISPUTE_EVIDENCE: frozenset(
+        {"dispute_id", "dispute_amount_display", "due_by", "submitted", "problem", "evidence"}
+    ),
     K.APPROVED_RECEIPT: frozenset({"receipt_number", "released_display", "artifacts"}),
     K.PAYOUT_SENT: frozenset({"transfer_id", "platform_fee_display", "vendor_share_display"}),
     K.DEAL_CANCELLED: frozenset({"reason", "refunds"}),

@@ -92,6 +92,9 @@ class MilestoneRun:
     dispute_reason: str | None = None
     disputes: int = 0
     resolution: PendingResolution | None = None
+    #: What each open chargeback (by Stripe dispute id) took from the balance.
+    withdrawals: dict[str, int] = field(default_factory=dict)
+    receipt_number: str | None = None
 
     @property
     def key(self) -> str:
@@ -105,6 +108,11 @@ class MilestoneRun:
     def held(self) -> int:
         """Client money Stripe confirmed for this milestone that is neither paid out nor returned."""
         return self.funded - self.released - self.returned
+
+    @property
+    def withdrawn(self) -> int:
+        """Money chargebacks took from the balance that the bank has not decided on yet."""
+        return sum(self.withdrawals.values())
 
     @property
     def refunded(self) -> int:

@@ -4,6 +4,7 @@ inputs and results of every activity. One model per message, so each can evolve 
     stages     where a deal and its milestones are
     actions    the human actions and their answer
     payments   the Stripe event signal and the payment activities' messages
+    disputes   the evidence that answers a chargeback
     status     the `status` query's answer
     summary    the `summary` query's answer: the little a poller needs
     notices    mails to the parties, work orders and artifact deliveries
@@ -15,6 +16,7 @@ Every name a module lists in its `__all__` is importable from `dealflow.messages
 
 from dealflow.messages import (
     actions,
+    disputes,
     ledger,
     notices,
     payments,
@@ -24,6 +26,7 @@ from dealflow.messages import (
     summary,
 )
 from dealflow.messages.actions import *
+from dealflow.messages.disputes import *
 from dealflow.messages.ledger import *
 from dealflow.messages.notices import *
 from dealflow.messages.payments import *
@@ -34,6 +37,7 @@ from dealflow.messages.summary import *
 
 __all__ = (
     actions.__all__
+    + disputes.__all__
     + ledger.__all__
     + notices.__all__
     + payments.__all__

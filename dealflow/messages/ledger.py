@@ -65,6 +65,8 @@ class PaymentKind(StrEnum):
     RELEASE = "release"  # released to the vendor without a Connect transfer
     PLATFORM_FEE = "platform_fee"  # kept back from a milestone's payout by the platform
     TRANSFER_REVERSAL = "transfer_reversal"  # taken back from the vendor after a refund
+    DISPUTE_WITHDRAWAL = "dispute_withdrawal"  # taken from the balance by a chargeback
+    DISPUTE_REINSTATEMENT = "dispute_reinstatement"  # given back: the chargeback was won
 
 
 class PaymentRecord(Message):

@@ -12,6 +12,7 @@ from dealflow.messages.actions import Artifact
 from dealflow.messages.base import Message
 
 __all__ = [
+    "OPERATOR_MAILBOX",
     "ArtifactDeliveryInput",
     "DeliveryResult",
     "EmailAttachment",
@@ -20,6 +21,10 @@ __all__ = [
     "EmailResult",
     "WorkOrderInput",
 ]
+
+#: The `to` of a mail for the platform's operator: the mail activity sends it to
+#: DEALFLOW_OPERATOR_EMAIL, an address a deal does not carry (it may change while deals run).
+OPERATOR_MAILBOX = "operator"
 
 
 class EmailKind(StrEnum):
@@ -44,6 +49,7 @@ class EmailKind(StrEnum):
     DEAL_EXPIRED = "deal_expired"
     DEAL_COMPLETED = "deal_completed"
     ARTIFACTS_DELIVERED = "artifacts_delivered"
+    DISPUTE_EVIDENCE = "dispute_evidence"
 
 
 class EmailAttachment(Message):
@@ -63,6 +69,8 @@ class EmailInput(Message):
     - deliverable_ready: summary, artifacts [{name, url, sha256}], review_deadline (ISO text)
     - debit_failed: reason (Stripe's, why the bank debit failed)
     - revision_requested: notes; dispute_opened: reason; dispute_resolved: resolution, notes
+    - dispute_evidence (to OPERATOR_MAILBOX): dispute_id, dispute_amount_display, due_by (ISO
+      text), submitted (bool), problem (why not, or ""), evidence [{field, text}]
     - approved_receipt: receipt_number, released_display, artifacts; payout_sent: transfer_id
     - deal_cancelled: reason, refunds [{milestone_title, amount_display}]; deal_expired: reason
     Every kind needs the "always" keys (artifacts_delivered is built by deliver_artifacts).

@@ -151,6 +151,10 @@ class DisputeState(Message):
     livemode: bool
     #: None when the card network allows no response.
     evidence_due_by: datetime | None
+    has_evidence: bool = False
+    submission_count: int = 0
+    #: Whether the last submission came after `evidence_due_by`.
+    past_due: bool = False
 
 
 class PaymentIntentAction(Message):

@@ -48,6 +48,8 @@ class MilestoneStatus(Message):
     #: Of `released`, what the platform kept; the vendor got the rest.
     platform_fee: int = 0
     refunded: int = 0
+    #: What open chargebacks took from the balance for this milestone's payment.
+    withdrawn: int = 0
     revisions: int = 0
     deliverables: list[Deliverable] = Field(default_factory=list)
     dispute_reason: str | None = None
@@ -77,7 +79,8 @@ class Signature(Message):
 
 class MoneyTotals(Message):
     """Integer minor units. `funded` is held client money; `released` left escrow, of which
-    `platform_fees` the platform kept and the rest went to the vendor."""
+    `platform_fees` the platform kept and the rest went to the vendor. `withdrawn` is what
+    chargebacks took from the balance and the bank has not decided on yet."""
 
     contract: int
     funded: int = 0
@@ -85,6 +88,7 @@ class MoneyTotals(Message):
     platform_fees: int = 0
     refunded: int = 0
     disputed: int = 0
+    withdrawn: int = 0
 
 
 class DealStatus(Message):

@@ -1,5 +1,5 @@
-"""`/v1/payment_intents`, `/v1/charges` and `/v1/disputes`: the money a client pays in, and
-what happens to it on the card's side."""
+"""`/v1/payment_intents` and `/v1/charges`: the money a client pays in, and what happens to it
+on the card's side (its disputes are in `disputes`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from stripe_sandbox.params import EXPAND, Array, Boolean, Enum, Hash, Metadata, 
 from stripe_sandbox.routes.call import (
     AMOUNT,
     CURRENCY,
-    EXPAND_ONLY,
     Call,
     expand,
     list_and_retrieve,
@@ -65,5 +64,4 @@ ROUTES = (
     route("POST", "/v1/payment_intents/{id}/capture", INTENT_CAPTURE, _capture),
     route("POST", "/v1/payment_intents/{id}/cancel", INTENT_CANCEL, _cancel),
     *list_and_retrieve("/v1/charges", "charge", "charge"),
-    route("GET", "/v1/disputes/{id}", EXPAND_ONLY, retrieve("dispute", "dispute")),
 )

@@ -20,7 +20,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.email import CLIENT_KINDS, EmailActivities
 from dealflow.links import PortalLinks, verify_token
 from dealflow.mailer import SmtpEndpoint
-from dealflow.messages import EmailAttachment, EmailInput, EmailKind
+from dealflow.messages import OPERATOR_MAILBOX, EmailAttachment, EmailInput, EmailKind
 from dealflow.serve import free_port
 from dealflow.settings import ConfigError
 from devstack.mailsink import MailSink
@@ -51,6 +51,9 @@ REQUIRED_KEYS: dict[EmailKind, set[str]] = {
     EmailKind.PAYOUT_SENT: ALWAYS | MILESTONE | {"transfer_id"},
     EmailKind.DISPUTE_OPENED: ALWAYS | MILESTONE | {"reason"},
     EmailKind.DISPUTE_RESOLVED: ALWAYS | MILESTONE | {"resolution", "notes"},
+    EmailKind.DISPUTE_EVIDENCE: ALWAYS
+    | MILESTONE
+    | {"dispute_id", "dispute_amount_display", "due_by", "submitted", "problem", "evidence"},
     EmailKind.DEAL_CANCELLED: ALWAYS | {"reason", "refunds"},
     EmailKind.DEAL_EXPIRED: ALWAYS | {"reason"},
     EmailKind.DEAL_COMPLETED: ALWAYS,
@@ -94,6 +97,12 @@ FULL_CONTEXT: dict[str, Any] = {
     "transfer_id": "tr_1Abc",
     "refunds": [{"milestone_title": "Three logo concepts", "amount_display": "$1,250.00"}],
     "title": "Three logo concepts",
+    "dispute_id": "dp_1Abc",
+    "dispute_amount_display": "$1,250.00",
+    "due_by": "2026-12-20T10:00:00+00:00",
+    "submitted": False,
+    "problem": "StripeInvalidRequest: This dispute is lost",
+    "evidence": [{"field": "product_description", "text": "Three logo concepts, as signed."}],
 }
 
 
@@ -354,3 +363,27 @@ async def test_payout_without_a_connect_account_says_how_it_is_paid(sink: Refusi
     for body in parts(sink.messages[-1]):
         assert "None" not in body
         assert "no Stripe Connect account" in body
+
+
+async def test_an_operator_mail_goes_to_the_operator_and_says_what_was_not_sent(
+    sink: RefusingMailSink,
+) -> None:
+    activities = EmailActivities(
+        smtp_url=sink.url,
+        mail_from="dealflow <deals@dealflow.test>",
+        links=PortalLinks(PUBLIC_URL, SECRET, days=30),
+        operator_email="ops@dealflow.test",
+    )
+    input = mail(EmailKind.DISPUTE_EVIDENCE, to=OPERATOR_MAILBOX)
+    await ActivityEnvironment().run(activities.send_email, input)
+    await ActivityEnvironment().run(
+        email_activities(sink.url).send_email,
+        mail(EmailKind.DISPUTE_EVIDENCE, to=OPERATOR_MAILBOX, message_key="again"),
+    )
+
+    assert sink.recipients == ["ops@dealflow.test", "deals@dealflow.test"]
+    text, html = parts(sink.messages[0])
+    for body in (text, html):
+        assert "dp_1Abc" in body and "2026-12-20T10:00:00+00:00" in body
+        assert "This dispute is lost" in body and "Three logo concepts, as signed." in body
+        assert "/portal/" not in body

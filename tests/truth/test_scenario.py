@@ -237,6 +237,7 @@ def expected_report(month: str) -> dict[str, object]:
                     "net": 213_500,
                     "funded_held": 65_000,
                     "disputed": 30_000,
+                    "withdrawn": 0,
                     "released": 150_000,
                     "platform_fees": 3_750,
                     "vendor_payouts": 146_250,
@@ -250,6 +251,7 @@ def expected_report(month: str) -> dict[str, object]:
                     "net": 19_675,
                     "funded_held": 0,
                     "disputed": 0,
+                    "withdrawn": 0,
                     "released": 0,
                     "platform_fees": 0,
                     "vendor_payouts": 0,
@@ -358,7 +360,7 @@ async def check_api_and_dashboard(
                 f'#money tr[data-field="{field}"] td[data-column="{column}"]'
             )
             for field in (
-                "gross", "stripe_fees", "net", "funded_held", "disputed", "released",
+                "gross", "stripe_fees", "net", "funded_held", "disputed", "withdrawn", "released",
                 "platform_fees", "vendor_payouts", "refunded", "kept",
             )
             for column in ("sandbox-usd", "sandbox-eur")

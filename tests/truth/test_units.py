@@ -135,17 +135,17 @@ async def test_gross_stripe_fees_net_platform_fees_and_payouts_add_up_to_the_cen
     assert figures == {
         (MoneyMode.SANDBOX, "usd"): {
             "gross": 115_001, "stripe_fees": 3_250, "net": 111_751,
-            "funded_held": 5_000, "disputed": 0, "released": 100_000, "platform_fees": 2_500,
+            "funded_held": 5_000, "disputed": 0, "withdrawn": 0, "released": 100_000, "platform_fees": 2_500,
             "vendor_payouts": 97_500, "refunded": 10_001, "kept": 105_000,
         },
         (MoneyMode.SANDBOX, "eur"): {
             "gross": 20_000, "stripe_fees": 0, "net": 20_000,
-            "funded_held": 20_000, "disputed": 0, "released": 0, "platform_fees": 0,
+            "funded_held": 20_000, "disputed": 0, "withdrawn": 0, "released": 0, "platform_fees": 0,
             "vendor_payouts": 0, "refunded": 0, "kept": 20_000,
         },
         (MoneyMode.TEST, "usd"): {
             "gross": 7_000, "stripe_fees": 233, "net": 6_767,
-            "funded_held": 7_000, "disputed": 0, "released": 0, "platform_fees": 0,
+            "funded_held": 7_000, "disputed": 0, "withdrawn": 0, "released": 0, "platform_fees": 0,
             "vendor_payouts": 0, "refunded": 0, "kept": 7_000,
         },
     }  # fmt: skip
@@ -158,3 +158,23 @@ async def test_gross_stripe_fees_net_platform_fees_and_payouts_add_up_to_the_cen
     fees_row = next(line for line in text.splitlines() if "less Stripe fees" in line)
     assert "USD 32.50" in fees_row and "USD 2.33" in fees_row
     assert "anomaly: sandbox usd: 1 charge(s)" in text
+
+
+async def test_chargeback_money_counts_as_withdrawn_until_the_bank_decides(
+    db_pool: asyncpg.Pool,
+) -> None:
+    """Open (dp_A), won (dp_B) and lost (dp_C, whose refund row carries the dispute's id)."""
+    await db_pool.execute(
+        """INSERT INTO payments (stripe_id, kind, deal_id, milestone_key, amount, currency,
+                                 livemode, sandbox, status, occurred_at)
+           VALUES ('pi_A', 'charge', 'a', 'm1', 10_000, 'usd', false, true, 'succeeded', now()),
+                  ('dp_A', 'dispute_withdrawal', 'a', 'm1', 10_000, 'usd', false, true, 'withdrawn', now()),
+                  ('pi_B', 'charge', 'b', 'm1', 20_000, 'usd', false, true, 'succeeded', now()),
+                  ('dp_B', 'dispute_withdrawal', 'b', 'm1', 20_000, 'usd', false, true, 'withdrawn', now()),
+                  ('dp_B', 'dispute_reinstatement', 'b', 'm1', 20_000, 'usd', false, true, 'reinstated', now()),
+                  ('pi_C', 'charge', 'c', 'm1', 30_000, 'usd', false, true, 'succeeded', now()),
+                  ('dp_C', 'dispute_withdrawal', 'c', 'm1', 30_000, 'usd', false, true, 'withdrawn', now()),
+                  ('dp_C', 'refund', 'c', 'm1', 30_000, 'usd', false, true, 'lost', now())"""
+    )  # fmt: skip
+    usd = (await build_report(db_pool)).money[MoneyMode.SANDBOX]["usd"]
+    assert (usd.withdrawn, usd.refunded, usd.gross) == (10_000, 30_000, 60_000)

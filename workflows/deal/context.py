@@ -163,6 +163,7 @@ class DealContext:
             platform_fees=sum(m.platform_fee for m in runs),
             refunded=sum(m.refunded for m in runs),
             disputed=sum(m.held for m in runs if m.state is S.DISPUTED),
+            withdrawn=sum(m.withdrawn for m in runs),
         )
 
     def money(self, amount: int) -> str:

@@ -205,6 +205,7 @@ class Release:
         )
 
     async def _mail_receipt(self, m: MilestoneRun, amount: int, receipt: ReceiptResult) -> None:
+        m.receipt_number = receipt.receipt_number
         self.ctx.record(
             "workflow",
             EventKind.RECEIPT,

@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from dealflow.contract import EventKind
     from dealflow.messages import ChargeState, DisputeState, MilestoneState, StripeEventSignal
     from workflows import calls
+    from workflows.deal.chargebacks import Chargebacks
     from workflows.deal.context import DealContext
     from workflows.deal.disputes import Disputes
     from workflows.deal.payments import Payments
@@ -50,6 +51,8 @@ class ReadBack(Generic[Paid]):
     act: Callable[[StripeEventSignal, Paid, MilestoneRun], None]
 
 
+#: What a chargeback does to the balance; followed from DISPUTES_AND_DEBITS on.
+DISPUTE_FUNDS_EVENTS = ("charge.dispute.funds_withdrawn", "charge.dispute.funds_reinstated")
 #: Stripe event types that may mean a milestone got paid; each is confirmed by reading Stripe.
 PAYMENT_EVENTS = frozenset(
     {
@@ -69,12 +72,14 @@ class StripeEvents:
         disputes: Disputes,
         refunds: Refunds,
         release: Release,
+        chargebacks: Chargebacks,
     ) -> None:
         self.ctx = ctx
         self.payments = payments
         self.disputes = disputes
         self.refunds = refunds
         self.release = release
+        self.chargebacks = chargebacks
         self._seen: set[str] = set()
         #: Stripe events about a milestone, besides the payment events that may fund one, as
         #: deals recorded before STRIPE_HINTS_VERIFIED took them: on the webhook's word.
@@ -113,6 +118,8 @@ class StripeEvents:
                 self._charge_refunded,
             ),
         }
+        if ctx.disputes_and_debits:
+            self._verified.update(dict.fromkeys(DISPUTE_FUNDS_EVENTS, dispute))
 
     async def receive(self, event: StripeEventSignal) -> None:
         """A verified webhook, as a hint: deduplicated by event id, then checked against Stripe."""
@@ -230,10 +237,17 @@ class StripeEvents:
             await self.release.follow_money_back(m, m.refunded - refunded_before, event.object_id)
 
     def _dispute(self, event: StripeEventSignal, dispute: DisputeState, m: MilestoneRun) -> None:
+        if event.type in DISPUTE_FUNDS_EVENTS:
+            self.chargebacks.funds_moved(event.type, m, dispute)
+            return
         if event.type == "charge.dispute.created":
             self.disputes.chargeback_opened(m, dispute.dispute_id)
+            if self.ctx.disputes_and_debits:
+                self.chargebacks.answer(m, dispute)
             return
         self.disputes.chargeback_closed(m, dispute.dispute_id, dispute.status)
+        if self.ctx.disputes_and_debits:
+            self.chargebacks.closed(m, dispute)
         if self.ctx.lean and m.state is S.RELEASED and dispute.status == "lost":
             # The bank took the money back from the platform after the vendor was paid.
             m.count_returned(dispute.amount, extra=True)

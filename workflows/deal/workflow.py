@@ -51,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import rules
     from workflows.deal.actions import Action, Actions, action_handlers
     from workflows.deal.capture import Capture
+    from workflows.deal.chargebacks import Chargebacks
     from workflows.deal.checkout import Checkout
     from workflows.deal.context import DealContext
     from workflows.deal.disputes import Disputes
@@ -81,7 +82,8 @@ class DealWorkflow:
         payments = Payments(ctx, refunds, work)
         release = Release(ctx, capture, disputes)
         self._wind_down = wind_down = WindDown(ctx, payments, release, refunds)
-        self._stripe_events = StripeEvents(ctx, payments, disputes, refunds, release)
+        chargebacks = Chargebacks(ctx, lambda: signing.signature)
+        self._stripe_events = StripeEvents(ctx, payments, disputes, refunds, release, chargebacks)
         #: What drives a milestone on, by the state it is in.
         self._phases: dict[MilestoneState, Callable[[MilestoneRun], Awaitable[None]]] = {
             S.AWAITING_FUNDING: Checkout(ctx, payments).funding_phase,
