@@ -8,7 +8,7 @@ from datetime import timedelta
 from temporalio.testing import WorkflowEnvironment
 
 from dealflow.contract import EventKind
-from dealflow.messages import DealStage, EmailKind, MilestoneState, PaymentIntentState
+from dealflow.messages import CancelDeal, DealStage, EmailKind, MilestoneState, PaymentIntentState
 from tests.deal_harness import DealRun, make_spec, running_deal
 
 S = MilestoneState
@@ -158,3 +158,71 @@ async def test_funding_timers_do_not_run_against_a_processing_debit(
     assert "confirmed by reconciliation" in kinds(status, EventKind.FUNDED)[0]
     assert status.milestones[0].funded == 100_000
     assert not deal.fake.mails(EmailKind.DEAL_EXPIRED)
+
+
+async def cancelled_while_processing(deal: DealRun) -> PaymentIntentState:
+    await deal.sign()
+    intent = await pay_by_bank(deal)
+    await deal.handle.signal("cancel_deal", CancelDeal(reason="budget cut", requested_by="client"))
+    await deal.wait_for(
+        "the cancellation asked for",
+        lambda s: any(e.kind == "cancelled_requested" for e in s.timeline),
+    )
+    return intent
+
+
+async def test_a_deal_cancelled_while_its_debit_processes_gives_the_money_back(
+    env: WorkflowEnvironment,
+) -> None:
+    """The bank may still collect: the deal waits for Stripe's word, then refunds the debit."""
+    async with running_deal(env, bank_spec()) as deal:
+        intent = await cancelled_while_processing(deal)
+        await deal.advance(timedelta(days=1))
+        status = await deal.status()
+        assert status.stage is DealStage.PROCESSING, "still waiting for the bank"
+        assert not deal.fake.args("refund_payment")
+
+        deal.fake.settle_debit(intent.payment_intent_id, succeeded=True)
+        await async_payment(deal, "succeeded", intent)
+        final = await deal.result()
+
+    assert final.stage is DealStage.CANCELLED
+    [refund] = deal.fake.args("refund_payment")
+    assert refund.payment_intent_id == intent.payment_intent_id
+    assert final.money.refunded == 100_000 and final.money.funded == 0
+    assert any("came after the deal stopped" in m for m in kinds(final, EventKind.DUPLICATE_PAYMENT))
+    assert not deal.fake.mails(EmailKind.PAYMENT_RECEIVED)
+
+
+async def test_a_stopped_deal_asks_stripe_about_a_debit_it_hears_nothing_of(
+    env: WorkflowEnvironment,
+) -> None:
+    async with running_deal(env, bank_spec(reconcile_after="1h")) as deal:
+        intent = await cancelled_while_processing(deal)
+        deal.fake.settle_debit(intent.payment_intent_id, succeeded=True)  # the webhook is lost
+        await deal.advance(timedelta(days=11))
+        final = await deal.result()
+
+    assert final.stage is DealStage.CANCELLED
+    assert [r.payment_intent_id for r in deal.fake.args("refund_payment")] == [
+        intent.payment_intent_id
+    ]
+    assert any("bank debit" in m for m in kinds(final, EventKind.RECONCILIATION))
+
+
+async def test_a_debit_that_fails_after_the_deal_stopped_needs_no_new_link(
+    env: WorkflowEnvironment,
+) -> None:
+    async with running_deal(env, bank_spec()) as deal:
+        intent = await cancelled_while_processing(deal)
+        deal.fake.settle_debit(intent.payment_intent_id, succeeded=False)
+        await async_payment(deal, "failed", intent)
+        final = await deal.result()
+
+    assert final.stage is DealStage.CANCELLED
+    assert not deal.fake.args("refund_payment")
+    assert not deal.fake.mails(EmailKind.DEBIT_FAILED)
+    assert [m.message_key for m in deal.fake.mails(EmailKind.PAYMENT_LINK)] == ["payment_link:m1:1"]
+    [failed] = kinds(final, EventKind.DEBIT_FAILED)
+    assert "the deal has stopped" in failed
+    assert final.milestones[0].state is S.CANCELLED

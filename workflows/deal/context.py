@@ -104,7 +104,7 @@ class DealContext:
             publish_on_flush=self.lean,
             stage_since=self.disputes_and_debits,
         )
-        self.timers = Timers(stopped=lambda: self.stop is not None, before_waiting=self._waiting)
+        self.timers = Timers(stopped=lambda: self.stop is not None, before_waiting=self.before_waiting)
         self.background: list[asyncio.Task[None]] = []
         self.text_checked = self.lean or workflow.patched(REFUSE_BAD_TEXT)
         self.own_steps = self.lean or workflow.patched(OWN_STEPS)
@@ -169,7 +169,7 @@ class DealContext:
     def money(self, amount: int) -> str:
         return format_money(amount, self.spec.currency)
 
-    def _waiting(self) -> None:
+    def before_waiting(self) -> None:
         """The deal is about to wait for time or a person: its step's ledger rows go out, and
         its page in the Temporal UI says where it stands."""
         self.journal.flush()

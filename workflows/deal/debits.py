@@ -96,6 +96,16 @@ class BankDebits:
         m.extra_intents.append(intent.payment_intent_id)
         m.processing_intent_id = m.processing_method = None
         m.processing_until = m.processing_check_at = None
+        if ctx.stop is not None:
+            # The deal is winding down: no new link, and nothing was taken to give back.
+            ctx.record(
+                source,
+                EventKind.DEBIT_FAILED,
+                f"The bank debit {intent.payment_intent_id} for '{m.title}' failed ({reason}); "
+                "the deal has stopped, so nothing was taken and no new link follows",
+                m,
+            )
+            return
         message = (
             f"The bank debit {intent.payment_intent_id} for '{m.title}' failed ({reason}): "
             "a new payment link follows"

@@ -171,10 +171,11 @@ class Payments:
         intent, kind, amount = paid.intent, paid.kind, paid.amount
         pi = intent.payment_intent_id
         m.extra_intents.append(pi)
+        what = "came after the deal stopped" if self.ctx.stop is not None else "is a second payment"
         self.ctx.record(
             source,
             EventKind.DUPLICATE_PAYMENT,
-            f"Second payment {pi} of {self.ctx.money(amount)} for '{m.title}': returning it",
+            f"Payment {pi} of {self.ctx.money(amount)} for '{m.title}' {what}: returning it",
             m,
         )
         self.ctx.ledger_payment(m, kind, pi, amount, intent.status, intent)

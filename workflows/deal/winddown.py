@@ -12,6 +12,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import rules
     from workflows.deal.context import DealContext
     from workflows.deal.payments import Payments
+    from workflows.deal.processing import DebitWatch
     from workflows.deal.refunds import Refunds
     from workflows.deal.release import Release
     from workflows.journal import Source
@@ -28,12 +29,18 @@ def requester(cancel: CancelDeal) -> Source:
 
 class WindDown:
     def __init__(
-        self, ctx: DealContext, payments: Payments, release: Release, refunds: Refunds
+        self,
+        ctx: DealContext,
+        payments: Payments,
+        release: Release,
+        refunds: Refunds,
+        debits: DebitWatch,
     ) -> None:
         self.ctx = ctx
         self.payments = payments
         self.release = release
         self.refunds = refunds
+        self.debits = debits
 
     def cancel(self, cancel: CancelDeal) -> str:
         """The cancel action: the deal stops at its next step, and `run` winds it down."""
@@ -43,6 +50,8 @@ class WindDown:
     async def wind_down(self, stop: StopRequest) -> None:
         """Compensate (saga): close payment links, then return or pay out held money per policy."""
         ctx = self.ctx
+        for m in ctx.milestones.values():
+            await self.debits.outcome(m)
         async with ctx.stripe_turn():
             refunds = [await self._compensate(m) for m in ctx.milestones.values()]
         ctx.stage = stop.stage

@@ -81,13 +81,14 @@ class DealWorkflow:
         disputes = Disputes(ctx, refunds, capture)
         payments = Payments(ctx, refunds, work)
         release = Release(ctx, capture, disputes)
-        self._wind_down = wind_down = WindDown(ctx, payments, release, refunds)
+        debits = DebitWatch(ctx, payments)
+        self._wind_down = wind_down = WindDown(ctx, payments, release, refunds, debits)
         chargebacks = Chargebacks(ctx, lambda: signing.signature)
         self._stripe_events = StripeEvents(ctx, payments, disputes, refunds, release, chargebacks)
         #: What drives a milestone on, by the state it is in.
         self._phases: dict[MilestoneState, Callable[[MilestoneRun], Awaitable[None]]] = {
             S.AWAITING_FUNDING: Checkout(ctx, payments).funding_phase,
-            S.PROCESSING: DebitWatch(ctx, payments).processing_phase,
+            S.PROCESSING: debits.processing_phase,
             S.IN_PROGRESS: work.work_phase,
             S.DELIVERED: work.review_phase,
             S.DISPUTED: disputes.dispute_phase,
