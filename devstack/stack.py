@@ -21,6 +21,7 @@ from temporalio.client import Client
 from bridge.app import create_app as create_bridge
 from bridge.devmail import create_router as create_devmail_router
 from dealflow.db import create_pool
+from dealflow.egress import artifact_client
 from dealflow.serve import free_port, serve_app
 from dealflow.settings import Settings, ensure_dev_secrets
 from devstack.mailsink import MailSink
@@ -130,10 +131,12 @@ async def run_stack(config: StackConfig, client: Client) -> AsyncIterator[Stack]
         pool = await create_pool(config.database_url)
         stack.push_async_callback(pool.close)
         http = await stack.enter_async_context(httpx.AsyncClient())
+        artifact_http = await stack.enter_async_context(artifact_client(settings))
 
         result = Stack(settings, client, pool, bridge_url, sandbox_url, mail)
         if config.run_worker:
-            worker = build_worker(client, settings, build_activities(settings, pool, http))
+            activities = build_activities(settings, pool, http, artifact_http)
+            worker = build_worker(client, settings, activities)
             await stack.enter_async_context(worker)
         if config.run_bridge:
             bridge_app = create_bridge(settings=settings, pool=pool, temporal=client)
