@@ -161,7 +161,7 @@ class PublicAddressTransport(httpx.AsyncHTTPTransport):
 
     def __init__(self, backend: PublicAddressBackend | None = None) -> None:
         super().__init__()
-        limits = httpx.Limits()
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)  # httpx's own
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(),
             max_connections=limits.max_connections,
