@@ -30,6 +30,7 @@ from activities.ledger import LedgerActivities
 from activities.payments import PaymentActivities
 from activities.receipts import ReceiptActivities
 from dealflow.db import create_pool, database_url
+from dealflow.egress import artifact_client
 from dealflow.process import run_and_exit
 from dealflow.settings import ConfigError, Settings, load_settings
 from dealflow.temporal import apply_activation_jobs_as_one_batch, connect
@@ -62,9 +63,15 @@ def activity_methods(*instances: object) -> list[Callable[..., Any]]:
 
 
 def build_activities(
-    settings: Settings, pool: asyncpg.Pool, http: httpx.AsyncClient
+    settings: Settings,
+    pool: asyncpg.Pool,
+    http: httpx.AsyncClient,
+    artifact_http: httpx.AsyncClient,
 ) -> list[Callable[..., Any]]:
-    """The real activities, wired to the configured Stripe, SMTP, vendors and Postgres."""
+    """The real activities, wired to the configured Stripe, SMTP, vendors and Postgres.
+
+    `http` reaches vendors' fulfilment URLs, `artifact_http` (`artifact_client(settings)`) the
+    artifacts they submit."""
     links = settings.portal_links()
     email = EmailActivities(
         smtp_url=settings.smtp_url,
@@ -77,7 +84,9 @@ def build_activities(
             api_key=settings.stripe_api_key, api_base=settings.stripe_api_base, links=links
         ),
         email,
-        DeliveryActivities.from_settings(settings, http, email),
+        DeliveryActivities.from_settings(
+            settings, http=http, artifact_http=artifact_http, mailer=email
+        ),
         LedgerActivities(pool),
         ReceiptActivities(pool),
     )
@@ -128,8 +137,10 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         pool = await create_pool(database_url(settings))
         resources.push_async_callback(pool.close)
         http = await resources.enter_async_context(httpx.AsyncClient())
+        artifact_http = await resources.enter_async_context(artifact_client(settings))
         client = await connect()
-        worker = build_worker(client, settings, build_activities(settings, pool, http))
+        activities = build_activities(settings, pool, http, artifact_http)
+        worker = build_worker(client, settings, activities)
         if settings.stripe_mode == "unconfigured":
             log.warning("STRIPE_API_KEY is not set: payment activities will fail until it is")
         log.info(

@@ -34,7 +34,7 @@ from temporalio.exceptions import ApplicationError
 from activities.email import EmailActivities
 from activities.heartbeat import heartbeating
 from dealflow.activity_timeouts import DELIVERY
-from dealflow.egress import ForbiddenAddress, ensure_public
+from dealflow.egress import ForbiddenAddress
 from dealflow.mailer import Attachment
 from dealflow.messages import (
     Artifact,
@@ -79,27 +79,33 @@ class DeliveryActivities:
         self,
         *,
         http: httpx.AsyncClient,
+        artifact_http: httpx.AsyncClient,
         signing_secret: str,
         mailer: EmailActivities,
-        allow_private_hosts: bool = False,
     ) -> None:
+        """`http` posts work orders; `artifact_http` fetches artifacts, and in production is
+        `dealflow.egress.artifact_client`'s, which connects to public addresses only."""
         self._http = http
+        self._artifact_http = artifact_http
         self._signing_secret = signing_secret
         self._mailer = mailer
-        #: Artifacts on private addresses are fetched only when allowed (dev stacks, tests).
-        self._allow_private_hosts = allow_private_hosts
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, http: httpx.AsyncClient, mailer: EmailActivities
+        cls,
+        settings: Settings,
+        *,
+        http: httpx.AsyncClient,
+        artifact_http: httpx.AsyncClient,
+        mailer: EmailActivities,
     ) -> DeliveryActivities:
         """`mailer` is the worker's one EmailActivities: the client's delivery mail goes out as
         every other mail does."""
         return cls(
             http=http,
+            artifact_http=artifact_http,
             signing_secret=settings.require("DEALFLOW_DELIVERY_SECRET"),
             mailer=mailer,
-            allow_private_hosts=settings.private_artifact_hosts_allowed,
         )
 
     @activity.defn
@@ -187,10 +193,10 @@ class DeliveryActivities:
         data = bytearray()
         url = str(artifact.url)
         subject = f"artifact {artifact.name!r}"
-        async with _peer_errors(subject):
+        async with _peer_errors(subject), _forbidden_destinations(subject):
             for _hop in range(MAX_REDIRECTS + 1):
-                await self._check_destination(url, subject)
-                async with self._http.stream("GET", url, timeout=ARTIFACT_TIMEOUT) as response:
+                fetching = self._artifact_http.stream("GET", url, timeout=ARTIFACT_TIMEOUT)
+                async with fetching as response:
                     if response.is_redirect:
                         url = str(response.url.join(response.headers["location"]))
                         continue
@@ -227,17 +233,6 @@ class DeliveryActivities:
         filename = artifact.name.replace("/", "_").replace("\\", "_")
         return Attachment(filename=filename, content_type=content_type, data=bytes(data))
 
-    async def _check_destination(self, url: str, subject: str) -> None:
-        if self._allow_private_hosts:
-            return
-        try:
-            await ensure_public(url)
-        except ForbiddenAddress as error:
-            raise ApplicationError(
-                f"{subject}: refused to fetch {url}: {error}",
-                type=ARTIFACT_FORBIDDEN,
-                non_retryable=True,
-            ) from error
 
 
 @asynccontextmanager
@@ -248,6 +243,17 @@ async def _peer_errors(subject: str) -> AsyncIterator[None]:
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as error:
         raise ApplicationError(
             f"{subject}: invalid URL ({error})", type=INVALID_URL, non_retryable=True
+        ) from error
+
+
+@asynccontextmanager
+async def _forbidden_destinations(subject: str) -> AsyncIterator[None]:
+    """A hop to an address that is not public will never be fetched: non-retryable."""
+    try:
+        yield
+    except ForbiddenAddress as error:
+        raise ApplicationError(
+            f"{subject}: refused to fetch: {error}", type=ARTIFACT_FORBIDDEN, non_retryable=True
         ) from error
 
 

@@ -154,7 +154,11 @@ async def deal_cast(bench: BenchStack) -> AsyncIterator[Cast]:
                 delivery_secret=settings.require("DEALFLOW_DELIVERY_SECRET"),
             ).serving()
         )
-        sandbox = await resources.enter_async_context(SandboxControl(bench.sandbox_url, timeout=60))
+        sandbox = await resources.enter_async_context(
+            SandboxControl(
+                bench.sandbox_url, token=settings.require("DEALFLOW_SANDBOX_TOKEN"), timeout=60
+            )
+        )
         watch = ReadModelWatch(bench.stack.pool)
         await resources.enter_async_context(beside(watch.poll_forever()))
         yield Cast(bench, mail, vendor, sandbox, browsers, watch)

@@ -51,6 +51,7 @@ from dealflow.db import embedded_database_url
 from dealflow.messages import ActionResult, DealStatus, SignSow
 from dealflow.models import workflow_id_for
 from dealflow.serve import free_port
+from dealflow.settings import ensure_dev_secrets
 from devstack.runtime import DevRuntime, bridge_alive, connect_runtime, read_runtime
 from starter import start_deal
 from stripe_sandbox.control import SandboxControl
@@ -261,13 +262,9 @@ async def run(deals: int, rate: float, home: Path) -> dict[str, object]:
         assert runtime.sandbox_url is not None
         client = await connect_runtime(runtime)
 
-        async with (
-            SandboxControl(runtime.sandbox_url) as sandbox,
-            httpx.AsyncClient(base_url=runtime.sandbox_url) as raw,
-        ):
-            webhook = (
-                (await raw.put("/_sandbox/webhook", json={"url": None})).raise_for_status().json()
-            )
+        token = ensure_dev_secrets(home)["DEALFLOW_SANDBOX_TOKEN"]
+        async with SandboxControl(runtime.sandbox_url, token=token) as sandbox:
+            webhook = await sandbox.set_webhook(None)
             since = await sandbox.now()
             deal_ids = [f"ingest-{n:04d}" for n in range(deals)]
             gate = asyncio.Semaphore(SETUP_CONCURRENCY)

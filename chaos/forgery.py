@@ -23,6 +23,7 @@ import httpx
 from chaos.money import Movement, sandbox_movements
 from chaos.plan import Forgery
 from dealflow.messages import DealSummary, MilestoneState
+from stripe_sandbox.control import SandboxControl
 from stripe_sandbox.webhooks import sign
 
 log = logging.getLogger("dealflow.chaos.forgery")
@@ -74,13 +75,13 @@ class Forger:
         *,
         bridge_url: str,
         webhook_secret: str,
-        sandbox_url: str,
+        sandbox: SandboxControl,
         summaries: Callable[[], list[DealSummary]],
         rng: random.Random,
     ) -> None:
         self._url = f"{bridge_url.rstrip('/')}/webhooks/stripe"
         self._secret = webhook_secret
-        self._sandbox_url = sandbox_url
+        self._sandbox = sandbox
         self._summaries = summaries
         self._rng = rng
         self.sent: list[ForgedWebhook] = []
@@ -150,7 +151,7 @@ class Forger:
         same amount and currency where such a payment exists, so only the owner check is left."""
         paid = [
             m
-            for m in await sandbox_movements(self._sandbox_url)
+            for m in await sandbox_movements(self._sandbox)
             if m.kind in ("charge", "authorization") and m.deal_id not in (None, target.deal_id) and m.payment_intent
         ]
         alike = [m for m in paid if (m.amount, m.currency) == (target.amount, target.currency)]

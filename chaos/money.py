@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-import httpx
+
+from stripe_sandbox.control import SandboxControl
 
 #: Sandbox money-log kinds as the ledger's payment kinds (and `stripe_fee`, which the ledger keeps
 #: on its charges). Authorizations and their release move no money; a release without Connect
@@ -56,11 +57,8 @@ def movements_of(log: list[dict[str, Any]]) -> list[Movement]:
     return movements
 
 
-async def sandbox_movements(sandbox_url: str) -> list[Movement]:
-    async with httpx.AsyncClient(timeout=30) as http:
-        response = await http.get(f"{sandbox_url}/_sandbox/money")
-        response.raise_for_status()
-    return movements_of(response.json()["movements"])
+async def sandbox_movements(sandbox: SandboxControl) -> list[Movement]:
+    return movements_of((await sandbox.money())["movements"])
 
 
 def by_deal_and_kind(movements: list[Movement], deal_ids: set[str]) -> dict[DealKind, int]:
@@ -71,9 +69,9 @@ def by_deal_and_kind(movements: list[Movement], deal_ids: set[str]) -> dict[Deal
     return dict(totals)
 
 
-async def sandbox_money(sandbox_url: str, deal_ids: set[str]) -> dict[DealKind, int]:
+async def sandbox_money(sandbox: SandboxControl, deal_ids: set[str]) -> dict[DealKind, int]:
     """(deal, kind) -> minor units, from the sandbox's own money log."""
-    return by_deal_and_kind(await sandbox_movements(sandbox_url), deal_ids)
+    return by_deal_and_kind(await sandbox_movements(sandbox), deal_ids)
 
 
 async def ledger_money(pool: asyncpg.Pool, deal_ids: set[str]) -> dict[DealKind, int]:

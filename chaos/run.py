@@ -127,20 +127,22 @@ async def _play_all(target: DemoTarget, runs: Sequence[DealRun]) -> None:
         await asyncio.wait([watcher])
 
 
-async def _settle(chaos: ChaosStack, deal_ids: set[str]) -> None:
+async def _settle(sandbox: SandboxControl, chaos: ChaosStack, deal_ids: set[str]) -> None:
     """The ledger is written by activities after the stages change: give it time to catch up."""
     deadline = asyncio.get_running_loop().time() + SETTLE_SECONDS
     while asyncio.get_running_loop().time() < deadline:
-        sandbox = by_deal_and_kind(await sandbox_movements(chaos.sandbox_url), deal_ids)
-        if await ledger_money(chaos.stack.pool, deal_ids) == sandbox:
+        theirs = by_deal_and_kind(await sandbox_movements(sandbox), deal_ids)
+        if await ledger_money(chaos.stack.pool, deal_ids) == theirs:
             return
         await asyncio.sleep(1.0)
 
 
-async def _check(chaos: ChaosStack, runs: Sequence[DealRun], forger: Forger) -> list[checks.CheckResult]:
+async def _check(
+    sandbox: SandboxControl, chaos: ChaosStack, runs: Sequence[DealRun], forger: Forger
+) -> list[checks.CheckResult]:
     deal_ids = {run.play.spec.deal_id for run in runs}
-    await _settle(chaos, deal_ids)
-    movements = await sandbox_movements(chaos.sandbox_url)
+    await _settle(sandbox, chaos, deal_ids)
+    movements = await sandbox_movements(sandbox)
     return [
         checks.end_states(runs),
         await checks.replays(chaos.stack.client, sorted(deal_ids)),
@@ -165,7 +167,7 @@ async def run_chaos(plan: ChaosPlan, home: Path, say: Callable[[str], None]) -> 
     async with chaos_stack(home) as chaos:
         target = DemoTarget.from_stack(chaos.stack)
         say(f"stack up in {time.monotonic() - started:.0f} s; playing")
-        async with demo_cast(target, step_timeout=STEP_TIMEOUT) as cast, SandboxControl(chaos.sandbox_url) as sandbox:
+        async with demo_cast(target, step_timeout=STEP_TIMEOUT) as cast, chaos.sandbox_control() as sandbox:
             runs = [
                 cast.deal_run(scenario, f"chaos-{plan.seed}-{number:03d}", number)
                 for number, scenario in enumerate(plan.scenarios, start=1)
@@ -173,7 +175,7 @@ async def run_chaos(plan: ChaosPlan, home: Path, say: Callable[[str], None]) -> 
             forger = Forger(
                 bridge_url=chaos.stack.bridge_url,
                 webhook_secret=chaos.stack.settings.require("STRIPE_WEBHOOK_SECRET"),
-                sandbox_url=chaos.sandbox_url,
+                sandbox=sandbox,
                 summaries=lambda: [run.summary for run in runs if run.summary is not None],
                 rng=random.Random(plan.seed),
             )
@@ -190,7 +192,7 @@ async def run_chaos(plan: ChaosPlan, home: Path, say: Callable[[str], None]) -> 
             faults.sandbox.update((await sandbox.faults())["injected"])
             await sandbox.reset_faults()
             say(f"deals played in {time.monotonic() - started:.0f} s; checking")
-            results = await _check(chaos, runs, forger)
+            results = await _check(sandbox, chaos, runs, forger)
     return ChaosOutcome(plan, faults, forger.sent, results, time.monotonic() - started)
 
 

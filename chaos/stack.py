@@ -25,6 +25,7 @@ from devstack.postgres import embedded_postgres
 from devstack.runtime import bridge_alive
 from devstack.stack import Stack, StackConfig, run_stack
 from devstack.temporal import DevServerConfig, die_with_parent, temporal_dev_server
+from stripe_sandbox.control import SandboxControl
 
 log = logging.getLogger("dealflow.chaos")
 
@@ -154,10 +155,8 @@ class ChaosStack:
     worker: ChildProcess
     bridge: ChildProcess
 
-    @property
-    def sandbox_url(self) -> str:
-        assert self.stack.sandbox_url is not None
-        return self.stack.sandbox_url
+    def sandbox_control(self) -> SandboxControl:
+        return self.stack.sandbox_control(timeout=30)
 
     @property
     def environment(self) -> dict[str, str]:

@@ -29,7 +29,7 @@ from dealflow.messages import DealStatus
 from dealflow.models import format_money, workflow_id_for
 from dealflow.modes import MoneyMode
 from dealflow.process import run_and_exit
-from dealflow.settings import ConfigError
+from dealflow.settings import ConfigError, load_settings
 from dealflow.specs import SpecError, parse_model
 from dealflow.temporal import connect
 from stripe_sandbox.config import DEFAULT_PORT as SANDBOX_PORT
@@ -79,12 +79,16 @@ def sandbox_command(
     webhook_secret: Annotated[str | None, typer.Option(help="whsec_ signing secret; generated when omitted")] = None,
     state_file: Annotated[Path | None, typer.Option(help="JSON file that keeps sandbox objects across restarts")] = None,
 ) -> None:
-    """Run the offline Stripe sandbox (sandbox money only; any sk_test_ key works)."""
+    """Run the offline Stripe sandbox (sandbox money only; any sk_test_ key works). Its controls
+    need DEALFLOW_SANDBOX_TOKEN (in .dealflow/secrets.env) as a bearer token."""
     from dealflow.serve import PortInUse
     from devstack.sandbox import run_sandbox
 
+    token = load_settings(need=("DEALFLOW_SANDBOX_TOKEN",)).require("DEALFLOW_SANDBOX_TOKEN")
     try:
-        run_sandbox(port=port, webhook_url=webhook_url, webhook_secret=webhook_secret, state_file=state_file)
+        run_sandbox(
+            token, port=port, webhook_url=webhook_url, webhook_secret=webhook_secret, state_file=state_file
+        )
     except (PortInUse, ValueError) as error:
         raise _fail(str(error), 2) from error
 

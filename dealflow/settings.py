@@ -8,8 +8,10 @@ message that names the setting.
 
 from __future__ import annotations
 
-import os
+import math
+import re
 import secrets
+from collections import Counter
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -19,12 +21,24 @@ from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dealflow.links import PortalLinks
+from dealflow.private_files import private_directory, write_private
 
 StripeMode = Literal["live", "test", "sandbox", "unconfigured"]
 
-#: Values people paste as "later" and forget. A secret containing one of these is refused.
-_PLACEHOLDER_MARKERS = ("placeholder", "changeme", "change_me", "your_", "xxx", "example", "dummy")
+#: Words people paste as "later" and forget, matched on the value's lowercased letters and digits
+#: (so `change-me`, `CHANGE_ME` and `ChangeMe` are one). A secret containing one is refused.
+_PLACEHOLDER_MARKERS = (
+    "placeholder", "changeme", "replace", "your", "xxx", "example", "dummy", "later", "todo",
+    "fixme",
+)  # fmt: skip
 _MIN_SECRET_LENGTH = 16
+#: What a production secret must be worth (estimated_entropy_bits): 16 random bytes, written in
+#: hex or base64, score 75 or more; `change-me-change-me-0123` scores 55.
+_MIN_SECRET_BITS = 64
+#: How Stripe's and dealflow's secrets start: fixed, so they add nothing to a secret's worth.
+_SECRET_PREFIXES = (
+    "sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_", "adm_", "vnd_", "dlv_", "sbx_",
+)  # fmt: skip
 
 #: Secret settings: environment name -> (attribute, how a generated one starts).
 SECRETS = {
@@ -32,6 +46,7 @@ SECRETS = {
     "DEALFLOW_ADMIN_TOKEN": ("admin_token", "adm_"),
     "DEALFLOW_VENDOR_TOKEN": ("vendor_token", "vnd_"),
     "DEALFLOW_DELIVERY_SECRET": ("delivery_secret", "dlv_"),
+    "DEALFLOW_SANDBOX_TOKEN": ("sandbox_token", "sbx_"),
 }
 
 
@@ -68,6 +83,8 @@ class Settings(BaseSettings):
     vendor_token: str | None = Field(default=None, alias="DEALFLOW_VENDOR_TOKEN")
     #: Signs work orders POSTed to vendors (X-Dealflow-Signature); vendors verify with it.
     delivery_secret: str | None = Field(default=None, alias="DEALFLOW_DELIVERY_SECRET")
+    #: Bearer token of the dev sandbox's `/_sandbox/` controls (pay, dispute, move its clock).
+    sandbox_token: str | None = Field(default=None, alias="DEALFLOW_SANDBOX_TOKEN")
     #: Fetch vendor artifacts from private addresses (this machine, the LAN)? Unset: only in dev.
     allow_private_artifact_hosts: bool | None = Field(
         default=None, alias="DEALFLOW_ALLOW_PRIVATE_ARTIFACT_HOSTS"
@@ -159,11 +176,37 @@ class Settings(BaseSettings):
 
     def check_secrets(self) -> None:
         """Refuse placeholder or short secrets, in every mode."""
-        for env_name, (attribute, _prefix) in SECRETS.items():
-            _check_secret(env_name, getattr(self, attribute))
-        _check_secret("STRIPE_WEBHOOK_SECRET", self.stripe_webhook_secret)
-        if self.stripe_api_key and any(m in self.stripe_api_key.lower() for m in _PLACEHOLDER_MARKERS):
-            raise ConfigError("STRIPE_API_KEY looks like a placeholder; set a real Stripe key")
+        for env_name, value in self._secret_values().items():
+            _check_secret(env_name, value)
+
+    def check_production(self) -> None:
+        """Refuse what production must never run with: sandbox money, no Stripe, guessable secrets.
+
+        The sandbox would take "payments" that are never real; without a key no deal can be
+        paid; a secret typed by hand (`change-me-change-me-0123`) signs portal links and opens
+        the admin API to whoever guesses it."""
+        if not self.stripe_api_key:
+            raise ConfigError(
+                "STRIPE_API_KEY is not set: production takes its payments through Stripe"
+            )
+        if is_offline_sandbox(self.stripe_api_base):
+            raise ConfigError(
+                f"STRIPE_API_BASE={self.stripe_api_base} is the offline sandbox, whose money is never "
+                "real; production calls Stripe (unset STRIPE_API_BASE)"
+            )
+        for env_name, value in self._secret_values().items():
+            if value and estimated_entropy_bits(value) < _MIN_SECRET_BITS:
+                raise ConfigError(
+                    f"{env_name} has too little entropy to be a secret; generate one with "
+                    '`python -c "import secrets; print(secrets.token_urlsafe(32))"`'
+                )
+
+    def _secret_values(self) -> dict[str, str | None]:
+        return {
+            **{env_name: getattr(self, attribute) for env_name, (attribute, _) in SECRETS.items()},
+            "STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret,
+            "STRIPE_API_KEY": self.stripe_api_key,
+        }
 
 
 _ATTRIBUTES = {
@@ -172,12 +215,29 @@ _ATTRIBUTES = {
 
 
 def _check_secret(env_name: str, value: str | None) -> None:
-    if value is None:
+    if not value:  # unset (an empty variable too): `require` names it where it is needed
         return
     if len(value) < _MIN_SECRET_LENGTH:
         raise ConfigError(f"{env_name} is too short: use at least {_MIN_SECRET_LENGTH} characters")
-    if any(marker in value.lower() for marker in _PLACEHOLDER_MARKERS):
+    letters = re.sub(r"[^a-z0-9]", "", value.lower())
+    if any(marker in letters for marker in _PLACEHOLDER_MARKERS):
         raise ConfigError(f"{env_name} looks like a placeholder; set a real secret")
+
+
+def estimated_entropy_bits(value: str) -> float:
+    """A generous estimate of how hard a secret is to guess, in bits.
+
+    The Shannon entropy of its characters, counted over the characters that do not repeat what
+    came before (one per distinct 3-character run), after a fixed prefix such as `sk_live_`: a
+    random token scores about its length times 4 to 6, `ab` * 20 or a phrase typed twice far less.
+    """
+    body = value.removeprefix(next((p for p in _SECRET_PREFIXES if value.startswith(p)), ""))
+    if not body:
+        return 0.0
+    counts = Counter(body)
+    per_character = -sum(n / len(body) * math.log2(n / len(body)) for n in counts.values())
+    fresh = len({body[i : i + 3] for i in range(max(len(body) - 2, 1))}) + min(len(body), 2)
+    return per_character * fresh
 
 
 def dev_secrets_file(home: Path) -> Path:
@@ -194,12 +254,10 @@ def ensure_dev_secrets(home: Path) -> dict[str, str]:
         if name not in stored
     }
     if missing:
-        home.mkdir(parents=True, exist_ok=True)
+        private_directory(home)
         stored.update(missing)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write("# generated by dealflow for this dev stack; never commit\n")
-            out.writelines(f"{name}={value}\n" for name, value in sorted(stored.items()))
+        lines = [f"{name}={value}\n" for name, value in sorted(stored.items())]
+        write_private(path, "# generated by dealflow for this dev stack; never commit\n" + "".join(lines))
     return stored
 
 
@@ -238,6 +296,8 @@ def load_settings(*, need: tuple[str, ...] = ()) -> Settings:
         }
         settings = settings.model_copy(update=overrides)
     settings.check_secrets()
+    if not settings.dev:
+        settings.check_production()
     for env_name in need:
         settings.require(env_name)
     return settings

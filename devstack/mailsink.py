@@ -17,6 +17,8 @@ from pathlib import Path
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from dealflow.private_files import private_directory, write_private
+
 log = logging.getLogger("dealflow.mailsink")
 
 
@@ -36,7 +38,7 @@ class MailSink:
         return f"smtp://{self.host}:{self.port}"
 
     async def start(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_directory(self.directory)
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: SMTP(self, hostname="dealflow-sink"), self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
@@ -52,7 +54,7 @@ class MailSink:
         data = raw if isinstance(raw, bytes) else raw.encode()
         message = email.message_from_bytes(data, policy=email.policy.default)
         name = f"{time.time_ns()}-{len(self.messages):05d}.eml"
-        (self.directory / name).write_bytes(data)
+        write_private(self.directory / name, data)  # portal links: the client's keys
         log.info("mail to %s: %s (%s)", ", ".join(envelope.rcpt_tos), message["Subject"], name)
         async with self._arrived:
             self.messages.append(message)  # type: ignore[arg-type]

@@ -38,6 +38,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from dealflow.contract import SEARCH_ATTRIBUTES
+from dealflow.private_files import UMASK, make_private, write_private
 from dealflow.serve import PortInUse
 from dealflow.settings import ConfigError, dev_secrets_file, load_settings
 from dealflow.temporal import connect
@@ -131,6 +132,7 @@ async def run_dev(plan: DevPlan) -> AsyncIterator[DevStack]:
     if running is not None and running.pid != os.getpid() and await bridge_alive(running.bridge_url):
         raise DevStackError(f"dealflow dev already runs for {plan.home} (pid {running.pid}); stop it first")
     check_ports(plan)
+    make_private(plan.home)
     async with AsyncExitStack() as resources:
         code = asyncio.ensure_future(asyncio.to_thread(_stack_code))
         client, database_url = await enter_together(resources, _temporal(plan), _postgres(plan))
@@ -163,7 +165,7 @@ async def run_dev(plan: DevPlan) -> AsyncIterator[DevStack]:
             task_queue=settings.task_queue,
         )
         path = runtime_file(plan.home)
-        path.write_text(runtime.model_dump_json(indent=2))
+        write_private(path, runtime.model_dump_json(indent=2))
         resources.callback(path.unlink, missing_ok=True)
         _log_components(plan, stack)
         yield DevStack(plan, stack, runtime)
@@ -278,6 +280,7 @@ async def _serve(plan: DevPlan, console: Console) -> None:
 
 def main() -> int:
     """`dealflow dev`; returns the exit code (2: fix a setting, 1: a component failed)."""
+    os.umask(UMASK)  # what the stack and its servers write under the home is the owner's alone
     setup_dev_logging()
     console = Console()
     err = Console(stderr=True)

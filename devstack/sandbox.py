@@ -14,7 +14,7 @@ from stripe_sandbox.config import DEFAULT_PORT, SandboxConfig
 SANDBOX_API_KEY = "sk_test_dealflow_sandbox"
 
 
-def banner(base_url: str, webhook_url: str | None, webhook_secret: str) -> str:
+def banner(base_url: str, webhook_url: str | None, webhook_secret: str, control_token: str) -> str:
     return "\n".join(
         [
             "dealflow Stripe sandbox: an offline stand-in for Stripe; its money is sandbox money.",
@@ -22,13 +22,14 @@ def banner(base_url: str, webhook_url: str | None, webhook_secret: str) -> str:
             f"  STRIPE_API_KEY={SANDBOX_API_KEY}   (any sk_test_... key works)",
             f"  STRIPE_WEBHOOK_SECRET={webhook_secret}",
             f"  webhooks to: {webhook_url or 'nowhere yet (--webhook-url, or PUT ' + base_url + '/_sandbox/webhook)'}",
-            f"  controls:    {base_url}/_sandbox",
+            f"  controls:    {base_url}/_sandbox  (Authorization: Bearer {control_token})",
         ]
     )
 
 
 async def serve_sandbox(
     *,
+    control_token: str,
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
     webhook_url: str | None = None,
@@ -42,6 +43,7 @@ async def serve_sandbox(
         public_url=public_url or f"http://{host}:{port}",
         webhook_url=webhook_url,
         webhook_secret=webhook_secret,
+        control_token=control_token,
         state_file=state_file,
     )
     app = create_app(config)
@@ -51,21 +53,24 @@ async def serve_sandbox(
         loop.add_signal_handler(signum, stop.set)
     async with serve_app(app, host=host, port=port, log_level="warning") as base_url:
         state = app.state.store.state
-        print(banner(base_url, state.webhook_url, state.webhook_secret), flush=True)
+        print(banner(base_url, state.webhook_url, state.webhook_secret, control_token), flush=True)
         await stop.wait()
     print("sandbox stopped; its state is saved" if state_file else "sandbox stopped", flush=True)
 
 
 def run_sandbox(
+    control_token: str,
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
     webhook_url: str | None = None,
     webhook_secret: str | None = None,
     state_file: Path | None = None,
 ) -> None:
-    """Blocking entry point for the CLI; Ctrl-C or SIGTERM stops it."""
+    """Blocking entry point for the CLI; Ctrl-C or SIGTERM stops it. The controls need
+    `control_token` (the CLI passes DEALFLOW_SANDBOX_TOKEN, generated per dev home)."""
     asyncio.run(
         serve_sandbox(
+            control_token=control_token,
             host=host,
             port=port,
             webhook_url=webhook_url,

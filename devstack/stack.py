@@ -21,11 +21,14 @@ from temporalio.client import Client
 from bridge.app import create_app as create_bridge
 from bridge.devmail import create_router as create_devmail_router
 from dealflow.db import create_pool
+from dealflow.egress import artifact_client
+from dealflow.private_files import private_directory, write_private
 from dealflow.serve import free_port, serve_app
 from dealflow.settings import Settings, ensure_dev_secrets
 from devstack.mailsink import MailSink
 from stripe_sandbox import SandboxConfig
 from stripe_sandbox import create_app as create_sandbox
+from stripe_sandbox.control import SandboxControl
 from worker import build_activities, build_worker
 
 
@@ -66,15 +69,22 @@ class Stack:
     sandbox_url: str | None
     mail: MailSink | None
     tasks: list[asyncio.Task] = field(default_factory=list)
+    #: The bearer token of the sandbox's `/_sandbox/` controls (DEALFLOW_SANDBOX_TOKEN).
+    sandbox_token: str | None = None
+
+    def sandbox_control(self, *, timeout: float = 10.0) -> SandboxControl:
+        """A client of this stack's sandbox controls: pay, dispute, move the clock, read money."""
+        if self.sandbox_url is None or self.sandbox_token is None:
+            raise RuntimeError("this stack runs no sandbox: it uses STRIPE_API_KEY")
+        return SandboxControl(self.sandbox_url, token=self.sandbox_token, timeout=timeout)
 
 
 def _sandbox_webhook_secret(home: Path) -> str:
     """One webhook secret per dev home, kept beside the other dev secrets."""
     path = home / "sandbox-webhook-secret"
     if not path.exists():
-        home.mkdir(parents=True, exist_ok=True)
-        path.write_text("whsec_" + secrets.token_hex(24))
-        path.chmod(0o600)
+        private_directory(home)
+        write_private(path, "whsec_" + secrets.token_hex(24))
     return path.read_text().strip()
 
 
@@ -94,6 +104,7 @@ async def run_stack(config: StackConfig, client: Client) -> AsyncIterator[Stack]
         bridge_port = config.bridge_port or free_port(config.host)
         bridge_url = f"http://{config.host}:{bridge_port}"
         sandbox_url: str | None = None
+        sandbox_token = dev_secrets.get("DEALFLOW_SANDBOX_TOKEN") or secrets.token_urlsafe(32)
         api_key, api_base = config.stripe_api_key, config.stripe_api_base
         webhook_secret = config.stripe_webhook_secret
         if api_key is None:
@@ -104,6 +115,7 @@ async def run_stack(config: StackConfig, client: Client) -> AsyncIterator[Stack]
                     public_url=f"http://{config.host}:{sandbox_port}",
                     webhook_url=f"{bridge_url}/webhooks/stripe",
                     webhook_secret=webhook_secret,
+                    control_token=sandbox_token,
                     state_file=config.home / "sandbox.json",
                     retry_base_seconds=config.webhook_retry_base_seconds,
                 )
@@ -130,10 +142,14 @@ async def run_stack(config: StackConfig, client: Client) -> AsyncIterator[Stack]
         pool = await create_pool(config.database_url)
         stack.push_async_callback(pool.close)
         http = await stack.enter_async_context(httpx.AsyncClient())
+        artifact_http = await stack.enter_async_context(artifact_client(settings))
 
-        result = Stack(settings, client, pool, bridge_url, sandbox_url, mail)
+        result = Stack(
+            settings, client, pool, bridge_url, sandbox_url, mail, sandbox_token=sandbox_token
+        )
         if config.run_worker:
-            worker = build_worker(client, settings, build_activities(settings, pool, http))
+            activities = build_activities(settings, pool, http, artifact_http)
+            worker = build_worker(client, settings, activities)
             await stack.enter_async_context(worker)
         if config.run_bridge:
             bridge_app = create_bridge(settings=settings, pool=pool, temporal=client)

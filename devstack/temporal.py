@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import logging
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -23,6 +24,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from dealflow.binaries import temporal_cli
 from dealflow.contract import SEARCH_ATTRIBUTES
+from dealflow.private_files import UMASK, private_directory
 from devstack.logs import pump_lines
 
 log = logging.getLogger("dealflow.dev.temporal")
@@ -80,17 +82,24 @@ def die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
+def _in_the_child() -> None:
+    """Before the server runs: its database and logs are the owner's alone, and it dies with us."""
+    os.umask(UMASK)
+    if sys.platform == "linux":
+        die_with_parent()
+
+
 @asynccontextmanager
 async def temporal_dev_server(config: DevServerConfig) -> AsyncIterator[Client]:
     """Start the dev server, yield a client connected to it, and stop the server on exit."""
-    config.db_file.parent.mkdir(parents=True, exist_ok=True)
+    private_directory(config.db_file.parent)
     process = await asyncio.create_subprocess_exec(
         *config.command(),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         start_new_session=True,
-        preexec_fn=die_with_parent if sys.platform == "linux" else None,
+        preexec_fn=_in_the_child,
     )
     assert process.stdout is not None and process.stderr is not None
     pumps = [asyncio.create_task(pump_lines(stream, log)) for stream in (process.stdout, process.stderr)]

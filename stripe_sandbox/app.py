@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -46,6 +47,7 @@ def create_app(config: SandboxConfig) -> Starlette:
         concurrency=config.webhook_concurrency,
     )
     sandbox = Sandbox(store, webhooks.enqueue)
+    control_token = config.control_token or secrets.token_urlsafe(32)
     api = StripeApi(sandbox, store, faults, config.public_url)
 
     @asynccontextmanager
@@ -64,9 +66,10 @@ def create_app(config: SandboxConfig) -> Starlette:
     routes = [
         Route("/v1/{path:path}", api.handle, methods=["GET", "POST", "DELETE"]),
         *checkout_routes(sandbox, store),
-        *control_routes(sandbox, store, faults, webhooks),
+        *control_routes(sandbox, store, faults, webhooks, token=control_token),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.control_token = control_token
     app.state.store = store
     app.state.sandbox = sandbox
     return app

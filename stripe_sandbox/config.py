@@ -17,6 +17,10 @@ class SandboxConfig:
     webhook_url: str | None = None
     #: The whsec_ secret webhooks are signed with; None: generated once (and kept in state_file).
     webhook_secret: str | None = None
+    #: The bearer token every `/_sandbox/` control but its description requires (they pay,
+    #: dispute, move the clock and read the webhook secret); None: generated for this app and
+    #: found in `app.state.control_token`.
+    control_token: str | None = None
     #: JSON snapshot that keeps the sandbox's objects across restarts, with its journal next to
     #: it (`<state_file>.journal`); None: memory only.
     state_file: Path | None = None
@@ -39,3 +43,5 @@ class SandboxConfig:
             raise ValueError("retry_base_seconds must be > 0 and webhook_max_attempts >= 1")
         if self.webhook_concurrency < 1:
             raise ValueError("webhook_concurrency must be >= 1")
+        if self.control_token is not None and len(self.control_token) < 16:
+            raise ValueError("control_token must be at least 16 characters")

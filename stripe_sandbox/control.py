@@ -26,8 +26,13 @@ class SandboxControlError(RuntimeError):
 
 
 class SandboxControl:
-    def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
-        self._http = httpx.AsyncClient(base_url=base_url.rstrip("/") + "/_sandbox", timeout=timeout)
+    def __init__(self, base_url: str, *, token: str, timeout: float = 10.0) -> None:
+        """`token` is the sandbox's control token (SandboxConfig.control_token)."""
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/") + "/_sandbox",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout,
+        )
 
     async def __aenter__(self) -> Self:
         return self

@@ -4,10 +4,15 @@ Pay a session with a test card or bank account from code, settle a bank debit no
 close disputes, advance the clock, set
 faults, point webhooks somewhere else, and read what the sandbox recorded (the money log and the
 webhook delivery attempts). JSON in, JSON out; errors in Stripe's envelope.
+
+Each control but `GET /_sandbox` (what the sandbox is and which controls it has) needs
+`Authorization: Bearer <control token>`: a page on any web site could otherwise POST to the
+sandbox on localhost and pay, dispute or reroute webhooks.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -21,7 +26,7 @@ from starlette.routing import Route
 from stripe_sandbox.banks import InvalidBankAccount, bank_account_for
 from stripe_sandbox.cards import InvalidCardNumber, card_for_number
 from stripe_sandbox.engine import Sandbox
-from stripe_sandbox.errors import StripeError, invalid_request
+from stripe_sandbox.errors import StripeError, authentication, invalid_request
 from stripe_sandbox.faults import FaultConfig, FaultInjector
 from stripe_sandbox.store import Store
 from stripe_sandbox.webhooks import WebhookDispatcher
@@ -107,13 +112,29 @@ async def _body(request: Request, model: type[_Body]) -> Any:
         ) from error
 
 
+def _authorized(request: Request, token: str) -> bool:
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.encode(), token.encode())
+
+
 def control_routes(
-    sandbox: Sandbox, store: Store, faults: FaultInjector, webhooks: WebhookDispatcher
+    sandbox: Sandbox,
+    store: Store,
+    faults: FaultInjector,
+    webhooks: WebhookDispatcher,
+    *,
+    token: str,
 ) -> list[Route]:
     def endpoint(
-        handler: Callable[[Request], Awaitable[Any]],
+        handler: Callable[[Request], Awaitable[Any]], *, public: bool = False
     ) -> Callable[[Request], Awaitable[Response]]:
         async def wrapped(request: Request) -> Response:
+            if not public and not _authorized(request, token):
+                return _error_response(
+                    authentication(
+                        "the sandbox's controls need Authorization: Bearer <control token>"
+                    )
+                )
             try:
                 result = await handler(request)
             except StripeError as error:
@@ -134,6 +155,7 @@ def control_routes(
             "webhook_url": store.state.webhook_url,
             "now": sandbox.now(),
             "controls": [route.path for route in routes],
+            "controls_need": "Authorization: Bearer <control token>",
         }
 
     async def pay(request: Request) -> dict[str, Any]:
@@ -230,7 +252,7 @@ def control_routes(
         }
 
     routes = [
-        Route(CONTROL_PREFIX, endpoint(info), methods=["GET"]),
+        Route(CONTROL_PREFIX, endpoint(info, public=True), methods=["GET"]),
         Route(
             f"{CONTROL_PREFIX}/checkout/sessions/{{session_id}}/pay",
             endpoint(pay),

@@ -283,9 +283,9 @@ async def pay_milestone(stack: Stack, deal_id: str, key: str) -> DealSummary:
         stack, deal_id, lambda s: milestone(s, key).checkout_session_id is not None, what=f"a checkout for {key}"
     )
     session_id = milestone(summary, key).checkout_session_id
-    async with httpx.AsyncClient(base_url=stack.sandbox_url) as sandbox:
-        paid = await sandbox.post(f"/_sandbox/checkout/sessions/{session_id}/pay", json={})
-        assert paid.status_code == 200, paid.text
+    async with stack.sandbox_control() as sandbox:
+        paid = await sandbox.pay(session_id)
+        assert paid["outcome"] == "paid", paid
     return await wait_for_summary(
         stack, deal_id, lambda s: milestone(s, key).state in FUNDED_STATES, what=f"{key} to be funded"
     )

@@ -26,7 +26,6 @@ from dealflow.messages import (
 )
 from dealflow.specs import load_spec
 from devstack.stack import Stack
-from stripe_sandbox.control import SandboxControl
 from tests.paths import ROOT
 from tests.recorded import record_history
 
@@ -71,7 +70,7 @@ async def test_deal_runs_from_sow_to_receipt(stack: Stack) -> None:
     )
     assert signed.stage in (DealStage.SIGNED, DealStage.AWAITING_FUNDING)
 
-    async with SandboxControl(stack.sandbox_url or "") as sandbox:
+    async with stack.sandbox_control() as sandbox:
         for milestone in spec.milestones:
             summary = await wait_for_summary(
                 handle,

@@ -30,11 +30,13 @@ import activities.delivery
 import activities.heartbeat
 from activities.delivery import MAX_ARTIFACT_BYTES, DeliveryActivities
 from activities.email import EmailActivities
+from dealflow.egress import IPAddress, PublicAddressBackend, public_client
 from dealflow.links import PortalLinks
 from dealflow.messages import Artifact, ArtifactDeliveryInput, DeliveryResult, WorkOrderInput
 from dealflow.serve import free_port, serve_app
 from dealflow.signing import InvalidSignature, sign, verify_signature
 from devstack.mailsink import MailSink
+from tests.egress_support import PUBLIC, LoopbackInternet
 
 SIGNING_SECRET = "dlv_test-signing-secret-0123456789"
 SLOW_PIECE_SECONDS = 0.05
@@ -90,6 +92,10 @@ class Vendor:
     async def moved(self, request: Request) -> Response:
         return RedirectResponse(f"/files/{request.path_params['name']}", status_code=302)
 
+    async def moved_inside(self, request: Request) -> Response:
+        """A redirect to the file on this machine's own address (which a vendor's name is not)."""
+        return RedirectResponse(f"{self.url}/files/{request.path_params['name']}", status_code=302)
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
@@ -98,6 +104,7 @@ class Vendor:
                 Route("/orders/busy", self.busy_orders, methods=["POST"]),
                 Route("/files/{name}", self.file),
                 Route("/moved/{name}", self.moved),
+                Route("/inside/{name}", self.moved_inside),
                 Route("/slow/{name}", self.slow_file),
             ]
         )
@@ -146,7 +153,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 def delivery(http: httpx.AsyncClient, mailer: EmailActivities) -> DeliveryActivities:
     # The test vendor lives on this machine, as a dev stack's does.
     return DeliveryActivities(
-        http=http, signing_secret=SIGNING_SECRET, mailer=mailer, allow_private_hosts=True
+        http=http, artifact_http=http, signing_secret=SIGNING_SECRET, mailer=mailer
     )
 
 
@@ -461,19 +468,80 @@ def test_signature_verification_refuses(
         verify_signature(secret, header, body, now=now)
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "10.1.2.3", "169.254.169.254", "[::1]"])
+@pytest.fixture
+async def guarded(mailer: EmailActivities, vendor: Vendor) -> AsyncIterator[DeliveryActivities]:
+    """Delivery as production runs it: artifacts from public addresses only. The vendor's file
+    host is `files.vendor.test`, at a public address that LoopbackInternet routes to `vendor`."""
+
+    async def resolve(host: str, port: int) -> list[IPAddress]:
+        return [PUBLIC]
+
+    internet = LoopbackInternet({PUBLIC: int(vendor.url.rsplit(":", 1)[1])})
+    async with httpx.AsyncClient() as http, public_client(
+        PublicAddressBackend(resolve, internet)
+    ) as artifact_http:
+        yield DeliveryActivities(
+            http=http, artifact_http=artifact_http, signing_secret=SIGNING_SECRET, mailer=mailer
+        )
+
+
+def on_public_host(vendor: Vendor, artifact: Artifact, path: str) -> Artifact:
+    port = vendor.url.rsplit(":", 1)[1]
+    return artifact.model_copy(
+        update={"url": f"http://files.vendor.test:{port}/{path}/{artifact.name}"}
+    )
+
+
+async def test_production_fetches_artifacts_from_public_hosts_through_redirects(
+    vendor: Vendor, sink: MailSink, guarded: DeliveryActivities
+) -> None:
+    artifact = vendor.artifact("concepts.pdf", b"approved bytes", "application/pdf")
+
+    result = await ActivityEnvironment().run(
+        guarded.deliver_artifacts, approved([on_public_host(vendor, artifact, "moved")])
+    )
+
+    assert result.status_code == 250
+    [message] = sink.messages
+    assert [part.get_content() for part in message.iter_attachments()] == [b"approved bytes"]
+
+
+async def test_production_refuses_a_redirect_to_a_private_address(
+    vendor: Vendor, sink: MailSink, guarded: DeliveryActivities
+) -> None:
+    """Each hop is checked: a public URL that redirects inside gets nowhere."""
+    artifact = vendor.artifact("concepts.pdf", b"approved bytes", "application/pdf")
+
+    with pytest.raises(ApplicationError) as raised:
+        await ActivityEnvironment().run(
+            guarded.deliver_artifacts, approved([on_public_host(vendor, artifact, "inside")])
+        )
+
+    assert raised.value.type == "ArtifactForbidden"
+    assert raised.value.non_retryable
+    assert "'127.0.0.1' resolves to 127.0.0.1, which is not a public address" in str(raised.value)
+    assert sink.messages == []
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["127.0.0.1", "localhost", "10.1.2.3", "169.254.169.254", "[::1]", "[64:ff9b::7f00:1]"],
+)
 async def test_production_refuses_artifacts_on_private_addresses(
-    vendor: Vendor, sink: MailSink, http: httpx.AsyncClient, mailer: EmailActivities, host: str
+    vendor: Vendor, sink: MailSink, mailer: EmailActivities, host: str
 ) -> None:
     """A vendor's URL must not make the worker fetch internal services and mail the answer out."""
-    guarded = DeliveryActivities(http=http, signing_secret=SIGNING_SECRET, mailer=mailer)
     port = vendor.url.rsplit(":", 1)[1]
     real = vendor.artifact("concepts.pdf", b"approved bytes", "application/pdf")
     artifact = real.model_copy(update={"url": f"http://{host}:{port}/files/concepts.pdf"})
     input = approved([artifact])
 
     with pytest.raises(ApplicationError) as raised:
-        await ActivityEnvironment().run(guarded.deliver_artifacts, input)
+        async with httpx.AsyncClient() as http, public_client() as artifact_http:
+            guarded = DeliveryActivities(
+                http=http, artifact_http=artifact_http, signing_secret=SIGNING_SECRET, mailer=mailer
+            )
+            await ActivityEnvironment().run(guarded.deliver_artifacts, input)
 
     assert raised.value.type == "ArtifactForbidden"
     assert raised.value.non_retryable

@@ -16,7 +16,6 @@ from temporalio.exceptions import ApplicationError, ServerError
 from bridge.deals import UNPROCESSED_BY_WORKER, unprocessed_by_worker
 from dealflow.messages import DealStage, MilestoneState
 from devstack.stack import Stack
-from stripe_sandbox.control import SandboxControl
 from tests.bridge_support import (
     BROWSER_HEADERS,
     VENDOR_DELIVERABLE,
@@ -143,7 +142,7 @@ async def test_a_chargeback_reaches_its_deal_through_the_ledger(stack: Stack, ht
     funded = await pay_milestone(stack, "chargeback-deal", "build")
     payment_intent = milestone(funded, "build").payment_intent_id
     assert payment_intent is not None
-    async with SandboxControl(stack.sandbox_url or "") as sandbox:
+    async with stack.sandbox_control() as sandbox:
 
         async def ledger_has_the_charge() -> bool:
             return bool(await stack.pool.fetchval("SELECT 1 FROM payments WHERE stripe_id = $1", payment_intent))

@@ -127,9 +127,9 @@ async def test_event_received_while_temporal_is_down_survives_a_bridge_restart_a
         session_id = milestone(summary, "build").checkout_session_id
 
         await temporal_server.stop()
-        async with httpx.AsyncClient(base_url=stack.sandbox_url) as sandbox:
-            paid = await sandbox.post(f"/_sandbox/checkout/sessions/{session_id}/pay", json={})
-            assert paid.status_code == 200, paid.text
+        async with stack.sandbox_control() as sandbox:
+            paid = await sandbox.pay(session_id)
+            assert paid["outcome"] == "paid", paid
 
         async def waiting_after_a_failed_attempt() -> bool:
             rows = await _inbox(stack)
@@ -137,8 +137,8 @@ async def test_event_received_while_temporal_is_down_survives_a_bridge_restart_a
             return tried and all(r["status"] == "pending" for r in rows)
 
         await eventually(waiting_after_a_failed_attempt, what="the events to wait in the inbox")
-        async with httpx.AsyncClient(base_url=stack.sandbox_url) as sandbox:
-            deliveries = (await sandbox.get("/_sandbox/webhook/deliveries")).json()["attempts"]
+        async with stack.sandbox_control() as sandbox:
+            deliveries = (await sandbox.deliveries())["attempts"]
         assert deliveries and all(d["status_code"] == 200 for d in deliveries), "Stripe was answered 2xx"
 
     await temporal_server.start()

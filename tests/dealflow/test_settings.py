@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from dealflow.settings import ConfigError, Settings, load_settings
+from dealflow.settings import ConfigError, Settings, estimated_entropy_bits, load_settings
 from tests.paths import ROOT
 
-GOOD = "s3cr3t-" + "a1b2c3d4" * 4
+#: Random, as every production secret must be (secrets.token_urlsafe(32)).
+GOOD = "qQ3vN0s-8yKcTz1JfWd7HbXr2LmE5gUa9pViOtYe4kA"
+#: Every secret production needs, each random: the refusals below change one of them.
+PRODUCTION = {
+    "DEALFLOW_ENV": "production",
+    "DATABASE_URL": "postgresql://dealflow@db.internal/dealflow",
+    "STRIPE_API_KEY": "sk_live_51Hx4kQ2eZvKYlo2C8aTq0rN7wXyPmBdFj3sLh6Gu9VcE1tIo",
+    "STRIPE_WEBHOOK_SECRET": "whsec_Jf83kVq0LmZx2TbN7yHd4WcR9pEs1gUa",
+    "DEALFLOW_SECRET_KEY": GOOD,
+    "DEALFLOW_ADMIN_TOKEN": "adm_Zr8Tq1wXe4Lc0VbN6yHm3KdP9sJf2GuA7oIi5",
+    "DEALFLOW_VENDOR_TOKEN": "vnd_Pk2Wn9Ex4Qh7Rz0Mc3Ty6Lb1Vd8Js5Gf",
+    "DEALFLOW_DELIVERY_SECRET": "dlv_Hs5Ua8Ke1Xo4Ni7Wb0Yc3Qf6Tg9Rj2Lm",
+}
 
 
 @pytest.fixture
@@ -26,8 +39,8 @@ def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.Monke
     return monkeypatch
 
 
-def test_production_refuses_a_missing_secret_by_name(environment: pytest.MonkeyPatch) -> None:
-    environment.setenv("DEALFLOW_ENV", "production")
+def test_production_refuses_a_missing_secret_by_name(production: pytest.MonkeyPatch) -> None:
+    production.delenv("DEALFLOW_ADMIN_TOKEN")
     with pytest.raises(ConfigError, match="DEALFLOW_ADMIN_TOKEN is not set"):
         load_settings(need=("DEALFLOW_ADMIN_TOKEN",))
 
@@ -49,6 +62,61 @@ def test_placeholder_and_short_secrets_are_refused_in_every_mode(
     environment.setenv(name, value)
     with pytest.raises(ConfigError, match=f"{name} {problem}"):
         load_settings()
+
+
+@pytest.fixture
+def production(environment: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """A production environment with every secret set and random."""
+    for name, value in PRODUCTION.items():
+        environment.setenv(name, value)
+    return environment
+
+
+def test_production_accepts_random_secrets_and_a_stripe_key(production: pytest.MonkeyPatch) -> None:
+    settings = load_settings(need=tuple(name for name in PRODUCTION if name.startswith("DEALFLOW_") and name != "DEALFLOW_ENV"))
+    assert settings.stripe_mode == "live"
+    assert settings.admin_token == PRODUCTION["DEALFLOW_ADMIN_TOKEN"]
+
+
+@pytest.mark.parametrize("base", ["http://127.0.0.1:12111", "http://sandbox:12111/"])
+def test_production_refuses_the_offline_sandbox(production: pytest.MonkeyPatch, base: str) -> None:
+    production.setenv("STRIPE_API_BASE", base)
+    with pytest.raises(ConfigError, match=r"^STRIPE_API_BASE=.* is the offline sandbox"):
+        load_settings()
+
+
+def test_production_refuses_to_run_without_a_stripe_key(production: pytest.MonkeyPatch) -> None:
+    production.delenv("STRIPE_API_KEY")
+    with pytest.raises(ConfigError, match="^STRIPE_API_KEY is not set"):
+        load_settings()
+
+
+#: A production setting and the refusal it meets; the first three are the issue's examples.
+PRODUCTION_REFUSALS = {
+    "DEALFLOW_SECRET_KEY=change-me-change-me-0123": "DEALFLOW_SECRET_KEY looks like a placeholder",
+    "DEALFLOW_ADMIN_TOKEN=REPLACE_ME_REPLACE_ME_1234": "DEALFLOW_ADMIN_TOKEN looks like a placeholder",
+    "STRIPE_API_KEY=sk_live_replace-me-later-0000": "STRIPE_API_KEY looks like a placeholder",
+    "DEALFLOW_VENDOR_TOKEN=" + "a1b2c3d4" * 4: "DEALFLOW_VENDOR_TOKEN has too little entropy",
+    "STRIPE_WEBHOOK_SECRET=whsec_" + "1234567890" * 3: "STRIPE_WEBHOOK_SECRET has too little entropy",
+    "DEALFLOW_DELIVERY_SECRET=dlv_" + "a" * 28: "DEALFLOW_DELIVERY_SECRET has too little entropy",
+}
+
+
+@pytest.mark.parametrize("setting", PRODUCTION_REFUSALS)
+def test_production_refuses_placeholder_and_low_entropy_secrets_by_name(
+    production: pytest.MonkeyPatch, setting: str
+) -> None:
+    production.setenv(*setting.split("=", 1))
+    with pytest.raises(ConfigError, match=f"^{PRODUCTION_REFUSALS[setting]}"):
+        load_settings()
+
+
+@pytest.mark.parametrize(
+    "value", ["change-me-change-me-0123", "REPLACE_ME_REPLACE_ME_1234", "sk_live_replace-me-later-0000"]
+)
+def test_the_examples_score_too_little_entropy_even_without_their_words(value: str) -> None:
+    """The words are one guard; a phrase typed by hand fails the entropy estimate on its own."""
+    assert estimated_entropy_bits(value) < 64 <= estimated_entropy_bits(secrets.token_urlsafe(16))
 
 
 def test_dev_generates_each_secret_once_and_keeps_it_private(environment: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -77,23 +145,36 @@ def test_stripe_mode_says_which_money_moves(key: str | None, base: str | None, m
     assert settings.stripe_mode == mode
 
 
+STRIPE_KEY = {"STRIPE_API_KEY": PRODUCTION["STRIPE_API_KEY"]}
+WORKER = [sys.executable, str(ROOT / "worker.py")]
+BRIDGE = [sys.executable, "-m", "dealflow.cli", "bridge", "--port", "0"]
+
+
 @pytest.mark.parametrize(
-    ("extra", "message"),
+    ("command", "extra", "message"),
     [
-        ({}, "DEALFLOW_SECRET_KEY is not set"),
-        ({"DEALFLOW_SECRET_KEY": GOOD}, "DATABASE_URL is not set"),
+        (WORKER, {}, "STRIPE_API_KEY is not set"),
+        (WORKER, STRIPE_KEY, "DEALFLOW_SECRET_KEY is not set"),
+        (WORKER, {**STRIPE_KEY, "DEALFLOW_SECRET_KEY": GOOD}, "DATABASE_URL is not set"),
         (
+            WORKER,
             {"DEALFLOW_WORKER_MAX_CACHED_WORKFLOWS": "-5"},
             "DEALFLOW_WORKER_MAX_CACHED_WORKFLOWS: Input should be greater than or equal to 0",
         ),
+        (WORKER, {**PRODUCTION, "STRIPE_API_BASE": "http://127.0.0.1:12111"}, "is the offline sandbox"),
+        (WORKER, {**PRODUCTION, "DEALFLOW_SECRET_KEY": "change-me-change-me-0123"}, "DEALFLOW_SECRET_KEY looks like a placeholder"),
+        (BRIDGE, {**PRODUCTION, "STRIPE_API_KEY": ""}, "STRIPE_API_KEY is not set"),
+        (BRIDGE, {**PRODUCTION, "STRIPE_API_BASE": "http://127.0.0.1:12111"}, "is the offline sandbox"),
+        (BRIDGE, {**PRODUCTION, "DEALFLOW_ADMIN_TOKEN": "REPLACE_ME_REPLACE_ME_1234"}, "DEALFLOW_ADMIN_TOKEN looks like a placeholder"),
+        (BRIDGE, {**PRODUCTION, "DEALFLOW_VENDOR_TOKEN": "a1b2c3d4" * 4}, "DEALFLOW_VENDOR_TOKEN has too little entropy"),
     ],
 )
-def test_worker_in_production_stops_naming_what_is_missing_or_wrong(
-    tmp_path: Path, extra: dict[str, str], message: str
+def test_worker_and_bridge_in_production_stop_naming_what_is_missing_or_wrong(
+    tmp_path: Path, command: list[str], extra: dict[str, str], message: str
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DEALFLOW_", "STRIPE_", "DATABASE_URL"))}
     result = subprocess.run(
-        [sys.executable, str(ROOT / "worker.py")],
+        command,
         env={**env, "DEALFLOW_ENV": "production", "DEALFLOW_HOME": str(tmp_path), **extra},
         cwd=tmp_path,
         capture_output=True,

@@ -54,7 +54,6 @@ async def test_demo_plays_three_deals_and_the_ledger_matches_the_sandbox(stack: 
     assert all(deal_id in output.getvalue() for deal_id in deal_ids)
 
     # The ledger is written by activities after the stage changes: wait for it to settle.
-    assert stack.sandbox_url is not None
     expected = {
         **{(d.deal_id, "charge"): d.money.contract for d in (revision, dispute)},
         (cancel.deal_id, "charge"): first.amount,
@@ -74,4 +73,5 @@ async def test_demo_plays_three_deals_and_the_ledger_matches_the_sandbox(stack: 
         await asyncio.sleep(0.2)
     assert ledger == expected
     assert not await mislabelled_payments(stack.pool, deal_ids), "sandbox money recorded as other money"
-    assert ledger == await sandbox_money(stack.sandbox_url, deal_ids)
+    async with stack.sandbox_control() as sandbox:
+        assert ledger == await sandbox_money(sandbox, deal_ids)

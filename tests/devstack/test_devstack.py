@@ -23,8 +23,9 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import WorkflowExecutionStatus
 
 from bridge.devmail import create_router
+from dealflow.private_files import make_private, write_private
 from dealflow.serve import free_port
-from dealflow.settings import SECRETS, Settings
+from dealflow.settings import SECRETS, Settings, ensure_dev_secrets
 from devstack.plan import DevStackError
 from devstack.postgres import embedded_postgres
 from devstack.run import enter_together
@@ -197,6 +198,36 @@ async def test_dev_mailbox_lists_mails_and_shows_html_without_running_it(tmp_pat
             assert (await http.get(f"/dev/mail/{bad}")).status_code == 404
 
 
+def open_to_others(home: Path) -> list[str]:
+    """What under `home` (itself included) its owner's group or anyone else may read."""
+    paths = [p for p in (home, *home.rglob("*")) if not p.is_symlink()]
+    return [f"{oct(p.stat().st_mode & 0o777)} {p}" for p in paths if p.stat().st_mode & 0o077]
+
+
+def test_an_old_home_is_made_private_and_new_files_are_private_from_the_start(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "mail").mkdir(parents=True)
+    (home / "mail" / "1-00000.eml").write_text("portal link")
+    (home / "sandbox.json").write_text("{}")
+    for path in (home, home / "mail"):
+        path.chmod(0o755)
+    for path in (home / "mail" / "1-00000.eml", home / "sandbox.json"):
+        path.chmod(0o644)
+    outside = tmp_path / "outside"
+    outside.mkdir(mode=0o755)
+    (home / "elsewhere").symlink_to(outside)
+
+    make_private(home)
+    write_private(home / "dev-stack.json", "{}")
+    ensure_dev_secrets(home)
+
+    assert open_to_others(home) == []
+    assert sorted(p.name for p in home.iterdir()) == [
+        "dev-stack.json", "elsewhere", "mail", "sandbox.json", "secrets.env"
+    ]
+    assert outside.stat().st_mode & 0o777 == 0o755, "a link's target is not the home's"
+
+
 async def test_dealflow_dev_stops_cleanly_on_sigint(tmp_path: Path, postgres_server_url: str) -> None:
     """The whole stack as a user runs it; Ctrl-C leaves no process behind and keeps the home."""
     home = tmp_path / "home"
@@ -238,3 +269,4 @@ async def test_dealflow_dev_stops_cleanly_on_sigint(tmp_path: Path, postgres_ser
     assert not [p for p in descendants if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not (home / "dev-stack.json").exists()
     assert (home / "temporal.db").exists()
+    assert open_to_others(home) == []

@@ -121,7 +121,10 @@ async def running_sandbox(**config: Any) -> AsyncIterator[RunningSandbox]:
             **config,
         }
         app = create_app(SandboxConfig(**settings))
-        async with serve_app(app) as url, SandboxControl(url) as control:
+        async with (
+            serve_app(app) as url,
+            SandboxControl(url, token=app.state.control_token) as control,
+        ):
             yield RunningSandbox(url, app, control, receiver, receiver_url)
 
 

@@ -38,7 +38,8 @@ class Sandbox:
 
 @pytest.fixture
 async def sandbox() -> AsyncIterator[Sandbox]:
-    async with serve_app(create_sandbox(SandboxConfig())) as url, SandboxControl(url) as control:
+    app = create_sandbox(SandboxConfig())
+    async with serve_app(app) as url, SandboxControl(url, token=app.state.control_token) as control:
         account = configured_account(
             Settings(_env_file=None, STRIPE_API_KEY="sk_test_reconcile_tests", STRIPE_API_BASE=url)
         )

@@ -163,8 +163,7 @@ async def run_scenario(stack: Stack) -> dict[str, DealSpec]:
         "cancelled": spec("cancelled", "eur", [20_000]),
         "unsigned": spec("unsigned", "usd", [70_000]),
     }
-    assert stack.sandbox_url
-    async with SandboxControl(stack.sandbox_url) as sandbox:
+    async with stack.sandbox_control() as sandbox:
         drivers = {
             name: Driver(
                 sandbox,
@@ -475,7 +474,7 @@ async def check_reconciliation(stack: Stack, deals: dict[str, DealSpec]) -> None
     assert agreed.returncode == 0, agreed.stdout + agreed.stderr
 
     # A payment made outside any workflow (a stale link to a deal that no longer runs).
-    async with SandboxControl(stack.sandbox_url or "") as control:
+    async with stack.sandbox_control() as control:
         stray = await pay_outside_dealflow(account.client(), control, "ghost-deal", 33_300)
     charge = await stack.pool.fetchval(
         "SELECT stripe_id FROM payments WHERE deal_id = $1 AND kind = 'charge'",
