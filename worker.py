@@ -30,8 +30,10 @@ from activities.ledger import LedgerActivities
 from activities.payments import PaymentActivities
 from activities.receipts import ReceiptActivities
 from dealflow.db import create_pool, database_url
+from dealflow.logs import TEXT_FORMAT, setup_process_logging
 from dealflow.process import run_and_exit
 from dealflow.settings import ConfigError, Settings, load_settings
+from dealflow.telemetry import metrics_runtime, start_tracing
 from dealflow.temporal import apply_activation_jobs_as_one_batch, connect
 from workflows.deal import DealWorkflow
 
@@ -123,7 +125,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         pool = await create_pool(database_url(settings))
         resources.push_async_callback(pool.close)
         http = await resources.enter_async_context(httpx.AsyncClient())
-        client = await connect()
+        client = await connect(runtime=metrics_runtime(settings))
         worker = build_worker(client, settings, build_activities(settings, pool, http))
         if settings.stripe_mode == "unconfigured":
             log.warning("STRIPE_API_KEY is not set: payment activities will fail until it is")
@@ -133,6 +135,8 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
             settings.stripe_mode,
             settings.worker_max_cached_workflows,
         )
+        if settings.worker_metrics_address:
+            log.info("Temporal metrics on http://%s/metrics", settings.worker_metrics_address)
         async with worker:
             await stop.wait()
             log.info("shutting down: finishing running tasks")
@@ -148,9 +152,11 @@ def _stop_on_signals() -> asyncio.Event:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format=TEXT_FORMAT)
     try:
         settings = load_settings(need=("DEALFLOW_SECRET_KEY",))
+        setup_process_logging(settings)
+        start_tracing(settings, "dealflow-worker")
         asyncio.run(run_worker(settings))
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
