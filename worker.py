@@ -3,7 +3,8 @@
     python worker.py        (or: dealflow worker)
 
 Connects to Temporal through `temporalio.envconfig` and to Postgres through DATABASE_URL (the
-embedded server under .dealflow/ in dev). Stops cleanly on SIGINT/SIGTERM: no new tasks are
+embedded server under .dealflow/ in dev). Serves Temporal's metrics on
+DEALFLOW_WORKER_METRICS_ADDRESS and traces to OTEL_EXPORTER_OTLP_ENDPOINT when they are set. Stops cleanly on SIGINT/SIGTERM: no new tasks are
 taken, running activities get a grace period, then the process exits.
 """
 
@@ -33,7 +34,7 @@ from dealflow.db import create_pool, database_url
 from dealflow.logs import TEXT_FORMAT, setup_process_logging
 from dealflow.process import run_and_exit
 from dealflow.settings import ConfigError, Settings, load_settings
-from dealflow.telemetry import metrics_runtime, start_tracing
+from dealflow.telemetry import start_tracing, worker_runtime
 from dealflow.temporal import apply_activation_jobs_as_one_batch, connect
 from workflows.deal import DealWorkflow
 
@@ -125,7 +126,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         pool = await create_pool(database_url(settings))
         resources.push_async_callback(pool.close)
         http = await resources.enter_async_context(httpx.AsyncClient())
-        client = await connect(runtime=metrics_runtime(settings))
+        client = await connect(runtime=worker_runtime(settings))
         worker = build_worker(client, settings, build_activities(settings, pool, http))
         if settings.stripe_mode == "unconfigured":
             log.warning("STRIPE_API_KEY is not set: payment activities will fail until it is")

@@ -1,4 +1,4 @@
-"""What a dealflow process shows an operator beside its logs: Temporal's SDK metrics for
+"""What a dealflow process shows an operator beside its own logs: Temporal's SDK metrics for
 Prometheus, and OpenTelemetry traces that follow a request through Temporal into the activities.
 
 Both are process-wide, as their libraries are: a Temporal `Runtime` serves one metrics endpoint
@@ -8,6 +8,7 @@ process, set before the first client connects.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 
@@ -20,19 +21,34 @@ from temporalio.contrib.opentelemetry import (
     ReplaySafeTracerProvider,
     create_tracer_provider,
 )
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+)
 
 from dealflow.settings import Settings
 
 
-def metrics_runtime(settings: Settings) -> Runtime | None:
-    """A Temporal runtime serving the SDK's metrics at http://<DEALFLOW_WORKER_METRICS_ADDRESS>/metrics,
-    or None (the SDK's default runtime, no endpoint) when that setting is unset."""
-    if settings.worker_metrics_address is None:
+def worker_runtime(settings: Settings) -> Runtime | None:
+    """The worker's Temporal runtime: it serves the SDK's metrics at
+    http://<DEALFLOW_WORKER_METRICS_ADDRESS>/metrics, and with JSON logs it hands sdk-core's own
+    log lines to Python's logging (they are plain text on stderr otherwise). None, the SDK's
+    default runtime, when neither is asked for."""
+    if settings.worker_metrics_address is None and not settings.json_logs:
         return None
-    return Runtime(
-        telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=settings.worker_metrics_address))
+    logging_config = LoggingConfig.default
+    if settings.json_logs:
+        forwarding = LogForwardingConfig(logger=logging.getLogger("temporalio.core"))
+        logging_config = dataclasses.replace(logging_config, forwarding=forwarding)
+    metrics = (
+        PrometheusConfig(bind_address=settings.worker_metrics_address)
+        if settings.worker_metrics_address
+        else None
     )
+    return Runtime(telemetry=TelemetryConfig(logging=logging_config, metrics=metrics))
 
 
 def start_tracing(settings: Settings, service: str, exporter: SpanExporter | None = None) -> bool:

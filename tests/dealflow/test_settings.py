@@ -159,3 +159,32 @@ def test_more_workflow_tasks_than_cached_deals_is_refused(environment: pytest.Mo
         load_settings()
     environment.setenv("DEALFLOW_WORKER_MAX_CACHED_WORKFLOWS", "0")  # no cache at all: every task replays
     assert load_settings().worker_max_cached_workflows == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("DEALFLOW_WORKER_METRICS_ADDRESS", "9464", "expected host:port"),
+        ("DEALFLOW_WORKER_METRICS_ADDRESS", "0.0.0.0:99999", "expected host:port"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318", "expected an http"),
+        ("DEALFLOW_LOG_FORMAT", "xml", "'text' or 'json'"),
+    ],
+)
+def test_bad_telemetry_settings_are_refused_by_name(
+    environment: pytest.MonkeyPatch, name: str, value: str, problem: str
+) -> None:
+    environment.setenv(name, value)
+    with pytest.raises(ConfigError, match=f"^{name}: .*{problem}"):
+        load_settings()
+
+
+def test_telemetry_is_off_unless_set_and_logs_are_json_in_production(environment: pytest.MonkeyPatch) -> None:
+    environment.setenv("DEALFLOW_WORKER_METRICS_ADDRESS", "")
+    environment.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    dev = load_settings()
+    assert dev.worker_metrics_address is None and dev.otlp_endpoint is None and not dev.json_logs
+    assert Settings(_env_file=None, DEALFLOW_ENV="production").json_logs
+    assert not Settings(_env_file=None, DEALFLOW_ENV="production", DEALFLOW_LOG_FORMAT="text").json_logs
+    assert Settings(_env_file=None, DEALFLOW_LOG_FORMAT="json").json_logs
+    tuned = Settings(_env_file=None, DEALFLOW_WORKER_METRICS_ADDRESS="0.0.0.0:9464")
+    assert tuned.worker_metrics_address == "0.0.0.0:9464"
