@@ -23,6 +23,7 @@ from dealflow.models import DealSpec
 from dealflow.process import run_and_exit
 from dealflow.settings import ConfigError, load_settings
 from dealflow.specs import SpecError, load_spec
+from dealflow.telemetry import start_tracing
 from dealflow.temporal import connect, ui_link
 from workflows.deal import DealWorkflow
 
@@ -64,6 +65,7 @@ async def start_from_file(path: Path) -> int:
         return 2
     try:
         settings = load_settings()
+        start_tracing(settings, "dealflow-starter")
         client = await connect()
         handle = await start_deal(client, spec, settings.task_queue)
     except ConfigError as error:

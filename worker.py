@@ -3,7 +3,8 @@
     python worker.py        (or: dealflow worker)
 
 Connects to Temporal through `temporalio.envconfig` and to Postgres through DATABASE_URL (the
-embedded server under .dealflow/ in dev). Stops cleanly on SIGINT/SIGTERM: no new tasks are
+embedded server under .dealflow/ in dev). Serves Temporal's metrics on
+DEALFLOW_WORKER_METRICS_ADDRESS and traces to OTEL_EXPORTER_OTLP_ENDPOINT when they are set. Stops cleanly on SIGINT/SIGTERM: no new tasks are
 taken, running activities get a grace period, then the process exits.
 """
 
@@ -31,8 +32,10 @@ from activities.payments import PaymentActivities
 from activities.receipts import ReceiptActivities
 from dealflow.db import create_pool, database_url
 from dealflow.egress import artifact_client
+from dealflow.logs import TEXT_FORMAT, setup_process_logging
 from dealflow.process import run_and_exit
 from dealflow.settings import ConfigError, Settings, load_settings
+from dealflow.telemetry import start_tracing, worker_runtime
 from dealflow.temporal import apply_activation_jobs_as_one_batch, connect
 from workflows.deal import DealWorkflow
 
@@ -138,7 +141,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         resources.push_async_callback(pool.close)
         http = await resources.enter_async_context(httpx.AsyncClient())
         artifact_http = await resources.enter_async_context(artifact_client(settings))
-        client = await connect()
+        client = await connect(runtime=worker_runtime(settings))
         activities = build_activities(settings, pool, http, artifact_http)
         worker = build_worker(client, settings, activities)
         if settings.stripe_mode == "unconfigured":
@@ -149,6 +152,8 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
             settings.stripe_mode,
             settings.worker_max_cached_workflows,
         )
+        if settings.worker_metrics_address:
+            log.info("Temporal metrics on http://%s/metrics", settings.worker_metrics_address)
         async with worker:
             await stop.wait()
             log.info("shutting down: finishing running tasks")
@@ -164,9 +169,11 @@ def _stop_on_signals() -> asyncio.Event:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format=TEXT_FORMAT)
     try:
         settings = load_settings(need=("DEALFLOW_SECRET_KEY",))
+        setup_process_logging(settings)
+        start_tracing(settings, "dealflow-worker")
         asyncio.run(run_worker(settings))
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)

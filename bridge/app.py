@@ -33,9 +33,12 @@ from bridge.pages import Pages
 from bridge.ratelimit import RateLimit, RateLimiter
 from bridge.relay import Relay, RelayPolicy
 from bridge.state import BridgeState
+from bridge.tracing import trace_requests
 from dealflow.db import create_pool, database_url
+from dealflow.logs import TEXT_FORMAT, setup_process_logging
 from dealflow.serve import PortInUse, check_port_free, serve_app
 from dealflow.settings import ConfigError, Settings, load_settings
+from dealflow.telemetry import start_tracing, tracing
 from dealflow.temporal import connect
 
 log = logging.getLogger("dealflow.bridge")
@@ -117,6 +120,8 @@ def create_app(
     app.mount("/static", StaticFiles(packages=[("bridge", "static")]), name="static")
     for module in (webhooks, portal, vendor, admin, dashboard, health):
         app.include_router(module.router)
+    if tracing():
+        trace_requests(app)
     return app
 
 
@@ -134,7 +139,7 @@ async def serve_bridge(settings: Settings, *, host: str, port: int) -> None:
     pool = await create_pool(database_url(settings))
     try:
         app = create_app(settings=settings, pool=pool, temporal=temporal)
-        async with serve_app(app, host=host, port=port, log_level="info") as url:
+        async with serve_app(app, host=host, port=port, log_level="info", log_config=None) as url:
             log.info("bridge on %s (Stripe: %s)", url, settings.stripe_mode)
             await stop.wait()
             log.info("stopping: finishing open requests")
@@ -144,9 +149,11 @@ async def serve_bridge(settings: Settings, *, host: str, port: int) -> None:
 
 def run_bridge(host: str = "127.0.0.1", port: int = 8000) -> None:
     """Entry point of `dealflow bridge`: exits 2 on a configuration problem, naming the setting."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format=TEXT_FORMAT)
     try:
         settings = load_settings(need=REQUIRED_SETTINGS)
+        setup_process_logging(settings)
+        start_tracing(settings, "dealflow-bridge")
         asyncio.run(serve_bridge(settings, host=host, port=port))
     except (ConfigError, PortInUse) as error:
         print(f"configuration error: {error}", file=sys.stderr)

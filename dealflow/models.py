@@ -395,8 +395,16 @@ class DealSpec(_Strict):
         raise KeyError(key)
 
 
+_WORKFLOW_ID_PREFIX = "deal-"
+
+
 def workflow_id_for(deal_id: str) -> str:
-    return f"deal-{deal_id}"
+    return f"{_WORKFLOW_ID_PREFIX}{deal_id}"
+
+
+def deal_id_of(workflow_id: str) -> str | None:
+    """The deal a workflow id belongs to, or None for a workflow that is not a deal."""
+    return workflow_id.removeprefix(_WORKFLOW_ID_PREFIX) if workflow_id.startswith(_WORKFLOW_ID_PREFIX) else None
 
 
 def platform_fee(amount: int, bps: int, fixed: int) -> int:

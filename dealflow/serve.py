@@ -10,8 +10,10 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 
 
 class PortInUse(RuntimeError):
@@ -35,11 +37,21 @@ def check_port_free(host: str, port: int, setting: str) -> None:
 
 
 @asynccontextmanager
-async def serve_app(app, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> AsyncIterator[str]:
-    """Serve `app` until the block exits; yields its base URL (http://host:port)."""
+async def serve_app(
+    app,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    log_level: str = "warning",
+    log_config: dict[str, Any] | None = LOGGING_CONFIG,
+) -> AsyncIterator[str]:
+    """Serve `app` until the block exits; yields its base URL (http://host:port). With
+    `log_config` None, uvicorn's records go to the process's own handlers (JSON in production)."""
     if port == 0:
         port = free_port(host)
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on", access_log=False)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level=log_level, log_config=log_config, lifespan="on", access_log=False
+    )
     server = uvicorn.Server(config)
     # _serve skips uvicorn's signal capture: the owner of the event loop handles Ctrl-C.
     task = asyncio.create_task(server._serve())

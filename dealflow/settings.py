@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dealflow.links import PortalLinks
@@ -129,6 +129,39 @@ class Settings(BaseSettings):
         default="shared", alias="DEALFLOW_WORKER_SANDBOX_IMPORTS"
     )
 
+    # What operators see (dealflow.telemetry, dealflow.logs; the README's "Observability").
+    #: `host:port` where the worker serves Temporal's SDK metrics for Prometheus (/metrics).
+    #: Unset: not served, so several workers on one machine (the chaos run) never compete for it.
+    worker_metrics_address: str | None = Field(default=None, alias="DEALFLOW_WORKER_METRICS_ADDRESS")
+    #: An OpenTelemetry collector's OTLP/HTTP base address (`http://collector:4318`): the worker,
+    #: the bridge and the starter send their traces there. Unset: no traces.
+    otlp_endpoint: str | None = Field(default=None, alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+    #: `json`: one object a line with the deal, workflow and trace ids, for a log pipeline;
+    #: `text`: for people. Unset: json in production, text in dev.
+    log_format: Literal["text", "json"] | None = Field(default=None, alias="DEALFLOW_LOG_FORMAT")
+
+    @field_validator("worker_metrics_address", "otlp_endpoint", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("worker_metrics_address")
+    @classmethod
+    def _host_and_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"expected host:port (like 127.0.0.1:9464), not {value!r}")
+        return value
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and urlparse(value).scheme not in ("http", "https"):
+            raise ValueError(f"expected an http(s) URL (like http://collector:4318), not {value!r}")
+        return value
+
     @model_validator(mode="after")
     def _workflow_tasks_fit_the_cache(self) -> Settings:
         cached, tasks = self.worker_max_cached_workflows, self.worker_max_concurrent_workflow_tasks
@@ -142,6 +175,10 @@ class Settings(BaseSettings):
     @property
     def dev(self) -> bool:
         return self.env == "dev"
+
+    @property
+    def json_logs(self) -> bool:
+        return self.log_format == "json" if self.log_format else not self.dev
 
     @property
     def private_artifact_hosts_allowed(self) -> bool:

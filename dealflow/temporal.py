@@ -6,19 +6,30 @@ from __future__ import annotations
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfigProfile
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 from temporalio.worker._workflow_instance import _WorkflowLogicFlag
 
+from dealflow.telemetry import temporal_plugins
 
-async def connect(*, lazy: bool = False) -> Client:
+
+async def connect(*, lazy: bool = False, runtime: Runtime | None = None) -> Client:
     """Connect using `temporalio.envconfig` (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, API key, TLS,
-    or a profile in the config file), with the pydantic data converter every model needs.
+    or a profile in the config file), with the pydantic data converter every model needs, and
+    tracing when this process traces (`dealflow.telemetry`).
 
     `lazy` connects on first use, for processes that must start while Temporal is down (the
-    bridge keeps accepting webhooks into its inbox then)."""
+    bridge keeps accepting webhooks into its inbox then). `runtime` is the SDK's process-wide
+    one unless given (the worker's, which serves its metrics)."""
     config = ClientConfigProfile.load().to_client_connect_config()
     config.setdefault("target_host", "localhost:7233")
-    return await Client.connect(**config, data_converter=pydantic_data_converter, lazy=lazy)
+    return await Client.connect(
+        **config,
+        data_converter=pydantic_data_converter,
+        plugins=temporal_plugins(),
+        runtime=runtime,
+        lazy=lazy,
+    )
 
 
 def ui_link(ui_url: str, namespace: str, workflow_id: str) -> str:

@@ -4,6 +4,7 @@ comes from the DEALFLOW_WORKER_* settings (tests/dealflow/test_settings.py: a ba
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -31,6 +32,7 @@ async def test_worker_polls_then_stops_cleanly_on_a_signal(
         "DATABASE_URL": database_url,
         "DEALFLOW_HOME": str(tmp_path),
         "DEALFLOW_TASK_QUEUE": f"worker-test-{stop_signal.name.lower()}",
+        "DEALFLOW_LOG_FORMAT": "json",  # as in production
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable, str(ROOT / "worker.py"),
@@ -48,6 +50,9 @@ async def test_worker_polls_then_stops_cleanly_on_a_signal(
         rest = await process.stderr.read()
         assert b"worker stopped" in rest
         assert b"Traceback" not in log + rest
+        messages = [json.loads(line)["message"] for line in (log + rest).splitlines()]
+        assert any(m.startswith("worker polling task queue") for m in messages)
+        assert "worker stopped" in messages
     finally:
         if process.returncode is None:
             process.kill()

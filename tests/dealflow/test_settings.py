@@ -221,9 +221,13 @@ def test_worker_capacity_has_documented_defaults_and_reads_the_environment(envir
         ("DEALFLOW_WORKER_ACTIVITY_POLLERS", "100000", "less than or equal to 1000"),
         ("DEALFLOW_WORKER_STICKY_TIMEOUT_SECONDS", "0", "greater than 0"),
         ("DEALFLOW_WORKER_SANDBOX_IMPORTS", "none", "'shared' or 'per-run'"),
+        ("DEALFLOW_WORKER_METRICS_ADDRESS", "9464", "expected host:port"),
+        ("DEALFLOW_WORKER_METRICS_ADDRESS", "0.0.0.0:99999", "expected host:port"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318", "expected an http"),
+        ("DEALFLOW_LOG_FORMAT", "xml", "'text' or 'json'"),
     ],
 )
-def test_bad_worker_capacity_is_refused_by_name(
+def test_bad_worker_and_telemetry_settings_are_refused_by_name(
     environment: pytest.MonkeyPatch, name: str, value: str, problem: str
 ) -> None:
     environment.setenv(name, value)
@@ -240,3 +244,15 @@ def test_more_workflow_tasks_than_cached_deals_is_refused(environment: pytest.Mo
         load_settings()
     environment.setenv("DEALFLOW_WORKER_MAX_CACHED_WORKFLOWS", "0")  # no cache at all: every task replays
     assert load_settings().worker_max_cached_workflows == 0
+
+
+def test_telemetry_is_off_unless_set_and_logs_are_json_in_production(environment: pytest.MonkeyPatch) -> None:
+    environment.setenv("DEALFLOW_WORKER_METRICS_ADDRESS", "")
+    environment.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    dev = load_settings()
+    assert dev.worker_metrics_address is None and dev.otlp_endpoint is None and not dev.json_logs
+    assert Settings(_env_file=None, DEALFLOW_ENV="production").json_logs
+    assert not Settings(_env_file=None, DEALFLOW_ENV="production", DEALFLOW_LOG_FORMAT="text").json_logs
+    assert Settings(_env_file=None, DEALFLOW_LOG_FORMAT="json").json_logs
+    tuned = Settings(_env_file=None, DEALFLOW_WORKER_METRICS_ADDRESS="0.0.0.0:9464")
+    assert tuned.worker_metrics_address == "0.0.0.0:9464"
