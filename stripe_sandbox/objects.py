@@ -27,6 +27,12 @@ def list_object(data: list[Obj], *, has_more: bool, url: str) -> Obj:
     return {"object": "list", "data": data, "has_more": has_more, "url": url}
 
 
+def nulls(names: str) -> Obj:
+    """Fields of Stripe's object that the sandbox never sets: present, as null, as Stripe sends
+    them."""
+    return dict.fromkeys(names.split())
+
+
 def checkout_session(
     *,
     id: str,
@@ -42,14 +48,28 @@ def checkout_session(
     return {
         "id": id,
         "object": "checkout.session",
-        "after_expiration": None,
+        **nulls(
+            "adaptive_pricing after_expiration allow_promotion_codes allowed_payment_method_types "
+            "billing_address_collection branding_settings client_secret collected_information "
+            "consent consent_collection currency_conversion customer_account discounts "
+            "excluded_payment_method_types integration_identifier invoice invoice_creation "
+            "managed_payments name_collection optional_items origin_context payment_link "
+            "payment_method_configuration_details payment_method_options permissions "
+            "presentment_details recovered_from redirect_on_completion return_url "
+            "saved_payment_method_options setup_intent shipping_address_collection "
+            "shipping_cost submit_type subscription tax_id_collection wallet_options"
+        ),
         "amount_subtotal": amount_total,
         "amount_total": amount_total,
+        "automatic_tax": {"enabled": False, "liability": None, "provider": None, "status": None},
         "cancel_url": params.get("cancel_url"),
         "client_reference_id": params.get("client_reference_id"),
         "created": created,
         "currency": currency,
+        "custom_fields": [],
+        "custom_text": nulls("after_submit shipping_address submit terms_of_service_acceptance"),
         "customer": params.get("customer"),
+        "customer_creation": None if "customer" in params else "if_required",
         "customer_details": None,
         "customer_email": params.get("customer_email"),
         "expires_at": expires_at,
@@ -58,11 +78,15 @@ def checkout_session(
         "metadata": params.get("metadata", {}),
         "mode": "payment",
         "payment_intent": None,
+        "payment_method_collection": "if_required",
         "payment_method_types": params.get("payment_method_types", ["card"]),
         "payment_status": "unpaid",
+        "phone_number_collection": {"enabled": False},
+        "shipping_options": [],
         "status": "open",
         "success_url": params.get("success_url"),
-        "ui_mode": "hosted",
+        "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
+        "ui_mode": "hosted_page",
         "url": url,
         "_line_items": line_items,
         "_payment_intent_data": {
@@ -93,6 +117,14 @@ def payment_intent(
     return {
         "id": id,
         "object": "payment_intent",
+        **nulls(
+            "allowed_payment_method_types amount_details application application_fee_amount "
+            "automatic_payment_methods customer_account excluded_payment_method_types hooks "
+            "managed_payments next_action on_behalf_of payment_details "
+            "payment_method_configuration_details payment_method_options payment_record "
+            "presentment_details processing review setup_future_usage shipping source "
+            "statement_descriptor statement_descriptor_suffix transfer_data"
+        ),
         "amount": amount,
         "amount_capturable": 0,
         "amount_received": 0,
@@ -184,10 +216,24 @@ def _charge_of(*, id: str, created: int, intent: Obj, payment_method: str) -> Ob
     return {
         "id": id,
         "object": "charge",
+        **nulls(
+            "application application_fee application_fee_amount authorization_code "
+            "calculated_statement_descriptor failure_balance_transaction fraud_details level3 "
+            "on_behalf_of presentment_details radar_options receipt_number receipt_url review "
+            "shipping source source_transfer statement_descriptor statement_descriptor_suffix "
+            "transfer transfer_data"
+        ),
         "amount": intent["amount"],
         "amount_captured": 0,
         "amount_refunded": 0,
         "balance_transaction": None,
+        "billing_details": {
+            "address": None,
+            "email": intent["receipt_email"],
+            "name": None,
+            "phone": None,
+            "tax_id": None,
+        },
         "captured": False,
         "created": created,
         "currency": intent["currency"],
@@ -212,13 +258,20 @@ def refund(
     return {
         "id": id,
         "object": "refund",
+        **nulls(
+            "customer_account description destination_details failure_balance_transaction "
+            "failure_reason instructions_email next_action pending_reason presentment_details "
+            "source_transfer_reversal transfer_reversal"
+        ),
         "amount": amount,
         "balance_transaction": None,
         "charge": charge["id"],
         "created": created,
         "currency": charge["currency"],
+        "customer": charge["customer"],
         "metadata": metadata,
         "payment_intent": charge["payment_intent"],
+        "payment_method": charge["payment_method"],
         "reason": reason,
         "receipt_number": None,
         "status": "succeeded",
@@ -315,6 +368,19 @@ def dispute(*, id: str, created: int, charge: Obj, amount: int, reason: str) -> 
         "created": created,
         "currency": charge["currency"],
         "enhanced_eligibility_types": [],
+        "evidence": {
+            **nulls(
+                "access_activity_log billing_address cancellation_policy "
+                "cancellation_policy_disclosure cancellation_rebuttal customer_communication "
+                "customer_email_address customer_name customer_purchase_ip customer_signature "
+                "duplicate_charge_documentation duplicate_charge_explanation duplicate_charge_id "
+                "product_description receipt refund_policy refund_policy_disclosure "
+                "refund_refusal_explanation service_date service_documentation shipping_address "
+                "shipping_carrier shipping_date shipping_documentation shipping_tracking_number "
+                "uncategorized_file uncategorized_text"
+            ),
+            "enhanced_evidence": {},
+        },
         "evidence_details": {
             "due_by": created + 7 * 86400,
             "enhanced_eligibility": {},
@@ -323,6 +389,7 @@ def dispute(*, id: str, created: int, charge: Obj, amount: int, reason: str) -> 
             "submission_count": 0,
             "submission_method": "not_submitted",
         },
+        "intended_submission_method": None,
         "is_charge_refundable": False,
         "livemode": False,
         "metadata": {},
@@ -332,6 +399,7 @@ def dispute(*, id: str, created: int, charge: Obj, amount: int, reason: str) -> 
             "card": {
                 "brand": charge["payment_method_details"]["card"]["brand"],
                 "case_type": "chargeback",
+                "network": charge["payment_method_details"]["card"]["brand"],
                 "network_reason_code": None,
             },
             "type": "card",
