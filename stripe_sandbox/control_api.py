@@ -130,7 +130,7 @@ def control_routes(
             "name": "dealflow Stripe sandbox (not Stripe: an offline stand-in; its money is sandbox money)",
             "api_base": base,
             "livemode": False,
-            "api_key": "any sk_test_... key",
+            "api_key": store.state.api_key,
             "webhook_url": store.state.webhook_url,
             "now": sandbox.now(),
             "controls": [route.path for route in routes],

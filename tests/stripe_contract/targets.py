@@ -19,6 +19,7 @@ from tests.stripe_contract.harness import WebhookReceiver, running_sandbox
 @dataclass
 class Target:
     name: str
+    api_key: str
     client: stripe.StripeClient
     api_base: str | None
     control: SandboxControl | None
@@ -41,11 +42,14 @@ async def target(request: pytest.FixtureRequest) -> AsyncIterator[Target]:
         key = os.environ.get("STRIPE_TEST_API_KEY")
         if not key:
             pytest.skip("STRIPE_TEST_API_KEY not set")
-        yield Target("stripe", stripe.StripeClient(key, max_network_retries=2), None, None, None)
+        yield Target(
+            "stripe", key, stripe.StripeClient(key, max_network_retries=2), None, None, None
+        )
         return
     async with running_sandbox() as sandbox:
         yield Target(
             "sandbox",
+            sandbox.api_key,
             sandbox.client(max_network_retries=2),
             sandbox.url,
             sandbox.control,

@@ -32,6 +32,15 @@ async def test_a_key_that_is_not_a_secret_key_is_refused(target: Target) -> None
     assert raised.value.json_body["error"]["type"] == "invalid_request_error"
 
 
+async def test_a_test_key_the_account_did_not_issue_is_refused(target: Target) -> None:
+    stranger = target.other_client("sk_test_" + "0" * 99)
+    with pytest.raises(stripe.AuthenticationError) as raised:
+        await stranger.v1.events.list_async({"limit": 1})
+    assert raised.value.http_status == 401
+    assert "Invalid API Key provided: sk_test_" in str(raised.value.user_message)
+    assert (await target.client.v1.events.list_async({"limit": 1})).object == "list"
+
+
 async def test_the_sandbox_refuses_live_keys(target: Target) -> None:
     target.sandbox("real Stripe cannot be asked to refuse a live key without having one")
     with pytest.raises(stripe.AuthenticationError) as raised:
@@ -202,7 +211,7 @@ async def test_malformed_form_bodies_name_the_param(target: Target, body: str, p
             f"{target.api_base}/v1/checkout/sessions",
             content=body,
             headers={
-                "Authorization": "Bearer sk_test_raw",
+                "Authorization": f"Bearer {target.api_key}",
                 "Content-Type": "application/x-www-form-urlencoded",
             },
         )

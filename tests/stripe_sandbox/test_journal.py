@@ -35,6 +35,7 @@ def state_of(store: Store) -> dict[str, Any]:
         "pending_deliveries": state.pending_deliveries,
         "clock_offset": state.clock_offset,
         "webhook_secret": state.webhook_secret,
+        "api_key": state.api_key,
     }
 
 

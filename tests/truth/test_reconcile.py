@@ -38,9 +38,11 @@ class Sandbox:
 
 @pytest.fixture
 async def sandbox() -> AsyncIterator[Sandbox]:
-    async with serve_app(create_sandbox(SandboxConfig())) as url, SandboxControl(url) as control:
+    app = create_sandbox(SandboxConfig())
+    async with serve_app(app) as url, SandboxControl(url) as control:
+        issued = app.state.store.state.api_key
         account = configured_account(
-            Settings(_env_file=None, STRIPE_API_KEY="sk_test_reconcile_tests", STRIPE_API_BASE=url)
+            Settings(_env_file=None, STRIPE_API_KEY=issued, STRIPE_API_BASE=url)
         )
         assert account.mode is MoneyMode.SANDBOX
         client = account.client()
