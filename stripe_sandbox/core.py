@@ -48,7 +48,7 @@ EXPANDABLE = {
     "refund": ("balance_transaction", "charge", "payment_intent"),
     "charge": ("balance_transaction", "payment_intent"),
     "dispute": ("charge", "payment_intent"),
-    "transfer": ("balance_transaction",),
+    "transfer": ("balance_transaction", "destination"),
     "transfer_reversal": ("balance_transaction", "transfer"),
     "balance_transaction": ("source",),
     "event": (),

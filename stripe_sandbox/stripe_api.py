@@ -29,7 +29,15 @@ from stripe_sandbox.errors import (
 from stripe_sandbox.faults import FaultInjector
 from stripe_sandbox.objects import API_VERSION, Obj
 from stripe_sandbox.params import decode_form, validate
-from stripe_sandbox.routes import balance, checkout, customers, events, money_out, payments
+from stripe_sandbox.routes import (
+    accounts,
+    balance,
+    checkout,
+    customers,
+    events,
+    money_out,
+    payments,
+)
 from stripe_sandbox.routes.call import Call, Route
 from stripe_sandbox.store import Store, new_id
 
@@ -44,6 +52,7 @@ ROUTES: tuple[Route, ...] = (
     *balance.ROUTES,
     *events.ROUTES,
     *customers.ROUTES,
+    *accounts.ROUTES,
 )
 
 

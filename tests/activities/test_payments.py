@@ -447,6 +447,7 @@ async def test_transfer_to_a_connected_account(sandbox: RunningSandbox) -> None:
         activities.create_checkout_session, await checkout(sandbox, "deal-payout", amount=9000)
     )
     await sandbox.control.pay(session.session_id)
+    await sandbox.control.create_account("acct_1VendorPayout")
     state = await workflow.run(activities.retrieve_checkout_session, session.session_id)
     assert state.payment_intent_id
     intent = await workflow.run(activities.retrieve_payment_intent, state.payment_intent_id)

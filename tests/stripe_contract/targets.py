@@ -61,6 +61,14 @@ def key() -> str:
     return f"contract-{uuid.uuid4()}"
 
 
+async def vendor_account(target: Target) -> str:
+    """A new connected account to transfer to (an unknown `acct_` is refused, on both)."""
+    account = await target.client.v1.accounts.create_async(
+        {"type": "express", "country": "US", "capabilities": {"transfers": {"requested": True}}}
+    )
+    return account.id
+
+
 async def paid_intent(target: Target, amount: int = 1000, **extra: Any) -> stripe.PaymentIntent:
     """A confirmed card payment through the PaymentIntents API (works on both targets)."""
     params = {

@@ -36,6 +36,10 @@ class Sandbox:
     side: StripeSide
 
 
+#: The connected accounts these tests transfer to.
+VENDORS = ("acct_1Vendor", "acct_1Other")
+
+
 @pytest.fixture
 async def sandbox() -> AsyncIterator[Sandbox]:
     app = create_sandbox(SandboxConfig())
@@ -45,6 +49,8 @@ async def sandbox() -> AsyncIterator[Sandbox]:
             Settings(_env_file=None, STRIPE_API_KEY=issued, STRIPE_API_BASE=url)
         )
         assert account.mode is MoneyMode.SANDBOX
+        for vendor in VENDORS:
+            await control.create_account(vendor)
         client = account.client()
         yield Sandbox(client, control, StripeSide(client))
 

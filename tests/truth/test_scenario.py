@@ -165,6 +165,7 @@ async def run_scenario(stack: Stack) -> dict[str, DealSpec]:
     }
     assert stack.sandbox_url
     async with SandboxControl(stack.sandbox_url) as sandbox:
+        await sandbox.create_account(VENDOR_ACCOUNT)
         drivers = {
             name: Driver(
                 sandbox,
