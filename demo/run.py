@@ -22,7 +22,15 @@ from rich.live import Live
 
 from dealflow.serve import PortInUse
 from dealflow.settings import ConfigError, Settings, load_settings
-from demo.cast import STARTED, DemoCredentials, DemoReport, DemoTarget, demo_cast, onboard_vendors, perform
+from demo.cast import (
+    STARTED,
+    DemoCredentials,
+    DemoReport,
+    DemoTarget,
+    demo_cast,
+    onboard_vendors,
+    perform,
+)
 from demo.scenarios import scenarios_for
 from demo.tables import live_view, summary
 from devstack.logs import setup_dev_logging

@@ -50,9 +50,7 @@ async def serve_sandbox(
         loop.add_signal_handler(signum, stop.set)
     async with serve_app(app, host=host, port=port, log_level="warning") as base_url:
         state = app.state.store.state
-        print(
-            banner(base_url, state.webhook_url, state.webhook_secret, state.api_key), flush=True
-        )
+        print(banner(base_url, state.webhook_url, state.webhook_secret, state.api_key), flush=True)
         await stop.wait()
     print("sandbox stopped; its state is saved" if state_file else "sandbox stopped", flush=True)
 

@@ -56,12 +56,19 @@ def account(*, id: str, created: int, params: dict[str, Any]) -> Obj:
         "default_currency": params.get("default_currency", "eur" if country != "US" else "usd"),
         "details_submitted": True,
         "email": params.get("email"),
-        "external_accounts": list_object([], has_more=False, url=f"/v1/accounts/{id}/external_accounts"),
+        "external_accounts": list_object(
+            [], has_more=False, url=f"/v1/accounts/{id}/external_accounts"
+        ),
         "future_requirements": _requirements(),
         "metadata": params.get("metadata", {}),
         "payouts_enabled": True,
         "requirements": _requirements(),
-        "tos_acceptance": {"date": created, "ip": None, "service_agreement": "full", "user_agent": None},
+        "tos_acceptance": {
+            "date": created,
+            "ip": None,
+            "service_agreement": "full",
+            "user_agent": None,
+        },
         "type": params["type"],
     }
 

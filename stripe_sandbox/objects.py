@@ -99,6 +99,53 @@ def checkout_session(
     }
 
 
+def line_items(session: Obj) -> Obj:
+    """A session's line items as Stripe lists them (`expand[]=line_items`), each with the price
+    its `price_data` made; ids are derived from the session's, so they read back the same."""
+    items = []
+    for index, item in enumerate(session["_line_items"]):
+        price, quantity = item["price_data"], item["quantity"]
+        suffix = f"{session['id'][8:32]}{index}"
+        amount = price["unit_amount"] * quantity
+        items.append(
+            {
+                "id": f"li_{suffix}",
+                "object": "item",
+                "adjustable_quantity": None,
+                "amount_discount": 0,
+                "amount_subtotal": amount,
+                "amount_tax": 0,
+                "amount_total": amount,
+                "currency": price["currency"],
+                "description": price["product_data"]["name"],
+                "metadata": {},
+                "price": {
+                    "id": f"price_{suffix}",
+                    "object": "price",
+                    **nulls(
+                        "custom_unit_amount lookup_key nickname recurring tiers_mode "
+                        "transform_quantity"
+                    ),
+                    "active": False,
+                    "billing_scheme": "per_unit",
+                    "created": session["created"],
+                    "currency": price["currency"],
+                    "livemode": False,
+                    "metadata": {},
+                    "product": f"prod_{suffix}",
+                    "tax_behavior": "unspecified",
+                    "type": "one_time",
+                    "unit_amount": price["unit_amount"],
+                    "unit_amount_decimal": str(price["unit_amount"]),
+                },
+                "quantity": quantity,
+            }
+        )
+    return list_object(
+        items, has_more=False, url=f"/v1/checkout/sessions/{session['id']}/line_items"
+    )
+
+
 def payment_intent(
     *,
     id: str,
@@ -161,6 +208,24 @@ def card_details(card: Card) -> Obj:
         "exp_month": 12,
         "exp_year": 2034,
         "funding": "credit",
+    }
+
+
+def payment_method_of(charge: Obj) -> Obj:
+    """The PaymentMethod a charge was paid with, as a failed payment's `last_payment_error`
+    carries it: the hash of its own type only (`card`, `sepa_debit`, ...)."""
+    method = charge["payment_method_details"]["type"]
+    return {
+        "id": charge["payment_method"],
+        "object": "payment_method",
+        **nulls("allow_redisplay customer_account radar_options"),
+        "billing_details": charge["billing_details"],
+        "created": charge["created"],
+        "customer": charge["customer"],
+        "livemode": False,
+        "metadata": {},
+        "type": method,
+        method: charge["payment_method_details"][method],
     }
 
 
@@ -300,7 +365,9 @@ def transfer(*, id: str, created: int, params: dict[str, Any], destination_payme
     }
 
 
-def transfer_reversal(*, id: str, created: int, transfer: Obj, amount: int, params: dict[str, Any]) -> Obj:
+def transfer_reversal(
+    *, id: str, created: int, transfer: Obj, amount: int, params: dict[str, Any]
+) -> Obj:
     return {
         "id": id,
         "object": "transfer_reversal",

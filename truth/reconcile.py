@@ -71,9 +71,7 @@ def configured_account(settings: Settings) -> StripeAccount:
 
         runtime = read_runtime(settings.home)
         if runtime is not None and runtime.sandbox_url and runtime.sandbox_api_key:
-            return StripeAccount(
-                runtime.sandbox_api_key, runtime.sandbox_url, MoneyMode.SANDBOX
-            )
+            return StripeAccount(runtime.sandbox_api_key, runtime.sandbox_url, MoneyMode.SANDBOX)
     raise ConfigError(
         "STRIPE_API_KEY is not set and no `dealflow dev` stack with a sandbox is running: "
         "there is no Stripe account to reconcile with"

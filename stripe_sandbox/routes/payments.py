@@ -1,5 +1,5 @@
-"""`/v1/payment_intents`, `/v1/charges` and `/v1/disputes`: the money a client pays in, and
-what happens to it on the card's side."""
+"""`/v1/payment_intents`, `/v1/charges` and `/v1/disputes`, each listed and retrieved: the money
+a client pays in, and what happens to it on the card's side."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from stripe_sandbox.params import EXPAND, Array, Boolean, Enum, Hash, Metadata, 
 from stripe_sandbox.routes.call import (
     AMOUNT,
     CURRENCY,
-    EXPAND_ONLY,
     Call,
     expand,
+    list_all,
     list_and_retrieve,
     retrieve,
     route,
@@ -61,9 +61,10 @@ def _cancel(sandbox: Sandbox, call: Call) -> Obj:
 
 ROUTES = (
     route("POST", "/v1/payment_intents", INTENT_CREATE, _create_intent),
+    list_all("/v1/payment_intents", "payment_intent"),
     route("GET", "/v1/payment_intents/{id}", INTENT_RETRIEVE, retrieve("payment_intent", "intent")),
     route("POST", "/v1/payment_intents/{id}/capture", INTENT_CAPTURE, _capture),
     route("POST", "/v1/payment_intents/{id}/cancel", INTENT_CANCEL, _cancel),
     *list_and_retrieve("/v1/charges", "charge", "charge"),
-    route("GET", "/v1/disputes/{id}", EXPAND_ONLY, retrieve("dispute", "dispute")),
+    *list_and_retrieve("/v1/disputes", "dispute", "dispute"),
 )

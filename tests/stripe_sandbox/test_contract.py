@@ -325,6 +325,8 @@ async def test_cancel_voids_an_authorization_once(target: Target) -> None:
     with pytest.raises(stripe.InvalidRequestError) as raised:
         await intents.cancel_async(held.id)
     assert raised.value.code == "payment_intent_unexpected_state"
+    stated = raised.value.json_body["error"]["payment_intent"]
+    assert (stated["id"], stated["status"]) == (held.id, "canceled")
     if target.receiver is not None:
         await target.receiver.wait_for(held.id, "payment_intent.canceled")
 
