@@ -125,7 +125,7 @@ async def latencies(http: httpx.AsyncClient, requests: int) -> dict[str, dict[st
 
 
 async def api_figures(home: Path, requests: int, objects: int) -> dict[str, Any]:
-    app = create_app(SandboxConfig(state_file=home / "api" / "sandbox.json"))
+    app = create_app(SandboxConfig(state_file=home / "api" / "sandbox.json", api_key=API_KEY))
     headers = {"Authorization": f"Bearer {API_KEY}"}
     figures = {}
     async with serve_app(app) as url:

@@ -27,7 +27,6 @@ from benchmarks.cpu import CpuMeter, Watched
 from chaos.stack import ChildProcess, process_environment
 from dealflow.serve import free_port
 from devstack.postgres import embedded_postgres
-from devstack.sandbox import SANDBOX_API_KEY
 from devstack.stack import Stack, StackConfig, run_stack
 from devstack.temporal import DevServerConfig, temporal_dev_server
 
@@ -178,10 +177,11 @@ async def bench_stack(home: Path) -> AsyncIterator[BenchStack]:
         bridge_url = f"http://{HOST}:{bridge_port}"
         sandbox_url = f"http://{HOST}:{sandbox_port}"
         webhook_secret = "whsec_" + secrets.token_hex(24)
+        api_key = "sk_test_" + secrets.token_hex(24)
         ui_url = f"http://{HOST}:{temporal.ui_port}"
         config = StackConfig(
             home, database_url, host=HOST, bridge_port=bridge_port, temporal_ui_url=ui_url,
-            stripe_api_key=SANDBOX_API_KEY, stripe_api_base=sandbox_url, stripe_webhook_secret=webhook_secret,
+            stripe_api_key=api_key, stripe_api_base=sandbox_url, stripe_webhook_secret=webhook_secret,
             run_worker=False, run_bridge=False,  # they run as processes of their own, below
         )  # fmt: skip
         stack = await resources.enter_async_context(run_stack(config, client))
@@ -191,6 +191,7 @@ async def bench_stack(home: Path) -> AsyncIterator[BenchStack]:
             *cli, "sandbox", "--port", str(sandbox_port),
             "--webhook-url", f"{bridge_url}/webhooks/stripe",
             "--webhook-secret", webhook_secret,
+            "--api-key", api_key,
             "--state-file", str(home / "sandbox.json"),
         ]  # fmt: skip
         children = [

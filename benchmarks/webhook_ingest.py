@@ -276,7 +276,8 @@ async def run(deals: int, rate: float, home: Path) -> dict[str, object]:
             await asyncio.gather(*(prepare(d) for d in deal_ids))
         pool = await asyncpg.create_pool(embedded_database_url(home), min_size=1, max_size=2)
         await _settled(pool)
-        events = await _payment_events(runtime.sandbox_url, "sk_test_benchmark", since)
+        assert runtime.sandbox_api_key is not None
+        events = await _payment_events(runtime.sandbox_url, runtime.sandbox_api_key, since)
         deal_of = {event["id"]: event["data"]["object"]["metadata"]["deal_id"] for event in events}
 
         sent = Sent()

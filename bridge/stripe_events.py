@@ -28,6 +28,19 @@ FUNDING_EVENTS = frozenset(
         "payment_intent.amount_capturable_updated",
     }
 )
+#: Events that only echo a payment_intent.* event the deal already gets (created: nothing to do
+#: yet; a charge's succeeded, captured, pending, failed or expired: its intent's succeeded,
+#: processing, payment_failed or canceled), so the inbox keeps them and relays none.
+ECHO_EVENTS = frozenset(
+    {
+        "payment_intent.created",
+        "charge.succeeded",
+        "charge.captured",
+        "charge.pending",
+        "charge.failed",
+        "charge.expired",
+    }
+)
 #: Amounts must fit the ledger's bigint columns; Stripe's own limit is far below.
 MAX_AMOUNT = 2**63 - 1
 
@@ -38,7 +51,7 @@ class MalformedEvent(ValueError):
 
 
 def concerns_deals(event_type: str) -> bool:
-    return event_type.startswith(DEAL_EVENT_PREFIXES)
+    return event_type.startswith(DEAL_EVENT_PREFIXES) and event_type not in ECHO_EVENTS
 
 
 def funding_intent(signal: StripeEventSignal) -> str | None:

@@ -36,7 +36,7 @@ from chaos.plan import SANDBOX_FAULTS, ChaosPlan, make_plan
 from chaos.report import ChaosOutcome, render, summary_line
 from chaos.stack import ChaosStack, chaos_stack
 from dealflow.settings import ConfigError, Settings
-from demo.cast import STARTED, DealRun, DemoTarget, demo_cast, perform
+from demo.cast import STARTED, DealRun, DemoTarget, demo_cast, onboard_vendors, perform
 from devstack.logs import setup_dev_logging
 from devstack.temporal import DevServerFailed
 from starter import start_deal
@@ -179,6 +179,7 @@ async def run_chaos(plan: ChaosPlan, home: Path, say: Callable[[str], None]) -> 
                 summaries=lambda: [run.summary for run in runs if run.summary is not None],
                 rng=random.Random(plan.seed),
             )
+            await onboard_vendors(target, runs)
             await sandbox.set_faults(**SANDBOX_FAULTS, seed=plan.seed)
             finished = asyncio.Event()
             driver = asyncio.create_task(

@@ -77,17 +77,25 @@ def sandbox_command(
         str | None, typer.Option(help="where signed events are POSTed, e.g. http://127.0.0.1:8000/webhooks/stripe")
     ] = None,
     webhook_secret: Annotated[str | None, typer.Option(help="whsec_ signing secret; generated when omitted")] = None,
+    api_key: Annotated[
+        str | None, typer.Option(help="the sk_test_ key to issue and accept alone; generated when omitted")
+    ] = None,
     state_file: Annotated[Path | None, typer.Option(help="JSON file that keeps sandbox objects across restarts")] = None,
 ) -> None:
-    """Run the offline Stripe sandbox (sandbox money only; any sk_test_ key works). Its controls
-    need DEALFLOW_SANDBOX_TOKEN (in .dealflow/secrets.env) as a bearer token."""
+    """Run the offline Stripe sandbox (sandbox money only; it accepts only the key it prints).
+    Its controls need DEALFLOW_SANDBOX_TOKEN (in .dealflow/secrets.env) as a bearer token."""
     from dealflow.serve import PortInUse
     from devstack.sandbox import run_sandbox
 
     token = load_settings(need=("DEALFLOW_SANDBOX_TOKEN",)).require("DEALFLOW_SANDBOX_TOKEN")
     try:
         run_sandbox(
-            token, port=port, webhook_url=webhook_url, webhook_secret=webhook_secret, state_file=state_file
+            token,
+            port=port,
+            webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
+            api_key=api_key,
+            state_file=state_file,
         )
     except (PortInUse, ValueError) as error:
         raise _fail(str(error), 2) from error

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +22,7 @@ from demo.mailbox import MailBox
 from demo.scenarios import STEP_TIMEOUT, DealWatch, Play, Scenario
 from devstack.plan import DevStackError
 from devstack.stack import Stack
+from stripe_sandbox.control import SandboxControl
 
 log = logging.getLogger("dealflow.demo")
 
@@ -36,6 +37,8 @@ class DemoCredentials:
     admin_token: str
     vendor_token: str
     delivery_secret: str
+    #: What the clients' bank (the sandbox's controls) needs: it pays, settles and disputes.
+    sandbox_token: str
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DemoCredentials:
@@ -43,6 +46,7 @@ class DemoCredentials:
             admin_token=settings.require("DEALFLOW_ADMIN_TOKEN"),
             vendor_token=settings.require("DEALFLOW_VENDOR_TOKEN"),
             delivery_secret=settings.require("DEALFLOW_DELIVERY_SECRET"),
+            sandbox_token=settings.require("DEALFLOW_SANDBOX_TOKEN"),
         )
 
 
@@ -52,6 +56,7 @@ class DemoTarget:
 
     temporal: Client
     bridge_url: str
+    sandbox_url: str
     mail_dir: Path
     task_queue: str
     credentials: DemoCredentials
@@ -68,6 +73,7 @@ class DemoTarget:
         return cls(
             temporal=stack.client,
             bridge_url=stack.bridge_url,
+            sandbox_url=stack.sandbox_url,
             mail_dir=stack.mail.directory,
             task_queue=settings.task_queue,
             credentials=DemoCredentials.from_settings(settings),
@@ -136,6 +142,16 @@ class DemoCast:
         watch = DealWatch(self.target.temporal, deal_id, timeout=self.step_timeout)
         play = Play(spec, client, self.vendor, self.operator, watch, on_step=on_step)
         return DealRun(scenario, play, watch)
+
+
+async def onboard_vendors(target: DemoTarget, runs: Sequence[DealRun]) -> None:
+    """Each Connect vendor's account, which must exist (on Stripe, and so in the sandbox) before
+    a release transfers to it: registered under the id its spec names, as if onboarded before."""
+    vendors = {run.play.spec.vendor.stripe_account: run.play.spec.vendor.email for run in runs}
+    async with SandboxControl(target.sandbox_url, token=target.credentials.sandbox_token) as sandbox:
+        for account, email in vendors.items():
+            if account is not None:
+                await sandbox.create_account(account, email=str(email))
 
 
 @asynccontextmanager

@@ -22,7 +22,15 @@ from rich.live import Live
 
 from dealflow.serve import PortInUse
 from dealflow.settings import ConfigError, Settings, load_settings
-from demo.cast import STARTED, DemoCredentials, DemoReport, DemoTarget, demo_cast, perform
+from demo.cast import (
+    STARTED,
+    DemoCredentials,
+    DemoReport,
+    DemoTarget,
+    demo_cast,
+    onboard_vendors,
+    perform,
+)
 from demo.scenarios import scenarios_for
 from demo.tables import live_view, summary
 from devstack.logs import setup_dev_logging
@@ -50,6 +58,7 @@ async def run_demo(target: DemoTarget, count: int, *, console: Console, live: bo
             cast.deal_run(scenario, f"demo-{run_id}-{number:02d}", number, on_step=on_step)
             for number, scenario in enumerate(scenarios_for(count), start=1)
         ]
+        await onboard_vendors(target, runs)
         for run in runs:
             try:
                 await start_deal(target.temporal, run.play.spec, target.task_queue)
@@ -90,6 +99,7 @@ async def _join_running(settings: Settings, count: int, console: Console) -> int
     target = DemoTarget(
         temporal=await connect_runtime(runtime),
         bridge_url=runtime.bridge_url,
+        sandbox_url=runtime.sandbox_url,
         mail_dir=runtime.mail_dir,
         task_queue=runtime.task_queue,
         credentials=DemoCredentials.from_settings(settings),

@@ -159,6 +159,7 @@ async def run_dev(plan: DevPlan) -> AsyncIterator[DevStack]:
             bridge_url=stack.bridge_url,
             public_url=plan.public_url,
             sandbox_url=stack.sandbox_url,
+            sandbox_api_key=stack.settings.stripe_api_key if stack.sandbox_url else None,
             mail_dir=stack.mail.directory.resolve() if stack.mail else None,
             temporal_address=None if plan.temporal_address else f"{HOST}:{plan.ports.temporal}",
             temporal_ui_url=plan.temporal_ui_url,

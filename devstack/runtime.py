@@ -21,6 +21,8 @@ class DevRuntime(BaseModel):
     bridge_url: str
     public_url: str
     sandbox_url: str | None
+    #: The key the dev stack's sandbox issued (it accepts no other).
+    sandbox_api_key: str | None = None
     mail_dir: Path | None
     #: None when Temporal is external: connect through envconfig (TEMPORAL_ADDRESS) instead.
     temporal_address: str | None

@@ -10,16 +10,16 @@ from dealflow.serve import check_port_free, serve_app
 from stripe_sandbox.app import create_app
 from stripe_sandbox.config import DEFAULT_PORT, SandboxConfig
 
-#: A key to put in STRIPE_API_KEY for the sandbox; any `sk_test_...` key is accepted.
-SANDBOX_API_KEY = "sk_test_dealflow_sandbox"
 
 
-def banner(base_url: str, webhook_url: str | None, webhook_secret: str, control_token: str) -> str:
+def banner(
+    base_url: str, webhook_url: str | None, webhook_secret: str, api_key: str, control_token: str
+) -> str:
     return "\n".join(
         [
             "dealflow Stripe sandbox: an offline stand-in for Stripe; its money is sandbox money.",
             f"  STRIPE_API_BASE={base_url}",
-            f"  STRIPE_API_KEY={SANDBOX_API_KEY}   (any sk_test_... key works)",
+            f"  STRIPE_API_KEY={api_key}   (the key this sandbox issued; it accepts no other)",
             f"  STRIPE_WEBHOOK_SECRET={webhook_secret}",
             f"  webhooks to: {webhook_url or 'nowhere yet (--webhook-url, or PUT ' + base_url + '/_sandbox/webhook)'}",
             f"  controls:    {base_url}/_sandbox  (Authorization: Bearer {control_token})",
@@ -34,6 +34,7 @@ async def serve_sandbox(
     port: int = DEFAULT_PORT,
     webhook_url: str | None = None,
     webhook_secret: str | None = None,
+    api_key: str | None = None,
     state_file: Path | None = None,
     public_url: str | None = None,
 ) -> None:
@@ -44,6 +45,7 @@ async def serve_sandbox(
         webhook_url=webhook_url,
         webhook_secret=webhook_secret,
         control_token=control_token,
+        api_key=api_key,
         state_file=state_file,
     )
     app = create_app(config)
@@ -53,7 +55,10 @@ async def serve_sandbox(
         loop.add_signal_handler(signum, stop.set)
     async with serve_app(app, host=host, port=port, log_level="warning") as base_url:
         state = app.state.store.state
-        print(banner(base_url, state.webhook_url, state.webhook_secret, control_token), flush=True)
+        print(
+            banner(base_url, state.webhook_url, state.webhook_secret, state.api_key, control_token),
+            flush=True,
+        )
         await stop.wait()
     print("sandbox stopped; its state is saved" if state_file else "sandbox stopped", flush=True)
 
@@ -64,6 +69,7 @@ def run_sandbox(
     port: int = DEFAULT_PORT,
     webhook_url: str | None = None,
     webhook_secret: str | None = None,
+    api_key: str | None = None,
     state_file: Path | None = None,
 ) -> None:
     """Blocking entry point for the CLI; Ctrl-C or SIGTERM stops it. The controls need
@@ -75,6 +81,7 @@ def run_sandbox(
             port=port,
             webhook_url=webhook_url,
             webhook_secret=webhook_secret,
+            api_key=api_key,
             state_file=state_file,
         )
     )

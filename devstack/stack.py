@@ -123,7 +123,7 @@ async def run_stack(config: StackConfig, client: Client) -> AsyncIterator[Stack]
             sandbox_url = await stack.enter_async_context(
                 serve_app(sandbox_app, host=config.host, port=sandbox_port)
             )
-            api_key, api_base = "sk_test_sandbox_" + dev_secrets["DEALFLOW_SECRET_KEY"][:24], sandbox_url
+            api_key, api_base = sandbox_app.state.store.state.api_key, sandbox_url
 
         settings = Settings(
             _env_file=None,

@@ -8,7 +8,7 @@ it shows the sandbox speaks Stripe:
 
     dealflow sandbox --webhook-url http://127.0.0.1:4343/webhook --webhook-secret whsec_...
     python examples/stripe_public_api_check.py --api-base http://127.0.0.1:12111 \
-        --api-key sk_test_anything --webhook-secret whsec_... --listen-port 4343
+        --api-key sk_test_... --webhook-secret whsec_... --listen-port 4343   (the key it printed)
 
 Arguments default to STRIPE_API_BASE, STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET. Exit code 0 when
 every check passed. (Against real Stripe the card step needs a browser, and Stripe must be able to

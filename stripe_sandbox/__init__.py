@@ -3,7 +3,8 @@
 The unmodified `stripe` library talks to it over HTTP (point its `api` base address here). It keeps
 state, honours Idempotency-Key, answers with Stripe's shapes and errors, serves a hosted checkout
 page, expires sessions, signs and retries webhooks as Stripe does, and injects faults on request.
-Everything it moves is sandbox money: `livemode` is false and only `sk_test_` keys are accepted.
+Everything it moves is sandbox money: `livemode` is false, and the one `sk_test_` key it issued
+(`SandboxConfig.api_key`, or one it generates) is the only key it accepts.
 It imports nothing of dealflow, so anyone's tests can serve `create_app(SandboxConfig(...))`.
 """
 

@@ -34,7 +34,10 @@ async def _sweep_forever(sandbox: Sandbox, store: Store, interval: float) -> Non
 
 def create_app(config: SandboxConfig) -> Starlette:
     store = Store.open(
-        config.state_file, webhook_url=config.webhook_url, webhook_secret=config.webhook_secret
+        config.state_file,
+        webhook_url=config.webhook_url,
+        webhook_secret=config.webhook_secret,
+        api_key=config.api_key,
     )
     faults = FaultInjector()
     webhooks = WebhookDispatcher(

@@ -38,6 +38,23 @@ class BalanceTransactions(SandboxCore):
         source["balance_transaction"] = transaction["id"]
         self.store.put(transaction)
 
+    def balance_object(self) -> Obj:
+        """Stripe's Balance: per currency the platform has moved money in (USD when none yet),
+        what is available and what is still pending."""
+        currencies = sorted({currency for currency, _ in self.store.indexes.money_totals}) or [
+            "usd"
+        ]
+        return {
+            "object": "balance",
+            "available": [{"amount": self.available_balance(c), "currency": c} for c in currencies],
+            "connect_reserved": None,
+            "instant_available": None,
+            "issuing": None,
+            "livemode": False,
+            "pending": [{"amount": self.pending_balance(c), "currency": c} for c in currencies],
+            "refund_and_dispute_prefunding": None,
+        }
+
     def balance_transactions(self, filters: dict[str, Any]) -> Listing:
         """Balance transactions, newest first; `source` names the one a charge, refund or
         transfer made."""

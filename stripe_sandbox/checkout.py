@@ -198,8 +198,8 @@ class CheckoutSessions(BankDebits, Customers):
             payment_method_types=session["payment_method_types"],
         )
         session["payment_intent"] = intent["id"]
-        self.store.put(intent)
         self.store.put(session)
+        self._emit("payment_intent.created", intent)
         return intent
 
     def checkout_email(self, session: Obj) -> str | None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 #: The port `dealflow sandbox` listens on by default (stripe-mock's, so it is easy to remember).
 DEFAULT_PORT = 12111
+#: What Stripe's secret test keys look like.
+TEST_KEY = re.compile(r"^sk_test_[!-~]{1,247}$")
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,9 @@ class SandboxConfig:
     #: dispute, move the clock and read the webhook secret); None: generated for this app and
     #: found in `app.state.control_token`.
     control_token: str | None = None
+    #: The sk_test_ key the sandbox issues and accepts, alone; None: generated once (and kept
+    #: in state_file). Any other key is answered 401, as Stripe answers a key it did not issue.
+    api_key: str | None = None
     #: JSON snapshot that keeps the sandbox's objects across restarts, with its journal next to
     #: it (`<state_file>.journal`); None: memory only.
     state_file: Path | None = None
@@ -39,6 +45,8 @@ class SandboxConfig:
             raise ValueError(
                 "webhook_secret must start with whsec_, as Stripe's signing secrets do"
             )
+        if self.api_key is not None and not TEST_KEY.match(self.api_key):
+            raise ValueError("api_key must be a test secret key: sk_test_ and 1 to 247 characters")
         if self.retry_base_seconds <= 0 or self.webhook_max_attempts < 1:
             raise ValueError("retry_base_seconds must be > 0 and webhook_max_attempts >= 1")
         if self.webhook_concurrency < 1:

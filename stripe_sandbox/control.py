@@ -1,6 +1,6 @@
 """A small async client for `/_sandbox/`, for tests and the demo: pay sessions with test cards
-or bank accounts, settle bank debits, dispute charges, move the clock, inject faults, and read
-the money log."""
+or bank accounts, settle bank debits, dispute charges, register connected accounts, move the
+clock, inject faults, and read the money log."""
 
 from __future__ import annotations
 
@@ -85,6 +85,13 @@ class SandboxControl:
 
     async def close_dispute(self, dispute_id: str, status: str) -> dict[str, Any]:
         return await self._call("POST", f"/disputes/{dispute_id}/close", {"status": status})
+
+    async def create_account(
+        self, account_id: str | None = None, *, email: str | None = None
+    ) -> dict[str, Any]:
+        """A connected account, onboarded, under `account_id` (a vendor's known `acct_`) or a
+        new id; registering an existing id again returns it unchanged."""
+        return await self._call("POST", "/accounts", {"id": account_id, "email": email})
 
     async def pay_out_account(self, account: str, amount: int, currency: str = "usd") -> int:
         """The vendor pays their connected account's money out to their bank; what is left."""

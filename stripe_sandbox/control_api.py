@@ -1,7 +1,7 @@
 """`/_sandbox/`: the controls a test or a demo needs and Stripe's API does not have.
 
 Pay a session with a test card or bank account from code, settle a bank debit now, open and
-close disputes, advance the clock, set
+close disputes, register a vendor's connected account under its id, advance the clock, set
 faults, point webhooks somewhere else, and read what the sandbox recorded (the money log and the
 webhook delivery attempts). JSON in, JSON out; errors in Stripe's envelope.
 
@@ -74,6 +74,12 @@ class CloseDisputeBody(_Body):
 
 class AdvanceClockBody(_Body):
     seconds: int = Field(ge=0, le=400 * 86400)
+
+
+class AccountBody(_Body):
+    #: The vendor's own `acct_` id; None: a new one.
+    id: str | None = None
+    email: str | None = None
 
 
 class AccountPayoutBody(_Body):
@@ -151,7 +157,7 @@ def control_routes(
             "name": "dealflow Stripe sandbox (not Stripe: an offline stand-in; its money is sandbox money)",
             "api_base": base,
             "livemode": False,
-            "api_key": "any sk_test_... key",
+            "api_key": store.state.api_key,
             "webhook_url": store.state.webhook_url,
             "now": sandbox.now(),
             "controls": [route.path for route in routes],
@@ -193,6 +199,10 @@ def control_routes(
     async def close_dispute(request: Request) -> dict[str, Any]:
         body = await _body(request, CloseDisputeBody)
         return sandbox.render(sandbox.close_dispute(request.path_params["dispute_id"], body.status))
+
+    async def register_account(request: Request) -> dict[str, Any]:
+        body = await _body(request, AccountBody)
+        return sandbox.render(sandbox.register_account(body.id, body.email))
 
     async def account_payout(request: Request) -> dict[str, Any]:
         body = await _body(request, AccountPayoutBody)
@@ -271,6 +281,7 @@ def control_routes(
             endpoint(close_dispute),
             methods=["POST"],
         ),
+        Route(f"{CONTROL_PREFIX}/accounts", endpoint(register_account), methods=["POST"]),
         Route(
             f"{CONTROL_PREFIX}/accounts/{{account}}/payout",
             endpoint(account_payout),

@@ -43,12 +43,12 @@ _BALANCE_EFFECT = {
 #: Which fields of which object may be expanded (`expand[]=payment_intent`); an expanded
 #: object's own fields may be expanded in turn (`expand[]=latest_charge.balance_transaction`).
 EXPANDABLE = {
-    "checkout.session": ("payment_intent",),
-    "payment_intent": ("latest_charge",),
+    "checkout.session": ("payment_intent", "customer", "line_items"),
+    "payment_intent": ("latest_charge", "customer"),
     "refund": ("balance_transaction", "charge", "payment_intent"),
-    "charge": ("balance_transaction", "payment_intent"),
+    "charge": ("balance_transaction", "customer", "payment_intent"),
     "dispute": ("charge", "payment_intent"),
-    "transfer": ("balance_transaction",),
+    "transfer": ("balance_transaction", "destination"),
     "transfer_reversal": ("balance_transaction", "transfer"),
     "balance_transaction": ("source",),
     "event": (),
@@ -155,6 +155,9 @@ class SandboxCore:
                 )
             nested.setdefault(field, []).extend([rest] if rest else [])
         for field, rest in nested.items():
+            if field == "line_items":  # includable: Stripe sends it only when asked
+                result[field] = objects.line_items(obj)
+                continue
             value = result.get(field)
             if isinstance(value, str) and value in self.state.objects:
                 result[field] = self._expanded(self.state.objects[value], rest, f"{prefix}{field}.")

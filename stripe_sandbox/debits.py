@@ -37,7 +37,7 @@ class BankDebits(PaymentIntents):
         intent["_debit_failure"] = (
             [account.failure_code, account.failure_message] if account.fails else None
         )
-        self.store.put(charge)
+        self._emit("charge.pending", charge)
         self._emit("payment_intent.processing", intent, {"status": "requires_payment_method"})
         return charge
 
@@ -78,13 +78,11 @@ class BankDebits(PaymentIntents):
 
     def _debit_succeeded(self, intent: Obj, charge: Obj, session: Obj | None) -> None:
         amount = intent["amount"]
-        charge.update(
-            status="succeeded", paid=True, captured=True, amount_captured=amount
-        )
+        charge.update(status="succeeded", paid=True, captured=True, amount_captured=amount)
         charge["outcome"]["seller_message"] = "Payment complete."
         self._record_money("charge", charge, amount, payment_intent=intent["id"])
         self._credit_charge(charge, amount)
-        self.store.put(charge)
+        self._emit("charge.succeeded", charge, {"status": "pending"})
         intent["status"] = "succeeded"
         intent["amount_received"] = amount
         self._emit("payment_intent.succeeded", intent, {"status": "processing"})
@@ -105,7 +103,7 @@ class BankDebits(PaymentIntents):
             seller_message="The bank did not pay the debit.",
             type="issuer_declined",
         )
-        self.store.put(charge)
+        self._emit("charge.failed", charge, {"status": "pending"})
         intent["status"] = "requires_payment_method"
         intent["last_payment_error"] = {
             "type": "invalid_request_error",
@@ -113,11 +111,7 @@ class BankDebits(PaymentIntents):
             "decline_code": None,
             "message": message,
             "charge": charge["id"],
-            "payment_method": {
-                "id": intent["payment_method"],
-                "object": "payment_method",
-                "type": charge["payment_method_details"]["type"],
-            },
+            "payment_method": objects.payment_method_of(charge),
         }
         self._emit("payment_intent.payment_failed", intent, {"status": "processing"})
         if session is not None:

@@ -71,8 +71,15 @@ def resource_missing(kind: str, object_id: str, param: str) -> StripeError:
     )
 
 
-def unexpected_state(message: str, *, code: str = "payment_intent_unexpected_state") -> StripeError:
-    return invalid_request(message, code=code)
+def unexpected_state(
+    message: str,
+    *,
+    code: str = "payment_intent_unexpected_state",
+    payment_intent: dict[str, Any] | None = None,
+) -> StripeError:
+    """An object in the wrong state; Stripe's error names the payment intent (as it is) too."""
+    extra = {"payment_intent": payment_intent} if payment_intent is not None else None
+    return StripeError(400, "invalid_request_error", message, code=code, extra=extra)
 
 
 def authentication(message: str) -> StripeError:

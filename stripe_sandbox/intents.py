@@ -49,7 +49,7 @@ class PaymentIntents(BalanceTransactions):
         )
         if card is not None:
             intent["status"] = "requires_confirmation"
-        self.store.put(intent)
+        self._emit("payment_intent.created", intent)
         if card is not None and params.get("confirm"):
             charge = self._charge(intent, card)
             if card.declined:
@@ -82,13 +82,9 @@ class PaymentIntents(BalanceTransactions):
                 "decline_code": card.decline_code,
                 "message": card.message,
                 "charge": charge["id"],
-                "payment_method": {
-                    "id": payment_method,
-                    "object": "payment_method",
-                    "type": "card",
-                },
+                "payment_method": objects.payment_method_of(charge),
             }
-            self.store.put(charge)
+            self._emit("charge.failed", charge)
             self._emit("payment_intent.payment_failed", intent)
             return charge
         intent["last_payment_error"] = None
@@ -99,7 +95,7 @@ class PaymentIntents(BalanceTransactions):
             self._record_money(
                 "authorization", charge, charge["amount"], payment_intent=intent["id"]
             )
-            self.store.put(charge)
+            self._emit("charge.succeeded", charge)
             self._emit("payment_intent.amount_capturable_updated", intent, {"amount_capturable": 0})
         else:
             intent["status"] = "succeeded"
@@ -108,7 +104,7 @@ class PaymentIntents(BalanceTransactions):
             charge["amount_captured"] = charge["amount"]
             self._record_money("charge", charge, charge["amount"], payment_intent=intent["id"])
             self._credit_charge(charge, charge["amount"])
-            self.store.put(charge)
+            self._emit("charge.succeeded", charge)
             self._emit("payment_intent.succeeded", intent)
         return charge
 
@@ -117,7 +113,8 @@ class PaymentIntents(BalanceTransactions):
         if intent["status"] != "requires_capture":
             raise unexpected_state(
                 f"This PaymentIntent could not be captured because it has a status of {intent['status']}. "
-                "Only a PaymentIntent with one of the following statuses may be captured: requires_capture."
+                "Only a PaymentIntent with one of the following statuses may be captured: requires_capture.",
+                payment_intent=public(intent),
             )
         capturable = intent["amount_capturable"]
         amount = amount_up_to(
@@ -143,7 +140,7 @@ class PaymentIntents(BalanceTransactions):
             self._record_money(
                 "authorization_released", charge, capturable - amount, payment_intent=intent["id"]
             )
-        self.store.put(charge)
+        self._emit("charge.captured", charge, {"captured": False, "amount_captured": 0})
         self._emit("payment_intent.succeeded", intent, {"status": "requires_capture"})
         return intent
 
@@ -154,18 +151,22 @@ class PaymentIntents(BalanceTransactions):
                 f"You cannot cancel this PaymentIntent because it has a status of {intent['status']}. "
                 "Only a PaymentIntent with one of the following statuses may be canceled: "
                 + ", ".join(CANCELABLE)
-                + "."
+                + ".",
+                payment_intent=public(intent),
             )
         session_id = intent["_checkout_session"]
         if session_id and self.state.objects[session_id]["status"] == "open":
             raise unexpected_state(
                 "You cannot cancel this PaymentIntent because it was created by a Checkout Session that "
-                "is still open. Expire the Checkout Session instead."
+                "is still open. Expire the Checkout Session instead.",
+                payment_intent=public(intent),
             )
         self._cancel_intent(intent, params.get("cancellation_reason"))
         return intent
 
     def _cancel_intent(self, intent: Obj, reason: str | None) -> None:
+        """Cancel `intent`, releasing a held authorization (`charge.expired` when it lapsed:
+        reason `automatic`)."""
         previous_status = intent["status"]
         if previous_status == "requires_capture":
             charge = self.state.objects[intent["latest_charge"]]
@@ -174,7 +175,10 @@ class PaymentIntents(BalanceTransactions):
             self._record_money(
                 "authorization_released", charge, charge["amount"], payment_intent=intent["id"]
             )
-            self.store.put(charge)
+            if reason == "automatic":
+                self._emit("charge.expired", charge, {"amount_refunded": 0, "refunded": False})
+            else:
+                self.store.put(charge)
         intent["status"] = "canceled"
         intent["canceled_at"] = self.now()
         intent["cancellation_reason"] = reason

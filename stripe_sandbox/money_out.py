@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from stripe_sandbox import objects
+from stripe_sandbox.accounts import ConnectedAccounts
 from stripe_sandbox.balance import BalanceTransactions
 from stripe_sandbox.core import amount_up_to
-from stripe_sandbox.errors import (
-    invalid_request,
-    resource_missing,
-    unexpected_state,
-)
+from stripe_sandbox.errors import invalid_request, unexpected_state
 from stripe_sandbox.objects import Obj, public
 from stripe_sandbox.store import new_id
 
-_ACCOUNT_ID = re.compile(r"^acct_[A-Za-z0-9]+$")
 
-
-class MoneyOut(BalanceTransactions):
+class MoneyOut(BalanceTransactions, ConnectedAccounts):
     def create_refund(self, params: dict[str, Any]) -> Obj:
         if "payment_intent" in params:
             intent = self.get(params["payment_intent"], "payment_intent", "payment_intent")
@@ -82,9 +76,7 @@ class MoneyOut(BalanceTransactions):
         return refund
 
     def create_transfer(self, params: dict[str, Any]) -> Obj:
-        destination = params["destination"]
-        if not _ACCOUNT_ID.match(destination):
-            raise resource_missing("destination", destination, "destination")
+        destination = self.connected_account(params["destination"], "destination")["id"]
         if "source_transaction" in params:
             self._take_from_charge(params)
         else:
@@ -147,6 +139,7 @@ class MoneyOut(BalanceTransactions):
     def pay_out_account(self, account: str, currency: str, amount: int) -> int:
         """The vendor moves money from their connected account to their bank (control API):
         what is left there afterwards."""
+        self.connected_account(account, "account")
         held = self.store.indexes.account_balances[account, currency]
         if not 0 < amount <= held:
             raise invalid_request(

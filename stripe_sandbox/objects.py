@@ -27,6 +27,12 @@ def list_object(data: list[Obj], *, has_more: bool, url: str) -> Obj:
     return {"object": "list", "data": data, "has_more": has_more, "url": url}
 
 
+def nulls(names: str) -> Obj:
+    """Fields of Stripe's object that the sandbox never sets: present, as null, as Stripe sends
+    them."""
+    return dict.fromkeys(names.split())
+
+
 def checkout_session(
     *,
     id: str,
@@ -42,14 +48,28 @@ def checkout_session(
     return {
         "id": id,
         "object": "checkout.session",
-        "after_expiration": None,
+        **nulls(
+            "adaptive_pricing after_expiration allow_promotion_codes allowed_payment_method_types "
+            "billing_address_collection branding_settings client_secret collected_information "
+            "consent consent_collection currency_conversion customer_account discounts "
+            "excluded_payment_method_types integration_identifier invoice invoice_creation "
+            "managed_payments name_collection optional_items origin_context payment_link "
+            "payment_method_configuration_details payment_method_options permissions "
+            "presentment_details recovered_from redirect_on_completion return_url "
+            "saved_payment_method_options setup_intent shipping_address_collection "
+            "shipping_cost submit_type subscription tax_id_collection wallet_options"
+        ),
         "amount_subtotal": amount_total,
         "amount_total": amount_total,
+        "automatic_tax": {"enabled": False, "liability": None, "provider": None, "status": None},
         "cancel_url": params.get("cancel_url"),
         "client_reference_id": params.get("client_reference_id"),
         "created": created,
         "currency": currency,
+        "custom_fields": [],
+        "custom_text": nulls("after_submit shipping_address submit terms_of_service_acceptance"),
         "customer": params.get("customer"),
+        "customer_creation": None if "customer" in params else "if_required",
         "customer_details": None,
         "customer_email": params.get("customer_email"),
         "expires_at": expires_at,
@@ -58,11 +78,15 @@ def checkout_session(
         "metadata": params.get("metadata", {}),
         "mode": "payment",
         "payment_intent": None,
+        "payment_method_collection": "if_required",
         "payment_method_types": params.get("payment_method_types", ["card"]),
         "payment_status": "unpaid",
+        "phone_number_collection": {"enabled": False},
+        "shipping_options": [],
         "status": "open",
         "success_url": params.get("success_url"),
-        "ui_mode": "hosted",
+        "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
+        "ui_mode": "hosted_page",
         "url": url,
         "_line_items": line_items,
         "_payment_intent_data": {
@@ -73,6 +97,53 @@ def checkout_session(
             "receipt_email": intent_data.get("receipt_email"),
         },
     }
+
+
+def line_items(session: Obj) -> Obj:
+    """A session's line items as Stripe lists them (`expand[]=line_items`), each with the price
+    its `price_data` made; ids are derived from the session's, so they read back the same."""
+    items = []
+    for index, item in enumerate(session["_line_items"]):
+        price, quantity = item["price_data"], item["quantity"]
+        suffix = f"{session['id'][8:32]}{index}"
+        amount = price["unit_amount"] * quantity
+        items.append(
+            {
+                "id": f"li_{suffix}",
+                "object": "item",
+                "adjustable_quantity": None,
+                "amount_discount": 0,
+                "amount_subtotal": amount,
+                "amount_tax": 0,
+                "amount_total": amount,
+                "currency": price["currency"],
+                "description": price["product_data"]["name"],
+                "metadata": {},
+                "price": {
+                    "id": f"price_{suffix}",
+                    "object": "price",
+                    **nulls(
+                        "custom_unit_amount lookup_key nickname recurring tiers_mode "
+                        "transform_quantity"
+                    ),
+                    "active": False,
+                    "billing_scheme": "per_unit",
+                    "created": session["created"],
+                    "currency": price["currency"],
+                    "livemode": False,
+                    "metadata": {},
+                    "product": f"prod_{suffix}",
+                    "tax_behavior": "unspecified",
+                    "type": "one_time",
+                    "unit_amount": price["unit_amount"],
+                    "unit_amount_decimal": str(price["unit_amount"]),
+                },
+                "quantity": quantity,
+            }
+        )
+    return list_object(
+        items, has_more=False, url=f"/v1/checkout/sessions/{session['id']}/line_items"
+    )
 
 
 def payment_intent(
@@ -93,6 +164,14 @@ def payment_intent(
     return {
         "id": id,
         "object": "payment_intent",
+        **nulls(
+            "allowed_payment_method_types amount_details application application_fee_amount "
+            "automatic_payment_methods customer_account excluded_payment_method_types hooks "
+            "managed_payments next_action on_behalf_of payment_details "
+            "payment_method_configuration_details payment_method_options payment_record "
+            "presentment_details processing review setup_future_usage shipping source "
+            "statement_descriptor statement_descriptor_suffix transfer_data"
+        ),
         "amount": amount,
         "amount_capturable": 0,
         "amount_received": 0,
@@ -129,6 +208,24 @@ def card_details(card: Card) -> Obj:
         "exp_month": 12,
         "exp_year": 2034,
         "funding": "credit",
+    }
+
+
+def payment_method_of(charge: Obj) -> Obj:
+    """The PaymentMethod a charge was paid with, as a failed payment's `last_payment_error`
+    carries it: the hash of its own type only (`card`, `sepa_debit`, ...)."""
+    method = charge["payment_method_details"]["type"]
+    return {
+        "id": charge["payment_method"],
+        "object": "payment_method",
+        **nulls("allow_redisplay customer_account radar_options"),
+        "billing_details": charge["billing_details"],
+        "created": charge["created"],
+        "customer": charge["customer"],
+        "livemode": False,
+        "metadata": {},
+        "type": method,
+        method: charge["payment_method_details"][method],
     }
 
 
@@ -184,10 +281,24 @@ def _charge_of(*, id: str, created: int, intent: Obj, payment_method: str) -> Ob
     return {
         "id": id,
         "object": "charge",
+        **nulls(
+            "application application_fee application_fee_amount authorization_code "
+            "calculated_statement_descriptor failure_balance_transaction fraud_details level3 "
+            "on_behalf_of presentment_details radar_options receipt_number receipt_url review "
+            "shipping source source_transfer statement_descriptor statement_descriptor_suffix "
+            "transfer transfer_data"
+        ),
         "amount": intent["amount"],
         "amount_captured": 0,
         "amount_refunded": 0,
         "balance_transaction": None,
+        "billing_details": {
+            "address": None,
+            "email": intent["receipt_email"],
+            "name": None,
+            "phone": None,
+            "tax_id": None,
+        },
         "captured": False,
         "created": created,
         "currency": intent["currency"],
@@ -212,13 +323,20 @@ def refund(
     return {
         "id": id,
         "object": "refund",
+        **nulls(
+            "customer_account description destination_details failure_balance_transaction "
+            "failure_reason instructions_email next_action pending_reason presentment_details "
+            "source_transfer_reversal transfer_reversal"
+        ),
         "amount": amount,
         "balance_transaction": None,
         "charge": charge["id"],
         "created": created,
         "currency": charge["currency"],
+        "customer": charge["customer"],
         "metadata": metadata,
         "payment_intent": charge["payment_intent"],
+        "payment_method": charge["payment_method"],
         "reason": reason,
         "receipt_number": None,
         "status": "succeeded",
@@ -373,6 +491,7 @@ def dispute(*, id: str, created: int, charge: Obj, amount: int, reason: str) -> 
             "card": {
                 "brand": charge["payment_method_details"]["card"]["brand"],
                 "case_type": "chargeback",
+                "network": charge["payment_method_details"]["card"]["brand"],
                 "network_reason_code": None,
             },
             "type": "card",

@@ -32,7 +32,7 @@ _ALPHABET = string.ascii_letters + string.digits
 STATE_VERSION = 2
 #: A journal is compacted once it is larger than this and than the snapshot it follows.
 COMPACT_AFTER_BYTES = 16 * 1024 * 1024
-_SETTINGS = ("webhook_url", "webhook_secret", "clock_offset")
+_SETTINGS = ("webhook_url", "webhook_secret", "clock_offset", "api_key")
 
 log = logging.getLogger("stripe_sandbox.store")
 
@@ -45,10 +45,17 @@ def new_webhook_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
 
+def new_api_key() -> str:
+    """A secret test key: `sk_test_` and 96 hex digits (384 random bits)."""
+    return "sk_test_" + secrets.token_hex(48)
+
+
 @dataclass
 class SandboxState:
     webhook_secret: str
     webhook_url: str | None = None
+    #: The one secret key the sandbox accepts (Stripe answers 401 to a key it did not issue).
+    api_key: str = field(default_factory=new_api_key)
     #: Seconds added to the wall clock by `/_sandbox/clock/advance`.
     clock_offset: int = 0
     #: Every Stripe object by id, in creation order: sessions, intents, charges, refunds,
@@ -122,22 +129,23 @@ class Store:
         *,
         webhook_url: str | None,
         webhook_secret: str | None,
+        api_key: str | None = None,
         compact_after_bytes: int = COMPACT_AFTER_BYTES,
     ) -> Store:
-        """Load `path` and replay its journal if they exist; explicit webhook settings override
-        the stored ones."""
+        """Load `path` and replay its journal if they exist; explicit webhook settings and API
+        key override the stored ones."""
         generation, state, migrated = _load_snapshot(path)
         state = state or SandboxState(webhook_secret=webhook_secret or new_webhook_secret())
         store = cls(state)
         if path is None:
-            store._apply_settings(webhook_url, webhook_secret)
+            store._apply_settings(webhook_url, webhook_secret, api_key)
             return store
         store._path = path
         store._compact_after = compact_after_bytes
         commits = read_commits(journal_path(path), generation)
         for commit in commits:
             store._replay(commit)
-        store._apply_settings(webhook_url, webhook_secret)
+        store._apply_settings(webhook_url, webhook_secret, api_key)
         if migrated or commits or not path.exists():
             store._compact(generation + 1)
         else:
@@ -235,11 +243,16 @@ class Store:
             self.set_delivery(delivery_id, pending)
         if "settings" in commit:
             for name in _SETTINGS:
-                setattr(self.state, name, commit["settings"][name])
+                setattr(self.state, name, commit["settings"].get(name, getattr(self.state, name)))
 
-    def _apply_settings(self, webhook_url: str | None, webhook_secret: str | None) -> None:
+    def _apply_settings(
+        self, webhook_url: str | None, webhook_secret: str | None, api_key: str | None
+    ) -> None:
         if webhook_url or webhook_secret:
             self.set_webhook(webhook_url or self.state.webhook_url, webhook_secret)
+        if api_key and api_key != self.state.api_key:
+            self.state.api_key = api_key
+            self._changes.settings = True
 
 
 def _load_snapshot(path: Path | None) -> tuple[int, SandboxState | None, bool]:

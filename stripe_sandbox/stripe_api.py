@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
+import secrets
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -30,6 +30,7 @@ from stripe_sandbox.faults import FaultInjector
 from stripe_sandbox.objects import API_VERSION, Obj
 from stripe_sandbox.params import decode_form, validate
 from stripe_sandbox.routes import (
+    accounts,
     balance,
     checkout,
     customers,
@@ -44,7 +45,6 @@ from stripe_sandbox.store import Store, new_id
 #: Stripe keeps idempotency keys for at least 24 hours.
 IDEMPOTENCY_KEY_LIFETIME = 24 * 3600
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
-_TEST_KEY = re.compile(r"^sk_test_[!-~]{1,247}$")
 
 ROUTES: tuple[Route, ...] = (
     *checkout.ROUTES,
@@ -54,6 +54,7 @@ ROUTES: tuple[Route, ...] = (
     *balance.ROUTES,
     *events.ROUTES,
     *customers.ROUTES,
+    *accounts.ROUTES,
 )
 
 
@@ -80,7 +81,8 @@ def api_key_of(authorization: str | None) -> str | None:
     return None
 
 
-def authenticate(authorization: str | None) -> str:
+def authenticate(authorization: str | None, issued: str) -> str:
+    """The request's key, which must be the one the sandbox issued (`issued`)."""
     key = api_key_of(authorization)
     if key is None:
         raise authentication(
@@ -93,7 +95,7 @@ def authenticate(authorization: str | None) -> str:
             "The dealflow sandbox only accepts test keys (sk_test_...): a live key moves real money "
             "and never belongs here."
         )
-    if not _TEST_KEY.match(key):
+    if not secrets.compare_digest(key.encode(), issued.encode()):
         masked = (
             key[:8] + "*" * max(0, len(key) - 12) + key[-4:] if len(key) > 12 else "*" * len(key)
         )
@@ -135,7 +137,7 @@ class StripeApi:
             if fault is not None:
                 headers.update(fault.headers)
                 raise fault
-            authenticate(request.headers.get("authorization"))
+            authenticate(request.headers.get("authorization"), self._store.state.api_key)
             route, ids = _match(request.method, request.url.path)
             text = (
                 (await request.body()).decode() if request.method == "POST" else request.url.query

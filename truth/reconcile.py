@@ -60,10 +60,6 @@ class StripeAccount:
         )
 
 
-#: The offline sandbox accepts any test key; this one names who is calling in its logs.
-_DEV_SANDBOX_KEY = "sk_test_dealflow_reconcile"
-
-
 def configured_account(settings: Settings) -> StripeAccount:
     """STRIPE_API_KEY (and STRIPE_API_BASE); in dev without a key, the running dev stack's sandbox."""
     if settings.stripe_api_key:
@@ -74,8 +70,8 @@ def configured_account(settings: Settings) -> StripeAccount:
         from devstack.runtime import read_runtime
 
         runtime = read_runtime(settings.home)
-        if runtime is not None and runtime.sandbox_url:
-            return StripeAccount(_DEV_SANDBOX_KEY, runtime.sandbox_url, MoneyMode.SANDBOX)
+        if runtime is not None and runtime.sandbox_url and runtime.sandbox_api_key:
+            return StripeAccount(runtime.sandbox_api_key, runtime.sandbox_url, MoneyMode.SANDBOX)
     raise ConfigError(
         "STRIPE_API_KEY is not set and no `dealflow dev` stack with a sandbox is running: "
         "there is no Stripe account to reconcile with"

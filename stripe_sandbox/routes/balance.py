@@ -1,4 +1,5 @@
-"""`/v1/balance_transactions`: every movement of the platform's balance, with Stripe's fee."""
+"""`/v1/balance` and `/v1/balance_transactions`: what the platform holds (available and still
+pending) and every movement of it, with Stripe's fee."""
 
 from __future__ import annotations
 
@@ -10,11 +11,16 @@ from stripe_sandbox.routes.call import CREATED_PAGE, EXPAND_ONLY, Call, page, re
 BALANCE_TRANSACTION_LIST = Hash({**CREATED_PAGE, "source": String()})
 
 
+def _balance(sandbox: Sandbox, call: Call) -> Obj:
+    return sandbox.balance_object()
+
+
 def _list_balance_transactions(sandbox: Sandbox, call: Call) -> Obj:
     return page(sandbox, sandbox.balance_transactions(call.params), call)
 
 
 ROUTES = (
+    route("GET", "/v1/balance", Hash(), _balance),
     route("GET", "/v1/balance_transactions", BALANCE_TRANSACTION_LIST, _list_balance_transactions),
     route(
         "GET",

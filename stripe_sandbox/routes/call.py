@@ -70,17 +70,18 @@ def retrieve(kind: str, param: str) -> Handler:
     return handler
 
 
-def list_and_retrieve(path: str, kind: str, param: str) -> tuple[Route, Route]:
-    """GET `path` (every object of `kind` in the `created` range, newest first) and
-    GET `path`/{id}."""
+def list_all(path: str, kind: str) -> Route:
+    """GET `path`: every object of `kind` in the `created` range, newest first."""
 
     def listed(sandbox: Sandbox, call: Call) -> Obj:
         return page(sandbox, sandbox.listing(kind, call.params), call)
 
-    return (
-        route("GET", path, Hash(CREATED_PAGE), listed),
-        route("GET", path + "/{id}", EXPAND_ONLY, retrieve(kind, param)),
-    )
+    return route("GET", path, Hash(CREATED_PAGE), listed)
+
+
+def list_and_retrieve(path: str, kind: str, param: str) -> tuple[Route, Route]:
+    """GET `path` (`list_all`) and GET `path`/{id}."""
+    return list_all(path, kind), route("GET", path + "/{id}", EXPAND_ONLY, retrieve(kind, param))
 
 
 def page(sandbox: Sandbox, listing: Listing, call: Call) -> Obj:

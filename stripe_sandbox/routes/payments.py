@@ -11,6 +11,7 @@ from stripe_sandbox.routes.call import (
     CURRENCY,
     Call,
     expand,
+    list_all,
     list_and_retrieve,
     retrieve,
     route,
@@ -60,6 +61,7 @@ def _cancel(sandbox: Sandbox, call: Call) -> Obj:
 
 ROUTES = (
     route("POST", "/v1/payment_intents", INTENT_CREATE, _create_intent),
+    list_all("/v1/payment_intents", "payment_intent"),
     route("GET", "/v1/payment_intents/{id}", INTENT_RETRIEVE, retrieve("payment_intent", "intent")),
     route("POST", "/v1/payment_intents/{id}/capture", INTENT_CAPTURE, _capture),
     route("POST", "/v1/payment_intents/{id}/cancel", INTENT_CANCEL, _cancel),

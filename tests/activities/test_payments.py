@@ -46,15 +46,17 @@ from dealflow.messages import (
     TransferInput,
 )
 from dealflow.serve import free_port, serve_app
-from tests.stripe_contract.harness import SANDBOX_KEY, RunningSandbox, running_sandbox
+from tests.stripe_contract.harness import RunningSandbox, running_sandbox
 
+#: The key the tests' sandbox issues (and the only one it accepts).
+SANDBOX_KEY = "sk_test_payments_activities"
 SECRET_KEY = "portal-link-signing-key-for-tests"
 PORTAL = "http://portal.test"
 
 
 @pytest.fixture(scope="module")
 async def sandbox() -> AsyncIterator[RunningSandbox]:
-    async with running_sandbox() as running:
+    async with running_sandbox(api_key=SANDBOX_KEY) as running:
         yield running
 
 
@@ -405,7 +407,7 @@ async def test_an_authorization_is_captured_before_it_lapses(sandbox: RunningSan
 
 
 async def test_capturing_a_lapsed_authorization_is_not_retried() -> None:
-    async with running_sandbox() as sandbox:
+    async with running_sandbox(api_key=SANDBOX_KEY) as sandbox:
         activities = payments(sandbox.url)
         workflow = attempt("deal-deal-lapse")
         input = await checkout(sandbox, "deal-lapse", capture=CaptureMethod.MANUAL)
@@ -445,6 +447,7 @@ async def test_transfer_to_a_connected_account(sandbox: RunningSandbox) -> None:
         activities.create_checkout_session, await checkout(sandbox, "deal-payout", amount=9000)
     )
     await sandbox.control.pay(session.session_id)
+    await sandbox.control.create_account("acct_1VendorPayout")
     state = await workflow.run(activities.retrieve_checkout_session, session.session_id)
     assert state.payment_intent_id
     intent = await workflow.run(activities.retrieve_payment_intent, state.payment_intent_id)

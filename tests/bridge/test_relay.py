@@ -106,10 +106,12 @@ async def bridge(stack: Stack) -> AsyncIterator[None]:
 
 
 async def _inbox(stack: Stack) -> list[asyncpg.Record]:
-    """The deal's events the relay is to deliver (the payment's second event is folded)."""
+    """The deal's events the relay is to deliver (the payment's second event is folded, its
+    echoes such as charge.succeeded are kept and ignored)."""
     return await stack.pool.fetch(
         """SELECT status, attempts FROM stripe_events
-           WHERE deal_id = 'relay-outage' AND status <> 'folded' ORDER BY received_seq"""
+           WHERE deal_id = 'relay-outage' AND status NOT IN ('folded', 'ignored')
+           ORDER BY received_seq"""
     )
 
 

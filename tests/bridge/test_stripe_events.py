@@ -59,6 +59,8 @@ def test_only_payment_families_concern_deals() -> None:
     assert concerns_deals("checkout.session.expired")
     assert concerns_deals("charge.dispute.closed")
     assert not concerns_deals("customer.created")
+    assert not concerns_deals("charge.succeeded"), "its payment_intent.succeeded is relayed"
+    assert not concerns_deals("payment_intent.created")
 
 
 @pytest.mark.parametrize("held", [False, True])

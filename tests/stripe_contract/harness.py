@@ -21,7 +21,6 @@ from dealflow.serve import serve_app
 from stripe_sandbox import SandboxConfig, create_app
 from stripe_sandbox.control import SandboxControl
 
-SANDBOX_KEY = "sk_test_contract_suite"
 WEBHOOK_SECRET = "whsec_contract_suite_secret_0123456789"
 #: Webhook retries wait 50 ms, then 100 ms, ... so retry tests take a fraction of a second.
 FAST_RETRY_BASE = 0.05
@@ -99,11 +98,18 @@ class RunningSandbox:
     #: Where the receiver listens (the sandbox's webhook URL unless a test changed it).
     receiver_url: str
 
+    @property
+    def api_key(self) -> str:
+        """The secret key this sandbox issued: the only one it accepts."""
+        return self.app.state.store.state.api_key
+
     def client(
-        self, *, max_network_retries: int = 0, api_key: str = SANDBOX_KEY
+        self, *, max_network_retries: int = 0, api_key: str | None = None
     ) -> stripe.StripeClient:
         return stripe.StripeClient(
-            api_key, base_addresses={"api": self.url}, max_network_retries=max_network_retries
+            api_key or self.api_key,
+            base_addresses={"api": self.url},
+            max_network_retries=max_network_retries,
         )
 
 

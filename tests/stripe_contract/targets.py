@@ -19,6 +19,7 @@ from tests.stripe_contract.harness import WebhookReceiver, running_sandbox
 @dataclass
 class Target:
     name: str
+    api_key: str
     client: stripe.StripeClient
     api_base: str | None
     control: SandboxControl | None
@@ -41,11 +42,14 @@ async def target(request: pytest.FixtureRequest) -> AsyncIterator[Target]:
         key = os.environ.get("STRIPE_TEST_API_KEY")
         if not key:
             pytest.skip("STRIPE_TEST_API_KEY not set")
-        yield Target("stripe", stripe.StripeClient(key, max_network_retries=2), None, None, None)
+        yield Target(
+            "stripe", key, stripe.StripeClient(key, max_network_retries=2), None, None, None
+        )
         return
     async with running_sandbox() as sandbox:
         yield Target(
             "sandbox",
+            sandbox.api_key,
             sandbox.client(max_network_retries=2),
             sandbox.url,
             sandbox.control,
@@ -55,6 +59,14 @@ async def target(request: pytest.FixtureRequest) -> AsyncIterator[Target]:
 
 def key() -> str:
     return f"contract-{uuid.uuid4()}"
+
+
+async def vendor_account(target: Target) -> str:
+    """A new connected account to transfer to (an unknown `acct_` is refused, on both)."""
+    account = await target.client.v1.accounts.create_async(
+        {"type": "express", "country": "US", "capabilities": {"transfers": {"requested": True}}}
+    )
+    return account.id
 
 
 async def paid_intent(target: Target, amount: int = 1000, **extra: Any) -> stripe.PaymentIntent:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import stripe
 
-from tests.stripe_contract.targets import Target, paid_intent
+from tests.stripe_contract.targets import Target, paid_intent, vendor_account
 
 BALANCE = ["latest_charge.balance_transaction"]
 
@@ -91,7 +91,7 @@ async def test_a_transfer_takes_its_amount_out_and_a_reversal_brings_it_back(
     target.sandbox("a transfer needs a connected account on the Stripe account")
     paid = await paid_intent(target, 5_000)
     transfer = await target.client.v1.transfers.create_async(
-        {"amount": 2_500, "currency": "usd", "destination": "acct_1Vendor",
+        {"amount": 2_500, "currency": "usd", "destination": await vendor_account(target),
          "source_transaction": paid.latest_charge, "expand": ["balance_transaction"]}
     )  # fmt: skip
     check_shape(transfer.balance_transaction, type="transfer", source=transfer.id)
@@ -152,7 +152,7 @@ async def test_refunds_and_transfers_are_listed_by_created(target: Target) -> No
             {
                 "amount": 300,
                 "currency": "usd",
-                "destination": "acct_1Vendor",
+                "destination": await vendor_account(target),
                 "source_transaction": intent.latest_charge,
             }
         )

@@ -87,7 +87,16 @@ async def test_a_debit_that_succeeds_funds_the_balance_net_of_the_debit_fee(
     assert (transaction.fee, transaction.net, transaction.status) == (fee, 250_000 - fee, "pending")
     after = (await sandbox.control.money())["pending"]["usd"]
     assert after - before == 250_000 - fee
-    assert await _types(sandbox, intent_id) == ["payment_intent.processing", "payment_intent.succeeded"]
+    await sandbox.receiver.wait_for(intent.latest_charge.id, "charge.succeeded")
+    assert sorted(await _types(sandbox, intent_id)) == [
+        "payment_intent.created",
+        "payment_intent.processing",
+        "payment_intent.succeeded",
+    ]
+    assert sorted(await _types(sandbox, intent.latest_charge.id)) == [
+        "charge.pending",
+        "charge.succeeded",
+    ]
 
 
 async def test_a_debit_that_fails_leaves_no_money_and_says_why(sandbox: RunningSandbox) -> None:
@@ -117,7 +126,9 @@ async def test_a_sepa_debit_settles_when_the_clock_reaches_its_processing_days(
 ) -> None:
     client = sandbox.client()
     session = await client.v1.checkout.sessions.create_async(_sepa_params(80_000))
-    paid = await sandbox.control.pay_by_bank(session.id, method="sepa_debit", account=TEST_IBAN_PAYS)
+    paid = await sandbox.control.pay_by_bank(
+        session.id, method="sepa_debit", account=TEST_IBAN_PAYS
+    )
     intent_id = paid["payment_intent"]["id"]
     assert intent_id not in (await sandbox.control.advance_clock(4 * 86_400))["settled_debits"]
     assert intent_id in (await sandbox.control.advance_clock(86_400))["settled_debits"]
@@ -139,7 +150,9 @@ async def test_a_sepa_debit_settles_when_the_clock_reaches_its_processing_days(
         ),
         (
             session_params(
-                5000, payment_method_types=["us_bank_account"], payment_intent_data={"capture_method": "manual"}
+                5000,
+                payment_method_types=["us_bank_account"],
+                payment_intent_data={"capture_method": "manual"},
             ),
             "payment_intent_data[capture_method]",
             "does not support capture_method manual",

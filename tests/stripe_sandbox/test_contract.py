@@ -20,7 +20,7 @@ from stripe_sandbox.control import (
     SandboxControlError,
 )
 from tests.stripe_contract.harness import eventually, session_params
-from tests.stripe_contract.targets import Target, key, paid_intent
+from tests.stripe_contract.targets import Target, key, paid_intent, vendor_account
 
 # --------------------------------------------------------------------------- authentication
 
@@ -30,6 +30,15 @@ async def test_a_key_that_is_not_a_secret_key_is_refused(target: Target) -> None
         await target.other_client("not_a_stripe_key").v1.events.list_async({"limit": 1})
     assert raised.value.http_status == 401
     assert raised.value.json_body["error"]["type"] == "invalid_request_error"
+
+
+async def test_a_test_key_the_account_did_not_issue_is_refused(target: Target) -> None:
+    stranger = target.other_client("sk_test_" + "0" * 99)
+    with pytest.raises(stripe.AuthenticationError) as raised:
+        await stranger.v1.events.list_async({"limit": 1})
+    assert raised.value.http_status == 401
+    assert "Invalid API Key provided: sk_test_" in str(raised.value.user_message)
+    assert (await target.client.v1.events.list_async({"limit": 1})).object == "list"
 
 
 async def test_the_sandbox_refuses_live_keys(target: Target) -> None:
@@ -202,7 +211,7 @@ async def test_malformed_form_bodies_name_the_param(target: Target, body: str, p
             f"{target.api_base}/v1/checkout/sessions",
             content=body,
             headers={
-                "Authorization": "Bearer sk_test_raw",
+                "Authorization": f"Bearer {target.api_key}",
                 "Content-Type": "application/x-www-form-urlencoded",
             },
         )
@@ -316,6 +325,8 @@ async def test_cancel_voids_an_authorization_once(target: Target) -> None:
     with pytest.raises(stripe.InvalidRequestError) as raised:
         await intents.cancel_async(held.id)
     assert raised.value.code == "payment_intent_unexpected_state"
+    stated = raised.value.json_body["error"]["payment_intent"]
+    assert (stated["id"], stated["status"]) == (held.id, "canceled")
     if target.receiver is not None:
         await target.receiver.wait_for(held.id, "payment_intent.canceled")
 
@@ -488,11 +499,12 @@ async def test_transfers_to_a_connected_account(target: Target) -> None:
     )
     intent = await paid_intent(target, 5000)
     assert isinstance(intent.latest_charge, str)
+    vendor = await vendor_account(target)
     transfer = await target.client.v1.transfers.create_async(
         {
             "amount": 4000,
             "currency": "usd",
-            "destination": "acct_1Vendor",
+            "destination": vendor,
             "transfer_group": "deal-7:m1",
             "source_transaction": intent.latest_charge,
         }
@@ -500,7 +512,7 @@ async def test_transfers_to_a_connected_account(target: Target) -> None:
     assert transfer.id.startswith("tr_")
     assert (transfer.amount, transfer.destination, transfer.transfer_group) == (
         4000,
-        "acct_1Vendor",
+        vendor,
         "deal-7:m1",
     )
     assert transfer.source_transaction == intent.latest_charge
@@ -516,10 +528,15 @@ async def test_transfers_to_a_connected_account(target: Target) -> None:
     assert (raised.value.code, raised.value.param) == ("resource_missing", "destination")
     with pytest.raises(stripe.InvalidRequestError) as raised:
         await target.client.v1.transfers.create_async(
+            {"amount": 100, "currency": "usd", "destination": "acct_1NobodyOnboardedThis"}
+        )
+    assert (raised.value.code, raised.value.param) == ("resource_missing", "destination")
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        await target.client.v1.transfers.create_async(
             {
                 "amount": 1001,
                 "currency": "usd",
-                "destination": "acct_1Vendor",
+                "destination": vendor,
                 "source_transaction": intent.latest_charge,
             }
         )
@@ -529,7 +546,7 @@ async def test_transfers_to_a_connected_account(target: Target) -> None:
 async def test_card_money_is_pending_for_two_days_before_a_plain_transfer(target: Target) -> None:
     control, _ = target.sandbox("the sandbox's clock moves the pending balance")
     await paid_intent(target, 5000)
-    plain = {"amount": 3000, "currency": "usd", "destination": "acct_1Vendor"}
+    plain = {"amount": 3000, "currency": "usd", "destination": await vendor_account(target)}
     before = await control.money()
     assert before["pending"]["usd"] >= 5000
     with pytest.raises(stripe.InvalidRequestError) as raised:
@@ -721,11 +738,12 @@ async def test_the_money_log_records_every_movement_cent_for_cent(target: Target
 async def test_a_transfer_is_reversed_while_the_connected_account_holds_it(target: Target) -> None:
     control, _ = target.sandbox("connected account balances are the sandbox's")
     intent = await paid_intent(target, 5000)
+    vendor = (await control.create_account("acct_1Reversal"))["id"]
     transfer = await target.client.v1.transfers.create_async(
         {
             "amount": 4000,
             "currency": "usd",
-            "destination": "acct_1Reversal",
+            "destination": vendor,
             "source_transaction": intent.latest_charge,
         }
     )
@@ -752,6 +770,10 @@ async def test_a_transfer_is_reversed_while_the_connected_account_holds_it(targe
     assert last.amount == 500
     money = await control.money()
     assert money["accounts"]["acct_1Reversal:usd"] == 0
+    assert (await control.create_account("acct_1Reversal"))["id"] == vendor
+    with pytest.raises(SandboxControlError) as unknown:
+        await control.pay_out_account("acct_1NeverRegistered", 100)
+    assert unknown.value.status_code == 404
     assert [e["kind"] for e in money["movements"]][-3:] == [
         "transfer_reversal",
         "account_payout",

@@ -112,7 +112,7 @@ async def test_the_public_api_script_passes_against_the_sandbox() -> None:
             "--api-base",
             sandbox.url,
             "--api-key",
-            "sk_test_public_api_check",
+            sandbox.api_key,
             "--webhook-secret",
             WEBHOOK_SECRET,
             "--listen-port",

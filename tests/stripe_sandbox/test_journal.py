@@ -35,6 +35,7 @@ def state_of(store: Store) -> dict[str, Any]:
         "pending_deliveries": state.pending_deliveries,
         "clock_offset": state.clock_offset,
         "webhook_secret": state.webhook_secret,
+        "api_key": state.api_key,
     }
 
 
@@ -91,11 +92,13 @@ async def some_of_everything(sandbox: RunningSandbox, check: Callable[[], None])
     await client.v1.refunds.create_async({"payment_intent": held.id, "amount": 500})
     check()
     captured = await client.v1.payment_intents.retrieve_async(held.id)
+    vendor = await client.v1.accounts.create_async({"type": "express"})
+    check()
     await client.v1.transfers.create_async(
         {
             "amount": 2000,
             "currency": "usd",
-            "destination": "acct_1Vendor",
+            "destination": vendor.id,
             "source_transaction": captured.latest_charge,
         }
     )

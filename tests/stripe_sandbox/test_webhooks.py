@@ -88,7 +88,10 @@ async def test_one_delivery_at_a_time_follows_creation_order() -> None:
         intent_id = outcome["payment_intent"]["id"]
         await sandbox.receiver.wait_for(session.id, "checkout.session.completed")
         order = [(e.type, e.data.object.id) for e in sandbox.receiver.events]
+        charge_id = outcome["charge"]["id"]
         assert order == [
+            ("payment_intent.created", intent_id),
+            ("charge.succeeded", charge_id),
             ("payment_intent.succeeded", intent_id),
             ("checkout.session.completed", session.id),
         ]
@@ -99,12 +102,14 @@ async def test_reorder_fault_sends_a_window_newest_first() -> None:
         await sandbox.control.set_faults(reorder_window=5)
         session = await sandbox.client().v1.checkout.sessions.create_async(session_params())
         await sandbox.control.pay(session.id)
-        await eventually(lambda: len(sandbox.receiver.events) == 2, what="both events")
+        await eventually(lambda: len(sandbox.receiver.events) == 4, what="the four events")
         assert [e.type for e in sandbox.receiver.events] == [
             "checkout.session.completed",
             "payment_intent.succeeded",
+            "charge.succeeded",
+            "payment_intent.created",
         ]
-        listed = await sandbox.client().v1.events.list_async({"limit": 2})
+        listed = await sandbox.client().v1.events.list_async({"limit": 4})
         assert [e.id for e in listed.data] == [e.id for e in sandbox.receiver.events]
 
 

@@ -36,14 +36,21 @@ class Sandbox:
     side: StripeSide
 
 
+#: The connected accounts these tests transfer to.
+VENDORS = ("acct_1Vendor", "acct_1Other")
+
+
 @pytest.fixture
 async def sandbox() -> AsyncIterator[Sandbox]:
     app = create_sandbox(SandboxConfig())
     async with serve_app(app) as url, SandboxControl(url, token=app.state.control_token) as control:
+        issued = app.state.store.state.api_key
         account = configured_account(
-            Settings(_env_file=None, STRIPE_API_KEY="sk_test_reconcile_tests", STRIPE_API_BASE=url)
+            Settings(_env_file=None, STRIPE_API_KEY=issued, STRIPE_API_BASE=url)
         )
         assert account.mode is MoneyMode.SANDBOX
+        for vendor in VENDORS:
+            await control.create_account(vendor)
         client = account.client()
         yield Sandbox(client, control, StripeSide(client))
 

@@ -164,6 +164,7 @@ async def run_scenario(stack: Stack) -> dict[str, DealSpec]:
         "unsigned": spec("unsigned", "usd", [70_000]),
     }
     async with stack.sandbox_control() as sandbox:
+        await sandbox.create_account(VENDOR_ACCOUNT)
         drivers = {
             name: Driver(
                 sandbox,
