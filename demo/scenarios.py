@@ -274,7 +274,7 @@ async def fund_by_ach(play: Play, key: str) -> None:
         f"{play.spec.policy.us_bank_account_days} business days (by {debit.processing_until:%Y-%m-%d})"
     )
     await play.bank.settle_debit(debit.processing_intent_id)
-    play.say(f"client's bank settled the debit {debit.processing_intent_id} now (sandbox control)")
+    play.say(f"client's bank settled the debit {debit.processing_intent_id} (the sandbox's control skips the business days)")
     await funded(play, key)
     play.say(f"{key} funded: Stripe said checkout.session.async_payment_succeeded")
 

@@ -15,19 +15,19 @@ from chaos.money import ledger_money, mislabelled_payments, sandbox_money
 from dealflow.messages import DealStage, MilestoneState
 from demo.cast import DemoTarget
 from demo.run import run_demo
-from demo.tables import summary
+from demo.tables import stories, summary
 from devstack.stack import Stack
 from stripe_sandbox.fees import card_fee, payment_fee
 from tests.recorded import record_history
 
 
-def steps_in_order(steps: list[str], *parts: str) -> list[int]:
-    """The index of the first step holding each part, each after the one before."""
-    found, start = [], 0
+def assert_steps_in_order(steps: list[str], *parts: str) -> None:
+    """Each part is said by a step after the one that said the part before."""
+    start = 0
     for part in parts:
-        start = next(i for i in range(start, len(steps)) if part in steps[i])
-        found.append(start)
-    return found
+        at = next((i for i in range(start, len(steps)) if part in steps[i]), None)
+        assert at is not None, f"no step saying {part!r} after step {start}: {steps}"
+        start = at + 1
 
 
 async def test_demo_plays_five_deals_and_the_ledger_matches_the_sandbox(stack: Stack) -> None:
@@ -62,7 +62,7 @@ async def test_demo_plays_five_deals_and_the_ledger_matches_the_sandbox(stack: S
     integration, rollout = marketplace.milestones
     kinds = [e.kind for e in marketplace.timeline if e.milestone_key == "integration"]
     assert kinds.index("payment_processing") < kinds.index("funded")
-    steps_in_order(
+    assert_steps_in_order(
         steps["marketplace"],
         "paid integration by ACH",
         "integration processing: USD 18,000.00 by ACH",
@@ -82,7 +82,7 @@ async def test_demo_plays_five_deals_and_the_ledger_matches_the_sandbox(stack: S
     assert submitted.milestone_key == disputed.key and "under_review" in submitted.message
     kinds = [e.kind for e in chargeback.timeline]
     assert kinds.index("dispute_funds_withdrawn") < kinds.index("dispute_funds_reinstated")
-    steps_in_order(
+    assert_steps_in_order(
         steps["chargeback"],
         "charged back discovery's card payment (product_not_received)",
         "Stripe withdrew USD 4,500.00",
@@ -105,6 +105,11 @@ async def test_demo_plays_five_deals_and_the_ledger_matches_the_sandbox(stack: S
     assert report.portal_link is not None
     Console(file=output, width=200).print(summary(report, DemoTarget.from_stack(stack)))
     assert all(deal_id in output.getvalue() for deal_id in deal_ids)
+    assert "USD 1,125.00" in output.getvalue(), "the marketplace deal's platform fees in the summary"
+    # In a terminal the live table shows only each deal's latest step: the stories follow it.
+    told = io.StringIO()
+    Console(file=told, width=200).print(stories(report))
+    assert all(f"{number}. {step}" in told.getvalue() for run in report.runs for number, step in enumerate(run.play.steps, 1))
 
     # The ledger is written by activities after the stage changes: wait for it to settle.
     assert stack.sandbox_url is not None
