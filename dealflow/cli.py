@@ -270,7 +270,7 @@ def dev() -> None:
 
 @app.command()
 def demo(
-    deals: Annotated[int, typer.Option(min=1, max=50, help="how many deals to play (the first 5 cover every path)")] = 5,
+    deals: Annotated[int, typer.Option(min=1, max=50, help="how many deals to play (the first 7 cover every path)")] = 7,
     keep_running: Annotated[
         bool | None,
         typer.Option(

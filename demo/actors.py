@@ -7,6 +7,8 @@
   fulfilment URL and serves the files it hands in through the vendor API (the worker downloads
   them on approval and checks their SHA-256).
 - An operator cancels deals and resolves disputes through the admin API.
+- The client's bank does what only a bank does, through the sandbox's controls: it settles a
+  bank debit whose days are over, and charges a card payment back and decides the chargeback.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import hashlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -30,6 +33,7 @@ from dealflow.signing import SIGNATURE_HEADER, InvalidSignature, verify_signatur
 from demo.browser import Browser, Page
 from demo.http import DemoStepFailed, send_politely
 from demo.mailbox import MailBox
+from stripe_sandbox.control import SandboxControl
 
 # --------------------------------------------------------------------------- the client
 
@@ -68,25 +72,43 @@ class DemoClient:
     async def open_dispute(self, milestone_key: str, reason: str) -> None:
         await self._act("dispute", milestone_key, {"reason": reason})
 
+    async def checkout(self, milestone_key: str) -> Page:
+        """The hosted checkout page behind the portal's pay link."""
+        return await self.browser.open((await self.portal()).link(f"pay-{milestone_key}"))
+
     async def pay(self, milestone_key: str, cards: Sequence[str]) -> list[str]:
         """Follow the portal's pay link and type each card in turn until one is accepted.
         Returns what happened to each card ('declined: ...' or 'paid')."""
-        checkout = await self.browser.open((await self.portal()).link(f"pay-{milestone_key}"))
+        checkout = await self.checkout(milestone_key)
         outcomes = []
         for card in cards:
             values = {"cardNumber": card, "cardExpiry": "12 / 34", "cardCvc": "123", "billingName": self.name}
-            answer = await self.browser.submit(checkout, checkout.single_form(), values)
+            answer = await self.browser.submit(checkout, checkout.form_by_id(CARD_FORM), values)
             if answer.status == 402:  # declined: the page says why and offers the form again
                 outcomes.append(f"card …{card[-4:]} declined")
                 checkout = answer
                 continue
-            if answer.status >= 400 or urlsplit(answer.url).path == urlsplit(checkout.url).path:
-                raise DemoStepFailed(
-                    f"checkout for {self.deal_id}/{milestone_key}: HTTP {answer.status}: {answer.text[:200]}"
-                )
+            self._paid(milestone_key, checkout, answer)
             outcomes.append(f"paid with card …{card[-4:]}")
             return outcomes
         raise DemoStepFailed(f"every card was declined for {self.deal_id}/{milestone_key}: {outcomes}")
+
+    async def pay_by_bank(self, milestone_key: str, method: str, account: str) -> None:
+        """Authorize a bank debit on the hosted checkout page (its bank form for `method`)."""
+        checkout = await self.checkout(milestone_key)
+        answer = await self.browser.submit(checkout, checkout.form_by_id(f"bank-form-{method}"), {"bankAccount": account})
+        self._paid(milestone_key, checkout, answer)
+
+    def _paid(self, milestone_key: str, checkout: Page, answer: Page) -> None:
+        """A payment the page took leaves it (for the portal); anything else is a failed step."""
+        if answer.status >= 400 or urlsplit(answer.url).path == urlsplit(checkout.url).path:
+            raise DemoStepFailed(
+                f"checkout for {self.deal_id}/{milestone_key}: HTTP {answer.status}: {answer.text[:200]}"
+            )
+
+
+#: The hosted checkout page's card form (its bank forms are `bank-form-<method>`).
+CARD_FORM = "payment-form"
 
 
 # --------------------------------------------------------------------------- the vendor
@@ -209,6 +231,29 @@ class DemoOperator:
             },
         )
         return _action_result(response, f"resolve the dispute on {deal_id}/{milestone_key}")
+
+
+# --------------------------------------------------------------------------- the client's bank
+
+
+class DemoBank:
+    """The client's bank and card network, played through the sandbox's controls: what they
+    decide reaches dealflow only as Stripe's webhooks."""
+
+    def __init__(self, control: SandboxControl) -> None:
+        self.control = control
+
+    async def settle_debit(self, payment_intent_id: str) -> None:
+        """The debit's business days are over and the money came."""
+        await self.control.settle_debit(payment_intent_id, "succeeded")
+
+    async def charge_back(self, payment_intent_id: str, reason: str) -> dict[str, Any]:
+        """The cardholder disputed the payment: Stripe's dispute, with its evidence due date."""
+        return await self.control.open_dispute(payment_intent=payment_intent_id, reason=reason)
+
+    async def decide(self, dispute_id: str, status: str) -> None:
+        """The bank's decision on the chargeback (`won` gives the money back)."""
+        await self.control.close_dispute(dispute_id, status)
 
 
 def _action_result(response: httpx.Response, what: str) -> ActionResult:

@@ -36,6 +36,12 @@ class Page:
         what = f"'{action_suffix}' form" + (f" for milestone {milestone_key}" if milestone_key else "")
         raise DemoStepFailed(f"no {what} on {urlsplit(self.url).path}: {self.text[:200]}")
 
+    def form_by_id(self, form_id: str) -> Form:
+        for form in self.forms:
+            if form.id == form_id:
+                return form
+        raise DemoStepFailed(f"no form #{form_id} on {urlsplit(self.url).path}: {self.text[:200]}")
+
     def single_form(self) -> Form:
         if len(self.forms) != 1:
             raise DemoStepFailed(f"expected one form on {urlsplit(self.url).path}: {self.text[:200]}")

@@ -15,7 +15,7 @@ from temporalio.client import Client
 from dealflow.messages import DealStatus, DealSummary
 from dealflow.models import format_money
 from dealflow.settings import Settings
-from demo.actors import DemoClient, DemoOperator, DemoVendor
+from demo.actors import DemoBank, DemoClient, DemoOperator, DemoVendor
 from demo.browser import Browser
 from demo.http import DemoStepFailed
 from demo.mailbox import MailBox
@@ -62,6 +62,8 @@ class DemoTarget:
     credentials: DemoCredentials
     temporal_ui_url: str
     public_url: str
+    #: The Stripe sandbox, whose controls play the clients' banks.
+    sandbox_url: str
 
     @classmethod
     def from_stack(cls, stack: Stack) -> DemoTarget:
@@ -79,6 +81,7 @@ class DemoTarget:
             credentials=DemoCredentials.from_settings(settings),
             temporal_ui_url=settings.temporal_ui_url,
             public_url=settings.public_url,
+            sandbox_url=stack.sandbox_url,
         )
 
 
@@ -124,13 +127,14 @@ STARTED = "started; the SOW is on its way to the client"
 @dataclass
 class DemoCast:
     """The people every deal of a run shares: one browser and mailbox for the clients, the
-    vendors' server and the operator."""
+    vendors' server, the operator and the clients' bank."""
 
     target: DemoTarget
     browser: Browser
     mailbox: MailBox
     vendor: DemoVendor
     operator: DemoOperator
+    bank: DemoBank
     step_timeout: float = STEP_TIMEOUT
 
     def deal_run(
@@ -140,7 +144,7 @@ class DemoCast:
         spec = scenario.make_spec(deal_id, number, self.vendor.fulfillment_url, scenario.policy)
         client = DemoClient(self.browser, self.mailbox, deal_id, spec.client.name, timeout=self.step_timeout)
         watch = DealWatch(self.target.temporal, deal_id, timeout=self.step_timeout)
-        play = Play(spec, client, self.vendor, self.operator, watch, on_step=on_step)
+        play = Play(spec, client, self.vendor, self.operator, self.bank, watch, on_step=on_step)
         return DealRun(scenario, play, watch)
 
 
@@ -171,21 +175,24 @@ async def demo_cast(target: DemoTarget, *, step_timeout: float = STEP_TIMEOUT) -
             ).serving()
         )
         operator = DemoOperator(http, bridge_url=target.bridge_url, admin_token=target.credentials.admin_token)
-        yield DemoCast(target, Browser(http), mailbox, vendor, operator, step_timeout)
+        bank = DemoBank(await resources.enter_async_context(SandboxControl(target.sandbox_url)))
+        yield DemoCast(target, Browser(http), mailbox, vendor, operator, bank, step_timeout)
 
 
 async def perform(run: DealRun, timeout: float = DEMO_TIMEOUT) -> None:
     """Play the story, then check the end: the stage and the money, to the cent."""
     poller = asyncio.create_task(run.watch.poll_forever())
     spec = run.play.spec
-    released, refunded = run.scenario.expected_money(spec)
+    released, refunded, fees = run.scenario.expected_money(spec)
     try:
         async with asyncio.timeout(timeout):
             await run.scenario.play(run.play)
             await run.watch.until(
-                f"{run.scenario.end} with {format_money(released, spec.currency)} released and "
+                f"{run.scenario.end} with {format_money(released, spec.currency)} released "
+                f"(platform fees {format_money(fees, spec.currency)}) and "
                 f"{format_money(refunded, spec.currency)} refunded",
-                lambda s: s.stage == run.scenario.end and (s.money.released, s.money.refunded) == (released, refunded),
+                lambda s: s.stage == run.scenario.end
+                and (s.money.released, s.money.platform_fees, s.money.refunded) == (released, fees, refunded),
                 timeout=30,
             )
     except DemoStepFailed as error:

@@ -32,7 +32,7 @@ from demo.cast import (
     perform,
 )
 from demo.scenarios import scenarios_for
-from demo.tables import live_view, summary
+from demo.tables import live_view, stories, summary
 from devstack.logs import setup_dev_logging
 from devstack.plan import DevStackError, load_ports, make_plan
 from devstack.run import StopSignals, banner, run_dev
@@ -81,7 +81,10 @@ async def run_demo(target: DemoTarget, count: int, *, console: Console, live: bo
 
 
 async def _play_and_report(target: DemoTarget, count: int, console: Console) -> int:
-    report = await run_demo(target, count, console=console, live=console.is_terminal)
+    live = console.is_terminal
+    report = await run_demo(target, count, console=console, live=live)
+    if live:  # without the live table, every step was printed as it happened
+        console.print(stories(report), highlight=False, soft_wrap=True)
     console.print(summary(report, target), highlight=False, soft_wrap=True)
     if not report.ok:
         console.print("[red]Some deals did not end as their story says (see above).[/red]")
@@ -105,6 +108,7 @@ async def _join_running(settings: Settings, count: int, console: Console) -> int
         credentials=DemoCredentials.from_settings(settings),
         temporal_ui_url=runtime.temporal_ui_url,
         public_url=runtime.public_url,
+        sandbox_url=runtime.sandbox_url,
     )
     return await _play_and_report(target, count, console)
 

@@ -1,9 +1,11 @@
 """What happens in each demo deal: the specs (shaped like `examples/`, on the demo policy) and
 the story each one's client, vendor and operator play out, with the end it must reach.
 
-The first five deals of a demo cover every path once: a declined card and a revision, a
-cancellation that refunds, a dispute resolved by an operator, a card held until approval, and a
-silent client whose review window lapses (auto-approval). Further deals repeat the happy paths.
+The first seven deals of a demo cover every path once: a declined card and a revision, a
+cancellation that refunds, a dispute resolved by an operator, a chargeback the client's bank
+opens and the deal's evidence wins, a marketplace deal whose large milestone is paid by ACH and
+whose payouts keep a platform fee, a card held until approval, and a silent client whose review
+window lapses (auto-approval). Further deals repeat the happy paths.
 """
 
 from __future__ import annotations
@@ -12,14 +14,14 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
-from dealflow.contract import STATUS, SUMMARY
+from dealflow.contract import STATUS, SUMMARY, EventKind
 from dealflow.messages import (
     TERMINAL_STAGES,
     DealStage,
@@ -27,10 +29,21 @@ from dealflow.messages import (
     DealSummary,
     DisputeResolution,
     MilestoneState,
+    MilestoneStatus,
+    MilestoneSummary,
+    TimelineEntry,
 )
-from dealflow.models import DealSpec, Policy, workflow_id_for
-from demo.actors import DemoClient, DemoOperator, DemoVendor
+from dealflow.models import (
+    DealSpec,
+    PaymentMethod,
+    Policy,
+    format_money,
+    platform_fee,
+    workflow_id_for,
+)
+from demo.actors import DemoBank, DemoClient, DemoOperator, DemoVendor
 from demo.http import DemoStepFailed
+from stripe_sandbox.control import TEST_ACH_PAYS
 
 CARD_OK = "4242424242424242"
 CARD_DECLINED = "4000000000000002"
@@ -47,6 +60,9 @@ DEMO_POLICY = Policy(
 )
 #: The silent client's review window: the workflow approves on its own when it lapses.
 SILENT_REVIEW_WINDOW = timedelta(seconds=20)
+
+#: Why the chargeback scenario's client says they disputed the payment at their bank.
+CHARGEBACK_REASON = "product_not_received"
 
 #: How long one wait for a deal to move may take before the demo calls the deal stuck.
 STEP_TIMEOUT = 90.0
@@ -87,6 +103,8 @@ class DemoDeal:
 WEBSITE = DemoDeal.named("website-redesign")
 #: Like examples/data-audit.json: the card is held, charged on approval, paid out by transfer.
 AUDIT = DemoDeal.named("data-audit")
+#: A marketplace deal: its large milestone may be paid by ACH, each payout keeps a platform fee.
+WAREHOUSE = DemoDeal.named("warehouse-integration")
 
 
 # --------------------------------------------------------------------------- watching a deal
@@ -139,6 +157,36 @@ class DealWatch:
             raise DemoStepFailed(f"the deal ended {self.summary.stage} while waiting for {what}")
         return self.summary
 
+    async def status_now(self, what: str) -> DealStatus:
+        """The whole deal as it stands now (asked again while the worker cannot answer)."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                while True:
+                    try:
+                        return await self.handle.query(STATUS, result_type=DealStatus)
+                    except (RPCError, WorkflowQueryFailedError):
+                        await asyncio.sleep(POLL_INTERVAL)
+        except TimeoutError as error:
+            raise DemoStepFailed(f"waited {self.timeout:.0f}s for the deal's status ({what})") from error
+
+    async def milestone_status(self, key: str) -> MilestoneStatus:
+        status = await self.status_now(f"milestone {key}")
+        return next(m for m in status.milestones if m.key == key)
+
+    async def timeline_entry(self, kind: str, key: str, what: str) -> TimelineEntry:
+        """The deal's first timeline entry of `kind` for milestone `key`, once there is one."""
+        deadline = asyncio.get_running_loop().time() + self.timeout
+        while True:
+            status = await self.status_now(what)
+            entry = next((e for e in status.timeline if e.kind == kind and e.milestone_key == key), None)
+            if entry is not None:
+                return entry
+            if status.stage in TERMINAL_STAGES:
+                raise DemoStepFailed(f"the deal ended {status.stage} while waiting for {what}")
+            if asyncio.get_running_loop().time() > deadline:
+                raise DemoStepFailed(f"waited {self.timeout:.0f}s for {what}; the deal is {status.stage}")
+            await asyncio.sleep(POLL_INTERVAL)
+
     async def milestone(self, key: str, *states: MilestoneState, what: str = "") -> DealSummary:
         def ready(summary: DealSummary) -> bool:
             return any(m.key == key and m.state in states for m in summary.milestones)
@@ -160,6 +208,7 @@ class Play:
     client: DemoClient
     vendor: DemoVendor
     operator: DemoOperator
+    bank: DemoBank
     watch: DealWatch
     steps: list[str] = field(default_factory=list)
     #: Called with each step as it happens (the demo prints them when there is no live table).
@@ -174,6 +223,14 @@ class Play:
     def first(self) -> str:
         return self.spec.milestones[0].key
 
+    def money(self, amount: int) -> str:
+        return format_money(amount, self.spec.currency)
+
+    def milestone_now(self, key: str) -> MilestoneSummary:
+        """The milestone as the deal's latest summary has it."""
+        assert self.watch.summary is not None
+        return next(m for m in self.watch.summary.milestones if m.key == key)
+
 
 async def sign(play: Play) -> None:
     await play.watch.stage(DealStage.SOW_SENT)
@@ -181,7 +238,7 @@ async def sign(play: Play) -> None:
     play.say("client signed the SOW in the portal")
 
 
-async def fund(play: Play, key: str, cards: Sequence[str] = (CARD_OK,)) -> None:
+async def pay_link(play: Play, key: str) -> None:
     await play.watch.until(
         f"a pay link for {key}",
         lambda s: any(
@@ -189,9 +246,53 @@ async def fund(play: Play, key: str, cards: Sequence[str] = (CARD_OK,)) -> None:
             for m in s.milestones
         ),
     )
+
+
+async def funded(play: Play, key: str) -> None:
+    await play.watch.milestone(key, MilestoneState.FUNDED, MilestoneState.IN_PROGRESS, what=f"{key} to be funded")
+
+
+async def fund(play: Play, key: str, cards: Sequence[str] = (CARD_OK,)) -> None:
+    await pay_link(play, key)
     outcomes = await play.client.pay(key, cards)
     play.say(f"client: {', then '.join(outcomes)}")
-    await play.watch.milestone(key, MilestoneState.FUNDED, MilestoneState.IN_PROGRESS, what=f"{key} to be funded")
+    await funded(play, key)
+
+
+async def fund_by_ach(play: Play, key: str) -> None:
+    """The client pays by ACH debit: the milestone is processing until the bank settles it
+    (here at once, by the sandbox's control, instead of after the business days)."""
+    await pay_link(play, key)
+    await play.client.pay_by_bank(key, PaymentMethod.US_BANK_ACCOUNT, TEST_ACH_PAYS)
+    play.say(f"client: paid {key} by ACH bank debit (account …{TEST_ACH_PAYS[-4:]})")
+    await play.watch.milestone(key, MilestoneState.PROCESSING)
+    debit = await play.watch.milestone_status(key)
+    if debit.processing_intent_id is None or debit.processing_until is None:
+        raise DemoStepFailed(f"{key} is processing without its bank debit: {debit}")
+    play.say(
+        f"{key} processing: {play.money(debit.amount)} by ACH, which Stripe confirms within "
+        f"{play.spec.policy.us_bank_account_days} business days (by {debit.processing_until:%Y-%m-%d})"
+    )
+    await play.bank.settle_debit(debit.processing_intent_id)
+    play.say(f"client's bank settled the debit {debit.processing_intent_id} (the sandbox's control skips the business days)")
+    await funded(play, key)
+    play.say(f"{key} funded: Stripe said checkout.session.async_payment_succeeded")
+
+
+def split(play: Play, m: MilestoneStatus) -> str:
+    """How a released milestone's money was shared between the platform and the vendor."""
+    if not m.platform_fee:
+        return f"{play.money(m.released)} to the vendor"
+    return (
+        f"gross {play.money(m.released)} − platform fee {play.money(m.platform_fee)} "
+        f"= vendor share {play.money(m.released - m.platform_fee)}"
+    )
+
+
+async def released(play: Play, key: str, how: str, what: str = "") -> None:
+    """Wait for `key`'s payout, then say `how` it was released and how its money was shared."""
+    await play.watch.milestone(key, MilestoneState.RELEASED, what=what or f"{key} to be released")
+    play.say(f"{how}: {split(play, await play.watch.milestone_status(key))}")
 
 
 async def work(play: Play, key: str, revision: int = 0) -> None:
@@ -207,13 +308,19 @@ async def work(play: Play, key: str, revision: int = 0) -> None:
 async def approve(play: Play, key: str) -> None:
     await play.client.approve(key)
     play.say(f"client approved {key}")
-    await play.watch.milestone(key, MilestoneState.RELEASED, what=f"{key} to be released")
+    await released(play, key, f"{key} released")
 
 
 async def milestone(play: Play, key: str) -> None:
     await fund(play, key)
     await work(play, key)
     await approve(play, key)
+
+
+async def the_rest(play: Play) -> None:
+    """Every milestone after the first: funded, delivered and approved."""
+    for m in play.spec.milestones[1:]:
+        await milestone(play, m.key)
 
 
 async def straight(play: Play) -> None:
@@ -230,8 +337,7 @@ async def declined_then_revision(play: Play) -> None:
     play.say(f"client asked for a revision of {play.first}")
     await work(play, play.first, revision=1)
     await approve(play, play.first)
-    for m in play.spec.milestones[1:]:
-        await milestone(play, m.key)
+    await the_rest(play)
 
 
 async def cancel_after_funding(play: Play) -> None:
@@ -255,9 +361,8 @@ async def dispute_resolved(play: Play) -> None:
         play.spec.deal_id, play.first, DisputeResolution.RELEASE, "Checkout flow is in section 3; work accepted."
     )
     play.say("operator resolved the dispute: release (Temporal update)")
-    await play.watch.milestone(play.first, MilestoneState.RELEASED, what=f"{play.first} to be released")
-    for m in play.spec.milestones[1:]:
-        await milestone(play, m.key)
+    await released(play, play.first, f"{play.first} released")
+    await the_rest(play)
 
 
 async def silent_client(play: Play) -> None:
@@ -266,10 +371,62 @@ async def silent_client(play: Play) -> None:
         await fund(play, m.key)
         await work(play, m.key)
         play.say(f"client stays silent; the review window ({SILENT_REVIEW_WINDOW.seconds}s) runs")
-        await play.watch.milestone(
-            m.key, MilestoneState.RELEASED, what=f"auto-approval of {m.key}"
+        await released(
+            play, m.key, f"review window lapsed: {m.key} approved and released by the workflow",
+            what=f"auto-approval of {m.key}",
         )
-        play.say(f"review window lapsed: {m.key} approved and released by the workflow")
+
+
+async def chargeback_won(play: Play) -> None:
+    """The client's bank charges a delivered milestone's card payment back; the workflow answers
+    with the deal's evidence before Stripe's due date, and the bank decides for the vendor."""
+    await sign(play)
+    await fund(play, play.first)
+    await work(play, play.first)
+    payment = play.milestone_now(play.first).payment_intent_id
+    if payment is None:
+        raise DemoStepFailed(f"{play.first} is delivered without its payment")
+    dispute = await play.bank.charge_back(payment, CHARGEBACK_REASON)
+    due_by = datetime.fromtimestamp(dispute["evidence_details"]["due_by"], UTC)
+    play.say(
+        f"client's bank charged back {play.first}'s card payment ({CHARGEBACK_REASON}): "
+        f"dispute {dispute['id']}, evidence due {due_by:%Y-%m-%d %H:%M} UTC"
+    )
+    await play.watch.until(
+        f"{play.first} to be disputed and its {play.money(dispute['amount'])} withdrawn",
+        lambda s: s.money.withdrawn == dispute["amount"]
+        and any(m.key == play.first and m.state == MilestoneState.DISPUTED for m in s.milestones),
+    )
+    play.say(f"Stripe withdrew {play.money(dispute['amount'])} from the balance; {play.first} is disputed")
+    submitted = await play.watch.timeline_entry(
+        EventKind.DISPUTE_EVIDENCE_SUBMITTED, play.first, "the dispute's evidence to be submitted"
+    )
+    if submitted.at >= due_by:
+        raise DemoStepFailed(f"the evidence was submitted {submitted.at:%Y-%m-%d %H:%M}, after its due date")
+    ahead = due_by - submitted.at
+    play.say(
+        f"workflow submitted the deal's evidence (SOW and its SHA-256, signature, deliverables, "
+        f"timeline) at {submitted.at:%H:%M:%S} UTC, {ahead.days} days {ahead.seconds // 3600} h before it was due"
+    )
+    await play.bank.decide(dispute["id"], "won")
+    play.say("client's bank decided the chargeback for the vendor: won")
+    await play.watch.until(
+        "the chargeback's funds to be reinstated",
+        lambda s: s.money.withdrawn == 0
+        and any(m.key == play.first and m.state == MilestoneState.DELIVERED for m in s.milestones),
+    )
+    play.say(f"funds reinstated: {play.money(dispute['amount'])} back; {play.first} awaits the client again")
+    await approve(play, play.first)
+    await the_rest(play)
+
+
+async def marketplace(play: Play) -> None:
+    """The large first milestone paid by ACH; a platform fee kept back from every payout."""
+    await sign(play)
+    await fund_by_ach(play, play.first)
+    await work(play, play.first)
+    await approve(play, play.first)
+    await the_rest(play)
 
 
 # --------------------------------------------------------------------------- scenarios
@@ -287,16 +444,26 @@ class Scenario:
     end: DealStage
     policy: Policy = DEMO_POLICY
 
-    def expected_money(self, spec: DealSpec) -> tuple[int, int]:
-        """(released, refunded) at the end, in minor units."""
+    def expected_money(self, spec: DealSpec) -> tuple[int, int, int]:
+        """(released, refunded, platform fees) at the end, in minor units."""
         if self.end == DealStage.CANCELLED:
-            return 0, spec.milestones[0].amount
-        return spec.total_amount, 0
+            return 0, spec.milestones[0].amount, 0
+        fees = sum(
+            platform_fee(m.amount, spec.policy.platform_fee_bps, spec.policy.platform_fee_fixed)
+            for m in spec.milestones
+        )
+        return spec.total_amount, 0, fees
 
 
 REVISION = Scenario("revision", "card declined, then paid; one revision", WEBSITE.spec, declined_then_revision, DealStage.COMPLETED)
 CANCEL = Scenario("cancel", "funded, then cancelled: refund", WEBSITE.spec, cancel_after_funding, DealStage.CANCELLED)
 DISPUTE = Scenario("dispute", "dispute opened, operator releases", WEBSITE.spec, dispute_resolved, DealStage.COMPLETED)
+CHARGEBACK = Scenario(
+    "chargeback", "bank chargeback, evidence submitted, won", WEBSITE.spec, chargeback_won, DealStage.COMPLETED
+)
+MARKETPLACE = Scenario(
+    "marketplace", "paid by ACH, platform fee on each payout", WAREHOUSE.spec, marketplace, DealStage.COMPLETED
+)
 HOLD = Scenario("hold", "card held, charged on approval, transfer", AUDIT.spec, straight, DealStage.COMPLETED)
 SILENT = Scenario(
     "silent", "client silent: auto-approval", WEBSITE.spec, silent_client, DealStage.COMPLETED,
@@ -305,7 +472,7 @@ SILENT = Scenario(
 STRAIGHT = Scenario("straight", "signed, paid, delivered, approved", WEBSITE.spec, straight, DealStage.COMPLETED)
 
 #: Every path once, then the happy paths again.
-_FIRST = (REVISION, CANCEL, DISPUTE, HOLD, SILENT)
+_FIRST = (REVISION, CANCEL, DISPUTE, CHARGEBACK, MARKETPLACE, HOLD, SILENT)
 _REPEAT = (STRAIGHT, HOLD, REVISION)
 
 

@@ -14,6 +14,8 @@ from dealflow.messages import DealSummary, MilestoneState
 from dealflow.models import format_money
 from demo.cast import DealRun, DemoReport, DemoTarget
 
+#: The money totals the summary adds up per currency, in its columns' order.
+_TOTALS = ("contract", "funded", "released", "platform_fees", "refunded")
 _STAGE_STYLE = {"completed": "green", "cancelled": "yellow", "expired": "red", "disputed": "magenta"}
 
 
@@ -60,10 +62,23 @@ def live_view(runs: Sequence[DealRun], started: float) -> Table:
     return table
 
 
+def stories(report: DemoReport) -> Group:
+    """Each story once, step by step (its first deal): what the live table showed only in passing."""
+    told: set[str] = set()
+    lines = [Text("What happened, one deal of each story", style="bold")]
+    for run in report.runs:
+        if run.scenario.key in told:
+            continue
+        told.add(run.scenario.key)
+        lines.append(Text(f"{run.play.spec.deal_id} · {run.scenario.story}", style="cyan"))
+        lines.extend(Text(f"  {number}. {step}") for number, step in enumerate(run.play.steps, start=1))
+    return Group(*lines, Text(""))
+
+
 def summary(report: DemoReport, target: DemoTarget) -> Group:
     """Every deal's end and money, the money by state per currency, and where to look."""
     deals = Table(title=f"{len(report.runs)} demo deals in {report.seconds:.0f}s", title_justify="left")
-    for column in ("deal", "story", "end", "contract", "held", "released", "refunded", "client mails"):
+    for column in ("deal", "story", "end", "contract", "held", "released", "platform fees", "refunded", "client mails"):
         deals.add_column(column, justify="left" if column in ("deal", "story", "end") else "right")
     totals: dict[str, dict[str, int]] = {}
     for run in report.runs:
@@ -80,20 +95,21 @@ def summary(report: DemoReport, target: DemoTarget) -> Group:
             format_money(summary.money.contract, summary.currency) if summary else "",
             _money(run, "funded"),
             _money(run, "released"),
+            _money(run, "platform_fees"),
             _money(run, "refunded"),
             str(report.mails.get(run.play.spec.deal_id, 0)),
         )
         if summary:
-            money = totals.setdefault(summary.currency, {"contract": 0, "funded": 0, "released": 0, "refunded": 0})
+            money = totals.setdefault(summary.currency, dict.fromkeys(_TOTALS, 0))
             for key in money:
                 money[key] += getattr(summary.money, key)
     by_state = Table(title="Money by state (sandbox money: nothing real moved)", title_justify="left")
-    for column in ("currency", "contract", "funded (held)", "released (vendors paid)", "refunded (clients)"):
+    for column in (
+        "currency", "contract", "funded (held)", "released", "of it platform fees", "refunded (clients)"
+    ):
         by_state.add_column(column, justify="right")
     for currency, money in sorted(totals.items()):
-        by_state.add_row(
-            currency.upper(), *(format_money(money[k], currency) for k in ("contract", "funded", "released", "refunded"))
-        )
+        by_state.add_row(currency.upper(), *(format_money(money[k], currency) for k in _TOTALS))
     ui = target.temporal_ui_url.rstrip("/")
     query = quote("WorkflowType='DealWorkflow'")
     where = [

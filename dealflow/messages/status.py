@@ -39,7 +39,9 @@ class MilestoneStatus(Message):
     checkout_session_id: str | None = None
     checkout_expires_at: datetime | None = None
     payment_intent_id: str | None = None
-    #: While a bank debit is processing: its method and when Stripe should have settled it.
+    #: While a bank debit is processing: its payment, its method and when Stripe should have
+    #: settled it.
+    processing_intent_id: str | None = None
     processing_method: str | None = None
     processing_until: datetime | None = None
     funded: int = 0
