@@ -175,7 +175,8 @@ async def demo_cast(target: DemoTarget, *, step_timeout: float = STEP_TIMEOUT) -
             ).serving()
         )
         operator = DemoOperator(http, bridge_url=target.bridge_url, admin_token=target.credentials.admin_token)
-        bank = DemoBank(await resources.enter_async_context(SandboxControl(target.sandbox_url)))
+        control = SandboxControl(target.sandbox_url, token=target.credentials.sandbox_token)
+        bank = DemoBank(await resources.enter_async_context(control))
         yield DemoCast(target, Browser(http), mailbox, vendor, operator, bank, step_timeout)
 
 
