@@ -62,8 +62,6 @@ class DemoTarget:
     credentials: DemoCredentials
     temporal_ui_url: str
     public_url: str
-    #: The Stripe sandbox, whose controls play the clients' banks.
-    sandbox_url: str
 
     @classmethod
     def from_stack(cls, stack: Stack) -> DemoTarget:
@@ -81,7 +79,6 @@ class DemoTarget:
             credentials=DemoCredentials.from_settings(settings),
             temporal_ui_url=settings.temporal_ui_url,
             public_url=settings.public_url,
-            sandbox_url=stack.sandbox_url,
         )
 
 

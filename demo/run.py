@@ -108,7 +108,6 @@ async def _join_running(settings: Settings, count: int, console: Console) -> int
         credentials=DemoCredentials.from_settings(settings),
         temporal_ui_url=runtime.temporal_ui_url,
         public_url=runtime.public_url,
-        sandbox_url=runtime.sandbox_url,
     )
     return await _play_and_report(target, count, console)
 
