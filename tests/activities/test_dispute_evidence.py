@@ -10,7 +10,7 @@ import pytest
 
 from activities.stripe_errors import STRIPE_INVALID_REQUEST
 from dealflow.messages import DisputeEvidence, SubmitEvidenceInput
-from tests.activities.test_payments import attempt, checkout, expect_error, payments
+from tests.activities.test_payments import SANDBOX_KEY, attempt, checkout, expect_error, payments
 from tests.stripe_contract.harness import RunningSandbox, running_sandbox
 
 EVIDENCE = DisputeEvidence(
@@ -26,7 +26,7 @@ EVIDENCE = DisputeEvidence(
 
 @pytest.fixture
 async def sandbox() -> AsyncIterator[RunningSandbox]:
-    async with running_sandbox() as running:
+    async with running_sandbox(api_key=SANDBOX_KEY) as running:
         yield running
 
 
