@@ -17,7 +17,7 @@ from bridge.errors import ApiError
 from bridge.inbox import InboxStatus
 from bridge.quarantine import QuarantinedLedgerRow, count_quarantined, list_quarantined
 from bridge.state import Bridge
-from dealflow.contract import CANCEL_DEAL, RESOLVE_DISPUTE
+from dealflow.contract import CANCEL_DEAL, RESOLVE_DISPUTE, SETTLE_REVERSAL
 from dealflow.messages import (
     ActionResult,
     CancelDeal,
@@ -25,6 +25,7 @@ from dealflow.messages import (
     DealStage,
     DealStatus,
     ResolveDispute,
+    SettleReversal,
 )
 from dealflow.models import Slug
 
@@ -165,6 +166,23 @@ async def resolve_dispute(
         RESOLVE_DISPUTE,
         body,
         update_id=calls.update_id("admin-resolve", idempotency_key),
+    )
+
+
+@router.post("/deals/{deal_id}/reversals/settle", responses={404: {}, 409: {}, 503: {}})
+async def settle_reversal(
+    deal_id: str,
+    body: SettleReversal,
+    bridge: Bridge,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> ActionResult:
+    """Answer a transfer reversal Stripe refused: retry it now, or absorb it as the platform."""
+    return await calls.act(
+        bridge,
+        deal_id,
+        SETTLE_REVERSAL,
+        body,
+        update_id=calls.update_id("admin-settle-reversal", idempotency_key),
     )
 
 

@@ -28,6 +28,7 @@ from dealflow.messages import (
     OpenDispute,
     RequestRevision,
     ResolveDispute,
+    SettleReversal,
     SignSow,
     SubmitDeliverable,
 )
@@ -43,6 +44,7 @@ APPROVE_MILESTONE: Final = "approve_milestone"
 REQUEST_REVISION: Final = "request_revision"
 OPEN_DISPUTE: Final = "open_dispute"
 RESOLVE_DISPUTE: Final = "resolve_dispute"
+SETTLE_REVERSAL: Final = "settle_reversal"
 CANCEL_DEAL: Final = "cancel_deal"
 
 #: Signal: a signature-verified Stripe webhook, as a hint the workflow checks against Stripe.
@@ -60,6 +62,7 @@ ACTIONS: Final[dict[str, type[BaseModel]]] = {
     REQUEST_REVISION: RequestRevision,
     OPEN_DISPUTE: OpenDispute,
     RESOLVE_DISPUTE: ResolveDispute,
+    SETTLE_REVERSAL: SettleReversal,
     CANCEL_DEAL: CancelDeal,
 }
 
@@ -103,6 +106,8 @@ class EventKind(StrEnum):
     RELEASED = "released"
     TRANSFER_REVERSED = "transfer_reversed"
     LOSS_ABSORBED = "loss_absorbed"
+    REVERSAL_REFUSED = "reversal_refused"
+    REVERSAL_SETTLEMENT = "reversal_settlement"
     RECEIPT = "receipt"
     DISPUTE_OPENED = "dispute_opened"
     DISPUTE_RESOLVED = "dispute_resolved"

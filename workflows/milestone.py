@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
         DisputeResolution,
         MilestoneState,
         MilestoneStatus,
+        SettleReversal,
     )
     from dealflow.models import Milestone, Policy
 
@@ -72,6 +73,12 @@ class MilestoneRun:
     platform_fee: int = 0
     #: Of the vendor's payout, what was taken back after money went back to the client.
     reversed: int = 0
+    #: Of the vendor's payout, what Stripe refused to take back (their balance was short) and the
+    #: operator has yet to settle (`settle_reversal`), the money's Stripe id, and the attempts.
+    reversal_owed: int = 0
+    reversal_after: str | None = None
+    reversal_attempts: int = 0
+    settlement: SettleReversal | None = None
     returned: int = 0
     extra_refunded: int = 0
     extra_intents: list[str] = field(default_factory=list)

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         PaymentKind,
         RequestRevision,
         ResolveDispute,
+        SettleReversal,
         SignSow,
         SubmitDeliverable,
     )
@@ -136,6 +137,18 @@ def resolve_refusal(milestones: Milestones, resolve: ResolveDispute) -> str | No
     if refusal is None and milestones[resolve.milestone_key].resolution is not None:
         return "a resolution of this dispute is already being carried out"
     return refusal
+
+
+def settle_reversal_refusal(milestones: Milestones, settle: SettleReversal) -> str | None:
+    """A settlement answers a refused reversal, once: none owed, or one being carried out, is refused."""
+    m = milestones.get(settle.milestone_key)
+    if m is None:
+        return milestone_refusal(milestones, settle.milestone_key, frozenset(), "a settlement")
+    if m.reversal_owed == 0:
+        return f"milestone_key: '{m.key}' owes no refused transfer reversal"
+    if m.settlement is not None:
+        return "a settlement of this reversal is already being carried out"
+    return None
 
 
 # ---------------------------------------------------------------------- money

@@ -21,6 +21,8 @@ __all__ = [
     "OpenDispute",
     "RequestRevision",
     "ResolveDispute",
+    "ReversalSettlement",
+    "SettleReversal",
     "SignSow",
     "SubmitDeliverable",
 ]
@@ -74,6 +76,19 @@ class DisputeResolution(StrEnum):
 class ResolveDispute(Message):
     milestone_key: MilestoneKey
     resolution: DisputeResolution
+    notes: MultiLineText = Field(default="", max_length=5000)
+
+
+class ReversalSettlement(StrEnum):
+    RETRY = "retry"  # the vendor's account holds the money again: take it back now
+    ABSORB = "absorb"  # the platform bears it (collected from the vendor another way, or written off)
+
+
+class SettleReversal(Message):
+    """The operator's answer to a transfer reversal Stripe refused (the vendor's balance was short)."""
+
+    milestone_key: MilestoneKey
+    action: ReversalSettlement
     notes: MultiLineText = Field(default="", max_length=5000)
 
 

@@ -221,6 +221,7 @@ async def test_health_readiness_metrics_and_docs(http: httpx.AsyncClient) -> Non
         "/api/deals",
         "/api/deals/{deal_id}/cancel",
         "/api/deals/{deal_id}/disputes/resolve",
+        "/api/deals/{deal_id}/reversals/settle",
         "/api/stripe-status",
     ):
         assert path in paths

@@ -6,7 +6,15 @@ from __future__ import annotations
 
 from temporalio.testing import WorkflowEnvironment
 
-from dealflow.messages import DealStatus, MilestoneState, PaymentIntentState, PaymentKind
+from dealflow.messages import (
+    DealStage,
+    DealStatus,
+    MilestoneState,
+    PaymentIntentState,
+    PaymentKind,
+    ReversalSettlement,
+    SettleReversal,
+)
 from tests.deal_harness import DealRun, make_spec, running_deal
 
 S = MilestoneState
@@ -83,20 +91,73 @@ async def test_the_platform_absorbs_it_when_the_policy_says_so(env: WorkflowEnvi
     assert "The platform absorbs USD 250.00" in entries(status, "loss_absorbed")[0]
 
 
+async def refused_reversal(deal: DealRun) -> DealStatus:
+    """m1 released, then 100.00 of it refunded in the dashboard; Stripe refuses the reversal."""
+    deal.fake.fail("reverse_transfer", "StripeInvalidRequest")
+    intent = await released(deal)
+    await refund_in_the_dashboard(deal, intent, 10_000)
+    return await deal.wait_for(
+        "the anomaly", lambda s: any("could not be taken back" in a for a in s.anomalies)
+    )
+
+
+async def finish_m2(deal: DealRun) -> None:
+    await deal.fund("m2")
+    await deal.deliver("m2")
+    await deal.approve("m2")
+
+
 async def test_a_reversal_stripe_refuses_is_an_anomaly_with_what_to_do(
     env: WorkflowEnvironment,
 ) -> None:
     async with running_deal(env, make_spec(milestones=2, vendor=CONNECT)) as deal:
-        deal.fake.fail("reverse_transfer", "StripeInvalidRequest")
-        intent = await released(deal)
-        await refund_in_the_dashboard(deal, intent, 10_000)
-        status = await deal.wait_for(
-            "the anomaly", lambda s: any("could not be taken back" in a for a in s.anomalies)
-        )
+        status = await refused_reversal(deal)
 
     [anomaly] = [a for a in status.anomalies if "could not be taken back" in a]
-    assert "tr_m1" in anomaly and "reverse it in the Stripe dashboard" in anomaly
+    assert "tr_m1" in anomaly and "settle_reversal retries it" in anomaly
     assert not [p for p in deal.fake.payments.values() if p.kind is PaymentKind.TRANSFER_REVERSAL]
+
+
+async def test_the_deal_waits_for_the_operator_to_retry_a_refused_reversal(
+    env: WorkflowEnvironment,
+) -> None:
+    async with running_deal(env, make_spec(milestones=2, vendor=CONNECT)) as deal:
+        await refused_reversal(deal)
+        await finish_m2(deal)
+        await deal.milestone_state("m2", S.RELEASED)
+        assert (await deal.status()).stage is not DealStage.COMPLETED, "owed money holds the end"
+
+        retry = SettleReversal(milestone_key="m1", action=ReversalSettlement.RETRY)
+        deal.fake.failures.pop("reverse_transfer")  # the vendor's account holds the money again
+        await deal.update("settle_reversal", retry)
+        final = await deal.result()
+
+    assert final.stage is DealStage.COMPLETED
+    attempts = [(r.amount, r.purpose) for r in deal.fake.args("reverse_transfer")]
+    assert attempts == [(10_000, "ch_pi_1"), (10_000, "ch_pi_1:retry-1")], "a new key to retry"
+    [taken] = [p for p in deal.fake.payments.values() if p.kind is PaymentKind.TRANSFER_REVERSAL]
+    assert taken.amount == 10_000
+    assert "retry" in entries(final, "reversal_settlement")[0]
+
+
+async def test_the_operator_may_absorb_a_refused_reversal_and_asks_only_once(
+    env: WorkflowEnvironment,
+) -> None:
+    async with running_deal(env, make_spec(milestones=2, vendor=CONNECT)) as deal:
+        await refused_reversal(deal)
+        absorb = SettleReversal(milestone_key="m1", action=ReversalSettlement.ABSORB, notes="ok")
+        assert "owes no refused" in await deal.rejected(
+            "settle_reversal", absorb.model_copy(update={"milestone_key": "m2"})
+        )
+        await deal.update("settle_reversal", absorb)
+        await deal.wait_for("absorbed", lambda s: bool(entries(s, "loss_absorbed")))
+        assert "owes no refused" in await deal.rejected("settle_reversal", absorb)
+        await finish_m2(deal)
+        final = await deal.result()
+
+    assert final.stage is DealStage.COMPLETED
+    assert len(deal.fake.args("reverse_transfer")) == 1
+    assert "absorbs the USD 100.00" in entries(final, "loss_absorbed")[0]
 
 
 async def test_a_payout_outside_connect_asks_the_operator_to_collect(

@@ -36,6 +36,8 @@ class Action:
     source: Callable[[Any], Source]
     refusal: Callable[[Any], str | None]
     apply: Callable[[Any], str]
+    #: Taken while the deal winds down too (what the wind-down itself waits for).
+    while_stopping: bool = False
 
 
 class Actions:
@@ -75,7 +77,7 @@ class Actions:
 
     def _refusal(self, action: Action, action_input: Any) -> str | None:
         ctx = self.ctx
-        refusal = rules.deal_refusal(ctx.stage, ctx.stop)
+        refusal = rules.deal_refusal(ctx.stage, None if action.while_stopping else ctx.stop)
         if refusal is not None:
             return refusal
         if ctx.text_checked and (problem := first_text_problem(action_input)):

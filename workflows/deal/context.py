@@ -257,9 +257,9 @@ class DealContext:
             if result is not None and then is not None:
                 await then(result)
 
-        self.background.append(asyncio.create_task(self._flushed(carry_out())))
+        self.background.append(asyncio.create_task(self.flushed(carry_out())))
 
-    async def _flushed(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+    async def flushed(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         """A background step's last records go to the ledger when it ends."""
         try:
             await coroutine

@@ -18,7 +18,6 @@ with workflow.unsafe.imports_passed_through():
         PaymentKind,
         ReceiptInput,
         ReceiptResult,
-        ReverseTransferInput,
         TransferInput,
     )
     from dealflow.models import AfterReleaseRefund, platform_fee
@@ -26,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.deal.capture import Capture
     from workflows.deal.context import DealContext
     from workflows.deal.disputes import Disputes
+    from workflows.deal.reversals import Reversals
     from workflows.mail import artifact_context, fee_context
     from workflows.milestone import MilestoneRun
 
@@ -33,10 +33,13 @@ S = MilestoneState
 
 
 class Release:
-    def __init__(self, ctx: DealContext, capture: Capture, disputes: Disputes) -> None:
+    def __init__(
+        self, ctx: DealContext, capture: Capture, disputes: Disputes, reversals: Reversals
+    ) -> None:
         self.ctx = ctx
         self.capture = capture
         self.disputes = disputes
+        self.reversals = reversals
 
     async def release_phase(self, m: MilestoneRun) -> None:
         async with self.ctx.stripe_turn():
@@ -141,37 +144,15 @@ class Release:
                 m,
             )
             return
-        reversal = await ctx.attempt(
-            "reversing the vendor's transfer",
-            calls.stripe(
-                PaymentActivities.reverse_transfer,
-                ReverseTransferInput(
-                    deal_id=ctx.spec.deal_id,
-                    milestone_key=m.key,
-                    transfer_id=m.transfer_id,
-                    amount=back,
-                    purpose=why,
-                ),
-            ),
-            m,
-        )
-        if reversal is None:
-            ctx.anomaly(
-                f"{ctx.money(back)} could not be taken back from {ctx.spec.vendor.name}'s "
-                f"transfer {m.transfer_id} for '{m.title}' ({why}): reverse it in the Stripe "
-                "dashboard once their account holds it, or collect it from the vendor",
-                m,
-            )
+        if await self.reversals.take_back(m, back, why, purpose=why):
             return
-        m.reversed += reversal.amount
-        ctx.ledger_payment(
-            m, PaymentKind.TRANSFER_REVERSAL, reversal.reversal_id, reversal.amount, "reversed"
-        )
-        ctx.record(
-            "workflow",
-            EventKind.TRANSFER_REVERSED,
-            f"{ctx.money(reversal.amount)} taken back from {ctx.spec.vendor.name}'s transfer "
-            f"{m.transfer_id} for '{m.title}' ({reversal.reversal_id}, after {why})",
+        if ctx.disputes_and_debits:
+            self.reversals.refused(m, back, why)
+            return
+        ctx.anomaly(
+            f"{ctx.money(back)} could not be taken back from {ctx.spec.vendor.name}'s "
+            f"transfer {m.transfer_id} for '{m.title}' ({why}): reverse it in the Stripe "
+            "dashboard once their account holds it, or collect it from the vendor",
             m,
         )
 

@@ -54,6 +54,7 @@ class WindDown:
             await self.debits.outcome(m)
         async with ctx.stripe_turn():
             refunds = [await self._compensate(m) for m in ctx.milestones.values()]
+        await self.release.reversals.all_settled()
         ctx.stage = stop.stage
         ctx.timers.clear()
         ctx.record(

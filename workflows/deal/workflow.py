@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         OPEN_DISPUTE,
         REQUEST_REVISION,
         RESOLVE_DISPUTE,
+        SETTLE_REVERSAL,
         SIGN_SOW,
         STATUS,
         STRIPE_EVENT,
@@ -59,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.deal.processing import DebitWatch
     from workflows.deal.refunds import Refunds
     from workflows.deal.release import Release
+    from workflows.deal.reversals import Reversals
     from workflows.deal.signing import Signing
     from workflows.deal.stripe_events import StripeEvents
     from workflows.deal.winddown import WindDown, requester
@@ -80,7 +82,8 @@ class DealWorkflow:
         work = Work(ctx, capture)
         disputes = Disputes(ctx, refunds, capture)
         payments = Payments(ctx, refunds, work)
-        release = Release(ctx, capture, disputes)
+        self._reversals = reversals = Reversals(ctx)
+        release = Release(ctx, capture, disputes, reversals)
         debits = DebitWatch(ctx, payments)
         self._wind_down = wind_down = WindDown(ctx, payments, release, refunds, debits)
         chargebacks = Chargebacks(ctx, lambda: signing.signature)
@@ -125,6 +128,12 @@ class DealWorkflow:
                     disputes.resolve_later,
                 ),
                 CANCEL_DEAL: Action(requester, lambda _: None, wind_down.cancel),
+                SETTLE_REVERSAL: Action(
+                    lambda _: "operator",
+                    lambda i: rules.settle_reversal_refusal(runs, i),
+                    reversals.settle,
+                    while_stopping=True,
+                ),
             },
         )
 
@@ -143,6 +152,7 @@ class DealWorkflow:
         if ctx.stop is not None:
             await self._wind_down.wind_down(ctx.stop)
         else:
+            await self._reversals.all_settled()
             self._complete()
         await self._settle(legacy_ledger_writer)
         return self.status()
