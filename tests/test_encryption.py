@@ -4,6 +4,7 @@ Temporal's store; the CLI, the bridge's codec endpoint and the replayer read it 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import sys
@@ -21,6 +22,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
+from dealflow.binaries import temporal_cli
 from dealflow.codec import ENCODING
 from dealflow.contract import STATUS
 from dealflow.models import workflow_id_for
@@ -154,3 +156,39 @@ async def test_a_sealed_history_replays_with_the_keys_and_not_without(
     without = Replayer(workflows=[DealWorkflow], data_converter=pydantic_data_converter)
     failure = (await without.replay_workflow(history, raise_on_replay_failure=False)).replay_failure
     assert failure is not None and "binary/encrypted" in str(failure), failure
+
+
+async def temporal_workflow_show(env: WorkflowEnvironment, deal_id: str, *codec: str) -> str:
+    process = await asyncio.create_subprocess_exec(
+        temporal_cli(), "workflow", "show", "--workflow-id", workflow_id_for(deal_id), "--output", "json",
+        "--address", env.client.service_client.config.target_host, *codec,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    return out.decode() + "\n".join(_payload_data(json.loads(out)))
+
+
+def _payload_data(node: object) -> list[str]:
+    """The payloads' `data`, which the JSON output shows in base64, as text."""
+    if isinstance(node, dict):
+        found = [base64.b64decode(v).decode(errors="replace") for k, v in node.items() if k == "data" and isinstance(v, str)]
+        return found + [d for v in node.values() if not isinstance(v, str) for d in _payload_data(v)]
+    if isinstance(node, list):
+        return [d for v in node for d in _payload_data(v)]
+    return []
+
+
+async def test_temporal_workflow_show_is_sealed_and_decodes_through_the_bridge(
+    sealed_stack: Stack, dev_server_env: WorkflowEnvironment
+) -> None:
+    """The issue's check, with the CLI an operator runs (payloads' data read as text)."""
+    await open_deal(sealed_stack, "shown-cli")
+    sealed = await temporal_workflow_show(dev_server_env, "shown-cli")
+    assert SPEC.sow not in sealed and "vera@vendor.example" not in sealed
+    decoded = await temporal_workflow_show(
+        dev_server_env, "shown-cli",
+        "--codec-endpoint", f"{sealed_stack.bridge_url}/codec",
+        "--codec-auth", f"Bearer {sealed_stack.settings.admin_token}",
+    )  # fmt: skip
+    assert SPEC.sow in decoded and "vera@vendor.example" in decoded
