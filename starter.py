@@ -66,7 +66,7 @@ async def start_from_file(path: Path) -> int:
     try:
         settings = load_settings()
         start_tracing(settings, "dealflow-starter")
-        client = await connect()
+        client = await connect(settings)
         handle = await start_deal(client, spec, settings.task_queue)
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)

@@ -141,7 +141,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         resources.push_async_callback(pool.close)
         http = await resources.enter_async_context(httpx.AsyncClient())
         artifact_http = await resources.enter_async_context(artifact_client(settings))
-        client = await connect(runtime=worker_runtime(settings))
+        client = await connect(settings, runtime=worker_runtime(settings))
         activities = build_activities(settings, pool, http, artifact_http)
         worker = build_worker(client, settings, activities)
         if settings.stripe_mode == "unconfigured":

@@ -23,7 +23,7 @@ from benchmarks.stack import BenchStack, stopped_if_one_dies
 from benchmarks.twin import TwinWorkflow, no_op
 from benchmarks.twin_plan import TwinPlan
 from chaos.stack import ChildProcess
-from dealflow.settings import Settings
+from dealflow.settings import Settings, load_settings
 from dealflow.temporal import apply_activation_jobs_as_one_batch, connect
 from worker import GRACEFUL_SHUTDOWN, POLLERS
 
@@ -93,7 +93,7 @@ async def _serve(task_queue: str) -> None:
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)
-    async with twin_worker(await connect(), task_queue):
+    async with twin_worker(await connect(load_settings()), task_queue):
         print(f"{READY_LINE} {task_queue!r}", flush=True)
         await stop.wait()
 

@@ -51,7 +51,7 @@ from dealflow.db import embedded_database_url
 from dealflow.messages import ActionResult, DealStatus, SignSow
 from dealflow.models import workflow_id_for
 from dealflow.serve import free_port
-from dealflow.settings import ensure_dev_secrets
+from dealflow.settings import Settings, ensure_dev_secrets
 from devstack.runtime import DevRuntime, bridge_alive, connect_runtime, read_runtime
 from starter import start_deal
 from stripe_sandbox.control import SandboxControl
@@ -260,9 +260,10 @@ async def _funded_at(pool: asyncpg.Pool, deal_ids: list[str]) -> dict[str, float
 async def run(deals: int, rate: float, home: Path) -> dict[str, object]:
     async with dealflow_dev(home) as runtime:
         assert runtime.sandbox_url is not None
-        client = await connect_runtime(runtime)
+        dev_secrets = ensure_dev_secrets(home)
+        client = await connect_runtime(runtime, Settings(_env_file=None, DEALFLOW_HOME=home, **dev_secrets))
 
-        token = ensure_dev_secrets(home)["DEALFLOW_SANDBOX_TOKEN"]
+        token = dev_secrets["DEALFLOW_SANDBOX_TOKEN"]
         async with SandboxControl(runtime.sandbox_url, token=token) as sandbox:
             webhook = await sandbox.set_webhook(None)
             since = await sandbox.now()

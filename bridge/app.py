@@ -23,7 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from temporalio.client import Client
 
-from bridge import admin, dashboard, health, portal, vendor, webhooks
+from bridge import admin, codec, dashboard, health, portal, vendor, webhooks
 from bridge.body_limit import MAX_BODY_BYTES, BodyLimitMiddleware
 from bridge.deals import Deals
 from bridge.errors import install_error_handlers
@@ -118,7 +118,7 @@ def create_app(
     install_error_handlers(app, html_prefix="/portal/", html_page=app.state.pages.error)
     app.add_middleware(BodyLimitMiddleware, max_bytes=options.max_body_bytes)
     app.mount("/static", StaticFiles(packages=[("bridge", "static")]), name="static")
-    for module in (webhooks, portal, vendor, admin, dashboard, health):
+    for module in (webhooks, portal, vendor, admin, dashboard, health, codec):
         app.include_router(module.router)
     if tracing():
         trace_requests(app)
@@ -135,7 +135,7 @@ async def serve_bridge(settings: Settings, *, host: str, port: int) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    temporal = await connect(lazy=True)
+    temporal = await connect(settings, lazy=True)
     pool = await create_pool(database_url(settings))
     try:
         app = create_app(settings=settings, pool=pool, temporal=temporal)

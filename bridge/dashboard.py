@@ -43,7 +43,7 @@ def _session_key(settings: Settings) -> str:
     return hmac.new(secret.encode(), b"admin-session:" + token.encode(), hashlib.sha256).hexdigest()
 
 
-def _signed_in(request: Request, settings: Settings) -> bool:
+def signed_in_as_admin(request: Request, settings: Settings) -> bool:
     """A valid session cookie, or the admin token as a Bearer header."""
     scheme, _, presented = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and presented.strip():
@@ -132,7 +132,7 @@ def _month_charts(report: TruthReport) -> list[tuple[str, str | None, str]]:
 
 @router.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
 async def dashboard(request: Request, bridge: Bridge, since: str = "", mode: str = "") -> Response:
-    if not _signed_in(request, bridge.settings):
+    if not signed_in_as_admin(request, bridge.settings):
         return _login_page(request, status_code=401)
     since_date, money_mode, error = _parse_filters(since, mode)
     report = await build_report(bridge.pool, since=since_date, mode=money_mode)

@@ -16,7 +16,6 @@ from typing import get_args
 import asyncpg
 from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.client import Client, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from chaos.forgery import FORGED_PREFIX, ForgedWebhook
@@ -91,9 +90,9 @@ def failed_tasks(history: WorkflowHistory) -> list[str]:
 
 
 async def replays(client: Client, deal_ids: Sequence[str]) -> CheckResult:
-    """Each deal's history replayed with today's DealWorkflow and the project's converter."""
+    """Each deal's history replayed with today's DealWorkflow and the client's converter."""
     result = CheckResult("histories replay")
-    replayer = Replayer(workflows=[DealWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[DealWorkflow], data_converter=client.data_converter)
     for deal_id in deal_ids:
         try:
             history = await client.get_workflow_handle(workflow_id_for(deal_id)).fetch_history()

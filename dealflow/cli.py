@@ -45,8 +45,10 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 
 async def _client() -> Client:
+    """A client that decodes payloads with DEALFLOW_PAYLOAD_KEYS, as the worker encodes them."""
+    settings = load_settings()
     try:
-        return await connect()
+        return await connect(settings)
     except RuntimeError as error:
         raise _fail(f"cannot reach Temporal ({error}); is the server running? see TEMPORAL_ADDRESS") from error
 
@@ -258,6 +260,15 @@ def repair(
         return await run_repair(await _client(), deal_id, dry_run=dry_run, confirm=confirm)
 
     raise typer.Exit(asyncio.run(run()))
+
+
+@app.command("payload-key")
+def payload_key() -> None:
+    """Print a new payload encryption key (`key-id:base64-key`): put it first in
+    DEALFLOW_PAYLOAD_KEYS to encrypt with it, and keep the older keys after it to decrypt."""
+    from dealflow.codec import new_payload_key
+
+    print(new_payload_key())
 
 
 @app.command()

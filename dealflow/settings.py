@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dealflow.codec import EncryptionCodec, new_payload_key, parse_payload_keys
 from dealflow.links import PortalLinks
 from dealflow.private_files import private_directory, write_private
 
@@ -48,6 +49,8 @@ SECRETS = {
     "DEALFLOW_DELIVERY_SECRET": ("delivery_secret", "dlv_"),
     "DEALFLOW_SANDBOX_TOKEN": ("sandbox_token", "sbx_"),
 }
+
+PAYLOAD_KEYS = "DEALFLOW_PAYLOAD_KEYS"
 
 
 def is_offline_sandbox(stripe_api_base: str | None) -> bool:
@@ -140,7 +143,15 @@ class Settings(BaseSettings):
     #: `text`: for people. Unset: json in production, text in dev.
     log_format: Literal["text", "json"] | None = Field(default=None, alias="DEALFLOW_LOG_FORMAT")
 
-    @field_validator("worker_metrics_address", "otlp_endpoint", mode="before")
+    # What Temporal's store holds (dealflow.codec; the README's "Encrypted payloads").
+    #: `key-id:base64-key,...` (32-byte keys): the first encrypts every payload, all decrypt.
+    #: Required in production; in dev, generated into secrets.env when DEALFLOW_ENCRYPT_PAYLOADS.
+    payload_keys: str | None = Field(default=None, alias="DEALFLOW_PAYLOAD_KEYS", repr=False)
+    #: Encrypt payloads? Unset: always in production; in dev only when DEALFLOW_PAYLOAD_KEYS is
+    #: set (or a dev stack generated it once). `true` in dev generates the keys.
+    encrypt_payloads: bool | None = Field(default=None, alias="DEALFLOW_ENCRYPT_PAYLOADS")
+
+    @field_validator("worker_metrics_address", "otlp_endpoint", "payload_keys", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -160,6 +171,13 @@ class Settings(BaseSettings):
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and urlparse(value).scheme not in ("http", "https"):
             raise ValueError(f"expected an http(s) URL (like http://collector:4318), not {value!r}")
+        return value
+
+    @field_validator("payload_keys")
+    @classmethod
+    def _payload_keys(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_payload_keys(value)  # its PayloadKeyError (a ValueError) names the entry
         return value
 
     @model_validator(mode="after")
@@ -197,6 +215,12 @@ class Settings(BaseSettings):
             return "live"
         return "test"
 
+    def payload_codec(self) -> EncryptionCodec | None:
+        """The codec of every Temporal client of this process; None: payloads stay in clear."""
+        if not self.payload_keys or self.encrypt_payloads is False:
+            return None
+        return EncryptionCodec(parse_payload_keys(self.payload_keys))
+
     def portal_links(self) -> PortalLinks:
         """The portal links mails and Stripe's return URLs carry (needs DEALFLOW_SECRET_KEY)."""
         return PortalLinks(
@@ -230,6 +254,15 @@ class Settings(BaseSettings):
             raise ConfigError(
                 f"STRIPE_API_BASE={self.stripe_api_base} is the offline sandbox, whose money is never "
                 "real; production calls Stripe (unset STRIPE_API_BASE)"
+            )
+        if self.encrypt_payloads is False:
+            raise ConfigError(
+                "DEALFLOW_ENCRYPT_PAYLOADS=false: production always encrypts its payloads (unset it)"
+            )
+        if not self.payload_keys:
+            raise ConfigError(
+                "DEALFLOW_PAYLOAD_KEYS is not set: production encrypts every Temporal payload; "
+                "make a key with `dealflow payload-key`"
             )
         for env_name, value in self._secret_values().items():
             if value and estimated_entropy_bits(value) < _MIN_SECRET_BITS:
@@ -281,8 +314,10 @@ def dev_secrets_file(home: Path) -> Path:
     return home / "secrets.env"
 
 
-def ensure_dev_secrets(home: Path) -> dict[str, str]:
-    """Generate the dev stack's secrets once per DEALFLOW_HOME; later calls return the same ones."""
+def ensure_dev_secrets(home: Path, *, payload_keys: bool = False) -> dict[str, str]:
+    """Generate the dev stack's secrets once per DEALFLOW_HOME; later calls return the same ones.
+
+    `payload_keys` adds DEALFLOW_PAYLOAD_KEYS; once there, every process of the stack encrypts."""
     path = dev_secrets_file(home)
     stored = _read_env_file(path)
     missing = {
@@ -290,6 +325,8 @@ def ensure_dev_secrets(home: Path) -> dict[str, str]:
         for name, (_attribute, prefix) in SECRETS.items()
         if name not in stored
     }
+    if payload_keys and PAYLOAD_KEYS not in stored:
+        missing[PAYLOAD_KEYS] = new_payload_key()
     if missing:
         private_directory(home)
         stored.update(missing)
@@ -325,7 +362,7 @@ def load_settings(*, need: tuple[str, ...] = ()) -> Settings:
             raise ConfigError(str(first["ctx"]["error"])) from error
         raise ConfigError(f"{name}: {first['msg']}") from error
     if settings.dev:
-        generated = ensure_dev_secrets(settings.home)
+        generated = ensure_dev_secrets(settings.home, payload_keys=bool(settings.encrypt_payloads))
         overrides = {
             _ATTRIBUTES[name]: value
             for name, value in generated.items()

@@ -3,20 +3,46 @@ workers process activations."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.envconfig import ClientConfigProfile
 from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 from temporalio.worker._workflow_instance import _WorkflowLogicFlag
 
+from dealflow.settings import Settings
 from dealflow.telemetry import temporal_plugins
 
 
-async def connect(*, lazy: bool = False, runtime: Runtime | None = None) -> Client:
+def data_converter(settings: Settings) -> DataConverter:
+    """The pydantic data converter every model needs, with the settings' payload codec if any.
+
+    With a codec, failures carry their message and stack trace in an encoded payload too (the
+    history then shows "Encoded failure"), as they may quote a deal's data."""
+    codec = settings.payload_codec()
+    if codec is None:
+        return pydantic_data_converter
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=codec,
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
+
+
+def with_data_converter(client: Client, settings: Settings) -> Client:
+    """`client` on the same connection, encoding payloads as `settings` say."""
+    return Client(**{**client.config(), "data_converter": data_converter(settings)})
+
+
+async def connect(
+    settings: Settings, *, lazy: bool = False, runtime: Runtime | None = None
+) -> Client:
     """Connect using `temporalio.envconfig` (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, API key, TLS,
-    or a profile in the config file), with the pydantic data converter every model needs, and
-    tracing when this process traces (`dealflow.telemetry`).
+    or a profile in the config file), with `data_converter(settings)`, and tracing when this
+    process traces (`dealflow.telemetry`).
 
     `lazy` connects on first use, for processes that must start while Temporal is down (the
     bridge keeps accepting webhooks into its inbox then). `runtime` is the SDK's process-wide
@@ -25,7 +51,7 @@ async def connect(*, lazy: bool = False, runtime: Runtime | None = None) -> Clie
     config.setdefault("target_host", "localhost:7233")
     return await Client.connect(
         **config,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(settings),
         plugins=temporal_plugins(),
         runtime=runtime,
         lazy=lazy,

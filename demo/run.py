@@ -100,7 +100,7 @@ async def _join_running(settings: Settings, count: int, console: Console) -> int
         raise DevStackError("the running dev stack uses SMTP_URL or STRIPE_API_KEY; the demo needs the sink and sandbox")
     console.print(f"Using the dev stack running in process {runtime.pid}.")
     target = DemoTarget(
-        temporal=await connect_runtime(runtime),
+        temporal=await connect_runtime(runtime, settings),
         bridge_url=runtime.bridge_url,
         sandbox_url=runtime.sandbox_url,
         mail_dir=runtime.mail_dir,

@@ -11,7 +11,7 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dealflow.serve import check_port_free
-from dealflow.settings import SECRETS, ConfigError, Settings
+from dealflow.settings import PAYLOAD_KEYS, SECRETS, ConfigError, Settings
 
 HOST = "127.0.0.1"
 
@@ -68,7 +68,10 @@ class DevPlan:
 
     @property
     def secrets(self) -> dict[str, str]:
-        return {name: str(getattr(self.settings, attribute)) for name, (attribute, _) in SECRETS.items()}
+        values = {name: str(getattr(self.settings, attribute)) for name, (attribute, _) in SECRETS.items()}
+        if self.settings.payload_codec() is not None:
+            values[PAYLOAD_KEYS] = self.settings.payload_keys
+        return values
 
     def ports_to_bind(self) -> list[tuple[int, str]]:
         """(port, setting) of every server this plan starts on this machine."""

@@ -73,7 +73,7 @@ async def _temporal(plan: DevPlan) -> AsyncIterator[Client]:
             yield client
         return
     try:
-        client = await connect()
+        client = await connect(plan.settings)
     except RuntimeError as error:
         raise DevStackError(f"cannot reach Temporal at TEMPORAL_ADDRESS={plan.temporal_address}: {error}") from error
     temporal_log.info("using TEMPORAL_ADDRESS=%s, namespace %s", plan.temporal_address, client.namespace)

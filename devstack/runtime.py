@@ -9,7 +9,8 @@ import psutil
 from pydantic import BaseModel, ValidationError
 from temporalio.client import Client
 
-from dealflow.temporal import connect
+from dealflow.settings import Settings
+from dealflow.temporal import connect, data_converter
 
 RUNTIME_FILE = "dev-stack.json"
 
@@ -52,10 +53,8 @@ async def bridge_alive(bridge_url: str) -> bool:
         return False
 
 
-async def connect_runtime(runtime: DevRuntime) -> Client:
-    """A Temporal client for a running dev stack."""
+async def connect_runtime(runtime: DevRuntime, settings: Settings) -> Client:
+    """A Temporal client for a running dev stack, encoding payloads as its `settings` say."""
     if runtime.temporal_address is None:
-        return await connect()
-    from temporalio.contrib.pydantic import pydantic_data_converter
-
-    return await Client.connect(runtime.temporal_address, data_converter=pydantic_data_converter)
+        return await connect(settings)
+    return await Client.connect(runtime.temporal_address, data_converter=data_converter(settings))

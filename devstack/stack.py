@@ -25,6 +25,7 @@ from dealflow.egress import artifact_client
 from dealflow.private_files import private_directory, write_private
 from dealflow.serve import free_port, serve_app
 from dealflow.settings import Settings, ensure_dev_secrets
+from dealflow.temporal import with_data_converter
 from devstack.mailsink import MailSink
 from stripe_sandbox import SandboxConfig
 from stripe_sandbox import create_app as create_sandbox
@@ -144,6 +145,7 @@ async def run_stack(config: StackConfig, client: Client) -> AsyncIterator[Stack]
         http = await stack.enter_async_context(httpx.AsyncClient())
         artifact_http = await stack.enter_async_context(artifact_client(settings))
 
+        client = with_data_converter(client, settings)
         result = Stack(
             settings, client, pool, bridge_url, sandbox_url, mail, sandbox_token=sandbox_token
         )

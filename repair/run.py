@@ -35,6 +35,7 @@ from temporalio.api.workflowservice.v1 import (
 )
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
@@ -101,12 +102,15 @@ async def fetch_history(client: Client, deal_id: str) -> RunHistory:
     return RunHistory(run_id, history)
 
 
-async def find_divergence(history: WorkflowHistory) -> Divergence | None:
-    """Replay with today's DealWorkflow and the project's converter; None when it replays.
+async def find_divergence(
+    history: WorkflowHistory, converter: DataConverter = pydantic_data_converter
+) -> Divergence | None:
+    """Replay with today's DealWorkflow and `converter` (the client's, which decrypts the
+    payloads the worker encrypted); None when it replays.
 
     Only a nondeterminism error that names its event can be repaired by a reset; any other
     replay failure is a bug in the code, which a reset would only run into again."""
-    replayer = Replayer(workflows=[DealWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[DealWorkflow], data_converter=converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     failure = result.replay_failure
     if failure is None:
@@ -176,10 +180,10 @@ def _activities_after(events: Iterable[HistoryEvent], event_id: int) -> Counter[
     )
 
 
-async def plan_repair(run: RunHistory) -> RepairPlan | None:
+async def plan_repair(run: RunHistory, converter: DataConverter) -> RepairPlan | None:
     """Where the run's history diverges and where to reset it; None when it replays."""
     history = run.history
-    divergence = await find_divergence(history)
+    divergence = await find_divergence(history, converter)
     if divergence is None:
         return None
     reset_event_id = choose_reset_point(history.events, divergence)
@@ -278,7 +282,7 @@ async def run_repair(
     repaired, 1 on an error or when the new run does not replay either."""
     console, errors = Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
     try:
-        plan = await plan_repair(await fetch_history(client, deal_id))
+        plan = await plan_repair(await fetch_history(client, deal_id), client.data_converter)
         if plan is None:
             console.print(
                 f"{workflow_id_for(deal_id)} replays with today's DealWorkflow: nothing to repair"
@@ -307,7 +311,7 @@ async def run_repair(
             history = await first_task_after_reset(
                 client, plan.workflow_id, new_run_id, history.events[-1].event_id
             )
-        divergence = await find_divergence(history)
+        divergence = await find_divergence(history, client.data_converter)
     except RepairError as error:
         errors.print(f"[red]error:[/red] {error}")
         return 1

@@ -112,7 +112,7 @@ async def test_the_worker_serves_temporal_metrics_for_prometheus(
 async def test_a_portal_action_is_one_trace_from_the_request_to_the_activity_it_starts(
     spans: InMemorySpanExporter, temporal_address: str, database_url: str, tmp_path: Path
 ) -> None:
-    client = await connect()  # traced: this process traces (the `spans` fixture)
+    client = await connect(Settings(_env_file=None))  # traced: this process traces (`spans`)
     config = StackConfig(
         home=tmp_path / "home", database_url=database_url, task_queue=f"traced-{uuid.uuid4().hex[:8]}"
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -25,6 +27,7 @@ PRODUCTION = {
     "DEALFLOW_ADMIN_TOKEN": "adm_Zr8Tq1wXe4Lc0VbN6yHm3KdP9sJf2GuA7oIi5",
     "DEALFLOW_VENDOR_TOKEN": "vnd_Pk2Wn9Ex4Qh7Rz0Mc3Ty6Lb1Vd8Js5Gf",
     "DEALFLOW_DELIVERY_SECRET": "dlv_Hs5Ua8Ke1Xo4Ni7Wb0Yc3Qf6Tg9Rj2Lm",
+    "DEALFLOW_PAYLOAD_KEYS": "k2026b:gfGr9WzHSbs/ZFplGZ6lyFVqx4Dw49kFXexTGe6J1x0=,k2026a:EAEcshPmN3Y7cR9Z5LMmDNg0du/8OoX96v2C9L6xsuo=",
 }
 
 
@@ -91,6 +94,58 @@ def test_production_refuses_to_run_without_a_stripe_key(production: pytest.Monke
         load_settings()
 
 
+def test_production_encrypts_payloads_with_the_first_key(production: pytest.MonkeyPatch) -> None:
+    codec = load_settings().payload_codec()
+    assert codec is not None and codec.encrypting_key_id == "k2026b"
+
+
+def test_production_refuses_to_run_without_payload_keys(production: pytest.MonkeyPatch) -> None:
+    production.delenv("DEALFLOW_PAYLOAD_KEYS")
+    with pytest.raises(ConfigError, match="^DEALFLOW_PAYLOAD_KEYS is not set: production encrypts"):
+        load_settings()
+
+
+def test_production_refuses_to_turn_payload_encryption_off(production: pytest.MonkeyPatch) -> None:
+    production.setenv("DEALFLOW_ENCRYPT_PAYLOADS", "false")
+    with pytest.raises(ConfigError, match="^DEALFLOW_ENCRYPT_PAYLOADS=false: production always encrypts"):
+        load_settings()
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("k1:" + base64.b64encode(b"0123456789abcdef").decode(), "key 'k1' has 16 bytes; AES-256 needs 32"),
+        ("k1:not base64!", "key 'k1' is not valid base64"),
+        (base64.b64encode(bytes(32)).decode(), "entry 1 is not `key-id:base64-key`"),
+        ("k1:{key},k1:{key}", "key id 'k1' is listed twice"),
+    ],
+)
+@pytest.mark.parametrize("env", ["dev", "production"])
+def test_malformed_payload_keys_are_refused_in_every_mode(
+    production: pytest.MonkeyPatch, env: str, value: str, problem: str
+) -> None:
+    production.setenv("DEALFLOW_ENV", env)
+    production.setenv("DEALFLOW_PAYLOAD_KEYS", value.format(key=base64.b64encode(bytes(range(32))).decode()))
+    with pytest.raises(ConfigError, match=f"^DEALFLOW_PAYLOAD_KEYS: .*{re.escape(problem)}"):
+        load_settings()
+
+
+def test_dev_leaves_payloads_in_clear_unless_asked(environment: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert load_settings().payload_codec() is None
+    assert "DEALFLOW_PAYLOAD_KEYS" not in (tmp_path / "home" / "secrets.env").read_text()
+
+
+def test_dev_generates_payload_keys_once_when_asked_and_every_process_then_uses_them(
+    environment: pytest.MonkeyPatch,
+) -> None:
+    environment.setenv("DEALFLOW_ENCRYPT_PAYLOADS", "true")
+    asked = load_settings()
+    environment.delenv("DEALFLOW_ENCRYPT_PAYLOADS")
+    later = load_settings()  # `dealflow status` in another shell of the same dev stack
+    assert asked.payload_keys and later.payload_keys == asked.payload_keys
+    assert later.payload_codec() is not None
+
+
 #: A production setting and the refusal it meets; the first three are the issue's examples.
 PRODUCTION_REFUSALS = {
     "DEALFLOW_SECRET_KEY=change-me-change-me-0123": "DEALFLOW_SECRET_KEY looks like a placeholder",
@@ -145,7 +200,7 @@ def test_stripe_mode_says_which_money_moves(key: str | None, base: str | None, m
     assert settings.stripe_mode == mode
 
 
-STRIPE_KEY = {"STRIPE_API_KEY": PRODUCTION["STRIPE_API_KEY"]}
+STRIPE_AND_PAYLOAD_KEYS = {name: PRODUCTION[name] for name in ("STRIPE_API_KEY", "DEALFLOW_PAYLOAD_KEYS")}
 WORKER = [sys.executable, str(ROOT / "worker.py")]
 BRIDGE = [sys.executable, "-m", "dealflow.cli", "bridge", "--port", "0"]
 
@@ -154,8 +209,8 @@ BRIDGE = [sys.executable, "-m", "dealflow.cli", "bridge", "--port", "0"]
     ("command", "extra", "message"),
     [
         (WORKER, {}, "STRIPE_API_KEY is not set"),
-        (WORKER, STRIPE_KEY, "DEALFLOW_SECRET_KEY is not set"),
-        (WORKER, {**STRIPE_KEY, "DEALFLOW_SECRET_KEY": GOOD}, "DATABASE_URL is not set"),
+        (WORKER, STRIPE_AND_PAYLOAD_KEYS, "DEALFLOW_SECRET_KEY is not set"),
+        (WORKER, {**STRIPE_AND_PAYLOAD_KEYS, "DEALFLOW_SECRET_KEY": GOOD}, "DATABASE_URL is not set"),
         (
             WORKER,
             {"DEALFLOW_WORKER_MAX_CACHED_WORKFLOWS": "-5"},
@@ -164,6 +219,7 @@ BRIDGE = [sys.executable, "-m", "dealflow.cli", "bridge", "--port", "0"]
         (WORKER, {**PRODUCTION, "STRIPE_API_BASE": "http://127.0.0.1:12111"}, "is the offline sandbox"),
         (WORKER, {**PRODUCTION, "DEALFLOW_SECRET_KEY": "change-me-change-me-0123"}, "DEALFLOW_SECRET_KEY looks like a placeholder"),
         (BRIDGE, {**PRODUCTION, "STRIPE_API_KEY": ""}, "STRIPE_API_KEY is not set"),
+        (WORKER, {**PRODUCTION, "DEALFLOW_PAYLOAD_KEYS": ""}, "DEALFLOW_PAYLOAD_KEYS is not set"),
         (BRIDGE, {**PRODUCTION, "STRIPE_API_BASE": "http://127.0.0.1:12111"}, "is the offline sandbox"),
         (BRIDGE, {**PRODUCTION, "DEALFLOW_ADMIN_TOKEN": "REPLACE_ME_REPLACE_ME_1234"}, "DEALFLOW_ADMIN_TOKEN looks like a placeholder"),
         (BRIDGE, {**PRODUCTION, "DEALFLOW_VENDOR_TOKEN": "a1b2c3d4" * 4}, "DEALFLOW_VENDOR_TOKEN has too little entropy"),

@@ -20,8 +20,12 @@ from typing import Any
 import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.worker import Replayer
 
+from dealflow.codec import new_payload_key
+from dealflow.settings import Settings
+from dealflow.temporal import data_converter
 from tests.recorded import HISTORIES
 from workflows.deal import DealWorkflow
 
@@ -33,15 +37,25 @@ def test_histories_are_recorded() -> None:
     assert HISTORY_FILES, "tests/histories/ holds no recorded history to replay"
 
 
-async def replay(path: Path) -> Exception | None:
+#: What a worker with DEALFLOW_PAYLOAD_KEYS decodes with: it reads the histories recorded in
+#: clear (before encryption was turned on) as they are.
+ENCRYPTING = data_converter(Settings(_env_file=None, DEALFLOW_PAYLOAD_KEYS=new_payload_key()))
+
+
+async def replay(path: Path, converter: DataConverter = pydantic_data_converter) -> Exception | None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=[DealWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[DealWorkflow], data_converter=converter)
     return (await replayer.replay_workflow(history, raise_on_replay_failure=False)).replay_failure
 
 
 @pytest.mark.parametrize("path", HISTORY_FILES, ids=[p.stem for p in HISTORY_FILES])
 async def test_history_replays(path: Path) -> None:
     assert await replay(path) is None
+
+
+@pytest.mark.parametrize("path", HISTORY_FILES, ids=[p.stem for p in HISTORY_FILES])
+async def test_history_replays_on_a_worker_that_encrypts(path: Path) -> None:
+    assert await replay(path, ENCRYPTING) is None
 
 
 async def _wait_for_in_one_turn(awaitable: Awaitable[Any], timeout: float | None) -> Any:
