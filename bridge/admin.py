@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -139,51 +140,59 @@ async def get_deal(deal_id: str, bridge: Bridge) -> DealStatus:
     return await calls.status(bridge, deal_id)
 
 
-@router.post("/deals/{deal_id}/cancel", responses={404: {}, 409: {}, 503: {}})
-async def cancel_deal(
-    deal_id: str,
-    body: CancelDeal,
-    bridge: Bridge,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> ActionResult:
-    """Cancel the deal; the workflow voids holds and refunds per its policy, then tells both parties."""
-    return await calls.act(
-        bridge, deal_id, CANCEL_DEAL, body, update_id=calls.update_id("admin-cancel", idempotency_key)
+@dataclass(frozen=True)
+class _OperatorAction:
+    """One operator action as a POST route: its path under the deal, the update it runs, its
+    body model, and the update-id prefix an `Idempotency-Key` is kept under."""
+
+    path: str
+    update: str
+    body: type[BaseModel]
+    id_source: str
+    description: str
+
+
+_OPERATOR_ACTIONS = (
+    _OperatorAction(
+        "cancel", CANCEL_DEAL, CancelDeal, "admin-cancel",
+        "Cancel the deal; the workflow voids holds and refunds per its policy, then tells both parties.",
+    ),
+    _OperatorAction(
+        "disputes/resolve", RESOLVE_DISPUTE, ResolveDispute, "admin-resolve",
+        "Settle a milestone's dispute: resume the work, release to the vendor, or refund the client.",
+    ),
+    _OperatorAction(
+        "reversals/settle", SETTLE_REVERSAL, SettleReversal, "admin-settle-reversal",
+        "Answer a transfer reversal Stripe refused: retry it now, or absorb it as the platform.",
+    ),
+)
+
+
+def _add_operator_route(action: _OperatorAction) -> None:
+    async def endpoint(
+        deal_id: str,
+        body: BaseModel,
+        bridge: Bridge,
+        idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    ) -> ActionResult:
+        update_id = calls.update_id(action.id_source, idempotency_key)
+        return await calls.act(bridge, deal_id, action.update, body, update_id=update_id)
+
+    # The annotations are strings FastAPI resolves in this module; the body's model is the action's.
+    endpoint.__annotations__["body"] = action.body
+    router.add_api_route(
+        f"/deals/{{deal_id}}/{action.path}",
+        endpoint,
+        methods=["POST"],
+        response_model=ActionResult,
+        responses={404: {}, 409: {}, 503: {}},
+        name=action.update,
+        description=action.description,
     )
 
 
-@router.post("/deals/{deal_id}/disputes/resolve", responses={404: {}, 409: {}, 503: {}})
-async def resolve_dispute(
-    deal_id: str,
-    body: ResolveDispute,
-    bridge: Bridge,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> ActionResult:
-    """Settle a milestone's dispute: resume the work, release to the vendor, or refund the client."""
-    return await calls.act(
-        bridge,
-        deal_id,
-        RESOLVE_DISPUTE,
-        body,
-        update_id=calls.update_id("admin-resolve", idempotency_key),
-    )
-
-
-@router.post("/deals/{deal_id}/reversals/settle", responses={404: {}, 409: {}, 503: {}})
-async def settle_reversal(
-    deal_id: str,
-    body: SettleReversal,
-    bridge: Bridge,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> ActionResult:
-    """Answer a transfer reversal Stripe refused: retry it now, or absorb it as the platform."""
-    return await calls.act(
-        bridge,
-        deal_id,
-        SETTLE_REVERSAL,
-        body,
-        update_id=calls.update_id("admin-settle-reversal", idempotency_key),
-    )
+for _operator_action in _OPERATOR_ACTIONS:
+    _add_operator_route(_operator_action)
 
 
 @router.get("/stripe-status")
