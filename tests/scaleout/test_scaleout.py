@@ -79,6 +79,7 @@ async def _claims_of_the_dead(pool: asyncpg.Pool) -> set[str]:
         "SELECT event_id, claimed_by FROM stripe_events"
         " WHERE status = 'pending' AND claimed_by IS NOT NULL"
     )
+    await asyncio.sleep(1.0)  # a claim the dead bridge had sent just before it died is written by now
     before = {tuple(row) for row in await pool.fetch(claimed)}
     await asyncio.sleep(1.0)
     return {event_id for event_id, _ in before & {tuple(row) for row in await pool.fetch(claimed)}}
