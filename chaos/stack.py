@@ -128,6 +128,26 @@ def _bridge_healthy(url: str) -> Callable[[ChildProcess], Awaitable[bool]]:
     return healthy
 
 
+def worker_process(environment: dict[str, str], log_file: Path, name: str = "worker") -> ChildProcess:
+    """`python worker.py` with these settings; ready once it polls its task queue."""
+    import worker as worker_module
+
+    return ChildProcess(name, [sys.executable, worker_module.__file__], environment, log_file, _worker_polling)
+
+
+def bridge_process(
+    environment: dict[str, str], port: int, log_file: Path, name: str = "bridge", host: str = HOST
+) -> ChildProcess:
+    """`dealflow bridge` on `host:port` with these settings; ready once /healthz answers."""
+    return ChildProcess(
+        name,
+        [sys.executable, "-m", "dealflow.cli", "bridge", "--host", host, "--port", str(port)],
+        environment,
+        log_file,
+        _bridge_healthy(f"http://{host}:{port}"),
+    )
+
+
 class RestartableTemporal:
     """The dev server of `dealflow dev`, stoppable and started again on the same database file
     and port; clients connected to it reconnect by themselves."""
@@ -201,18 +221,8 @@ async def chaos_stack(home: Path) -> AsyncIterator[ChaosStack]:
         )
         stack = await resources.enter_async_context(run_stack(config, client))
         environment = process_environment(stack.settings, temporal.config.address)
-        import worker as worker_module
-
-        worker = ChildProcess(
-            "worker", [sys.executable, worker_module.__file__], environment, home / "worker.log", _worker_polling
-        )
-        bridge = ChildProcess(
-            "bridge",
-            [sys.executable, "-m", "dealflow.cli", "bridge", "--host", HOST, "--port", str(bridge_port)],
-            environment,
-            home / "bridge.log",
-            _bridge_healthy(stack.bridge_url),
-        )
+        worker = worker_process(environment, home / "worker.log")
+        bridge = bridge_process(environment, bridge_port, home / "bridge.log")
         for child in (worker, bridge):
             await child.start()
             resources.push_async_callback(child.stop)
