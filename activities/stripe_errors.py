@@ -34,6 +34,10 @@ def classify(error: stripe.StripeError) -> ApplicationError:
         "http_status": error.http_status,
         "code": error.code,
         "request_id": error.request_id,
+        # What the chain of causes would say, in a line: Temporal keeps a retrying activity's
+        # last failure only while it is small (4 KB on the server), and a network error's chain
+        # of stack traces through stripe and httpx is not.
+        "error": _causes(error),
     }
     if isinstance(error, stripe.CardError):
         decline_code = (error.json_body or {}).get("error", {}).get("decline_code")
@@ -61,9 +65,18 @@ def classify(error: stripe.StripeError) -> ApplicationError:
     return ApplicationError(message, details, type=STRIPE_UNAVAILABLE)
 
 
+def _causes(error: BaseException, limit: int = 600) -> str:
+    chain = []
+    seen: BaseException | None = error
+    while seen is not None and len(chain) < 5:
+        chain.append(f"{type(seen).__name__}: {seen}")
+        seen = seen.__cause__ or seen.__context__
+    return " <- ".join(chain)[:limit]
+
+
 @contextmanager
 def stripe_errors() -> Iterator[None]:
     try:
         yield
     except stripe.StripeError as error:
-        raise classify(error) from error
+        raise classify(error) from None  # the chain is in its details, in a line
