@@ -33,6 +33,7 @@ from dealflow.settings import ConfigError, load_settings
 from dealflow.specs import SpecError, parse_model
 from dealflow.temporal import connect
 from stripe_sandbox.config import DEFAULT_PORT as SANDBOX_PORT
+from stripe_sandbox.config import SandboxConfig
 
 app = typer.Typer(help="dealflow: client deals as durable Temporal workflows.", no_args_is_help=True)
 console = Console()
@@ -91,14 +92,14 @@ def sandbox_command(
 
     token = load_settings(need=("DEALFLOW_SANDBOX_TOKEN",)).require("DEALFLOW_SANDBOX_TOKEN")
     try:
-        run_sandbox(
-            token,
-            port=port,
+        config = SandboxConfig(
+            control_token=token,
             webhook_url=webhook_url,
             webhook_secret=webhook_secret,
             api_key=api_key,
             state_file=state_file,
         )
+        run_sandbox(config, port=port)
     except (PortInUse, ValueError) as error:
         raise _fail(str(error), 2) from error
 

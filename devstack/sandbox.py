@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from pathlib import Path
+from dataclasses import replace
 
 from dealflow.serve import check_port_free, serve_app
 from stripe_sandbox.app import create_app
 from stripe_sandbox.config import DEFAULT_PORT, SandboxConfig
-
 
 
 def banner(
@@ -28,60 +27,28 @@ def banner(
 
 
 async def serve_sandbox(
-    *,
-    control_token: str,
-    host: str = "127.0.0.1",
-    port: int = DEFAULT_PORT,
-    webhook_url: str | None = None,
-    webhook_secret: str | None = None,
-    api_key: str | None = None,
-    state_file: Path | None = None,
-    public_url: str | None = None,
+    config: SandboxConfig, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT
 ) -> None:
-    """Serve until SIGINT or SIGTERM; the state file is written before returning."""
+    """Serve until SIGINT or SIGTERM; the state file is written before returning. Checkout links
+    point at `host:port` unless `config.public_url` names another address."""
     check_port_free(host, port, "--port")
-    config = SandboxConfig(
-        public_url=public_url or f"http://{host}:{port}",
-        webhook_url=webhook_url,
-        webhook_secret=webhook_secret,
-        control_token=control_token,
-        api_key=api_key,
-        state_file=state_file,
-    )
-    app = create_app(config)
+    app = create_app(replace(config, public_url=config.public_url or f"http://{host}:{port}"))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     async with serve_app(app, host=host, port=port, log_level="warning") as base_url:
-        state = app.state.store.state
+        state, token = app.state.store.state, app.state.control_token
         print(
-            banner(base_url, state.webhook_url, state.webhook_secret, state.api_key, control_token),
+            banner(base_url, state.webhook_url, state.webhook_secret, state.api_key, token),
             flush=True,
         )
         await stop.wait()
-    print("sandbox stopped; its state is saved" if state_file else "sandbox stopped", flush=True)
+    saved = "; its state is saved" if config.state_file else ""
+    print(f"sandbox stopped{saved}", flush=True)
 
 
-def run_sandbox(
-    control_token: str,
-    host: str = "127.0.0.1",
-    port: int = DEFAULT_PORT,
-    webhook_url: str | None = None,
-    webhook_secret: str | None = None,
-    api_key: str | None = None,
-    state_file: Path | None = None,
-) -> None:
+def run_sandbox(config: SandboxConfig, *, port: int = DEFAULT_PORT) -> None:
     """Blocking entry point for the CLI; Ctrl-C or SIGTERM stops it. The controls need
-    `control_token` (the CLI passes DEALFLOW_SANDBOX_TOKEN, generated per dev home)."""
-    asyncio.run(
-        serve_sandbox(
-            control_token=control_token,
-            host=host,
-            port=port,
-            webhook_url=webhook_url,
-            webhook_secret=webhook_secret,
-            api_key=api_key,
-            state_file=state_file,
-        )
-    )
+    `config.control_token` (the CLI passes DEALFLOW_SANDBOX_TOKEN, generated per dev home)."""
+    asyncio.run(serve_sandbox(config, port=port))
