@@ -43,15 +43,9 @@ def test_serves_the_given_key_and_says_how_to_reach_it(tmp_path: Path) -> None:
 
 
 def test_a_key_that_is_not_a_test_key_is_refused(tmp_path: Path) -> None:
-    run = subprocess.run(
-        [DEALFLOW, "sandbox", "--port", str(free_port()), "--api-key", "sk_live_nope"],
-        env=sandbox_env(),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    command = [DEALFLOW, "sandbox", "--port", str(free_port()), "--api-key", "sk_live_nope"]
+    env = sandbox_env()
+    run = subprocess.run(command, check=False, env=env, cwd=tmp_path, capture_output=True, text=True)
     assert run.returncode == 2
     assert "api_key must be a test secret key" in run.stderr
     assert "Traceback" not in run.stderr
