@@ -7,16 +7,17 @@ a payment that arrived twice is refunded and counted in `extra_refunded` only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
+from pydantic import Field
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from dealflow.messages import (
         CheckoutSession,
-        Deliverable,
         DisputeResolution,
+        MilestoneProgress,
         MilestoneState,
         MilestoneStatus,
         SettleReversal,
@@ -37,8 +38,11 @@ class PendingResolution:
     settled_by_stripe: str | None = None
 
 
-@dataclass
-class MilestoneRun:
+class MilestoneRun(MilestoneProgress):
+    """A milestone as the workflow runs it: what its status shows (`MilestoneProgress`), and the
+    clocks, Stripe ids and money it keeps to get there. Assigning a field sets it unchecked, as
+    on a dataclass; a name that is not a field is refused."""
+
     spec: Milestone
     state: MilestoneState = S.PENDING
     due: date | None = None
@@ -46,7 +50,7 @@ class MilestoneRun:
     # funding: one Checkout Session at a time, replaced when it expires
     generation: int = 0
     session: CheckoutSession | None = None
-    session_ids: list[str] = field(default_factory=list)
+    session_ids: list[str] = Field(default_factory=list)
     funding_deadline: datetime | None = None
     next_fund_reminder_at: datetime | None = None
     fund_reminders: int = 0
@@ -55,22 +59,13 @@ class MilestoneRun:
     poll_interval: timedelta | None = None
     polls: int = 0
     replace_at: datetime | None = None
-
-    # a bank debit being collected (PROCESSING): whose, how, until when, and the next look
-    processing_intent_id: str | None = None
-    processing_method: str | None = None
-    processing_until: datetime | None = None
+    #: The next look at a bank debit being collected (PROCESSING).
     processing_check_at: datetime | None = None
 
     # money
-    payment_intent_id: str | None = None
     charge_id: str | None = None
     livemode: bool = False
     sandbox: bool = False
-    funded: int = 0
-    captured: int = 0
-    released: int = 0
-    platform_fee: int = 0
     #: Of the vendor's payout, what was taken back after money went back to the client.
     reversed: int = 0
     #: Of the vendor's payout, what Stripe refused to take back (their balance was short) and the
@@ -81,26 +76,22 @@ class MilestoneRun:
     settlement: SettleReversal | None = None
     returned: int = 0
     extra_refunded: int = 0
-    extra_intents: list[str] = field(default_factory=list)
+    extra_intents: list[str] = Field(default_factory=list)
     capture_due_at: datetime | None = None
-    transfer_id: str | None = None
 
     # work and review
     next_overdue_at: datetime | None = None
     overdue_notices: int = 0
-    revisions: int = 0
-    deliverables: list[Deliverable] = field(default_factory=list)
     review_deadline: datetime | None = None
     next_review_reminder_at: datetime | None = None
     review_reminders: int = 0
 
     # dispute
     paused_state: MilestoneState | None = None
-    dispute_reason: str | None = None
     disputes: int = 0
     resolution: PendingResolution | None = None
     #: What each open chargeback (by Stripe dispute id) took from the balance.
-    withdrawals: dict[str, int] = field(default_factory=dict)
+    withdrawals: dict[str, int] = Field(default_factory=dict)
     receipt_number: str | None = None
 
     @property

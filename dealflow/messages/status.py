@@ -15,6 +15,7 @@ __all__ = [
     "Deadline",
     "DealStatus",
     "Deliverable",
+    "MilestoneProgress",
     "MilestoneStatus",
     "MoneyTotals",
     "Signature",
@@ -29,15 +30,11 @@ class Deliverable(Message):
     revision: int
 
 
-class MilestoneStatus(Message):
-    key: str
-    title: str
-    amount: int
-    due: str | None
+class MilestoneProgress(Message):
+    """What the workflow tracks of a milestone and its status shows as it is: declared once for
+    both the workflow's own state (`workflows.milestone.MilestoneRun`) and `MilestoneStatus`."""
+
     state: MilestoneState
-    checkout_url: str | None = None
-    checkout_session_id: str | None = None
-    checkout_expires_at: datetime | None = None
     payment_intent_id: str | None = None
     #: While a bank debit is processing: its payment, its method and when Stripe should have
     #: settled it.
@@ -49,13 +46,23 @@ class MilestoneStatus(Message):
     released: int = 0
     #: Of `released`, what the platform kept; the vendor got the rest.
     platform_fee: int = 0
-    refunded: int = 0
-    #: What open chargebacks took from the balance for this milestone's payment.
-    withdrawn: int = 0
     revisions: int = 0
     deliverables: list[Deliverable] = Field(default_factory=list)
     dispute_reason: str | None = None
     transfer_id: str | None = None
+
+
+class MilestoneStatus(MilestoneProgress):
+    key: str
+    title: str
+    amount: int
+    due: str | None
+    checkout_url: str | None = None
+    checkout_session_id: str | None = None
+    checkout_expires_at: datetime | None = None
+    refunded: int = 0
+    #: What open chargebacks took from the balance for this milestone's payment.
+    withdrawn: int = 0
 
 
 class TimelineEntry(Message):
