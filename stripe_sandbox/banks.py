@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stripe_sandbox.failures import Failure
+
 #: The one currency each bank debit collects.
 DEBIT_CURRENCY = {"us_bank_account": "usd", "sepa_debit": "eur"}
 #: How long a debit stays processing on the sandbox clock before it settles by itself
@@ -20,35 +22,34 @@ DEBIT_SECONDS = {"us_bank_account": 4 * 86_400, "sepa_debit": 5 * 86_400}
 class BankAccount:
     method: str
     last4: str
-    #: None: the debit succeeds. Otherwise Stripe's failure code and message.
-    failure_code: str | None = None
-    failure_message: str | None = None
+    #: None: the debit succeeds.
+    failure: Failure | None = None
 
-    @property
-    def fails(self) -> bool:
-        return self.failure_code is not None
-
-
-_ACH_CLOSED = "The customer's bank account has been closed."
 
 TEST_BANK_ACCOUNTS: dict[tuple[str, str], BankAccount] = {
     ("us_bank_account", "000123456789"): BankAccount("us_bank_account", "6789"),
     ("us_bank_account", "000111111113"): BankAccount(
-        "us_bank_account", "1113", "account_closed", _ACH_CLOSED
+        "us_bank_account",
+        "1113",
+        Failure("account_closed", "The customer's bank account has been closed."),
     ),
     ("us_bank_account", "000222222227"): BankAccount(
         "us_bank_account",
         "2227",
-        "insufficient_funds",
-        "The customer's account has insufficient funds to cover this payment.",
+        Failure(
+            "insufficient_funds",
+            "The customer's account has insufficient funds to cover this payment.",
+        ),
     ),
     ("sepa_debit", "DE89370400440532013000"): BankAccount("sepa_debit", "3000"),
     ("sepa_debit", "AT611904300234573201"): BankAccount("sepa_debit", "3201"),
     ("sepa_debit", "DE62370400440532013001"): BankAccount(
         "sepa_debit",
         "3001",
-        "generic_could_not_process",
-        "The payment could not be processed by the customer's bank.",
+        Failure(
+            "generic_could_not_process",
+            "The payment could not be processed by the customer's bank.",
+        ),
     ),
 }
 

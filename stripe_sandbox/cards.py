@@ -8,36 +8,37 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stripe_sandbox.failures import Failure
+
 
 @dataclass(frozen=True)
 class Card:
     brand: str
     last4: str
-    #: None: the charge succeeds. Otherwise Stripe's error `code` and `decline_code`.
-    code: str | None = None
-    decline_code: str | None = None
-    message: str | None = None
-
-    @property
-    def declined(self) -> bool:
-        return self.code is not None
+    #: None: the charge succeeds.
+    failure: Failure | None = None
 
 
-_DECLINED = "Your card was declined."
 
 #: Card number -> behaviour, from https://docs.stripe.com/testing.
 TEST_CARDS: dict[str, Card] = {
     "4242424242424242": Card("visa", "4242"),
     "5555555555554444": Card("mastercard", "4444"),
-    "4000000000000002": Card("visa", "0002", "card_declined", "generic_decline", _DECLINED),
+    "4000000000000002": Card(
+        "visa", "0002", Failure("card_declined", "Your card was declined.", "generic_decline")
+    ),
     "4000000000009995": Card(
-        "visa", "9995", "card_declined", "insufficient_funds", "Your card has insufficient funds."
+        "visa",
+        "9995",
+        Failure("card_declined", "Your card has insufficient funds.", "insufficient_funds"),
     ),
     "4000000000000069": Card(
-        "visa", "0069", "expired_card", "expired_card", "Your card has expired."
+        "visa", "0069", Failure("expired_card", "Your card has expired.", "expired_card")
     ),
     "4000000000000127": Card(
-        "visa", "0127", "incorrect_cvc", "incorrect_cvc", "Your card's security code is incorrect."
+        "visa",
+        "0127",
+        Failure("incorrect_cvc", "Your card's security code is incorrect.", "incorrect_cvc"),
     ),
 }
 
@@ -78,10 +79,12 @@ def card_for_number(number: str) -> Card:
     return Card(
         "unknown",
         digits[-4:],
-        "card_declined",
-        "test_mode_live_card",
-        "Your card was declined. Your request was in test mode, but used a non test card. "
-        "For a list of valid test cards, visit: https://stripe.com/docs/testing.",
+        Failure(
+            "card_declined",
+            "Your card was declined. Your request was in test mode, but used a non test card. "
+            "For a list of valid test cards, visit: https://stripe.com/docs/testing.",
+            "test_mode_live_card",
+        ),
     )
 
 

@@ -125,14 +125,10 @@ class CheckoutSessions(BankDebits, Customers):
         session = self._payable_session(session_id, "card")
         intent = self._session_intent(session)
         charge = self._charge(intent, card)
-        if card.declined:
+        if card.failure is not None:
             return {
                 "outcome": "declined",
-                "error": {
-                    "code": card.code,
-                    "decline_code": card.decline_code,
-                    "message": card.message,
-                },
+                "error": card.failure.error(),
                 "session": public(session),
                 "payment_intent": public(intent),
                 "charge": public(charge),

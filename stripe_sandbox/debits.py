@@ -13,7 +13,6 @@ from stripe_sandbox.banks import DEBIT_SECONDS, BankAccount
 from stripe_sandbox.errors import invalid_request, unexpected_state
 from stripe_sandbox.intents import PaymentIntents
 from stripe_sandbox.objects import Obj
-from stripe_sandbox.store import new_id
 
 Outcome = Literal["succeeded", "failed"]
 
@@ -21,22 +20,12 @@ Outcome = Literal["succeeded", "failed"]
 class BankDebits(PaymentIntents):
     def _start_debit(self, intent: Obj, account: BankAccount) -> Obj:
         """The customer authorized a debit of `account`: processing until it settles."""
-        payment_method = new_id("pm_")
-        charge = objects.debit_charge(
-            id=new_id("py_"),
-            created=self.now(),
-            intent=intent,
-            account=account,
-            payment_method=payment_method,
-        )
-        intent["latest_charge"] = charge["id"]
-        intent["payment_method"] = payment_method
+        charge = self._new_charge(intent, objects.debit_charge, "py_", account=account)
         intent["last_payment_error"] = None
         intent["status"] = "processing"
         intent["_debit_due"] = self.now() + DEBIT_SECONDS[account.method]
-        intent["_debit_failure"] = (
-            [account.failure_code, account.failure_message] if account.fails else None
-        )
+        failure = account.failure
+        intent["_debit_failure"] = [failure.code, failure.message] if failure else None
         self._emit("charge.pending", charge)
         self._emit("payment_intent.processing", intent, {"status": "requires_payment_method"})
         return charge

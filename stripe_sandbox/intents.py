@@ -4,6 +4,7 @@ the charge's balance transaction)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from stripe_sandbox import objects
@@ -52,35 +53,40 @@ class PaymentIntents(BalanceTransactions):
         self._emit("payment_intent.created", intent)
         if card is not None and params.get("confirm"):
             charge = self._charge(intent, card)
-            if card.declined:
+            if card.failure is not None:
                 raise StripeError(
                     402,
                     "card_error",
-                    card.message or "Your card was declined.",
-                    code=card.code,
-                    decline_code=card.decline_code,
+                    card.failure.message,
+                    code=card.failure.code,
+                    decline_code=card.failure.decline_code,
                     extra={"charge": charge["id"], "payment_intent": public(intent)},
                 )
         return intent
 
-    def _charge(self, intent: Obj, card: Card) -> Obj:
+    def _new_charge(
+        self, intent: Obj, build: Callable[..., Obj], id_prefix: str, **paid_with: Any
+    ) -> Obj:
+        """A charge of `intent` (`build` makes it) with a new payment method, both the intent's."""
         payment_method = new_id("pm_")
-        charge = objects.charge(
-            id=new_id("ch_"),
+        charge = build(
+            id=new_id(id_prefix),
             created=self.now(),
             intent=intent,
-            card=card,
             payment_method=payment_method,
+            **paid_with,
         )
         intent["latest_charge"] = charge["id"]
         intent["payment_method"] = payment_method
-        if card.declined:
+        return charge
+
+    def _charge(self, intent: Obj, card: Card) -> Obj:
+        charge = self._new_charge(intent, objects.charge, "ch_", card=card)
+        if card.failure is not None:
             intent["status"] = "requires_payment_method"
             intent["last_payment_error"] = {
                 "type": "card_error",
-                "code": card.code,
-                "decline_code": card.decline_code,
-                "message": card.message,
+                **card.failure.error(),
                 "charge": charge["id"],
                 "payment_method": objects.payment_method_of(charge),
             }

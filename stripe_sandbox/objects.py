@@ -230,14 +230,15 @@ def payment_method_of(charge: Obj) -> Obj:
 
 
 def charge(*, id: str, created: int, intent: Obj, card: Card, payment_method: str) -> Obj:
-    declined = card.declined
+    failure = card.failure
+    declined = failure is not None
     return {
         **_charge_of(id=id, created=created, intent=intent, payment_method=payment_method),
-        "failure_code": card.code,
-        "failure_message": card.message,
+        "failure_code": failure.code if failure else None,
+        "failure_message": failure.message if failure else None,
         "outcome": {
             "network_status": "declined_by_network" if declined else "approved_by_network",
-            "reason": card.decline_code,
+            "reason": failure.decline_code if failure else None,
             "risk_level": "normal",
             "seller_message": (
                 "The bank did not return any further details with this decline."
