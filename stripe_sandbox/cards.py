@@ -19,27 +19,22 @@ class Card:
     failure: Failure | None = None
 
 
+_DECLINE = "Your card was declined."
+_NO_FUNDS = "Your card has insufficient funds."
+_WRONG_CVC = "Your card's security code is incorrect."
 
 #: Card number -> behaviour, from https://docs.stripe.com/testing.
 TEST_CARDS: dict[str, Card] = {
     "4242424242424242": Card("visa", "4242"),
     "5555555555554444": Card("mastercard", "4444"),
-    "4000000000000002": Card(
-        "visa", "0002", Failure("card_declined", "Your card was declined.", "generic_decline")
-    ),
+    "4000000000000002": Card("visa", "0002", Failure("card_declined", _DECLINE, "generic_decline")),
     "4000000000009995": Card(
-        "visa",
-        "9995",
-        Failure("card_declined", "Your card has insufficient funds.", "insufficient_funds"),
+        "visa", "9995", Failure("card_declined", _NO_FUNDS, "insufficient_funds")
     ),
     "4000000000000069": Card(
         "visa", "0069", Failure("expired_card", "Your card has expired.", "expired_card")
     ),
-    "4000000000000127": Card(
-        "visa",
-        "0127",
-        Failure("incorrect_cvc", "Your card's security code is incorrect.", "incorrect_cvc"),
-    ),
+    "4000000000000127": Card("visa", "0127", Failure("incorrect_cvc", _WRONG_CVC, "incorrect_cvc")),
 }
 
 #: Stripe's test PaymentMethod ids -> the card they stand for.
