@@ -244,7 +244,8 @@ async def test_two_workers_and_two_bridges_deliver_every_webhook_once_and_a_kill
     assert set(counts) == relayed, "every relayed event, and only those, reached its deal"
     assert {key: n for key, n in counts.items() if n > (2 if key[1] in in_flight_at_kill else 1)} == {}
     relayed_by = Counter(bridge_pids[_pid_of(identity)] for pairs in signals.values() for _, identity in pairs)
-    assert relayed_by["A"] > 0 and relayed_by["B"] > 0
+    # B relays; A may have died before its relay took an event (on a loaded machine it often does).
+    assert relayed_by["B"] > 0, relayed_by
 
     # What bridge A took before it died is not lost: all of it is in the inbox, done, and no
     # webhook was answered by it once dead (one cut off as it died was retried, and taken by B).
