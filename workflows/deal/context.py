@@ -79,6 +79,10 @@ LEAN_STEPS = "lean-steps"
 #: `funds_withdrawn` / `funds_reinstated`; a milestone paid by bank debit is processing until
 #: Stripe says the debit succeeded or failed.
 DISPUTES_AND_DEBITS = "disputes-answered-bank-debits"
+#: `workflow.patched` id of the release after DISPUTES_AND_DEBITS (and standing for it): deal terms
+#: as businesses write them and every party with its own key (issue 13), and a long deal that
+#: continues as new when Temporal suggests it. Each change it guards reads `ctx.deal_terms`.
+DEAL_TERMS = "deal-terms-and-parties"
 
 
 class DealContext:
@@ -94,7 +98,8 @@ class DealContext:
         # Decided here, when the deal is built: an update can come in the deal's first
         # activation, and the SDK runs its handler before `run` starts. Deals recorded before
         # LEAN_STEPS ask for the older patches one by one, in the order they always did.
-        self.disputes_and_debits = workflow.patched(DISPUTES_AND_DEBITS)
+        self.deal_terms = workflow.patched(DEAL_TERMS)
+        self.disputes_and_debits = self.deal_terms or workflow.patched(DISPUTES_AND_DEBITS)
         self.lean = self.disputes_and_debits or workflow.patched(LEAN_STEPS)
         per_step = self.lean or workflow.patched(LEDGER_PER_STEP)
         self.journal = Journal(
