@@ -25,6 +25,7 @@ from temporalio.client import Client
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.certificates import CertificateActivities
 from activities.delivery import DeliveryActivities
 from activities.email import EmailActivities
 from activities.ledger import LedgerActivities
@@ -92,6 +93,7 @@ def build_activities(
         ),
         LedgerActivities(pool),
         ReceiptActivities(pool),
+        CertificateActivities(pool),
     )
 
 

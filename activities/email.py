@@ -4,7 +4,8 @@ Each EmailKind has `templates/<kind>.html.j2` (autoescaped) and `templates/<kind
 rendered with StrictUndefined: a context key the workflow forgot is a non-retryable
 `TemplateError` naming the key, never a mail with a blank where the amount should be.
 The context contract is in `EmailInput`'s docstring; the activity adds `subject` and
-`portal_url` (a fresh signed link for client mails, None otherwise).
+`portal_url` (a fresh signed link for client mails, the vendor's own for the vendor's sign
+request, None otherwise).
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ CLIENT_KINDS = frozenset(
         EmailKind.ARTIFACTS_DELIVERED,
     }
 )
+
+#: Kinds the vendor reads that carry the vendor's own portal link (to countersign the SOW).
+VENDOR_LINK_KINDS = frozenset({EmailKind.VENDOR_SIGN_REQUEST})
 
 DEMO_SUBJECT_PREFIX = "[DEMO] "
 
@@ -106,7 +110,13 @@ class EmailActivities:
         attachments: Iterable[Attachment] = (),
     ) -> str:
         """Render `kind` with `context` and send it; return the stable Message-ID."""
-        link = self._links.url(deal_id) if kind in CLIENT_KINDS else None
+        link = (
+            self._links.url(deal_id)
+            if kind in CLIENT_KINDS
+            else self._links.url(deal_id, party="vendor")
+            if kind in VENDOR_LINK_KINDS
+            else None
+        )
         if to == OPERATOR_MAILBOX:
             to = self._operator_email
         if context.get("demo") is True:

@@ -37,8 +37,20 @@ def printable(text: str) -> str:
     return "".join(out)
 
 
-def _utc(moment: datetime) -> str:
+def utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def print_lines(
+    pdf: FPDF, lines: list[tuple[str, str]], *, label_width: float = 55, size: float = 11
+) -> None:
+    """Labelled lines, the label in bold on the left, long values wrapped beside it."""
+    height = size * 8 / 11
+    for label, value in lines:
+        pdf.set_font("Helvetica", style="B", size=size)
+        pdf.cell(w=label_width, h=height, text=printable(label))
+        pdf.set_font("Helvetica", size=size)
+        pdf.multi_cell(w=0, h=height, text=printable(value), new_x="LMARGIN", new_y="NEXT")
 
 
 def receipt_lines(
@@ -53,8 +65,8 @@ def receipt_lines(
         ("Paid to (vendor)", f"{receipt.vendor_name} <{receipt.vendor_email}>"),
         ("Amount released", format_money(receipt.amount, receipt.currency)),
         *_split(receipt),
-        ("Released at", _utc(receipt.released_at)),
-        ("Issued at", _utc(issued_at)),
+        ("Released at", utc(receipt.released_at)),
+        ("Issued at", utc(issued_at)),
     ]
     stripe_ids = [
         ("Stripe payment intent", receipt.payment_intent_id),
@@ -91,11 +103,7 @@ def render_receipt_pdf(receipt_number: str, receipt: ReceiptInput, issued_at: da
         pdf.cell(text=warning, new_x="LMARGIN", new_y="NEXT")
         pdf.set_text_color(0, 0, 0)
     pdf.ln(6)
-    for label, value in receipt_lines(receipt_number, receipt, issued_at):
-        pdf.set_font("Helvetica", style="B", size=11)
-        pdf.cell(w=55, h=8, text=printable(label))
-        pdf.set_font("Helvetica", size=11)
-        pdf.multi_cell(w=0, h=8, text=printable(value), new_x="LMARGIN", new_y="NEXT")
+    print_lines(pdf, receipt_lines(receipt_number, receipt, issued_at))
     pdf.ln(8)
     pdf.set_font("Helvetica", size=9)
     pdf.multi_cell(

@@ -154,3 +154,5 @@ LEDGER_BATCH = DatabaseTimeouts(waits=41, heartbeat_timeout=HEARTBEAT_TIMEOUT)
 #: Acquire a connection, read the receipt, draw its number, insert it, re-read it after a lost
 #: race (the PDF is drawn in between, well within MARGIN).
 RECEIPTS = DatabaseTimeouts(waits=5, heartbeat_timeout=HEARTBEAT_TIMEOUT)
+#: Acquire a connection, insert the certificate, read back the one kept (the PDF is drawn first).
+CERTIFICATES = DatabaseTimeouts(waits=3, heartbeat_timeout=HEARTBEAT_TIMEOUT)

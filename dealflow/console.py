@@ -13,6 +13,7 @@ from typing import Any
 
 from dealflow.messages import (
     ArtifactDeliveryInput,
+    CertificateInput,
     CreateCheckoutInput,
     Deadline,
     DealSnapshot,
@@ -159,6 +160,9 @@ _ACTIVITY_SUMMARIES: dict[type, Callable[[Any], str]] = {
         f"deliver {len(i.artifacts)} file(s) of {i.milestone_key!r} to the client"
     ),
     ReceiptInput: lambda i: f"receipt for {i.milestone_key!r} {_money(i.amount, i.currency)}",
+    CertificateInput: lambda i: (
+        f"signing certificate of SOW version {i.sow_version} ({len(i.signatures)} signatures)"
+    ),
     LedgerBatch: _ledger,
     LedgerEvent: lambda e: f"ledger: {e.kind}",
     PaymentRecord: lambda p: f"ledger: {p.kind} {p.stripe_id}",

@@ -82,7 +82,10 @@ class EventKind(StrEnum):
 
     SOW_SENT = "sow_sent"
     SIGN_REMINDER = "sign_reminder"
+    #: One party's signature of a countersigned SOW; SIGNED follows once every party signed.
+    SIGNATURE = "signature"
     SIGNED = "signed"
+    SIGNING_CERTIFICATE = "signing_certificate"
     AWAITING_FUNDING = "awaiting_funding"
     PAYMENT_LINK = "payment_link"
     PAYMENT_LINK_EXPIRED = "payment_link_expired"

@@ -28,6 +28,8 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
+from dealflow.signers import SigningOrder
+
 MAX_MILESTONE_AMOUNT = 99_999_999
 MAX_MILESTONES = 20
 MIN_CHECKOUT_TTL = timedelta(hours=1)
@@ -336,6 +338,8 @@ class DealSpec(_Strict):
     milestones: list[Milestone] = Field(min_length=1, max_length=MAX_MILESTONES)
     #: How the client may pay each milestone (a milestone's own list overrides this one).
     payment_methods: PaymentMethods = [PaymentMethod.CARD]
+    #: Who signs the SOW, first signer first (`dealflow.signers`); the client alone by default.
+    signing_order: SigningOrder = ["client"]
     policy: Policy = Policy()
 
     @field_validator("milestones")

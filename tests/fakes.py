@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import bisect
+import hashlib
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,10 +20,13 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.certificate_pdf import render_certificate_pdf
 from activities.email import render
 from dealflow.messages import (
     ArtifactDeliveryInput,
     CaptureMethod,
+    CertificateInput,
+    CertificateResult,
     ChargeState,
     CheckoutSession,
     CheckoutSessionState,
@@ -147,6 +151,7 @@ class FakeActivities:
             self.upsert_deal,
             self.record_payment,
             self.issue_receipt,
+            self.issue_signing_certificate,
         ]
 
     # ------------------------------------------------------------------ test controls
@@ -520,3 +525,12 @@ class FakeActivities:
                 sha256="0" * 64,
             )
         return self.receipts[key]
+
+    @activity.defn(name="issue_signing_certificate")
+    async def issue_signing_certificate(self, input: CertificateInput) -> CertificateResult:
+        """The real PDF, without the database."""
+        self._called("issue_signing_certificate", input)
+        pdf = render_certificate_pdf(input)
+        return CertificateResult(
+            pdf_b64=base64.b64encode(pdf).decode(), sha256=hashlib.sha256(pdf).hexdigest()
+        )

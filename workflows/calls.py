@@ -20,6 +20,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities import delivery, email, ledger, receipts, stripe_errors
+    from activities.certificates import CertificateActivities
     from activities.delivery import DeliveryActivities
     from activities.email import EmailActivities
     from activities.ledger import LedgerActivities
@@ -122,6 +123,7 @@ LEDGER_BATCH = Family(
     schedule_to_close=timedelta(days=3),
 )
 RECEIPTS = Family(timeouts=timeouts.RECEIPTS, maximum_interval=timedelta(minutes=1))
+CERTIFICATES = Family(timeouts=timeouts.CERTIFICATES, maximum_interval=timedelta(minutes=1))
 
 
 async def stripe(activity: Callable[[Any, Arg], Awaitable[Result]], arg: Arg) -> Result:
@@ -147,6 +149,7 @@ SEND_EMAIL = Call(MAIL, EmailActivities.send_email)
 DISPATCH_WORK_ORDER = Call(DELIVERY, DeliveryActivities.dispatch_work_order)
 DELIVER_ARTIFACTS = Call(DELIVERY, DeliveryActivities.deliver_artifacts)
 ISSUE_RECEIPT = Call(RECEIPTS, ReceiptActivities.issue_receipt)
+ISSUE_CERTIFICATE = Call(CERTIFICATES, CertificateActivities.issue_signing_certificate)
 
 
 def start_ledger_batch(batch: LedgerBatch) -> workflow.ActivityHandle[LedgerWriteResult]:

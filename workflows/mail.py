@@ -21,6 +21,8 @@ K = EmailKind
 SUBJECTS: dict[EmailKind, str] = {
     K.SOW_SENT: "Statement of work to sign: {deal_title}",
     K.SIGN_REMINDER: "Reminder: the statement of work for {deal_title} awaits your signature",
+    K.VENDOR_SIGN_REQUEST: "Statement of work to countersign: {deal_title}",
+    K.SOW_SIGNED: "Signed by every party: {deal_title} (signing certificate attached)",
     K.PAYMENT_LINK: "Payment link for {milestone_title} ({amount_display})",
     K.FUND_REMINDER: "Reminder: {milestone_title} awaits payment ({amount_display})",
     K.PAYMENT_RECEIVED: "Payment received for {milestone_title}",
@@ -43,6 +45,10 @@ SUBJECTS: dict[EmailKind, str] = {
 #: Keys each kind needs beyond the common and per-milestone ones (EmailInput's contract).
 KIND_KEYS: dict[EmailKind, frozenset[str]] = {
     K.SOW_SENT: frozenset({"sow", "sow_sha256", "milestones", "total_display"}),
+    K.VENDOR_SIGN_REQUEST: frozenset(
+        {"sow", "sow_sha256", "milestones", "total_display", "reminder"}
+    ),
+    K.SOW_SIGNED: frozenset({"sow_sha256", "sow_version", "certificate_sha256"}),
     K.PAYMENT_LINK: frozenset({"checkout_url", "checkout_expires_at"}),
     K.FUND_REMINDER: frozenset({"checkout_url", "checkout_expires_at"}),
     K.DELIVERABLE_READY: frozenset({"summary", "artifacts", "review_deadline"}),
@@ -61,7 +67,15 @@ KIND_KEYS: dict[EmailKind, frozenset[str]] = {
 
 #: Kinds about the whole deal; every other kind is about one milestone.
 DEAL_KINDS = frozenset(
-    {K.SOW_SENT, K.SIGN_REMINDER, K.DEAL_CANCELLED, K.DEAL_EXPIRED, K.DEAL_COMPLETED}
+    {
+        K.SOW_SENT,
+        K.SIGN_REMINDER,
+        K.VENDOR_SIGN_REQUEST,
+        K.SOW_SIGNED,
+        K.DEAL_CANCELLED,
+        K.DEAL_EXPIRED,
+        K.DEAL_COMPLETED,
+    }
 )
 
 

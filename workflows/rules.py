@@ -7,7 +7,7 @@ durations and free-text actors read on the timeline.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import get_args
@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         SubmitDeliverable,
     )
     from dealflow.models import CancelRefund
+    from dealflow.signers import Signer
     from workflows.journal import Source
     from workflows.milestone import MilestoneRun
 
@@ -78,10 +79,25 @@ def milestone_refusal(
     return None
 
 
-def sign_refusal(stage: DealStage, sow_sha256: str, sign: SignSow) -> str | None:
-    """A signature counts once, with consent, on the statement of work on file."""
+def sign_refusal(
+    stage: DealStage,
+    sow_sha256: str,
+    sign: SignSow,
+    order: Sequence[Signer] = ("client",),
+    signed: Collection[Signer] = (),
+) -> str | None:
+    """A signature counts once per party of the signing `order`, in that order, with consent, on
+    the statement of work on file; `signed` are the parties who signed already."""
     if stage is not DealStage.SOW_SENT:
         return f"the statement of work is already signed (the deal is {stage.value})"
+    if sign.party not in order:
+        signs = "signs" if len(order) == 1 else "sign"
+        return f"party: only the {' and the '.join(order)} {signs} this deal's statement of work"
+    if sign.party in signed:
+        return f"the {sign.party} has already signed the statement of work"
+    awaited = next_signer(order, signed)
+    if sign.party != awaited:
+        return f"the {awaited} signs the statement of work first; you will be asked once they have"
     if not sign.consent:
         return "consent: the signer must consent to sign electronically"
     if sign.sow_sha256 is not None and sign.sow_sha256 != sow_sha256:
@@ -90,6 +106,11 @@ def sign_refusal(stage: DealStage, sow_sha256: str, sign: SignSow) -> str | None
             f"(hash mismatch: expected {sow_sha256})"
         )
     return None
+
+
+def next_signer(order: Sequence[Signer], signed: Collection[Signer]) -> Signer | None:
+    """Whose signature the statement of work waits for, or None once every party signed."""
+    return next((party for party in order if party not in signed), None)
 
 
 def submit_refusal(milestones: Milestones, submit: SubmitDeliverable) -> str | None:

@@ -11,6 +11,7 @@ from pydantic import Field, HttpUrl
 from dealflow.messages.base import Message
 from dealflow.messages.stages import DealStage
 from dealflow.models import MilestoneKey, MultiLineText, SingleLineText, VerbatimText
+from dealflow.signers import Signer
 
 __all__ = [
     "ActionResult",
@@ -43,6 +44,8 @@ class SignSow(Message):
     #: Evidence the bridge takes from the connection, kept as received.
     ip: VerbatimText | None = None
     user_agent: VerbatimText | None = Field(default=None, max_length=500)
+    #: Who signs: the bridge takes it from the signer's own portal link or API key.
+    party: Signer = "client"
 
 
 class SubmitDeliverable(Message):

@@ -32,6 +32,10 @@ class EmailKind(StrEnum):
 
     SOW_SENT = "sow_sent"
     SIGN_REMINDER = "sign_reminder"
+    #: The SOW to the vendor for their signature (countersigned deals), or a reminder of it.
+    VENDOR_SIGN_REQUEST = "vendor_sign_request"
+    #: Every party signed: to each, with the signing certificate attached.
+    SOW_SIGNED = "sow_signed"
     PAYMENT_LINK = "payment_link"
     FUND_REMINDER = "fund_reminder"
     PAYMENT_RECEIVED = "payment_received"
@@ -65,6 +69,8 @@ class EmailInput(Message):
     - always: deal_id, deal_title, client_name, vendor_name, demo (bool)
     - per milestone: milestone_key, milestone_title, amount_display
     - sow_sent: sow, sow_sha256, milestones [{title, amount_display, due}], total_display
+    - vendor_sign_request: the same as sow_sent, and reminder (0 for the request, then 1, 2 ...)
+    - sow_signed: sow_sha256, sow_version, certificate_sha256 (the certificate PDF attached)
     - payment_link, fund_reminder: checkout_url, checkout_expires_at (ISO text)
     - deliverable_ready: summary, artifacts [{name, url, sha256}], review_deadline (ISO text)
     - debit_failed: reason (Stripe's, why the bank debit failed)

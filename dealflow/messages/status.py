@@ -10,6 +10,7 @@ from pydantic import Field
 from dealflow.messages.actions import Artifact
 from dealflow.messages.base import Message
 from dealflow.messages.stages import DealStage, MilestoneState
+from dealflow.signers import Signer
 
 __all__ = [
     "Deadline",
@@ -84,6 +85,10 @@ class Signature(Message):
     sow_sha256: str
     ip: str | None = None
     user_agent: str | None = None
+    #: Who signed, and which numbered version of the SOW the signature covers.
+    party: Signer = "client"
+    sow_version: int = 1
+    consent: bool = True
 
 
 class MoneyTotals(Message):
@@ -109,7 +114,15 @@ class DealStatus(Message):
     vendor_email: str
     sow_sha256: str
     livemode: bool | None = None
+    #: The client's signature (also in `signatures`).
     signature: Signature | None = None
+    #: Every signature given, in the order given; `signing_order` says who signs, and
+    #: `awaiting_signature` whose signature the deal waits for (None once all have signed).
+    signatures: list[Signature] = Field(default_factory=list)
+    signing_order: list[Signer] = Field(default_factory=lambda: ["client"])
+    awaiting_signature: Signer | None = None
+    #: SHA-256 of the signing certificate PDF, once every party signed a countersigned SOW.
+    certificate_sha256: str | None = None
     milestones: list[MilestoneStatus]
     money: MoneyTotals
     timeline: list[TimelineEntry]

@@ -27,6 +27,7 @@ from workflows.rules import (
     payment_owner_problem,
     resolve_refusal,
     revision_refusal,
+    next_signer,
     sign_refusal,
     source,
     span,
@@ -92,6 +93,27 @@ def test_a_signature_needs_consent_the_sow_on_file_and_happens_once() -> None:
     assert mismatch is not None and mismatch.startswith("sow_sha256:")
     assert sign_refusal(DealStage.SIGNED, SOW_SHA, sign) == (
         "the statement of work is already signed (the deal is signed)"
+    )
+
+
+def test_each_party_of_the_signing_order_signs_once_in_turn() -> None:
+    def by(party: str) -> actions.SignSow:
+        return actions.SignSow(signer_name="Some Signer", consent=True, party=party)
+
+    order = ("vendor", "client")
+    assert next_signer(order, []) == "vendor"
+    assert next_signer(order, ["vendor"]) == "client"
+    assert next_signer(order, ["vendor", "client"]) is None
+    assert sign_refusal(DealStage.SOW_SENT, SOW_SHA, by("vendor"), order, []) is None
+    assert sign_refusal(DealStage.SOW_SENT, SOW_SHA, by("client"), order, []) == (
+        "the vendor signs the statement of work first; you will be asked once they have"
+    )
+    assert sign_refusal(DealStage.SOW_SENT, SOW_SHA, by("client"), order, ["vendor"]) is None
+    assert sign_refusal(DealStage.SOW_SENT, SOW_SHA, by("vendor"), order, ["vendor"]) == (
+        "the vendor has already signed the statement of work"
+    )
+    assert sign_refusal(DealStage.SOW_SENT, SOW_SHA, by("vendor")) == (
+        "party: only the client signs this deal's statement of work"
     )
 
 

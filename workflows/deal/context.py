@@ -82,6 +82,8 @@ DISPUTES_AND_DEBITS = "disputes-answered-bank-debits"
 #: `workflow.patched` id of the release after DISPUTES_AND_DEBITS (and standing for it): deal terms
 #: as businesses write them and every party with its own key (issue 13), and a long deal that
 #: continues as new when Temporal suggests it. Each change it guards reads `ctx.deal_terms`.
+#: Countersignature: the spec's `signing_order` may have the vendor sign too, first or second;
+#: work starts once both signed, and a signing certificate is issued and mailed to both.
 DEAL_TERMS = "deal-terms-and-parties"
 
 
@@ -293,17 +295,23 @@ class DealContext:
         party: Party,
         message_key: str,
         m: MilestoneRun | None = None,
+        attachments: list[EmailAttachment] | None = None,
         **context: Any,
     ) -> None:
         """Mail one party beside the deal."""
-        email = self.email(kind, party, message_key, m, **context)
+        email = self.email(kind, party, message_key, m, attachments, **context)
         self.beside(f"the {kind.value} mail to {email.to}", calls.SEND_EMAIL, email, m)
 
     def notify_both(
-        self, kind: EmailKind, message_key: str, m: MilestoneRun | None = None, **context: Any
+        self,
+        kind: EmailKind,
+        message_key: str,
+        m: MilestoneRun | None = None,
+        attachments: list[EmailAttachment] | None = None,
+        **context: Any,
     ) -> None:
         for party in ("client", "vendor"):
-            self.notify(kind, party, f"{message_key}:{party}", m, **context)
+            self.notify(kind, party, f"{message_key}:{party}", m, attachments, **context)
 
     async def send_mail(self, email: EmailInput, m: MilestoneRun | None) -> None:
         """Send a mail and wait until it is sent (or given up on)."""

@@ -1,16 +1,34 @@
-"""Signing: the statement of work goes out, the client is reminded until they sign, and an
-unsigned deal expires when the sign window ends."""
+"""Signing: the statement of work goes out, each signer is reminded until they sign, and an
+unsigned deal expires when the sign window ends.
+
+Deals signed by the client alone sign as they always did. A countersigned deal (DEAL_TERMS,
+the spec's `signing_order` lists the vendor too) asks its signers one after the other, in that
+order, each through their own portal link; work starts once every party has signed, and a
+signing certificate (a PDF made by an activity from the signatures recorded here) goes to both
+parties and into the ledger.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from dealflow.contract import EventKind
-    from dealflow.messages import DealStage, EmailKind, Signature, SignSow
-    from workflows import rules
+    from dealflow.messages import (
+        CertificateInput,
+        CertificateResult,
+        DealStage,
+        EmailAttachment,
+        EmailKind,
+        Signature,
+        SignerParty,
+        SignSow,
+    )
+    from dealflow.signers import Signer, countersigned
+    from workflows import calls, rules
     from workflows.deal.context import DealContext
     from workflows.deal.timers import Timer
 
@@ -18,29 +36,74 @@ with workflow.unsafe.imports_passed_through():
 class Signing:
     def __init__(self, ctx: DealContext) -> None:
         self.ctx = ctx
+        #: The client's signature (the evidence a chargeback is answered with).
         self.signature: Signature | None = None
+        #: Every party's signature of a countersigned deal, in the order given.
+        self.signatures: list[Signature] = []
+        self.certificate_sha256: str | None = None
+        #: Who signs, first signer first; the client alone for deals before DEAL_TERMS.
+        self.order: tuple[Signer, ...] = (
+            tuple(ctx.spec.signing_order) if ctx.deal_terms else ("client",)
+        )
+        self.sow_version = 1
         self._deadline: datetime | None = None
         self._next_reminder_at: datetime | None = None
         self._reminders = 0
+
+    @property
+    def countersigned(self) -> bool:
+        return countersigned(list(self.order))
+
+    @property
+    def signed(self) -> list[Signer]:
+        """The parties who signed so far."""
+        if self.countersigned:
+            return [s.party for s in self.signatures]
+        return ["client"] if self.signature else []
+
+    def all_signatures(self) -> list[Signature]:
+        return self.signatures if self.countersigned else [s for s in (self.signature,) if s]
+
+    def awaiting(self) -> Signer | None:
+        """Whose signature the deal waits for, or None once it is signed (or over)."""
+        if self.ctx.stage is not DealStage.SOW_SENT:
+            return None
+        return rules.next_signer(self.order, self.signed)
+
+    def refusal(self, sign: SignSow) -> str | None:
+        return rules.sign_refusal(
+            self.ctx.stage, self.ctx.sow_sha256, sign, self.order, self.signed
+        )
 
     def send_sow(self) -> None:
         ctx = self.ctx
         now = workflow.now()
         self._deadline = now + ctx.policy.sign_window
         self._next_reminder_at = now + ctx.policy.reminder_interval
+        if self.order[0] == "vendor":
+            ctx.record(
+                "workflow",
+                EventKind.SOW_SENT,
+                f"Statement of work sent to {ctx.spec.vendor.email} to sign first, then to "
+                f"{ctx.spec.client.email} (SHA-256 {ctx.sow_sha256[:12]}…)",
+            )
+            self._ask_vendor(0)
+            return
         ctx.record(
             "workflow",
             EventKind.SOW_SENT,
             f"Statement of work sent to {ctx.spec.client.email} for signature "
             f"(SHA-256 {ctx.sow_sha256[:12]}…)",
         )
-        ctx.notify(
-            EmailKind.SOW_SENT,
-            "client",
-            "sow_sent",
-            sow=ctx.spec.sow,
-            sow_sha256=ctx.sow_sha256,
-            milestones=[
+        ctx.notify(EmailKind.SOW_SENT, "client", "sow_sent", **self._sow_context())
+
+    def _sow_context(self) -> dict[str, Any]:
+        """What a mail asking for a signature shows: the SOW, its hash, milestones and total."""
+        ctx = self.ctx
+        return {
+            "sow": ctx.spec.sow,
+            "sow_sha256": ctx.sow_sha256,
+            "milestones": [
                 {
                     "title": m.title,
                     "amount_display": ctx.money(m.spec.amount),
@@ -52,7 +115,17 @@ class Signing:
                 }
                 for m in ctx.milestones.values()
             ],
-            total_display=ctx.money(ctx.spec.total_amount),
+            "total_display": ctx.money(ctx.spec.total_amount),
+        }
+
+    def _ask_vendor(self, reminder: int) -> None:
+        """The SOW to the vendor with their own portal link (or, `reminder` > 0, a reminder)."""
+        self.ctx.notify(
+            EmailKind.VENDOR_SIGN_REQUEST,
+            "vendor",
+            f"vendor_sign_request:{reminder}",
+            reminder=reminder,
+            **self._sow_context(),
         )
 
     async def await_signature(self) -> None:
@@ -62,12 +135,20 @@ class Signing:
         assert self._deadline and self._next_reminder_at
         return [
             Timer(self._deadline, "expire the deal: the SOW is still unsigned", self._lapsed),
-            Timer(self._next_reminder_at, "remind the client to sign", self._reminder),
+            Timer(self._next_reminder_at, f"remind the {self.awaiting()} to sign", self._reminder),
         ]
 
     async def _reminder(self) -> None:
         self._reminders += 1
         self._next_reminder_at = workflow.now() + self.ctx.policy.reminder_interval
+        if self.awaiting() == "vendor":
+            self.ctx.record(
+                "timer",
+                EventKind.SIGN_REMINDER,
+                f"Signature reminder {self._reminders} sent to the vendor",
+            )
+            self._ask_vendor(self._reminders)
+            return
         self.ctx.record(
             "timer", EventKind.SIGN_REMINDER, f"Signature reminder {self._reminders} sent"
         )
@@ -80,19 +161,26 @@ class Signing:
             "timer",
         )
 
-    # ------------------------------------------------------------------ the client's action
-    # (checked first by `rules.sign_refusal`)
+    # ------------------------------------------------------------------ a signer's action
+    # (checked first by `refusal`)
 
     def sign(self, sign: SignSow) -> str:
         ctx = self.ctx
         now = workflow.now()
-        self.signature = Signature(
+        signature = Signature(
             signer_name=sign.signer_name,
             signed_at=now,
             sow_sha256=ctx.sow_sha256,
             ip=sign.ip,
             user_agent=sign.user_agent,
+            party=sign.party,
+            sow_version=self.sow_version,
+            consent=sign.consent,
         )
+        if sign.party == "client":
+            self.signature = signature
+        if self.countersigned:
+            return self._countersign(signature)
         for m in ctx.milestones.values():
             m.set_due(now.date())
         ctx.stage = DealStage.SIGNED
@@ -102,3 +190,82 @@ class Signing:
             f"Statement of work signed by {sign.signer_name} (consent given; IP {sign.ip or 'unknown'})",
         )
         return "Signed: thank you. The first payment link is on its way."
+
+    def _countersign(self, signature: Signature) -> str:
+        """One party's signature of a countersigned SOW: the next signer is asked, or, the last
+        one in, the deal is signed and its certificate issued."""
+        ctx = self.ctx
+        self.signatures.append(signature)
+        ctx.record(
+            signature.party,
+            EventKind.SIGNATURE,
+            f"Statement of work version {signature.sow_version} signed by "
+            f"{signature.signer_name} for the {signature.party} "
+            f"(consent given; IP {signature.ip or 'unknown'})",
+        )
+        awaited = self.awaiting()
+        if awaited == "vendor":
+            self._ask_vendor(0)
+        elif awaited == "client":
+            ctx.notify(EmailKind.SOW_SENT, "client", "sow_sent", **self._sow_context())
+        if awaited is not None:
+            return f"Signed: thank you. The {awaited} signs next; work starts once they have."
+        for m in ctx.milestones.values():
+            m.set_due(signature.signed_at.date())
+        ctx.stage = DealStage.SIGNED
+        ctx.record(
+            "workflow",
+            EventKind.SIGNED,
+            f"Statement of work signed by every party ({', '.join(self.order)}): work can start",
+        )
+        self._issue_certificate(signature.signed_at)
+        return "Signed by every party: thank you. The signing certificate is on its way by mail."
+
+    def _issue_certificate(self, completed_at: datetime) -> None:
+        spec = self.ctx.spec
+        certificate = CertificateInput(
+            deal_id=spec.deal_id,
+            deal_title=spec.title,
+            sow_sha256=self.ctx.sow_sha256,
+            sow_version=self.sow_version,
+            parties=[
+                SignerParty(party="client", name=spec.client.name, email=str(spec.client.email)),
+                SignerParty(party="vendor", name=spec.vendor.name, email=str(spec.vendor.email)),
+            ],
+            signatures=list(self.signatures),
+            completed_at=completed_at,
+        )
+        self.ctx.beside(
+            "issuing the signing certificate",
+            calls.ISSUE_CERTIFICATE,
+            certificate,
+            None,
+            then=lambda result: self._mail_certificate(certificate, result),
+        )
+
+    async def _mail_certificate(
+        self, certificate: CertificateInput, result: CertificateResult
+    ) -> None:
+        """The certificate's SHA-256 into the ledger, the PDF to both parties."""
+        ctx = self.ctx
+        version = certificate.sow_version
+        self.certificate_sha256 = result.sha256
+        ctx.record(
+            "workflow",
+            EventKind.SIGNING_CERTIFICATE,
+            f"Signing certificate of statement of work version {version} issued "
+            f"(SHA-256 {result.sha256})",
+        )
+        attachment = EmailAttachment(
+            filename=f"signing-certificate-{certificate.deal_id}-v{version}.pdf",
+            content_type="application/pdf",
+            content_b64=result.pdf_b64,
+        )
+        ctx.notify_both(
+            EmailKind.SOW_SIGNED,
+            f"sow_signed:v{version}",
+            attachments=[attachment],
+            sow_sha256=certificate.sow_sha256,
+            sow_version=version,
+            certificate_sha256=result.sha256,
+        )

@@ -101,11 +101,7 @@ class DealWorkflow:
         self._actions = Actions(
             ctx,
             {
-                SIGN_SOW: Action(
-                    lambda _: "client",
-                    lambda sign: rules.sign_refusal(ctx.stage, ctx.sow_sha256, sign),
-                    signing.sign,
-                ),
+                SIGN_SOW: Action(lambda sign: sign.party, signing.refusal, signing.sign),
                 SUBMIT_DELIVERABLE: Action(
                     lambda _: "vendor", lambda i: rules.submit_refusal(runs, i), work.submit
                 ),
@@ -215,6 +211,10 @@ class DealWorkflow:
             sow_sha256=ctx.sow_sha256,
             livemode=ctx.livemode,
             signature=self._signing.signature,
+            signatures=self._signing.all_signatures(),
+            signing_order=list(self._signing.order),
+            awaiting_signature=self._signing.awaiting(),
+            certificate_sha256=self._signing.certificate_sha256,
             milestones=[m.status() for m in ctx.milestones.values()],
             money=ctx.money_totals(),
             timeline=list(ctx.journal.timeline),
