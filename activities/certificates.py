@@ -58,16 +58,3 @@ class CertificateActivities:
             pdf_b64=base64.b64encode(kept["pdf"]).decode("ascii"), sha256=kept["pdf_sha256"]
         )
 
-
-async def kept_certificate(
-    conn: asyncpg.Connection | asyncpg.Pool, deal_id: str, sow_version: int | None = None
-) -> tuple[int, bytes, str] | None:
-    """(version, PDF, SHA-256) of a deal's certificate of `sow_version`, or of its latest one."""
-    row = await conn.fetchrow(
-        """SELECT sow_version, pdf, pdf_sha256 FROM signing_certificates
-           WHERE deal_id = $1 AND ($2::integer IS NULL OR sow_version = $2)
-           ORDER BY sow_version DESC LIMIT 1""",
-        deal_id,
-        sow_version,
-    )
-    return (row["sow_version"], row["pdf"], row["pdf_sha256"]) if row else None

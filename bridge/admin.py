@@ -1,5 +1,5 @@
-"""Admin API: the deals, one deal's live status, cancellation, dispute resolution, and the health
-of the Stripe link."""
+"""Admin API: the deals, one deal's live status and signing certificate, cancellation, dispute
+resolution, and the health of the Stripe link."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, EmailStr, TypeAdapter
 
 from bridge import calls
@@ -18,6 +19,7 @@ from bridge.errors import ApiError
 from bridge.inbox import InboxStatus
 from bridge.quarantine import QuarantinedLedgerRow, count_quarantined, list_quarantined
 from bridge.state import Bridge
+from dealflow.certificates import kept_certificate
 from dealflow.contract import CANCEL_DEAL, RESOLVE_DISPUTE, SETTLE_REVERSAL
 from dealflow.messages import (
     ActionResult,
@@ -138,6 +140,32 @@ async def list_deals(
 async def get_deal(deal_id: str, bridge: Bridge) -> DealStatus:
     """The workflow's live status (its `status` query), not the read model."""
     return await calls.status(bridge, deal_id)
+
+
+@router.get(
+    "/deals/{deal_id}/certificate",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}, 404: {}},
+)
+async def signing_certificate(
+    deal_id: str,
+    bridge: Bridge,
+    version: Annotated[int | None, Query(ge=1, description="SOW version; the latest if omitted")] = None,
+) -> Response:
+    """The signing certificate (PDF) of a countersigned deal, as kept in the ledger; its
+    SHA-256 is in `X-Certificate-SHA256`."""
+    kept = await kept_certificate(bridge.pool, deal_id, version)
+    if kept is None:
+        which = f"version {version}" if version else "any version"
+        raise ApiError(404, f"deal '{deal_id}' has no signing certificate of {which}", field="deal_id")
+    return Response(
+        kept.pdf,
+        media_type="application/pdf",
+        headers={
+            "X-Certificate-SHA256": kept.sha256,
+            "Content-Disposition": f'attachment; filename="{deal_id}-{kept.filename}"',
+        },
+    )
 
 
 @dataclass(frozen=True)

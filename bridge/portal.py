@@ -1,5 +1,7 @@
 """The client portal: one page per deal, reached by the signed link in the client's emails.
 
+The vendor of a countersigned deal has a link of their own (`party: vendor`): it shows the
+statement of work and its signatures and lets them sign; every other action is the client's.
 Every action is a form POST carrying the link token, a CSRF token and a nonce (see
 `bridge.csrf`); it becomes a workflow update, so the person sees the workflow's own answer,
 including the validator's reason when the action is not possible now.
@@ -27,6 +29,7 @@ from bridge.csrf import (
 )
 from bridge.deals import ActionRejected, DealNotFound, DealUnavailable, InvalidText
 from bridge.errors import ApiError, field_name
+from bridge.evidence import signer_evidence
 from bridge.pages import Pages
 from bridge.state import Bridge, BridgeState, portal_rate_limit
 from dealflow.contract import (
@@ -36,13 +39,14 @@ from dealflow.contract import (
     REQUEST_REVISION,
     SIGN_SOW,
 )
-from dealflow.links import InvalidLink, verify_token
+from dealflow.links import InvalidLink, PortalLink, verify_link
 from dealflow.messages import (
     ApproveMilestone,
     OpenDispute,
     RequestRevision,
     SignSow,
 )
+from dealflow.signers import Signer
 
 router = APIRouter(prefix="/portal", tags=["portal"], dependencies=[Depends(portal_rate_limit)])
 
@@ -113,9 +117,9 @@ def _field_refusal(field: str, problem: str) -> _Refusal:
     return _Refusal(422, "Please check the form", f"{_FIELD_LABELS.get(field, field)}: {problem}", field=field)
 
 
-def _check_link(bridge: BridgeState, deal_id: str, token: str) -> None:
+def _check_link(bridge: BridgeState, deal_id: str, token: str) -> PortalLink:
     try:
-        verify_token(bridge.settings.secret_key or "", deal_id, token)
+        return verify_link(bridge.settings.secret_key or "", deal_id, token)
     except InvalidLink as error:
         raise ApiError(403, f"This link is not valid. {_LINK_HELP}", code="invalid_link") from error
 
@@ -129,8 +133,9 @@ async def deal_page(
     token: Annotated[str, Query()] = "",
     paid: Annotated[bool, Query()] = False,
 ) -> HTMLResponse:
-    """The deal as the client sees it: SOW, milestones, pay links, deliverables, timeline."""
-    _check_link(bridge, deal_id, token)
+    """The deal as the client sees it: SOW, milestones, pay links, deliverables, timeline (the
+    vendor's link: the SOW, its signatures and the milestones, without the client's actions)."""
+    link = _check_link(bridge, deal_id, token)
     try:
         status = await bridge.deals.status(deal_id)
         spec = await bridge.deals.spec(deal_id)
@@ -157,6 +162,7 @@ async def deal_page(
         base=f"/portal/{quote(deal_id)}",
         hidden=hidden,
         disputable=DISPUTABLE,
+        party=link.party,
     )
 
 
@@ -169,16 +175,19 @@ async def _act(
     form: PortalForm,
     action: str,
     update: str,
-    build: Callable[[], BaseModel],
+    build: Callable[[Signer], BaseModel],
     done: str,
+    parties: frozenset[Signer],
 ) -> HTMLResponse:
     """Check link, CSRF, origin and nonce; send the update; show the workflow's answer."""
-    _check_link(bridge, deal_id, form.token)
+    link = _check_link(bridge, deal_id, form.token)
     back = portal_path(deal_id, form.token)
     try:
+        if link.party not in parties:
+            raise _Refusal(403, "Not yours to do", f"This link is the {link.party}'s: it cannot do that.")
         _check_form(request, bridge, deal_id, form)
         try:
-            message = build()
+            message = build(link.party)
         except ValidationError as error:
             first = error.errors()[0]
             raise _field_refusal(field_name(first["loc"]), first["msg"]) from error
@@ -219,11 +228,7 @@ def _check_form(request: Request, bridge: BridgeState, deal_id: str, form: Porta
         raise _Refusal(422, "Please check the form", "This form is incomplete; reload the page.", field="nonce")
 
 
-def _client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
-
-
-def _signature(request: Request, form: SignForm) -> SignSow:
+def _signature(request: Request, form: SignForm, party: Signer) -> SignSow:
     if not form.consent:
         raise _Refusal(
             422, "Please check the form", "Tick the box to agree to the statement of work.", field="consent"
@@ -232,8 +237,8 @@ def _signature(request: Request, form: SignForm) -> SignSow:
         signer_name=form.full_name.strip(),
         consent=True,
         sow_sha256=form.sow_sha256 or None,
-        ip=_client_ip(request),
-        user_agent=(request.headers.get("user-agent") or "")[:500] or None,
+        party=party,
+        **signer_evidence(request),
     )
 
 
@@ -244,29 +249,34 @@ class _Action:
     name: str
     form: type[PortalForm]
     update: str
-    build: Callable[[Request, Any], BaseModel]
+    #: The request, the form and the party whose link sent it.
+    build: Callable[[Request, Any, Signer], BaseModel]
     done: str
     description: str
+    #: Whose links may send it.
+    parties: frozenset[Signer] = frozenset({"client"})
 
 
 _ACTIONS = (
     _Action(
         "sign", SignForm, SIGN_SOW, _signature, "Signed",
-        "Sign the SOW: typed name and consent; IP, browser and time are kept as evidence.",
+        "Sign the SOW (the client, or the vendor of a countersigned deal with their own link): "
+        "typed name and consent; IP, browser and time are kept as evidence.",
+        frozenset({"client", "vendor"}),
     ),
     _Action(
         "approve", MilestoneForm, APPROVE_MILESTONE,
-        lambda _, form: ApproveMilestone(milestone_key=form.milestone_key, approved_by="client (portal)"),
+        lambda _, form, __: ApproveMilestone(milestone_key=form.milestone_key, approved_by="client (portal)"),
         "Approved", "Approve a delivered milestone; its money is released to the vendor.",
     ),
     _Action(
         "revise", RevisionForm, REQUEST_REVISION,
-        lambda _, form: RequestRevision(milestone_key=form.milestone_key, notes=form.notes.strip()),
+        lambda _, form, __: RequestRevision(milestone_key=form.milestone_key, notes=form.notes.strip()),
         "Revision requested", "Send a delivered milestone back to the vendor with notes.",
     ),
     _Action(
         "dispute", DisputeForm, OPEN_DISPUTE,
-        lambda _, form: OpenDispute(milestone_key=form.milestone_key, reason=form.reason.strip(), opened_by="client"),
+        lambda _, form, __: OpenDispute(milestone_key=form.milestone_key, reason=form.reason.strip(), opened_by="client"),
         "Dispute opened", "Open a dispute on a milestone; it pauses until an operator resolves it.",
     ),
 )
@@ -278,7 +288,8 @@ def _add_route(action: _Action) -> None:
     async def endpoint(request: Request, deal_id: str, form: PortalForm, bridge: Bridge, view: View) -> HTMLResponse:
         return await _act(
             request, bridge, view, deal_id=deal_id, form=form, action=action.name, update=action.update,
-            build=lambda: action.build(request, form), done=action.done,
+            build=lambda party: action.build(request, form, party), done=action.done,
+            parties=action.parties,
         )
 
     # The annotations are strings FastAPI resolves in this module; the form's model is the action's.

@@ -1,18 +1,20 @@
-"""Vendor API: hand in a milestone's deliverable for the client's review."""
+"""Vendor API: countersign a deal's statement of work, and hand in a milestone's deliverable for
+the client's review."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path
+from fastapi import APIRouter, Depends, Header, Path, Request
 from pydantic import BaseModel, ConfigDict
 
 from bridge import calls
 from bridge.auth import require_vendor
 from bridge.errors import ApiError
+from bridge.evidence import signer_evidence
 from bridge.state import Bridge
-from dealflow.contract import SUBMIT_DELIVERABLE
-from dealflow.messages import ActionResult, Artifact, SubmitDeliverable
+from dealflow.contract import SIGN_SOW, SUBMIT_DELIVERABLE
+from dealflow.messages import ActionResult, Artifact, SignSow, SubmitDeliverable
 
 router = APIRouter(prefix="/api/vendor", tags=["vendor"], dependencies=[Depends(require_vendor)])
 
@@ -43,4 +45,36 @@ async def submit_deliverable(
         raise ApiError(422, f"milestone key '{key}' is not a valid key", field="key") from error
     return await calls.act(
         bridge, deal_id, SUBMIT_DELIVERABLE, message, update_id=calls.update_id("vendor", idempotency_key)
+    )
+
+
+class SignatureBody(BaseModel):
+    """The vendor's signature: who signs for them, their consent, and the SOW hash they read."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    signer_name: str = SignSow.model_fields["signer_name"]
+    consent: bool
+    sow_sha256: str | None = SignSow.model_fields["sow_sha256"]
+
+
+@router.post("/deals/{deal_id}/signature", responses=_ERRORS)
+async def sign_sow(
+    deal_id: str,
+    body: SignatureBody,
+    request: Request,
+    bridge: Bridge,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> ActionResult:
+    """Countersign the SOW of a deal whose `signing_order` lists the vendor, in its turn; the
+    caller's IP and User-Agent are kept as evidence, as on the portal."""
+    message = SignSow(
+        signer_name=body.signer_name,
+        consent=body.consent,
+        sow_sha256=body.sow_sha256,
+        party="vendor",
+        **signer_evidence(request),
+    )
+    return await calls.act(
+        bridge, deal_id, SIGN_SOW, message, update_id=calls.update_id("vendor-sign", idempotency_key)
     )

@@ -8,7 +8,7 @@ import logging
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -34,6 +34,9 @@ from dealflow.specs import SpecError, parse_model
 from dealflow.temporal import connect
 from stripe_sandbox.config import DEFAULT_PORT as SANDBOX_PORT
 from stripe_sandbox.config import SandboxConfig
+
+if TYPE_CHECKING:
+    from dealflow.certificates import KeptCertificate
 
 app = typer.Typer(help="dealflow: client deals as durable Temporal workflows.", no_args_is_help=True)
 console = Console()
@@ -142,12 +145,47 @@ def status(
             m.title, m.state, *(format_money(v, result.currency) for v in (m.amount, m.funded, m.released, m.refunded))
         )
     console.print(table)
+    for signed in result.signatures:
+        console.print(
+            f"signed by {signed.signer_name} for the {signed.party} at {signed.signed_at:%Y-%m-%d %H:%M:%S} UTC"
+            f" (SOW version {signed.sow_version}, IP {signed.ip or 'unknown'})"
+        )
+    if result.awaiting_signature:
+        console.print(f"awaiting the {result.awaiting_signature}'s signature")
+    if result.certificate_sha256:
+        console.print(f"signing certificate SHA-256 {result.certificate_sha256} (dealflow certificate {result.deal_id} -o FILE)")
     if result.next_deadline:
         console.print(f"next: {result.next_deadline.action} at {result.next_deadline.at:%Y-%m-%d %H:%M:%S} UTC")
     for anomaly in result.anomalies:
         console.print(f"[yellow]anomaly:[/yellow] {anomaly}")
     for entry in result.timeline[-10:]:
         console.print(f"  {entry.at:%Y-%m-%d %H:%M:%S} [{entry.source}] {entry.message}")
+
+
+async def _certificate(deal_id: str, version: int | None) -> KeptCertificate | None:
+    from dealflow.certificates import kept_certificate
+    from dealflow.db import create_pool, database_url
+
+    pool = await create_pool(database_url(load_settings()), max_size=1)
+    try:
+        return await kept_certificate(pool, deal_id, version)
+    finally:
+        await pool.close()
+
+
+@app.command()
+def certificate(
+    deal_id: str,
+    out: Annotated[Path, typer.Option("--out", "-o", help="where to write the PDF")],
+    version: Annotated[int | None, typer.Option(min=1, help="SOW version; the latest if omitted")] = None,
+) -> None:
+    """Write the signing certificate of a countersigned deal (a PDF kept in the ledger)."""
+    kept = asyncio.run(_certificate(deal_id, version))
+    if kept is None:
+        which = f"version {version}" if version else "any version"
+        raise _fail(f"deal '{deal_id}' has no signing certificate of {which}")
+    out.write_bytes(kept.pdf)
+    console.print(f"wrote the signing certificate of version {kept.sow_version} to {out} (SHA-256 {kept.sha256})")
 
 
 async def _list(stage: str | None) -> list[dict[str, object]]:

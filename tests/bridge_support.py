@@ -207,6 +207,15 @@ def _portal_link_in(mail: EmailMessage, deal_id: str) -> str | None:
     return match.group(0) if match else None
 
 
+async def portal_link_to(stack: Stack, deal_id: str, to: str) -> str:
+    """The portal link in the first mail of the deal to `to` that carries one."""
+    assert stack.mail is not None
+    mail = await stack.mail.wait_for(lambda m: m["To"] == to and _portal_link_in(m, deal_id) is not None)
+    link = _portal_link_in(mail, deal_id)
+    assert link is not None
+    return link
+
+
 async def open_deal(stack: Stack, deal_id: str, **spec: Any) -> str:
     """Start a deal through the starter and return the portal link its SOW email carries."""
     await start_deal(stack.client, deal_spec(deal_id, **spec), stack.settings.task_queue)

@@ -17,8 +17,8 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.email import CLIENT_KINDS, EmailActivities
-from dealflow.links import PortalLinks, verify_token
+from activities.email import CLIENT_KINDS, VENDOR_LINK_KINDS, EmailActivities
+from dealflow.links import PortalLinks, verify_link, verify_token
 from dealflow.mailer import SmtpEndpoint
 from dealflow.messages import OPERATOR_MAILBOX, EmailAttachment, EmailInput, EmailKind
 from dealflow.serve import free_port
@@ -36,6 +36,9 @@ ALWAYS = {"deal_id", "deal_title", "client_name", "vendor_name", "demo"}
 REQUIRED_KEYS: dict[EmailKind, set[str]] = {
     EmailKind.SOW_SENT: ALWAYS | {"sow", "sow_sha256", "milestones", "total_display"},
     EmailKind.SIGN_REMINDER: ALWAYS,
+    EmailKind.VENDOR_SIGN_REQUEST: ALWAYS
+    | {"sow", "sow_sha256", "milestones", "total_display", "reminder"},
+    EmailKind.SOW_SIGNED: ALWAYS | {"sow_sha256", "sow_version", "certificate_sha256"},
     EmailKind.PAYMENT_LINK: ALWAYS | MILESTONE | {"checkout_url", "checkout_expires_at"},
     EmailKind.FUND_REMINDER: ALWAYS | MILESTONE | {"checkout_url", "checkout_expires_at"},
     EmailKind.PAYMENT_RECEIVED: ALWAYS | MILESTONE,
@@ -77,6 +80,9 @@ FULL_CONTEXT: dict[str, Any] = {
         {"title": "Final files", "amount_display": "$750.00", "due": None},
     ],
     "total_display": "$2,000.00",
+    "reminder": 0,
+    "sow_version": 1,
+    "certificate_sha256": "c" * 64,
     "checkout_url": "https://checkout.example.test/c/pay_123",
     "checkout_expires_at": "2026-12-02T10:00:00+00:00",
     "summary": "Concepts A, B and C attached.",
@@ -271,8 +277,21 @@ async def test_every_kind_renders_from_its_required_keys(
         )
         if "amount_display" in REQUIRED_KEYS[kind]:
             assert "$1,250.00" in body
-        # The portal link is the client's key to the deal: never in a mail the vendor reads.
-        assert ("/portal/" in body) == (kind in CLIENT_KINDS)
+        # The portal link is the client's key to the deal: never in a mail the vendor reads,
+        # except the vendor's own link in their sign request.
+        assert ("/portal/" in body) == (kind in CLIENT_KINDS | VENDOR_LINK_KINDS)
+
+
+async def test_the_vendors_sign_request_carries_the_vendors_own_link(
+    sink: RefusingMailSink,
+) -> None:
+    await send(sink, mail(EmailKind.VENDOR_SIGN_REQUEST, to="vera@vendor.test"))
+
+    text, _ = parts(sink.messages[0])
+    link = re.search(r"Open your deal: (\S+)", text)
+    assert link is not None
+    token = parse_qs(urlparse(link.group(1)).query)["token"][0]
+    assert verify_link(SECRET, DEAL, token).party == "vendor"
 
 
 @pytest.mark.parametrize(

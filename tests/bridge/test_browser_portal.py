@@ -19,6 +19,7 @@ from tests.bridge_support import (
     FUNDED_STATES,
     milestone,
     open_deal,
+    portal_link_to,
     submit_deliverable,
     wait_for_status,
     wait_for_summary,
@@ -104,4 +105,38 @@ async def test_client_signs_pays_and_approves_in_chromium(stack: Stack, browser:
         "01-sow.png", "02-signed.png", "03-checkout.png", "04-paid.png",
         "05-delivered.png", "06-approved.png", "07-after-approval.png",
     ]
+    assert all(p.stat().st_size > 1000 for p in shots.taken)
+
+
+async def test_vendor_countersigns_on_their_own_link_in_chromium(stack: Stack, browser: Browser, tmp_path: Path) -> None:
+    shots = Shots(tmp_path)
+    client_link = await open_deal(stack, "browser-countersign", signing_order=["client", "vendor"])
+    context = await browser.new_context(viewport=PHONE, user_agent="Mozilla/5.0 (dealflow vendor test)")
+    page = await context.new_page()
+    await page.goto(client_link)
+    await page.fill("#full_name", "Casey Client")
+    await page.check("input[name=consent]")
+    await page.click("#sign-form button[type=submit]")
+    assert "The vendor signs next" in await page.inner_text("#result")
+
+    await page.goto(await portal_link_to(stack, "browser-countersign", "vera@vendor.example"))
+    assert "Signed by Casey Client for the client" in await page.inner_text("#signatures")
+    assert "Vera Vendor" in await page.inner_text("label[for=full_name]")
+    assert not await page.is_visible("#pay-build")
+    await shots(page, "vendor-sow")
+    await page.fill("#full_name", "Vera Vendor")
+    await page.check("input[name=consent]")
+    await page.click("#sign-form button[type=submit]")
+    assert "Signed by every party" in await page.inner_text("#result")
+
+    signed = await wait_for_status(
+        stack, "browser-countersign", lambda s: s.certificate_sha256 is not None, what="the certificate"
+    )
+    await page.click("text=Back to your deal")
+    assert await page.inner_text("#certificate-sha256") == signed.certificate_sha256
+    assert "Signed by Vera Vendor for the vendor" in await page.inner_text("#signatures")
+    assert not await page.is_visible("#sign-form")
+    await shots(page, "countersigned")
+    await context.close()
+    assert signed.signatures[-1].user_agent == "Mozilla/5.0 (dealflow vendor test)"
     assert all(p.stat().st_size > 1000 for p in shots.taken)
