@@ -39,6 +39,7 @@ CLIENT_KINDS = frozenset(
     {
         EmailKind.SOW_SENT,
         EmailKind.SIGN_REMINDER,
+        EmailKind.AMENDMENT_PROPOSED,
         EmailKind.PAYMENT_LINK,
         EmailKind.FUND_REMINDER,
         EmailKind.PAYMENT_RECEIVED,

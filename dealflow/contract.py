@@ -21,11 +21,14 @@ from temporalio.common import (
 )
 
 from dealflow.messages import (
+    AcceptAmendment,
     ApproveMilestone,
     CancelDeal,
+    DeclineAmendment,
     DealStage,
     MilestoneState,
     OpenDispute,
+    ProposeAmendment,
     RequestRevision,
     ResolveDispute,
     SettleReversal,
@@ -46,6 +49,10 @@ OPEN_DISPUTE: Final = "open_dispute"
 RESOLVE_DISPUTE: Final = "resolve_dispute"
 SETTLE_REVERSAL: Final = "settle_reversal"
 CANCEL_DEAL: Final = "cancel_deal"
+# Change orders: the operator or the vendor proposes new terms, the client accepts or declines.
+PROPOSE_AMENDMENT: Final = "propose_amendment"
+ACCEPT_AMENDMENT: Final = "accept_amendment"
+DECLINE_AMENDMENT: Final = "decline_amendment"
 
 #: Signal: a signature-verified Stripe webhook, as a hint the workflow checks against Stripe.
 STRIPE_EVENT: Final = "stripe_event"
@@ -64,6 +71,9 @@ ACTIONS: Final[dict[str, type[BaseModel]]] = {
     RESOLVE_DISPUTE: ResolveDispute,
     SETTLE_REVERSAL: SettleReversal,
     CANCEL_DEAL: CancelDeal,
+    PROPOSE_AMENDMENT: ProposeAmendment,
+    ACCEPT_AMENDMENT: AcceptAmendment,
+    DECLINE_AMENDMENT: DeclineAmendment,
 }
 
 #: Milestone states in which the client's money is at stake, so a dispute can be opened.
@@ -86,6 +96,11 @@ class EventKind(StrEnum):
     SIGNATURE = "signature"
     SIGNED = "signed"
     SIGNING_CERTIFICATE = "signing_certificate"
+    AMENDMENT_PROPOSED = "amendment_proposed"
+    AMENDMENT_ACCEPTED = "amendment_accepted"
+    AMENDMENT_DECLINED = "amendment_declined"
+    #: A milestone added, changed or removed by an accepted amendment.
+    MILESTONE_AMENDED = "milestone_amended"
     AWAITING_FUNDING = "awaiting_funding"
     PAYMENT_LINK = "payment_link"
     PAYMENT_LINK_EXPIRED = "payment_link_expired"

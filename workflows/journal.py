@@ -93,6 +93,14 @@ class Journal:
         #: it begins: the first change to show needs the read-model row, not an upsert.
         self._started_as = self._start_attributes() if publish_on_flush else None
         self._batches: list[asyncio.Task[LedgerWriteResult]] = []
+        #: An amendment changed the contract: the next flush shows it even if stage and money
+        #: did not change.
+        self._terms_changed = False
+
+    def amend(self, spec: DealSpec) -> None:
+        """The deal's terms changed (an accepted amendment): publish its new contract amount."""
+        self._spec = spec
+        self._terms_changed = True
 
     def record(
         self, source: Source, kind: EventKind, message: str, milestone_key: str | None = None
@@ -142,10 +150,11 @@ class Journal:
         """Search attributes and the read-model row, whenever the stage or the money changed."""
         view = self._view()
         shown = (view.stage, view.collected)
-        if self._published == shown:
+        if self._published == shown and not self._terms_changed:
             return
         stage_changed = self._published is None or self._published[0] != view.stage
         self._published = shown
+        self._terms_changed = False
         spec = self._spec
         if shown != self._started_as:
             updates = search_attribute_updates(

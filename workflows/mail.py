@@ -23,6 +23,8 @@ SUBJECTS: dict[EmailKind, str] = {
     K.SIGN_REMINDER: "Reminder: the statement of work for {deal_title} awaits your signature",
     K.VENDOR_SIGN_REQUEST: "Statement of work to countersign: {deal_title}",
     K.SOW_SIGNED: "Signed by every party: {deal_title} (signing certificate attached)",
+    K.AMENDMENT_PROPOSED: "Change order to review: {deal_title}, version {version}",
+    K.AMENDMENT_ANSWERED: "Change order {version} answered: {deal_title}",
     K.PAYMENT_LINK: "Payment link for {milestone_title} ({amount_display})",
     K.FUND_REMINDER: "Reminder: {milestone_title} awaits payment ({amount_display})",
     K.PAYMENT_RECEIVED: "Payment received for {milestone_title}",
@@ -49,6 +51,10 @@ KIND_KEYS: dict[EmailKind, frozenset[str]] = {
         {"sow", "sow_sha256", "milestones", "total_display", "reminder"}
     ),
     K.SOW_SIGNED: frozenset({"sow_sha256", "sow_version", "certificate_sha256"}),
+    K.AMENDMENT_PROPOSED: frozenset(
+        {"version", "sow_sha256", "reason", "proposed_by", "changes", "total_before", "total_after"}
+    ),
+    K.AMENDMENT_ANSWERED: frozenset({"version", "accepted", "sow_sha256", "reason"}),
     K.PAYMENT_LINK: frozenset({"checkout_url", "checkout_expires_at"}),
     K.FUND_REMINDER: frozenset({"checkout_url", "checkout_expires_at"}),
     K.DELIVERABLE_READY: frozenset({"summary", "artifacts", "review_deadline"}),
@@ -72,6 +78,8 @@ DEAL_KINDS = frozenset(
         K.SIGN_REMINDER,
         K.VENDOR_SIGN_REQUEST,
         K.SOW_SIGNED,
+        K.AMENDMENT_PROPOSED,
+        K.AMENDMENT_ANSWERED,
         K.DEAL_CANCELLED,
         K.DEAL_EXPIRED,
         K.DEAL_COMPLETED,

@@ -61,6 +61,9 @@ class MilestoneRun(MilestoneProgress):
     replace_at: datetime | None = None
     #: The next look at a bank debit being collected (PROCESSING).
     processing_check_at: datetime | None = None
+    #: An accepted amendment re-priced the milestone while its payment link was out: the link
+    #: is to be replaced by one for the new amount.
+    terms_changed: bool = False
 
     # money
     charge_id: str | None = None

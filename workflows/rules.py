@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import get_args
 
+from pydantic import ValidationError
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -23,13 +24,15 @@ with workflow.unsafe.imports_passed_through():
         OpenDispute,
         PaymentIntentState,
         PaymentKind,
+        ProposeAmendment,
         RequestRevision,
         ResolveDispute,
         SettleReversal,
         SignSow,
+        SowVersion,
         SubmitDeliverable,
     )
-    from dealflow.models import CancelRefund
+    from dealflow.models import CancelRefund, DealSpec
     from dealflow.signers import Signer
     from workflows.journal import Source
     from workflows.milestone import MilestoneRun
@@ -169,6 +172,75 @@ def settle_reversal_refusal(milestones: Milestones, settle: SettleReversal) -> s
         return f"milestone_key: '{m.key}' owes no refused transfer reversal"
     if m.settlement is not None:
         return "a settlement of this reversal is already being carried out"
+    return None
+
+
+# ---------------------------------------------------------------------- change orders
+
+#: Milestone states an amendment may change or remove: none of the client's money is held yet.
+AMENDABLE = frozenset({S.PENDING, S.AWAITING_FUNDING})
+
+
+def amended_spec(spec: DealSpec, proposal: ProposeAmendment) -> DealSpec | str:
+    """The deal's spec with the proposal's terms, validated as a spec is; or what is wrong."""
+    terms = {"milestones": [m.model_dump() for m in proposal.milestones]}
+    if proposal.sow is not None:
+        terms["sow"] = proposal.sow
+    try:
+        return DealSpec.model_validate({**spec.model_dump(), **terms})
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        return f"{where}: {first['msg']}" if where else str(first["msg"])
+
+
+def amendment_refusal(
+    stage: DealStage, milestones: Milestones, spec: DealSpec, proposal: ProposeAmendment
+) -> str | None:
+    """New terms change only milestones no money is held for (adding, removing, re-pricing,
+    re-dating them) and the SOW text; every other milestone is given unchanged, a removed one
+    never comes back, and the terms must change."""
+    if stage is DealStage.SOW_SENT:
+        return "the statement of work is not signed yet; an amendment changes a signed deal"
+    amended = amended_spec(spec, proposal)
+    if isinstance(amended, str):
+        return amended
+    proposed = {m.key: m for m in amended.milestones}
+    current = {m.key for m in spec.milestones}
+    for key, m in milestones.items():
+        new = proposed.get(key)
+        if key not in current:
+            if new is not None:
+                return f"milestones: '{key}' was removed by an earlier amendment; new work needs a new key"
+        elif m.state not in AMENDABLE and new != m.spec:
+            return (
+                f"milestones: '{m.title}' is {m.state.value}; an amendment cannot change or "
+                "remove it (give it unchanged)"
+            )
+    if amended.milestones == spec.milestones and amended.sow == spec.sow:
+        return "the proposed terms are the terms in force; nothing would change"
+    return None
+
+
+def answer_refusal(
+    versions: Sequence[SowVersion], version: int, consent: bool | None, sow_sha256: str | None
+) -> str | None:
+    """An answer is to the proposal that awaits it, by number: a superseded, declined or
+    unknown version says so; an acceptance needs consent and the hash of what was shown."""
+    asked = next((v for v in versions if v.number == version), None)
+    if asked is None:
+        return f"version: this deal has no version {version} (it has 1 to {len(versions)})"
+    if asked.superseded_by is not None:
+        return f"version {version} is superseded by version {asked.superseded_by}"
+    if asked.state != "proposed":
+        return f"version {version} is {asked.state}; no answer is awaited"
+    if consent is False:
+        return "consent: the signer must consent to sign electronically"
+    if sow_sha256 is not None and sow_sha256 != asked.sow_sha256:
+        return (
+            f"sow_sha256: the terms you saw are not version {version}'s "
+            f"(hash mismatch: expected {asked.sow_sha256})"
+        )
     return None
 
 

@@ -3,6 +3,7 @@ inputs and results of every activity. One model per message, so each can evolve 
 
     stages     where a deal and its milestones are
     actions    the human actions and their answer
+    amendments  change orders: proposals, answers and the numbered SOW versions
     certificates  the signing certificate of a countersigned SOW
     payments   the Stripe event signal and the payment activities' messages
     disputes   the evidence that answers a chargeback
@@ -17,6 +18,7 @@ Every name a module lists in its `__all__` is importable from `dealflow.messages
 
 from dealflow.messages import (
     actions,
+    amendments,
     certificates,
     disputes,
     ledger,
@@ -28,6 +30,7 @@ from dealflow.messages import (
     summary,
 )
 from dealflow.messages.actions import *
+from dealflow.messages.amendments import *
 from dealflow.messages.certificates import *
 from dealflow.messages.disputes import *
 from dealflow.messages.ledger import *
@@ -40,6 +43,7 @@ from dealflow.messages.summary import *
 
 __all__ = (
     actions.__all__
+    + amendments.__all__
     + certificates.__all__
     + disputes.__all__
     + ledger.__all__

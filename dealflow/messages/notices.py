@@ -36,6 +36,10 @@ class EmailKind(StrEnum):
     VENDOR_SIGN_REQUEST = "vendor_sign_request"
     #: Every party signed: to each, with the signing certificate attached.
     SOW_SIGNED = "sow_signed"
+    #: A change order to the client: old and new terms side by side, to accept or decline.
+    AMENDMENT_PROPOSED = "amendment_proposed"
+    #: The client's answer to a change order, to both parties.
+    AMENDMENT_ANSWERED = "amendment_answered"
     PAYMENT_LINK = "payment_link"
     FUND_REMINDER = "fund_reminder"
     PAYMENT_RECEIVED = "payment_received"
@@ -71,6 +75,9 @@ class EmailInput(Message):
     - sow_sent: sow, sow_sha256, milestones [{title, amount_display, due}], total_display
     - vendor_sign_request: the same as sow_sent, and reminder (0 for the request, then 1, 2 ...)
     - sow_signed: sow_sha256, sow_version, certificate_sha256 (the certificate PDF attached)
+    - amendment_proposed: version, sow_sha256, reason, proposed_by, changes [{key, before,
+      after}], total_before, total_after; amendment_answered: version, accepted (bool),
+      sow_sha256, reason
     - payment_link, fund_reminder: checkout_url, checkout_expires_at (ISO text)
     - deliverable_ready: summary, artifacts [{name, url, sha256}], review_deadline (ISO text)
     - debit_failed: reason (Stripe's, why the bank debit failed)

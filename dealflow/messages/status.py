@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from dealflow.messages.actions import Artifact
+from dealflow.messages.amendments import SowVersion
 from dealflow.messages.base import Message
 from dealflow.messages.stages import DealStage, MilestoneState
 from dealflow.signers import Signer
@@ -123,6 +124,10 @@ class DealStatus(Message):
     awaiting_signature: Signer | None = None
     #: SHA-256 of the signing certificate PDF, once every party signed a countersigned SOW.
     certificate_sha256: str | None = None
+    #: The version of the SOW and its terms in force (`sow_sha256` is its hash), and every
+    #: version, numbered, with proposals (change orders) and their answers.
+    sow_version: int = 1
+    sow_versions: list[SowVersion] = Field(default_factory=list)
     milestones: list[MilestoneStatus]
     money: MoneyTotals
     timeline: list[TimelineEntry]

@@ -39,6 +39,9 @@ REQUIRED_KEYS: dict[EmailKind, set[str]] = {
     EmailKind.VENDOR_SIGN_REQUEST: ALWAYS
     | {"sow", "sow_sha256", "milestones", "total_display", "reminder"},
     EmailKind.SOW_SIGNED: ALWAYS | {"sow_sha256", "sow_version", "certificate_sha256"},
+    EmailKind.AMENDMENT_PROPOSED: ALWAYS
+    | {"version", "sow_sha256", "reason", "proposed_by", "changes", "total_before", "total_after"},
+    EmailKind.AMENDMENT_ANSWERED: ALWAYS | {"version", "accepted", "sow_sha256", "reason"},
     EmailKind.PAYMENT_LINK: ALWAYS | MILESTONE | {"checkout_url", "checkout_expires_at"},
     EmailKind.FUND_REMINDER: ALWAYS | MILESTONE | {"checkout_url", "checkout_expires_at"},
     EmailKind.PAYMENT_RECEIVED: ALWAYS | MILESTONE,
@@ -83,6 +86,12 @@ FULL_CONTEXT: dict[str, Any] = {
     "reminder": 0,
     "sow_version": 1,
     "certificate_sha256": "c" * 64,
+    "version": 2,
+    "proposed_by": "vendor",
+    "changes": [{"key": "concepts", "before": "$1,250.00", "after": "$1,500.00"}],
+    "total_before": "$2,000.00",
+    "total_after": "$2,250.00",
+    "accepted": True,
     "checkout_url": "https://checkout.example.test/c/pay_123",
     "checkout_expires_at": "2026-12-02T10:00:00+00:00",
     "summary": "Concepts A, B and C attached.",

@@ -14,20 +14,23 @@ from dealflow.messages import (
     PaymentIntentState,
     PaymentKind,
 )
-from dealflow.models import CancelRefund, Milestone
+from dealflow.models import CancelRefund, DealSpec, Milestone
 from workflows.milestone import MilestoneRun, PendingResolution
 from workflows.rules import (
+    AMENDABLE,
     FIRST_POLL,
     StopRequest,
+    amendment_refusal,
+    answer_refusal,
     approve_refusal,
     confirmed_money,
     deal_refusal,
     dispute_refusal,
     next_poll_interval,
+    next_signer,
     payment_owner_problem,
     resolve_refusal,
     revision_refusal,
-    next_signer,
     sign_refusal,
     source,
     span,
@@ -258,3 +261,83 @@ def test_the_vendor_gives_back_their_share_of_a_refund_after_release(
     returned: int, released: int, fee: int, reversed: int, back: int
 ) -> None:
     assert vendor_share_back(returned, released, fee, reversed) == back
+
+
+# ---------------------------------------------------------------------- change orders
+
+
+def spec_of(milestones: dict[str, MilestoneRun]) -> DealSpec:
+    return DealSpec.model_validate(
+        {
+            "deal_id": "rules-deal",
+            "title": "Rules",
+            "currency": "usd",
+            "client": {"name": "Ada", "email": "ada@client.example"},
+            "vendor": {"name": "Vera", "email": "vera@vendor.example"},
+            "sow": "Design and build the site described in the brief.",
+            "milestones": [m.spec.model_dump() for m in milestones.values()],
+        }
+    )
+
+
+def amend(milestones: dict[str, MilestoneRun], *changed: dict[str, object], drop: str = "") -> actions.ProposeAmendment:
+    terms = {m.key: m.spec.model_dump(exclude_none=True) for m in milestones.values() if m.key != drop}
+    for change in changed:
+        terms[str(change["key"])] = {**terms.get(str(change["key"]), {}), **change}
+    return actions.ProposeAmendment.model_validate({"reason": "why", "milestones": list(terms.values())})
+
+
+@pytest.mark.parametrize("state", sorted(AMENDABLE))
+def test_milestones_no_money_is_held_for_may_be_re_priced_or_removed(state: MilestoneState) -> None:
+    milestones = runs(state)
+    spec = spec_of(milestones)
+    assert amendment_refusal(DealStage.IN_PROGRESS, milestones, spec, amend(milestones, {"key": "m1", "amount": 5})) is None
+    assert amendment_refusal(DealStage.IN_PROGRESS, milestones, spec, amend(milestones, drop="m1")) is None
+
+
+@pytest.mark.parametrize(
+    "state", sorted(set(MilestoneState) - AMENDABLE - {S.CANCELLED, S.REFUNDED})
+)
+def test_funded_released_or_disputed_milestones_never_change(state: MilestoneState) -> None:
+    milestones = runs(state)
+    spec = spec_of(milestones)
+    locked = f"milestones: 'Design' is {state.value}; an amendment cannot change or remove it (give it unchanged)"
+    assert amendment_refusal(DealStage.IN_PROGRESS, milestones, spec, amend(milestones, {"key": "m1", "amount": 5})) == locked
+    assert amendment_refusal(DealStage.IN_PROGRESS, milestones, spec, amend(milestones, drop="m1")) == locked
+    assert amendment_refusal(DealStage.IN_PROGRESS, milestones, spec, amend(milestones, {"key": "m2", "amount": 5})) is None
+
+
+def test_an_amendment_needs_a_signed_deal_a_change_and_no_removed_key_back() -> None:
+    milestones = runs(S.RELEASED)
+    spec = spec_of(milestones)
+    assert amendment_refusal(DealStage.SOW_SENT, milestones, spec, amend(milestones, {"key": "m2", "amount": 5})) == (
+        "the statement of work is not signed yet; an amendment changes a signed deal"
+    )
+    assert amendment_refusal(DealStage.IN_PROGRESS, milestones, spec, amend(milestones)) == (
+        "the proposed terms are the terms in force; nothing would change"
+    )
+    milestones["m2"].state = S.CANCELLED
+    without_m2 = spec.model_copy(update={"milestones": spec.milestones[:1]})
+    back = amend(milestones, {"key": "m2", "amount": 5})
+    assert amendment_refusal(DealStage.IN_PROGRESS, milestones, without_m2, back) == (
+        "milestones: 'm2' was removed by an earlier amendment; new work needs a new key"
+    )
+    added = amend(milestones, {"key": "m3", "title": "Extra", "amount": 5, "due_in_days": 3}, drop="m2")
+    assert amendment_refusal(DealStage.IN_PROGRESS, milestones, without_m2, added) is None
+
+
+def test_an_answer_is_to_the_proposal_awaiting_it() -> None:
+    def version(number: int, state: str, superseded_by: int | None = None) -> actions.SowVersion:
+        return actions.SowVersion(
+            number=number, state=state, sow="text", sow_sha256=str(number) * 64, milestones=[],
+            total_amount=0, superseded_by=superseded_by,
+        )
+
+    versions = [version(1, "current"), version(2, "superseded", 3), version(3, "proposed"), version(4, "declined")]
+    assert answer_refusal(versions, 3, True, "3" * 64) is None
+    assert answer_refusal(versions, 3, None, None) is None
+    assert answer_refusal(versions, 2, True, None) == "version 2 is superseded by version 3"
+    assert answer_refusal(versions, 4, True, None) == "version 4 is declined; no answer is awaited"
+    assert answer_refusal(versions, 9, True, None) == "version: this deal has no version 9 (it has 1 to 4)"
+    assert answer_refusal(versions, 3, False, None) == "consent: the signer must consent to sign electronically"
+    assert answer_refusal(versions, 3, True, "0" * 64).startswith("sow_sha256: the terms you saw are not version 3's")

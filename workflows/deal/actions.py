@@ -2,7 +2,7 @@
 senders) and as an update with a validator (the portal and the APIs, so the person gets an
 answer and a double click is deduplicated by update id), and both take one path.
 
-`action_handlers` writes the 21 handlers from the contract's table of actions, so a new action
+`action_handlers` writes three handlers per action (33) from the contract's table of actions, so a new action
 is a line in `dealflow.contract.ACTIONS` and a row in the workflow's table of `Action`s, not
 three more methods. An update that is not valid now is refused by its validator with the
 reason; an invalid signal is only recorded.

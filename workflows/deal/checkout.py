@@ -32,9 +32,15 @@ class Checkout:
         self.payments = payments
 
     async def funding_phase(self, m: MilestoneRun) -> None:
+        """Open a payment link and wait for the money; a link whose amount an accepted
+        amendment changed (`terms_changed`) is closed, and the next phase opens a new one."""
         await self._open(m)
-        await self.ctx.timers.run(lambda: m.state is S.AWAITING_FUNDING, lambda: self._timers(m))
-        if m.state is not S.AWAITING_FUNDING:
+        await self.ctx.timers.run(
+            lambda: m.state is S.AWAITING_FUNDING and not m.terms_changed,
+            lambda: self._timers(m),
+        )
+        if m.state is not S.AWAITING_FUNDING or m.terms_changed:
+            m.terms_changed = False
             async with self.ctx.stripe_turn():
                 await self.payments.close_checkout(m)
 

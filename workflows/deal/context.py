@@ -84,6 +84,8 @@ DISPUTES_AND_DEBITS = "disputes-answered-bank-debits"
 #: continues as new when Temporal suggests it. Each change it guards reads `ctx.deal_terms`.
 #: Countersignature: the spec's `signing_order` may have the vendor sign too, first or second;
 #: work starts once both signed, and a signing certificate is issued and mailed to both.
+#: Change orders: amendments re-price, re-date, add or remove milestones not yet funded and
+#: change the SOW, as numbered versions the client accepts (signs) or declines.
 DEAL_TERMS = "deal-terms-and-parties"
 
 
@@ -123,6 +125,13 @@ class DealContext:
         return self.lean or workflow.patched(STRIPE_HINTS_VERIFIED)
 
     # ------------------------------------------------------------------ the deal's state
+
+    def amend(self, spec: DealSpec, sow_sha256: str) -> None:
+        """New terms in force (an accepted amendment): the spec, the hash the deal stands on,
+        and what the journal publishes (the contract's amount)."""
+        self.spec = spec
+        self.sow_sha256 = sow_sha256
+        self.journal.amend(spec)
 
     def request_stop(self, stage: DealStage, reason: str, source: Source) -> None:
         """Ask the deal to stop (the first request wins); `run` winds it down."""

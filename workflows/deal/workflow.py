@@ -26,9 +26,12 @@ with workflow.unsafe.imports_passed_through():
     import email_validator  # noqa: F401
 
     from dealflow.contract import (
+        ACCEPT_AMENDMENT,
         APPROVE_MILESTONE,
         CANCEL_DEAL,
+        DECLINE_AMENDMENT,
         OPEN_DISPUTE,
+        PROPOSE_AMENDMENT,
         REQUEST_REVISION,
         RESOLVE_DISPUTE,
         SETTLE_REVERSAL,
@@ -51,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
     from dealflow.models import DealSpec
     from workflows import rules
     from workflows.deal.actions import Action, Actions, action_handlers
+    from workflows.deal.amendments import Amendments
     from workflows.deal.capture import Capture
     from workflows.deal.chargebacks import Chargebacks
     from workflows.deal.checkout import Checkout
@@ -77,6 +81,7 @@ class DealWorkflow:
     def __init__(self, spec: DealSpec) -> None:
         ctx = self._ctx = DealContext(spec)
         self._signing = signing = Signing(ctx)
+        self._amendments = amendments = Amendments(ctx, signing)
         capture = Capture(ctx)
         refunds = Refunds(ctx)
         work = Work(ctx, capture)
@@ -130,6 +135,15 @@ class DealWorkflow:
                     reversals.settle,
                     while_stopping=True,
                 ),
+                PROPOSE_AMENDMENT: Action(
+                    lambda i: i.proposed_by, amendments.proposal_refusal, amendments.propose
+                ),
+                ACCEPT_AMENDMENT: Action(
+                    lambda _: "client", amendments.accept_refusal, amendments.accept
+                ),
+                DECLINE_AMENDMENT: Action(
+                    lambda _: "client", amendments.decline_refusal, amendments.decline
+                ),
             },
         )
 
@@ -141,10 +155,15 @@ class DealWorkflow:
             workflow.upsert_memo({"title": spec.title})
         self._signing.send_sow()
         await self._signing.await_signature()
-        for milestone in ctx.milestones.values():
-            if ctx.stop is not None:
-                break
-            await self._run_milestone(milestone)
+        if ctx.deal_terms:
+            # Amendments add, remove and reorder milestones while the deal runs.
+            while ctx.stop is None and (milestone := self._next_milestone()) is not None:
+                await self._run_milestone(milestone)
+        else:
+            for milestone in ctx.milestones.values():
+                if ctx.stop is not None:
+                    break
+                await self._run_milestone(milestone)
         if ctx.stop is not None:
             await self._wind_down.wind_down(ctx.stop)
         else:
@@ -152,6 +171,9 @@ class DealWorkflow:
             self._complete()
         await self._settle(legacy_ledger_writer)
         return self.status()
+
+    def _next_milestone(self) -> MilestoneRun | None:
+        return next((m for m in self._ctx.milestones.values() if m.state is S.PENDING), None)
 
     async def _run_milestone(self, m: MilestoneRun) -> None:
         """Drive one milestone through its phases until it is released or refunded."""
@@ -211,7 +233,9 @@ class DealWorkflow:
             sow_sha256=ctx.sow_sha256,
             livemode=ctx.livemode,
             signature=self._signing.signature,
-            signatures=self._signing.all_signatures(),
+            signatures=self._signing.all_signatures() + self._amendments.signatures,
+            sow_version=self._amendments.current.number,
+            sow_versions=list(self._amendments.versions),
             signing_order=list(self._signing.order),
             awaiting_signature=self._signing.awaiting(),
             certificate_sha256=self._signing.certificate_sha256,
