@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import Response
@@ -20,13 +21,15 @@ from bridge.inbox import InboxStatus
 from bridge.quarantine import QuarantinedLedgerRow, count_quarantined, list_quarantined
 from bridge.state import Bridge
 from dealflow.certificates import kept_certificate
-from dealflow.contract import CANCEL_DEAL, RESOLVE_DISPUTE, SETTLE_REVERSAL
+from dealflow.contract import CANCEL_DEAL, PROPOSE_AMENDMENT, RESOLVE_DISPUTE, SETTLE_REVERSAL
 from dealflow.messages import (
     ActionResult,
+    AmendmentTerms,
     CancelDeal,
     DealSnapshot,
     DealStage,
     DealStatus,
+    ProposeAmendment,
     ResolveDispute,
     SettleReversal,
 )
@@ -178,6 +181,8 @@ class _OperatorAction:
     body: type[BaseModel]
     id_source: str
     description: str
+    #: The update's input from the body (the body itself unless the operator is named in it).
+    build: Callable[[Any], BaseModel] = lambda body: body
 
 
 _OPERATOR_ACTIONS = (
@@ -193,6 +198,12 @@ _OPERATOR_ACTIONS = (
         "reversals/settle", SETTLE_REVERSAL, SettleReversal, "admin-settle-reversal",
         "Answer a transfer reversal Stripe refused: retry it now, or absorb it as the platform.",
     ),
+    _OperatorAction(
+        "amendments", PROPOSE_AMENDMENT, AmendmentTerms, "admin-amend",
+        "Propose a change order as the operator: the whole milestone list as it is to be (and the "
+        "SOW text if it changes); the client accepts or declines it on the portal.",
+        lambda body: ProposeAmendment(**dict(body), proposed_by="operator"),
+    ),
 )
 
 
@@ -204,7 +215,7 @@ def _add_operator_route(action: _OperatorAction) -> None:
         idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
     ) -> ActionResult:
         update_id = calls.update_id(action.id_source, idempotency_key)
-        return await calls.act(bridge, deal_id, action.update, body, update_id=update_id)
+        return await calls.act(bridge, deal_id, action.update, action.build(body), update_id=update_id)
 
     # The annotations are strings FastAPI resolves in this module; the body's model is the action's.
     endpoint.__annotations__["body"] = action.body

@@ -16,6 +16,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from bridge.errors import ApiError
 from dealflow.models import format_money
+from dealflow.versions import due_text
 
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
@@ -58,6 +59,7 @@ def _environment() -> Environment:
     env.filters["money"] = format_money
     env.filters["label"] = _label
     env.filters["when"] = _when
+    env.filters["due"] = due_text
     return env
 
 

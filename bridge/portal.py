@@ -32,8 +32,11 @@ from bridge.errors import ApiError, field_name
 from bridge.evidence import signer_evidence
 from bridge.pages import Pages
 from bridge.state import Bridge, BridgeState, portal_rate_limit
+from bridge.terms_view import VersionsView, side_by_side
 from dealflow.contract import (
+    ACCEPT_AMENDMENT,
     APPROVE_MILESTONE,
+    DECLINE_AMENDMENT,
     DISPUTABLE,
     OPEN_DISPUTE,
     REQUEST_REVISION,
@@ -41,7 +44,9 @@ from dealflow.contract import (
 )
 from dealflow.links import InvalidLink, PortalLink, verify_link
 from dealflow.messages import (
+    AcceptAmendment,
     ApproveMilestone,
+    DeclineAmendment,
     OpenDispute,
     RequestRevision,
     SignSow,
@@ -62,6 +67,7 @@ _FIELD_LABELS = {
     "milestone_key": "Milestone",
     "notes": "What should change",
     "reason": "Why",
+    "version": "Version",
     "nonce": "Form",
 }
 
@@ -89,6 +95,22 @@ class RevisionForm(MilestoneForm):
 
 
 class DisputeForm(MilestoneForm):
+    reason: str = ""
+
+
+class VersionForm(PortalForm):
+    """An answer to a change order names the version it answers."""
+
+    version: str = ""
+
+
+class AcceptForm(VersionForm):
+    full_name: str = ""
+    consent: bool = False
+    sow_sha256: str = ""
+
+
+class DeclineForm(VersionForm):
     reason: str = ""
 
 
@@ -132,6 +154,7 @@ async def deal_page(
     view: View,
     token: Annotated[str, Query()] = "",
     paid: Annotated[bool, Query()] = False,
+    version: Annotated[int | None, Query(ge=1, description="a version of the SOW to show")] = None,
 ) -> HTMLResponse:
     """The deal as the client sees it: SOW, milestones, pay links, deliverables, timeline (the
     vendor's link: the SOW, its signatures and the milestones, without the client's actions)."""
@@ -143,6 +166,9 @@ async def deal_page(
         raise ApiError(404, "We could not find this deal. It may have been withdrawn.") from error
     except DealUnavailable as error:
         raise ApiError(503, "Your deal cannot be shown right now; please reload in a minute.") from error
+    versions = VersionsView.of(status, version)
+    if versions.viewed is None:
+        raise ApiError(404, f"This deal has no version {version} of its statement of work.")
     csrf = form_token(bridge.settings.secret_key or "", deal_id, token)
 
     def hidden() -> Markup:
@@ -163,6 +189,11 @@ async def deal_page(
         hidden=hidden,
         disputable=DISPUTABLE,
         party=link.party,
+        versions=versions,
+        changes=side_by_side(versions.current, versions.proposed)
+        if versions.current and versions.proposed
+        else [],
+        link=portal_path(deal_id, token),
     )
 
 
@@ -242,6 +273,27 @@ def _signature(request: Request, form: SignForm, party: Signer) -> SignSow:
     )
 
 
+def _version(form: VersionForm) -> int:
+    try:
+        return int(form.version)
+    except ValueError as error:
+        raise _field_refusal("version", "reload the page: this form names no version") from error
+
+
+def _acceptance(request: Request, form: AcceptForm, _party: Signer) -> AcceptAmendment:
+    if not form.consent:
+        raise _Refusal(
+            422, "Please check the form", "Tick the box to agree to the new terms.", field="consent"
+        )
+    return AcceptAmendment(
+        version=_version(form),
+        signer_name=form.full_name.strip(),
+        consent=True,
+        sow_sha256=form.sow_sha256 or None,
+        **signer_evidence(request),
+    )
+
+
 @dataclass(frozen=True)
 class _Action:
     """One portal form: its path and route name, the update it sends, and the page after it."""
@@ -278,6 +330,15 @@ _ACTIONS = (
         "dispute", DisputeForm, OPEN_DISPUTE,
         lambda _, form, __: OpenDispute(milestone_key=form.milestone_key, reason=form.reason.strip(), opened_by="client"),
         "Dispute opened", "Open a dispute on a milestone; it pauses until an operator resolves it.",
+    ),
+    _Action(
+        "accept-amendment", AcceptForm, ACCEPT_AMENDMENT, _acceptance, "New terms signed",
+        "Accept a change order: a signature of its version (typed name, consent, IP, browser, time).",
+    ),
+    _Action(
+        "decline-amendment", DeclineForm, DECLINE_AMENDMENT,
+        lambda _, form, __: DeclineAmendment(version=_version(form), reason=form.reason.strip()),
+        "Change order declined", "Decline a change order; the terms in force stay as they are.",
     ),
 )
 

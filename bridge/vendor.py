@@ -1,5 +1,5 @@
-"""Vendor API: countersign a deal's statement of work, and hand in a milestone's deliverable for
-the client's review."""
+"""Vendor API: countersign a deal's statement of work, propose a change order, and hand in a
+milestone's deliverable for the client's review."""
 
 from __future__ import annotations
 
@@ -13,8 +13,15 @@ from bridge.auth import require_vendor
 from bridge.errors import ApiError
 from bridge.evidence import signer_evidence
 from bridge.state import Bridge
-from dealflow.contract import SIGN_SOW, SUBMIT_DELIVERABLE
-from dealflow.messages import ActionResult, Artifact, SignSow, SubmitDeliverable
+from dealflow.contract import PROPOSE_AMENDMENT, SIGN_SOW, SUBMIT_DELIVERABLE
+from dealflow.messages import (
+    ActionResult,
+    AmendmentTerms,
+    Artifact,
+    ProposeAmendment,
+    SignSow,
+    SubmitDeliverable,
+)
 
 router = APIRouter(prefix="/api/vendor", tags=["vendor"], dependencies=[Depends(require_vendor)])
 
@@ -77,4 +84,20 @@ async def sign_sow(
     )
     return await calls.act(
         bridge, deal_id, SIGN_SOW, message, update_id=calls.update_id("vendor-sign", idempotency_key)
+    )
+
+
+@router.post("/deals/{deal_id}/amendments", responses=_ERRORS)
+async def propose_amendment(
+    deal_id: str,
+    body: AmendmentTerms,
+    bridge: Bridge,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> ActionResult:
+    """Propose a change order: the whole milestone list as it is to be (and the SOW text if it
+    changes); milestones with money held must be given unchanged. The client accepts or
+    declines it on the portal."""
+    message = ProposeAmendment(**dict(body), proposed_by="vendor")
+    return await calls.act(
+        bridge, deal_id, PROPOSE_AMENDMENT, message, update_id=calls.update_id("vendor-amend", idempotency_key)
     )

@@ -150,6 +150,12 @@ def status(
             f"signed by {signed.signer_name} for the {signed.party} at {signed.signed_at:%Y-%m-%d %H:%M:%S} UTC"
             f" (SOW version {signed.sow_version}, IP {signed.ip or 'unknown'})"
         )
+    for version in result.sow_versions[1:]:
+        console.print(
+            f"SOW version {version.number}: {version.state}"
+            + (f" (superseded by {version.superseded_by})" if version.superseded_by else "")
+            + f", proposed by the {version.proposed_by}: {version.reason}"
+        )
     if result.awaiting_signature:
         console.print(f"awaiting the {result.awaiting_signature}'s signature")
     if result.certificate_sha256:

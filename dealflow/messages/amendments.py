@@ -11,18 +11,29 @@ from pydantic import Field
 from dealflow.messages.base import Message
 from dealflow.models import MAX_MILESTONES, Milestone, MultiLineText, SingleLineText, VerbatimText
 
-__all__ = ["AcceptAmendment", "DeclineAmendment", "ProposeAmendment", "SowVersion"]
+__all__ = [
+    "AcceptAmendment",
+    "AmendmentTerms",
+    "DeclineAmendment",
+    "ProposeAmendment",
+    "SowVersion",
+]
 
 
-class ProposeAmendment(Message):
+class AmendmentTerms(Message):
     """New terms for a signed deal: the whole milestone list as it is to be (a key left out is
     removed, a new key added, a changed one re-priced or re-dated) and, if it changes, the SOW
     text. Milestones already funded, released or disputed must be given unchanged."""
 
-    proposed_by: Literal["operator", "vendor"] = "operator"
     reason: MultiLineText = Field(min_length=1, max_length=2000)
     milestones: list[Milestone] = Field(min_length=1, max_length=MAX_MILESTONES)
     sow: MultiLineText | None = Field(default=None, min_length=20, max_length=100_000)
+
+
+class ProposeAmendment(AmendmentTerms):
+    """The terms, and who proposes them (the bridge says so from the key that sent them)."""
+
+    proposed_by: Literal["operator", "vendor"] = "operator"
 
 
 class AcceptAmendment(Message):

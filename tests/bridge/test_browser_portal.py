@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.async_api import Browser, Page
 
@@ -139,4 +140,56 @@ async def test_vendor_countersigns_on_their_own_link_in_chromium(stack: Stack, b
     await shots(page, "countersigned")
     await context.close()
     assert signed.signatures[-1].user_agent == "Mozilla/5.0 (dealflow vendor test)"
+    assert all(p.stat().st_size > 1000 for p in shots.taken)
+
+
+async def test_client_reviews_a_change_order_side_by_side_and_signs_it_in_chromium(
+    stack: Stack, browser: Browser, tmp_path: Path
+) -> None:
+    shots = Shots(tmp_path)
+    link = await open_deal(stack, "browser-amend")
+    context = await browser.new_context(viewport=PHONE, user_agent="Mozilla/5.0 (dealflow amendment test)")
+    page = await context.new_page()
+    await page.goto(link)
+    await page.fill("#full_name", "Casey Client")
+    await page.check("input[name=consent]")
+    await page.click("#sign-form button[type=submit]")
+    await wait_for_summary(stack, "browser-amend", lambda s: milestone(s, "build").state == MilestoneState.AWAITING_FUNDING, what="funding")
+    terms = {
+        "reason": "A smaller first milestone",
+        "milestones": [
+            {"key": "build", "title": "Build the site", "amount": 100000, "due_in_days": 10},
+            {"key": "polish", "title": "Polish and hand over", "amount": 30000, "due_in_days": 20},
+        ],
+    }
+    headers = {"Authorization": f"Bearer {stack.settings.admin_token}"}
+    async with httpx.AsyncClient(base_url=stack.bridge_url, headers=headers) as admin:
+        proposed = await admin.post("/api/deals/browser-amend/amendments", json=terms)
+        assert proposed.status_code == 200, proposed.text
+
+    await page.goto(link)
+    assert "Change order: version 2" in await page.inner_text("#amendment")
+    row = await page.inner_text("#terms-build")
+    assert "USD 1,200.00" in row and "USD 1,000.00" in row
+    assert await page.get_attribute("#terms-build", "class") == "changed"
+    assert await page.get_attribute("#terms-polish", "class") == "same"
+    assert await page.inner_text("#proposed-total") == "USD 1,300.00"
+    await shots(page, "change-order")
+    await page.fill("#amendment_name", "Casey Client")
+    await page.check("#accept-amendment-form input[name=consent]")
+    await page.click("#accept-amendment-form button[type=submit]")
+    assert "Version 2 is in force" in await page.inner_text("#result")
+
+    amended = await wait_for_status(stack, "browser-amend", lambda s: s.sow_version == 2, what="version 2")
+    assert amended.signatures[-1].user_agent == "Mozilla/5.0 (dealflow amendment test)"
+    await page.click("text=Back to your deal")
+    assert "signed by Casey Client" in await page.inner_text("#version-2")
+    await page.click("#version-1 a")
+    assert "is superseded by version 2" in await page.inner_text("#version-notice")
+    await shots(page, "superseded")
+    await wait_for_summary(
+        stack, "browser-amend", lambda s: milestone(s, "build").checkout_session_id is not None and s.milestones[0].amount == 100000,
+        what="a payment link for the new amount",
+    )
+    await context.close()
     assert all(p.stat().st_size > 1000 for p in shots.taken)

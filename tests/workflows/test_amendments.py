@@ -11,8 +11,8 @@ from temporalio.testing import WorkflowEnvironment
 from dealflow.contract import DEAL_AMOUNT_CENTS
 from dealflow.messages import (
     AcceptAmendment,
-    DeclineAmendment,
     DealStage,
+    DeclineAmendment,
     EmailKind,
     MilestoneState,
     ProposeAmendment,
