@@ -60,6 +60,11 @@ class Amendments:
     def current(self) -> SowVersion:
         return next(v for v in reversed(self.versions) if v.state == "current")
 
+    def client_signature(self) -> Signature | None:
+        """The client's signature of the terms in force: the last amendment they accepted, or
+        the SOW they first signed (the evidence a chargeback is answered with)."""
+        return self.signatures[-1] if self.signatures else self.signing.signature
+
     # ------------------------------------------------------------------ refusals
 
     def proposal_refusal(self, proposal: ProposeAmendment) -> str | None:

@@ -91,7 +91,7 @@ class DealWorkflow:
         release = Release(ctx, capture, disputes, reversals)
         debits = DebitWatch(ctx, payments)
         self._wind_down = wind_down = WindDown(ctx, payments, release, refunds, debits)
-        chargebacks = Chargebacks(ctx, lambda: signing.signature)
+        chargebacks = Chargebacks(ctx, amendments.client_signature)
         self._stripe_events = StripeEvents(ctx, payments, disputes, refunds, release, chargebacks)
         #: What drives a milestone on, by the state it is in.
         self._phases: dict[MilestoneState, Callable[[MilestoneRun], Awaitable[None]]] = {
