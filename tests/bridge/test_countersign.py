@@ -116,6 +116,25 @@ async def test_client_signs_then_the_vendor_countersigns_on_their_own_link(
         assert (await admin.get("/api/deals/no-such-deal/certificate")).status_code == 404
     assert (await http.get("/api/deals/cs-portal/certificate")).status_code == 401
 
+    terms = {
+        "reason": "a second page",
+        "milestones": [{"key": "build", "title": "Build the site", "amount": 120000, "due_in_days": 10},
+                       {"key": "polish", "title": "Polish and hand over", "amount": 40000, "due_in_days": 20}],
+    }
+    async with httpx.AsyncClient(base_url=stack.bridge_url, headers=admin_bearer) as admin:
+        assert (await admin.post("/api/deals/cs-portal/amendments", json=terms)).status_code == 200
+    vendor_view = await http.get(vendor_link)
+    assert "Change order: version 2" in vendor_view.text
+    assert "The client is asked to accept or decline it." in vendor_view.text
+    assert "accept-amendment-form" not in page_forms(vendor_view.text)
+    vendor_accepts = await http.post(
+        "/portal/cs-portal/accept-amendment",
+        data={**fields, "version": "2", "full_name": "Vera Vendor", "consent": "true"},
+        headers=BROWSER_HEADERS,
+    )
+    assert vendor_accepts.status_code == 403
+    assert "This link is the vendor&#39;s" in vendor_accepts.text
+
     out = tmp_path / "certificate.pdf"
     written = await dealflow_cli(stack, "certificate", "cs-portal", "-o", str(out))
     assert written.returncode == 0, written.stderr
