@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -103,9 +103,16 @@ class Journal:
         self._terms_changed = True
 
     def record(
-        self, source: Source, kind: EventKind, message: str, milestone_key: str | None = None
+        self,
+        source: Source,
+        kind: EventKind,
+        message: str,
+        milestone_key: str | None = None,
+        detail: dict[str, Any] | None = None,
     ) -> None:
-        """One timeline entry and its audit row; the search attributes follow any change."""
+        """One timeline entry and its audit row (with `detail` beside the message, for what the
+        ledger keeps in full: a signature's evidence, a version of the SOW); the search
+        attributes follow any change."""
         now = workflow.now()
         self.timeline.append(
             TimelineEntry(
@@ -120,7 +127,7 @@ class Journal:
                 kind=kind,
                 source=source,
                 occurred_at=now,
-                detail={"message": message},
+                detail={"message": message, **(detail or {})},
             )
         )
         if not self._publish_on_flush:

@@ -12,6 +12,7 @@ from devstack.stack import Stack
 from tests.bridge.test_countersign import dealflow_cli
 from tests.bridge_support import (
     BROWSER_HEADERS,
+    eventually,
     milestone,
     open_deal,
     page_forms,
@@ -90,6 +91,16 @@ async def test_a_change_order_from_the_vendor_is_accepted_on_the_portal(
     assert again.status_code == 409
     assert "version 2 is current; no answer is awaited" in again.text
     assert (await http.get(f"{link}&version=9")).status_code == 404
+
+
+    async def kept() -> list[str]:
+        rows = await stack.pool.fetch(
+            """SELECT detail->'version'->>'sow' AS sow FROM deal_events
+               WHERE deal_id = 'amend-portal' AND kind = 'amendment_proposed'"""
+        )
+        return [row["sow"] for row in rows]
+
+    assert await eventually(kept, what="version 2 in the ledger") == [new_terms["sow"]]
 
 
 async def test_the_operator_proposes_and_the_client_declines(stack: Stack, http: httpx.AsyncClient) -> None:

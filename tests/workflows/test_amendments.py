@@ -115,6 +115,12 @@ async def test_a_change_order_re_prices_removes_and_adds_milestones_once_accepte
     answered = deal.fake.mails(EmailKind.AMENDMENT_ANSWERED)
     assert sorted(m.to for m in answered) == ["Ada@client.example", "vera@vendor.example"]
     assert "Milestones:\n- m1: Milestone 1, USD 1,000.00" in terms_document(new_sow, changed, "usd")
+    kept = {e.kind: e.detail for e in deal.fake.ledger_events.values()}
+    assert kept["sow_sent"]["sow"] == spec.sow and kept["sow_sent"]["sow_version"] == 1
+    assert kept["amendment_proposed"]["version"]["sow"] == new_sow
+    assert kept["amendment_proposed"]["version"]["sow_sha256"] == final.sow_sha256
+    assert kept["amendment_accepted"]["signature"]["sow_version"] == 2
+    assert kept["amendment_accepted"]["signature"]["ip"] == "203.0.113.7"
 
 
 async def test_funded_milestones_never_change_and_answers_go_to_the_version_asked(

@@ -95,6 +95,11 @@ async def test_vendor_signs_first_then_the_client_and_both_get_the_certificate(
     assert kinds.count(EventKind.SIGNED) == 1
     kept = [e for e in deal.fake.ledger_events.values() if e.kind == EventKind.SIGNING_CERTIFICATE]
     assert status.certificate_sha256 in kept[0].detail["message"]
+    assert kept[0].detail["certificate_sha256"] == status.certificate_sha256
+    signatures = [e.detail["signature"] for e in deal.fake.ledger_events.values() if e.kind == EventKind.SIGNATURE]
+    assert sorted((s["party"], s["user_agent"]) for s in signatures) == [
+        ("client", "client-agent"), ("vendor", "vendor-agent")
+    ]
 
 
 async def test_client_first_then_vendor_reminded_and_work_waits_for_the_countersignature(

@@ -105,6 +105,7 @@ class Amendments:
             f"Amendment proposed by the {proposal.proposed_by}: version {number} "
             f"(SHA-256 {version.sow_sha256[:12]}…), total {ctx.money(before.total_amount)} → "
             f"{ctx.money(version.total_amount)}: {proposal.reason}",
+            detail={"version": version.model_dump(mode="json")},
         )
         ctx.notify(
             EmailKind.AMENDMENT_PROPOSED,
@@ -123,18 +124,17 @@ class Amendments:
     def accept(self, accept: AcceptAmendment) -> str:
         ctx = self.ctx
         version = next(v for v in self.versions if v.number == accept.version)
-        self.signatures.append(
-            Signature(
-                signer_name=accept.signer_name,
-                signed_at=workflow.now(),
-                sow_sha256=version.sow_sha256,
-                ip=accept.ip,
-                user_agent=accept.user_agent,
-                party="client",
-                sow_version=version.number,
-                consent=accept.consent,
-            )
+        signature = Signature(
+            signer_name=accept.signer_name,
+            signed_at=workflow.now(),
+            sow_sha256=version.sow_sha256,
+            ip=accept.ip,
+            user_agent=accept.user_agent,
+            party="client",
+            sow_version=version.number,
+            consent=accept.consent,
         )
+        self.signatures.append(signature)
         before = self.current
         before.state, before.superseded_by = "superseded", version.number
         version.state = "current"
@@ -143,6 +143,7 @@ class Amendments:
             EventKind.AMENDMENT_ACCEPTED,
             f"Amendment version {version.number} accepted and signed by {accept.signer_name} "
             f"(consent given; IP {accept.ip or 'unknown'}; SHA-256 {version.sow_sha256[:12]}…)",
+            detail={"signature": signature.model_dump(mode="json")},
         )
         self._enact(version)
         self._answered(version, accepted=True, reason="")
@@ -157,6 +158,7 @@ class Amendments:
             EventKind.AMENDMENT_DECLINED,
             f"Amendment version {version.number} declined"
             + (f": {decline.reason}" if decline.reason else ""),
+            detail={"version": version.number, "reason": decline.reason},
         )
         self._answered(version, accepted=False, reason=decline.reason)
         return f"Version {version.number} declined; version {self.current.number} stays in force."

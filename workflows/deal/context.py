@@ -201,9 +201,14 @@ class DealContext:
     # ------------------------------------------------------------------ recording
 
     def record(
-        self, source: Source, kind: EventKind, message: str, m: MilestoneRun | None = None
+        self,
+        source: Source,
+        kind: EventKind,
+        message: str,
+        m: MilestoneRun | None = None,
+        detail: dict[str, Any] | None = None,
     ) -> None:
-        self.journal.record(source, kind, message, m.key if m else None)
+        self.journal.record(source, kind, message, m.key if m else None, detail)
 
     def anomaly(self, message: str, m: MilestoneRun | None = None) -> None:
         self.journal.anomaly(message, m.key if m else None)

@@ -80,12 +80,23 @@ class Signing:
         now = workflow.now()
         self._deadline = now + ctx.policy.sign_window
         self._next_reminder_at = now + ctx.policy.reminder_interval
+        # The ledger keeps version 1 in full, as it keeps each later version (`Amendments`).
+        version = (
+            {
+                "sow_version": 1,
+                "sow": ctx.spec.sow,
+                "milestones": [m.model_dump(mode="json") for m in ctx.spec.milestones],
+            }
+            if ctx.deal_terms
+            else None
+        )
         if self.order[0] == "vendor":
             ctx.record(
                 "workflow",
                 EventKind.SOW_SENT,
                 f"Statement of work sent to {ctx.spec.vendor.email} to sign first, then to "
                 f"{ctx.spec.client.email} (SHA-256 {ctx.sow_sha256[:12]}…)",
+                detail=version,
             )
             self._ask_vendor(0)
             return
@@ -94,6 +105,7 @@ class Signing:
             EventKind.SOW_SENT,
             f"Statement of work sent to {ctx.spec.client.email} for signature "
             f"(SHA-256 {ctx.sow_sha256[:12]}…)",
+            detail=version,
         )
         ctx.notify(EmailKind.SOW_SENT, "client", "sow_sent", **self._sow_context())
 
@@ -202,6 +214,7 @@ class Signing:
             f"Statement of work version {signature.sow_version} signed by "
             f"{signature.signer_name} for the {signature.party} "
             f"(consent given; IP {signature.ip or 'unknown'})",
+            detail={"signature": signature.model_dump(mode="json")},
         )
         awaited = self.awaiting()
         if awaited == "vendor":
@@ -255,6 +268,7 @@ class Signing:
             EventKind.SIGNING_CERTIFICATE,
             f"Signing certificate of statement of work version {version} issued "
             f"(SHA-256 {result.sha256})",
+            detail={"sow_version": version, "certificate_sha256": result.sha256},
         )
         attachment = EmailAttachment(
             filename=f"signing-certificate-{certificate.deal_id}-v{version}.pdf",
