@@ -108,6 +108,7 @@ async def list_deals(
     bridge: Bridge,
     stage: DealStage | None = None,
     client: Annotated[EmailStr | None, Query(description="client email")] = None,
+    vendor_id: Annotated[str | None, Query(max_length=44, description="the vendor's record")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[
         str | None, Query(max_length=MAX_CURSOR_LENGTH, description="next_cursor of the previous page")
@@ -116,12 +117,14 @@ async def list_deals(
     """Newest deals first; follow `next_cursor` for the next page (null on the last one)."""
     after = _decode_cursor(cursor) if cursor else None
     rows = await bridge.pool.fetch(
-        """SELECT deal_id, workflow_id, title, client_email, vendor_email, currency, stage,
-                  amount_total, funded, released, refunded, livemode, demo, created_at, updated_at
+        """SELECT deal_id, workflow_id, title, client_email, vendor_email, vendor_id, currency,
+                  stage, amount_total, funded, released, refunded, livemode, demo, created_at,
+                  updated_at
            FROM deals
            WHERE ($1::text IS NULL OR stage = $1)
              AND ($2::text IS NULL OR lower(client_email) = lower($2))
              AND ($3::timestamptz IS NULL OR (created_at, deal_id) < ($3, $4))
+             AND ($6::text IS NULL OR vendor_id = $6)
            ORDER BY created_at DESC, deal_id DESC
            LIMIT $5""",
         stage.value if stage else None,
@@ -129,6 +132,7 @@ async def list_deals(
         after[0] if after else None,
         after[1] if after else None,
         limit + 1,
+        vendor_id,
     )
     deals = [DealRow(**dict(row)) for row in rows[:limit]]
     return DealPage(deals=deals, next_cursor=_encode_cursor(deals[-1]) if len(rows) > limit else None)

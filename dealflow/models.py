@@ -193,6 +193,11 @@ class Vendor(_Strict):
 
     name: SingleLineText = Field(min_length=1, max_length=200)
     email: EmailStr
+    vendor_id: str | None = Field(
+        default=None,
+        pattern=r"^ven_[a-z0-9]{1,40}$",
+        description="the vendor's record (`dealflow vendors add`): only their API key reaches the deal",
+    )
     fulfillment_url: HttpUrl | None = Field(
         default=None, description="where work orders are POSTed, signed with HMAC-SHA256"
     )

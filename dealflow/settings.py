@@ -83,6 +83,7 @@ class Settings(BaseSettings):
     temporal_ui_url: str = Field(default="http://localhost:8233", alias="DEALFLOW_TEMPORAL_UI_URL")
     secret_key: str | None = Field(default=None, alias="DEALFLOW_SECRET_KEY")
     admin_token: str | None = Field(default=None, alias="DEALFLOW_ADMIN_TOKEN")
+    #: Legacy, dev only: one vendor key for every deal (production refuses it; vendors have keys).
     vendor_token: str | None = Field(default=None, alias="DEALFLOW_VENDOR_TOKEN")
     #: Signs work orders POSTed to vendors (X-Dealflow-Signature); vendors verify with it.
     delivery_secret: str | None = Field(default=None, alias="DEALFLOW_DELIVERY_SECRET")
@@ -254,6 +255,11 @@ class Settings(BaseSettings):
             raise ConfigError(
                 f"STRIPE_API_BASE={self.stripe_api_base} is the offline sandbox, whose money is never "
                 "real; production calls Stripe (unset STRIPE_API_BASE)"
+            )
+        if self.vendor_token:
+            raise ConfigError(
+                "DEALFLOW_VENDOR_TOKEN is the legacy key that reaches every vendor's deals; "
+                "production gives each vendor their own key (`dealflow vendors add`): unset it"
             )
         if self.encrypt_payloads is False:
             raise ConfigError(

@@ -81,7 +81,6 @@ def _production_environment(
         "DEALFLOW_PUBLIC_URL": public_url,
         "DEALFLOW_SECRET_KEY": secrets.token_urlsafe(32),
         "DEALFLOW_ADMIN_TOKEN": "adm_" + secrets.token_urlsafe(32),
-        "DEALFLOW_VENDOR_TOKEN": "vnd_" + secrets.token_urlsafe(32),
         "DEALFLOW_DELIVERY_SECRET": "dlv_" + secrets.token_urlsafe(32),
         "DEALFLOW_PAYLOAD_KEYS": new_payload_key(),
     }

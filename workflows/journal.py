@@ -162,6 +162,7 @@ class Journal:
                 title=spec.title,
                 client_email=str(spec.client.email),
                 vendor_email=str(spec.vendor.email),
+                vendor_id=spec.vendor.vendor_id,
                 currency=spec.currency,
                 stage=view.stage,
                 amount_total=spec.total_amount,

@@ -3,6 +3,7 @@ inputs and results of every activity. One model per message, so each can evolve 
 
     stages     where a deal and its milestones are
     actions    the human actions and their answer
+    connect    a vendor's Stripe Connect account, as a payout sees it
     payments   the Stripe event signal and the payment activities' messages
     disputes   the evidence that answers a chargeback
     status     the `status` query's answer
@@ -16,6 +17,7 @@ Every name a module lists in its `__all__` is importable from `dealflow.messages
 
 from dealflow.messages import (
     actions,
+    connect,
     disputes,
     ledger,
     notices,
@@ -26,6 +28,7 @@ from dealflow.messages import (
     summary,
 )
 from dealflow.messages.actions import *
+from dealflow.messages.connect import *
 from dealflow.messages.disputes import *
 from dealflow.messages.ledger import *
 from dealflow.messages.notices import *
@@ -37,6 +40,7 @@ from dealflow.messages.summary import *
 
 __all__ = (
     actions.__all__
+    + connect.__all__
     + disputes.__all__
     + ledger.__all__
     + notices.__all__

@@ -107,6 +107,8 @@ class DealStatus(Message):
     stage: DealStage
     client_email: str
     vendor_email: str
+    #: The vendor's record (`spec.vendor.vendor_id`): only their key reaches this deal.
+    vendor_id: str | None = None
     sow_sha256: str
     livemode: bool | None = None
     signature: Signature | None = None

@@ -25,7 +25,6 @@ PRODUCTION = {
     "STRIPE_WEBHOOK_SECRET": "whsec_Jf83kVq0LmZx2TbN7yHd4WcR9pEs1gUa",
     "DEALFLOW_SECRET_KEY": GOOD,
     "DEALFLOW_ADMIN_TOKEN": "adm_Zr8Tq1wXe4Lc0VbN6yHm3KdP9sJf2GuA7oIi5",
-    "DEALFLOW_VENDOR_TOKEN": "vnd_Pk2Wn9Ex4Qh7Rz0Mc3Ty6Lb1Vd8Js5Gf",
     "DEALFLOW_DELIVERY_SECRET": "dlv_Hs5Ua8Ke1Xo4Ni7Wb0Yc3Qf6Tg9Rj2Lm",
     "DEALFLOW_PAYLOAD_KEYS": "k2026b:gfGr9WzHSbs/ZFplGZ6lyFVqx4Dw49kFXexTGe6J1x0=,k2026a:EAEcshPmN3Y7cR9Z5LMmDNg0du/8OoX96v2C9L6xsuo=",
 }
@@ -151,7 +150,7 @@ PRODUCTION_REFUSALS = {
     "DEALFLOW_SECRET_KEY=change-me-change-me-0123": "DEALFLOW_SECRET_KEY looks like a placeholder",
     "DEALFLOW_ADMIN_TOKEN=REPLACE_ME_REPLACE_ME_1234": "DEALFLOW_ADMIN_TOKEN looks like a placeholder",
     "STRIPE_API_KEY=sk_live_replace-me-later-0000": "STRIPE_API_KEY looks like a placeholder",
-    "DEALFLOW_VENDOR_TOKEN=" + "a1b2c3d4" * 4: "DEALFLOW_VENDOR_TOKEN has too little entropy",
+    "DEALFLOW_VENDOR_TOKEN=vnd_Pk2Wn9Ex4Qh7Rz0Mc3Ty6Lb1Vd8Js5Gf": "DEALFLOW_VENDOR_TOKEN is the legacy key",
     "STRIPE_WEBHOOK_SECRET=whsec_" + "1234567890" * 3: "STRIPE_WEBHOOK_SECRET has too little entropy",
     "DEALFLOW_DELIVERY_SECRET=dlv_" + "a" * 28: "DEALFLOW_DELIVERY_SECRET has too little entropy",
 }
@@ -222,7 +221,8 @@ BRIDGE = [sys.executable, "-m", "dealflow.cli", "bridge", "--port", "0"]
         (WORKER, {**PRODUCTION, "DEALFLOW_PAYLOAD_KEYS": ""}, "DEALFLOW_PAYLOAD_KEYS is not set"),
         (BRIDGE, {**PRODUCTION, "STRIPE_API_BASE": "http://127.0.0.1:12111"}, "is the offline sandbox"),
         (BRIDGE, {**PRODUCTION, "DEALFLOW_ADMIN_TOKEN": "REPLACE_ME_REPLACE_ME_1234"}, "DEALFLOW_ADMIN_TOKEN looks like a placeholder"),
-        (BRIDGE, {**PRODUCTION, "DEALFLOW_VENDOR_TOKEN": "a1b2c3d4" * 4}, "DEALFLOW_VENDOR_TOKEN has too little entropy"),
+        (BRIDGE, {**PRODUCTION, "DEALFLOW_DELIVERY_SECRET": "dlv_" + "a" * 28}, "DEALFLOW_DELIVERY_SECRET has too little entropy"),
+        (BRIDGE, {**PRODUCTION, "DEALFLOW_VENDOR_TOKEN": "vnd_Pk2Wn9Ex4Qh7Rz0Mc3Ty6Lb1Vd8Js5Gf"}, "DEALFLOW_VENDOR_TOKEN is the legacy key"),
     ],
 )
 def test_worker_and_bridge_in_production_stop_naming_what_is_missing_or_wrong(

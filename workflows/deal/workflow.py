@@ -212,6 +212,7 @@ class DealWorkflow:
             stage=ctx.stage,
             client_email=str(spec.client.email),
             vendor_email=str(spec.vendor.email),
+            vendor_id=spec.vendor.vendor_id,
             sow_sha256=ctx.sow_sha256,
             livemode=ctx.livemode,
             signature=self._signing.signature,
