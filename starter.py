@@ -18,13 +18,15 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from dealflow.console import deal_details, deal_summary
+from dealflow.db import create_pool, database_url
 from dealflow.contract import starting_search_attributes
 from dealflow.models import DealSpec
 from dealflow.process import run_and_exit
-from dealflow.settings import ConfigError, load_settings
+from dealflow.settings import ConfigError, Settings, load_settings
 from dealflow.specs import SpecError, load_spec
 from dealflow.telemetry import start_tracing
 from dealflow.temporal import connect, ui_link
+from dealflow.vendors import VendorProblem, check_deal_vendor
 from workflows.deal import DealWorkflow
 
 
@@ -54,6 +56,17 @@ async def start_deal(client: Client, spec: DealSpec, task_queue: str) -> Workflo
         ) from error
 
 
+async def check_vendor(settings: Settings, spec: DealSpec) -> None:
+    """A spec that names its vendor by id names one of `dealflow vendors list` (VendorProblem)."""
+    if spec.vendor.vendor_id is None:
+        return
+    pool = await create_pool(database_url(settings), max_size=1)
+    try:
+        await check_deal_vendor(pool, spec.vendor)
+    finally:
+        await pool.close()
+
+
 async def start_from_file(path: Path) -> int:
     """Validate, start and report; returns the process exit code."""
     try:
@@ -66,10 +79,14 @@ async def start_from_file(path: Path) -> int:
     try:
         settings = load_settings()
         start_tracing(settings, "dealflow-starter")
+        await check_vendor(settings, spec)
         client = await connect(settings)
         handle = await start_deal(client, spec, settings.task_queue)
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    except VendorProblem as error:
+        print(f"invalid deal spec {path}:\n  - {error}", file=sys.stderr)
         return 2
     except DealExists as error:
         print(f"refused: {error}", file=sys.stderr)

@@ -32,10 +32,12 @@ from dealflow.process import run_and_exit
 from dealflow.settings import ConfigError, load_settings
 from dealflow.specs import SpecError, parse_model
 from dealflow.temporal import connect
+from dealflow.vendors_cli import app as vendors_app
 from stripe_sandbox.config import DEFAULT_PORT as SANDBOX_PORT
 from stripe_sandbox.config import SandboxConfig
 
 app = typer.Typer(help="dealflow: client deals as durable Temporal workflows.", no_args_is_help=True)
+app.add_typer(vendors_app, name="vendors")
 console = Console()
 err = Console(stderr=True)
 
