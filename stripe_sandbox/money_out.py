@@ -76,7 +76,7 @@ class MoneyOut(BalanceTransactions, ConnectedAccounts):
         return refund
 
     def create_transfer(self, params: dict[str, Any]) -> Obj:
-        destination = self.connected_account(params["destination"], "destination")["id"]
+        destination = self.transfer_destination(params["destination"])["id"]
         if "source_transaction" in params:
             self._take_from_charge(params)
         else:
