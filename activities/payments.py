@@ -48,6 +48,7 @@ from activities.stripe_objects import (
     timestamp,
 )
 from dealflow.activity_timeouts import STRIPE
+from dealflow.connect import retrieve_payee
 from dealflow.links import PortalLinks
 from dealflow.messages import (
     ChargeState,
@@ -56,6 +57,7 @@ from dealflow.messages import (
     CreateCheckoutInput,
     DisputeState,
     ExpireCheckoutInput,
+    PayeeAccount,
     PaymentIntentAction,
     PaymentIntentState,
     RefundInput,
@@ -391,6 +393,13 @@ class PaymentActivities:
             currency=transfer.currency,
             livemode=transfer.livemode,
         )
+
+    @activity.defn
+    @heartbeating
+    async def retrieve_payee_account(self, account_id: str) -> PayeeAccount:
+        """Whether the vendor's connected account can receive a transfer now."""
+        with stripe_errors():
+            return await retrieve_payee(self._stripe, account_id)
 
     @activity.defn
     @heartbeating

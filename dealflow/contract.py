@@ -104,6 +104,9 @@ class EventKind(StrEnum):
     WORK_RESUMED = "work_resumed"
     APPROVED = "approved"
     RELEASED = "released"
+    #: The vendor's Stripe account cannot receive the payout yet; the deal waits for it.
+    PAYOUT_WAITING = "payout_waiting"
+    PAYOUT_ACCOUNT_READY = "payout_account_ready"
     TRANSFER_REVERSED = "transfer_reversed"
     LOSS_ABSORBED = "loss_absorbed"
     REVERSAL_REFUSED = "reversal_refused"

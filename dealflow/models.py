@@ -301,6 +301,8 @@ class Policy(_Strict):
     capture_before_lapse: Duration = timedelta(days=6)
     #: How long to wait for a payment webhook before asking Stripe directly.
     reconcile_after: Duration = timedelta(hours=1)
+    #: How often a payout waiting for the vendor's Stripe onboarding asks Stripe again.
+    payout_recheck: Duration = timedelta(hours=1)
     #: Lifetime of each Checkout Session. Stripe allows 30 minutes to 24 hours from when it
     #: receives the request; the 1-hour floor leaves the activity time to get there.
     checkout_session_ttl: Duration = timedelta(hours=24)

@@ -55,6 +55,7 @@ DEMO_POLICY = Policy(
     review_window=timedelta(seconds=300),
     reminder_interval=timedelta(seconds=120),
     reconcile_after=timedelta(seconds=30),
+    payout_recheck=timedelta(seconds=5),
     max_revisions=2,
     demo=True,
 )
