@@ -17,6 +17,7 @@ import stripe
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
+from bridge.connect_events import ACCOUNT_UPDATED, record_account_event
 from bridge.errors import ApiError
 from bridge.inbox import InboxStatus
 from bridge.state import Bridge, webhook_rate_limit
@@ -150,6 +151,8 @@ async def stripe_webhook(request: Request, bridge: Bridge) -> WebhookAck:
         bridge.metrics.webhooks.labels("duplicate").inc()
         return WebhookAck(event_id=signal.event_id, status="duplicate")
     bridge.metrics.webhooks.labels(stored.value).inc()
+    if signal.type == ACCOUNT_UPDATED:
+        await record_account_event(bridge.pool, event)
     if stored is InboxStatus.PENDING:
         bridge.relay.wake()
     return WebhookAck(event_id=signal.event_id, status=stored.value)

@@ -167,12 +167,14 @@ async def set_stripe_account(pool: asyncpg.Pool, vendor_id: str, account: PayeeA
 
 
 async def record_account(pool: asyncpg.Pool, account: PayeeAccount, seen_at: datetime | None) -> bool:
-    """What Stripe says of a vendor's account now (`seen_at`: the event's time; an older event
-    arriving late changes nothing). False when no vendor has this account."""
+    """What Stripe says of a vendor's account now. `seen_at` is an event's time: an event older
+    than the one recorded changes nothing; None (a read) is recorded whatever came before.
+    False when no vendor has this account."""
     status = await pool.execute(
         """UPDATE vendors SET transfers_active = $2, charges_enabled = $3, payouts_enabled = $4,
-                              requirements_due = $5, account_seen_at = coalesce($6, now())
-           WHERE stripe_account = $1 AND (account_seen_at IS NULL OR account_seen_at <= coalesce($6, now()))""",
+                              requirements_due = $5, account_seen_at = $6
+           WHERE stripe_account = $1
+             AND ($6::timestamptz IS NULL OR account_seen_at IS NULL OR account_seen_at <= $6)""",
         account.account_id,
         account.transfers_active,
         account.charges_enabled,

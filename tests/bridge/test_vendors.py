@@ -1,0 +1,133 @@
+"""Vendors as accounts through the admin and vendor APIs, on the whole stack: a vendor's key
+reaches only their deals (another vendor's is a 404 that changes nothing), rotated and revoked
+keys are 401s, the vendor page lists their deals, and Connect onboarding completes on the
+sandbox's hosted page, whose `account.updated` the bridge records."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from dealflow.messages import MilestoneState
+from devstack.stack import Stack
+from tests.bridge_support import (
+    ADMIN_BEARER,
+    BROWSER_HEADERS,
+    VENDOR_DELIVERABLE,
+    deal_status,
+    eventually,
+    milestone,
+    open_deal,
+    pay_milestone,
+    sign_in_portal,
+)
+
+
+@pytest.fixture
+async def http(stack: Stack):
+    admin = {"Authorization": f"Bearer {stack.settings.admin_token}"}
+    async with httpx.AsyncClient(base_url=stack.bridge_url, headers={**BROWSER_HEADERS, **admin}) as client:
+        yield client
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def add_vendor(http: httpx.AsyncClient, name: str, email: str) -> dict:
+    added = await http.post("/api/vendors", json={"name": name, "email": email})
+    assert added.status_code == 201, added.text
+    return added.json()
+
+
+def vendor_of(added: dict) -> dict:
+    record = added["vendor"]
+    return {"name": record["name"], "email": record["email"], "vendor_id": record["vendor_id"]}
+
+
+def deliverables(deal_id: str) -> str:
+    return f"/api/vendor/deals/{deal_id}/milestones/build/deliverables"
+
+
+async def test_a_vendor_key_reaches_only_its_vendors_deals(stack: Stack, http: httpx.AsyncClient) -> None:
+    vera = await add_vendor(http, "Vera Vendor", "vera@vendor.example")
+    bob = await add_vendor(http, "Bob Builder", "bob@builder.example")
+    assert vera["key"]["api_key"].startswith("dfv_") and vera["vendor"]["active_keys"] == 1
+    await open_deal(stack, "vera-deal", vendor=vendor_of(vera))
+    await sign_in_portal(http, await open_deal(stack, "bob-deal", vendor=vendor_of(bob)))
+    await pay_milestone(stack, "bob-deal", "build")
+    as_vera, as_bob = bearer(vera["key"]["api_key"]), bearer(bob["key"]["api_key"])
+
+    missing = await http.get("/api/vendor/deals/no-such-deal", headers=as_vera)
+    others = await http.get("/api/vendor/deals/bob-deal", headers=as_vera)
+    assert missing.status_code == others.status_code == 404
+    assert others.json()["error"] == {**missing.json()["error"], "message": "no deal 'bob-deal'"}
+    submitted = await http.post(deliverables("bob-deal"), json=VENDOR_DELIVERABLE, headers=as_vera)
+    assert submitted.status_code == 404, submitted.text
+    build = milestone(await deal_status(stack, "bob-deal"), "build")
+    assert (build.state, build.deliverables) == (MilestoneState.IN_PROGRESS, [])
+
+    own = await http.post(deliverables("bob-deal"), json=VENDOR_DELIVERABLE, headers=as_bob)
+    assert own.status_code == 200, own.text
+    assert (await http.get("/api/vendor/deals/vera-deal", headers=as_vera)).json()["vendor_id"] == vera["vendor"]["vendor_id"]
+
+    async def veras_deals() -> list[str]:
+        listed = await http.get("/api/vendor/deals", headers=as_vera)
+        return [d["deal_id"] for d in listed.json()]
+
+    assert await eventually(veras_deals, what="vera's deal in the read model") == ["vera-deal"]
+
+    vera_id, bob_id = vera["vendor"]["vendor_id"], bob["vendor"]["vendor_id"]
+    rotated = await http.post(f"/api/vendors/{vera_id}/keys")
+    assert rotated.status_code == 200
+    old = await http.get("/api/vendor/deals/vera-deal", headers=as_vera)
+    assert old.status_code == 401 and old.json()["error"]["code"] == "invalid_token"
+    assert (await http.get("/api/vendor/deals/vera-deal", headers=bearer(rotated.json()["api_key"]))).status_code == 200
+
+    revoked = await http.delete(f"/api/vendors/{bob_id}/keys")
+    assert revoked.json() == {"vendor_id": bob_id, "revoked_keys": 1}
+    after = await http.post(deliverables("bob-deal"), json=VENDOR_DELIVERABLE, headers=as_bob)
+    assert after.status_code == 401
+    listed = {v["vendor_id"]: v for v in (await http.get("/api/vendors")).json()}
+    assert listed[bob_id]["active_keys"] == 0 and listed[bob_id]["last_used_at"] is not None
+    assert (await http.get("/api/vendors/ven_nobody")).status_code == 404
+    twice = await http.post("/api/vendors", json={"name": "Vera Again", "email": "VERA@vendor.example"})
+    assert twice.status_code == 422 and twice.json()["error"]["field"] == "email"
+
+
+async def test_the_vendor_page_and_connect_onboarding(stack: Stack, http: httpx.AsyncClient) -> None:
+    vera = await add_vendor(http, "Vera Vendor", "vera@vendor.example")
+    vendor_id = vera["vendor"]["vendor_id"]
+    await open_deal(stack, "paged-deal", vendor=vendor_of(vera))
+    page_url = vera["page_url"]
+    page_path = urlsplit(page_url).path + "?" + urlsplit(page_url).query
+
+    async def listed() -> httpx.Response | None:
+        page = await http.get(page_path)
+        return page if 'data-deal="paged-deal"' in page.text else None
+
+    page = await eventually(listed, what="the deal on the vendor page")
+    assert page.status_code == 200 and 'data-ready="none"' in page.text
+    other = await add_vendor(http, "Bob Builder", "bob@builder.example")
+    borrowed = await http.get(page_path.replace(vendor_id, other["vendor"]["vendor_id"]))
+    assert borrowed.status_code == 403 and "paged-deal" not in borrowed.text
+
+    onboarded = await http.post(f"/api/vendors/{vendor_id}/onboard")
+    assert onboarded.status_code == 200, onboarded.text
+    account_id = onboarded.json()["account_id"]
+    page = await http.get(page_path)
+    assert 'data-ready="no"' in page.text and "external_account" in page.text
+    start = await http.get(page_path.replace(f"/vendor/{vendor_id}?", f"/vendor/{vendor_id}/onboarding?"))
+    assert start.status_code == 303 and "/connect/onboarding/" in start.headers["location"]
+    async with httpx.AsyncClient() as browser:
+        done = await browser.post(start.headers["location"])
+    assert done.status_code == 303 and urlsplit(done.headers["location"]).path == f"/vendor/{vendor_id}"
+
+    async def ready() -> bool:
+        record = (await http.get(f"/api/vendors/{vendor_id}")).json()
+        return record["stripe_account"] == account_id and record["transfers_active"] is True
+
+    await eventually(ready, what="account.updated recorded on the vendor")
+    assert 'data-ready="yes"' in (await http.get(page_path)).text
