@@ -32,6 +32,7 @@ SUBJECTS: dict[EmailKind, str] = {
     K.REVISION_REQUESTED: "Revision requested: {milestone_title}",
     K.APPROVED_RECEIPT: "Receipt {receipt_number}: {milestone_title} approved",
     K.PAYOUT_SENT: "Payout for {milestone_title} ({amount_display})",
+    K.PAYOUT_WAITING: "Your payout for {milestone_title} waits for your Stripe onboarding",
     K.DISPUTE_OPENED: "Dispute opened: {milestone_title}",
     K.DISPUTE_RESOLVED: "Dispute resolved: {milestone_title}",
     K.DISPUTE_EVIDENCE: "Chargeback {dispute_id} on {milestone_title}: answer due {due_by}",
@@ -55,6 +56,7 @@ KIND_KEYS: dict[EmailKind, frozenset[str]] = {
     ),
     K.APPROVED_RECEIPT: frozenset({"receipt_number", "released_display", "artifacts"}),
     K.PAYOUT_SENT: frozenset({"transfer_id", "platform_fee_display", "vendor_share_display"}),
+    K.PAYOUT_WAITING: frozenset({"reason", "recheck", "vendor_id"}),
     K.DEAL_CANCELLED: frozenset({"reason", "refunds"}),
     K.DEAL_EXPIRED: frozenset({"reason"}),
 }

@@ -43,6 +43,7 @@ class EmailKind(StrEnum):
     REVISION_REQUESTED = "revision_requested"
     APPROVED_RECEIPT = "approved_receipt"
     PAYOUT_SENT = "payout_sent"
+    PAYOUT_WAITING = "payout_waiting"
     DISPUTE_OPENED = "dispute_opened"
     DISPUTE_RESOLVED = "dispute_resolved"
     DEAL_CANCELLED = "deal_cancelled"

@@ -18,7 +18,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.email import CLIENT_KINDS, EmailActivities
-from dealflow.links import PortalLinks, verify_token
+from dealflow.links import PortalLinks, verify_token, verify_vendor_page_token
 from dealflow.mailer import SmtpEndpoint
 from dealflow.messages import OPERATOR_MAILBOX, EmailAttachment, EmailInput, EmailKind
 from dealflow.serve import free_port
@@ -49,6 +49,7 @@ REQUIRED_KEYS: dict[EmailKind, set[str]] = {
     | MILESTONE
     | {"receipt_number", "released_display", "artifacts"},
     EmailKind.PAYOUT_SENT: ALWAYS | MILESTONE | {"transfer_id"},
+    EmailKind.PAYOUT_WAITING: ALWAYS | MILESTONE | {"reason", "recheck", "vendor_id"},
     EmailKind.DISPUTE_OPENED: ALWAYS | MILESTONE | {"reason"},
     EmailKind.DISPUTE_RESOLVED: ALWAYS | MILESTONE | {"resolution", "notes"},
     EmailKind.DISPUTE_EVIDENCE: ALWAYS
@@ -95,6 +96,8 @@ FULL_CONTEXT: dict[str, Any] = {
     "receipt_number": "DF-2026-000123",
     "released_display": "$1,250.00",
     "transfer_id": "tr_1Abc",
+    "recheck": "1 hour",
+    "vendor_id": "ven_1abc",
     "refunds": [{"milestone_title": "Three logo concepts", "amount_display": "$1,250.00"}],
     "title": "Three logo concepts",
     "dispute_id": "dp_1Abc",
@@ -387,3 +390,17 @@ async def test_an_operator_mail_goes_to_the_operator_and_says_what_was_not_sent(
         assert "dp_1Abc" in body and "2026-12-20T10:00:00+00:00" in body
         assert "This dispute is lost" in body and "Three logo concepts, as signed." in body
         assert "/portal/" not in body
+
+
+async def test_a_waiting_payout_mail_links_the_vendor_page_never_the_portal(sink: RefusingMailSink) -> None:
+    await send(sink, mail(EmailKind.PAYOUT_WAITING, to="vera@vendor.test"))
+    unnamed_vendor = {**FULL_CONTEXT, "vendor_id": None}
+    await send(sink, mail(EmailKind.PAYOUT_WAITING, to="nina@vendor.test", message_key="w2", context=unnamed_vendor))
+
+    named, unnamed = (parts(message) for message in sink.messages)
+    for body in named:
+        token = re.search(r"/vendor/ven_1abc\?token=([A-Za-z0-9_.=-]+)", body).group(1)
+        assert verify_vendor_page_token(SECRET, "ven_1abc", token)
+        assert "/portal/" not in body
+    for body in unnamed:
+        assert "/vendor/" not in body and "ask them for a new one" in body

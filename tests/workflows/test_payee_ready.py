@@ -8,7 +8,7 @@ from datetime import timedelta
 from temporalio.testing import WorkflowEnvironment
 
 from dealflow.contract import EventKind
-from dealflow.messages import ApproveMilestone, MilestoneState
+from dealflow.messages import ApproveMilestone, EmailKind, MilestoneState
 from tests.deal_harness import make_spec, running_deal
 from tests.fakes import FakeActivities
 
@@ -32,10 +32,17 @@ async def test_the_payout_waits_for_the_vendors_onboarding_then_goes(env: Workfl
         assert waiting.milestones[0].state is MilestoneState.APPROVED
         assert waiting.next_deadline is not None and "ask Stripe again" in waiting.next_deadline.action
         assert waiting.anomalies == []
+        [told] = fake.mails(EmailKind.PAYOUT_WAITING)
+        assert told.to == "vera@vendor.example" and told.context["recheck"] == "2 hours"
+        assert "cannot receive transfers yet" in told.context["reason"]
 
+        first_check = waiting.next_deadline.at
         await deal.advance(timedelta(hours=2))  # still not onboarded: asked again, still waiting
-        await deal.wait_calls("a second read", lambda f: len(f.args("retrieve_payee_account")) >= 2)
-        assert fake.args("transfer_to_vendor") == []
+        await deal.wait_for(  # the next check's timer is set before time moves again
+            "the next check", lambda s: s.next_deadline is not None and s.next_deadline.at > first_check
+        )
+        assert len(fake.args("retrieve_payee_account")) == 2
+        assert fake.args("transfer_to_vendor") == [] and len(fake.mails(EmailKind.PAYOUT_WAITING)) == 1
 
         fake.unready_accounts.clear()  # the vendor completed Stripe's onboarding
         await deal.advance(timedelta(hours=2))

@@ -83,7 +83,8 @@ DISPUTES_AND_DEBITS = "disputes-answered-bank-debits"
 #: as businesses write them and every party with its own key (issue 13), and a long deal that
 #: continues as new when Temporal suggests it. Each change it guards reads `ctx.deal_terms`.
 #: Vendors: before a Connect transfer the vendor's account is read, and a payout to one that
-#: cannot receive transfers yet waits (timeline entry, rechecked every `payout_recheck`).
+#: cannot receive transfers yet waits (timeline entry, a mail to the vendor, rechecked every
+#: `payout_recheck`).
 DEAL_TERMS = "deal-terms-and-parties"
 
 

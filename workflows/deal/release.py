@@ -84,6 +84,15 @@ class Release:
                     f"{rules.span(ctx.policy.payout_recheck)}",
                     m,
                 )
+                ctx.notify(
+                    EmailKind.PAYOUT_WAITING,
+                    "vendor",
+                    f"payout_waiting:{m.key}",
+                    m,
+                    reason=account.why_not(),
+                    recheck=rules.span(ctx.policy.payout_recheck),
+                    vendor_id=ctx.spec.vendor.vendor_id,
+                )
                 waited = True
             await self._recheck_later()
         return False
