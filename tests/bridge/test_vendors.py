@@ -71,6 +71,10 @@ async def test_a_vendor_key_reaches_only_its_vendors_deals(stack: Stack, http: h
 
     own = await http.post(deliverables("bob-deal"), json=VENDOR_DELIVERABLE, headers=as_bob)
     assert own.status_code == 200, own.text
+    bobs_page = urlsplit(bob["page_url"])
+    due = await http.get(f"{bobs_page.path}?{bobs_page.query}")
+    assert 'class="due-item" data-deal="bob-deal"' in due.text and "the client reviews" in due.text
+    assert "vera-deal" not in due.text
     assert (await http.get("/api/vendor/deals/vera-deal", headers=as_vera)).json()["vendor_id"] == vera["vendor"]["vendor_id"]
 
     async def veras_deals() -> list[str]:
