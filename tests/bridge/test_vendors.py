@@ -5,17 +5,23 @@ sandbox's hosted page, whose `account.updated` the bridge records."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import urlsplit
 
+import asyncpg
 import httpx
 import pytest
 
-from dealflow.messages import MilestoneState
+from activities.ledger import insert_payment, upsert_snapshot
+from dealflow.messages import DealSnapshot, DealStage, MilestoneState, PaymentKind, PaymentRecord
+from dealflow.vendors import NewVendor
+from dealflow.vendors import add_vendor as add_vendor_record
 from devstack.stack import Stack
 from tests.bridge_support import (
-    ADMIN_BEARER,
     BROWSER_HEADERS,
     VENDOR_DELIVERABLE,
+    bridge_settings,
     deal_status,
     eventually,
     milestone,
@@ -135,3 +141,39 @@ async def test_the_vendor_page_and_connect_onboarding(stack: Stack, http: httpx.
 
     await eventually(ready, what="account.updated recorded on the vendor")
     assert 'data-ready="yes"' in (await http.get(page_path)).text
+
+
+async def test_the_vendor_page_lists_their_payouts_from_the_ledger(
+    bridge_url: str, db_pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """The ledger's rows of two vendors' deals: each page shows its own deal and payouts only."""
+    vera, _ = await add_vendor_record(db_pool, NewVendor(name="Vera Vendor", email="vera@vendor.example"))
+    bob, _ = await add_vendor_record(db_pool, NewVendor(name="Bob Builder", email="bob@builder.example"))
+    now = datetime.now(UTC)
+    async with db_pool.acquire() as conn:
+        for deal_id, vendor in (("vera-paid", vera), ("bob-paid", bob)):
+            await upsert_snapshot(
+                conn,
+                DealSnapshot(
+                    deal_id=deal_id, workflow_id=f"deal-{deal_id}", title=f"Deal of {vendor.name}",
+                    client_email="ada@client.example", vendor_email=vendor.email, vendor_id=vendor.vendor_id,
+                    currency="usd", stage=DealStage.COMPLETED, amount_total=150_000, funded=0,
+                    released=150_000, refunded=0, livemode=False, demo=False, updated_at=now,
+                ),
+            )  # fmt: skip
+            await insert_payment(
+                conn,
+                PaymentRecord(
+                    stripe_id=f"tr_{deal_id}", deal_id=deal_id, milestone_key="build",
+                    kind=PaymentKind.TRANSFER, amount=146_250, currency="usd", livemode=False,
+                    sandbox=True, status="paid", occurred_at=now,
+                ),
+            )  # fmt: skip
+    links = bridge_settings(tmp_path, "postgresql://unused").portal_links()
+    page = urlsplit(links.vendor_page(vera.vendor_id, now=now))
+    async with httpx.AsyncClient(base_url=bridge_url) as http:
+        shown = await http.get(f"{page.path}?{page.query}")
+    assert shown.status_code == 200
+    assert 'class="payout" data-deal="vera-paid"' in shown.text and "Stripe transfer tr_vera-paid" in shown.text
+    assert "USD 1,462.50" in shown.text and "Nothing is due." in shown.text
+    assert "bob-paid" not in shown.text
