@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from dealflow.links import PortalLinks
 from dealflow.messages import PayeeAccount
-from dealflow.vendors import get_vendor, set_stripe_account
+from dealflow.vendors import get_vendor, read_time, record_account, set_stripe_account
 
 
 def payee_account(account: Mapping[str, Any]) -> PayeeAccount:
@@ -87,6 +87,8 @@ async def onboard_vendor(
         account = await create_connected_account(client, email=vendor.email, vendor_id=vendor_id)
         await set_stripe_account(pool, vendor_id, account)
         account_id = account.account_id
+    else:  # what the vendor's page shows is Stripe's word of now
+        await record_account(pool, await retrieve_payee(client, account_id), read_time())
     url = await onboarding_link(
         client,
         account_id,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime
 
 import asyncpg
 from pydantic import BaseModel, EmailStr
@@ -163,18 +163,22 @@ async def authenticate(pool: asyncpg.Pool, presented: str) -> str | None:
 async def set_stripe_account(pool: asyncpg.Pool, vendor_id: str, account: PayeeAccount) -> None:
     """The vendor's connected account, and what Stripe said of it when it was made."""
     await pool.execute("UPDATE vendors SET stripe_account = $2 WHERE vendor_id = $1", vendor_id, account.account_id)
-    await record_account(pool, account, None)
+    await record_account(pool, account, read_time())
 
 
-async def record_account(pool: asyncpg.Pool, account: PayeeAccount, seen_at: datetime | None) -> bool:
-    """What Stripe says of a vendor's account now. `seen_at` is an event's time: an event older
-    than the one recorded changes nothing; None (a read) is recorded whatever came before.
-    False when no vendor has this account."""
+def read_time() -> datetime:
+    """When an account was read, to the second as Stripe's event times are: an event of the
+    same second as a read is not taken for an older one."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+async def record_account(pool: asyncpg.Pool, account: PayeeAccount, seen_at: datetime) -> bool:
+    """What Stripe said of a vendor's account at `seen_at` (a read, or an event's time): what is
+    older than the record changes nothing. False when no vendor has this account."""
     status = await pool.execute(
         """UPDATE vendors SET transfers_active = $2, charges_enabled = $3, payouts_enabled = $4,
                               requirements_due = $5, account_seen_at = $6
-           WHERE stripe_account = $1
-             AND ($6::timestamptz IS NULL OR account_seen_at IS NULL OR account_seen_at <= $6)""",
+           WHERE stripe_account = $1 AND (account_seen_at IS NULL OR account_seen_at <= $6)""",
         account.account_id,
         account.transfers_active,
         account.charges_enabled,
