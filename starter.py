@@ -18,8 +18,8 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from dealflow.console import deal_details, deal_summary
-from dealflow.db import create_pool, database_url
 from dealflow.contract import starting_search_attributes
+from dealflow.db import create_pool, database_url
 from dealflow.models import DealSpec
 from dealflow.process import run_and_exit
 from dealflow.settings import ConfigError, Settings, load_settings

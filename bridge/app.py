@@ -23,7 +23,17 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from temporalio.client import Client
 
-from bridge import admin, admin_vendors, codec, dashboard, health, portal, vendor, vendor_page, webhooks
+from bridge import (
+    admin,
+    admin_vendors,
+    codec,
+    dashboard,
+    health,
+    portal,
+    vendor,
+    vendor_page,
+    webhooks,
+)
 from bridge.body_limit import MAX_BODY_BYTES, BodyLimitMiddleware
 from bridge.deals import Deals
 from bridge.errors import install_error_handlers

@@ -15,9 +15,9 @@ from bridge import calls
 from bridge.auth import Vendor, VendorCaller
 from bridge.errors import ApiError
 from bridge.state import Bridge, BridgeState
+from bridge.vendor_deals import VendorDeal, vendor_deals
 from dealflow.contract import SUBMIT_DELIVERABLE
 from dealflow.messages import ActionResult, Artifact, DealStatus, SubmitDeliverable
-from bridge.vendor_deals import VendorDeal, vendor_deals
 
 router = APIRouter(prefix="/api/vendor", tags=["vendor"])
 

@@ -18,7 +18,15 @@ from rich.table import Table
 from dealflow.connect import onboard_vendor
 from dealflow.db import create_pool, database_url
 from dealflow.settings import load_settings
-from dealflow.vendors import NewVendor, VendorProblem, add_vendor, get_vendor, list_vendors, revoke_keys, rotate_key
+from dealflow.vendors import (
+    NewVendor,
+    VendorProblem,
+    add_vendor,
+    get_vendor,
+    list_vendors,
+    revoke_keys,
+    rotate_key,
+)
 
 app = typer.Typer(help="Vendors: their API keys, their page, their Stripe Connect onboarding.", no_args_is_help=True)
 console = Console()

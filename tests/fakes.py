@@ -22,7 +22,6 @@ from temporalio.exceptions import ApplicationError
 from activities.email import render
 from dealflow.messages import (
     ArtifactDeliveryInput,
-    PayeeAccount,
     CaptureMethod,
     ChargeState,
     CheckoutSession,
@@ -38,6 +37,7 @@ from dealflow.messages import (
     LedgerBatch,
     LedgerEvent,
     LedgerWriteResult,
+    PayeeAccount,
     PaymentIntentAction,
     PaymentIntentState,
     PaymentRecord,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from dealflow.messages.base import Message
 
 __all__ = ["PayeeAccount"]
@@ -18,7 +20,7 @@ class PayeeAccount(Message):
     payouts_enabled: bool
     details_submitted: bool
     #: Stripe's `requirements.currently_due` (and `past_due`): what the vendor must still give.
-    requirements_due: list[str] = []
+    requirements_due: list[str] = Field(default_factory=list)
     disabled_reason: str | None = None
 
     @property

@@ -20,17 +20,19 @@ with workflow.unsafe.imports_passed_through():
         ReceiptResult,
         TransferInput,
     )
-    from workflows.deal.timers import Timer
     from dealflow.models import AfterReleaseRefund, platform_fee
     from workflows import calls, rules
     from workflows.deal.capture import Capture
     from workflows.deal.context import DealContext
     from workflows.deal.disputes import Disputes
     from workflows.deal.reversals import Reversals
+    from workflows.deal.timers import Timer
     from workflows.mail import artifact_context, fee_context
     from workflows.milestone import MilestoneRun
 
 S = MilestoneState
+#: The deadline a waiting payout shows.
+RECHECK_PAYEE = "ask Stripe again whether the vendor's account can receive the payout"
 
 
 class Release:
@@ -53,13 +55,14 @@ class Release:
     async def _payee_ready(self, m: MilestoneRun) -> bool:
         """Before the transfer (DEAL_TERMS): the vendor's Stripe account can receive it, or the
         deal says why not and asks Stripe again every `payout_recheck` until it can, instead of a
-        transfer that fails. False: the deal was stopped while it waited."""
+        transfer that fails. False: the deal was stopped, or the milestone left `approved` (a
+        chargeback, a refund) while it waited; its new state's phase takes over."""
         ctx = self.ctx
         account_id = ctx.spec.vendor.stripe_account
         if account_id is None:
             return True
         waited = False
-        while ctx.stop is None:
+        while ctx.stop is None and m.state is S.APPROVED:
             account = await ctx.attempt(
                 "reading the vendor's Stripe account",
                 calls.stripe(PaymentActivities.retrieve_payee_account, account_id),
@@ -94,11 +97,12 @@ class Release:
                     vendor_id=ctx.spec.vendor.vendor_id,
                 )
                 waited = True
-            await self._recheck_later()
+            await self._recheck_later(m)
         return False
 
-    async def _recheck_later(self) -> None:
-        """Sleep one `payout_recheck` (a durable timer the status shows), or until the deal stops."""
+    async def _recheck_later(self, m: MilestoneRun) -> None:
+        """Sleep one `payout_recheck` (a durable timer the status shows), or until the deal stops
+        or the milestone leaves `approved`."""
         due = workflow.now() + self.ctx.policy.payout_recheck
         fired: list[bool] = []
 
@@ -106,8 +110,8 @@ class Release:
             fired.append(True)
 
         await self.ctx.timers.run(
-            lambda: not fired,
-            lambda: [Timer(due, "ask Stripe again whether the vendor's account can receive the payout", fire)],
+            lambda: not fired and m.state is S.APPROVED,
+            lambda: [Timer(due, RECHECK_PAYEE, fire)],
         )
 
     async def pay_vendor(self, m: MilestoneRun) -> str | None:
