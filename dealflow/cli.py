@@ -24,6 +24,7 @@ from dealflow.contract import (
     DEAL_STAGE,
     STATUS,
     WORKFLOW_TYPE,
+    client_search_value,
 )
 from dealflow.messages import DealStatus
 from dealflow.models import format_money, workflow_id_for
@@ -150,11 +151,19 @@ def status(
         console.print(f"  {entry.at:%Y-%m-%d %H:%M:%S} [{entry.source}] {entry.message}")
 
 
-async def _list(stage: str | None) -> list[dict[str, object]]:
+def _client_query(email: str) -> str:
+    """The visibility query for one client's deals (`DealClient` is a keyed hash of the address)."""
+    value = client_search_value(email, load_settings().client_search_secret)
+    return f"{DEAL_CLIENT.name} = '{value}'"
+
+
+async def _list(stage: str | None, client_email: str | None) -> list[dict[str, object]]:
     client = await _client()
     query = f"WorkflowType = '{WORKFLOW_TYPE}'"
     if stage:
         query += f" AND {DEAL_STAGE.name} = '{stage}'"
+    if client_email:
+        query += f" AND {_client_query(client_email)}"
     rows = []
     async for execution in client.list_workflows(query):
         attributes = execution.typed_search_attributes
@@ -175,6 +184,7 @@ async def _list(stage: str | None) -> list[dict[str, object]]:
 @app.command("list")
 def list_deals(
     stage: Annotated[str | None, typer.Option(help="only deals in this DealStage")] = None,
+    client: Annotated[str | None, typer.Option(help="only this client's deals (e-mail address)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """List deals from Temporal's visibility store (search attributes)."""
@@ -182,7 +192,9 @@ def list_deals(
 
     if stage is not None and stage not in {s.value for s in DealStage}:
         raise _fail(f"--stage: unknown stage '{stage}'; one of {', '.join(s.value for s in DealStage)}", 2)
-    rows = asyncio.run(_list(stage))
+    if client is not None and "@" not in client:
+        raise _fail(f"--client: '{client}' is not an e-mail address", 2)
+    rows = asyncio.run(_list(stage, client))
     if as_json:
         print(json.dumps(rows, indent=2))
         return
@@ -261,6 +273,15 @@ def repair(
         return await run_repair(await _client(), deal_id, dry_run=dry_run, confirm=confirm)
 
     raise typer.Exit(asyncio.run(run()))
+
+
+@app.command("client-query")
+def client_query(email: Annotated[str, typer.Argument(help="the client's e-mail address")]) -> None:
+    """Print the Temporal UI query that finds one client's deals: `DealClient` holds a keyed
+    hash of the address (DEALFLOW_CLIENT_SEARCH_SECRET), never the address itself."""
+    if "@" not in email:
+        raise _fail(f"EMAIL: '{email}' is not an e-mail address", 2)
+    print(_client_query(email))
 
 
 @app.command("payload-key")

@@ -38,7 +38,7 @@ _MIN_SECRET_LENGTH = 16
 _MIN_SECRET_BITS = 64
 #: How Stripe's and dealflow's secrets start: fixed, so they add nothing to a secret's worth.
 _SECRET_PREFIXES = (
-    "sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_", "adm_", "vnd_", "dlv_", "sbx_",
+    "sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_", "adm_", "vnd_", "dlv_", "sbx_", "dcs_",
 )  # fmt: skip
 
 #: Secret settings: environment name -> (attribute, how a generated one starts).
@@ -48,6 +48,7 @@ SECRETS = {
     "DEALFLOW_VENDOR_TOKEN": ("vendor_token", "vnd_"),
     "DEALFLOW_DELIVERY_SECRET": ("delivery_secret", "dlv_"),
     "DEALFLOW_SANDBOX_TOKEN": ("sandbox_token", "sbx_"),
+    "DEALFLOW_CLIENT_SEARCH_SECRET": ("client_search_secret", "dcs_"),
 }
 
 PAYLOAD_KEYS = "DEALFLOW_PAYLOAD_KEYS"
@@ -88,6 +89,10 @@ class Settings(BaseSettings):
     delivery_secret: str | None = Field(default=None, alias="DEALFLOW_DELIVERY_SECRET")
     #: Bearer token of the dev sandbox's `/_sandbox/` controls (pay, dispute, move its clock).
     sandbox_token: str | None = Field(default=None, alias="DEALFLOW_SANDBOX_TOKEN")
+    #: Keys the `DealClient` search attribute (`dealflow.contract.client_search_value`), so
+    #: Temporal's visibility store finds a client's deals without holding their e-mail address.
+    #: Keep it for good: deals started under another secret are found by that secret's value.
+    client_search_secret: str | None = Field(default=None, alias="DEALFLOW_CLIENT_SEARCH_SECRET")
     #: Fetch vendor artifacts from private addresses (this machine, the LAN)? Unset: only in dev.
     allow_private_artifact_hosts: bool | None = Field(
         default=None, alias="DEALFLOW_ALLOW_PRIVATE_ARTIFACT_HOSTS"
@@ -263,6 +268,11 @@ class Settings(BaseSettings):
             raise ConfigError(
                 "DEALFLOW_PAYLOAD_KEYS is not set: production encrypts every Temporal payload; "
                 "make a key with `dealflow payload-key`"
+            )
+        if not self.client_search_secret:
+            raise ConfigError(
+                "DEALFLOW_CLIENT_SEARCH_SECRET is not set: production keeps clients' e-mail "
+                "addresses out of Temporal's search attributes"
             )
         for env_name, value in self._secret_values().items():
             if value and estimated_entropy_bits(value) < _MIN_SECRET_BITS:

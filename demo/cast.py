@@ -39,6 +39,8 @@ class DemoCredentials:
     delivery_secret: str
     #: What the clients' bank (the sandbox's controls) needs: it pays, settles and disputes.
     sandbox_token: str
+    #: Keys each deal's `DealClient` search attribute, as `dealflow start` does.
+    client_search_secret: str
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DemoCredentials:
@@ -47,6 +49,7 @@ class DemoCredentials:
             vendor_token=settings.require("DEALFLOW_VENDOR_TOKEN"),
             delivery_secret=settings.require("DEALFLOW_DELIVERY_SECRET"),
             sandbox_token=settings.require("DEALFLOW_SANDBOX_TOKEN"),
+            client_search_secret=settings.require("DEALFLOW_CLIENT_SEARCH_SECRET"),
         )
 
 

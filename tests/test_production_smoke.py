@@ -83,6 +83,7 @@ def _production_environment(
         "DEALFLOW_ADMIN_TOKEN": "adm_" + secrets.token_urlsafe(32),
         "DEALFLOW_VENDOR_TOKEN": "vnd_" + secrets.token_urlsafe(32),
         "DEALFLOW_DELIVERY_SECRET": "dlv_" + secrets.token_urlsafe(32),
+        "DEALFLOW_CLIENT_SEARCH_SECRET": "dcs_" + secrets.token_urlsafe(32),
         "DEALFLOW_PAYLOAD_KEYS": new_payload_key(),
     }
 

@@ -27,7 +27,12 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from dealflow.contract import DEAL_STAGE_SINCE, EventKind, search_attribute_updates
+    from dealflow.contract import (
+        DEAL_CLIENT,
+        DEAL_STAGE_SINCE,
+        EventKind,
+        search_attribute_updates,
+    )
     from dealflow.messages import (
         DealSnapshot,
         DealStage,
@@ -75,6 +80,12 @@ class Journal:
         self.anomalies: list[str] = []
         self._spec = spec
         self._view = view
+        #: `DealClient` as the starter set it (a keyed hash of the address, `client_search_value`):
+        #: the workflow has no secret to make it, so it keeps it. Deals started without it, and
+        #: those started before it was hashed, show the address, as they always did.
+        self._client = workflow.info().typed_search_attributes.get(DEAL_CLIENT) or (
+            str(spec.client.email).lower()
+        )
         #: Entries not yet handed to the ledger, by the coroutine that owns them (see `owner`).
         self._outboxes: dict[Hashable, list[LedgerEvent | DealSnapshot | PaymentRecord]] = {}
         #: Whose outbox an entry recorded now goes to; one outbox for all, unless `by_owner`.
@@ -149,7 +160,7 @@ class Journal:
         spec = self._spec
         if shown != self._started_as:
             updates = search_attribute_updates(
-                view.stage, str(spec.client.email), spec.total_amount, view.collected
+                view.stage, self._client, spec.total_amount, view.collected
             )
             if self._stage_since and stage_changed:
                 updates.append(DEAL_STAGE_SINCE.value_set(workflow.now()))
@@ -182,7 +193,7 @@ class Journal:
         started = {
             update.key.name: update.value
             for update in search_attribute_updates(
-                DealStage.SOW_SENT, str(spec.client.email), spec.total_amount, 0
+                DealStage.SOW_SENT, self._client, spec.total_amount, 0
             )
         }
         given = {

@@ -32,7 +32,9 @@ async def dealflow(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]
 
 
 async def test_operator_reads_lists_and_signals_a_deal(stack: Stack) -> None:
-    await starter.start_deal(stack.client, deal_spec("cli-deal"), stack.settings.task_queue)
+    await starter.start_deal(
+        stack.client, deal_spec("cli-deal"), stack.settings.task_queue, stack.settings.client_search_secret
+    )
     await wait_for_summary(stack, "cli-deal", lambda s: s.stage == DealStage.SOW_SENT, what="the SOW")
 
     shown = await dealflow(stack, "status", "cli-deal", "--json")
@@ -47,6 +49,15 @@ async def test_operator_reads_lists_and_signals_a_deal(stack: Stack) -> None:
         return "deal-cli-deal" in {row["workflow_id"] for row in json.loads(result.stdout)}
 
     await eventually(listed, what="the deal in `dealflow list`")
+    # One client's deals: DealClient holds a keyed hash of the address, never the address.
+    by_client = await dealflow(stack, "list", "--client", "Casey@Client.example", "--json")
+    assert by_client.returncode == 0, by_client.stderr
+    assert [row["workflow_id"] for row in json.loads(by_client.stdout)] == ["deal-cli-deal"]
+    assert "casey@client.example" not in by_client.stdout.lower()
+    query = await dealflow(stack, "client-query", "casey@client.example")
+    assert query.returncode == 0 and query.stdout.startswith("DealClient = 'client-"), query.stderr
+    not_an_address = await dealflow(stack, "list", "--client", "casey")
+    assert not_an_address.returncode == 2 and "--client: 'casey' is not an e-mail address" in not_an_address.stderr
 
     bad_data = await dealflow(stack, "signal", "cli-deal", "approve_milestone", "--data", "{}")
     assert bad_data.returncode == 2

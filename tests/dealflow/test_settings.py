@@ -27,6 +27,7 @@ PRODUCTION = {
     "DEALFLOW_ADMIN_TOKEN": "adm_Zr8Tq1wXe4Lc0VbN6yHm3KdP9sJf2GuA7oIi5",
     "DEALFLOW_VENDOR_TOKEN": "vnd_Pk2Wn9Ex4Qh7Rz0Mc3Ty6Lb1Vd8Js5Gf",
     "DEALFLOW_DELIVERY_SECRET": "dlv_Hs5Ua8Ke1Xo4Ni7Wb0Yc3Qf6Tg9Rj2Lm",
+    "DEALFLOW_CLIENT_SEARCH_SECRET": "dcs_Wq4Zt7Bn0Yr3Mx6Kc9Vh2Js5Pd8Lf1Ge",
     "DEALFLOW_PAYLOAD_KEYS": "k2026b:gfGr9WzHSbs/ZFplGZ6lyFVqx4Dw49kFXexTGe6J1x0=,k2026a:EAEcshPmN3Y7cR9Z5LMmDNg0du/8OoX96v2C9L6xsuo=",
 }
 
@@ -102,6 +103,12 @@ def test_production_encrypts_payloads_with_the_first_key(production: pytest.Monk
 def test_production_refuses_to_run_without_payload_keys(production: pytest.MonkeyPatch) -> None:
     production.delenv("DEALFLOW_PAYLOAD_KEYS")
     with pytest.raises(ConfigError, match="^DEALFLOW_PAYLOAD_KEYS is not set: production encrypts"):
+        load_settings()
+
+
+def test_production_refuses_to_run_without_a_client_search_secret(production: pytest.MonkeyPatch) -> None:
+    production.delenv("DEALFLOW_CLIENT_SEARCH_SECRET")
+    with pytest.raises(ConfigError, match="^DEALFLOW_CLIENT_SEARCH_SECRET is not set: production keeps"):
         load_settings()
 
 
@@ -200,7 +207,11 @@ def test_stripe_mode_says_which_money_moves(key: str | None, base: str | None, m
     assert settings.stripe_mode == mode
 
 
-STRIPE_AND_PAYLOAD_KEYS = {name: PRODUCTION[name] for name in ("STRIPE_API_KEY", "DEALFLOW_PAYLOAD_KEYS")}
+#: What production checks before it looks for the secrets each process needs.
+STARTUP_KEYS = {
+    name: PRODUCTION[name]
+    for name in ("STRIPE_API_KEY", "DEALFLOW_PAYLOAD_KEYS", "DEALFLOW_CLIENT_SEARCH_SECRET")
+}
 WORKER = [sys.executable, str(ROOT / "worker.py")]
 BRIDGE = [sys.executable, "-m", "dealflow.cli", "bridge", "--port", "0"]
 
@@ -209,8 +220,8 @@ BRIDGE = [sys.executable, "-m", "dealflow.cli", "bridge", "--port", "0"]
     ("command", "extra", "message"),
     [
         (WORKER, {}, "STRIPE_API_KEY is not set"),
-        (WORKER, STRIPE_AND_PAYLOAD_KEYS, "DEALFLOW_SECRET_KEY is not set"),
-        (WORKER, {**STRIPE_AND_PAYLOAD_KEYS, "DEALFLOW_SECRET_KEY": GOOD}, "DATABASE_URL is not set"),
+        (WORKER, STARTUP_KEYS, "DEALFLOW_SECRET_KEY is not set"),
+        (WORKER, {**STARTUP_KEYS, "DEALFLOW_SECRET_KEY": GOOD}, "DATABASE_URL is not set"),
         (
             WORKER,
             {"DEALFLOW_WORKER_MAX_CACHED_WORKFLOWS": "-5"},
