@@ -13,7 +13,7 @@ import httpx
 from temporalio.client import Client
 
 from dealflow.messages import DealStatus, DealSummary
-from dealflow.models import format_money
+from dealflow.money import format_money
 from dealflow.settings import Settings
 from demo.actors import DemoBank, DemoClient, DemoOperator, DemoVendor
 from demo.browser import Browser

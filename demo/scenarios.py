@@ -33,14 +33,8 @@ from dealflow.messages import (
     MilestoneSummary,
     TimelineEntry,
 )
-from dealflow.models import (
-    DealSpec,
-    PaymentMethod,
-    Policy,
-    format_money,
-    platform_fee,
-    workflow_id_for,
-)
+from dealflow.models import DealSpec, PaymentMethod, Policy, workflow_id_for
+from dealflow.money import format_money, platform_fee
 from demo.actors import DemoBank, DemoClient, DemoOperator, DemoVendor
 from demo.http import DemoStepFailed
 from stripe_sandbox.control import TEST_ACH_PAYS

@@ -25,8 +25,8 @@ import stripe
 from rich.console import Console
 from rich.table import Table
 
-from dealflow.models import format_money
 from dealflow.modes import MODE_SQL, MoneyMode
+from dealflow.money import format_money
 from dealflow.settings import ConfigError, Settings
 from truth.report import quiet_library_logs
 

@@ -44,8 +44,9 @@ from dealflow.messages import (
     SignSow,
     SubmitDeliverable,
 )
-from dealflow.models import CapturePolicy, DealSpec, Policy, format_money
+from dealflow.models import CapturePolicy, DealSpec, Policy
 from dealflow.modes import MoneyMode
+from dealflow.money import format_money
 from devstack.stack import Stack
 from stripe_sandbox.control import SandboxControl
 from tests.bridge_support import eventually, milestone
