@@ -23,7 +23,7 @@ from chaos.money import Movement, by_deal_and_kind, funding_payments, ledger_mon
 from dealflow.models import workflow_id_for
 from dealflow.money import format_money
 from demo.cast import DealRun
-from truth.reconcile import Problem
+from truth.differences import Problem
 from workflows.deal import DealWorkflow
 
 #: How the SDK names the event a replay tripped over.
