@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from fpdf import FPDF
 
 from dealflow.messages import ReceiptInput
-from dealflow.models import format_money
 from dealflow.modes import NOT_REAL_MONEY, money_mode
+from dealflow.money import format_money
 
 _PLAIN = str.maketrans(
     {

@@ -20,8 +20,8 @@ from bridge.auth import require_admin
 from bridge.charts import Bar, horizontal_bars, vertical_bars
 from bridge.state import Bridge, portal_rate_limit
 from dealflow.links import InvalidLink, make_token, verify_token
-from dealflow.models import format_money
 from dealflow.modes import NOT_REAL_MONEY, MoneyMode
+from dealflow.money import format_money
 from dealflow.settings import Settings
 from truth.figures import PROJECTED_LABEL, TruthReport
 from truth.queries import build_report

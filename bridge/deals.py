@@ -29,7 +29,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from dealflow.contract import STATUS, STRIPE_EVENT
 from dealflow.messages import ActionResult, DealStatus, StripeEventSignal
-from dealflow.models import DealSpec, TextProblem, first_text_problem, workflow_id_for
+from dealflow.models import DealSpec, workflow_id_for
+from dealflow.text_rules import TextProblem, first_text_problem
 
 
 class DealNotFound(LookupError):

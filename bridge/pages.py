@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from bridge.errors import ApiError
-from dealflow.models import format_money
+from dealflow.money import format_money
 
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",

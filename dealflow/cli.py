@@ -27,8 +27,9 @@ from dealflow.contract import (
     client_search_value,
 )
 from dealflow.messages import DealStatus
-from dealflow.models import format_money, workflow_id_for
+from dealflow.models import workflow_id_for
 from dealflow.modes import MoneyMode
+from dealflow.money import format_money
 from dealflow.process import run_and_exit
 from dealflow.settings import ConfigError, load_settings
 from dealflow.specs import SpecError, parse_model

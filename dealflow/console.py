@@ -30,7 +30,8 @@ from dealflow.messages import (
     TransferInput,
     WorkOrderInput,
 )
-from dealflow.models import DealSpec, format_money
+from dealflow.models import DealSpec
+from dealflow.money import format_money
 
 #: What a deal in each stage waits for, to say on its page.
 WAITING_FOR = {

@@ -6,13 +6,10 @@ valid deal is. Money is always an integer number of minor units (cents, pence, y
 
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -26,7 +23,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.fields import FieldInfo
+
+from dealflow.money import format_money, platform_fee
+from dealflow.text_rules import MultiLineText, SingleLineText
 
 MAX_MILESTONE_AMOUNT = 99_999_999
 MAX_MILESTONES = 20
@@ -35,7 +34,6 @@ MAX_CHECKOUT_TTL = timedelta(hours=24)
 
 #: Currencies dealflow accepts, lower-case as Stripe writes them. JPY has no minor unit.
 Currency = Literal["usd", "eur", "gbp", "cad", "aud", "nzd", "chf", "sek", "nok", "dkk", "jpy"]
-ZERO_DECIMAL_CURRENCIES = frozenset({"jpy"})
 
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
@@ -68,94 +66,6 @@ Duration = Annotated[
     AfterValidator(_positive_duration),
     PlainSerializer(lambda d: d.total_seconds(), return_type=float),
 ]
-
-
-class TextRule(StrEnum):
-    """What a text field may hold. A marker in `Annotated`, never a validator: Temporal decodes
-    old signal, update and start payloads again on every replay, and a validator raising there
-    would fail the workflow task for good. Boundaries check with `text_problems` instead."""
-
-    #: Names, titles, file names, keys: one line, no control characters at all.
-    SINGLE_LINE = "single_line"
-    #: SOW, summaries, notes, reasons: TAB, LF and CR are allowed, other controls are not.
-    MULTI_LINE = "multi_line"
-    #: Kept as received (request headers, Stripe's strings): only what Postgres cannot store.
-    VERBATIM = "verbatim"
-
-
-SingleLineText = Annotated[str, TextRule.SINGLE_LINE]
-MultiLineText = Annotated[str, TextRule.MULTI_LINE]
-VerbatimText = Annotated[str, TextRule.VERBATIM]
-
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-#: CR, LF and Unicode's line and paragraph separators: a mail header or log line ends there.
-_LINE_BREAK = re.compile("[\r\n\u2028\u2029]")
-_CONTROLS = {
-    TextRule.SINGLE_LINE: re.compile("[\x00-\x1f\x7f-\x9f]"),
-    TextRule.MULTI_LINE: re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"),
-}
-
-
-def text_problem(value: str, rule: TextRule) -> str | None:
-    """What is wrong with `value` under `rule`, or None. The message never quotes the bad
-    character itself: a lone surrogate cannot even be encoded into an error response."""
-    if "\x00" in value:
-        return "contains a NUL byte"
-    if surrogate := _LONE_SURROGATE.search(value):
-        return f"contains a lone surrogate (U+{ord(surrogate.group()):04X}), which is not valid Unicode"
-    if rule is TextRule.VERBATIM:
-        return None
-    if rule is TextRule.SINGLE_LINE and _LINE_BREAK.search(value):
-        return "contains a line break; it must be a single line"
-    if control := _CONTROLS[rule].search(value):
-        return f"contains the control character U+{ord(control.group()):04X}"
-    return None
-
-
-@dataclass(frozen=True)
-class TextProblem:
-    """One text field that breaks its rule, e.g. `client.name: contains a NUL byte`."""
-
-    field: str
-    problem: str
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.problem}"
-
-
-def text_problems(model: BaseModel, prefix: str = "") -> Iterator[TextProblem]:
-    """Every marked text field of `model`, and of the models inside it, that breaks its rule."""
-    for name, rule in _field_rules(type(model)):
-        yield from _value_problems(getattr(model, name), rule, f"{prefix}{name}")
-
-
-def first_text_problem(model: BaseModel) -> TextProblem | None:
-    return next(text_problems(model), None)
-
-
-def _value_problems(value: object, rule: TextRule | None, path: str) -> Iterator[TextProblem]:
-    if isinstance(value, BaseModel):
-        yield from text_problems(value, f"{path}.")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _value_problems(item, rule, f"{path}[{index}]")
-    elif isinstance(value, str) and rule is not None and (problem := text_problem(value, rule)):
-        yield TextProblem(path, problem)
-
-
-@functools.cache
-def _field_rules(model: type[BaseModel]) -> tuple[tuple[str, TextRule | None], ...]:
-    """Each field of `model` with its TextRule, worked out once per class (every webhook and
-    every action is checked)."""
-    return tuple((name, _rule_of(field)) for name, field in model.model_fields.items())
-
-
-def _rule_of(field: FieldInfo) -> TextRule | None:
-    """The field's TextRule; for `SingleLineText | None` it sits inside the union."""
-    nested = (
-        marker for arg in get_args(field.annotation) for marker in getattr(arg, "__metadata__", ())
-    )
-    return next((m for m in (*field.metadata, *nested) if isinstance(m, TextRule)), None)
 
 
 Slug = Annotated[
@@ -405,19 +315,3 @@ def workflow_id_for(deal_id: str) -> str:
 def deal_id_of(workflow_id: str) -> str | None:
     """The deal a workflow id belongs to, or None for a workflow that is not a deal."""
     return workflow_id.removeprefix(_WORKFLOW_ID_PREFIX) if workflow_id.startswith(_WORKFLOW_ID_PREFIX) else None
-
-
-def platform_fee(amount: int, bps: int, fixed: int) -> int:
-    """The platform's share of `amount` (minor units): `bps` basis points, rounded half up to
-    the minor unit, plus `fixed`, never more than the amount itself."""
-    return min(amount, (amount * bps + 5_000) // 10_000 + fixed)
-
-
-def format_money(amount: int, currency: str) -> str:
-    """Render minor units for people, e.g. 150000 usd -> 'USD 1,500.00'. Integer arithmetic only."""
-    code = currency.upper()
-    if currency in ZERO_DECIMAL_CURRENCIES:
-        return f"{code} {amount:,}"
-    sign = "-" if amount < 0 else ""
-    major, minor = divmod(abs(amount), 100)
-    return f"{sign}{code} {major:,}.{minor:02d}"

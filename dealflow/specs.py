@@ -9,7 +9,8 @@ from typing import TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from dealflow.models import DealSpec, text_problems
+from dealflow.models import DealSpec
+from dealflow.text_rules import text_problems
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -13,13 +13,15 @@ import httpx
 from temporalio.client import Client
 
 from dealflow.messages import DealStatus, DealSummary
-from dealflow.models import format_money
+from dealflow.money import format_money
 from dealflow.settings import Settings
 from demo.actors import DemoBank, DemoClient, DemoOperator, DemoVendor
 from demo.browser import Browser
 from demo.http import DemoStepFailed
 from demo.mailbox import MailBox
-from demo.scenarios import STEP_TIMEOUT, DealWatch, Play, Scenario
+from demo.plays import Play
+from demo.scenarios import Scenario
+from demo.watch import STEP_TIMEOUT, DealWatch
 from devstack.plan import DevStackError
 from devstack.stack import Stack
 from stripe_sandbox.control import SandboxControl

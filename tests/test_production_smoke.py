@@ -33,7 +33,7 @@ from dealflow.temporal import with_data_converter
 from demo.actors import DemoClient
 from demo.browser import Browser
 from demo.mailbox import MailBox
-from demo.scenarios import WEBSITE
+from demo.specs import WEBSITE
 from devstack.mailsink import MailSink
 from starter import start_deal
 from tests.debian_postgres import debian_postgres, debian_postgres_bin

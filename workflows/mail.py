@@ -14,7 +14,8 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from dealflow.messages import Artifact, EmailAttachment, EmailInput, EmailKind
-    from dealflow.models import DealSpec, Milestone, format_money
+    from dealflow.models import DealSpec, Milestone
+    from dealflow.money import format_money
 
 K = EmailKind
 

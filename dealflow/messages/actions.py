@@ -10,7 +10,8 @@ from pydantic import Field, HttpUrl
 
 from dealflow.messages.base import Message
 from dealflow.messages.stages import DealStage
-from dealflow.models import MilestoneKey, MultiLineText, SingleLineText, VerbatimText
+from dealflow.models import MilestoneKey
+from dealflow.text_rules import MultiLineText, SingleLineText, VerbatimText
 
 __all__ = [
     "ActionResult",

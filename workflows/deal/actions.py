@@ -20,7 +20,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from dealflow.contract import ACTIONS, CANCEL_DEAL, EventKind
     from dealflow.messages import ActionResult
-    from dealflow.models import first_text_problem
+    from dealflow.text_rules import first_text_problem
     from workflows import rules
     from workflows.deal.context import DealContext
     from workflows.journal import Source

@@ -35,7 +35,8 @@ with workflow.unsafe.imports_passed_through():
         PaymentKind,
         PaymentRecord,
     )
-    from dealflow.models import DealSpec, format_money
+    from dealflow.models import DealSpec
+    from dealflow.money import format_money
     from workflows import calls
     from workflows.deal.timers import Timers
     from workflows.journal import LEDGER_PER_STEP, Journal, Source, View, failure

@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
         PaymentIntentState,
         PaymentKind,
     )
-    from dealflow.models import format_money
+    from dealflow.money import format_money
     from workflows import calls, rules
     from workflows.deal.context import DealContext
     from workflows.deal.debits import BankDebits
