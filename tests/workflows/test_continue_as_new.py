@@ -21,6 +21,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
+from bridge.deals import Deals
 from dealflow.contract import DEAL_COLLECTED_CENTS, DEAL_STAGE
 from dealflow.messages import (
     CheckoutSession,
@@ -178,10 +179,11 @@ async def test_a_long_deal_continues_as_new_and_completes_to_the_cent(
     assert times == sorted(times)
     assert len(fake.ledger_events) == len(final.timeline), "each entry one ledger row, none twice"
 
-    # Search attributes and memo went along.
+    # Search attributes and memo went along; the bridge finds the spec in the last run's carry.
     assert description.typed_search_attributes.get(DEAL_STAGE) == "completed"
     assert description.typed_search_attributes.get(DEAL_COLLECTED_CENTS) == total
     assert await description.memo_value("title") == spec.title
+    assert await Deals(suggesting_server.client).spec(spec.deal_id) == spec
 
     replayer = Replayer(workflows=[DealWorkflow], data_converter=pydantic_data_converter)
     for history in histories:

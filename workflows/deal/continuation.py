@@ -19,12 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from dealflow.messages import DealStage, Signature, TimelineEntry
-    from dealflow.models import DealSpec
+    from dealflow.messages import ContinuedDeal, DealStage, Signature, TimelineEntry
     from workflows.deal.context import DealContext
     from workflows.deal.refunds import Refunds
     from workflows.deal.signing import Signing
@@ -32,12 +31,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.milestone import MilestoneRun
 
 
-class DealCarry(BaseModel):
+class DealCarry(ContinuedDeal):
     """The input of a deal's run after the first: its spec and what the previous run held."""
 
     model_config = ConfigDict(extra="forbid")
 
-    spec: DealSpec
     stage: DealStage
     #: Every milestone's run: its state, sessions, payments, money, clocks and revisions.
     milestones: list[MilestoneRun]
