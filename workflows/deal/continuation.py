@@ -7,10 +7,10 @@ only at its seams: before each milestone, between the phases of one, and in the 
 just after a link was replaced. It continues there once every handler has finished, every task
 beside the deal is done and every ledger batch is written (so no Stripe conversation is in
 flight), unless a stop was requested (the wind-down runs in the run that began it) or a refused
-reversal waits for the operator (its coroutine waits with it). The next run gets the spec and a
-`DealCarry` as its input instead of the spec: the spec and the whole deal as it stands, so it
-sends no SOW again and redoes nothing. (One input either way: the SDK decodes a run's inputs by
-its parameters' types only when their numbers match, so an optional second parameter would leave
+reversal waits for the operator (its coroutine waits with it). The next run's input is a
+`DealCarry` instead of the spec: the spec and the whole deal as it stands, so it sends no SOW
+again and redoes nothing. (One input either way: the SDK decodes a run's inputs by its
+parameters' types only when their numbers match, so an optional second parameter would leave
 every older deal's spec undecoded.) Temporal copies the search attributes and the memo. Deals
 started before DEAL_TERMS never ask.
 """
@@ -90,7 +90,7 @@ class Continuation:
         ctx = self.ctx
         if not ctx.deal_terms or not workflow.info().is_continue_as_new_suggested():
             return
-        if ctx.stop is not None or self._operator_owed():
+        if self._held():
             return
         while True:
             ctx.journal.flush()
@@ -99,15 +99,17 @@ class Continuation:
             )
             await ctx.beside_done()
             await ctx.journal.written()
-            if ctx.stop is not None or not still() or self._operator_owed():
+            if self._held() or not still():
                 return
             if workflow.all_handlers_finished() and ctx.journal.settled():
                 break
         workflow.logger.info("The deal continues as new (run %d)", self._run() + 1)
         workflow.continue_as_new(self._carry(funding))
 
-    def _operator_owed(self) -> bool:
-        return any(m.reversal_owed for m in self.ctx.milestones.values())
+    def _held(self) -> bool:
+        """The deal stays in this run: it winds down, or a refused reversal waits for the operator."""
+        ctx = self.ctx
+        return ctx.stop is not None or any(m.reversal_owed for m in ctx.milestones.values())
 
     def _run(self) -> int:
         return self.carried.run if self.carried else 1
