@@ -141,6 +141,10 @@ class Settings(BaseSettings):
     #: `host:port` where the worker serves Temporal's SDK metrics for Prometheus (/metrics).
     #: Unset: not served, so several workers on one machine (the chaos run) never compete for it.
     worker_metrics_address: str | None = Field(default=None, alias="DEALFLOW_WORKER_METRICS_ADDRESS")
+    #: Worker Versioning (README: "Deploying new workflow code"): the worker deployment (no `.`:
+    #: Temporal writes a version `name.build`) and this build, both or neither; unset: unversioned.
+    worker_deployment_name: str | None = Field(default=None, alias="DEALFLOW_WORKER_DEPLOYMENT_NAME", pattern=r"^[^.]+$")
+    worker_build_id: str | None = Field(default=None, alias="DEALFLOW_WORKER_BUILD_ID")
     #: An OpenTelemetry collector's OTLP/HTTP base address (`http://collector:4318`): the worker,
     #: the bridge and the starter send their traces there. Unset: no traces.
     otlp_endpoint: str | None = Field(default=None, alias="OTEL_EXPORTER_OTLP_ENDPOINT")
@@ -156,7 +160,8 @@ class Settings(BaseSettings):
     #: set (or a dev stack generated it once). `true` in dev generates the keys.
     encrypt_payloads: bool | None = Field(default=None, alias="DEALFLOW_ENCRYPT_PAYLOADS")
 
-    @field_validator("worker_metrics_address", "otlp_endpoint", "payload_keys", mode="before")
+    @field_validator("worker_metrics_address", "otlp_endpoint", "payload_keys", "worker_deployment_name",
+                     "worker_build_id", mode="before")  # fmt: skip
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -193,6 +198,13 @@ class Settings(BaseSettings):
                 f"DEALFLOW_WORKER_MAX_CONCURRENT_WORKFLOW_TASKS ({tasks}) is more than "
                 f"DEALFLOW_WORKER_MAX_CACHED_WORKFLOWS ({cached}): a workflow task needs its deal in the cache"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _deployment_and_build_together(self) -> Settings:
+        if (self.worker_deployment_name is None) != (self.worker_build_id is None):
+            missing = "DEALFLOW_WORKER_BUILD_ID" if self.worker_build_id is None else "DEALFLOW_WORKER_DEPLOYMENT_NAME"
+            raise ValueError(f"{missing} is not set: Worker Versioning needs the deployment name and the build id")
         return self
 
     @property

@@ -245,6 +245,33 @@ class Journal:
                     f"Ledger {row.entry} {row.key} quarantined (Postgres refused it: {row.error})"
                 )
 
+    @property
+    def published(self) -> tuple[DealStage, int] | None:
+        """The stage and collected money the search attributes and the read model show."""
+        return self._published
+
+    def resume(
+        self,
+        timeline: list[TimelineEntry],
+        anomalies: list[str],
+        published: tuple[DealStage, int] | None,
+    ) -> None:
+        """Take up the journal of the deal's previous run (it continued as new): its entries
+        number on, and what it published is not published again."""
+        self.timeline = timeline
+        self.anomalies = anomalies
+        self._published = published
+        self._started_as = None
+
+    def settled(self) -> bool:
+        """Whether everything recorded was handed to the ledger and every batch is written."""
+        return not any(self._outboxes.values()) and all(b.done() for b in self._batches)
+
+    async def written(self) -> None:
+        """Wait until every ledger batch started so far is written (or given up on)."""
+        if pending := [batch for batch in self._batches if not batch.done()]:
+            await asyncio.gather(*pending, return_exceptions=True)
+
     async def drain(self, legacy_writer: asyncio.Task[None] | None) -> None:
         """Wait until every ledger write of the deal is done."""
         self.flush()

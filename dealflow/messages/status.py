@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from dealflow.messages.actions import Artifact
 from dealflow.messages.base import Message
 from dealflow.messages.stages import DealStage, MilestoneState
+from dealflow.models import DealSpec
 
 __all__ = [
+    "ContinuedDeal",
     "Deadline",
     "DealStatus",
     "Deliverable",
@@ -116,3 +118,13 @@ class DealStatus(Message):
     anomalies: list[str] = Field(default_factory=list)
     next_deadline: Deadline | None = None
     demo: bool = False
+
+
+class ContinuedDeal(BaseModel):
+    """The input of a deal's run after it continued as new, as far as anyone but the workflow
+    reads it: the spec. The workflow's own model (`workflows.deal.continuation.DealCarry`) adds
+    the deal's state; the deal's first run has the `DealSpec` alone as its input."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    spec: DealSpec

@@ -323,3 +323,27 @@ def test_telemetry_is_off_unless_set_and_logs_are_json_in_production(environment
     assert Settings(_env_file=None, DEALFLOW_LOG_FORMAT="json").json_logs
     tuned = Settings(_env_file=None, DEALFLOW_WORKER_METRICS_ADDRESS="0.0.0.0:9464")
     assert tuned.worker_metrics_address == "0.0.0.0:9464"
+
+
+@pytest.mark.parametrize(
+    ("given", "missing"),
+    [
+        ("DEALFLOW_WORKER_DEPLOYMENT_NAME", "DEALFLOW_WORKER_BUILD_ID"),
+        ("DEALFLOW_WORKER_BUILD_ID", "DEALFLOW_WORKER_DEPLOYMENT_NAME"),
+    ],
+)
+def test_worker_versioning_needs_the_deployment_and_the_build(
+    environment: pytest.MonkeyPatch, given: str, missing: str
+) -> None:
+    environment.setenv(given, "dealflow-2026-12")
+    with pytest.raises(ConfigError, match=f"{missing} is not set: Worker Versioning needs"):
+        load_settings()
+    environment.setenv(missing, "build-7")
+    assert load_settings().worker_build_id is not None
+
+
+def test_a_deployment_name_with_a_dot_is_refused(environment: pytest.MonkeyPatch) -> None:
+    environment.setenv("DEALFLOW_WORKER_DEPLOYMENT_NAME", "deal.flow")
+    environment.setenv("DEALFLOW_WORKER_BUILD_ID", "b1")
+    with pytest.raises(ConfigError, match=r"DEALFLOW_WORKER_DEPLOYMENT_NAME: String should match"):
+        load_settings()

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from dealflow.models import CapturePolicy
     from workflows import calls, rules
     from workflows.deal.context import DealContext
+    from workflows.deal.continuation import Continuation
     from workflows.deal.payments import Payments
     from workflows.deal.timers import Timer
     from workflows.milestone import MilestoneRun
@@ -27,12 +28,14 @@ S = MilestoneState
 
 
 class Checkout:
-    def __init__(self, ctx: DealContext, payments: Payments) -> None:
+    def __init__(self, ctx: DealContext, payments: Payments, continuation: Continuation) -> None:
         self.ctx = ctx
         self.payments = payments
+        self.continuation = continuation
 
     async def funding_phase(self, m: MilestoneRun) -> None:
-        await self._open(m)
+        if not self.continuation.resumes_funding(m):
+            await self._open(m)
         await self.ctx.timers.run(lambda: m.state is S.AWAITING_FUNDING, lambda: self._timers(m))
         if m.state is not S.AWAITING_FUNDING:
             async with self.ctx.stripe_turn():
@@ -230,6 +233,7 @@ class Checkout:
             if m.state is not S.AWAITING_FUNDING or not await self.payments.close_checkout(m):
                 return
         await self._open(m)
+        await self.continuation.at_seam(m, still=lambda: m.state is S.AWAITING_FUNDING)
 
     async def _fund_window_lapsed(self, m: MilestoneRun) -> None:
         self.ctx.request_stop(

@@ -82,7 +82,8 @@ LEAN_STEPS = "lean-steps"
 DISPUTES_AND_DEBITS = "disputes-answered-bank-debits"
 #: `workflow.patched` id of the release after DISPUTES_AND_DEBITS (and standing for it): deal terms
 #: as businesses write them and every party with its own key (issue 13), and a long deal that
-#: continues as new when Temporal suggests it. Each change it guards reads `ctx.deal_terms`.
+#: continues as new at its seams when Temporal suggests it, carrying the whole deal
+#: (`continuation.py`). Each change it guards reads `ctx.deal_terms`.
 DEAL_TERMS = "deal-terms-and-parties"
 
 
@@ -264,6 +265,11 @@ class DealContext:
                 await then(result)
 
         self.background.append(asyncio.create_task(self.flushed(carry_out())))
+
+    async def beside_done(self) -> None:
+        """Wait until every task beside the deal is done, and those they start meanwhile."""
+        while pending := [task for task in self.background if not task.done()]:
+            await asyncio.gather(*pending)
 
     async def flushed(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         """A background step's last records go to the ledger when it ends."""

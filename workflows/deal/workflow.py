@@ -55,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.deal.chargebacks import Chargebacks
     from workflows.deal.checkout import Checkout
     from workflows.deal.context import DealContext
+    from workflows.deal.continuation import Continuation, DealCarry
     from workflows.deal.disputes import Disputes
     from workflows.deal.payments import Payments
     from workflows.deal.processing import DebitWatch
@@ -74,7 +75,8 @@ S = MilestoneState
 @action_handlers
 class DealWorkflow:
     @workflow.init
-    def __init__(self, spec: DealSpec) -> None:
+    def __init__(self, start: DealSpec | DealCarry) -> None:
+        spec, carried = (start.spec, start) if isinstance(start, DealCarry) else (start, None)
         ctx = self._ctx = DealContext(spec)
         self._signing = signing = Signing(ctx)
         capture = Capture(ctx)
@@ -88,9 +90,12 @@ class DealWorkflow:
         self._wind_down = wind_down = WindDown(ctx, payments, release, refunds, debits)
         chargebacks = Chargebacks(ctx, lambda: signing.signature)
         self._stripe_events = StripeEvents(ctx, payments, disputes, refunds, release, chargebacks)
+        self._continuation = continuation = Continuation(
+            ctx, signing, self._stripe_events, refunds, carried
+        )
         #: What drives a milestone on, by the state it is in.
         self._phases: dict[MilestoneState, Callable[[MilestoneRun], Awaitable[None]]] = {
-            S.AWAITING_FUNDING: Checkout(ctx, payments).funding_phase,
+            S.AWAITING_FUNDING: Checkout(ctx, payments, continuation).funding_phase,
             S.PROCESSING: debits.processing_phase,
             S.IN_PROGRESS: work.work_phase,
             S.DELIVERED: work.review_phase,
@@ -138,17 +143,25 @@ class DealWorkflow:
         )
 
     @workflow.run
-    async def run(self, spec: DealSpec) -> DealStatus:
+    async def run(self, start: DealSpec | DealCarry) -> DealStatus:
+        """The deal from its spec, or from where its previous run continued as new (`DealCarry`):
+        milestones it finished are skipped, the one under way goes on in its phase."""
         ctx = self._ctx
+        spec, carried = ctx.spec, self._continuation.carried
         legacy_ledger_writer = ctx.journal.start()
         if workflow.memo_value("title", None) is None:
             workflow.upsert_memo({"title": spec.title})
-        self._signing.send_sow()
-        await self._signing.await_signature()
+        if carried is None:
+            self._signing.send_sow()
+            await self._signing.await_signature()
         for milestone in ctx.milestones.values():
+            await self._continuation.at_seam()
             if ctx.stop is not None:
                 break
-            await self._run_milestone(milestone)
+            if carried is None or milestone.state is S.PENDING:
+                await self._run_milestone(milestone)
+            else:
+                await self._drive(milestone)
         if ctx.stop is not None:
             await self._wind_down.wind_down(ctx.stop)
         else:
@@ -167,8 +180,13 @@ class DealWorkflow:
             EventKind.AWAITING_FUNDING,
             f"'{m.title}' awaits funding of {ctx.money(m.spec.amount)}",
         )
-        while ctx.stop is None and m.state in self._phases:
+        await self._drive(m)
+
+    async def _drive(self, m: MilestoneRun) -> None:
+        """Each phase the milestone's state calls for, until none does (released, refunded)."""
+        while self._ctx.stop is None and m.state in self._phases:
             await self._phases[m.state](m)
+            await self._continuation.at_seam()
 
     def _complete(self) -> None:
         ctx = self._ctx
@@ -187,8 +205,7 @@ class DealWorkflow:
         while True:
             ctx.journal.flush()
             await workflow.wait_condition(workflow.all_handlers_finished)
-            while pending := [task for task in ctx.background if not task.done()]:
-                await asyncio.gather(*pending)
+            await ctx.beside_done()
             await ctx.journal.drain(legacy_ledger_writer)
             if not ctx.own_steps or workflow.all_handlers_finished():
                 return
