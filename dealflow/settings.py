@@ -8,10 +8,6 @@ message that names the setting.
 
 from __future__ import annotations
 
-import math
-import re
-import secrets
-from collections import Counter
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -20,39 +16,17 @@ from urllib.parse import urlparse
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dealflow.codec import EncryptionCodec, new_payload_key, parse_payload_keys
+from dealflow.codec import EncryptionCodec, parse_payload_keys
 from dealflow.links import PortalLinks
-from dealflow.private_files import private_directory, write_private
+from dealflow.secret_rules import (
+    MIN_SECRET_BITS,
+    SECRETS,
+    ensure_dev_secrets,
+    estimated_entropy_bits,
+    secret_problem,
+)
 
 StripeMode = Literal["live", "test", "sandbox", "unconfigured"]
-
-#: Words people paste as "later" and forget, matched on the value's lowercased letters and digits
-#: (so `change-me`, `CHANGE_ME` and `ChangeMe` are one). A secret containing one is refused.
-_PLACEHOLDER_MARKERS = (
-    "placeholder", "changeme", "replace", "your", "xxx", "example", "dummy", "later", "todo",
-    "fixme",
-)  # fmt: skip
-_MIN_SECRET_LENGTH = 16
-#: What a production secret must be worth (estimated_entropy_bits): 16 random bytes, written in
-#: hex or base64, score 75 or more; `change-me-change-me-0123` scores 55.
-_MIN_SECRET_BITS = 64
-#: How Stripe's and dealflow's secrets start: fixed, so they add nothing to a secret's worth.
-_SECRET_PREFIXES = (
-    "sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_", "adm_", "vnd_", "dlv_", "sbx_", "dcs_",
-)  # fmt: skip
-
-#: Secret settings: environment name -> (attribute, how a generated one starts).
-SECRETS = {
-    "DEALFLOW_SECRET_KEY": ("secret_key", ""),
-    "DEALFLOW_ADMIN_TOKEN": ("admin_token", "adm_"),
-    "DEALFLOW_VENDOR_TOKEN": ("vendor_token", "vnd_"),
-    "DEALFLOW_DELIVERY_SECRET": ("delivery_secret", "dlv_"),
-    "DEALFLOW_SANDBOX_TOKEN": ("sandbox_token", "sbx_"),
-    "DEALFLOW_CLIENT_SEARCH_SECRET": ("client_search_secret", "dcs_"),
-}
-
-PAYLOAD_KEYS = "DEALFLOW_PAYLOAD_KEYS"
-
 
 def is_offline_sandbox(stripe_api_base: str | None) -> bool:
     """A base address other than Stripe's is the offline sandbox: its money is never real."""
@@ -255,7 +229,8 @@ class Settings(BaseSettings):
     def check_secrets(self) -> None:
         """Refuse placeholder or short secrets, in every mode."""
         for env_name, value in self._secret_values().items():
-            _check_secret(env_name, value)
+            if problem := secret_problem(env_name, value):
+                raise ConfigError(problem)
 
     def check_production(self) -> None:
         """Refuse what production must never run with: sandbox money, no Stripe, guessable secrets.
@@ -287,7 +262,7 @@ class Settings(BaseSettings):
                 "addresses out of Temporal's search attributes"
             )
         for env_name, value in self._secret_values().items():
-            if value and estimated_entropy_bits(value) < _MIN_SECRET_BITS:
+            if value and estimated_entropy_bits(value) < MIN_SECRET_BITS:
                 raise ConfigError(
                     f"{env_name} has too little entropy to be a secret; generate one with "
                     '`python -c "import secrets; print(secrets.token_urlsafe(32))"`'
@@ -304,69 +279,6 @@ class Settings(BaseSettings):
 _ATTRIBUTES = {
     field.alias: name for name, field in Settings.model_fields.items() if field.alias is not None
 }
-
-
-def _check_secret(env_name: str, value: str | None) -> None:
-    if not value:  # unset (an empty variable too): `require` names it where it is needed
-        return
-    if len(value) < _MIN_SECRET_LENGTH:
-        raise ConfigError(f"{env_name} is too short: use at least {_MIN_SECRET_LENGTH} characters")
-    letters = re.sub(r"[^a-z0-9]", "", value.lower())
-    if any(marker in letters for marker in _PLACEHOLDER_MARKERS):
-        raise ConfigError(f"{env_name} looks like a placeholder; set a real secret")
-
-
-def estimated_entropy_bits(value: str) -> float:
-    """A generous estimate of how hard a secret is to guess, in bits.
-
-    The Shannon entropy of its characters, counted over the characters that do not repeat what
-    came before (one per distinct 3-character run), after a fixed prefix such as `sk_live_`: a
-    random token scores about its length times 4 to 6, `ab` * 20 or a phrase typed twice far less.
-    """
-    body = value.removeprefix(next((p for p in _SECRET_PREFIXES if value.startswith(p)), ""))
-    if not body:
-        return 0.0
-    counts = Counter(body)
-    per_character = -sum(n / len(body) * math.log2(n / len(body)) for n in counts.values())
-    fresh = len({body[i : i + 3] for i in range(max(len(body) - 2, 1))}) + min(len(body), 2)
-    return per_character * fresh
-
-
-def dev_secrets_file(home: Path) -> Path:
-    return home / "secrets.env"
-
-
-def ensure_dev_secrets(home: Path, *, payload_keys: bool = False) -> dict[str, str]:
-    """Generate the dev stack's secrets once per DEALFLOW_HOME; later calls return the same ones.
-
-    `payload_keys` adds DEALFLOW_PAYLOAD_KEYS; once there, every process of the stack encrypts."""
-    path = dev_secrets_file(home)
-    stored = _read_env_file(path)
-    missing = {
-        name: prefix + secrets.token_hex(32)
-        for name, (_attribute, prefix) in SECRETS.items()
-        if name not in stored
-    }
-    if payload_keys and PAYLOAD_KEYS not in stored:
-        missing[PAYLOAD_KEYS] = new_payload_key()
-    if missing:
-        private_directory(home)
-        stored.update(missing)
-        lines = [f"{name}={value}\n" for name, value in sorted(stored.items())]
-        write_private(path, "# generated by dealflow for this dev stack; never commit\n" + "".join(lines))
-    return stored
-
-
-def _read_env_file(path: Path) -> dict[str, str]:
-    if not path.exists():
-        return {}
-    values = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            name, value = line.split("=", 1)
-            values[name.strip()] = value.strip()
-    return values
 
 
 def load_settings(*, need: tuple[str, ...] = ()) -> Settings:

@@ -25,7 +25,7 @@ from dealflow.binaries import temporal_cli
 from dealflow.codec import ENCODING
 from dealflow.contract import DEAL_CLIENT, STATUS, client_search_value
 from dealflow.models import workflow_id_for
-from dealflow.settings import ensure_dev_secrets
+from dealflow.secret_rules import ensure_dev_secrets
 from devstack.stack import Stack, StackConfig, run_stack
 from tests.bridge_support import deal_spec, open_deal
 from workflows.deal import DealWorkflow

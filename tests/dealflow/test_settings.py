@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from dealflow.settings import ConfigError, Settings, estimated_entropy_bits, load_settings
+from dealflow.secret_rules import estimated_entropy_bits
+from dealflow.settings import ConfigError, Settings, load_settings
 from tests.paths import ROOT
 
 #: Random, as every production secret must be (secrets.token_urlsafe(32)).
