@@ -7,13 +7,13 @@ import base64
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query
-from pydantic import AwareDatetime, BaseModel, EmailStr, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, EmailStr, TypeAdapter, create_model
 
 from bridge import calls
-from bridge.auth import require_admin
+from bridge.auth import Operator, require_admin
 from bridge.errors import ApiError
 from bridge.inbox import InboxStatus
 from bridge.quarantine import QuarantinedLedgerRow, count_quarantined, list_quarantined
@@ -25,6 +25,7 @@ from dealflow.messages import (
     DealSnapshot,
     DealStage,
     DealStatus,
+    OperatorAction,
     ResolveDispute,
     SettleReversal,
 )
@@ -147,7 +148,7 @@ class _OperatorAction:
 
     path: str
     update: str
-    body: type[BaseModel]
+    body: type[OperatorAction]
     id_source: str
     description: str
 
@@ -168,18 +169,34 @@ _OPERATOR_ACTIONS = (
 )
 
 
+def request_body(action: type[OperatorAction]) -> type[BaseModel]:
+    """The action's model without `operator`, as a request sends it: who acts is the token's
+    operator, never what a body claims (a body naming one is refused as an unknown field)."""
+    fields: dict[str, Any] = {
+        name: (field.annotation, field)
+        for name, field in action.model_fields.items()
+        if name != "operator"
+    }
+    return create_model(
+        f"{action.__name__}Request", __config__=action.model_config, __doc__=action.__doc__, **fields
+    )
+
+
 def _add_operator_route(action: _OperatorAction) -> None:
     async def endpoint(
         deal_id: str,
         body: BaseModel,
         bridge: Bridge,
+        operator: Operator,
         idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
     ) -> ActionResult:
         update_id = calls.update_id(action.id_source, idempotency_key)
-        return await calls.act(bridge, deal_id, action.update, body, update_id=update_id)
+        message = action.body(**body.model_dump(), operator=operator)
+        return await calls.act(bridge, deal_id, action.update, message, update_id=update_id)
 
-    # The annotations are strings FastAPI resolves in this module; the body's model is the action's.
-    endpoint.__annotations__["body"] = action.body
+    # The annotations are strings FastAPI resolves in this module; the body's model is the
+    # action's, less the operator.
+    endpoint.__annotations__["body"] = request_body(action.body)
     router.add_api_route(
         f"/deals/{{deal_id}}/{action.path}",
         endpoint,

@@ -51,6 +51,8 @@ class StopRequest:
     stage: DealStage
     reason: str
     source: Source
+    #: The operator who asked (deals before DEAL_TERMS name none).
+    operator: str | None = None
 
 
 # ---------------------------------------------------------------------- may this happen now

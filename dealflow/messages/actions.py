@@ -19,13 +19,19 @@ __all__ = [
     "CancelDeal",
     "DisputeResolution",
     "OpenDispute",
+    "OperatorAction",
     "RequestRevision",
     "ResolveDispute",
     "ReversalSettlement",
     "SettleReversal",
     "SignSow",
     "SubmitDeliverable",
+    "UNNAMED_OPERATOR",
 ]
+
+#: Who the timeline and ledger name for an operator action that names no operator (a signal
+#: sent from the Temporal UI, or by `dealflow signal` without --operator).
+UNNAMED_OPERATOR = "(unnamed)"
 
 
 class Artifact(Message):
@@ -73,7 +79,14 @@ class DisputeResolution(StrEnum):
     REFUND = "refund"  # give the client their money back
 
 
-class ResolveDispute(Message):
+class OperatorAction(Message):
+    """An action an operator may take. `operator` names them: the bridge sets it from the admin
+    token the request presented (a request body cannot), `dealflow signal` from --operator."""
+
+    operator: SingleLineText | None = Field(default=None, min_length=1, max_length=100)
+
+
+class ResolveDispute(OperatorAction):
     milestone_key: MilestoneKey
     resolution: DisputeResolution
     notes: MultiLineText = Field(default="", max_length=5000)
@@ -84,7 +97,7 @@ class ReversalSettlement(StrEnum):
     ABSORB = "absorb"  # the platform bears it (collected from the vendor another way, or written off)
 
 
-class SettleReversal(Message):
+class SettleReversal(OperatorAction):
     """The operator's answer to a transfer reversal Stripe refused (the vendor's balance was short)."""
 
     milestone_key: MilestoneKey
@@ -92,7 +105,7 @@ class SettleReversal(Message):
     notes: MultiLineText = Field(default="", max_length=5000)
 
 
-class CancelDeal(Message):
+class CancelDeal(OperatorAction):
     reason: MultiLineText = Field(min_length=1, max_length=2000)
     requested_by: SingleLineText = Field(default="operator", max_length=200)
 

@@ -71,6 +71,8 @@ class TimelineEntry(Message):
     kind: str
     message: str
     milestone_key: str | None = None
+    #: The operator who took the action (`OperatorAction.operator`, or UNNAMED_OPERATOR).
+    operator: str | None = None
 
 
 class Deadline(Message):

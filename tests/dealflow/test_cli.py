@@ -58,6 +58,18 @@ async def test_operator_reads_lists_and_signals_a_deal(stack: Stack) -> None:
     missing = await dealflow(stack, "status", "no-such-deal")
     assert missing.returncode == 1 and "not found" in missing.stderr
 
-    cancelled = await dealflow(stack, "signal", "cli-deal", "cancel_deal", "--data", '{"reason": "budget cut"}')
+    not_operators = await dealflow(stack, "signal", "cli-deal", "sign_sow", "--operator", "grace")
+    assert not_operators.returncode == 2 and "--operator: sign_sow is not an operator's action" in not_operators.stderr
+    posing = await dealflow(
+        stack, "signal", "cli-deal", "cancel_deal", "--operator", "grace",
+        "--data", '{"reason": "x", "operator": "linus"}',
+    )
+    assert posing.returncode == 2 and "--data names another operator" in posing.stderr
+
+    cancelled = await dealflow(
+        stack, "signal", "cli-deal", "cancel_deal", "--data", '{"reason": "budget cut"}', "--operator", "grace"
+    )
     assert cancelled.returncode == 0, cancelled.stderr
     await wait_for_summary(stack, "cli-deal", lambda s: s.stage == DealStage.CANCELLED, what="the cancellation")
+    readable = await dealflow(stack, "status", "cli-deal")
+    assert "[operator grace] Cancellation requested: budget cut" in readable.stdout

@@ -19,7 +19,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from dealflow.contract import ACTIONS, CANCEL_DEAL, EventKind
-    from dealflow.messages import ActionResult
+    from dealflow.messages import ActionResult, OperatorAction
     from dealflow.models import first_text_problem
     from workflows import rules
     from workflows.deal.context import DealContext
@@ -51,14 +51,20 @@ class Actions:
         """The one path of every human action, signal or update."""
         action = self._table[name]
         source = action.source(action_input)
-        reason = self._refusal(action, action_input)
-        if reason is not None:
-            self.ctx.record(source, EventKind.REJECTED, f"{name} rejected: {reason}")
-            message = reason
-        else:
-            message = action.apply(action_input)
-        self.ctx.journal.flush()
-        return ActionResult(stage=self.ctx.stage, message=message)
+        ctx = self.ctx
+        if isinstance(action_input, OperatorAction):
+            ctx.acting_operator = ctx.operator_of(action_input, source)
+        try:
+            reason = self._refusal(action, action_input)
+            if reason is not None:
+                ctx.record(source, EventKind.REJECTED, f"{name} rejected: {reason}")
+                message = reason
+            else:
+                message = action.apply(action_input)
+        finally:
+            ctx.acting_operator = None
+        ctx.journal.flush()
+        return ActionResult(stage=ctx.stage, message=message)
 
     def validate(self, name: str, action_input: Any) -> None:
         reason = self._refusal(self._table[name], action_input)

@@ -30,10 +30,12 @@ with workflow.unsafe.imports_passed_through():
         EmailKind,
         MilestoneState,
         MoneyTotals,
+        OperatorAction,
         PaymentIntentAction,
         PaymentIntentState,
         PaymentKind,
         PaymentRecord,
+        UNNAMED_OPERATOR,
     )
     from dealflow.models import DealSpec, format_money
     from workflows import calls
@@ -82,6 +84,7 @@ DISPUTES_AND_DEBITS = "disputes-answered-bank-debits"
 #: `workflow.patched` id of the release after DISPUTES_AND_DEBITS (and standing for it): deal terms
 #: as businesses write them and every party with its own key (issue 13), and a long deal that
 #: continues as new when Temporal suggests it. Each change it guards reads `ctx.deal_terms`.
+#: Operators by name: an operator's action is recorded with their name in the timeline and ledger.
 DEAL_TERMS = "deal-terms-and-parties"
 
 
@@ -94,6 +97,8 @@ class DealContext:
         self.milestones = {m.key: MilestoneRun(spec=m) for m in spec.milestones}
         self.livemode: bool | None = None
         self.stop: StopRequest | None = None
+        #: The operator whose action is being applied (`Actions.act`): what it records names them.
+        self.acting_operator: str | None = None
         self.stripe_lock = asyncio.Lock()
         # Decided here, when the deal is built: an update can come in the deal's first
         # activation, and the SDK runs its handler before `run` starts. Deals recorded before
@@ -126,18 +131,24 @@ class DealContext:
         """Ask the deal to stop (the first request wins); `run` winds it down."""
         if self.stop is not None:
             return
-        self.stop = StopRequest(stage, reason, source)
+        self.stop = StopRequest(stage, reason, source, self.acting_operator)
         verb = "Cancellation requested" if stage is DealStage.CANCELLED else "Deal expiring"
         self.record(source, EventKind(f"{stage.value}_requested"), f"{verb}: {reason}")
 
     def set_state(
-        self, m: MilestoneRun, state: MilestoneState, source: Source, kind: EventKind, message: str
+        self,
+        m: MilestoneRun,
+        state: MilestoneState,
+        source: Source,
+        kind: EventKind,
+        message: str,
+        operator: str | None = None,
     ) -> None:
         """Move the active milestone; the deal's stage follows it (a refunded milestone leaves
         the stage to the next milestone)."""
         m.enter(state, workflow.now(), self.policy)
         self.stage = STAGE_OF.get(state, self.stage)
-        self.record(source, kind, message, m)
+        self.record(source, kind, message, m, operator)
 
     def find(
         self, key: str | None, *, session_id: str | None = None, intent_id: str | None = None
@@ -190,9 +201,24 @@ class DealContext:
     # ------------------------------------------------------------------ recording
 
     def record(
-        self, source: Source, kind: EventKind, message: str, m: MilestoneRun | None = None
+        self,
+        source: Source,
+        kind: EventKind,
+        message: str,
+        m: MilestoneRun | None = None,
+        operator: str | None = None,
     ) -> None:
-        self.journal.record(source, kind, message, m.key if m else None)
+        """One timeline entry; it names `operator`, or else the operator acting now, if any."""
+        self.journal.record(
+            source, kind, message, m.key if m else None, operator or self.acting_operator
+        )
+
+    def operator_of(self, action: OperatorAction, source: Source) -> str | None:
+        """Who took an action, for the timeline: the operator it names, or UNNAMED_OPERATOR for
+        an operator's action that names none; None for deals before DEAL_TERMS."""
+        if not self.deal_terms:
+            return None
+        return action.operator or (UNNAMED_OPERATOR if source == "operator" else None)
 
     def anomaly(self, message: str, m: MilestoneRun | None = None) -> None:
         self.journal.anomaly(message, m.key if m else None)
