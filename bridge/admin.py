@@ -1,5 +1,6 @@
-"""Admin API: the deals, one deal's live status, cancellation, dispute resolution, and the health
-of the Stripe link."""
+"""Admin API: the deals, one deal's live status, the operator's actions on a deal (cancellation,
+dispute resolution, reversal settlement, a new access code for the signer), and the health of
+the Stripe link. Each action names the operator whose token the request presents."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from bridge.errors import ApiError
 from bridge.inbox import InboxStatus
 from bridge.quarantine import QuarantinedLedgerRow, count_quarantined, list_quarantined
 from bridge.state import Bridge
-from dealflow.contract import CANCEL_DEAL, RESOLVE_DISPUTE, SETTLE_REVERSAL
+from dealflow.contract import CANCEL_DEAL, RESEND_ACCESS_CODE, RESOLVE_DISPUTE, SETTLE_REVERSAL
 from dealflow.messages import (
     ActionResult,
     CancelDeal,
@@ -26,6 +27,7 @@ from dealflow.messages import (
     DealStage,
     DealStatus,
     OperatorAction,
+    ResendAccessCode,
     ResolveDispute,
     SettleReversal,
 )
@@ -166,6 +168,11 @@ _OPERATOR_ACTIONS = (
         "reversals/settle", SETTLE_REVERSAL, SettleReversal, "admin-settle-reversal",
         "Answer a transfer reversal Stripe refused: retry it now, or absorb it as the platform.",
     ),
+    _OperatorAction(
+        "access-code/resend", RESEND_ACCESS_CODE, ResendAccessCode, "admin-resend-access-code",
+        "Mail the signer a fresh access code (the last one stops working); it unlocks a signing "
+        "locked by wrong codes. Check with the client first that it is them. No body needed.",
+    ),
 )
 
 
@@ -185,18 +192,23 @@ def request_body(action: type[OperatorAction]) -> type[BaseModel]:
 def _add_operator_route(action: _OperatorAction) -> None:
     async def endpoint(
         deal_id: str,
-        body: BaseModel,
+        *,
+        body: BaseModel | None,
         bridge: Bridge,
         operator: Operator,
         idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
     ) -> ActionResult:
         update_id = calls.update_id(action.id_source, idempotency_key)
-        message = action.body(**body.model_dump(), operator=operator)
+        given = body.model_dump() if body is not None else {}
+        message = action.body(**given, operator=operator)
         return await calls.act(bridge, deal_id, action.update, message, update_id=update_id)
 
     # The annotations are strings FastAPI resolves in this module; the body's model is the
-    # action's, less the operator.
-    endpoint.__annotations__["body"] = request_body(action.body)
+    # action's, less the operator, and a body with nothing required may be left out.
+    body = request_body(action.body)
+    endpoint.__annotations__["body"] = body
+    if not any(field.is_required() for field in body.model_fields.values()):
+        endpoint.__kwdefaults__ = {**(endpoint.__kwdefaults__ or {}), "body": None}
     router.add_api_route(
         f"/deals/{{deal_id}}/{action.path}",
         endpoint,

@@ -21,6 +21,7 @@ __all__ = [
     "OpenDispute",
     "OperatorAction",
     "RequestRevision",
+    "ResendAccessCode",
     "ResolveDispute",
     "ReversalSettlement",
     "SettleReversal",
@@ -46,6 +47,8 @@ class SignSow(Message):
     sow_sha256: str | None = Field(
         default=None, pattern=r"^[0-9a-f]{64}$", description="hash the signer saw; must match"
     )
+    #: The code mailed apart from the SOW, when the deal asks for one (policy.access_code_above).
+    access_code: SingleLineText | None = Field(default=None, max_length=32)
     #: Evidence the bridge takes from the connection, kept as received.
     ip: VerbatimText | None = None
     user_agent: VerbatimText | None = Field(default=None, max_length=500)
@@ -108,6 +111,10 @@ class SettleReversal(OperatorAction):
 class CancelDeal(OperatorAction):
     reason: MultiLineText = Field(min_length=1, max_length=2000)
     requested_by: SingleLineText = Field(default="operator", max_length=200)
+
+
+class ResendAccessCode(OperatorAction):
+    """A fresh access code for the signer, mailed on its own; it unlocks a locked signing."""
 
 
 class ActionResult(Message):

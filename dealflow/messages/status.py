@@ -12,6 +12,7 @@ from dealflow.messages.base import Message
 from dealflow.messages.stages import DealStage, MilestoneState
 
 __all__ = [
+    "AccessCodeStatus",
     "Deadline",
     "DealStatus",
     "Deliverable",
@@ -86,6 +87,17 @@ class Signature(Message):
     sow_sha256: str
     ip: str | None = None
     user_agent: str | None = None
+    #: The signer entered the access code mailed apart from the SOW (policy.access_code_above).
+    access_code_checked: bool = False
+
+
+class AccessCodeStatus(Message):
+    """Where the signer's access code stands; never the code (nor its hash)."""
+
+    codes_sent: int
+    wrong_attempts: int
+    attempts_left: int
+    locked: bool
 
 
 class MoneyTotals(Message):
@@ -112,6 +124,8 @@ class DealStatus(Message):
     sow_sha256: str
     livemode: bool | None = None
     signature: Signature | None = None
+    #: Set when signing needs an access code.
+    access_code: AccessCodeStatus | None = None
     milestones: list[MilestoneStatus]
     money: MoneyTotals
     timeline: list[TimelineEntry]

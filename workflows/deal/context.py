@@ -85,6 +85,7 @@ DISPUTES_AND_DEBITS = "disputes-answered-bank-debits"
 #: as businesses write them and every party with its own key (issue 13), and a long deal that
 #: continues as new when Temporal suggests it. Each change it guards reads `ctx.deal_terms`.
 #: Operators by name: an operator's action is recorded with their name in the timeline and ledger.
+#: Above `policy.access_code_above` the client signs with an access code mailed on its own.
 DEAL_TERMS = "deal-terms-and-parties"
 
 
