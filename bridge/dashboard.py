@@ -22,8 +22,8 @@ from bridge.charts import Bar, horizontal_bars, vertical_bars
 from bridge.state import Bridge, portal_rate_limit
 from dealflow.links import InvalidLink, make_token, verify_token
 from dealflow.models import format_money
-from dealflow.operators import operator_with_token
 from dealflow.modes import NOT_REAL_MONEY, MoneyMode
+from dealflow.operators import operator_with_token
 from dealflow.settings import Settings
 from truth.figures import PROJECTED_LABEL, TruthReport
 from truth.queries import build_report

@@ -13,6 +13,7 @@ from dealflow.messages.stages import DealStage
 from dealflow.models import MilestoneKey, MultiLineText, SingleLineText, VerbatimText
 
 __all__ = [
+    "UNNAMED_OPERATOR",
     "ActionResult",
     "ApproveMilestone",
     "Artifact",
@@ -27,7 +28,6 @@ __all__ = [
     "SettleReversal",
     "SignSow",
     "SubmitDeliverable",
-    "UNNAMED_OPERATOR",
 ]
 
 #: Who the timeline and ledger name for an operator action that names no operator (a signal

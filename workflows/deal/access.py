@@ -15,16 +15,9 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from dealflow.contract import EventKind
-    from dealflow.messages import (
-        OPERATOR_MAILBOX,
-        AccessCodeStatus,
-        EmailKind,
-        ResendAccessCode,
-        SignSow,
-    )
-    from workflows import calls, rules
+    from dealflow.messages import AccessCodeStatus, EmailKind, ResendAccessCode, SignSow
+    from workflows import rules
     from workflows.deal.context import DealContext
-    from workflows.mail import build_email
 
 #: Digits of a code: one chance in a million per try, and a few tries before signing locks.
 CODE_DIGITS = 6
@@ -105,15 +98,9 @@ class AccessCode:
         )
         key = f"signing_locked:{self._sent}"
         ctx.notify(EmailKind.SIGNING_LOCKED, "client", key, attempts=self.attempts, for_operator=False)
-        email = build_email(
-            ctx.spec,
-            EmailKind.SIGNING_LOCKED,
-            to=OPERATOR_MAILBOX,
-            message_key=f"{key}:operator",
-            attempts=self.attempts,
-            for_operator=True,
+        ctx.notify_operator(
+            EmailKind.SIGNING_LOCKED, f"{key}:operator", attempts=self.attempts, for_operator=True
         )
-        ctx.beside("the signing_locked mail to the operator", calls.SEND_EMAIL, email, None)
 
     # ------------------------------------------------------------------ the operator's action
     # (checked first by `rules.resend_refusal`)

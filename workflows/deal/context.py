@@ -24,6 +24,8 @@ with workflow.unsafe.imports_passed_through():
     from dealflow.console import current_details
     from dealflow.contract import EventKind
     from dealflow.messages import (
+        OPERATOR_MAILBOX,
+        UNNAMED_OPERATOR,
         DealStage,
         EmailAttachment,
         EmailInput,
@@ -35,7 +37,6 @@ with workflow.unsafe.imports_passed_through():
         PaymentIntentState,
         PaymentKind,
         PaymentRecord,
-        UNNAMED_OPERATOR,
     )
     from dealflow.models import DealSpec, format_money
     from workflows import calls
@@ -325,6 +326,20 @@ class DealContext:
         """Mail one party beside the deal."""
         email = self.email(kind, party, message_key, m, **context)
         self.beside(f"the {kind.value} mail to {email.to}", calls.SEND_EMAIL, email, m)
+
+    def notify_operator(
+        self, kind: EmailKind, message_key: str, m: MilestoneRun | None = None, **context: Any
+    ) -> None:
+        """Mail the platform's operator (DEALFLOW_OPERATOR_EMAIL) beside the deal."""
+        email = build_email(
+            self.spec,
+            kind,
+            to=OPERATOR_MAILBOX,
+            message_key=message_key,
+            milestone=m.spec if m else None,
+            **context,
+        )
+        self.beside(f"the {kind.value} mail to the operator", calls.SEND_EMAIL, email, m)
 
     def notify_both(
         self, kind: EmailKind, message_key: str, m: MilestoneRun | None = None, **context: Any
