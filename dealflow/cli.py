@@ -142,6 +142,11 @@ def status(
             m.title, m.state, *(format_money(v, result.currency) for v in (m.amount, m.funded, m.released, m.refunded))
         )
     console.print(table)
+    if code := result.access_code:
+        console.print(
+            f"access code: {code.codes_sent} sent, {code.wrong_attempts} wrong, "
+            f"{code.attempts_left} tries left{' - signing LOCKED' if code.locked else ''}"
+        )
     if result.next_deadline:
         console.print(f"next: {result.next_deadline.action} at {result.next_deadline.at:%Y-%m-%d %H:%M:%S} UTC")
     for anomaly in result.anomalies:

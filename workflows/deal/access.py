@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from dealflow.messages import AccessCodeStatus, EmailKind, ResendAccessCode, SignSow
     from workflows import rules
     from workflows.deal.context import DealContext
+    from workflows.journal import Source
 
 #: Digits of a code: one chance in a million per try, and a few tries before signing locks.
 CODE_DIGITS = 6
@@ -47,7 +48,7 @@ class AccessCode:
             locked=self.locked,
         )
 
-    def send(self) -> None:
+    def send(self, source: Source = "workflow") -> None:
         """A fresh code, mailed on its own; the one before it stops working, and the count of
         wrong codes starts again."""
         ctx = self.ctx
@@ -56,7 +57,7 @@ class AccessCode:
         self._wrong = 0
         self._digest = rules.access_code_digest(ctx.spec.deal_id, self._sent, code)
         ctx.record(
-            "workflow",
+            source,
             EventKind.ACCESS_CODE_SENT,
             f"Access code {self._sent} sent to {ctx.spec.client.email} in a mail of its own",
         )
@@ -106,5 +107,5 @@ class AccessCode:
     # (checked first by `rules.resend_refusal`)
 
     def resend(self, resend: ResendAccessCode) -> str:
-        self.send()
+        self.send("operator")
         return f"Access code {self._sent} sent to the client in a mail of its own"
