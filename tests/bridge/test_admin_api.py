@@ -42,6 +42,7 @@ ADMIN_ROUTES = [
     ("GET", "/api/deals", None),
     ("GET", "/api/deals/some-deal", None),
     ("POST", "/api/deals/some-deal/cancel", {"reason": "client withdrew"}),
+    ("POST", "/api/deals/some-deal/access-code/resend", None),
     ("GET", "/api/stripe-status", None),
     ("GET", "/api/stripe-events", None),
 ]
