@@ -26,7 +26,7 @@ from dealflow.contract import (
     WORKFLOW_TYPE,
     client_search_value,
 )
-from dealflow.messages import DealStatus
+from dealflow.messages import DealStatus, OperatorAction
 from dealflow.models import workflow_id_for
 from dealflow.modes import MoneyMode
 from dealflow.money import format_money
@@ -144,12 +144,18 @@ def status(
             m.title, m.state, *(format_money(v, result.currency) for v in (m.amount, m.funded, m.released, m.refunded))
         )
     console.print(table)
+    if code := result.access_code:
+        console.print(
+            f"access code: {code.codes_sent} sent, {code.wrong_attempts} wrong, "
+            f"{code.attempts_left} tries left{' - signing LOCKED' if code.locked else ''}"
+        )
     if result.next_deadline:
         console.print(f"next: {result.next_deadline.action} at {result.next_deadline.at:%Y-%m-%d %H:%M:%S} UTC")
     for anomaly in result.anomalies:
         console.print(f"[yellow]anomaly:[/yellow] {anomaly}")
     for entry in result.timeline[-10:]:
-        console.print(f"  {entry.at:%Y-%m-%d %H:%M:%S} [{entry.source}] {entry.message}")
+        who = f"{entry.source} {entry.operator}" if entry.operator else entry.source
+        console.print(f"  {entry.at:%Y-%m-%d %H:%M:%S} [{who}] {entry.message}", markup=False)
 
 
 def _client_query(email: str) -> str:
@@ -210,15 +216,30 @@ def signal(
     deal_id: str,
     action: Annotated[str, typer.Argument(help=f"one of: {', '.join(ACTIONS)}")],
     data: Annotated[str, typer.Option(help="the action's input as JSON")] = "{}",
+    operator: Annotated[
+        str | None,
+        typer.Option(
+            envvar="DEALFLOW_OPERATOR",
+            help="your name, recorded with an operator action (cancel_deal, resolve_dispute, ...)",
+        ),
+    ] = None,
 ) -> None:
     """Send a human action to a deal as a signal (for operators)."""
     model = ACTIONS.get(action)
     if model is None:
         raise _fail(f"ACTION: unknown action '{action}'; one of {', '.join(ACTIONS)}", 2)
     try:
-        payload = parse_model(model, json.loads(data), "--data")
+        fields = json.loads(data)
     except json.JSONDecodeError as error:
         raise _fail(f"--data: not valid JSON ({error})", 2) from error
+    if operator is not None:
+        if not issubclass(model, OperatorAction):
+            raise _fail(f"--operator: {action} is not an operator's action", 2)
+        if isinstance(fields, dict) and fields.get("operator", operator) != operator:
+            raise _fail("--operator: --data names another operator", 2)
+        fields = {**fields, "operator": operator} if isinstance(fields, dict) else fields
+    try:
+        payload = parse_model(model, fields, "--data")
     except SpecError as error:
         raise _fail("; ".join(f"--data.{p}" for p in error.problems), 2) from error
 

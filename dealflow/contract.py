@@ -29,6 +29,7 @@ from dealflow.messages import (
     MilestoneState,
     OpenDispute,
     RequestRevision,
+    ResendAccessCode,
     ResolveDispute,
     SettleReversal,
     SignSow,
@@ -48,6 +49,7 @@ OPEN_DISPUTE: Final = "open_dispute"
 RESOLVE_DISPUTE: Final = "resolve_dispute"
 SETTLE_REVERSAL: Final = "settle_reversal"
 CANCEL_DEAL: Final = "cancel_deal"
+RESEND_ACCESS_CODE: Final = "resend_access_code"
 
 #: Signal: a signature-verified Stripe webhook, as a hint the workflow checks against Stripe.
 STRIPE_EVENT: Final = "stripe_event"
@@ -66,6 +68,7 @@ ACTIONS: Final[dict[str, type[BaseModel]]] = {
     RESOLVE_DISPUTE: ResolveDispute,
     SETTLE_REVERSAL: SettleReversal,
     CANCEL_DEAL: CancelDeal,
+    RESEND_ACCESS_CODE: ResendAccessCode,
 }
 
 #: Milestone states in which the client's money is at stake, so a dispute can be opened.
@@ -85,6 +88,9 @@ class EventKind(StrEnum):
     SOW_SENT = "sow_sent"
     SIGN_REMINDER = "sign_reminder"
     SIGNED = "signed"
+    ACCESS_CODE_SENT = "access_code_sent"
+    ACCESS_CODE_WRONG = "access_code_wrong"
+    SIGNING_LOCKED = "signing_locked"
     AWAITING_FUNDING = "awaiting_funding"
     PAYMENT_LINK = "payment_link"
     PAYMENT_LINK_EXPIRED = "payment_link_expired"

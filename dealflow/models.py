@@ -221,6 +221,10 @@ class Policy(_Strict):
     us_bank_account_days: int = Field(default=4, ge=1, le=15)
     sepa_debit_days: int = Field(default=6, ge=1, le=15)
     debit_margin: Duration = timedelta(days=1)
+    #: Above this total (minor units) the signer needs an access code, mailed apart from the SOW;
+    #: None: never. `access_code_attempts` wrong codes lock signing until a new code is sent.
+    access_code_above: int | None = Field(default=None, ge=0)
+    access_code_attempts: int = Field(default=5, ge=1, le=10)
     demo: bool = Field(default=False, description="short demo windows; shown on every page and mail")
 
     @model_validator(mode="after")

@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dealflow.codec import EncryptionCodec, parse_payload_keys
 from dealflow.links import PortalLinks
+from dealflow.operators import ADMIN_OPERATOR, OPERATORS, parse_operators
 from dealflow.secret_rules import (
     MIN_SECRET_BITS,
     SECRETS,
@@ -59,6 +60,8 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(default=None, alias="DEALFLOW_SECRET_KEY")
     admin_token: str | None = Field(default=None, alias="DEALFLOW_ADMIN_TOKEN")
     vendor_token: str | None = Field(default=None, alias="DEALFLOW_VENDOR_TOKEN")
+    #: Named operators, `name:token,...` (dealflow.operators); DEALFLOW_ADMIN_TOKEN is one more.
+    operator_tokens: str | None = Field(default=None, alias=OPERATORS, repr=False)
     #: Signs work orders POSTed to vendors (X-Dealflow-Signature); vendors verify with it.
     delivery_secret: str | None = Field(default=None, alias="DEALFLOW_DELIVERY_SECRET")
     #: Bearer token of the dev sandbox's `/_sandbox/` controls (pay, dispute, move its clock).
@@ -135,7 +138,7 @@ class Settings(BaseSettings):
     encrypt_payloads: bool | None = Field(default=None, alias="DEALFLOW_ENCRYPT_PAYLOADS")
 
     @field_validator("worker_metrics_address", "otlp_endpoint", "payload_keys", "worker_deployment_name",
-                     "worker_build_id", mode="before")  # fmt: skip
+                     "worker_build_id", "operator_tokens", mode="before")  # fmt: skip
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -162,6 +165,13 @@ class Settings(BaseSettings):
     def _payload_keys(cls, value: str | None) -> str | None:
         if value is not None:
             parse_payload_keys(value)  # its PayloadKeyError (a ValueError) names the entry
+        return value
+
+    @field_validator("operator_tokens")
+    @classmethod
+    def _operators(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_operators(value)  # its ValueError names the entry
         return value
 
     @model_validator(mode="after")
@@ -205,6 +215,12 @@ class Settings(BaseSettings):
         if self.stripe_api_key.startswith(("sk_live_", "rk_live_")):
             return "live"
         return "test"
+
+    @property
+    def operators(self) -> dict[str, str]:
+        """Each operator's token by name: DEALFLOW_ADMIN_TOKEN's `admin`, then DEALFLOW_OPERATORS."""
+        admin = {ADMIN_OPERATOR: self.admin_token} if self.admin_token else {}
+        return {**admin, **(parse_operators(self.operator_tokens) if self.operator_tokens else {})}
 
     def payload_codec(self) -> EncryptionCodec | None:
         """The codec of every Temporal client of this process; None: payloads stay in clear."""
@@ -273,6 +289,11 @@ class Settings(BaseSettings):
             **{env_name: getattr(self, attribute) for env_name, (attribute, _) in SECRETS.items()},
             "STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret,
             "STRIPE_API_KEY": self.stripe_api_key,
+            **{
+                f"{OPERATORS} ({name})": token
+                for name, token in self.operators.items()
+                if name != ADMIN_OPERATOR
+            },
         }
 
 

@@ -106,13 +106,24 @@ class Journal:
         self._batches: list[asyncio.Task[LedgerWriteResult]] = []
 
     def record(
-        self, source: Source, kind: EventKind, message: str, milestone_key: str | None = None
+        self,
+        source: Source,
+        kind: EventKind,
+        message: str,
+        milestone_key: str | None = None,
+        operator: str | None = None,
     ) -> None:
-        """One timeline entry and its audit row; the search attributes follow any change."""
+        """One timeline entry and its audit row, both naming the `operator` who acted, if one
+        did; the search attributes follow any change."""
         now = workflow.now()
         self.timeline.append(
             TimelineEntry(
-                at=now, source=source, kind=kind, message=message, milestone_key=milestone_key
+                at=now,
+                source=source,
+                kind=kind,
+                message=message,
+                milestone_key=milestone_key,
+                operator=operator,
             )
         )
         self._add(
@@ -123,7 +134,7 @@ class Journal:
                 kind=kind,
                 source=source,
                 occurred_at=now,
-                detail={"message": message},
+                detail={"message": message, **({"operator": operator} if operator else {})},
             )
         )
         if not self._publish_on_flush:

@@ -39,6 +39,8 @@ SUBJECTS: dict[EmailKind, str] = {
     K.DEAL_CANCELLED: "Deal cancelled: {deal_title}",
     K.DEAL_EXPIRED: "Deal expired: {deal_title}",
     K.DEAL_COMPLETED: "Deal completed: {deal_title}",
+    K.ACCESS_CODE: "Your access code to sign {deal_title}",
+    K.SIGNING_LOCKED: "Signing locked: {deal_title}",
 }
 
 #: Keys each kind needs beyond the common and per-milestone ones (EmailInput's contract).
@@ -58,11 +60,21 @@ KIND_KEYS: dict[EmailKind, frozenset[str]] = {
     K.PAYOUT_SENT: frozenset({"transfer_id", "platform_fee_display", "vendor_share_display"}),
     K.DEAL_CANCELLED: frozenset({"reason", "refunds"}),
     K.DEAL_EXPIRED: frozenset({"reason"}),
+    K.ACCESS_CODE: frozenset({"access_code"}),
+    K.SIGNING_LOCKED: frozenset({"attempts", "for_operator"}),
 }
 
 #: Kinds about the whole deal; every other kind is about one milestone.
 DEAL_KINDS = frozenset(
-    {K.SOW_SENT, K.SIGN_REMINDER, K.DEAL_CANCELLED, K.DEAL_EXPIRED, K.DEAL_COMPLETED}
+    {
+        K.SOW_SENT,
+        K.SIGN_REMINDER,
+        K.DEAL_CANCELLED,
+        K.DEAL_EXPIRED,
+        K.DEAL_COMPLETED,
+        K.ACCESS_CODE,
+        K.SIGNING_LOCKED,
+    }
 )
 
 

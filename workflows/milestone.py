@@ -36,6 +36,8 @@ class PendingResolution:
     by: str
     #: The lost chargeback (Stripe dispute id) that already returned the money: nothing to refund.
     settled_by_stripe: str | None = None
+    #: The operator who resolved it (deals before DEAL_TERMS name none).
+    operator: str | None = None
 
 
 class MilestoneRun(MilestoneProgress):

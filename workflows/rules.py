@@ -7,6 +7,8 @@ durations and free-text actors read on the timeline.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -51,6 +53,8 @@ class StopRequest:
     stage: DealStage
     reason: str
     source: Source
+    #: The operator who asked (deals before DEAL_TERMS name none).
+    operator: str | None = None
 
 
 # ---------------------------------------------------------------------- may this happen now
@@ -89,6 +93,50 @@ def sign_refusal(stage: DealStage, sow_sha256: str, sign: SignSow) -> str | None
             "sow_sha256: the statement of work you saw is not the one on file "
             f"(hash mismatch: expected {sow_sha256})"
         )
+    return None
+
+
+def access_code_refusal(code: str | None, *, locked: bool, attempts: int) -> str | None:
+    """Before a signature's access code is compared: signing locked after `attempts` wrong
+    codes takes none, and a signature without one is refused (neither counts as a try)."""
+    if locked:
+        return (
+            f"access_code: signing is locked after {attempts} wrong access codes; "
+            "a new code must be sent (resend_access_code)"
+        )
+    if not code or not code.strip():
+        return "access_code: enter the access code we sent you in a mail of its own"
+    return None
+
+
+def wrong_access_code(wrong: int, attempts: int) -> str:
+    """What the signer is told after their `wrong`-th wrong code of `attempts`."""
+    left = attempts - wrong
+    if left <= 0:
+        return (
+            f"access_code: wrong access code; signing is now locked after {attempts} wrong "
+            "codes, and we have been told: a new code will be sent to you"
+        )
+    return f"access_code: wrong access code; {left} {'try' if left == 1 else 'tries'} left"
+
+
+def access_code_digest(deal_id: str, issue: int, code: str) -> str:
+    """What the deal keeps of its `issue`-th code: a hash, never the code."""
+    return hashlib.sha256(f"dealflow-access-code:{deal_id}:{issue}:{code}".encode()).hexdigest()
+
+
+def access_code_matches(digest: str, deal_id: str, issue: int, code: str) -> bool:
+    """Whether `code` (spaces and dashes as people type them are ignored) is the one kept."""
+    typed = "".join(c for c in code if c not in " -")
+    return hmac.compare_digest(digest, access_code_digest(deal_id, issue, typed))
+
+
+def resend_refusal(stage: DealStage, required: bool) -> str | None:
+    """A new access code is for a deal that asks for one, before it is signed."""
+    if not required:
+        return "this deal needs no access code (its total is not above policy.access_code_above)"
+    if stage is not DealStage.SOW_SENT:
+        return f"the statement of work is already signed (the deal is {stage.value})"
     return None
 
 

@@ -50,6 +50,8 @@ class EmailKind(StrEnum):
     DEAL_COMPLETED = "deal_completed"
     ARTIFACTS_DELIVERED = "artifacts_delivered"
     DISPUTE_EVIDENCE = "dispute_evidence"
+    ACCESS_CODE = "access_code"
+    SIGNING_LOCKED = "signing_locked"
 
 
 class EmailAttachment(Message):
@@ -73,6 +75,8 @@ class EmailInput(Message):
       text), submitted (bool), problem (why not, or ""), evidence [{field, text}]
     - approved_receipt: receipt_number, released_display, artifacts; payout_sent: transfer_id
     - deal_cancelled: reason, refunds [{milestone_title, amount_display}]; deal_expired: reason
+    - access_code: access_code (never in another mail); signing_locked (to the client and to
+      OPERATOR_MAILBOX): attempts, for_operator (bool)
     Every kind needs the "always" keys (artifacts_delivered is built by deliver_artifacts).
     A missing key fails the activity with a non-retryable TemplateError naming it. Only the
     client's kinds (activities.email.CLIENT_KINDS) carry the portal link: never send them to

@@ -13,6 +13,7 @@ from dealflow.messages.stages import DealStage, MilestoneState
 from dealflow.models import DealSpec
 
 __all__ = [
+    "AccessCodeStatus",
     "ContinuedDeal",
     "Deadline",
     "DealStatus",
@@ -73,6 +74,8 @@ class TimelineEntry(Message):
     kind: str
     message: str
     milestone_key: str | None = None
+    #: The operator who took the action (`OperatorAction.operator`, or UNNAMED_OPERATOR).
+    operator: str | None = None
 
 
 class Deadline(Message):
@@ -86,6 +89,17 @@ class Signature(Message):
     sow_sha256: str
     ip: str | None = None
     user_agent: str | None = None
+    #: The signer entered the access code mailed apart from the SOW (policy.access_code_above).
+    access_code_checked: bool = False
+
+
+class AccessCodeStatus(Message):
+    """Where the signer's access code stands; never the code (nor its hash)."""
+
+    codes_sent: int
+    wrong_attempts: int
+    attempts_left: int
+    locked: bool
 
 
 class MoneyTotals(Message):
@@ -112,6 +126,8 @@ class DealStatus(Message):
     sow_sha256: str
     livemode: bool | None = None
     signature: Signature | None = None
+    #: Set when signing needs an access code.
+    access_code: AccessCodeStatus | None = None
     milestones: list[MilestoneStatus]
     money: MoneyTotals
     timeline: list[TimelineEntry]

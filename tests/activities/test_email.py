@@ -57,6 +57,8 @@ REQUIRED_KEYS: dict[EmailKind, set[str]] = {
     EmailKind.DEAL_CANCELLED: ALWAYS | {"reason", "refunds"},
     EmailKind.DEAL_EXPIRED: ALWAYS | {"reason"},
     EmailKind.DEAL_COMPLETED: ALWAYS,
+    EmailKind.ACCESS_CODE: ALWAYS | {"access_code"},
+    EmailKind.SIGNING_LOCKED: ALWAYS | {"attempts", "for_operator"},
     # Built by DeliveryActivities.deliver_artifacts from ArtifactDeliveryInput.
     EmailKind.ARTIFACTS_DELIVERED: {"deal_id", "demo", "title", "milestone_key", "artifacts"},
 }
@@ -103,6 +105,9 @@ FULL_CONTEXT: dict[str, Any] = {
     "submitted": False,
     "problem": "StripeInvalidRequest: This dispute is lost",
     "evidence": [{"field": "product_description", "text": "Three logo concepts, as signed."}],
+    "access_code": "048213",
+    "attempts": 5,
+    "for_operator": False,
 }
 
 

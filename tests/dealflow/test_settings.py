@@ -348,3 +348,40 @@ def test_a_deployment_name_with_a_dot_is_refused(environment: pytest.MonkeyPatch
     environment.setenv("DEALFLOW_WORKER_BUILD_ID", "b1")
     with pytest.raises(ConfigError, match=r"DEALFLOW_WORKER_DEPLOYMENT_NAME: String should match"):
         load_settings()
+
+
+OTHER_GOOD = "Xb7Lw2Qe9Rt4Yu1Io8Pa5Sd3Fg6Hj0Kz-_mN"
+
+
+def test_named_operators_sign_in_beside_the_admin_token(production: pytest.MonkeyPatch) -> None:
+    production.setenv("DEALFLOW_OPERATORS", f" grace:{GOOD} , linus:{OTHER_GOOD}")
+    settings = load_settings()
+    assert settings.operators == {
+        "admin": PRODUCTION["DEALFLOW_ADMIN_TOKEN"], "grace": GOOD, "linus": OTHER_GOOD,
+    }
+    assert OTHER_GOOD not in repr(settings)
+    production.delenv("DEALFLOW_ADMIN_TOKEN")
+    assert list(load_settings().operators) == ["grace", "linus"]
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (f"grace:{GOOD},linus:REPLACE_ME_REPLACE_ME_1234", "DEALFLOW_OPERATORS (linus) looks like a placeholder"),
+        (f"grace:{GOOD},linus:" + "a1b2c3d4" * 4, "DEALFLOW_OPERATORS (linus) has too little entropy"),
+        (f"grace:{GOOD},grace:{OTHER_GOOD}", "entry 2: operator 'grace' is named twice"),
+        (f"grace:{GOOD},linus:{GOOD}", "entry 2: operator 'linus' has the token of 'grace'"),
+        (f"admin:{GOOD}", "the name 'admin' is DEALFLOW_ADMIN_TOKEN's"),
+        (f"grace{GOOD}", "entry 1: expected name:token"),
+        (f"Grace Hopper:{GOOD}", "entry 1: operator name 'Grace Hopper' must be"),
+        (" , ", "names no operator"),
+    ],
+)
+def test_bad_operators_are_refused_by_entry_never_showing_a_token(
+    production: pytest.MonkeyPatch, value: str, problem: str
+) -> None:
+    production.setenv("DEALFLOW_OPERATORS", value)
+    with pytest.raises(ConfigError) as refused:
+        load_settings()
+    assert problem in str(refused.value)
+    assert GOOD not in str(refused.value) and OTHER_GOOD not in str(refused.value)

@@ -23,7 +23,13 @@ from pydantic import ConfigDict
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from dealflow.messages import ContinuedDeal, DealStage, Signature, TimelineEntry
+    from dealflow.messages import (
+        AccessCodeStatus,
+        ContinuedDeal,
+        DealStage,
+        Signature,
+        TimelineEntry,
+    )
     from workflows.deal.context import DealContext
     from workflows.deal.refunds import Refunds
     from workflows.deal.signing import Signing
@@ -52,6 +58,8 @@ class DealCarry(ContinuedDeal):
     funding: str | None = None
     #: This run's number: the deal's first run was 1.
     run: int = 2
+    #: The signer's access codes sent and wrong ones entered, as the deal's status shows them.
+    access_code: AccessCodeStatus | None = None
 
 
 class Continuation:
@@ -131,6 +139,7 @@ class Continuation:
             refunded_by_intent=self._refunds.refunded_by_intent,
             funding=funding.key if funding is not None else None,
             run=self._run() + 1,
+            access_code=self._signing.access.status(),
         )
 
     def _take_up(self, carried: DealCarry) -> None:
@@ -141,6 +150,7 @@ class Continuation:
         ctx.livemode = carried.livemode
         ctx.journal.resume(list(carried.timeline), list(carried.anomalies), carried.published)
         self._signing.signature = carried.signature
+        self._signing.access.take_up(carried.access_code)
         self._stripe_events.seen = set(carried.seen_event_ids)
         self._refunds.refund_ids = set(carried.refund_ids)
         self._refunds.refunded_by_intent = dict(carried.refunded_by_intent)

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         CANCEL_DEAL,
         OPEN_DISPUTE,
         REQUEST_REVISION,
+        RESEND_ACCESS_CODE,
         RESOLVE_DISPUTE,
         SETTLE_REVERSAL,
         SIGN_SOW,
@@ -108,8 +109,10 @@ class DealWorkflow:
             {
                 SIGN_SOW: Action(
                     lambda _: "client",
-                    lambda sign: rules.sign_refusal(ctx.stage, ctx.sow_sha256, sign),
+                    lambda sign: rules.sign_refusal(ctx.stage, ctx.sow_sha256, sign)
+                    or signing.access.refusal(sign),
                     signing.sign,
+                    admit=signing.access.admit,
                 ),
                 SUBMIT_DELIVERABLE: Action(
                     lambda _: "vendor", lambda i: rules.submit_refusal(runs, i), work.submit
@@ -133,6 +136,11 @@ class DealWorkflow:
                     disputes.resolve_later,
                 ),
                 CANCEL_DEAL: Action(requester, lambda _: None, wind_down.cancel),
+                RESEND_ACCESS_CODE: Action(
+                    lambda _: "operator",
+                    lambda _: rules.resend_refusal(ctx.stage, signing.access.required),
+                    signing.access.resend,
+                ),
                 SETTLE_REVERSAL: Action(
                     lambda _: "operator",
                     lambda i: rules.settle_reversal_refusal(runs, i),
@@ -232,6 +240,7 @@ class DealWorkflow:
             sow_sha256=ctx.sow_sha256,
             livemode=ctx.livemode,
             signature=self._signing.signature,
+            access_code=self._signing.access.status(),
             milestones=[m.status() for m in ctx.milestones.values()],
             money=ctx.money_totals(),
             timeline=list(ctx.journal.timeline),
