@@ -12,62 +12,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
-from typing import Annotated, Literal, get_args
+from typing import Annotated, get_args
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    EmailStr,
-    Field,
-    HttpUrl,
-    PlainSerializer,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, EmailStr, Field, HttpUrl, field_validator, model_validator
 from pydantic.fields import FieldInfo
+
+from dealflow.durations import Duration, Offset, StrictModel
+from dealflow.money import Currency, format_money, platform_fee
+from dealflow.terms import DepositRelease, LateFee
 
 MAX_MILESTONE_AMOUNT = 99_999_999
 MAX_MILESTONES = 20
 MIN_CHECKOUT_TTL = timedelta(hours=1)
 MAX_CHECKOUT_TTL = timedelta(hours=24)
-
-#: Currencies dealflow accepts, lower-case as Stripe writes them. JPY has no minor unit.
-Currency = Literal["usd", "eur", "gbp", "cad", "aud", "nzd", "chf", "sek", "nok", "dkk", "jpy"]
-ZERO_DECIMAL_CURRENCIES = frozenset({"jpy"})
-
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-
-
-def _parse_duration(value: object) -> object:
-    """Accept `90s`, `15m`, `36h`, `14d`, `2w` and plain seconds, besides what pydantic accepts."""
-    if isinstance(value, bool):
-        # ValueError, not TypeError: pydantic turns only the former into a validation error.
-        raise ValueError("a duration must be a number of seconds or a string like '14d'")  # noqa: TRY004
-    if isinstance(value, int | float):
-        return timedelta(seconds=value)
-    if isinstance(value, str):
-        match = _DURATION_RE.match(value)
-        if match:
-            return timedelta(seconds=int(match.group(1)) * _DURATION_UNITS[match.group(2)])
-    return value
-
-
-def _positive_duration(value: timedelta) -> timedelta:
-    if value <= timedelta(0):
-        raise ValueError("must be longer than zero")
-    return value
-
-
-#: A window or interval; serialised as seconds so it survives JSON and YAML round trips.
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(_parse_duration),
-    AfterValidator(_positive_duration),
-    PlainSerializer(lambda d: d.total_seconds(), return_type=float),
-]
 
 
 class TextRule(StrEnum):
@@ -174,13 +131,7 @@ Amount = Annotated[
 ]
 
 
-class _Strict(BaseModel):
-    """Unknown fields are errors: a typo in a spec must not silently drop a term of the deal."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Client(_Strict):
+class Client(StrictModel):
     """The party who pays."""
 
     name: SingleLineText = Field(min_length=1, max_length=200)
@@ -188,7 +139,7 @@ class Client(_Strict):
     company: SingleLineText | None = Field(default=None, max_length=200)
 
 
-class Vendor(_Strict):
+class Vendor(StrictModel):
     """The party who does the work and is paid on approval."""
 
     name: SingleLineText = Field(min_length=1, max_length=200)
@@ -240,7 +191,7 @@ def _payment_methods_problem(methods: list[PaymentMethod], currency: str, manual
 PaymentMethods = Annotated[list[PaymentMethod], Field(min_length=1, max_length=3)]
 
 
-class Milestone(_Strict):
+class Milestone(StrictModel):
     """One paid unit of work. Give either `due` (a date) or `due_in_days` (after signing)."""
 
     key: MilestoneKey
@@ -251,9 +202,17 @@ class Milestone(_Strict):
     description: MultiLineText | None = Field(default=None, max_length=5000)
     #: Overrides the deal's `payment_methods` for this milestone (a large one paid by bank).
     payment_methods: PaymentMethods | None = None
+    #: Money due at signature, for no deliverable: released as `policy.deposit_release` says.
+    deposit: bool = False
+    #: Overrides the deal's `policy.late_fee` for this milestone.
+    late_fee: LateFee | None = None
 
     @model_validator(mode="after")
     def _one_due(self) -> Milestone:
+        if self.deposit:
+            if self.due is not None or self.due_in_days is not None:
+                raise ValueError("a deposit is due at signature: give it no 'due' or 'due_in_days'")
+            return self
         if self.due is None and self.due_in_days is None:
             raise ValueError("give either 'due' (a date) or 'due_in_days'")
         if self.due is not None and self.due_in_days is not None:
@@ -283,7 +242,7 @@ class AfterReleaseRefund(StrEnum):
     ABSORB = "absorb"
 
 
-class Policy(_Strict):
+class Policy(StrictModel):
     """The clocks and limits of a deal. Defaults follow marketplace practice (14-day review)."""
 
     capture: CapturePolicy = CapturePolicy.ON_FUNDING
@@ -311,6 +270,12 @@ class Policy(_Strict):
     us_bank_account_days: int = Field(default=4, ge=1, le=15)
     sepa_debit_days: int = Field(default=6, ge=1, le=15)
     debit_margin: Duration = timedelta(days=1)
+    deposit_release: DepositRelease = DepositRelease.ON_FUNDING
+    #: A fee added to a milestone still unpaid after its due date (`dealflow.terms`).
+    late_fee: LateFee | None = None
+    #: Payment reminders as offsets from the payment's due date (`[-7d, 0, 2d]`); unset, a
+    #: reminder goes out every `reminder_interval` after the payment link.
+    reminders: list[Offset] | None = Field(default=None, min_length=1, max_length=10)
     demo: bool = Field(default=False, description="short demo windows; shown on every page and mail")
 
     @model_validator(mode="after")
@@ -322,7 +287,7 @@ class Policy(_Strict):
         return self
 
 
-class DealSpec(_Strict):
+class DealSpec(StrictModel):
     """Everything needed to run one deal. The workflow id is `deal-<deal_id>`."""
 
     deal_id: Slug
@@ -335,7 +300,7 @@ class DealSpec(_Strict):
     )
     milestones: list[Milestone] = Field(min_length=1, max_length=MAX_MILESTONES)
     #: How the client may pay each milestone (a milestone's own list overrides this one).
-    payment_methods: PaymentMethods = [PaymentMethod.CARD]
+    payment_methods: PaymentMethods = Field(default_factory=lambda: [PaymentMethod.CARD])
     policy: Policy = Policy()
 
     @field_validator("milestones")
@@ -365,6 +330,27 @@ class DealSpec(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _deposit_first(self) -> DealSpec:
+        for index, milestone in enumerate(self.milestones):
+            if milestone.deposit and index > 0:
+                raise ValueError(
+                    f"milestones[{index}].deposit: only the first milestone can be a deposit "
+                    "(it is due at signature)"
+                )
+        if not self.milestones[0].deposit or self.policy.deposit_release is DepositRelease.ON_FUNDING:
+            return self
+        if len(self.milestones) == 1:
+            raise ValueError(
+                "policy.deposit_release: 'with_first_milestone' needs a milestone after the deposit"
+            )
+        if self.policy.capture is CapturePolicy.ON_APPROVAL:
+            raise ValueError(
+                "policy.deposit_release: a deposit held for the first milestone must be captured "
+                "when paid (policy.capture 'on_funding'): a card hold lapses after 7 days"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _payment_methods_fit(self) -> DealSpec:
         manual = self.policy.capture is CapturePolicy.ON_APPROVAL
         lists = [("payment_methods", self.payment_methods)] + [
@@ -379,6 +365,9 @@ class DealSpec(_Strict):
 
     def payment_methods_of(self, milestone: Milestone) -> list[PaymentMethod]:
         return milestone.payment_methods or self.payment_methods
+
+    def late_fee_of(self, milestone: Milestone) -> LateFee | None:
+        return milestone.late_fee or self.policy.late_fee
 
     @property
     def workflow_id(self) -> str:
@@ -405,19 +394,3 @@ def workflow_id_for(deal_id: str) -> str:
 def deal_id_of(workflow_id: str) -> str | None:
     """The deal a workflow id belongs to, or None for a workflow that is not a deal."""
     return workflow_id.removeprefix(_WORKFLOW_ID_PREFIX) if workflow_id.startswith(_WORKFLOW_ID_PREFIX) else None
-
-
-def platform_fee(amount: int, bps: int, fixed: int) -> int:
-    """The platform's share of `amount` (minor units): `bps` basis points, rounded half up to
-    the minor unit, plus `fixed`, never more than the amount itself."""
-    return min(amount, (amount * bps + 5_000) // 10_000 + fixed)
-
-
-def format_money(amount: int, currency: str) -> str:
-    """Render minor units for people, e.g. 150000 usd -> 'USD 1,500.00'. Integer arithmetic only."""
-    code = currency.upper()
-    if currency in ZERO_DECIMAL_CURRENCIES:
-        return f"{code} {amount:,}"
-    sign = "-" if amount < 0 else ""
-    major, minor = divmod(abs(amount), 100)
-    return f"{sign}{code} {major:,}.{minor:02d}"

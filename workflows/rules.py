@@ -16,6 +16,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from dealflow.contract import DISPUTABLE
+    from dealflow.durations import span  # noqa: F401 (the phases write `rules.span`)
     from dealflow.messages import (
         ApproveMilestone,
         DealStage,
@@ -239,12 +240,3 @@ def source(who: str) -> Source:
     """A timeline source for a free-text actor ("operator" unless it names a known source)."""
     return next((known for known in get_args(Source) if known == who), "operator")
 
-
-def span(duration: timedelta) -> str:
-    """A duration for people: '14 days', '36 hours', '30 minutes'."""
-    seconds = int(duration.total_seconds())
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size and seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    return f"{seconds} seconds"
