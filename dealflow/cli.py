@@ -30,8 +30,9 @@ from dealflow.models import format_money, workflow_id_for
 from dealflow.modes import MoneyMode
 from dealflow.process import run_and_exit
 from dealflow.settings import ConfigError, load_settings
-from dealflow.specs import SpecError, parse_model
+from dealflow.specs import SpecError, load_spec, parse_model
 from dealflow.temporal import connect
+from dealflow.terms import describe_late_fee
 from stripe_sandbox.config import DEFAULT_PORT as SANDBOX_PORT
 from stripe_sandbox.config import SandboxConfig
 
@@ -102,6 +103,31 @@ def sandbox_command(
         run_sandbox(config, port=port)
     except (PortInUse, ValueError) as error:
         raise _fail(str(error), 2) from error
+
+
+spec_app = typer.Typer(help="Deal specs.", no_args_is_help=True)
+app.add_typer(spec_app, name="spec")
+
+
+@spec_app.command("check")
+def spec_check(spec: Annotated[Path, typer.Argument(help="deal spec, YAML or JSON")]) -> None:
+    """Validate a spec without starting it: each milestone as the deal will run it (a schedule
+    compiled into amounts), or every bad field named (exit code 2)."""
+    try:
+        deal = load_spec(spec)
+    except SpecError as error:
+        err.print(f"invalid deal spec {error.source}:")
+        for problem in error.problems:
+            err.print(f"  - {problem}")
+        raise typer.Exit(2) from error
+    table = Table("key", "title", "amount", "due", "late fee", title=f"{deal.deal_id}: {deal.title}")
+    for m in deal.milestones:
+        due = "at signature (deposit)" if m.deposit else str(m.due or f"{m.due_in_days} days after signing")
+        fee = deal.late_fee_of(m)
+        late = describe_late_fee(fee, m.amount, deal.currency) if fee else "-"
+        table.add_row(m.key, m.title, format_money(m.amount, deal.currency), due, late)
+    console.print(table)
+    console.print(f"total {format_money(deal.total_amount, deal.currency)}: the spec is valid")
 
 
 @app.command()

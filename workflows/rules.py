@@ -94,6 +94,9 @@ def sign_refusal(stage: DealStage, sow_sha256: str, sign: SignSow) -> str | None
 
 
 def submit_refusal(milestones: Milestones, submit: SubmitDeliverable) -> str | None:
+    m = milestones.get(submit.milestone_key)
+    if m is not None and m.spec.deposit:
+        return f"milestone_key: '{m.key}' is a deposit; it needs no deliverable"
     return milestone_refusal(
         milestones,
         submit.milestone_key,
@@ -127,6 +130,14 @@ def revision_refusal(
 
 
 def dispute_refusal(milestones: Milestones, dispute: OpenDispute) -> str | None:
+    """Money at stake can be disputed; a deposit held for the first milestone goes with that
+    milestone, so a dispute is about that one."""
+    m = milestones.get(dispute.milestone_key)
+    if m is not None and m.spec.deposit and m.state is S.FUNDED:
+        return (
+            f"'{m.title}' is a deposit held until the first milestone is released; "
+            "dispute that milestone instead"
+        )
     return milestone_refusal(milestones, dispute.milestone_key, DISPUTABLE, "a dispute")
 
 

@@ -82,6 +82,9 @@ DISPUTES_AND_DEBITS = "disputes-answered-bank-debits"
 #: `workflow.patched` id of the release after DISPUTES_AND_DEBITS (and standing for it): deal terms
 #: as businesses write them and every party with its own key (issue 13), and a long deal that
 #: continues as new when Temporal suggests it. Each change it guards reads `ctx.deal_terms`.
+#: Terms: a deposit skips work and review and is released on funding or with the first
+#: milestone; late fees are added to an unpaid milestone (a new payment link for the new amount);
+#: payment reminders follow the policy's cadence around the payment's due date.
 DEAL_TERMS = "deal-terms-and-parties"
 
 
@@ -169,6 +172,7 @@ class DealContext:
             refunded=sum(m.refunded for m in runs),
             disputed=sum(m.held for m in runs if m.state is S.DISPUTED),
             withdrawn=sum(m.withdrawn for m in runs),
+            late_fees=sum(m.late_fee for m in runs),
         )
 
     def money(self, amount: int) -> str:
@@ -328,6 +332,7 @@ class DealContext:
             to=to,
             message_key=message_key,
             milestone=m.spec if m else None,
+            amount=m.amount_due if m else None,
             attachments=attachments or (),
             **context,
         )
