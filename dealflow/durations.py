@@ -11,12 +11,12 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION_RE = re.compile(r"^\s*([+-]?)\s*(\d+)\s*([smhdw])\s*$")
+_DURATION_RE = re.compile(r"^\s*([+-]?)\s*(\d+)\s*([smhdw]?)\s*$")
 
 
 def _parse_duration(value: object) -> object:
-    """Accept `90s`, `15m`, `36h`, `14d`, `2w` (signed: `-7d`, `+2d`) and plain seconds,
-    besides what pydantic accepts."""
+    """Accept `90s`, `15m`, `36h`, `14d`, `2w` (signed: `-7d`, `+2d`) and plain seconds (`0`,
+    `"90"`), besides what pydantic accepts."""
     if isinstance(value, bool):
         # ValueError, not TypeError: pydantic turns only the former into a validation error.
         raise ValueError("a duration must be a number of seconds or a string like '14d'")  # noqa: TRY004
@@ -26,7 +26,8 @@ def _parse_duration(value: object) -> object:
         match = _DURATION_RE.match(value)
         if match:
             sign = -1 if match.group(1) == "-" else 1
-            return timedelta(seconds=sign * int(match.group(2)) * _DURATION_UNITS[match.group(3)])
+            unit = _DURATION_UNITS[match.group(3) or "s"]
+            return timedelta(seconds=sign * int(match.group(2)) * unit)
     return value
 
 

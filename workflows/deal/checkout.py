@@ -62,7 +62,10 @@ class Checkout:
                 )
             )
             return timers
-        reminder_at = m.reminders_due[0] if self._cadence else m.next_fund_reminder_at
+        if self._cadence:
+            reminder_at = m.reminders_due[0] if m.reminders_due else None
+        else:
+            reminder_at = m.next_fund_reminder_at
         if reminder_at is not None:
             timers.append(
                 Timer(reminder_at, "remind the client to pay", lambda: self._reminder(m))
@@ -164,7 +167,8 @@ class Checkout:
         assert m.session
         m.fund_reminders += 1
         if self._cadence:
-            m.reminders_due = [at for at in m.reminders_due if at > workflow.now()]
+            # The first is the one due now; any other already past is not sent late.
+            m.reminders_due = [at for at in m.reminders_due[1:] if at > workflow.now()]
         else:
             m.next_fund_reminder_at = workflow.now() + self.ctx.policy.reminder_interval
         self.ctx.record(
