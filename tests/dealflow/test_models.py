@@ -162,7 +162,9 @@ def test_money_is_rendered_from_integers() -> None:
     assert format_money(150000, "jpy") == "JPY 150,000"
 
 
-@pytest.mark.parametrize("name", ["website-redesign.yaml", "data-audit.json"])
+@pytest.mark.parametrize(
+    "name", ["website-redesign.yaml", "data-audit.json", "brand-refresh-schedule.yaml"]
+)
 def test_examples_are_valid(name: str) -> None:
     assert load_spec(EXAMPLES / name).total_amount > 0
 
