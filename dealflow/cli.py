@@ -16,6 +16,7 @@ from rich.table import Table
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from dealflow.console import milestone_due
 from dealflow.contract import (
     ACTIONS,
     DEAL_AMOUNT_CENTS,
@@ -122,7 +123,7 @@ def spec_check(spec: Annotated[Path, typer.Argument(help="deal spec, YAML or JSO
         raise typer.Exit(2) from error
     table = Table("key", "title", "amount", "due", "late fee", title=f"{deal.deal_id}: {deal.title}")
     for m in deal.milestones:
-        due = "at signature (deposit)" if m.deposit else str(m.due or f"{m.due_in_days} days after signing")
+        due = milestone_due(m)
         fee = deal.late_fee_of(m)
         late = describe_late_fee(fee, m.amount, deal.currency) if fee else "-"
         table.add_row(m.key, m.title, format_money(m.amount, deal.currency), due, late)
@@ -161,6 +162,7 @@ def status(
     console.print(
         f"contract {format_money(money.contract, result.currency)} · funded {format_money(money.funded, result.currency)}"
         f" · released {format_money(money.released, result.currency)} · refunded {format_money(money.refunded, result.currency)}"
+        + (f" · late fees {format_money(money.late_fees, result.currency)}" if money.late_fees else "")
     )
     table = Table("milestone", "state", "amount", "funded", "released", "refunded")
     for m in result.milestones:
