@@ -15,7 +15,8 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from bridge.errors import ApiError
-from dealflow.models import DealSpec, format_money
+from dealflow.models import DealSpec
+from dealflow.money import format_money
 from dealflow.terms import describe_late_fee
 
 SECURITY_HEADERS = {

@@ -30,7 +30,8 @@ from dealflow.messages import (
     TransferInput,
     WorkOrderInput,
 )
-from dealflow.models import DealSpec, Milestone, format_money
+from dealflow.models import DealSpec, Milestone
+from dealflow.money import format_money
 
 #: What a deal in each stage waits for, to say on its page.
 WAITING_FOR = {

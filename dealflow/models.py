@@ -12,19 +12,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
-from typing import Annotated, get_args
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, EmailStr, Field, HttpUrl, field_validator, model_validator
 from pydantic.fields import FieldInfo
 
 from dealflow.durations import Duration, Offset, StrictModel
-from dealflow.money import Currency, format_money, platform_fee
+from dealflow.money import format_money, platform_fee
 from dealflow.terms import DepositRelease, LateFee
 
 MAX_MILESTONE_AMOUNT = 99_999_999
 MAX_MILESTONES = 20
 MIN_CHECKOUT_TTL = timedelta(hours=1)
 MAX_CHECKOUT_TTL = timedelta(hours=24)
+
+#: Currencies dealflow accepts, lower-case as Stripe writes them. JPY has no minor unit.
+Currency = Literal["usd", "eur", "gbp", "cad", "aud", "nzd", "chf", "sek", "nok", "dkk", "jpy"]
 
 
 class TextRule(StrEnum):

@@ -1,12 +1,8 @@
-"""Money as dealflow keeps it: integer minor units (cents, pence, yen) of a currency Stripe
-names in lower case; never floats."""
+"""Money as people read it and the platform's share of it. Integer minor units only."""
 
 from __future__ import annotations
 
-from typing import Literal
-
-#: Currencies dealflow accepts, lower-case as Stripe writes them. JPY has no minor unit.
-Currency = Literal["usd", "eur", "gbp", "cad", "aud", "nzd", "chf", "sek", "nok", "dkk", "jpy"]
+#: Currencies without a minor unit: an amount of them is a whole number of yen.
 ZERO_DECIMAL_CURRENCIES = frozenset({"jpy"})
 
 

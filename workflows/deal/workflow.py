@@ -174,6 +174,7 @@ class DealWorkflow:
         await self._drive(m)
 
     async def _drive(self, m: MilestoneRun) -> None:
+        """Each phase the milestone's state calls for, until none does (released, refunded)."""
         while self._ctx.stop is None and m.state in self._phases:
             await self._phases[m.state](m)
 
