@@ -179,6 +179,8 @@ async def test_late_fees_raise_the_amount_due_until_the_cap(env: WorkflowEnviron
     assert final.milestones[0].released == 108_000
     receipt = deal.fake.args("issue_receipt")[0]
     assert (receipt.amount, receipt.late_fee) == (108_000, 8_000)
+    snapshots = [b.snapshot for b in deal.fake.args("write_ledger") if b.snapshot is not None]
+    assert (snapshots[-1].amount_total, snapshots[-1].released) == (108_000, 108_000)
     old_links = [c.amount for c in deal.fake.args("create_checkout_session")]
     assert old_links[0] == 100_000 and set(old_links) == {100_000, 105_000, 108_000}
 
