@@ -87,6 +87,8 @@ async def test_a_deposit_is_released_on_funding_without_work(env: WorkflowEnviro
 
     assert final.stage is DealStage.COMPLETED
     assert final.money.released == 50_000 + 100_000 + 200_000
+    [sow] = deal.fake.mails(EmailKind.SOW_SENT)
+    assert sow.context["milestones"][0]["due"] == "at signature (deposit)"
     orders = deal.fake.mails(EmailKind.WORK_ORDER)
     assert [mail.context["milestone_key"] for mail in orders] == ["m1", "m2"]
     receipts = [r.milestone_key for r in deal.fake.args("issue_receipt")]
