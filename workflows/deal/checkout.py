@@ -240,6 +240,13 @@ class Checkout:
                 return
         await self._open(m)
 
+    async def _fund_window_lapsed(self, m: MilestoneRun) -> None:
+        self.ctx.request_stop(
+            DealStage.EXPIRED,
+            f"'{m.title}' was not funded within {rules.span(self.ctx.policy.fund_window)}",
+            "timer",
+        )
+
     async def _close_unpaid(self, m: MilestoneRun, reading: str, found_by: str) -> bool:
         """Fund the open session if it was paid, else expire it. True when no link is left open
         and the milestone still awaits its money."""
@@ -328,11 +335,4 @@ class Checkout:
             f"{added}If it is still unpaid on {m.next_late_fee_at:%Y-%m-%d %H:%M} UTC, a late fee "
             f"of {self.ctx.money(m.next_late_fee)} is added (late fee: "
             f"{terms.describe_late_fee(fee, m.spec.amount, self.ctx.spec.currency)})."
-        )
-
-    async def _fund_window_lapsed(self, m: MilestoneRun) -> None:
-        self.ctx.request_stop(
-            DealStage.EXPIRED,
-            f"'{m.title}' was not funded within {rules.span(self.ctx.policy.fund_window)}",
-            "timer",
         )
