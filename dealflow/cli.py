@@ -16,6 +16,7 @@ from rich.table import Table
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from dealflow.console import milestone_due
 from dealflow.contract import (
     ACTIONS,
     DEAL_AMOUNT_CENTS,
@@ -32,8 +33,9 @@ from dealflow.modes import MoneyMode
 from dealflow.money import format_money
 from dealflow.process import run_and_exit
 from dealflow.settings import ConfigError, load_settings
-from dealflow.specs import SpecError, parse_model
+from dealflow.specs import SpecError, load_spec, parse_model
 from dealflow.temporal import connect
+from dealflow.terms import describe_late_fee
 from stripe_sandbox.config import DEFAULT_PORT as SANDBOX_PORT
 from stripe_sandbox.config import SandboxConfig
 
@@ -106,6 +108,31 @@ def sandbox_command(
         raise _fail(str(error), 2) from error
 
 
+spec_app = typer.Typer(help="Deal specs.", no_args_is_help=True)
+app.add_typer(spec_app, name="spec")
+
+
+@spec_app.command("check")
+def spec_check(spec: Annotated[Path, typer.Argument(help="deal spec, YAML or JSON")]) -> None:
+    """Validate a spec without starting it: each milestone as the deal will run it (a schedule
+    compiled into amounts), or every bad field named (exit code 2)."""
+    try:
+        deal = load_spec(spec)
+    except SpecError as error:
+        err.print(f"invalid deal spec {error.source}:")
+        for problem in error.problems:
+            err.print(f"  - {problem}")
+        raise typer.Exit(2) from error
+    table = Table("key", "title", "amount", "due", "late fee", title=f"{deal.deal_id}: {deal.title}")
+    for m in deal.milestones:
+        due = milestone_due(m)
+        fee = deal.late_fee_of(m)
+        late = describe_late_fee(fee, m.amount, deal.currency) if fee else "-"
+        table.add_row(m.key, m.title, format_money(m.amount, deal.currency), due, late)
+    console.print(table)
+    console.print(f"total {format_money(deal.total_amount, deal.currency)}: the spec is valid")
+
+
 @app.command()
 def start(spec: Annotated[Path, typer.Argument(help="deal spec, YAML or JSON")]) -> None:
     """Start a deal from a spec file; prints its workflow id and Temporal UI link."""
@@ -137,6 +164,7 @@ def status(
     console.print(
         f"contract {format_money(money.contract, result.currency)} · funded {format_money(money.funded, result.currency)}"
         f" · released {format_money(money.released, result.currency)} · refunded {format_money(money.refunded, result.currency)}"
+        + (f" · late fees {format_money(money.late_fees, result.currency)}" if money.late_fees else "")
     )
     table = Table("milestone", "state", "amount", "funded", "released", "refunded")
     for m in result.milestones:

@@ -96,6 +96,7 @@ class EventKind(StrEnum):
     PAYMENT_LINK_EXPIRED = "payment_link_expired"
     CHECKOUT_RETRY = "checkout_retry"
     FUND_REMINDER = "fund_reminder"
+    LATE_FEE = "late_fee"
     PAYMENT_PENDING = "payment_pending"
     PAYMENT_FAILED = "payment_failed"
     PAYMENT_PROCESSING = "payment_processing"

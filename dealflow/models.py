@@ -6,25 +6,15 @@ valid deal is. Money is always an integer number of minor units (cents, pence, y
 
 from __future__ import annotations
 
-import re
 from datetime import date, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    EmailStr,
-    Field,
-    HttpUrl,
-    PlainSerializer,
-    field_validator,
-    model_validator,
-)
+from pydantic import EmailStr, Field, HttpUrl, field_validator, model_validator
 
+from dealflow.durations import Duration, Offset, StrictModel
 from dealflow.money import format_money, platform_fee
+from dealflow.terms import DepositRelease, LateFee
 from dealflow.text_rules import MultiLineText, SingleLineText
 
 MAX_MILESTONE_AMOUNT = 99_999_999
@@ -34,38 +24,6 @@ MAX_CHECKOUT_TTL = timedelta(hours=24)
 
 #: Currencies dealflow accepts, lower-case as Stripe writes them. JPY has no minor unit.
 Currency = Literal["usd", "eur", "gbp", "cad", "aud", "nzd", "chf", "sek", "nok", "dkk", "jpy"]
-
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-
-
-def _parse_duration(value: object) -> object:
-    """Accept `90s`, `15m`, `36h`, `14d`, `2w` and plain seconds, besides what pydantic accepts."""
-    if isinstance(value, bool):
-        # ValueError, not TypeError: pydantic turns only the former into a validation error.
-        raise ValueError("a duration must be a number of seconds or a string like '14d'")  # noqa: TRY004
-    if isinstance(value, int | float):
-        return timedelta(seconds=value)
-    if isinstance(value, str):
-        match = _DURATION_RE.match(value)
-        if match:
-            return timedelta(seconds=int(match.group(1)) * _DURATION_UNITS[match.group(2)])
-    return value
-
-
-def _positive_duration(value: timedelta) -> timedelta:
-    if value <= timedelta(0):
-        raise ValueError("must be longer than zero")
-    return value
-
-
-#: A window or interval; serialised as seconds so it survives JSON and YAML round trips.
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(_parse_duration),
-    AfterValidator(_positive_duration),
-    PlainSerializer(lambda d: d.total_seconds(), return_type=float),
-]
 
 
 Slug = Annotated[
@@ -84,13 +42,7 @@ Amount = Annotated[
 ]
 
 
-class _Strict(BaseModel):
-    """Unknown fields are errors: a typo in a spec must not silently drop a term of the deal."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Client(_Strict):
+class Client(StrictModel):
     """The party who pays."""
 
     name: SingleLineText = Field(min_length=1, max_length=200)
@@ -98,7 +50,7 @@ class Client(_Strict):
     company: SingleLineText | None = Field(default=None, max_length=200)
 
 
-class Vendor(_Strict):
+class Vendor(StrictModel):
     """The party who does the work and is paid on approval."""
 
     name: SingleLineText = Field(min_length=1, max_length=200)
@@ -150,7 +102,7 @@ def _payment_methods_problem(methods: list[PaymentMethod], currency: str, manual
 PaymentMethods = Annotated[list[PaymentMethod], Field(min_length=1, max_length=3)]
 
 
-class Milestone(_Strict):
+class Milestone(StrictModel):
     """One paid unit of work. Give either `due` (a date) or `due_in_days` (after signing)."""
 
     key: MilestoneKey
@@ -161,9 +113,17 @@ class Milestone(_Strict):
     description: MultiLineText | None = Field(default=None, max_length=5000)
     #: Overrides the deal's `payment_methods` for this milestone (a large one paid by bank).
     payment_methods: PaymentMethods | None = None
+    #: Money due at signature, for no deliverable: released as `policy.deposit_release` says.
+    deposit: bool = False
+    #: Overrides the deal's `policy.late_fee` for this milestone.
+    late_fee: LateFee | None = None
 
     @model_validator(mode="after")
     def _one_due(self) -> Milestone:
+        if self.deposit:
+            if self.due is not None or self.due_in_days is not None:
+                raise ValueError("a deposit is due at signature: give it no 'due' or 'due_in_days'")
+            return self
         if self.due is None and self.due_in_days is None:
             raise ValueError("give either 'due' (a date) or 'due_in_days'")
         if self.due is not None and self.due_in_days is not None:
@@ -193,7 +153,7 @@ class AfterReleaseRefund(StrEnum):
     ABSORB = "absorb"
 
 
-class Policy(_Strict):
+class Policy(StrictModel):
     """The clocks and limits of a deal. Defaults follow marketplace practice (14-day review)."""
 
     capture: CapturePolicy = CapturePolicy.ON_FUNDING
@@ -225,6 +185,12 @@ class Policy(_Strict):
     #: None: never. `access_code_attempts` wrong codes lock signing until a new code is sent.
     access_code_above: int | None = Field(default=None, ge=0)
     access_code_attempts: int = Field(default=5, ge=1, le=10)
+    deposit_release: DepositRelease = DepositRelease.ON_FUNDING
+    #: A fee added to a milestone still unpaid after its due date (`dealflow.terms`).
+    late_fee: LateFee | None = None
+    #: Payment reminders as offsets from the payment's due date (`[-7d, 0, 2d]`); unset, a
+    #: reminder goes out every `reminder_interval` after the payment link.
+    reminders: list[Offset] | None = Field(default=None, min_length=1, max_length=10)
     demo: bool = Field(default=False, description="short demo windows; shown on every page and mail")
 
     @model_validator(mode="after")
@@ -236,7 +202,7 @@ class Policy(_Strict):
         return self
 
 
-class DealSpec(_Strict):
+class DealSpec(StrictModel):
     """Everything needed to run one deal. The workflow id is `deal-<deal_id>`."""
 
     deal_id: Slug
@@ -249,7 +215,7 @@ class DealSpec(_Strict):
     )
     milestones: list[Milestone] = Field(min_length=1, max_length=MAX_MILESTONES)
     #: How the client may pay each milestone (a milestone's own list overrides this one).
-    payment_methods: PaymentMethods = [PaymentMethod.CARD]
+    payment_methods: PaymentMethods = Field(default_factory=lambda: [PaymentMethod.CARD])
     policy: Policy = Policy()
 
     @field_validator("milestones")
@@ -279,6 +245,27 @@ class DealSpec(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _deposit_first(self) -> DealSpec:
+        for index, milestone in enumerate(self.milestones):
+            if milestone.deposit and index > 0:
+                raise ValueError(
+                    f"milestones[{index}].deposit: only the first milestone can be a deposit "
+                    "(it is due at signature)"
+                )
+        if not self.milestones[0].deposit or self.policy.deposit_release is DepositRelease.ON_FUNDING:
+            return self
+        if len(self.milestones) == 1:
+            raise ValueError(
+                "policy.deposit_release: 'with_first_milestone' needs a milestone after the deposit"
+            )
+        if self.policy.capture is CapturePolicy.ON_APPROVAL:
+            raise ValueError(
+                "policy.deposit_release: a deposit held for the first milestone must be captured "
+                "when paid (policy.capture 'on_funding'): a card hold lapses after 7 days"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _payment_methods_fit(self) -> DealSpec:
         manual = self.policy.capture is CapturePolicy.ON_APPROVAL
         lists = [("payment_methods", self.payment_methods)] + [
@@ -293,6 +280,9 @@ class DealSpec(_Strict):
 
     def payment_methods_of(self, milestone: Milestone) -> list[PaymentMethod]:
         return milestone.payment_methods or self.payment_methods
+
+    def late_fee_of(self, milestone: Milestone) -> LateFee | None:
+        return milestone.late_fee or self.policy.late_fee
 
     @property
     def workflow_id(self) -> str:

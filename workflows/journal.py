@@ -186,7 +186,8 @@ class Journal:
                 vendor_email=str(spec.vendor.email),
                 currency=spec.currency,
                 stage=view.stage,
-                amount_total=spec.total_amount,
+                # Late fees added are owed as the contract is: the pipeline counts them.
+                amount_total=spec.total_amount + view.money.late_fees,
                 funded=view.money.funded,
                 released=view.money.released,
                 refunded=view.money.refunded,

@@ -46,8 +46,8 @@ SUBJECTS: dict[EmailKind, str] = {
 #: Keys each kind needs beyond the common and per-milestone ones (EmailInput's contract).
 KIND_KEYS: dict[EmailKind, frozenset[str]] = {
     K.SOW_SENT: frozenset({"sow", "sow_sha256", "milestones", "total_display"}),
-    K.PAYMENT_LINK: frozenset({"checkout_url", "checkout_expires_at"}),
-    K.FUND_REMINDER: frozenset({"checkout_url", "checkout_expires_at"}),
+    K.PAYMENT_LINK: frozenset({"checkout_url", "checkout_expires_at", "late_fee_notice"}),
+    K.FUND_REMINDER: frozenset({"checkout_url", "checkout_expires_at", "late_fee_notice"}),
     K.DELIVERABLE_READY: frozenset({"summary", "artifacts", "review_deadline"}),
     K.REVISION_REQUESTED: frozenset({"notes"}),
     K.DEBIT_FAILED: frozenset({"reason"}),
@@ -79,9 +79,14 @@ DEAL_KINDS = frozenset(
 
 
 def email_context(
-    spec: DealSpec, kind: EmailKind, milestone: Milestone | None, **extra: Any
+    spec: DealSpec,
+    kind: EmailKind,
+    milestone: Milestone | None,
+    amount: int | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
-    """The template context of one mail: common keys, milestone keys, then the kind's own."""
+    """The template context of one mail: common keys, milestone keys (`amount`, the amount due
+    with any late fee, instead of the milestone's own), then the kind's own."""
     if kind not in SUBJECTS:
         raise ValueError(f"DealWorkflow does not send {kind.value} mails")
     if (milestone is None) != (kind in DEAL_KINDS):
@@ -105,7 +110,9 @@ def email_context(
         context.update(
             milestone_key=milestone.key,
             milestone_title=milestone.title,
-            amount_display=format_money(milestone.amount, spec.currency),
+            amount_display=format_money(
+                milestone.amount if amount is None else amount, spec.currency
+            ),
         )
     context.update(extra)
     return context
@@ -118,10 +125,11 @@ def build_email(
     to: str,
     message_key: str,
     milestone: Milestone | None = None,
+    amount: int | None = None,
     attachments: Sequence[EmailAttachment] = (),
     **extra: Any,
 ) -> EmailInput:
-    context = email_context(spec, kind, milestone, **extra)
+    context = email_context(spec, kind, milestone, amount, **extra)
     return EmailInput(
         deal_id=spec.deal_id,
         kind=kind,

@@ -63,6 +63,9 @@ class MilestoneRun(MilestoneProgress):
     replace_at: datetime | None = None
     #: The next look at a bank debit being collected (PROCESSING).
     processing_check_at: datetime | None = None
+    #: The payment reminders of the policy's cadence still to come, earliest first.
+    reminders_due: list[datetime] = Field(default_factory=list)
+    late_fees_applied: int = 0
 
     # money
     charge_id: str | None = None
@@ -103,6 +106,11 @@ class MilestoneRun(MilestoneProgress):
     @property
     def title(self) -> str:
         return self.spec.title
+
+    @property
+    def amount_due(self) -> int:
+        """What the client is asked to pay: the milestone's amount and the late fees added."""
+        return self.spec.amount + self.late_fee
 
     @property
     def held(self) -> int:
@@ -161,6 +169,7 @@ class MilestoneRun(MilestoneProgress):
         return MilestoneStatus.from_attributes(
             self,
             amount=self.spec.amount,
+            deposit=self.spec.deposit,
             due=(self.due or self.spec.due).isoformat() if (self.due or self.spec.due) else None,
             checkout_url=self.session.url if self.session else None,
             checkout_session_id=self.session.session_id if self.session else None,

@@ -18,6 +18,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from dealflow.contract import DISPUTABLE
+    from dealflow.durations import span  # noqa: F401 (the phases write `rules.span`)
     from dealflow.messages import (
         ApproveMilestone,
         DealStage,
@@ -141,6 +142,9 @@ def resend_refusal(stage: DealStage, required: bool) -> str | None:
 
 
 def submit_refusal(milestones: Milestones, submit: SubmitDeliverable) -> str | None:
+    m = milestones.get(submit.milestone_key)
+    if m is not None and m.spec.deposit:
+        return f"milestone_key: '{m.key}' is a deposit; it needs no deliverable"
     return milestone_refusal(
         milestones,
         submit.milestone_key,
@@ -174,6 +178,14 @@ def revision_refusal(
 
 
 def dispute_refusal(milestones: Milestones, dispute: OpenDispute) -> str | None:
+    """Money at stake can be disputed; a deposit held for the first milestone goes with that
+    milestone, so a dispute is about that one."""
+    m = milestones.get(dispute.milestone_key)
+    if m is not None and m.spec.deposit and m.state is S.FUNDED:
+        return (
+            f"'{m.title}' is a deposit held until the first milestone is released; "
+            "dispute that milestone instead"
+        )
     return milestone_refusal(milestones, dispute.milestone_key, DISPUTABLE, "a dispute")
 
 
@@ -287,12 +299,3 @@ def source(who: str) -> Source:
     """A timeline source for a free-text actor ("operator" unless it names a known source)."""
     return next((known for known in get_args(Source) if known == who), "operator")
 
-
-def span(duration: timedelta) -> str:
-    """A duration for people: '14 days', '36 hours', '30 minutes'."""
-    seconds = int(duration.total_seconds())
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size and seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    return f"{seconds} seconds"

@@ -67,7 +67,8 @@ class EmailInput(Message):
     - always: deal_id, deal_title, client_name, vendor_name, demo (bool)
     - per milestone: milestone_key, milestone_title, amount_display
     - sow_sent: sow, sow_sha256, milestones [{title, amount_display, due}], total_display
-    - payment_link, fund_reminder: checkout_url, checkout_expires_at (ISO text)
+    - payment_link, fund_reminder: checkout_url, checkout_expires_at (ISO text),
+      late_fee_notice (the late fee added or to come, or "")
     - deliverable_ready: summary, artifacts [{name, url, sha256}], review_deadline (ISO text)
     - debit_failed: reason (Stripe's, why the bank debit failed)
     - revision_requested: notes; dispute_opened: reason; dispute_resolved: resolution, notes

@@ -53,6 +53,12 @@ class MilestoneProgress(Message):
     deliverables: list[Deliverable] = Field(default_factory=list)
     dispute_reason: str | None = None
     transfer_id: str | None = None
+    #: Late fees added to the amount due so far, when the payment is due, and the next fee
+    #: (its amount and when it is added if the milestone is still unpaid).
+    late_fee: int = 0
+    payment_due_at: datetime | None = None
+    next_late_fee: int = 0
+    next_late_fee_at: datetime | None = None
 
 
 class MilestoneStatus(MilestoneProgress):
@@ -66,6 +72,8 @@ class MilestoneStatus(MilestoneProgress):
     refunded: int = 0
     #: What open chargebacks took from the balance for this milestone's payment.
     withdrawn: int = 0
+    #: Due at signature, for no deliverable.
+    deposit: bool = False
 
 
 class TimelineEntry(Message):
@@ -114,6 +122,8 @@ class MoneyTotals(Message):
     refunded: int = 0
     disputed: int = 0
     withdrawn: int = 0
+    #: Late fees added to milestones' amounts (beyond `contract`).
+    late_fees: int = 0
 
 
 class DealStatus(Message):

@@ -392,3 +392,18 @@ async def test_an_operator_mail_goes_to_the_operator_and_says_what_was_not_sent(
         assert "dp_1Abc" in body and "2026-12-20T10:00:00+00:00" in body
         assert "This dispute is lost" in body and "Three logo concepts, as signed." in body
         assert "/portal/" not in body
+
+
+async def test_payment_mails_announce_the_late_fee_before_it_applies(sink: RefusingMailSink) -> None:
+    notice = "If it is still unpaid on 2026-12-05 00:00 UTC, a late fee of $25.00 is added."
+    for kind in (EmailKind.PAYMENT_LINK, EmailKind.FUND_REMINDER):
+        announced = mail(kind)
+        announced = announced.model_copy(
+            update={"context": {**announced.context, "late_fee_notice": notice}}
+        )
+        await send(sink, announced)
+        for body in parts(sink.messages[-1]):
+            assert "a late fee of $25.00 is added" in body
+        await send(sink, mail(kind, message_key=f"{kind.value}:concepts:2"))
+        for body in parts(sink.messages[-1]):
+            assert "late fee" not in body

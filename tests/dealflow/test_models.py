@@ -138,7 +138,9 @@ def test_durations_accept_units_and_seconds() -> None:
     assert DealSpec.model_validate_json(spec.model_dump_json()) == spec
 
 
-@pytest.mark.parametrize("name", ["website-redesign.yaml", "data-audit.json"])
+@pytest.mark.parametrize(
+    "name", ["website-redesign.yaml", "data-audit.json", "brand-refresh-schedule.yaml"]
+)
 def test_examples_are_valid(name: str) -> None:
     assert load_spec(EXAMPLES / name).total_amount > 0
 

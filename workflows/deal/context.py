@@ -89,6 +89,9 @@ DISPUTES_AND_DEBITS = "disputes-answered-bank-debits"
 #: (`continuation.py`). Each change it guards reads `ctx.deal_terms`.
 #: Operators by name: an operator's action is recorded with their name in the timeline and ledger.
 #: Above `policy.access_code_above` the client signs with an access code mailed on its own.
+#: Terms: a deposit skips work and review and is released on funding or with the first
+#: milestone; late fees are added to an unpaid milestone (a new payment link for the new amount);
+#: payment reminders follow the policy's cadence around the payment's due date.
 DEAL_TERMS = "deal-terms-and-parties"
 
 
@@ -184,6 +187,7 @@ class DealContext:
             refunded=sum(m.refunded for m in runs),
             disputed=sum(m.held for m in runs if m.state is S.DISPUTED),
             withdrawn=sum(m.withdrawn for m in runs),
+            late_fees=sum(m.late_fee for m in runs),
         )
 
     def money(self, amount: int) -> str:
@@ -377,6 +381,7 @@ class DealContext:
             to=to,
             message_key=message_key,
             milestone=m.spec if m else None,
+            amount=m.amount_due if m else None,
             attachments=attachments or (),
             **context,
         )

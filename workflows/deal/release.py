@@ -174,6 +174,7 @@ class Release:
                 vendor_email=str(spec.vendor.email),
                 amount=amount,
                 platform_fee=fee,
+                late_fee=m.late_fee,
                 currency=spec.currency,
                 livemode=m.livemode,
                 sandbox=m.sandbox,

@@ -9,6 +9,7 @@ from datetime import datetime
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from dealflow.console import milestone_due
     from dealflow.contract import EventKind
     from dealflow.messages import DealStage, EmailKind, Signature, SignSow
     from workflows import rules
@@ -47,11 +48,7 @@ class Signing:
                 {
                     "title": m.title,
                     "amount_display": ctx.money(m.spec.amount),
-                    "due": (
-                        m.spec.due.isoformat()
-                        if m.spec.due
-                        else f"{m.spec.due_in_days} days after signing"
-                    ),
+                    "due": milestone_due(m.spec),
                 }
                 for m in ctx.milestones.values()
             ],

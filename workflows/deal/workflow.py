@@ -170,9 +170,13 @@ class DealWorkflow:
                 await self._run_milestone(milestone)
             else:
                 await self._drive(milestone)
+            if ctx.deal_terms and milestone.state is S.RELEASED and not milestone.spec.deposit:
+                await self._release_held_deposit(f"with '{milestone.title}'")
         if ctx.stop is not None:
             await self._wind_down.wind_down(ctx.stop)
         else:
+            if ctx.deal_terms:
+                await self._release_held_deposit("as the deal completes")
             await self._reversals.all_settled()
             self._complete()
         await self._settle(legacy_ledger_writer)
@@ -195,6 +199,22 @@ class DealWorkflow:
         while self._ctx.stop is None and m.state in self._phases:
             await self._phases[m.state](m)
             await self._continuation.at_seam()
+
+    async def _release_held_deposit(self, when: str) -> None:
+        """A deposit held for the first milestone (policy.deposit_release) goes to the vendor
+        once a milestone after it is released (or, if none was, as the deal completes)."""
+        ctx = self._ctx
+        deposit = next(iter(ctx.milestones.values()))
+        if not (deposit.spec.deposit and deposit.state is S.FUNDED) or ctx.stop is not None:
+            return
+        ctx.set_state(
+            deposit,
+            S.APPROVED,
+            "workflow",
+            EventKind.APPROVED,
+            f"'{deposit.title}' released {when} (policy.deposit_release)",
+        )
+        await self._drive(deposit)
 
     def _complete(self) -> None:
         ctx = self._ctx
