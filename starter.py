@@ -34,8 +34,13 @@ class DealExists(RuntimeError):
     """A workflow for this deal id exists (running or finished)."""
 
 
-async def start_deal(client: Client, spec: DealSpec, task_queue: str) -> WorkflowHandle:
-    """Start the deal's workflow; the id policies make a second start of the same deal fail."""
+async def start_deal(
+    client: Client, spec: DealSpec, task_queue: str, client_search_secret: str | None = None
+) -> WorkflowHandle:
+    """Start the deal's workflow; the id policies make a second start of the same deal fail.
+
+    `client_search_secret` (DEALFLOW_CLIENT_SEARCH_SECRET, required in production) keys the
+    `DealClient` search attribute; without it the attribute is the client's address."""
     try:
         return await client.start_workflow(
             DealWorkflow.run,
@@ -45,7 +50,9 @@ async def start_deal(client: Client, spec: DealSpec, task_queue: str) -> Workflo
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             memo={"title": spec.title},
-            search_attributes=starting_search_attributes(spec, datetime.now(UTC)),
+            search_attributes=starting_search_attributes(
+                spec, datetime.now(UTC), client_search_secret
+            ),
             static_summary=deal_summary(spec),
             static_details=deal_details(spec),
         )
@@ -81,7 +88,9 @@ async def start_from_file(path: Path) -> int:
         start_tracing(settings, "dealflow-starter")
         await check_vendor(settings, spec)
         client = await connect(settings)
-        handle = await start_deal(client, spec, settings.task_queue)
+        handle = await start_deal(
+            client, spec, settings.task_queue, settings.client_search_secret
+        )
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2

@@ -1,5 +1,6 @@
-"""Admin API: the deals, one deal's live status, cancellation, dispute resolution, and the health
-of the Stripe link."""
+"""Admin API: the deals, one deal's live status, the operator's actions on a deal (cancellation,
+dispute resolution, reversal settlement, a new access code for the signer), and the health of
+the Stripe link. Each action names the operator whose token the request presents."""
 
 from __future__ import annotations
 
@@ -7,24 +8,26 @@ import base64
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query
-from pydantic import AwareDatetime, BaseModel, EmailStr, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, EmailStr, TypeAdapter, create_model
 
 from bridge import calls
-from bridge.auth import require_admin
+from bridge.auth import Operator, require_admin
 from bridge.errors import ApiError
 from bridge.inbox import InboxStatus
 from bridge.quarantine import QuarantinedLedgerRow, count_quarantined, list_quarantined
 from bridge.state import Bridge
-from dealflow.contract import CANCEL_DEAL, RESOLVE_DISPUTE, SETTLE_REVERSAL
+from dealflow.contract import CANCEL_DEAL, RESEND_ACCESS_CODE, RESOLVE_DISPUTE, SETTLE_REVERSAL
 from dealflow.messages import (
     ActionResult,
     CancelDeal,
     DealSnapshot,
     DealStage,
     DealStatus,
+    OperatorAction,
+    ResendAccessCode,
     ResolveDispute,
     SettleReversal,
 )
@@ -151,7 +154,7 @@ class _OperatorAction:
 
     path: str
     update: str
-    body: type[BaseModel]
+    body: type[OperatorAction]
     id_source: str
     description: str
 
@@ -169,21 +172,47 @@ _OPERATOR_ACTIONS = (
         "reversals/settle", SETTLE_REVERSAL, SettleReversal, "admin-settle-reversal",
         "Answer a transfer reversal Stripe refused: retry it now, or absorb it as the platform.",
     ),
+    _OperatorAction(
+        "access-code/resend", RESEND_ACCESS_CODE, ResendAccessCode, "admin-resend-access-code",
+        "Mail the signer a fresh access code (the last one stops working); it unlocks a signing "
+        "locked by wrong codes. Check with the client first that it is them. No body needed.",
+    ),
 )
+
+
+def request_body(action: type[OperatorAction]) -> type[BaseModel]:
+    """The action's model without `operator`, as a request sends it: who acts is the token's
+    operator, never what a body claims (a body naming one is refused as an unknown field)."""
+    fields: dict[str, Any] = {
+        name: (field.annotation, field)
+        for name, field in action.model_fields.items()
+        if name != "operator"
+    }
+    return create_model(
+        f"{action.__name__}Request", __config__=action.model_config, __doc__=action.__doc__, **fields
+    )
 
 
 def _add_operator_route(action: _OperatorAction) -> None:
     async def endpoint(
         deal_id: str,
-        body: BaseModel,
+        *,
+        body: BaseModel | None,
         bridge: Bridge,
+        operator: Operator,
         idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
     ) -> ActionResult:
         update_id = calls.update_id(action.id_source, idempotency_key)
-        return await calls.act(bridge, deal_id, action.update, body, update_id=update_id)
+        given = body.model_dump() if body is not None else {}
+        message = action.body(**given, operator=operator)
+        return await calls.act(bridge, deal_id, action.update, message, update_id=update_id)
 
-    # The annotations are strings FastAPI resolves in this module; the body's model is the action's.
-    endpoint.__annotations__["body"] = action.body
+    # The annotations are strings FastAPI resolves in this module; the body's model is the
+    # action's, less the operator, and a body with nothing required may be left out.
+    body = request_body(action.body)
+    endpoint.__annotations__["body"] = body
+    if not any(field.is_required() for field in body.model_fields.values()):
+        endpoint.__kwdefaults__ = {**(endpoint.__kwdefaults__ or {}), "body": None}
     router.add_api_route(
         f"/deals/{{deal_id}}/{action.path}",
         endpoint,

@@ -53,10 +53,10 @@ from dealflow.temporal import connect
 
 log = logging.getLogger("dealflow.bridge")
 
-#: Settings the bridge cannot run without. In dev the first two are generated per stack.
+#: Settings the bridge cannot run without (and at least one operator: DEALFLOW_ADMIN_TOKEN or
+#: DEALFLOW_OPERATORS). In dev the first and the admin token are generated per stack.
 REQUIRED_SETTINGS = (
     "DEALFLOW_SECRET_KEY",
-    "DEALFLOW_ADMIN_TOKEN",
     "STRIPE_WEBHOOK_SECRET",
 )
 
@@ -83,6 +83,10 @@ def create_app(
     options = options or BridgeOptions()
     for name in REQUIRED_SETTINGS:
         settings.require(name)
+    if not settings.operators:
+        raise ConfigError(
+            "no operator can sign in: set DEALFLOW_OPERATORS (name:token,...) or DEALFLOW_ADMIN_TOKEN"
+        )
     metrics = BridgeMetrics()
     deals = Deals(temporal, timeout=options.temporal_timeout)
     relay = Relay(

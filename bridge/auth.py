@@ -1,7 +1,9 @@
 """Bearer tokens of the vendor and admin APIs, compared in constant time.
 
-A vendor presents their own key (`dfv_…`, `dealflow.vendor_keys`) and reaches only their deals.
-In dev the legacy `DEALFLOW_VENDOR_TOKEN` still reaches every deal (production refuses it)."""
+An admin token names its operator (`dealflow.operators`): routes that act on a deal take
+`Operator` to say who. A vendor presents their own key (`dfv_…`, `dealflow.vendor_keys`) and
+reaches only their deals; in dev the legacy `DEALFLOW_VENDOR_TOKEN` still reaches every deal
+(production refuses it)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from fastapi import Depends, Request
 
 from bridge.errors import ApiError
 from bridge.state import bridge_state
+from dealflow.operators import operator_with_token
 from dealflow.vendor_keys import KEY_PREFIX
 from dealflow.vendors import authenticate
 
@@ -29,7 +32,7 @@ class VendorCaller:
         return self.vendor_id is None or self.vendor_id == deal_vendor_id
 
 
-def _presented(request: Request, who: str) -> str:
+def _presented_bearer(request: Request, who: str) -> str:
     scheme, _, presented = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not presented.strip():
         raise ApiError(
@@ -39,34 +42,39 @@ def _presented(request: Request, who: str) -> str:
     return presented.strip()
 
 
-def _invalid(who: str) -> ApiError:
+def _invalid_token(who: str) -> ApiError:
     return ApiError(
         401, f"the {who} token is not valid", code="invalid_token", field="Authorization",
         headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
     )
 
 
-def _matches(presented: str, expected: str | None) -> bool:
-    return bool(expected) and hmac.compare_digest(presented.encode(), expected.encode())
+async def require_admin(request: Request) -> str:
+    """The name of the operator whose token the request presents."""
+    presented = _presented_bearer(request, "admin")
+    operator = operator_with_token(bridge_state(request).settings.operators, presented)
+    if operator is None:
+        raise _invalid_token("admin")
+    return operator
 
 
-async def require_admin(request: Request) -> None:
-    if not _matches(_presented(request, "admin"), bridge_state(request).settings.admin_token):
-        raise _invalid("admin")
+#: Route parameter: the operator who sent the request (never taken from its body).
+Operator = Annotated[str, Depends(require_admin)]
 
 
 async def require_vendor(request: Request) -> VendorCaller:
     """The caller of a vendor route: a valid, unrevoked vendor key, or (dev only) the legacy token."""
     state = bridge_state(request)
-    presented = _presented(request, "vendor")
+    presented = _presented_bearer(request, "vendor")
     if presented.startswith(KEY_PREFIX):
         vendor_id = await authenticate(state.pool, presented)
         if vendor_id is None:
-            raise _invalid("vendor")
+            raise _invalid_token("vendor")
         return VendorCaller(vendor_id)
-    if state.settings.dev and _matches(presented, state.settings.vendor_token):
+    legacy = state.settings.vendor_token
+    if state.settings.dev and legacy and hmac.compare_digest(presented.encode(), legacy.encode()):
         return VendorCaller(None)
-    raise _invalid("vendor")
+    raise _invalid_token("vendor")
 
 
 #: Route parameter type of the vendor API's caller.

@@ -15,7 +15,9 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from bridge.errors import ApiError
-from dealflow.models import format_money
+from dealflow.models import DealSpec
+from dealflow.money import format_money
+from dealflow.terms import describe_late_fee
 
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
@@ -48,6 +50,13 @@ def _when(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _late_fee_terms(spec: DealSpec, milestone_key: str) -> str:
+    """A milestone's late fee as the client reads it, or "" when it has none."""
+    milestone = spec.milestone(milestone_key)
+    fee = spec.late_fee_of(milestone)
+    return describe_late_fee(fee, milestone.amount, spec.currency) if fee else ""
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=PackageLoader("bridge", "templates"),
@@ -58,6 +67,7 @@ def _environment() -> Environment:
     env.filters["money"] = format_money
     env.filters["label"] = _label
     env.filters["when"] = _when
+    env.globals["late_fee_terms"] = _late_fee_terms
     return env
 
 

@@ -22,7 +22,7 @@ from bridge.errors import ApiError
 from bridge.inbox import InboxStatus
 from bridge.state import Bridge, webhook_rate_limit
 from bridge.stripe_events import MalformedEvent, concerns_deals, deal_event, funding_intent
-from dealflow.models import TextProblem, TextRule, text_problem
+from dealflow.text_rules import TextProblem, TextRule, text_problem
 
 #: Seconds a signed timestamp may be away from our clock, in either direction.
 SIGNATURE_TOLERANCE = 300

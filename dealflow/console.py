@@ -30,7 +30,8 @@ from dealflow.messages import (
     TransferInput,
     WorkOrderInput,
 )
-from dealflow.models import DealSpec, format_money
+from dealflow.models import DealSpec, Milestone
+from dealflow.money import format_money
 
 #: What a deal in each stage waits for, to say on its page.
 WAITING_FOR = {
@@ -52,6 +53,13 @@ def deal_summary(spec: DealSpec) -> str:
     )
 
 
+def milestone_due(m: Milestone) -> str:
+    """When a milestone is due, as the SOW states it."""
+    if m.deposit:
+        return "at signature (deposit)"
+    return m.due.isoformat() if m.due else f"{m.due_in_days} days after signing"
+
+
 def deal_details(spec: DealSpec) -> str:
     """The terms a deal starts with, as Markdown: parties, policy and the milestones."""
     lines = [
@@ -67,11 +75,7 @@ def deal_details(spec: DealSpec) -> str:
         "|---|---|---|---|",
     ]
     for m in spec.milestones:
-        due = (
-            m.due.isoformat()
-            if m.due
-            else (f"{m.due_in_days} days after signing" if m.due_in_days else "-")
-        )
+        due = milestone_due(m)
         lines.append(f"| `{m.key}` | {m.title} | {format_money(m.amount, spec.currency)} | {due} |")
     return "\n".join(lines)
 
@@ -91,6 +95,7 @@ def current_details(
         ("held", money.funded),
         ("released", money.released),
         ("platform fees", money.platform_fees),
+        ("late fees", money.late_fees),
         ("refunded", money.refunded),
         ("disputed", money.disputed),
     ]

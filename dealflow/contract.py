@@ -8,6 +8,8 @@ opened in. A name changed here changes everywhere; a name typed as a string else
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
@@ -27,6 +29,7 @@ from dealflow.messages import (
     MilestoneState,
     OpenDispute,
     RequestRevision,
+    ResendAccessCode,
     ResolveDispute,
     SettleReversal,
     SignSow,
@@ -46,6 +49,7 @@ OPEN_DISPUTE: Final = "open_dispute"
 RESOLVE_DISPUTE: Final = "resolve_dispute"
 SETTLE_REVERSAL: Final = "settle_reversal"
 CANCEL_DEAL: Final = "cancel_deal"
+RESEND_ACCESS_CODE: Final = "resend_access_code"
 
 #: Signal: a signature-verified Stripe webhook, as a hint the workflow checks against Stripe.
 STRIPE_EVENT: Final = "stripe_event"
@@ -64,6 +68,7 @@ ACTIONS: Final[dict[str, type[BaseModel]]] = {
     RESOLVE_DISPUTE: ResolveDispute,
     SETTLE_REVERSAL: SettleReversal,
     CANCEL_DEAL: CancelDeal,
+    RESEND_ACCESS_CODE: ResendAccessCode,
 }
 
 #: Milestone states in which the client's money is at stake, so a dispute can be opened.
@@ -83,11 +88,15 @@ class EventKind(StrEnum):
     SOW_SENT = "sow_sent"
     SIGN_REMINDER = "sign_reminder"
     SIGNED = "signed"
+    ACCESS_CODE_SENT = "access_code_sent"
+    ACCESS_CODE_WRONG = "access_code_wrong"
+    SIGNING_LOCKED = "signing_locked"
     AWAITING_FUNDING = "awaiting_funding"
     PAYMENT_LINK = "payment_link"
     PAYMENT_LINK_EXPIRED = "payment_link_expired"
     CHECKOUT_RETRY = "checkout_retry"
     FUND_REMINDER = "fund_reminder"
+    LATE_FEE = "late_fee"
     PAYMENT_PENDING = "payment_pending"
     PAYMENT_FAILED = "payment_failed"
     PAYMENT_PROCESSING = "payment_processing"
@@ -149,25 +158,38 @@ SEARCH_ATTRIBUTES: Final = (
 )
 
 
+def client_search_value(email: str, secret: str | None) -> str:
+    """What `DealClient` holds for a client: a keyed hash of the address, so search attributes
+    (which the payload codec cannot encrypt) never hold it in clear, yet "this client's deals" is
+    one exact-match query. Without a secret (dev stacks and tests that set none), the address."""
+    address = email.strip().lower()
+    if secret is None:
+        return address
+    digest = hmac.new(secret.encode(), address.encode(), hashlib.sha256).hexdigest()
+    return f"client-{digest[:32]}"
+
+
 def search_attribute_updates(
-    stage: DealStage, client_email: str, amount: int, collected: int
+    stage: DealStage, client: str, amount: int, collected: int
 ) -> list[SearchAttributeUpdate[Any]]:
     """Every search attribute of a deal: the workflow upserts these, the starter starts with them.
 
-    `collected` is client money Stripe confirmed and nobody gave back (held or paid out)."""
+    `client` is the deal's `client_search_value`; `collected` is client money Stripe confirmed
+    and nobody gave back (held or paid out)."""
     return [
         DEAL_STAGE.value_set(stage.value),
-        DEAL_CLIENT.value_set(client_email.lower()),
+        DEAL_CLIENT.value_set(client),
         DEAL_AMOUNT_CENTS.value_set(amount),
         DEAL_COLLECTED_CENTS.value_set(collected),
     ]
 
 
-def starting_search_attributes(spec: DealSpec, now: datetime) -> TypedSearchAttributes:
+def starting_search_attributes(
+    spec: DealSpec, now: datetime, client_search_secret: str | None
+) -> TypedSearchAttributes:
     """A new deal's attributes, so it can be found from its first moment: SOW sent since `now`,
-    nothing collected."""
-    updates = search_attribute_updates(
-        DealStage.SOW_SENT, str(spec.client.email), spec.total_amount, 0
-    )
+    nothing collected. The workflow keeps the `DealClient` value it was started with."""
+    client = client_search_value(str(spec.client.email), client_search_secret)
+    updates = search_attribute_updates(DealStage.SOW_SENT, client, spec.total_amount, 0)
     pairs = [SearchAttributePair(u.key, u.value) for u in updates]
     return TypedSearchAttributes([*pairs, SearchAttributePair(DEAL_STAGE_SINCE, now)])

@@ -13,13 +13,15 @@ import httpx
 from temporalio.client import Client
 
 from dealflow.messages import DealStatus, DealSummary
-from dealflow.models import format_money
+from dealflow.money import format_money
 from dealflow.settings import Settings
 from demo.actors import DemoBank, DemoClient, DemoOperator, DemoVendor
 from demo.browser import Browser
 from demo.http import DemoStepFailed
 from demo.mailbox import MailBox
-from demo.scenarios import STEP_TIMEOUT, DealWatch, Play, Scenario
+from demo.plays import Play
+from demo.scenarios import Scenario
+from demo.watch import STEP_TIMEOUT, DealWatch
 from devstack.plan import DevStackError
 from devstack.stack import Stack
 from stripe_sandbox.control import SandboxControl
@@ -38,6 +40,8 @@ class DemoCredentials:
     delivery_secret: str
     #: What the clients' bank (the sandbox's controls) needs: it pays, settles and disputes.
     sandbox_token: str
+    #: Keys each deal's `DealClient` search attribute, as `dealflow start` does.
+    client_search_secret: str
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DemoCredentials:
@@ -45,6 +49,7 @@ class DemoCredentials:
             admin_token=settings.require("DEALFLOW_ADMIN_TOKEN"),
             delivery_secret=settings.require("DEALFLOW_DELIVERY_SECRET"),
             sandbox_token=settings.require("DEALFLOW_SANDBOX_TOKEN"),
+            client_search_secret=settings.require("DEALFLOW_CLIENT_SEARCH_SECRET"),
         )
 
 

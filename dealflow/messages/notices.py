@@ -51,6 +51,8 @@ class EmailKind(StrEnum):
     DEAL_COMPLETED = "deal_completed"
     ARTIFACTS_DELIVERED = "artifacts_delivered"
     DISPUTE_EVIDENCE = "dispute_evidence"
+    ACCESS_CODE = "access_code"
+    SIGNING_LOCKED = "signing_locked"
 
 
 class EmailAttachment(Message):
@@ -66,7 +68,8 @@ class EmailInput(Message):
     - always: deal_id, deal_title, client_name, vendor_name, demo (bool)
     - per milestone: milestone_key, milestone_title, amount_display
     - sow_sent: sow, sow_sha256, milestones [{title, amount_display, due}], total_display
-    - payment_link, fund_reminder: checkout_url, checkout_expires_at (ISO text)
+    - payment_link, fund_reminder: checkout_url, checkout_expires_at (ISO text),
+      late_fee_notice (the late fee added or to come, or "")
     - deliverable_ready: summary, artifacts [{name, url, sha256}], review_deadline (ISO text)
     - debit_failed: reason (Stripe's, why the bank debit failed)
     - revision_requested: notes; dispute_opened: reason; dispute_resolved: resolution, notes
@@ -74,6 +77,8 @@ class EmailInput(Message):
       text), submitted (bool), problem (why not, or ""), evidence [{field, text}]
     - approved_receipt: receipt_number, released_display, artifacts; payout_sent: transfer_id
     - deal_cancelled: reason, refunds [{milestone_title, amount_display}]; deal_expired: reason
+    - access_code: access_code (never in another mail); signing_locked (to the client and to
+      OPERATOR_MAILBOX): attempts, for_operator (bool)
     Every kind needs the "always" keys (artifacts_delivered is built by deliver_artifacts).
     A missing key fails the activity with a non-retryable TemplateError naming it. Only the
     client's kinds (activities.email.CLIENT_KINDS) carry the portal link: never send them to

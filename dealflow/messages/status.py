@@ -5,13 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from dealflow.messages.actions import Artifact
 from dealflow.messages.base import Message
 from dealflow.messages.stages import DealStage, MilestoneState
+from dealflow.models import DealSpec
 
 __all__ = [
+    "AccessCodeStatus",
+    "ContinuedDeal",
     "Deadline",
     "DealStatus",
     "Deliverable",
@@ -50,6 +53,12 @@ class MilestoneProgress(Message):
     deliverables: list[Deliverable] = Field(default_factory=list)
     dispute_reason: str | None = None
     transfer_id: str | None = None
+    #: Late fees added to the amount due so far, when the payment is due, and the next fee
+    #: (its amount and when it is added if the milestone is still unpaid).
+    late_fee: int = 0
+    payment_due_at: datetime | None = None
+    next_late_fee: int = 0
+    next_late_fee_at: datetime | None = None
 
 
 class MilestoneStatus(MilestoneProgress):
@@ -63,6 +72,8 @@ class MilestoneStatus(MilestoneProgress):
     refunded: int = 0
     #: What open chargebacks took from the balance for this milestone's payment.
     withdrawn: int = 0
+    #: Due at signature, for no deliverable.
+    deposit: bool = False
 
 
 class TimelineEntry(Message):
@@ -71,6 +82,8 @@ class TimelineEntry(Message):
     kind: str
     message: str
     milestone_key: str | None = None
+    #: The operator who took the action (`OperatorAction.operator`, or UNNAMED_OPERATOR).
+    operator: str | None = None
 
 
 class Deadline(Message):
@@ -84,6 +97,17 @@ class Signature(Message):
     sow_sha256: str
     ip: str | None = None
     user_agent: str | None = None
+    #: The signer entered the access code mailed apart from the SOW (policy.access_code_above).
+    access_code_checked: bool = False
+
+
+class AccessCodeStatus(Message):
+    """Where the signer's access code stands; never the code (nor its hash)."""
+
+    codes_sent: int
+    wrong_attempts: int
+    attempts_left: int
+    locked: bool
 
 
 class MoneyTotals(Message):
@@ -98,6 +122,8 @@ class MoneyTotals(Message):
     refunded: int = 0
     disputed: int = 0
     withdrawn: int = 0
+    #: Late fees added to milestones' amounts (beyond `contract`).
+    late_fees: int = 0
 
 
 class DealStatus(Message):
@@ -112,9 +138,21 @@ class DealStatus(Message):
     sow_sha256: str
     livemode: bool | None = None
     signature: Signature | None = None
+    #: Set when signing needs an access code.
+    access_code: AccessCodeStatus | None = None
     milestones: list[MilestoneStatus]
     money: MoneyTotals
     timeline: list[TimelineEntry]
     anomalies: list[str] = Field(default_factory=list)
     next_deadline: Deadline | None = None
     demo: bool = False
+
+
+class ContinuedDeal(BaseModel):
+    """The input of a deal's run after it continued as new, as far as anyone but the workflow
+    reads it: the spec. The workflow's own model (`workflows.deal.continuation.DealCarry`) adds
+    the deal's state; the deal's first run has the `DealSpec` alone as its input."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    spec: DealSpec

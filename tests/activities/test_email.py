@@ -58,6 +58,8 @@ REQUIRED_KEYS: dict[EmailKind, set[str]] = {
     EmailKind.DEAL_CANCELLED: ALWAYS | {"reason", "refunds"},
     EmailKind.DEAL_EXPIRED: ALWAYS | {"reason"},
     EmailKind.DEAL_COMPLETED: ALWAYS,
+    EmailKind.ACCESS_CODE: ALWAYS | {"access_code"},
+    EmailKind.SIGNING_LOCKED: ALWAYS | {"attempts", "for_operator"},
     # Built by DeliveryActivities.deliver_artifacts from ArtifactDeliveryInput.
     EmailKind.ARTIFACTS_DELIVERED: {"deal_id", "demo", "title", "milestone_key", "artifacts"},
 }
@@ -106,6 +108,9 @@ FULL_CONTEXT: dict[str, Any] = {
     "submitted": False,
     "problem": "StripeInvalidRequest: This dispute is lost",
     "evidence": [{"field": "product_description", "text": "Three logo concepts, as signed."}],
+    "access_code": "048213",
+    "attempts": 5,
+    "for_operator": False,
 }
 
 
@@ -404,3 +409,18 @@ async def test_a_waiting_payout_mail_links_the_vendor_page_never_the_portal(sink
         assert "/portal/" not in body
     for body in unnamed:
         assert "/vendor/" not in body and "ask them for a new one" in body
+
+
+async def test_payment_mails_announce_the_late_fee_before_it_applies(sink: RefusingMailSink) -> None:
+    notice = "If it is still unpaid on 2026-12-05 00:00 UTC, a late fee of $25.00 is added."
+    for kind in (EmailKind.PAYMENT_LINK, EmailKind.FUND_REMINDER):
+        announced = mail(kind)
+        announced = announced.model_copy(
+            update={"context": {**announced.context, "late_fee_notice": notice}}
+        )
+        await send(sink, announced)
+        for body in parts(sink.messages[-1]):
+            assert "a late fee of $25.00 is added" in body
+        await send(sink, mail(kind, message_key=f"{kind.value}:concepts:2"))
+        for body in parts(sink.messages[-1]):
+            assert "late fee" not in body

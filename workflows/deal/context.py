@@ -24,18 +24,22 @@ with workflow.unsafe.imports_passed_through():
     from dealflow.console import current_details
     from dealflow.contract import EventKind
     from dealflow.messages import (
+        OPERATOR_MAILBOX,
+        UNNAMED_OPERATOR,
         DealStage,
         EmailAttachment,
         EmailInput,
         EmailKind,
         MilestoneState,
         MoneyTotals,
+        OperatorAction,
         PaymentIntentAction,
         PaymentIntentState,
         PaymentKind,
         PaymentRecord,
     )
-    from dealflow.models import DealSpec, format_money
+    from dealflow.models import DealSpec
+    from dealflow.money import format_money
     from workflows import calls
     from workflows.deal.timers import Timers
     from workflows.journal import LEDGER_PER_STEP, Journal, Source, View, failure
@@ -81,7 +85,13 @@ LEAN_STEPS = "lean-steps"
 DISPUTES_AND_DEBITS = "disputes-answered-bank-debits"
 #: `workflow.patched` id of the release after DISPUTES_AND_DEBITS (and standing for it): deal terms
 #: as businesses write them and every party with its own key (issue 13), and a long deal that
-#: continues as new when Temporal suggests it. Each change it guards reads `ctx.deal_terms`.
+#: continues as new at its seams when Temporal suggests it, carrying the whole deal
+#: (`continuation.py`). Each change it guards reads `ctx.deal_terms`.
+#: Operators by name: an operator's action is recorded with their name in the timeline and ledger.
+#: Above `policy.access_code_above` the client signs with an access code mailed on its own.
+#: Terms: a deposit skips work and review and is released on funding or with the first
+#: milestone; late fees are added to an unpaid milestone (a new payment link for the new amount);
+#: payment reminders follow the policy's cadence around the payment's due date.
 #: Vendors: before a Connect transfer the vendor's account is read, and a payout to one that
 #: cannot receive transfers yet waits (timeline entry, a mail to the vendor, rechecked every
 #: `payout_recheck`).
@@ -97,6 +107,8 @@ class DealContext:
         self.milestones = {m.key: MilestoneRun(spec=m) for m in spec.milestones}
         self.livemode: bool | None = None
         self.stop: StopRequest | None = None
+        #: The operator whose action is being applied (`Actions.act`): what it records names them.
+        self.acting_operator: str | None = None
         self.stripe_lock = asyncio.Lock()
         # Decided here, when the deal is built: an update can come in the deal's first
         # activation, and the SDK runs its handler before `run` starts. Deals recorded before
@@ -129,18 +141,24 @@ class DealContext:
         """Ask the deal to stop (the first request wins); `run` winds it down."""
         if self.stop is not None:
             return
-        self.stop = StopRequest(stage, reason, source)
+        self.stop = StopRequest(stage, reason, source, self.acting_operator)
         verb = "Cancellation requested" if stage is DealStage.CANCELLED else "Deal expiring"
         self.record(source, EventKind(f"{stage.value}_requested"), f"{verb}: {reason}")
 
     def set_state(
-        self, m: MilestoneRun, state: MilestoneState, source: Source, kind: EventKind, message: str
+        self,
+        m: MilestoneRun,
+        state: MilestoneState,
+        source: Source,
+        kind: EventKind,
+        message: str,
+        operator: str | None = None,
     ) -> None:
         """Move the active milestone; the deal's stage follows it (a refunded milestone leaves
         the stage to the next milestone)."""
         m.enter(state, workflow.now(), self.policy)
         self.stage = STAGE_OF.get(state, self.stage)
-        self.record(source, kind, message, m)
+        self.record(source, kind, message, m, operator)
 
     def find(
         self, key: str | None, *, session_id: str | None = None, intent_id: str | None = None
@@ -172,6 +190,7 @@ class DealContext:
             refunded=sum(m.refunded for m in runs),
             disputed=sum(m.held for m in runs if m.state is S.DISPUTED),
             withdrawn=sum(m.withdrawn for m in runs),
+            late_fees=sum(m.late_fee for m in runs),
         )
 
     def money(self, amount: int) -> str:
@@ -193,9 +212,24 @@ class DealContext:
     # ------------------------------------------------------------------ recording
 
     def record(
-        self, source: Source, kind: EventKind, message: str, m: MilestoneRun | None = None
+        self,
+        source: Source,
+        kind: EventKind,
+        message: str,
+        m: MilestoneRun | None = None,
+        operator: str | None = None,
     ) -> None:
-        self.journal.record(source, kind, message, m.key if m else None)
+        """One timeline entry; it names `operator`, or else the operator acting now, if any."""
+        self.journal.record(
+            source, kind, message, m.key if m else None, operator or self.acting_operator
+        )
+
+    def operator_of(self, action: OperatorAction, source: Source) -> str | None:
+        """Who took an action, for the timeline: the operator it names, or UNNAMED_OPERATOR for
+        an operator's action that names none; None for deals before DEAL_TERMS."""
+        if not self.deal_terms:
+            return None
+        return action.operator or (UNNAMED_OPERATOR if source == "operator" else None)
 
     def anomaly(self, message: str, m: MilestoneRun | None = None) -> None:
         self.journal.anomaly(message, m.key if m else None)
@@ -267,6 +301,11 @@ class DealContext:
 
         self.background.append(asyncio.create_task(self.flushed(carry_out())))
 
+    async def beside_done(self) -> None:
+        """Wait until every task beside the deal is done, and those they start meanwhile."""
+        while pending := [task for task in self.background if not task.done()]:
+            await asyncio.gather(*pending)
+
     async def flushed(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         """A background step's last records go to the ledger when it ends."""
         try:
@@ -302,6 +341,20 @@ class DealContext:
         email = self.email(kind, party, message_key, m, **context)
         self.beside(f"the {kind.value} mail to {email.to}", calls.SEND_EMAIL, email, m)
 
+    def notify_operator(
+        self, kind: EmailKind, message_key: str, m: MilestoneRun | None = None, **context: Any
+    ) -> None:
+        """Mail the platform's operator (DEALFLOW_OPERATOR_EMAIL) beside the deal."""
+        email = build_email(
+            self.spec,
+            kind,
+            to=OPERATOR_MAILBOX,
+            message_key=message_key,
+            milestone=m.spec if m else None,
+            **context,
+        )
+        self.beside(f"the {kind.value} mail to the operator", calls.SEND_EMAIL, email, m)
+
     def notify_both(
         self, kind: EmailKind, message_key: str, m: MilestoneRun | None = None, **context: Any
     ) -> None:
@@ -331,6 +384,7 @@ class DealContext:
             to=to,
             message_key=message_key,
             milestone=m.spec if m else None,
+            amount=m.amount_due if m else None,
             attachments=attachments or (),
             **context,
         )

@@ -20,7 +20,8 @@ with workflow.unsafe.imports_passed_through():
         ReceiptResult,
         TransferInput,
     )
-    from dealflow.models import AfterReleaseRefund, platform_fee
+    from dealflow.models import AfterReleaseRefund
+    from dealflow.money import platform_fee
     from workflows import calls, rules
     from workflows.deal.capture import Capture
     from workflows.deal.context import DealContext
@@ -240,6 +241,7 @@ class Release:
                 vendor_email=str(spec.vendor.email),
                 amount=amount,
                 platform_fee=fee,
+                late_fee=m.late_fee,
                 currency=spec.currency,
                 livemode=m.livemode,
                 sandbox=m.sandbox,

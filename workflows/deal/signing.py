@@ -1,5 +1,6 @@
-"""Signing: the statement of work goes out, the client is reminded until they sign, and an
-unsigned deal expires when the sign window ends."""
+"""Signing: the statement of work goes out (and the signer's access code on its own, when the
+deal asks for one), the client is reminded until they sign, and an unsigned deal expires when
+the sign window ends."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from datetime import datetime
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from dealflow.console import milestone_due
     from dealflow.contract import EventKind
     from dealflow.messages import DealStage, EmailKind, Signature, SignSow
     from workflows import rules
+    from workflows.deal.access import AccessCode
     from workflows.deal.context import DealContext
     from workflows.deal.timers import Timer
 
@@ -18,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
 class Signing:
     def __init__(self, ctx: DealContext) -> None:
         self.ctx = ctx
+        self.access = AccessCode(ctx)
         self.signature: Signature | None = None
         self._deadline: datetime | None = None
         self._next_reminder_at: datetime | None = None
@@ -44,16 +48,14 @@ class Signing:
                 {
                     "title": m.title,
                     "amount_display": ctx.money(m.spec.amount),
-                    "due": (
-                        m.spec.due.isoformat()
-                        if m.spec.due
-                        else f"{m.spec.due_in_days} days after signing"
-                    ),
+                    "due": milestone_due(m.spec),
                 }
                 for m in ctx.milestones.values()
             ],
             total_display=ctx.money(ctx.spec.total_amount),
         )
+        if self.access.required:
+            self.access.send()
 
     async def await_signature(self) -> None:
         await self.ctx.timers.run(lambda: self.ctx.stage is DealStage.SOW_SENT, self._timers)
@@ -92,6 +94,7 @@ class Signing:
             sow_sha256=ctx.sow_sha256,
             ip=sign.ip,
             user_agent=sign.user_agent,
+            access_code_checked=self.access.required,
         )
         for m in ctx.milestones.values():
             m.set_due(now.date())
@@ -99,6 +102,7 @@ class Signing:
         ctx.record(
             "client",
             EventKind.SIGNED,
-            f"Statement of work signed by {sign.signer_name} (consent given; IP {sign.ip or 'unknown'})",
+            f"Statement of work signed by {sign.signer_name} (consent given; "
+            f"{'access code entered; ' if self.access.required else ''}IP {sign.ip or 'unknown'})",
         )
         return "Signed: thank you. The first payment link is on its way."

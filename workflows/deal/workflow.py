@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         CANCEL_DEAL,
         OPEN_DISPUTE,
         REQUEST_REVISION,
+        RESEND_ACCESS_CODE,
         RESOLVE_DISPUTE,
         SETTLE_REVERSAL,
         SIGN_SOW,
@@ -55,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.deal.chargebacks import Chargebacks
     from workflows.deal.checkout import Checkout
     from workflows.deal.context import DealContext
+    from workflows.deal.continuation import Continuation, DealCarry
     from workflows.deal.disputes import Disputes
     from workflows.deal.payments import Payments
     from workflows.deal.processing import DebitWatch
@@ -74,7 +76,8 @@ S = MilestoneState
 @action_handlers
 class DealWorkflow:
     @workflow.init
-    def __init__(self, spec: DealSpec) -> None:
+    def __init__(self, start: DealSpec | DealCarry) -> None:
+        spec, carried = (start.spec, start) if isinstance(start, DealCarry) else (start, None)
         ctx = self._ctx = DealContext(spec)
         self._signing = signing = Signing(ctx)
         capture = Capture(ctx)
@@ -88,9 +91,12 @@ class DealWorkflow:
         self._wind_down = wind_down = WindDown(ctx, payments, release, refunds, debits)
         chargebacks = Chargebacks(ctx, lambda: signing.signature)
         self._stripe_events = StripeEvents(ctx, payments, disputes, refunds, release, chargebacks)
+        self._continuation = continuation = Continuation(
+            ctx, signing, self._stripe_events, refunds, carried
+        )
         #: What drives a milestone on, by the state it is in.
         self._phases: dict[MilestoneState, Callable[[MilestoneRun], Awaitable[None]]] = {
-            S.AWAITING_FUNDING: Checkout(ctx, payments).funding_phase,
+            S.AWAITING_FUNDING: Checkout(ctx, payments, continuation).funding_phase,
             S.PROCESSING: debits.processing_phase,
             S.IN_PROGRESS: work.work_phase,
             S.DELIVERED: work.review_phase,
@@ -103,8 +109,10 @@ class DealWorkflow:
             {
                 SIGN_SOW: Action(
                     lambda _: "client",
-                    lambda sign: rules.sign_refusal(ctx.stage, ctx.sow_sha256, sign),
+                    lambda sign: rules.sign_refusal(ctx.stage, ctx.sow_sha256, sign)
+                    or signing.access.refusal(sign),
                     signing.sign,
+                    admit=signing.access.admit,
                 ),
                 SUBMIT_DELIVERABLE: Action(
                     lambda _: "vendor", lambda i: rules.submit_refusal(runs, i), work.submit
@@ -128,6 +136,11 @@ class DealWorkflow:
                     disputes.resolve_later,
                 ),
                 CANCEL_DEAL: Action(requester, lambda _: None, wind_down.cancel),
+                RESEND_ACCESS_CODE: Action(
+                    lambda _: "operator",
+                    lambda _: rules.resend_refusal(ctx.stage, signing.access.required),
+                    signing.access.resend,
+                ),
                 SETTLE_REVERSAL: Action(
                     lambda _: "operator",
                     lambda i: rules.settle_reversal_refusal(runs, i),
@@ -138,20 +151,32 @@ class DealWorkflow:
         )
 
     @workflow.run
-    async def run(self, spec: DealSpec) -> DealStatus:
+    async def run(self, start: DealSpec | DealCarry) -> DealStatus:
+        """The deal from its spec, or from where its previous run continued as new (`DealCarry`):
+        milestones it finished are skipped, the one under way goes on in its phase."""
         ctx = self._ctx
+        spec, carried = ctx.spec, self._continuation.carried
         legacy_ledger_writer = ctx.journal.start()
         if workflow.memo_value("title", None) is None:
             workflow.upsert_memo({"title": spec.title})
-        self._signing.send_sow()
-        await self._signing.await_signature()
+        if carried is None:
+            self._signing.send_sow()
+            await self._signing.await_signature()
         for milestone in ctx.milestones.values():
+            await self._continuation.at_seam()
             if ctx.stop is not None:
                 break
-            await self._run_milestone(milestone)
+            if carried is None or milestone.state is S.PENDING:
+                await self._run_milestone(milestone)
+            else:
+                await self._drive(milestone)
+            if ctx.deal_terms and milestone.state is S.RELEASED and not milestone.spec.deposit:
+                await self._release_held_deposit(f"with '{milestone.title}'")
         if ctx.stop is not None:
             await self._wind_down.wind_down(ctx.stop)
         else:
+            if ctx.deal_terms:
+                await self._release_held_deposit("as the deal completes")
             await self._reversals.all_settled()
             self._complete()
         await self._settle(legacy_ledger_writer)
@@ -167,8 +192,29 @@ class DealWorkflow:
             EventKind.AWAITING_FUNDING,
             f"'{m.title}' awaits funding of {ctx.money(m.spec.amount)}",
         )
-        while ctx.stop is None and m.state in self._phases:
+        await self._drive(m)
+
+    async def _drive(self, m: MilestoneRun) -> None:
+        """Each phase the milestone's state calls for, until none does (released, refunded)."""
+        while self._ctx.stop is None and m.state in self._phases:
             await self._phases[m.state](m)
+            await self._continuation.at_seam()
+
+    async def _release_held_deposit(self, when: str) -> None:
+        """A deposit held for the first milestone (policy.deposit_release) goes to the vendor
+        once a milestone after it is released (or, if none was, as the deal completes)."""
+        ctx = self._ctx
+        deposit = next(iter(ctx.milestones.values()))
+        if not (deposit.spec.deposit and deposit.state is S.FUNDED) or ctx.stop is not None:
+            return
+        ctx.set_state(
+            deposit,
+            S.APPROVED,
+            "workflow",
+            EventKind.APPROVED,
+            f"'{deposit.title}' released {when} (policy.deposit_release)",
+        )
+        await self._drive(deposit)
 
     def _complete(self) -> None:
         ctx = self._ctx
@@ -187,8 +233,7 @@ class DealWorkflow:
         while True:
             ctx.journal.flush()
             await workflow.wait_condition(workflow.all_handlers_finished)
-            while pending := [task for task in ctx.background if not task.done()]:
-                await asyncio.gather(*pending)
+            await ctx.beside_done()
             await ctx.journal.drain(legacy_ledger_writer)
             if not ctx.own_steps or workflow.all_handlers_finished():
                 return
@@ -216,6 +261,7 @@ class DealWorkflow:
             sow_sha256=ctx.sow_sha256,
             livemode=ctx.livemode,
             signature=self._signing.signature,
+            access_code=self._signing.access.status(),
             milestones=[m.status() for m in ctx.milestones.values()],
             money=ctx.money_totals(),
             timeline=list(ctx.journal.timeline),
