@@ -19,12 +19,14 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from dealflow.console import deal_details, deal_summary
 from dealflow.contract import starting_search_attributes
+from dealflow.db import create_pool, database_url
 from dealflow.models import DealSpec
 from dealflow.process import run_and_exit
-from dealflow.settings import ConfigError, load_settings
+from dealflow.settings import ConfigError, Settings, load_settings
 from dealflow.specs import SpecError, load_spec
 from dealflow.telemetry import start_tracing
 from dealflow.temporal import connect, ui_link
+from dealflow.vendors import VendorProblem, check_deal_vendor
 from workflows.deal import DealWorkflow
 
 
@@ -32,8 +34,13 @@ class DealExists(RuntimeError):
     """A workflow for this deal id exists (running or finished)."""
 
 
-async def start_deal(client: Client, spec: DealSpec, task_queue: str) -> WorkflowHandle:
-    """Start the deal's workflow; the id policies make a second start of the same deal fail."""
+async def start_deal(
+    client: Client, spec: DealSpec, task_queue: str, client_search_secret: str | None = None
+) -> WorkflowHandle:
+    """Start the deal's workflow; the id policies make a second start of the same deal fail.
+
+    `client_search_secret` (DEALFLOW_CLIENT_SEARCH_SECRET, required in production) keys the
+    `DealClient` search attribute; without it the attribute is the client's address."""
     try:
         return await client.start_workflow(
             DealWorkflow.run,
@@ -43,7 +50,9 @@ async def start_deal(client: Client, spec: DealSpec, task_queue: str) -> Workflo
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             memo={"title": spec.title},
-            search_attributes=starting_search_attributes(spec, datetime.now(UTC)),
+            search_attributes=starting_search_attributes(
+                spec, datetime.now(UTC), client_search_secret
+            ),
             static_summary=deal_summary(spec),
             static_details=deal_details(spec),
         )
@@ -52,6 +61,17 @@ async def start_deal(client: Client, spec: DealSpec, task_queue: str) -> Workflo
             f"deal '{spec.deal_id}' already exists (workflow {spec.workflow_id}); "
             "choose a new deal_id: a deal is never started twice"
         ) from error
+
+
+async def check_vendor(settings: Settings, spec: DealSpec) -> None:
+    """A spec that names its vendor by id names one of `dealflow vendors list` (VendorProblem)."""
+    if spec.vendor.vendor_id is None:
+        return
+    pool = await create_pool(database_url(settings), max_size=1)
+    try:
+        await check_deal_vendor(pool, spec.vendor)
+    finally:
+        await pool.close()
 
 
 async def start_from_file(path: Path) -> int:
@@ -66,10 +86,16 @@ async def start_from_file(path: Path) -> int:
     try:
         settings = load_settings()
         start_tracing(settings, "dealflow-starter")
+        await check_vendor(settings, spec)
         client = await connect(settings)
-        handle = await start_deal(client, spec, settings.task_queue)
+        handle = await start_deal(
+            client, spec, settings.task_queue, settings.client_search_secret
+        )
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    except VendorProblem as error:
+        print(f"invalid deal spec {path}:\n  - {error}", file=sys.stderr)
         return 2
     except DealExists as error:
         print(f"refused: {error}", file=sys.stderr)

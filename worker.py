@@ -4,8 +4,10 @@
 
 Connects to Temporal through `temporalio.envconfig` and to Postgres through DATABASE_URL (the
 embedded server under .dealflow/ in dev). Serves Temporal's metrics on
-DEALFLOW_WORKER_METRICS_ADDRESS and traces to OTEL_EXPORTER_OTLP_ENDPOINT when they are set. Stops cleanly on SIGINT/SIGTERM: no new tasks are
-taken, running activities get a grace period, then the process exits.
+DEALFLOW_WORKER_METRICS_ADDRESS and traces to OTEL_EXPORTER_OTLP_ENDPOINT when they are set, and
+is one build of a worker deployment when DEALFLOW_WORKER_DEPLOYMENT_NAME and _BUILD_ID are. Stops
+cleanly on SIGINT/SIGTERM: no new tasks are taken, running activities get a grace period, then the
+process exits.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from typing import Any
 import asyncpg
 import httpx
 from temporalio.client import Client
-from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker, WorkerDeploymentConfig
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.certificates import CertificateActivities
@@ -97,6 +100,19 @@ def build_activities(
     )
 
 
+def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
+    """Worker Versioning, when DEALFLOW_WORKER_DEPLOYMENT_NAME and _BUILD_ID are set: this worker
+    is one build of the deployment, and deals follow the deployment's current build on their
+    next task (auto-upgrade), so every change of workflow code is behind `workflow.patched`."""
+    if settings.worker_deployment_name is None or settings.worker_build_id is None:
+        return None
+    return WorkerDeploymentConfig(
+        version=WorkerDeploymentVersion(settings.worker_deployment_name, settings.worker_build_id),
+        use_worker_versioning=True,
+        default_versioning_behavior=VersioningBehavior.AUTO_UPGRADE,
+    )
+
+
 def build_worker(
     client: Client, settings: Settings, activities: list[Callable[..., Any]]
 ) -> Worker:
@@ -128,6 +144,7 @@ def build_worker(
                 maximum=settings.worker_activity_pollers
             ),
             graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+            deployment_config=deployment_config(settings),
             sticky_queue_schedule_to_start_timeout=timedelta(
                 seconds=settings.worker_sticky_timeout_seconds
             ),
@@ -149,10 +166,13 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         if settings.stripe_mode == "unconfigured":
             log.warning("STRIPE_API_KEY is not set: payment activities will fail until it is")
         log.info(
-            "worker polling task queue %r (Stripe: %s; caching up to %d deals)",
+            "worker polling task queue %r (Stripe: %s; caching up to %d deals; %s)",
             settings.task_queue,
             settings.stripe_mode,
             settings.worker_max_cached_workflows,
+            f"deployment {settings.worker_deployment_name}, build {settings.worker_build_id}"
+            if settings.worker_build_id
+            else "unversioned",
         )
         if settings.worker_metrics_address:
             log.info("Temporal metrics on http://%s/metrics", settings.worker_metrics_address)

@@ -53,6 +53,9 @@ CLIENT_KINDS = frozenset(
 
 #: Kinds the vendor reads that carry the vendor's own portal link (to countersign the SOW).
 VENDOR_LINK_KINDS = frozenset({EmailKind.VENDOR_SIGN_REQUEST})
+#: Vendor kinds that carry the vendor's page link (`vendor_page_url`, None when the deal names
+#: no vendor record): where they finish their Stripe onboarding.
+VENDOR_PAGE_KINDS = frozenset({EmailKind.PAYOUT_WAITING})
 
 DEMO_SUBJECT_PREFIX = "[DEMO] "
 
@@ -122,7 +125,11 @@ class EmailActivities:
             to = self._operator_email
         if context.get("demo") is True:
             subject = DEMO_SUBJECT_PREFIX + subject
-        text, html = render(kind, {**context, "subject": subject, "portal_url": link})
+        links = {"subject": subject, "portal_url": link}
+        if kind in VENDOR_PAGE_KINDS:
+            vendor_id = context.get("vendor_id")
+            links["vendor_page_url"] = self._links.vendor_page(vendor_id) if vendor_id else None
+        text, html = render(kind, {**context, **links})
         mail = OutgoingMail(
             deal_id=deal_id,
             kind=kind.value,

@@ -68,8 +68,9 @@ async def upsert_snapshot(conn: Connection, snapshot: DealSnapshot) -> None:
     await conn.execute(
         """INSERT INTO deals
                (deal_id, workflow_id, title, client_email, vendor_email, currency, stage,
-                amount_total, funded, released, refunded, livemode, demo, updated_at, version)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                amount_total, funded, released, refunded, livemode, demo, updated_at, version,
+                vendor_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
            ON CONFLICT (deal_id) DO UPDATE SET
                workflow_id = EXCLUDED.workflow_id,
                title = EXCLUDED.title,
@@ -84,7 +85,8 @@ async def upsert_snapshot(conn: Connection, snapshot: DealSnapshot) -> None:
                livemode = EXCLUDED.livemode,
                demo = EXCLUDED.demo,
                updated_at = EXCLUDED.updated_at,
-               version = EXCLUDED.version
+               version = EXCLUDED.version,
+               vendor_id = EXCLUDED.vendor_id
            WHERE (deals.version, deals.updated_at) <= (EXCLUDED.version, EXCLUDED.updated_at)""",
         snapshot.deal_id,
         snapshot.workflow_id,
@@ -101,6 +103,7 @@ async def upsert_snapshot(conn: Connection, snapshot: DealSnapshot) -> None:
         snapshot.demo,
         snapshot.updated_at,
         snapshot.version,
+        snapshot.vendor_id,
         timeout=STATEMENT_TIMEOUT,
     )
 

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from fpdf import FPDF
 
 from dealflow.messages import ReceiptInput
-from dealflow.models import format_money
 from dealflow.modes import NOT_REAL_MONEY, money_mode
+from dealflow.money import format_money
 
 _PLAIN = str.maketrans(
     {
@@ -64,6 +64,11 @@ def receipt_lines(
         ("Paid by (client)", f"{receipt.client_name} <{receipt.client_email}>"),
         ("Paid to (vendor)", f"{receipt.vendor_name} <{receipt.vendor_email}>"),
         ("Amount released", format_money(receipt.amount, receipt.currency)),
+        *(
+            [("Of which late fee", format_money(receipt.late_fee, receipt.currency))]
+            if receipt.late_fee
+            else []
+        ),
         *_split(receipt),
         ("Released at", utc(receipt.released_at)),
         ("Issued at", utc(issued_at)),

@@ -37,7 +37,8 @@ from dealflow.models import DealSpec, Policy
 from demo.actors import DemoClient, DemoVendor
 from demo.browser import Browser
 from demo.http import DemoStepFailed
-from demo.scenarios import CARD_OK, WEBSITE
+from demo.plays import CARD_OK
+from demo.specs import WEBSITE
 from starter import start_deal
 from stripe_sandbox.control import SandboxControl
 

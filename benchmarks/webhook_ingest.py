@@ -50,8 +50,9 @@ from dealflow.contract import SIGN_SOW, STATUS
 from dealflow.db import embedded_database_url
 from dealflow.messages import ActionResult, DealStatus, SignSow
 from dealflow.models import workflow_id_for
+from dealflow.secret_rules import ensure_dev_secrets
 from dealflow.serve import free_port
-from dealflow.settings import Settings, ensure_dev_secrets
+from dealflow.settings import Settings
 from devstack.runtime import DevRuntime, bridge_alive, connect_runtime, read_runtime
 from starter import start_deal
 from stripe_sandbox.control import SandboxControl

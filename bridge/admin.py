@@ -1,35 +1,44 @@
-"""Admin API: the deals, one deal's live status and signing certificate, cancellation, dispute
-resolution, and the health of the Stripe link."""
+"""Admin API: the deals, one deal's live status and signing certificate, the operator's actions
+on a deal (cancellation, dispute resolution, reversal settlement, a new access code for the
+signer, a change order), and the health of the Stripe link. Each action names the operator
+whose token the request presents."""
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import Response
-from pydantic import AwareDatetime, BaseModel, EmailStr, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, EmailStr, TypeAdapter, create_model
 
 from bridge import calls
-from bridge.auth import require_admin
+from bridge.auth import Operator, require_admin
 from bridge.errors import ApiError
 from bridge.inbox import InboxStatus
 from bridge.quarantine import QuarantinedLedgerRow, count_quarantined, list_quarantined
 from bridge.state import Bridge
 from dealflow.certificates import kept_certificate
-from dealflow.contract import CANCEL_DEAL, PROPOSE_AMENDMENT, RESOLVE_DISPUTE, SETTLE_REVERSAL
+from dealflow.contract import (
+    CANCEL_DEAL,
+    PROPOSE_AMENDMENT,
+    RESEND_ACCESS_CODE,
+    RESOLVE_DISPUTE,
+    SETTLE_REVERSAL,
+)
 from dealflow.messages import (
     ActionResult,
-    AmendmentTerms,
     CancelDeal,
     DealSnapshot,
     DealStage,
     DealStatus,
+    OperatorAction,
     ProposeAmendment,
+    ResendAccessCode,
     ResolveDispute,
     SettleReversal,
 )
@@ -113,6 +122,7 @@ async def list_deals(
     bridge: Bridge,
     stage: DealStage | None = None,
     client: Annotated[EmailStr | None, Query(description="client email")] = None,
+    vendor_id: Annotated[str | None, Query(max_length=44, description="the vendor's record")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[
         str | None, Query(max_length=MAX_CURSOR_LENGTH, description="next_cursor of the previous page")
@@ -121,12 +131,14 @@ async def list_deals(
     """Newest deals first; follow `next_cursor` for the next page (null on the last one)."""
     after = _decode_cursor(cursor) if cursor else None
     rows = await bridge.pool.fetch(
-        """SELECT deal_id, workflow_id, title, client_email, vendor_email, currency, stage,
-                  amount_total, funded, released, refunded, livemode, demo, created_at, updated_at
+        """SELECT deal_id, workflow_id, title, client_email, vendor_email, vendor_id, currency,
+                  stage, amount_total, funded, released, refunded, livemode, demo, created_at,
+                  updated_at
            FROM deals
            WHERE ($1::text IS NULL OR stage = $1)
              AND ($2::text IS NULL OR lower(client_email) = lower($2))
              AND ($3::timestamptz IS NULL OR (created_at, deal_id) < ($3, $4))
+             AND ($6::text IS NULL OR vendor_id = $6)
            ORDER BY created_at DESC, deal_id DESC
            LIMIT $5""",
         stage.value if stage else None,
@@ -134,6 +146,7 @@ async def list_deals(
         after[0] if after else None,
         after[1] if after else None,
         limit + 1,
+        vendor_id,
     )
     deals = [DealRow(**dict(row)) for row in rows[:limit]]
     return DealPage(deals=deals, next_cursor=_encode_cursor(deals[-1]) if len(rows) > limit else None)
@@ -178,11 +191,11 @@ class _OperatorAction:
 
     path: str
     update: str
-    body: type[BaseModel]
+    body: type[OperatorAction]
     id_source: str
     description: str
-    #: The update's input from the body (the body itself unless the operator is named in it).
-    build: Callable[[Any], BaseModel] = lambda body: body
+    #: Fields the route sets itself, never the request (who proposes a change order).
+    fixed: Mapping[str, Any] = field(default_factory=dict)
 
 
 _OPERATOR_ACTIONS = (
@@ -199,26 +212,53 @@ _OPERATOR_ACTIONS = (
         "Answer a transfer reversal Stripe refused: retry it now, or absorb it as the platform.",
     ),
     _OperatorAction(
-        "amendments", PROPOSE_AMENDMENT, AmendmentTerms, "admin-amend",
+        "access-code/resend", RESEND_ACCESS_CODE, ResendAccessCode, "admin-resend-access-code",
+        "Mail the signer a fresh access code (the last one stops working); it unlocks a signing "
+        "locked by wrong codes. Check with the client first that it is them. No body needed.",
+    ),
+    _OperatorAction(
+        "amendments", PROPOSE_AMENDMENT, ProposeAmendment, "admin-amend",
         "Propose a change order as the operator: the whole milestone list as it is to be (and the "
         "SOW text if it changes); the client accepts or declines it on the portal.",
-        lambda body: ProposeAmendment(**dict(body), proposed_by="operator"),
+        fixed={"proposed_by": "operator"},
     ),
 )
+
+
+def request_body(action: type[OperatorAction], fixed: Collection[str] = ()) -> type[BaseModel]:
+    """The action's model without `operator` (and the `fixed` fields), as a request sends it:
+    who acts is the token's operator, never what a body claims (a body naming one is refused as
+    an unknown field)."""
+    fields: dict[str, Any] = {
+        name: (info.annotation, info)
+        for name, info in action.model_fields.items()
+        if name != "operator" and name not in fixed
+    }
+    return create_model(
+        f"{action.__name__}Request", __config__=action.model_config, __doc__=action.__doc__, **fields
+    )
 
 
 def _add_operator_route(action: _OperatorAction) -> None:
     async def endpoint(
         deal_id: str,
-        body: BaseModel,
+        *,
+        body: BaseModel | None,
         bridge: Bridge,
+        operator: Operator,
         idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
     ) -> ActionResult:
         update_id = calls.update_id(action.id_source, idempotency_key)
-        return await calls.act(bridge, deal_id, action.update, action.build(body), update_id=update_id)
+        given = body.model_dump() if body is not None else {}
+        message = action.body(**given, **action.fixed, operator=operator)
+        return await calls.act(bridge, deal_id, action.update, message, update_id=update_id)
 
-    # The annotations are strings FastAPI resolves in this module; the body's model is the action's.
-    endpoint.__annotations__["body"] = action.body
+    # The annotations are strings FastAPI resolves in this module; the body's model is the
+    # action's, less the operator, and a body with nothing required may be left out.
+    body = request_body(action.body, action.fixed)
+    endpoint.__annotations__["body"] = body
+    if not any(field.is_required() for field in body.model_fields.values()):
+        endpoint.__kwdefaults__ = {**(endpoint.__kwdefaults__ or {}), "body": None}
     router.add_api_route(
         f"/deals/{{deal_id}}/{action.path}",
         endpoint,

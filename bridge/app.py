@@ -23,7 +23,17 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from temporalio.client import Client
 
-from bridge import admin, codec, dashboard, health, portal, vendor, webhooks
+from bridge import (
+    admin,
+    admin_vendors,
+    codec,
+    dashboard,
+    health,
+    portal,
+    vendor,
+    vendor_page,
+    webhooks,
+)
 from bridge.body_limit import MAX_BODY_BYTES, BodyLimitMiddleware
 from bridge.deals import Deals
 from bridge.errors import install_error_handlers
@@ -43,11 +53,10 @@ from dealflow.temporal import connect
 
 log = logging.getLogger("dealflow.bridge")
 
-#: Settings the bridge cannot run without. In dev the first three are generated per stack.
+#: Settings the bridge cannot run without (and at least one operator: DEALFLOW_ADMIN_TOKEN or
+#: DEALFLOW_OPERATORS). In dev the first and the admin token are generated per stack.
 REQUIRED_SETTINGS = (
     "DEALFLOW_SECRET_KEY",
-    "DEALFLOW_ADMIN_TOKEN",
-    "DEALFLOW_VENDOR_TOKEN",
     "STRIPE_WEBHOOK_SECRET",
 )
 
@@ -74,6 +83,10 @@ def create_app(
     options = options or BridgeOptions()
     for name in REQUIRED_SETTINGS:
         settings.require(name)
+    if not settings.operators:
+        raise ConfigError(
+            "no operator can sign in: set DEALFLOW_OPERATORS (name:token,...) or DEALFLOW_ADMIN_TOKEN"
+        )
     metrics = BridgeMetrics()
     deals = Deals(temporal, timeout=options.temporal_timeout)
     relay = Relay(
@@ -118,7 +131,7 @@ def create_app(
     install_error_handlers(app, html_prefix="/portal/", html_page=app.state.pages.error)
     app.add_middleware(BodyLimitMiddleware, max_bytes=options.max_body_bytes)
     app.mount("/static", StaticFiles(packages=[("bridge", "static")]), name="static")
-    for module in (webhooks, portal, vendor, admin, dashboard, health, codec):
+    for module in (webhooks, portal, vendor, vendor_page, admin, admin_vendors, dashboard, health, codec):
         app.include_router(module.router)
     if tracing():
         trace_requests(app)

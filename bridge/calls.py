@@ -10,6 +10,7 @@ from bridge.deals import ActionRejected, DealNotFound, DealUnavailable, InvalidT
 from bridge.errors import ApiError
 from bridge.state import BridgeState
 from dealflow.messages import ActionResult, DealStatus
+from dealflow.models import DealSpec
 
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 
@@ -34,7 +35,7 @@ async def act(
         bridge.metrics.actions.labels(update, "rejected").inc()
         raise ApiError(409, str(error), code="rejected") from error
     except DealNotFound as error:
-        raise ApiError(404, f"no deal '{deal_id}'", field="deal_id") from error
+        raise not_found(deal_id) from error
     except DealUnavailable as error:
         raise ApiError(503, str(error)) from error
     except InvalidText as error:
@@ -43,10 +44,24 @@ async def act(
     return result
 
 
+def not_found(deal_id: str) -> ApiError:
+    """The one answer for a deal that does not exist, or that the caller may not know exists."""
+    return ApiError(404, f"no deal '{deal_id}'", field="deal_id")
+
+
 async def status(bridge: BridgeState, deal_id: str) -> DealStatus:
     try:
         return await bridge.deals.status(deal_id)
     except DealNotFound as error:
-        raise ApiError(404, f"no deal '{deal_id}'", field="deal_id") from error
+        raise not_found(deal_id) from error
+    except DealUnavailable as error:
+        raise ApiError(503, str(error)) from error
+
+
+async def spec(bridge: BridgeState, deal_id: str) -> DealSpec:
+    try:
+        return await bridge.deals.spec(deal_id)
+    except DealNotFound as error:
+        raise not_found(deal_id) from error
     except DealUnavailable as error:
         raise ApiError(503, str(error)) from error

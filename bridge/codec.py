@@ -18,7 +18,7 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payloads
 
-from bridge.dashboard import signed_in_as_admin
+from bridge.dashboard import signed_in_operator
 from bridge.errors import ApiError
 from bridge.state import Bridge, BridgeState
 from dealflow.codec import PayloadDecryptionError
@@ -71,7 +71,7 @@ async def encode(request: Request, bridge: Bridge) -> Response:
 
 async def _apply(request: Request, bridge: BridgeState, *, encrypt: bool) -> Response:
     headers = cors_headers(request, bridge.settings)
-    if not signed_in_as_admin(request, bridge.settings):
+    if signed_in_operator(request, bridge.settings) is None:
         raise ApiError(
             401, "send the admin token as 'Authorization: Bearer <token>' or sign in to the dashboard",
             code="missing_token", field="Authorization", headers={**headers, "WWW-Authenticate": "Bearer"},

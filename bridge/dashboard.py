@@ -1,8 +1,9 @@
 """The admin dashboard (server-rendered, charts as inline SVG) and `GET /api/reports/truth`.
 
-A browser signs in once with the admin token through a form; the bridge answers with an
-HttpOnly, SameSite=Strict session cookie signed with a key derived from both the secret key and
-the admin token, so rotating either ends every session. Scripts use `Authorization: Bearer`.
+A browser signs in once with an operator's token through a form; the bridge answers with an
+HttpOnly, SameSite=Strict session cookie naming the operator, signed with a key derived from both
+the secret key and that operator's token, so rotating either (or removing the operator) ends
+their sessions. Scripts use `Authorization: Bearer`.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from bridge.auth import require_admin
 from bridge.charts import Bar, horizontal_bars, vertical_bars
 from bridge.state import Bridge, portal_rate_limit
 from dealflow.links import InvalidLink, make_token, verify_token
-from dealflow.models import format_money
 from dealflow.modes import NOT_REAL_MONEY, MoneyMode
+from dealflow.money import format_money
+from dealflow.operators import operator_with_token
 from dealflow.settings import Settings
 from truth.figures import PROJECTED_LABEL, TruthReport
 from truth.queries import build_report
@@ -35,29 +37,32 @@ SESSION_LIFETIME = timedelta(hours=12)
 _SESSION_SUBJECT = "@admin-session"
 
 
-def _session_key(settings: Settings) -> str:
-    secret, token = (
-        settings.require("DEALFLOW_SECRET_KEY"),
-        settings.require("DEALFLOW_ADMIN_TOKEN"),
-    )
-    return hmac.new(secret.encode(), b"admin-session:" + token.encode(), hashlib.sha256).hexdigest()
+def _session_key(settings: Settings, operator: str, token: str) -> str:
+    secret = settings.require("DEALFLOW_SECRET_KEY")
+    material = f"admin-session:{operator}:{token}".encode()
+    return hmac.new(secret.encode(), material, hashlib.sha256).hexdigest()
 
 
-def signed_in_as_admin(request: Request, settings: Settings) -> bool:
-    """A valid session cookie, or the admin token as a Bearer header."""
+def _session_cookie(settings: Settings, operator: str, expires: datetime) -> str:
+    """`operator:token`, the token signed for that operator's session."""
+    token = settings.operators[operator]
+    return f"{operator}:{make_token(_session_key(settings, operator, token), _SESSION_SUBJECT, expires)}"
+
+
+def signed_in_operator(request: Request, settings: Settings) -> str | None:
+    """The operator of a valid session cookie or of the Bearer token the request presents."""
     scheme, _, presented = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and presented.strip():
-        return hmac.compare_digest(
-            presented.strip().encode(), settings.require("DEALFLOW_ADMIN_TOKEN").encode()
-        )
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if not cookie:
-        return False
+        return operator_with_token(settings.operators, presented.strip())
+    operator, _, session = request.cookies.get(SESSION_COOKIE, "").partition(":")
+    token = settings.operators.get(operator)
+    if token is None or not session:
+        return None
     try:
-        verify_token(_session_key(settings), _SESSION_SUBJECT, cookie)
+        verify_token(_session_key(settings, operator, token), _SESSION_SUBJECT, session)
     except InvalidLink:
-        return False
-    return True
+        return None
+    return operator
 
 
 def _login_page(request: Request, *, status_code: int, message: str | None = None) -> HTMLResponse:
@@ -68,15 +73,15 @@ def _login_page(request: Request, *, status_code: int, message: str | None = Non
 
 @router.post("/dashboard/login", dependencies=[Depends(portal_rate_limit)], include_in_schema=False)
 async def login(request: Request, bridge: Bridge, token: Annotated[str, Form()] = "") -> Response:
-    """Exchange the admin token for a session cookie; the token itself never goes in a cookie."""
-    expected = bridge.settings.require("DEALFLOW_ADMIN_TOKEN")
-    if not token or not hmac.compare_digest(token.strip().encode(), expected.encode()):
-        return _login_page(request, status_code=401, message="That is not the admin token.")
+    """Exchange an operator's token for a session cookie; the token itself never goes in a cookie."""
+    operator = operator_with_token(bridge.settings.operators, token.strip()) if token else None
+    if operator is None:
+        return _login_page(request, status_code=401, message="That is no operator's token.")
     expires = datetime.now(UTC) + SESSION_LIFETIME
     response = RedirectResponse("/dashboard", status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
-        make_token(_session_key(bridge.settings), _SESSION_SUBJECT, expires),
+        _session_cookie(bridge.settings, operator, expires),
         max_age=int(SESSION_LIFETIME.total_seconds()),
         path="/",
         httponly=True,
@@ -132,7 +137,8 @@ def _month_charts(report: TruthReport) -> list[tuple[str, str | None, str]]:
 
 @router.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
 async def dashboard(request: Request, bridge: Bridge, since: str = "", mode: str = "") -> Response:
-    if not signed_in_as_admin(request, bridge.settings):
+    operator = signed_in_operator(request, bridge.settings)
+    if operator is None:
         return _login_page(request, status_code=401)
     since_date, money_mode, error = _parse_filters(since, mode)
     report = await build_report(bridge.pool, since=since_date, mode=money_mode)
@@ -140,6 +146,7 @@ async def dashboard(request: Request, bridge: Bridge, since: str = "", mode: str
     return request.app.state.pages.render(
         "dashboard.html",
         report=report,
+        operator=operator,
         error=error,
         since=since_date.isoformat() if since_date else "",
         mode=money_mode.value if money_mode else "",

@@ -28,8 +28,9 @@ from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
 from dealflow.contract import STATUS, STRIPE_EVENT
-from dealflow.messages import ActionResult, DealStatus, StripeEventSignal
-from dealflow.models import DealSpec, TextProblem, first_text_problem, workflow_id_for
+from dealflow.messages import ActionResult, ContinuedDeal, DealStatus, StripeEventSignal
+from dealflow.models import DealSpec, workflow_id_for
+from dealflow.text_rules import TextProblem, first_text_problem
 
 
 class DealNotFound(LookupError):
@@ -78,7 +79,11 @@ class Deals:
             events = self._handle(deal_id).fetch_history_events(page_size=1)
             async for event in events:
                 payloads = event.workflow_execution_started_event_attributes.input.payloads
-                [spec] = await self.client.data_converter.decode(payloads, [DealSpec])
+                # A deal that continued as new starts its later runs from a carry of its spec.
+                [start] = await self.client.data_converter.decode(
+                    payloads, [DealSpec | ContinuedDeal]
+                )
+                spec = start.spec if isinstance(start, ContinuedDeal) else start
                 break
             else:
                 raise DealNotFound(deal_id)

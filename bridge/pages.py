@@ -15,7 +15,10 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from bridge.errors import ApiError
-from dealflow.models import format_money
+from dealflow.messages import DealStatus
+from dealflow.models import DealSpec
+from dealflow.money import format_money
+from dealflow.terms import describe_late_fee
 from dealflow.versions import due_text
 
 SECURITY_HEADERS = {
@@ -49,6 +52,18 @@ def _when(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _late_fee_terms(spec: DealSpec, status: DealStatus, milestone_key: str) -> str:
+    """A milestone's late fee under the terms in force (a change order may have added it), as
+    the client reads it, or "" when it has none."""
+    in_force = next(
+        (v.milestones for v in status.sow_versions if v.number == status.sow_version),
+        spec.milestones,
+    )
+    milestone = next((m for m in in_force if m.key == milestone_key), None)
+    fee = spec.late_fee_of(milestone) if milestone else None
+    return describe_late_fee(fee, milestone.amount, spec.currency) if fee and milestone else ""
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=PackageLoader("bridge", "templates"),
@@ -60,6 +75,7 @@ def _environment() -> Environment:
     env.filters["label"] = _label
     env.filters["when"] = _when
     env.filters["due"] = due_text
+    env.globals["late_fee_terms"] = _late_fee_terms
     return env
 
 

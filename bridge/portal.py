@@ -63,6 +63,7 @@ _LINK_HELP = (
 #: How message fields are called on the page, for error messages people can act on.
 _FIELD_LABELS = {
     "signer_name": "Your full name",
+    "access_code": "Access code",
     "sow_sha256": "Statement of work fingerprint",
     "milestone_key": "Milestone",
     "notes": "What should change",
@@ -84,6 +85,7 @@ class SignForm(PortalForm):
     full_name: str = ""
     consent: bool = False
     sow_sha256: str = ""
+    access_code: str = ""
 
 
 class MilestoneForm(PortalForm):
@@ -137,6 +139,12 @@ class _Refusal(Exception):
 def _field_refusal(field: str, problem: str) -> _Refusal:
     """A field the person must correct, named as the page names it."""
     return _Refusal(422, "Please check the form", f"{_FIELD_LABELS.get(field, field)}: {problem}", field=field)
+
+
+def _labelled(reason: str) -> str:
+    """The deal's reason with the field it names (`access_code: ...`) called as the page calls it."""
+    field, colon, rest = reason.partition(": ")
+    return f"{_FIELD_LABELS[field]}: {rest}" if colon and field in _FIELD_LABELS else reason
 
 
 def _check_link(bridge: BridgeState, deal_id: str, token: str) -> PortalLink:
@@ -227,7 +235,7 @@ async def _act(
         except InvalidText as error:
             raise _field_refusal(error.problem.field, error.problem.problem) from error
         except ActionRejected as error:
-            raise _Refusal(409, "Not done", str(error)) from error
+            raise _Refusal(409, "Not done", _labelled(str(error))) from error
         except DealNotFound as error:
             raise _Refusal(404, "Deal not found", "We could not find this deal.", back=False) from error
         except DealUnavailable as error:
@@ -269,6 +277,7 @@ def _signature(request: Request, form: SignForm, party: Signer) -> SignSow:
         consent=True,
         sow_sha256=form.sow_sha256 or None,
         party=party,
+        access_code=form.access_code.strip() or None,
         **signer_evidence(request),
     )
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dealflow.messages import StripeEventSignal
-from dealflow.models import TextRule, first_text_problem, text_problem
+from dealflow.text_rules import TextRule, first_text_problem, text_problem
 
 #: Event families a deal reacts to. Anything else on the account (customers, products, ...)
 #: is stored in the inbox and ignored, so it does not crowd the orphan list.

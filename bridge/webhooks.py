@@ -17,11 +17,12 @@ import stripe
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
+from bridge.connect_events import ACCOUNT_UPDATED, record_account_event
 from bridge.errors import ApiError
 from bridge.inbox import InboxStatus
 from bridge.state import Bridge, webhook_rate_limit
 from bridge.stripe_events import MalformedEvent, concerns_deals, deal_event, funding_intent
-from dealflow.models import TextProblem, TextRule, text_problem
+from dealflow.text_rules import TextProblem, TextRule, text_problem
 
 #: Seconds a signed timestamp may be away from our clock, in either direction.
 SIGNATURE_TOLERANCE = 300
@@ -150,6 +151,8 @@ async def stripe_webhook(request: Request, bridge: Bridge) -> WebhookAck:
         bridge.metrics.webhooks.labels("duplicate").inc()
         return WebhookAck(event_id=signal.event_id, status="duplicate")
     bridge.metrics.webhooks.labels(stored.value).inc()
+    if signal.type == ACCOUNT_UPDATED:
+        await record_account_event(bridge.pool, event)
     if stored is InboxStatus.PENDING:
         bridge.relay.wake()
     return WebhookAck(event_id=signal.event_id, status=stored.value)

@@ -20,9 +20,10 @@ from temporalio.worker import Replayer
 
 from chaos.forgery import FORGED_PREFIX, ForgedWebhook
 from chaos.money import Movement, by_deal_and_kind, funding_payments, ledger_money
-from dealflow.models import format_money, workflow_id_for
+from dealflow.models import workflow_id_for
+from dealflow.money import format_money
 from demo.cast import DealRun
-from truth.reconcile import Problem
+from truth.differences import Problem
 from workflows.deal import DealWorkflow
 
 #: How the SDK names the event a replay tripped over.

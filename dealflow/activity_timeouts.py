@@ -18,6 +18,7 @@ Only the standard library is imported: the workflow imports this module inside i
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -28,6 +29,19 @@ HEARTBEAT_INTERVAL = timedelta(seconds=2)
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 #: Between an attempt's worst case and its start-to-close: scheduling delay and clock skew.
 MARGIN = timedelta(seconds=5)
+
+
+class AttemptBound(ABC):
+    """An activity family's clients bound one attempt by `worst_case`; its start-to-close is
+    that plus `MARGIN`."""
+
+    @property
+    @abstractmethod
+    def worst_case(self) -> timedelta: ...
+
+    @property
+    def attempt_timeout(self) -> timedelta:
+        return self.worst_case + MARGIN
 
 
 @dataclass(frozen=True)
@@ -46,7 +60,7 @@ class HttpTimeouts:
 
 
 @dataclass(frozen=True)
-class StripeTimeouts:
+class StripeTimeouts(AttemptBound):
     """One Stripe call: `max_network_retries + 1` requests, each within `http.request`, with
     stripe-python's backoff between them (retry n sleeps at most min(0.5 * 2**(n-1), 5) s).
 
@@ -70,13 +84,9 @@ class StripeTimeouts:
     def worst_case(self) -> timedelta:
         return self.calls_per_attempt * self.call
 
-    @property
-    def attempt_timeout(self) -> timedelta:
-        return self.worst_case + MARGIN
-
 
 @dataclass(frozen=True)
-class MailTimeouts:
+class MailTimeouts(AttemptBound):
     """One mail: aiosmtplib waits at most `command_timeout` seconds for each of up to
     `round_trips` answers and retries nothing itself: on a kept connection the server dropped,
     MAIL, RCPT, DATA and end of data before the drop shows, then on a new one connect, greeting,
@@ -92,13 +102,9 @@ class MailTimeouts:
     def worst_case(self) -> timedelta:
         return self.round_trips * timedelta(seconds=self.command_timeout)
 
-    @property
-    def attempt_timeout(self) -> timedelta:
-        return self.worst_case + MARGIN
-
 
 @dataclass(frozen=True)
-class DeliveryTimeouts:
+class DeliveryTimeouts(AttemptBound):
     """Vendor hand-offs; httpx retries nothing itself.
 
     A work order is one POST within `work_order.request`. Artifact deliveries download every
@@ -118,13 +124,9 @@ class DeliveryTimeouts:
         artifacts = self.download_deadline + self.mail.worst_case
         return max(self.work_order.request, artifacts)
 
-    @property
-    def attempt_timeout(self) -> timedelta:
-        return self.worst_case + MARGIN
-
 
 @dataclass(frozen=True)
-class DatabaseTimeouts:
+class DatabaseTimeouts(AttemptBound):
     """Postgres work: `waits` waits (a pool connection, a statement), each cut by asyncpg at
     `statement_timeout` seconds. Without a heartbeat a crashed worker is noticed at
     `attempt_timeout`, which is short for one statement; longer attempts heartbeat.
@@ -137,10 +139,6 @@ class DatabaseTimeouts:
     @property
     def worst_case(self) -> timedelta:
         return self.waits * timedelta(seconds=self.statement_timeout)
-
-    @property
-    def attempt_timeout(self) -> timedelta:
-        return self.worst_case + MARGIN
 
 
 STRIPE = StripeTimeouts()

@@ -24,14 +24,17 @@ from dealflow.contract import (
     DEAL_STAGE,
     STATUS,
     WORKFLOW_TYPE,
+    client_search_value,
 )
-from dealflow.messages import DealStatus
-from dealflow.models import format_money, workflow_id_for
+from dealflow.deal_view import print_deal, print_spec
+from dealflow.messages import DealStatus, OperatorAction
+from dealflow.models import workflow_id_for
 from dealflow.modes import MoneyMode
 from dealflow.process import run_and_exit
 from dealflow.settings import ConfigError, load_settings
-from dealflow.specs import SpecError, parse_model
+from dealflow.specs import SpecError, load_spec, parse_model
 from dealflow.temporal import connect
+from dealflow.vendors_cli import app as vendors_app
 from stripe_sandbox.config import DEFAULT_PORT as SANDBOX_PORT
 from stripe_sandbox.config import SandboxConfig
 
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
     from dealflow.certificates import KeptCertificate
 
 app = typer.Typer(help="dealflow: client deals as durable Temporal workflows.", no_args_is_help=True)
+app.add_typer(vendors_app, name="vendors")
 console = Console()
 err = Console(stderr=True)
 
@@ -107,6 +111,24 @@ def sandbox_command(
         raise _fail(str(error), 2) from error
 
 
+spec_app = typer.Typer(help="Deal specs.", no_args_is_help=True)
+app.add_typer(spec_app, name="spec")
+
+
+@spec_app.command("check")
+def spec_check(spec: Annotated[Path, typer.Argument(help="deal spec, YAML or JSON")]) -> None:
+    """Validate a spec without starting it: each milestone as the deal will run it (a schedule
+    compiled into amounts), or every bad field named (exit code 2)."""
+    try:
+        deal = load_spec(spec)
+    except SpecError as error:
+        err.print(f"invalid deal spec {error.source}:")
+        for problem in error.problems:
+            err.print(f"  - {problem}")
+        raise typer.Exit(2) from error
+    print_spec(console, deal)
+
+
 @app.command()
 def start(spec: Annotated[Path, typer.Argument(help="deal spec, YAML or JSON")]) -> None:
     """Start a deal from a spec file; prints its workflow id and Temporal UI link."""
@@ -133,39 +155,7 @@ def status(
     if as_json:
         print(result.model_dump_json(indent=2))
         return
-    money = result.money
-    console.print(f"[bold]{result.title}[/bold] ({result.deal_id})  stage: [cyan]{result.stage}[/cyan]")
-    console.print(
-        f"contract {format_money(money.contract, result.currency)} · funded {format_money(money.funded, result.currency)}"
-        f" · released {format_money(money.released, result.currency)} · refunded {format_money(money.refunded, result.currency)}"
-    )
-    table = Table("milestone", "state", "amount", "funded", "released", "refunded")
-    for m in result.milestones:
-        table.add_row(
-            m.title, m.state, *(format_money(v, result.currency) for v in (m.amount, m.funded, m.released, m.refunded))
-        )
-    console.print(table)
-    for signed in result.signatures:
-        console.print(
-            f"signed by {signed.signer_name} for the {signed.party} at {signed.signed_at:%Y-%m-%d %H:%M:%S} UTC"
-            f" (SOW version {signed.sow_version}, IP {signed.ip or 'unknown'})"
-        )
-    for version in result.sow_versions[1:]:
-        console.print(
-            f"SOW version {version.number}: {version.state}"
-            + (f" (superseded by {version.superseded_by})" if version.superseded_by else "")
-            + f", proposed by the {version.proposed_by}: {version.reason}"
-        )
-    if result.awaiting_signature:
-        console.print(f"awaiting the {result.awaiting_signature}'s signature")
-    if result.certificate_sha256:
-        console.print(f"signing certificate SHA-256 {result.certificate_sha256} (dealflow certificate {result.deal_id} -o FILE)")
-    if result.next_deadline:
-        console.print(f"next: {result.next_deadline.action} at {result.next_deadline.at:%Y-%m-%d %H:%M:%S} UTC")
-    for anomaly in result.anomalies:
-        console.print(f"[yellow]anomaly:[/yellow] {anomaly}")
-    for entry in result.timeline[-10:]:
-        console.print(f"  {entry.at:%Y-%m-%d %H:%M:%S} [{entry.source}] {entry.message}")
+    print_deal(console, result)
 
 
 async def _certificate(deal_id: str, version: int | None) -> KeptCertificate | None:
@@ -194,11 +184,19 @@ def certificate(
     console.print(f"wrote the signing certificate of version {kept.sow_version} to {out} (SHA-256 {kept.sha256})")
 
 
-async def _list(stage: str | None) -> list[dict[str, object]]:
+def _client_query(email: str) -> str:
+    """The visibility query for one client's deals (`DealClient` is a keyed hash of the address)."""
+    value = client_search_value(email, load_settings().client_search_secret)
+    return f"{DEAL_CLIENT.name} = '{value}'"
+
+
+async def _list(stage: str | None, client_email: str | None) -> list[dict[str, object]]:
     client = await _client()
     query = f"WorkflowType = '{WORKFLOW_TYPE}'"
     if stage:
         query += f" AND {DEAL_STAGE.name} = '{stage}'"
+    if client_email:
+        query += f" AND {_client_query(client_email)}"
     rows = []
     async for execution in client.list_workflows(query):
         attributes = execution.typed_search_attributes
@@ -219,6 +217,7 @@ async def _list(stage: str | None) -> list[dict[str, object]]:
 @app.command("list")
 def list_deals(
     stage: Annotated[str | None, typer.Option(help="only deals in this DealStage")] = None,
+    client: Annotated[str | None, typer.Option(help="only this client's deals (e-mail address)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """List deals from Temporal's visibility store (search attributes)."""
@@ -226,7 +225,9 @@ def list_deals(
 
     if stage is not None and stage not in {s.value for s in DealStage}:
         raise _fail(f"--stage: unknown stage '{stage}'; one of {', '.join(s.value for s in DealStage)}", 2)
-    rows = asyncio.run(_list(stage))
+    if client is not None and "@" not in client:
+        raise _fail(f"--client: '{client}' is not an e-mail address", 2)
+    rows = asyncio.run(_list(stage, client))
     if as_json:
         print(json.dumps(rows, indent=2))
         return
@@ -241,15 +242,30 @@ def signal(
     deal_id: str,
     action: Annotated[str, typer.Argument(help=f"one of: {', '.join(ACTIONS)}")],
     data: Annotated[str, typer.Option(help="the action's input as JSON")] = "{}",
+    operator: Annotated[
+        str | None,
+        typer.Option(
+            envvar="DEALFLOW_OPERATOR",
+            help="your name, recorded with an operator action (cancel_deal, resolve_dispute, ...)",
+        ),
+    ] = None,
 ) -> None:
     """Send a human action to a deal as a signal (for operators)."""
     model = ACTIONS.get(action)
     if model is None:
         raise _fail(f"ACTION: unknown action '{action}'; one of {', '.join(ACTIONS)}", 2)
     try:
-        payload = parse_model(model, json.loads(data), "--data")
+        fields = json.loads(data)
     except json.JSONDecodeError as error:
         raise _fail(f"--data: not valid JSON ({error})", 2) from error
+    if operator is not None:
+        if not issubclass(model, OperatorAction):
+            raise _fail(f"--operator: {action} is not an operator's action", 2)
+        if isinstance(fields, dict) and fields.get("operator", operator) != operator:
+            raise _fail("--operator: --data names another operator", 2)
+        fields = {**fields, "operator": operator} if isinstance(fields, dict) else fields
+    try:
+        payload = parse_model(model, fields, "--data")
     except SpecError as error:
         raise _fail("; ".join(f"--data.{p}" for p in error.problems), 2) from error
 
@@ -305,6 +321,15 @@ def repair(
         return await run_repair(await _client(), deal_id, dry_run=dry_run, confirm=confirm)
 
     raise typer.Exit(asyncio.run(run()))
+
+
+@app.command("client-query")
+def client_query(email: Annotated[str, typer.Argument(help="the client's e-mail address")]) -> None:
+    """Print the Temporal UI query that finds one client's deals: `DealClient` holds a keyed
+    hash of the address (DEALFLOW_CLIENT_SEARCH_SECRET), never the address itself."""
+    if "@" not in email:
+        raise _fail(f"EMAIL: '{email}' is not an e-mail address", 2)
+    print(_client_query(email))
 
 
 @app.command("payload-key")

@@ -31,7 +31,9 @@ from dealflow.messages import (
     TransferInput,
     WorkOrderInput,
 )
-from dealflow.models import DealSpec, format_money
+from dealflow.models import DealSpec
+from dealflow.money import format_money
+from dealflow.versions import due_text
 
 #: What a deal in each stage waits for, to say on its page.
 WAITING_FOR = {
@@ -68,11 +70,7 @@ def deal_details(spec: DealSpec) -> str:
         "|---|---|---|---|",
     ]
     for m in spec.milestones:
-        due = (
-            m.due.isoformat()
-            if m.due
-            else (f"{m.due_in_days} days after signing" if m.due_in_days else "-")
-        )
+        due = due_text(m)
         lines.append(f"| `{m.key}` | {m.title} | {format_money(m.amount, spec.currency)} | {due} |")
     return "\n".join(lines)
 
@@ -92,6 +90,7 @@ def current_details(
         ("held", money.funded),
         ("released", money.released),
         ("platform fees", money.platform_fees),
+        ("late fees", money.late_fees),
         ("refunded", money.refunded),
         ("disputed", money.disputed),
     ]

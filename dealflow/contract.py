@@ -8,6 +8,8 @@ opened in. A name changed here changes everywhere; a name typed as a string else
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
@@ -30,6 +32,7 @@ from dealflow.messages import (
     OpenDispute,
     ProposeAmendment,
     RequestRevision,
+    ResendAccessCode,
     ResolveDispute,
     SettleReversal,
     SignSow,
@@ -53,6 +56,7 @@ CANCEL_DEAL: Final = "cancel_deal"
 PROPOSE_AMENDMENT: Final = "propose_amendment"
 ACCEPT_AMENDMENT: Final = "accept_amendment"
 DECLINE_AMENDMENT: Final = "decline_amendment"
+RESEND_ACCESS_CODE: Final = "resend_access_code"
 
 #: Signal: a signature-verified Stripe webhook, as a hint the workflow checks against Stripe.
 STRIPE_EVENT: Final = "stripe_event"
@@ -74,6 +78,7 @@ ACTIONS: Final[dict[str, type[BaseModel]]] = {
     PROPOSE_AMENDMENT: ProposeAmendment,
     ACCEPT_AMENDMENT: AcceptAmendment,
     DECLINE_AMENDMENT: DeclineAmendment,
+    RESEND_ACCESS_CODE: ResendAccessCode,
 }
 
 #: Milestone states in which the client's money is at stake, so a dispute can be opened.
@@ -101,11 +106,15 @@ class EventKind(StrEnum):
     AMENDMENT_DECLINED = "amendment_declined"
     #: A milestone added, changed or removed by an accepted amendment.
     MILESTONE_AMENDED = "milestone_amended"
+    ACCESS_CODE_SENT = "access_code_sent"
+    ACCESS_CODE_WRONG = "access_code_wrong"
+    SIGNING_LOCKED = "signing_locked"
     AWAITING_FUNDING = "awaiting_funding"
     PAYMENT_LINK = "payment_link"
     PAYMENT_LINK_EXPIRED = "payment_link_expired"
     CHECKOUT_RETRY = "checkout_retry"
     FUND_REMINDER = "fund_reminder"
+    LATE_FEE = "late_fee"
     PAYMENT_PENDING = "payment_pending"
     PAYMENT_FAILED = "payment_failed"
     PAYMENT_PROCESSING = "payment_processing"
@@ -122,6 +131,9 @@ class EventKind(StrEnum):
     WORK_RESUMED = "work_resumed"
     APPROVED = "approved"
     RELEASED = "released"
+    #: The vendor's Stripe account cannot receive the payout yet; the deal waits for it.
+    PAYOUT_WAITING = "payout_waiting"
+    PAYOUT_ACCOUNT_READY = "payout_account_ready"
     TRANSFER_REVERSED = "transfer_reversed"
     LOSS_ABSORBED = "loss_absorbed"
     REVERSAL_REFUSED = "reversal_refused"
@@ -164,25 +176,38 @@ SEARCH_ATTRIBUTES: Final = (
 )
 
 
+def client_search_value(email: str, secret: str | None) -> str:
+    """What `DealClient` holds for a client: a keyed hash of the address, so search attributes
+    (which the payload codec cannot encrypt) never hold it in clear, yet "this client's deals" is
+    one exact-match query. Without a secret (dev stacks and tests that set none), the address."""
+    address = email.strip().lower()
+    if secret is None:
+        return address
+    digest = hmac.new(secret.encode(), address.encode(), hashlib.sha256).hexdigest()
+    return f"client-{digest[:32]}"
+
+
 def search_attribute_updates(
-    stage: DealStage, client_email: str, amount: int, collected: int
+    stage: DealStage, client: str, amount: int, collected: int
 ) -> list[SearchAttributeUpdate[Any]]:
     """Every search attribute of a deal: the workflow upserts these, the starter starts with them.
 
-    `collected` is client money Stripe confirmed and nobody gave back (held or paid out)."""
+    `client` is the deal's `client_search_value`; `collected` is client money Stripe confirmed
+    and nobody gave back (held or paid out)."""
     return [
         DEAL_STAGE.value_set(stage.value),
-        DEAL_CLIENT.value_set(client_email.lower()),
+        DEAL_CLIENT.value_set(client),
         DEAL_AMOUNT_CENTS.value_set(amount),
         DEAL_COLLECTED_CENTS.value_set(collected),
     ]
 
 
-def starting_search_attributes(spec: DealSpec, now: datetime) -> TypedSearchAttributes:
+def starting_search_attributes(
+    spec: DealSpec, now: datetime, client_search_secret: str | None
+) -> TypedSearchAttributes:
     """A new deal's attributes, so it can be found from its first moment: SOW sent since `now`,
-    nothing collected."""
-    updates = search_attribute_updates(
-        DealStage.SOW_SENT, str(spec.client.email), spec.total_amount, 0
-    )
+    nothing collected. The workflow keeps the `DealClient` value it was started with."""
+    client = client_search_value(str(spec.client.email), client_search_secret)
+    updates = search_attribute_updates(DealStage.SOW_SENT, client, spec.total_amount, 0)
     pairs = [SearchAttributePair(u.key, u.value) for u in updates]
     return TypedSearchAttributes([*pairs, SearchAttributePair(DEAL_STAGE_SINCE, now)])

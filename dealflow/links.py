@@ -110,3 +110,26 @@ class PortalLinks:
         return portal_url(
             self.public_url, self.secret_key, deal_id, days=self.days, now=now, party=party
         )
+
+    def vendor_page(self, vendor_id: str, *, page: str = "", now: datetime | None = None) -> str:
+        return vendor_page_url(self.public_url, self.secret_key, vendor_id, days=self.days, page=page, now=now)
+
+
+def _vendor_page_key(secret: str) -> str:
+    """A key of its own for vendor pages: a vendor page token is never a deal's portal token."""
+    return hmac.new(secret.encode(), b"dealflow vendor page", hashlib.sha256).hexdigest()
+
+
+def vendor_page_url(
+    public_url: str, secret: str, vendor_id: str, *, days: int, page: str = "", now: datetime | None = None
+) -> str:
+    """The vendor's page (their deals, what is due, their payouts), or one of its `page`s
+    (`/onboarding`), valid for `days`."""
+    expires_at = (now or datetime.now(UTC)) + timedelta(days=days)
+    token = make_token(_vendor_page_key(secret), vendor_id, expires_at)
+    return f"{public_url.rstrip('/')}/vendor/{quote(vendor_id)}{page}?token={token}"
+
+
+def verify_vendor_page_token(secret: str, vendor_id: str, token: str, *, now: datetime | None = None) -> datetime:
+    """As `verify_token`, for a vendor page link."""
+    return verify_token(_vendor_page_key(secret), vendor_id, token, now=now)

@@ -6,29 +6,17 @@ valid deal is. Money is always an integer number of minor units (cents, pence, y
 
 from __future__ import annotations
 
-import functools
-import re
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    EmailStr,
-    Field,
-    HttpUrl,
-    PlainSerializer,
-    field_validator,
-    model_validator,
-)
-from pydantic.fields import FieldInfo
+from pydantic import EmailStr, Field, HttpUrl, field_validator, model_validator
 
+from dealflow.durations import Duration, Offset, StrictModel
+from dealflow.money import format_money, platform_fee
 from dealflow.signers import SigningOrder
+from dealflow.terms import DepositRelease, LateFee
+from dealflow.text_rules import MultiLineText, SingleLineText
 
 MAX_MILESTONE_AMOUNT = 99_999_999
 MAX_MILESTONES = 20
@@ -37,127 +25,6 @@ MAX_CHECKOUT_TTL = timedelta(hours=24)
 
 #: Currencies dealflow accepts, lower-case as Stripe writes them. JPY has no minor unit.
 Currency = Literal["usd", "eur", "gbp", "cad", "aud", "nzd", "chf", "sek", "nok", "dkk", "jpy"]
-ZERO_DECIMAL_CURRENCIES = frozenset({"jpy"})
-
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-
-
-def _parse_duration(value: object) -> object:
-    """Accept `90s`, `15m`, `36h`, `14d`, `2w` and plain seconds, besides what pydantic accepts."""
-    if isinstance(value, bool):
-        # ValueError, not TypeError: pydantic turns only the former into a validation error.
-        raise ValueError("a duration must be a number of seconds or a string like '14d'")  # noqa: TRY004
-    if isinstance(value, int | float):
-        return timedelta(seconds=value)
-    if isinstance(value, str):
-        match = _DURATION_RE.match(value)
-        if match:
-            return timedelta(seconds=int(match.group(1)) * _DURATION_UNITS[match.group(2)])
-    return value
-
-
-def _positive_duration(value: timedelta) -> timedelta:
-    if value <= timedelta(0):
-        raise ValueError("must be longer than zero")
-    return value
-
-
-#: A window or interval; serialised as seconds so it survives JSON and YAML round trips.
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(_parse_duration),
-    AfterValidator(_positive_duration),
-    PlainSerializer(lambda d: d.total_seconds(), return_type=float),
-]
-
-
-class TextRule(StrEnum):
-    """What a text field may hold. A marker in `Annotated`, never a validator: Temporal decodes
-    old signal, update and start payloads again on every replay, and a validator raising there
-    would fail the workflow task for good. Boundaries check with `text_problems` instead."""
-
-    #: Names, titles, file names, keys: one line, no control characters at all.
-    SINGLE_LINE = "single_line"
-    #: SOW, summaries, notes, reasons: TAB, LF and CR are allowed, other controls are not.
-    MULTI_LINE = "multi_line"
-    #: Kept as received (request headers, Stripe's strings): only what Postgres cannot store.
-    VERBATIM = "verbatim"
-
-
-SingleLineText = Annotated[str, TextRule.SINGLE_LINE]
-MultiLineText = Annotated[str, TextRule.MULTI_LINE]
-VerbatimText = Annotated[str, TextRule.VERBATIM]
-
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-#: CR, LF and Unicode's line and paragraph separators: a mail header or log line ends there.
-_LINE_BREAK = re.compile("[\r\n\u2028\u2029]")
-_CONTROLS = {
-    TextRule.SINGLE_LINE: re.compile("[\x00-\x1f\x7f-\x9f]"),
-    TextRule.MULTI_LINE: re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"),
-}
-
-
-def text_problem(value: str, rule: TextRule) -> str | None:
-    """What is wrong with `value` under `rule`, or None. The message never quotes the bad
-    character itself: a lone surrogate cannot even be encoded into an error response."""
-    if "\x00" in value:
-        return "contains a NUL byte"
-    if surrogate := _LONE_SURROGATE.search(value):
-        return f"contains a lone surrogate (U+{ord(surrogate.group()):04X}), which is not valid Unicode"
-    if rule is TextRule.VERBATIM:
-        return None
-    if rule is TextRule.SINGLE_LINE and _LINE_BREAK.search(value):
-        return "contains a line break; it must be a single line"
-    if control := _CONTROLS[rule].search(value):
-        return f"contains the control character U+{ord(control.group()):04X}"
-    return None
-
-
-@dataclass(frozen=True)
-class TextProblem:
-    """One text field that breaks its rule, e.g. `client.name: contains a NUL byte`."""
-
-    field: str
-    problem: str
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.problem}"
-
-
-def text_problems(model: BaseModel, prefix: str = "") -> Iterator[TextProblem]:
-    """Every marked text field of `model`, and of the models inside it, that breaks its rule."""
-    for name, rule in _field_rules(type(model)):
-        yield from _value_problems(getattr(model, name), rule, f"{prefix}{name}")
-
-
-def first_text_problem(model: BaseModel) -> TextProblem | None:
-    return next(text_problems(model), None)
-
-
-def _value_problems(value: object, rule: TextRule | None, path: str) -> Iterator[TextProblem]:
-    if isinstance(value, BaseModel):
-        yield from text_problems(value, f"{path}.")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _value_problems(item, rule, f"{path}[{index}]")
-    elif isinstance(value, str) and rule is not None and (problem := text_problem(value, rule)):
-        yield TextProblem(path, problem)
-
-
-@functools.cache
-def _field_rules(model: type[BaseModel]) -> tuple[tuple[str, TextRule | None], ...]:
-    """Each field of `model` with its TextRule, worked out once per class (every webhook and
-    every action is checked)."""
-    return tuple((name, _rule_of(field)) for name, field in model.model_fields.items())
-
-
-def _rule_of(field: FieldInfo) -> TextRule | None:
-    """The field's TextRule; for `SingleLineText | None` it sits inside the union."""
-    nested = (
-        marker for arg in get_args(field.annotation) for marker in getattr(arg, "__metadata__", ())
-    )
-    return next((m for m in (*field.metadata, *nested) if isinstance(m, TextRule)), None)
 
 
 Slug = Annotated[
@@ -176,13 +43,7 @@ Amount = Annotated[
 ]
 
 
-class _Strict(BaseModel):
-    """Unknown fields are errors: a typo in a spec must not silently drop a term of the deal."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Client(_Strict):
+class Client(StrictModel):
     """The party who pays."""
 
     name: SingleLineText = Field(min_length=1, max_length=200)
@@ -190,11 +51,16 @@ class Client(_Strict):
     company: SingleLineText | None = Field(default=None, max_length=200)
 
 
-class Vendor(_Strict):
+class Vendor(StrictModel):
     """The party who does the work and is paid on approval."""
 
     name: SingleLineText = Field(min_length=1, max_length=200)
     email: EmailStr
+    vendor_id: str | None = Field(
+        default=None,
+        pattern=r"^ven_[a-z0-9]{1,40}$",
+        description="the vendor's record (`dealflow vendors add`): only their API key reaches the deal",
+    )
     fulfillment_url: HttpUrl | None = Field(
         default=None, description="where work orders are POSTed, signed with HMAC-SHA256"
     )
@@ -242,7 +108,7 @@ def _payment_methods_problem(methods: list[PaymentMethod], currency: str, manual
 PaymentMethods = Annotated[list[PaymentMethod], Field(min_length=1, max_length=3)]
 
 
-class Milestone(_Strict):
+class Milestone(StrictModel):
     """One paid unit of work. Give either `due` (a date) or `due_in_days` (after signing)."""
 
     key: MilestoneKey
@@ -253,9 +119,17 @@ class Milestone(_Strict):
     description: MultiLineText | None = Field(default=None, max_length=5000)
     #: Overrides the deal's `payment_methods` for this milestone (a large one paid by bank).
     payment_methods: PaymentMethods | None = None
+    #: Money due at signature, for no deliverable: released as `policy.deposit_release` says.
+    deposit: bool = False
+    #: Overrides the deal's `policy.late_fee` for this milestone.
+    late_fee: LateFee | None = None
 
     @model_validator(mode="after")
     def _one_due(self) -> Milestone:
+        if self.deposit:
+            if self.due is not None or self.due_in_days is not None:
+                raise ValueError("a deposit is due at signature: give it no 'due' or 'due_in_days'")
+            return self
         if self.due is None and self.due_in_days is None:
             raise ValueError("give either 'due' (a date) or 'due_in_days'")
         if self.due is not None and self.due_in_days is not None:
@@ -285,7 +159,7 @@ class AfterReleaseRefund(StrEnum):
     ABSORB = "absorb"
 
 
-class Policy(_Strict):
+class Policy(StrictModel):
     """The clocks and limits of a deal. Defaults follow marketplace practice (14-day review)."""
 
     capture: CapturePolicy = CapturePolicy.ON_FUNDING
@@ -298,6 +172,8 @@ class Policy(_Strict):
     capture_before_lapse: Duration = timedelta(days=6)
     #: How long to wait for a payment webhook before asking Stripe directly.
     reconcile_after: Duration = timedelta(hours=1)
+    #: How often a payout waiting for the vendor's Stripe onboarding asks Stripe again.
+    payout_recheck: Duration = timedelta(hours=1)
     #: Lifetime of each Checkout Session. Stripe allows 30 minutes to 24 hours from when it
     #: receives the request; the 1-hour floor leaves the activity time to get there.
     checkout_session_ttl: Duration = timedelta(hours=24)
@@ -313,6 +189,16 @@ class Policy(_Strict):
     us_bank_account_days: int = Field(default=4, ge=1, le=15)
     sepa_debit_days: int = Field(default=6, ge=1, le=15)
     debit_margin: Duration = timedelta(days=1)
+    #: Above this total (minor units) the signer needs an access code, mailed apart from the SOW;
+    #: None: never. `access_code_attempts` wrong codes lock signing until a new code is sent.
+    access_code_above: int | None = Field(default=None, ge=0)
+    access_code_attempts: int = Field(default=5, ge=1, le=10)
+    deposit_release: DepositRelease = DepositRelease.ON_FUNDING
+    #: A fee added to a milestone still unpaid after its due date (`dealflow.terms`).
+    late_fee: LateFee | None = None
+    #: Payment reminders as offsets from the payment's due date (`[-7d, 0, 2d]`); unset, a
+    #: reminder goes out every `reminder_interval` after the payment link.
+    reminders: list[Offset] | None = Field(default=None, min_length=1, max_length=10)
     demo: bool = Field(default=False, description="short demo windows; shown on every page and mail")
 
     @model_validator(mode="after")
@@ -324,7 +210,7 @@ class Policy(_Strict):
         return self
 
 
-class DealSpec(_Strict):
+class DealSpec(StrictModel):
     """Everything needed to run one deal. The workflow id is `deal-<deal_id>`."""
 
     deal_id: Slug
@@ -337,9 +223,9 @@ class DealSpec(_Strict):
     )
     milestones: list[Milestone] = Field(min_length=1, max_length=MAX_MILESTONES)
     #: How the client may pay each milestone (a milestone's own list overrides this one).
-    payment_methods: PaymentMethods = [PaymentMethod.CARD]
+    payment_methods: PaymentMethods = Field(default_factory=lambda: [PaymentMethod.CARD])
     #: Who signs the SOW, first signer first (`dealflow.signers`); the client alone by default.
-    signing_order: SigningOrder = ["client"]
+    signing_order: SigningOrder = Field(default_factory=lambda: ["client"])
     policy: Policy = Policy()
 
     @field_validator("milestones")
@@ -369,6 +255,27 @@ class DealSpec(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _deposit_first(self) -> DealSpec:
+        for index, milestone in enumerate(self.milestones):
+            if milestone.deposit and index > 0:
+                raise ValueError(
+                    f"milestones[{index}].deposit: only the first milestone can be a deposit "
+                    "(it is due at signature)"
+                )
+        if not self.milestones[0].deposit or self.policy.deposit_release is DepositRelease.ON_FUNDING:
+            return self
+        if len(self.milestones) == 1:
+            raise ValueError(
+                "policy.deposit_release: 'with_first_milestone' needs a milestone after the deposit"
+            )
+        if self.policy.capture is CapturePolicy.ON_APPROVAL:
+            raise ValueError(
+                "policy.deposit_release: a deposit held for the first milestone must be captured "
+                "when paid (policy.capture 'on_funding'): a card hold lapses after 7 days"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _payment_methods_fit(self) -> DealSpec:
         manual = self.policy.capture is CapturePolicy.ON_APPROVAL
         lists = [("payment_methods", self.payment_methods)] + [
@@ -383,6 +290,9 @@ class DealSpec(_Strict):
 
     def payment_methods_of(self, milestone: Milestone) -> list[PaymentMethod]:
         return milestone.payment_methods or self.payment_methods
+
+    def late_fee_of(self, milestone: Milestone) -> LateFee | None:
+        return milestone.late_fee or self.policy.late_fee
 
     @property
     def workflow_id(self) -> str:
@@ -409,19 +319,3 @@ def workflow_id_for(deal_id: str) -> str:
 def deal_id_of(workflow_id: str) -> str | None:
     """The deal a workflow id belongs to, or None for a workflow that is not a deal."""
     return workflow_id.removeprefix(_WORKFLOW_ID_PREFIX) if workflow_id.startswith(_WORKFLOW_ID_PREFIX) else None
-
-
-def platform_fee(amount: int, bps: int, fixed: int) -> int:
-    """The platform's share of `amount` (minor units): `bps` basis points, rounded half up to
-    the minor unit, plus `fixed`, never more than the amount itself."""
-    return min(amount, (amount * bps + 5_000) // 10_000 + fixed)
-
-
-def format_money(amount: int, currency: str) -> str:
-    """Render minor units for people, e.g. 150000 usd -> 'USD 1,500.00'. Integer arithmetic only."""
-    code = currency.upper()
-    if currency in ZERO_DECIMAL_CURRENCIES:
-        return f"{code} {amount:,}"
-    sign = "-" if amount < 0 else ""
-    major, minor = divmod(abs(amount), 100)
-    return f"{sign}{code} {major:,}.{minor:02d}"

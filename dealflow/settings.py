@@ -8,10 +8,6 @@ message that names the setting.
 
 from __future__ import annotations
 
-import math
-import re
-import secrets
-from collections import Counter
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -20,38 +16,18 @@ from urllib.parse import urlparse
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dealflow.codec import EncryptionCodec, new_payload_key, parse_payload_keys
+from dealflow.codec import EncryptionCodec, parse_payload_keys
 from dealflow.links import PortalLinks
-from dealflow.private_files import private_directory, write_private
+from dealflow.operators import ADMIN_OPERATOR, OPERATORS, parse_operators
+from dealflow.secret_rules import (
+    MIN_SECRET_BITS,
+    SECRETS,
+    ensure_dev_secrets,
+    estimated_entropy_bits,
+    secret_problem,
+)
 
 StripeMode = Literal["live", "test", "sandbox", "unconfigured"]
-
-#: Words people paste as "later" and forget, matched on the value's lowercased letters and digits
-#: (so `change-me`, `CHANGE_ME` and `ChangeMe` are one). A secret containing one is refused.
-_PLACEHOLDER_MARKERS = (
-    "placeholder", "changeme", "replace", "your", "xxx", "example", "dummy", "later", "todo",
-    "fixme",
-)  # fmt: skip
-_MIN_SECRET_LENGTH = 16
-#: What a production secret must be worth (estimated_entropy_bits): 16 random bytes, written in
-#: hex or base64, score 75 or more; `change-me-change-me-0123` scores 55.
-_MIN_SECRET_BITS = 64
-#: How Stripe's and dealflow's secrets start: fixed, so they add nothing to a secret's worth.
-_SECRET_PREFIXES = (
-    "sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_", "adm_", "vnd_", "dlv_", "sbx_",
-)  # fmt: skip
-
-#: Secret settings: environment name -> (attribute, how a generated one starts).
-SECRETS = {
-    "DEALFLOW_SECRET_KEY": ("secret_key", ""),
-    "DEALFLOW_ADMIN_TOKEN": ("admin_token", "adm_"),
-    "DEALFLOW_VENDOR_TOKEN": ("vendor_token", "vnd_"),
-    "DEALFLOW_DELIVERY_SECRET": ("delivery_secret", "dlv_"),
-    "DEALFLOW_SANDBOX_TOKEN": ("sandbox_token", "sbx_"),
-}
-
-PAYLOAD_KEYS = "DEALFLOW_PAYLOAD_KEYS"
-
 
 def is_offline_sandbox(stripe_api_base: str | None) -> bool:
     """A base address other than Stripe's is the offline sandbox: its money is never real."""
@@ -83,11 +59,18 @@ class Settings(BaseSettings):
     temporal_ui_url: str = Field(default="http://localhost:8233", alias="DEALFLOW_TEMPORAL_UI_URL")
     secret_key: str | None = Field(default=None, alias="DEALFLOW_SECRET_KEY")
     admin_token: str | None = Field(default=None, alias="DEALFLOW_ADMIN_TOKEN")
+    #: Legacy, dev only: one vendor key for every deal (production refuses it; vendors have keys).
     vendor_token: str | None = Field(default=None, alias="DEALFLOW_VENDOR_TOKEN")
+    #: Named operators, `name:token,...` (dealflow.operators); DEALFLOW_ADMIN_TOKEN is one more.
+    operator_tokens: str | None = Field(default=None, alias=OPERATORS, repr=False)
     #: Signs work orders POSTed to vendors (X-Dealflow-Signature); vendors verify with it.
     delivery_secret: str | None = Field(default=None, alias="DEALFLOW_DELIVERY_SECRET")
     #: Bearer token of the dev sandbox's `/_sandbox/` controls (pay, dispute, move its clock).
     sandbox_token: str | None = Field(default=None, alias="DEALFLOW_SANDBOX_TOKEN")
+    #: Keys the `DealClient` search attribute (`dealflow.contract.client_search_value`), so
+    #: Temporal's visibility store finds a client's deals without holding their e-mail address.
+    #: Keep it for good: deals started under another secret are found by that secret's value.
+    client_search_secret: str | None = Field(default=None, alias="DEALFLOW_CLIENT_SEARCH_SECRET")
     #: Fetch vendor artifacts from private addresses (this machine, the LAN)? Unset: only in dev.
     allow_private_artifact_hosts: bool | None = Field(
         default=None, alias="DEALFLOW_ALLOW_PRIVATE_ARTIFACT_HOSTS"
@@ -136,6 +119,10 @@ class Settings(BaseSettings):
     #: `host:port` where the worker serves Temporal's SDK metrics for Prometheus (/metrics).
     #: Unset: not served, so several workers on one machine (the chaos run) never compete for it.
     worker_metrics_address: str | None = Field(default=None, alias="DEALFLOW_WORKER_METRICS_ADDRESS")
+    #: Worker Versioning (README: "Deploying new workflow code"): the worker deployment (no `.`:
+    #: Temporal writes a version `name.build`) and this build, both or neither; unset: unversioned.
+    worker_deployment_name: str | None = Field(default=None, alias="DEALFLOW_WORKER_DEPLOYMENT_NAME", pattern=r"^[^.]+$")
+    worker_build_id: str | None = Field(default=None, alias="DEALFLOW_WORKER_BUILD_ID")
     #: An OpenTelemetry collector's OTLP/HTTP base address (`http://collector:4318`): the worker,
     #: the bridge and the starter send their traces there. Unset: no traces.
     otlp_endpoint: str | None = Field(default=None, alias="OTEL_EXPORTER_OTLP_ENDPOINT")
@@ -151,7 +138,8 @@ class Settings(BaseSettings):
     #: set (or a dev stack generated it once). `true` in dev generates the keys.
     encrypt_payloads: bool | None = Field(default=None, alias="DEALFLOW_ENCRYPT_PAYLOADS")
 
-    @field_validator("worker_metrics_address", "otlp_endpoint", "payload_keys", mode="before")
+    @field_validator("worker_metrics_address", "otlp_endpoint", "payload_keys", "worker_deployment_name",
+                     "worker_build_id", "operator_tokens", mode="before")  # fmt: skip
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -180,6 +168,13 @@ class Settings(BaseSettings):
             parse_payload_keys(value)  # its PayloadKeyError (a ValueError) names the entry
         return value
 
+    @field_validator("operator_tokens")
+    @classmethod
+    def _operators(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_operators(value)  # its ValueError names the entry
+        return value
+
     @model_validator(mode="after")
     def _workflow_tasks_fit_the_cache(self) -> Settings:
         cached, tasks = self.worker_max_cached_workflows, self.worker_max_concurrent_workflow_tasks
@@ -188,6 +183,13 @@ class Settings(BaseSettings):
                 f"DEALFLOW_WORKER_MAX_CONCURRENT_WORKFLOW_TASKS ({tasks}) is more than "
                 f"DEALFLOW_WORKER_MAX_CACHED_WORKFLOWS ({cached}): a workflow task needs its deal in the cache"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _deployment_and_build_together(self) -> Settings:
+        if (self.worker_deployment_name is None) != (self.worker_build_id is None):
+            missing = "DEALFLOW_WORKER_BUILD_ID" if self.worker_build_id is None else "DEALFLOW_WORKER_DEPLOYMENT_NAME"
+            raise ValueError(f"{missing} is not set: Worker Versioning needs the deployment name and the build id")
         return self
 
     @property
@@ -215,6 +217,12 @@ class Settings(BaseSettings):
             return "live"
         return "test"
 
+    @property
+    def operators(self) -> dict[str, str]:
+        """Each operator's token by name: DEALFLOW_ADMIN_TOKEN's `admin`, then DEALFLOW_OPERATORS."""
+        admin = {ADMIN_OPERATOR: self.admin_token} if self.admin_token else {}
+        return {**admin, **(parse_operators(self.operator_tokens) if self.operator_tokens else {})}
+
     def payload_codec(self) -> EncryptionCodec | None:
         """The codec of every Temporal client of this process; None: payloads stay in clear."""
         if not self.payload_keys or self.encrypt_payloads is False:
@@ -238,7 +246,8 @@ class Settings(BaseSettings):
     def check_secrets(self) -> None:
         """Refuse placeholder or short secrets, in every mode."""
         for env_name, value in self._secret_values().items():
-            _check_secret(env_name, value)
+            if problem := secret_problem(env_name, value):
+                raise ConfigError(problem)
 
     def check_production(self) -> None:
         """Refuse what production must never run with: sandbox money, no Stripe, guessable secrets.
@@ -255,6 +264,11 @@ class Settings(BaseSettings):
                 f"STRIPE_API_BASE={self.stripe_api_base} is the offline sandbox, whose money is never "
                 "real; production calls Stripe (unset STRIPE_API_BASE)"
             )
+        if self.vendor_token:
+            raise ConfigError(
+                "DEALFLOW_VENDOR_TOKEN is the legacy key that reaches every vendor's deals; "
+                "production gives each vendor their own key (`dealflow vendors add`): unset it"
+            )
         if self.encrypt_payloads is False:
             raise ConfigError(
                 "DEALFLOW_ENCRYPT_PAYLOADS=false: production always encrypts its payloads (unset it)"
@@ -264,8 +278,13 @@ class Settings(BaseSettings):
                 "DEALFLOW_PAYLOAD_KEYS is not set: production encrypts every Temporal payload; "
                 "make a key with `dealflow payload-key`"
             )
+        if not self.client_search_secret:
+            raise ConfigError(
+                "DEALFLOW_CLIENT_SEARCH_SECRET is not set: production keeps clients' e-mail "
+                "addresses out of Temporal's search attributes"
+            )
         for env_name, value in self._secret_values().items():
-            if value and estimated_entropy_bits(value) < _MIN_SECRET_BITS:
+            if value and estimated_entropy_bits(value) < MIN_SECRET_BITS:
                 raise ConfigError(
                     f"{env_name} has too little entropy to be a secret; generate one with "
                     '`python -c "import secrets; print(secrets.token_urlsafe(32))"`'
@@ -276,75 +295,17 @@ class Settings(BaseSettings):
             **{env_name: getattr(self, attribute) for env_name, (attribute, _) in SECRETS.items()},
             "STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret,
             "STRIPE_API_KEY": self.stripe_api_key,
+            **{
+                f"{OPERATORS} ({name})": token
+                for name, token in self.operators.items()
+                if name != ADMIN_OPERATOR
+            },
         }
 
 
 _ATTRIBUTES = {
     field.alias: name for name, field in Settings.model_fields.items() if field.alias is not None
 }
-
-
-def _check_secret(env_name: str, value: str | None) -> None:
-    if not value:  # unset (an empty variable too): `require` names it where it is needed
-        return
-    if len(value) < _MIN_SECRET_LENGTH:
-        raise ConfigError(f"{env_name} is too short: use at least {_MIN_SECRET_LENGTH} characters")
-    letters = re.sub(r"[^a-z0-9]", "", value.lower())
-    if any(marker in letters for marker in _PLACEHOLDER_MARKERS):
-        raise ConfigError(f"{env_name} looks like a placeholder; set a real secret")
-
-
-def estimated_entropy_bits(value: str) -> float:
-    """A generous estimate of how hard a secret is to guess, in bits.
-
-    The Shannon entropy of its characters, counted over the characters that do not repeat what
-    came before (one per distinct 3-character run), after a fixed prefix such as `sk_live_`: a
-    random token scores about its length times 4 to 6, `ab` * 20 or a phrase typed twice far less.
-    """
-    body = value.removeprefix(next((p for p in _SECRET_PREFIXES if value.startswith(p)), ""))
-    if not body:
-        return 0.0
-    counts = Counter(body)
-    per_character = -sum(n / len(body) * math.log2(n / len(body)) for n in counts.values())
-    fresh = len({body[i : i + 3] for i in range(max(len(body) - 2, 1))}) + min(len(body), 2)
-    return per_character * fresh
-
-
-def dev_secrets_file(home: Path) -> Path:
-    return home / "secrets.env"
-
-
-def ensure_dev_secrets(home: Path, *, payload_keys: bool = False) -> dict[str, str]:
-    """Generate the dev stack's secrets once per DEALFLOW_HOME; later calls return the same ones.
-
-    `payload_keys` adds DEALFLOW_PAYLOAD_KEYS; once there, every process of the stack encrypts."""
-    path = dev_secrets_file(home)
-    stored = _read_env_file(path)
-    missing = {
-        name: prefix + secrets.token_hex(32)
-        for name, (_attribute, prefix) in SECRETS.items()
-        if name not in stored
-    }
-    if payload_keys and PAYLOAD_KEYS not in stored:
-        missing[PAYLOAD_KEYS] = new_payload_key()
-    if missing:
-        private_directory(home)
-        stored.update(missing)
-        lines = [f"{name}={value}\n" for name, value in sorted(stored.items())]
-        write_private(path, "# generated by dealflow for this dev stack; never commit\n" + "".join(lines))
-    return stored
-
-
-def _read_env_file(path: Path) -> dict[str, str]:
-    if not path.exists():
-        return {}
-    values = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            name, value = line.split("=", 1)
-            values[name.strip()] = value.strip()
-    return values
 
 
 def load_settings(*, need: tuple[str, ...] = ()) -> Settings:

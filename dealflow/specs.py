@@ -9,7 +9,9 @@ from typing import TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from dealflow.models import DealSpec, text_problems
+from dealflow.models import DealSpec
+from dealflow.schedules import compile_schedule, is_scheduled
+from dealflow.text_rules import text_problems
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -60,4 +62,19 @@ def load_spec(path: Path) -> DealSpec:
         raise SpecError(source, [f"not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {error}"]) from error
     if not isinstance(data, dict):
         raise SpecError(source, ["the spec must be a mapping of fields (deal_id, title, ...)"])
-    return parse_model(DealSpec, data, source)
+    return parse_spec(data, source)
+
+
+def parse_spec(data: dict[str, object], source: str) -> DealSpec:
+    """A spec's fields as a DealSpec; a total and a schedule become its milestones first, and
+    a problem of one of those milestones is named by its schedule entry."""
+    if not is_scheduled(data):
+        return parse_model(DealSpec, data, source)
+    compiled, problems = compile_schedule(data)
+    if problems:
+        raise SpecError(source, problems)
+    try:
+        return parse_model(DealSpec, compiled, source)
+    except SpecError as error:
+        renamed = [p.replace("milestones[", "schedule[", 1) for p in error.problems]
+        raise SpecError(source, renamed) from error

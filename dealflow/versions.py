@@ -10,10 +10,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from dealflow.models import Milestone, format_money
+from dealflow.models import Milestone
+from dealflow.money import format_money
 
 
 def due_text(milestone: Milestone) -> str:
+    """When a milestone is due, as the SOW states it."""
+    if milestone.deposit:
+        return "at signature (deposit)"
     return milestone.due.isoformat() if milestone.due else f"{milestone.due_in_days} days after signing"
 
 

@@ -122,12 +122,16 @@ class _Inbox:
 
 class DemoVendor:
     """The vendors' side: a web server taking signed work orders and serving handed-in files,
-    and a client of the vendor API."""
+    and a client of the vendor API, with each deal's vendor's own key (`sign_in`). Only the
+    benchmarks, whose deals name no vendor, use the legacy dev-only `vendor_token` instead."""
 
-    def __init__(self, http: httpx.AsyncClient, *, bridge_url: str, vendor_token: str, delivery_secret: str) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, *, bridge_url: str, delivery_secret: str, vendor_token: str | None = None
+    ) -> None:
         self.http = http
         self.bridge_url = bridge_url.rstrip("/")
         self.vendor_token = vendor_token
+        self._keys: dict[str, str] = {}
         self.delivery_secret = delivery_secret
         self.base_url = ""
         self._inbox = _Inbox()
@@ -168,6 +172,16 @@ class DemoVendor:
             return Response(status_code=404)
         return Response(data, media_type="text/plain; charset=utf-8")
 
+    def sign_in(self, deal_id: str, api_key: str) -> None:
+        """The key of the deal's vendor: the only key that reaches the deal."""
+        self._keys[deal_id] = api_key
+
+    def _key(self, deal_id: str) -> str:
+        key = self._keys.get(deal_id, self.vendor_token)
+        if key is None:
+            raise DemoStepFailed(f"no vendor key for {deal_id}: its vendor was not enrolled")
+        return key
+
     def work_orders(self, deal_id: str) -> int:
         return sum(1 for key in self._inbox.work_orders if key[0] == deal_id)
 
@@ -191,7 +205,7 @@ class DemoVendor:
             "POST",
             f"{self.bridge_url}/api/vendor/deals/{deal_id}/milestones/{milestone_key}/deliverables",
             json={"summary": summary, "artifacts": [artifact]},
-            headers={"Authorization": f"Bearer {self.vendor_token}", "Idempotency-Key": f"demo-{deal_id}-{milestone_key}-r{revision}"},
+            headers={"Authorization": f"Bearer {self._key(deal_id)}", "Idempotency-Key": f"demo-{deal_id}-{milestone_key}-r{revision}"},
         )
         return _action_result(response, f"deliverable for {deal_id}/{milestone_key}")
 
@@ -206,6 +220,24 @@ class DemoOperator:
         self.http = http
         self.bridge_url = bridge_url.rstrip("/")
         self.admin_token = admin_token
+
+    async def enrol_vendor(self, name: str, email: str, stripe_account: str | None) -> tuple[str, str]:
+        """(vendor id, API key) of the vendor with this email: added, or, when an earlier run on
+        this stack added them, given a new key (keys are shown once)."""
+        headers = {"Authorization": f"Bearer {self.admin_token}"}
+        vendors = f"{self.bridge_url}/api/vendors"
+        body = {"name": name, "email": email, "stripe_account": stripe_account}
+        added = await send_politely(self.http, "POST", vendors, json=body, headers=headers)
+        if added.status_code == 201:
+            return added.json()["vendor"]["vendor_id"], added.json()["key"]["api_key"]
+        if added.status_code != 422 or added.json()["error"]["field"] != "email":
+            raise DemoStepFailed(f"add vendor {email}: HTTP {added.status_code}: {added.text[:300]}")
+        listed = await send_politely(self.http, "GET", vendors, headers=headers)
+        vendor_id = next(v["vendor_id"] for v in listed.json() if v["email"].lower() == email.lower())
+        rotated = await send_politely(self.http, "POST", f"{vendors}/{vendor_id}/keys", headers=headers)
+        if rotated.status_code != 200:
+            raise DemoStepFailed(f"new key for {email}: HTTP {rotated.status_code}: {rotated.text[:300]}")
+        return vendor_id, rotated.json()["api_key"]
 
     async def cancel(self, deal_id: str, reason: str) -> ActionResult:
         response = await send_politely(

@@ -13,13 +13,15 @@ import httpx
 from temporalio.client import Client
 
 from dealflow.messages import DealStatus, DealSummary
-from dealflow.models import format_money
+from dealflow.money import format_money
 from dealflow.settings import Settings
 from demo.actors import DemoBank, DemoClient, DemoOperator, DemoVendor
 from demo.browser import Browser
 from demo.http import DemoStepFailed
 from demo.mailbox import MailBox
-from demo.scenarios import STEP_TIMEOUT, DealWatch, Play, Scenario
+from demo.plays import Play
+from demo.scenarios import Scenario
+from demo.watch import STEP_TIMEOUT, DealWatch
 from devstack.plan import DevStackError
 from devstack.stack import Stack
 from stripe_sandbox.control import SandboxControl
@@ -35,18 +37,19 @@ class DemoCredentials:
     """What the demo's vendor and operator show the bridge: the stack's own tokens and secret."""
 
     admin_token: str
-    vendor_token: str
     delivery_secret: str
     #: What the clients' bank (the sandbox's controls) needs: it pays, settles and disputes.
     sandbox_token: str
+    #: Keys each deal's `DealClient` search attribute, as `dealflow start` does.
+    client_search_secret: str
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DemoCredentials:
         return cls(
             admin_token=settings.require("DEALFLOW_ADMIN_TOKEN"),
-            vendor_token=settings.require("DEALFLOW_VENDOR_TOKEN"),
             delivery_secret=settings.require("DEALFLOW_DELIVERY_SECRET"),
             sandbox_token=settings.require("DEALFLOW_SANDBOX_TOKEN"),
+            client_search_secret=settings.require("DEALFLOW_CLIENT_SEARCH_SECRET"),
         )
 
 
@@ -146,13 +149,22 @@ class DemoCast:
 
 
 async def onboard_vendors(target: DemoTarget, runs: Sequence[DealRun]) -> None:
-    """Each Connect vendor's account, which must exist (on Stripe, and so in the sandbox) before
-    a release transfers to it: registered under the id its spec names, as if onboarded before."""
-    vendors = {run.play.spec.vendor.stripe_account: run.play.spec.vendor.email for run in runs}
+    """Each vendor as an account (the admin API), with a key of their own that reaches only
+    their deals; each deal's spec names its vendor's id. A Connect vendor's account must exist
+    (on Stripe, and so in the sandbox) before a release transfers to it: registered under the id
+    its spec names, as if onboarded before."""
+    vendors = {str(run.play.spec.vendor.email): run.play.spec.vendor for run in runs}
+    enrolled = {}
     async with SandboxControl(target.sandbox_url, token=target.credentials.sandbox_token) as sandbox:
-        for account, email in vendors.items():
-            if account is not None:
-                await sandbox.create_account(account, email=str(email))
+        for email, vendor in vendors.items():
+            if vendor.stripe_account is not None:
+                await sandbox.create_account(vendor.stripe_account, email=email)
+            enrolled[email] = await runs[0].play.operator.enrol_vendor(vendor.name, email, vendor.stripe_account)
+    for run in runs:
+        spec = run.play.spec
+        vendor_id, api_key = enrolled[str(spec.vendor.email)]
+        run.play.spec = spec.model_copy(update={"vendor": spec.vendor.model_copy(update={"vendor_id": vendor_id})})
+        run.play.vendor.sign_in(spec.deal_id, api_key)
 
 
 @asynccontextmanager
@@ -167,7 +179,6 @@ async def demo_cast(target: DemoTarget, *, step_timeout: float = STEP_TIMEOUT) -
             DemoVendor(
                 http,
                 bridge_url=target.bridge_url,
-                vendor_token=target.credentials.vendor_token,
                 delivery_secret=target.credentials.delivery_secret,
             ).serving()
         )

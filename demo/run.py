@@ -61,7 +61,12 @@ async def run_demo(target: DemoTarget, count: int, *, console: Console, live: bo
         await onboard_vendors(target, runs)
         for run in runs:
             try:
-                await start_deal(target.temporal, run.play.spec, target.task_queue)
+                await start_deal(
+                    target.temporal,
+                    run.play.spec,
+                    target.task_queue,
+                    target.credentials.client_search_secret,
+                )
             except DealExists as error:
                 run.error, run.done = str(error), True
             else:

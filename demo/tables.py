@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dealflow.messages import DealSummary, MilestoneState
-from dealflow.models import format_money
+from dealflow.money import format_money
 from demo.cast import DealRun, DemoReport, DemoTarget
 
 #: The money totals the summary adds up per currency, in its columns' order.

@@ -10,8 +10,9 @@ from pathlib import Path
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dealflow.secret_rules import PAYLOAD_KEYS, SECRETS
 from dealflow.serve import check_port_free
-from dealflow.settings import PAYLOAD_KEYS, SECRETS, ConfigError, Settings
+from dealflow.settings import ConfigError, Settings
 
 HOST = "127.0.0.1"
 

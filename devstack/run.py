@@ -39,8 +39,9 @@ from temporalio.service import RPCError
 
 from dealflow.contract import SEARCH_ATTRIBUTES
 from dealflow.private_files import UMASK, make_private, write_private
+from dealflow.secret_rules import dev_secrets_file
 from dealflow.serve import PortInUse
-from dealflow.settings import ConfigError, dev_secrets_file, load_settings
+from dealflow.settings import ConfigError, load_settings
 from dealflow.temporal import connect
 from devstack.logs import setup_dev_logging
 from devstack.plan import HOST, DevPlan, DevStackError, check_ports, load_ports, make_plan

@@ -23,8 +23,9 @@ from bridge.devmail import create_router as create_devmail_router
 from dealflow.db import create_pool
 from dealflow.egress import artifact_client
 from dealflow.private_files import private_directory, write_private
+from dealflow.secret_rules import ensure_dev_secrets
 from dealflow.serve import free_port, serve_app
-from dealflow.settings import Settings, ensure_dev_secrets
+from dealflow.settings import Settings
 from dealflow.temporal import with_data_converter
 from devstack.mailsink import MailSink
 from stripe_sandbox import SandboxConfig

@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from stripe_sandbox.checkout_page import checkout_routes
 from stripe_sandbox.config import SandboxConfig
+from stripe_sandbox.connect_page import connect_routes
 from stripe_sandbox.control_api import control_routes
 from stripe_sandbox.engine import Sandbox
 from stripe_sandbox.faults import FaultInjector
@@ -69,6 +70,7 @@ def create_app(config: SandboxConfig) -> Starlette:
     routes = [
         Route("/v1/{path:path}", api.handle, methods=["GET", "POST", "DELETE"]),
         *checkout_routes(sandbox, store),
+        *connect_routes(sandbox, store),
         *control_routes(sandbox, store, faults, webhooks, token=control_token),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stripe_sandbox import objects
+from stripe_sandbox import money_objects
 from stripe_sandbox.core import SandboxCore
 from stripe_sandbox.fees import payment_fee
 from stripe_sandbox.indexes import PENDING_SECONDS, Listing
@@ -32,7 +32,7 @@ class BalanceTransactions(SandboxCore):
 
     def _book(self, source: Obj, type: str, amount: int, fee: int, available_on: int) -> None:
         """Store a balance transaction and name it on `source` (which the caller stores)."""
-        transaction = objects.balance_transaction(
+        transaction = money_objects.balance_transaction(
             new_id("txn_"), self.now(), type, source, amount, fee, available_on
         )
         source["balance_transaction"] = transaction["id"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stripe_sandbox import objects
+from stripe_sandbox import payment_objects
 from stripe_sandbox.banks import DEBIT_CURRENCY, BankAccount
 from stripe_sandbox.cards import Card
 from stripe_sandbox.core import CANCELABLE
@@ -73,7 +73,7 @@ class CheckoutSessions(BankDebits, Customers):
                 param="expires_at",
             )
         session_id = new_id("cs_test_", 58)
-        session = objects.checkout_session(
+        session = payment_objects.checkout_session(
             id=session_id,
             created=now,
             expires_at=expires_at,
@@ -179,7 +179,7 @@ class CheckoutSessions(BankDebits, Customers):
         if session["payment_intent"]:
             return self.state.objects[session["payment_intent"]]
         data = session["_payment_intent_data"]
-        intent = objects.payment_intent(
+        intent = payment_objects.payment_intent(
             id=new_id("pi_"),
             created=self.now(),
             amount=session["amount_total"],

@@ -93,6 +93,10 @@ class SandboxControl:
         new id; registering an existing id again returns it unchanged."""
         return await self._call("POST", "/accounts", {"id": account_id, "email": email})
 
+    async def onboard_account(self, account: str) -> dict[str, Any]:
+        """Complete an account's onboarding, as its hosted page does (sends `account.updated`)."""
+        return await self._call("POST", f"/accounts/{account}/onboard")
+
     async def pay_out_account(self, account: str, amount: int, currency: str = "usd") -> int:
         """The vendor pays their connected account's money out to their bank; what is left."""
         body = {"amount": amount, "currency": currency}

@@ -204,6 +204,9 @@ def control_routes(
         body = await _body(request, AccountBody)
         return sandbox.render(sandbox.register_account(body.id, body.email))
 
+    async def onboard_account(request: Request) -> dict[str, Any]:
+        return sandbox.render(sandbox.complete_onboarding(request.path_params["account"]))
+
     async def account_payout(request: Request) -> dict[str, Any]:
         body = await _body(request, AccountPayoutBody)
         account = request.path_params["account"]
@@ -285,6 +288,11 @@ def control_routes(
         Route(
             f"{CONTROL_PREFIX}/accounts/{{account}}/payout",
             endpoint(account_payout),
+            methods=["POST"],
+        ),
+        Route(
+            f"{CONTROL_PREFIX}/accounts/{{account}}/onboard",
+            endpoint(onboard_account),
             methods=["POST"],
         ),
         Route(f"{CONTROL_PREFIX}/clock", endpoint(clock), methods=["GET"]),

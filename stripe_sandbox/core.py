@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from stripe_sandbox import objects
+from stripe_sandbox import objects, payment_objects
 from stripe_sandbox.errors import (
     invalid_request,
     resource_missing,
@@ -156,7 +156,7 @@ class SandboxCore:
             nested.setdefault(field, []).extend([rest] if rest else [])
         for field, rest in nested.items():
             if field == "line_items":  # includable: Stripe sends it only when asked
-                result[field] = objects.line_items(obj)
+                result[field] = payment_objects.line_items(obj)
                 continue
             value = result.get(field)
             if isinstance(value, str) and value in self.state.objects:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from stripe_sandbox import objects
+from stripe_sandbox import payment_objects
 from stripe_sandbox.banks import DEBIT_SECONDS, BankAccount
 from stripe_sandbox.errors import invalid_request, unexpected_state
 from stripe_sandbox.intents import PaymentIntents
@@ -20,7 +20,7 @@ Outcome = Literal["succeeded", "failed"]
 class BankDebits(PaymentIntents):
     def _start_debit(self, intent: Obj, account: BankAccount) -> Obj:
         """The customer authorized a debit of `account`: processing until it settles."""
-        charge = self._new_charge(intent, objects.debit_charge, "py_", account=account)
+        charge = self._new_charge(intent, payment_objects.debit_charge, "py_", account=account)
         intent["last_payment_error"] = None
         intent["status"] = "processing"
         intent["_debit_due"] = self.now() + DEBIT_SECONDS[account.method]
@@ -100,7 +100,7 @@ class BankDebits(PaymentIntents):
             "decline_code": None,
             "message": message,
             "charge": charge["id"],
-            "payment_method": objects.payment_method_of(charge),
+            "payment_method": payment_objects.payment_method_of(charge),
         }
         self._emit("payment_intent.payment_failed", intent, {"status": "processing"})
         if session is not None:

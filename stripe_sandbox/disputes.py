@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stripe_sandbox import objects
+from stripe_sandbox import money_objects
 from stripe_sandbox.balance import BalanceTransactions
 from stripe_sandbox.errors import invalid_request, unexpected_state
 from stripe_sandbox.indexes import Listing
@@ -56,7 +56,7 @@ class Disputes(BalanceTransactions):
             raise invalid_request(
                 f"A dispute amount must be between 1 and {disputable}.", param="amount"
             )
-        dispute = objects.dispute(
+        dispute = money_objects.dispute(
             id=new_id("dp_"), created=self.now(), charge=charge, amount=amount, reason=reason
         )
         charge["disputed"] = True
@@ -138,7 +138,7 @@ class Disputes(BalanceTransactions):
     def _move_dispute_funds(self, dispute: Obj, kind: str, amount: int, category: str) -> None:
         """The balance transaction of money a dispute took or gave back (at once, no fee; the
         sandbox charges no dispute fee), listed on the dispute, and its money log entry."""
-        transaction = objects.balance_transaction(
+        transaction = money_objects.balance_transaction(
             new_id("txn_"), self.now(), "adjustment", dispute, amount, 0, self.now()
         )
         transaction["reporting_category"] = category

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from stripe_sandbox import objects
+from stripe_sandbox import payment_objects
 from stripe_sandbox.balance import BalanceTransactions
 from stripe_sandbox.cards import Card, card_for_payment_method
 from stripe_sandbox.core import CANCELABLE, amount_up_to
@@ -37,7 +37,7 @@ class PaymentIntents(BalanceTransactions):
                 param="payment_method",
                 code="payment_intent_unexpected_state",
             )
-        intent = objects.payment_intent(
+        intent = payment_objects.payment_intent(
             id=new_id("pi_"),
             created=self.now(),
             amount=params["amount"],
@@ -81,14 +81,14 @@ class PaymentIntents(BalanceTransactions):
         return charge
 
     def _charge(self, intent: Obj, card: Card) -> Obj:
-        charge = self._new_charge(intent, objects.charge, "ch_", card=card)
+        charge = self._new_charge(intent, payment_objects.charge, "ch_", card=card)
         if card.failure is not None:
             intent["status"] = "requires_payment_method"
             intent["last_payment_error"] = {
                 "type": "card_error",
                 **card.failure.error(),
                 "charge": charge["id"],
-                "payment_method": objects.payment_method_of(charge),
+                "payment_method": payment_objects.payment_method_of(charge),
             }
             self._emit("charge.failed", charge)
             self._emit("payment_intent.payment_failed", intent)

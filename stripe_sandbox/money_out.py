@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stripe_sandbox import objects
+from stripe_sandbox import money_objects
 from stripe_sandbox.accounts import ConnectedAccounts
 from stripe_sandbox.balance import BalanceTransactions
 from stripe_sandbox.core import amount_up_to
@@ -54,7 +54,7 @@ class MoneyOut(BalanceTransactions, ConnectedAccounts):
             ),
             code="amount_too_large",
         )
-        refund = objects.refund(
+        refund = money_objects.refund(
             id=new_id("re_"),
             created=self.now(),
             amount=amount,
@@ -76,7 +76,7 @@ class MoneyOut(BalanceTransactions, ConnectedAccounts):
         return refund
 
     def create_transfer(self, params: dict[str, Any]) -> Obj:
-        destination = self.connected_account(params["destination"], "destination")["id"]
+        destination = self.transfer_destination(params["destination"])["id"]
         if "source_transaction" in params:
             self._take_from_charge(params)
         else:
@@ -89,7 +89,7 @@ class MoneyOut(BalanceTransactions, ConnectedAccounts):
                     "as source_transaction to transfer from it once it is available).",
                     code="balance_insufficient",
                 )
-        transfer = objects.transfer(
+        transfer = money_objects.transfer(
             id=new_id("tr_"), created=self.now(), params=params, destination_payment=new_id("py_")
         )
         self._move_at_once(transfer, "transfer", -transfer["amount"])
@@ -123,7 +123,7 @@ class MoneyOut(BalanceTransactions, ConnectedAccounts):
                 f"{currency} ({held} left there).",
                 code="balance_insufficient",
             )
-        reversal = objects.transfer_reversal(
+        reversal = money_objects.transfer_reversal(
             id=new_id("trr_"), created=self.now(), transfer=transfer, amount=amount, params=params
         )
         self._move_at_once(reversal, "transfer_refund", amount)

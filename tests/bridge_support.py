@@ -218,7 +218,12 @@ async def portal_link_to(stack: Stack, deal_id: str, to: str) -> str:
 
 async def open_deal(stack: Stack, deal_id: str, **spec: Any) -> str:
     """Start a deal through the starter and return the portal link its SOW email carries."""
-    await start_deal(stack.client, deal_spec(deal_id, **spec), stack.settings.task_queue)
+    await start_deal(
+        stack.client,
+        deal_spec(deal_id, **spec),
+        stack.settings.task_queue,
+        stack.settings.client_search_secret,
+    )
     assert stack.mail is not None
     mail = await stack.mail.wait_for(lambda m: _portal_link_in(m, deal_id) is not None)
     link = _portal_link_in(mail, deal_id)

@@ -18,9 +18,9 @@ import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from dealflow.binaries import temporal_cli, temporal_test_server
-from dealflow.contract import SEARCH_ATTRIBUTES
+from dealflow.binaries import temporal_test_server
 from dealflow.db import create_pool
+from tests.dev_server import start_dev_server
 
 #: The workflow tests' `env` fixture (time-skipping server with search attributes) lives in
 #: deal_harness; the Stripe contract tests' `target` (the sandbox, and real Stripe) in targets.
@@ -78,13 +78,7 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 async def dev_server_env(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
-        dev_server_existing_path=temporal_cli(),
-        search_attributes=SEARCH_ATTRIBUTES,
-        dev_server_database_filename=str(Path(tmp_path_factory.mktemp("temporal")) / "dev.db"),
-        ui=False,
-    )
+    env = await start_dev_server(tmp_path_factory.mktemp("temporal"))
     yield env
     await env.shutdown()
 

@@ -41,6 +41,7 @@ from dealflow.messages import (
     LedgerBatch,
     LedgerEvent,
     LedgerWriteResult,
+    PayeeAccount,
     PaymentIntentAction,
     PaymentIntentState,
     PaymentRecord,
@@ -122,6 +123,8 @@ class FakeActivities:
     #: Refunds made in Stripe's dashboard, and chargebacks, by id.
     outside_refunds: dict[str, RefundState] = field(default_factory=dict)
     disputes: dict[str, DisputeState] = field(default_factory=dict)
+    #: Connected accounts whose onboarding is not complete: they cannot receive transfers.
+    unready_accounts: set[str] = field(default_factory=set)
     #: activity name -> (ApplicationError type, predicate on the input) for permanent failures
     failures: dict[str, tuple[str, Callable[[Any], bool]]] = field(default_factory=dict)
     #: Ledger events "Postgres refuses": quarantined by write_ledger, as the real one does.
@@ -141,6 +144,7 @@ class FakeActivities:
             self.cancel_authorization,
             self.refund_payment,
             self.transfer_to_vendor,
+            self.retrieve_payee_account,
             self.reverse_transfer,
             self.submit_dispute_evidence,
             self.send_email,
@@ -435,6 +439,20 @@ class FakeActivities:
             amount=input.amount,
             currency=input.currency,
             livemode=False,
+        )
+
+    @activity.defn(name="retrieve_payee_account")
+    async def retrieve_payee_account(self, account_id: str) -> PayeeAccount:
+        self._called("retrieve_payee_account", account_id)
+        ready = account_id not in self.unready_accounts
+        return PayeeAccount(
+            account_id=account_id,
+            transfers_active=ready,
+            charges_enabled=ready,
+            payouts_enabled=ready,
+            details_submitted=ready,
+            requirements_due=[] if ready else ["external_account", "tos_acceptance.date"],
+            disabled_reason=None if ready else "requirements.past_due",
         )
 
     @activity.defn(name="reverse_transfer")

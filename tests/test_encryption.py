@@ -16,7 +16,6 @@ import httpx
 import pytest
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
-from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -24,9 +23,9 @@ from temporalio.worker import Replayer
 
 from dealflow.binaries import temporal_cli
 from dealflow.codec import ENCODING
-from dealflow.contract import STATUS
+from dealflow.contract import DEAL_CLIENT, STATUS, client_search_value
 from dealflow.models import workflow_id_for
-from dealflow.settings import ensure_dev_secrets
+from dealflow.secret_rules import ensure_dev_secrets
 from devstack.stack import Stack, StackConfig, run_stack
 from tests.bridge_support import deal_spec, open_deal
 from workflows.deal import DealWorkflow
@@ -55,28 +54,26 @@ async def raw_history(env: WorkflowEnvironment, deal_id: str) -> WorkflowHistory
     return await env.client.get_workflow_handle(workflow_id_for(deal_id)).fetch_history()
 
 
-def stored_bytes_outside_search_attributes(history: WorkflowHistory) -> bytes:
-    """Every event's bytes but its search attributes, which Temporal keeps in clear to search by
-    (DealClient is the client's address: see the README's "Encrypted payloads")."""
-    stripped = []
-    for event in history.events:
-        copy = HistoryEvent()
-        copy.CopyFrom(event)
-        copy.workflow_execution_started_event_attributes.ClearField("search_attributes")
-        copy.upsert_workflow_search_attributes_event_attributes.ClearField("search_attributes")
-        stripped.append(copy.SerializeToString())
-    return b"".join(stripped)
-
-
 async def test_a_sealed_deal_keeps_its_sow_and_addresses_out_of_temporal(
     sealed_stack: Stack, dev_server_env: WorkflowEnvironment
 ) -> None:
     await open_deal(sealed_stack, "sealed")
+    handle = dev_server_env.client.get_workflow_handle(workflow_id_for("sealed"))
     history = await raw_history(dev_server_env, "sealed")
-    stored = stored_bytes_outside_search_attributes(history)
+    stored = b"".join(event.SerializeToString() for event in history.events)
     assert ENCODING in stored
-    for private in PRIVATE:
+    for private in PRIVATE:  # search attributes included: DealClient is a keyed hash
         assert private not in stored, private
+    client_value = client_search_value("casey@client.example", sealed_stack.settings.client_search_secret)
+    described = await handle.describe()
+    assert described.typed_search_attributes.get(DEAL_CLIENT) == client_value
+    query = f"DealClient = '{client_value}'"
+    for _ in range(50):  # visibility follows the history a moment later
+        found = [w.id async for w in dev_server_env.client.list_workflows(query)]
+        if found:
+            break
+        await asyncio.sleep(0.1)
+    assert found == [handle.id]
     # A client without the keys cannot read the deal's answers either.
     with pytest.raises(Exception, match="binary/encrypted"):
         await dev_server_env.client.get_workflow_handle(workflow_id_for("sealed")).query(STATUS)

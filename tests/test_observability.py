@@ -29,8 +29,9 @@ from temporalio.worker import Replayer
 
 from dealflow.contract import SIGN_SOW
 from dealflow.logs import JsonFormatter
+from dealflow.secret_rules import ensure_dev_secrets
 from dealflow.serve import free_port
-from dealflow.settings import Settings, ensure_dev_secrets
+from dealflow.settings import Settings
 from dealflow.telemetry import start_tracing, temporal_plugins
 from dealflow.temporal import connect
 from devstack.stack import StackConfig, run_stack

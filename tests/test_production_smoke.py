@@ -33,7 +33,7 @@ from dealflow.temporal import with_data_converter
 from demo.actors import DemoClient
 from demo.browser import Browser
 from demo.mailbox import MailBox
-from demo.scenarios import WEBSITE
+from demo.specs import WEBSITE
 from devstack.mailsink import MailSink
 from starter import start_deal
 from tests.debian_postgres import debian_postgres, debian_postgres_bin
@@ -81,8 +81,8 @@ def _production_environment(
         "DEALFLOW_PUBLIC_URL": public_url,
         "DEALFLOW_SECRET_KEY": secrets.token_urlsafe(32),
         "DEALFLOW_ADMIN_TOKEN": "adm_" + secrets.token_urlsafe(32),
-        "DEALFLOW_VENDOR_TOKEN": "vnd_" + secrets.token_urlsafe(32),
         "DEALFLOW_DELIVERY_SECRET": "dlv_" + secrets.token_urlsafe(32),
+        "DEALFLOW_CLIENT_SEARCH_SECRET": "dcs_" + secrets.token_urlsafe(32),
         "DEALFLOW_PAYLOAD_KEYS": new_payload_key(),
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 import starter
+from dealflow.models import DealSpec
 from dealflow.specs import load_spec
 from tests.paths import ROOT
 
@@ -103,3 +105,31 @@ def test_poisoned_text_exits_2_naming_the_field_before_anything_starts(tmp_path:
     assert result.returncode == 2, result.stderr
     assert "client.name: contains a NUL byte" in result.stderr
     assert "milestones[0].title: contains a line break; it must be a single line" in result.stderr
+
+
+async def test_a_scheduled_spec_starts_as_its_compiled_milestones(
+    tmp_path: Path, dev_server_env: WorkflowEnvironment
+) -> None:
+    deal_id = f"sched-{uuid.uuid4().hex[:8]}"
+    spec = tmp_path / "deal.yaml"
+    spec.write_text(
+        (ROOT / "examples" / "brand-refresh-schedule.yaml").read_text().replace("lumen-brand-2027", deal_id)
+    )
+    env = {
+        "TEMPORAL_ADDRESS": dev_server_env.client.service_client.config.target_host,
+        "DEALFLOW_TASK_QUEUE": f"no-worker-{deal_id}",
+        "DEALFLOW_HOME": str(tmp_path / "home"),
+    }
+    started = await asyncio.to_thread(run_starter, spec, **env)
+    assert started.returncode == 0, started.stderr
+
+    handle = dev_server_env.client.get_workflow_handle(f"deal-{deal_id}")
+    history = await handle.fetch_history()
+    given = history.events[0].workflow_execution_started_event_attributes.input.payloads
+    [deal] = await dev_server_env.client.data_converter.decode(given, [DealSpec])
+    await handle.terminate("test over")
+    assert [(m.key, m.amount, m.deposit) for m in deal.milestones] == [
+        ("deposit", 360_000, True),
+        ("identity", 810_000, False),
+        ("packaging", 630_000, False),
+    ]

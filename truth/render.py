@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from dealflow.models import format_money
 from dealflow.modes import MoneyMode
+from dealflow.money import format_money
 from truth.figures import PROJECTED_LABEL, TruthReport
 
 

@@ -27,7 +27,12 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from dealflow.contract import DEAL_STAGE_SINCE, EventKind, search_attribute_updates
+    from dealflow.contract import (
+        DEAL_CLIENT,
+        DEAL_STAGE_SINCE,
+        EventKind,
+        search_attribute_updates,
+    )
     from dealflow.messages import (
         DealSnapshot,
         DealStage,
@@ -75,6 +80,12 @@ class Journal:
         self.anomalies: list[str] = []
         self._spec = spec
         self._view = view
+        #: `DealClient` as the starter set it (a keyed hash of the address, `client_search_value`):
+        #: the workflow has no secret to make it, so it keeps it. Deals started without it, and
+        #: those started before it was hashed, show the address, as they always did.
+        self._client = workflow.info().typed_search_attributes.get(DEAL_CLIENT) or (
+            str(spec.client.email).lower()
+        )
         #: Entries not yet handed to the ledger, by the coroutine that owns them (see `owner`).
         self._outboxes: dict[Hashable, list[LedgerEvent | DealSnapshot | PaymentRecord]] = {}
         #: Whose outbox an entry recorded now goes to; one outbox for all, unless `by_owner`.
@@ -109,14 +120,20 @@ class Journal:
         message: str,
         milestone_key: str | None = None,
         detail: dict[str, Any] | None = None,
+        operator: str | None = None,
     ) -> None:
         """One timeline entry and its audit row (with `detail` beside the message, for what the
-        ledger keeps in full: a signature's evidence, a version of the SOW); the search
-        attributes follow any change."""
+        ledger keeps in full: a signature's evidence, a version of the SOW), both naming the
+        `operator` who acted, if one did; the search attributes follow any change."""
         now = workflow.now()
         self.timeline.append(
             TimelineEntry(
-                at=now, source=source, kind=kind, message=message, milestone_key=milestone_key
+                at=now,
+                source=source,
+                kind=kind,
+                message=message,
+                milestone_key=milestone_key,
+                operator=operator,
             )
         )
         self._add(
@@ -127,7 +144,11 @@ class Journal:
                 kind=kind,
                 source=source,
                 occurred_at=now,
-                detail={"message": message, **(detail or {})},
+                detail={
+                    "message": message,
+                    **({"operator": operator} if operator else {}),
+                    **(detail or {}),
+                },
             )
         )
         if not self._publish_on_flush:
@@ -165,7 +186,7 @@ class Journal:
         spec = self._spec
         if shown != self._started_as:
             updates = search_attribute_updates(
-                view.stage, str(spec.client.email), spec.total_amount, view.collected
+                view.stage, self._client, spec.total_amount, view.collected
             )
             if self._stage_since and stage_changed:
                 updates.append(DEAL_STAGE_SINCE.value_set(workflow.now()))
@@ -178,9 +199,11 @@ class Journal:
                 title=spec.title,
                 client_email=str(spec.client.email),
                 vendor_email=str(spec.vendor.email),
+                vendor_id=spec.vendor.vendor_id,
                 currency=spec.currency,
                 stage=view.stage,
-                amount_total=spec.total_amount,
+                # Late fees added are owed as the contract is: the pipeline counts them.
+                amount_total=spec.total_amount + view.money.late_fees,
                 funded=view.money.funded,
                 released=view.money.released,
                 refunded=view.money.refunded,
@@ -198,7 +221,7 @@ class Journal:
         started = {
             update.key.name: update.value
             for update in search_attribute_updates(
-                DealStage.SOW_SENT, str(spec.client.email), spec.total_amount, 0
+                DealStage.SOW_SENT, self._client, spec.total_amount, 0
             )
         }
         given = {
@@ -249,6 +272,33 @@ class Journal:
                 self._workflow_anomaly(
                     f"Ledger {row.entry} {row.key} quarantined (Postgres refused it: {row.error})"
                 )
+
+    @property
+    def published(self) -> tuple[DealStage, int] | None:
+        """The stage and collected money the search attributes and the read model show."""
+        return self._published
+
+    def resume(
+        self,
+        timeline: list[TimelineEntry],
+        anomalies: list[str],
+        published: tuple[DealStage, int] | None,
+    ) -> None:
+        """Take up the journal of the deal's previous run (it continued as new): its entries
+        number on, and what it published is not published again."""
+        self.timeline = timeline
+        self.anomalies = anomalies
+        self._published = published
+        self._started_as = None
+
+    def settled(self) -> bool:
+        """Whether everything recorded was handed to the ledger and every batch is written."""
+        return not any(self._outboxes.values()) and all(b.done() for b in self._batches)
+
+    async def written(self) -> None:
+        """Wait until every ledger batch started so far is written (or given up on)."""
+        if pending := [batch for batch in self._batches if not batch.done()]:
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def drain(self, legacy_writer: asyncio.Task[None] | None) -> None:
         """Wait until every ledger write of the deal is done."""

@@ -14,7 +14,8 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from dealflow.messages import Artifact, EmailAttachment, EmailInput, EmailKind
-    from dealflow.models import DealSpec, Milestone, format_money
+    from dealflow.models import DealSpec, Milestone
+    from dealflow.money import format_money
 
 K = EmailKind
 
@@ -36,12 +37,15 @@ SUBJECTS: dict[EmailKind, str] = {
     K.REVISION_REQUESTED: "Revision requested: {milestone_title}",
     K.APPROVED_RECEIPT: "Receipt {receipt_number}: {milestone_title} approved",
     K.PAYOUT_SENT: "Payout for {milestone_title} ({amount_display})",
+    K.PAYOUT_WAITING: "Your payout for {milestone_title} waits for your Stripe onboarding",
     K.DISPUTE_OPENED: "Dispute opened: {milestone_title}",
     K.DISPUTE_RESOLVED: "Dispute resolved: {milestone_title}",
     K.DISPUTE_EVIDENCE: "Chargeback {dispute_id} on {milestone_title}: answer due {due_by}",
     K.DEAL_CANCELLED: "Deal cancelled: {deal_title}",
     K.DEAL_EXPIRED: "Deal expired: {deal_title}",
     K.DEAL_COMPLETED: "Deal completed: {deal_title}",
+    K.ACCESS_CODE: "Your access code to sign {deal_title}",
+    K.SIGNING_LOCKED: "Signing locked: {deal_title}",
 }
 
 #: Keys each kind needs beyond the common and per-milestone ones (EmailInput's contract).
@@ -55,8 +59,8 @@ KIND_KEYS: dict[EmailKind, frozenset[str]] = {
         {"version", "sow_sha256", "reason", "proposed_by", "changes", "total_before", "total_after"}
     ),
     K.AMENDMENT_ANSWERED: frozenset({"version", "accepted", "sow_sha256", "reason"}),
-    K.PAYMENT_LINK: frozenset({"checkout_url", "checkout_expires_at"}),
-    K.FUND_REMINDER: frozenset({"checkout_url", "checkout_expires_at"}),
+    K.PAYMENT_LINK: frozenset({"checkout_url", "checkout_expires_at", "late_fee_notice"}),
+    K.FUND_REMINDER: frozenset({"checkout_url", "checkout_expires_at", "late_fee_notice"}),
     K.DELIVERABLE_READY: frozenset({"summary", "artifacts", "review_deadline"}),
     K.REVISION_REQUESTED: frozenset({"notes"}),
     K.DEBIT_FAILED: frozenset({"reason"}),
@@ -67,8 +71,11 @@ KIND_KEYS: dict[EmailKind, frozenset[str]] = {
     ),
     K.APPROVED_RECEIPT: frozenset({"receipt_number", "released_display", "artifacts"}),
     K.PAYOUT_SENT: frozenset({"transfer_id", "platform_fee_display", "vendor_share_display"}),
+    K.PAYOUT_WAITING: frozenset({"reason", "recheck", "vendor_id"}),
     K.DEAL_CANCELLED: frozenset({"reason", "refunds"}),
     K.DEAL_EXPIRED: frozenset({"reason"}),
+    K.ACCESS_CODE: frozenset({"access_code"}),
+    K.SIGNING_LOCKED: frozenset({"attempts", "for_operator"}),
 }
 
 #: Kinds about the whole deal; every other kind is about one milestone.
@@ -83,14 +90,21 @@ DEAL_KINDS = frozenset(
         K.DEAL_CANCELLED,
         K.DEAL_EXPIRED,
         K.DEAL_COMPLETED,
+        K.ACCESS_CODE,
+        K.SIGNING_LOCKED,
     }
 )
 
 
 def email_context(
-    spec: DealSpec, kind: EmailKind, milestone: Milestone | None, **extra: Any
+    spec: DealSpec,
+    kind: EmailKind,
+    milestone: Milestone | None,
+    amount: int | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
-    """The template context of one mail: common keys, milestone keys, then the kind's own."""
+    """The template context of one mail: common keys, milestone keys (`amount`, the amount due
+    with any late fee, instead of the milestone's own), then the kind's own."""
     if kind not in SUBJECTS:
         raise ValueError(f"DealWorkflow does not send {kind.value} mails")
     if (milestone is None) != (kind in DEAL_KINDS):
@@ -114,7 +128,9 @@ def email_context(
         context.update(
             milestone_key=milestone.key,
             milestone_title=milestone.title,
-            amount_display=format_money(milestone.amount, spec.currency),
+            amount_display=format_money(
+                milestone.amount if amount is None else amount, spec.currency
+            ),
         )
     context.update(extra)
     return context
@@ -127,10 +143,11 @@ def build_email(
     to: str,
     message_key: str,
     milestone: Milestone | None = None,
+    amount: int | None = None,
     attachments: Sequence[EmailAttachment] = (),
     **extra: Any,
 ) -> EmailInput:
-    context = email_context(spec, kind, milestone, **extra)
+    context = email_context(spec, kind, milestone, amount, **extra)
     return EmailInput(
         deal_id=spec.deal_id,
         kind=kind,

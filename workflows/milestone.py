@@ -36,6 +36,8 @@ class PendingResolution:
     by: str
     #: The lost chargeback (Stripe dispute id) that already returned the money: nothing to refund.
     settled_by_stripe: str | None = None
+    #: The operator who resolved it (deals before DEAL_TERMS name none).
+    operator: str | None = None
 
 
 class MilestoneRun(MilestoneProgress):
@@ -64,6 +66,9 @@ class MilestoneRun(MilestoneProgress):
     #: An accepted amendment re-priced the milestone while its payment link was out: the link
     #: is to be replaced by one for the new amount.
     terms_changed: bool = False
+    #: The payment reminders of the policy's cadence still to come, earliest first.
+    reminders_due: list[datetime] = Field(default_factory=list)
+    late_fees_applied: int = 0
 
     # money
     charge_id: str | None = None
@@ -104,6 +109,11 @@ class MilestoneRun(MilestoneProgress):
     @property
     def title(self) -> str:
         return self.spec.title
+
+    @property
+    def amount_due(self) -> int:
+        """What the client is asked to pay: the milestone's amount and the late fees added."""
+        return self.spec.amount + self.late_fee
 
     @property
     def held(self) -> int:
@@ -162,6 +172,7 @@ class MilestoneRun(MilestoneProgress):
         return MilestoneStatus.from_attributes(
             self,
             amount=self.spec.amount,
+            deposit=self.spec.deposit,
             due=(self.due or self.spec.due).isoformat() if (self.due or self.spec.due) else None,
             checkout_url=self.session.url if self.session else None,
             checkout_session_id=self.session.session_id if self.session else None,

@@ -7,6 +7,8 @@ durations and free-text actors read on the timeline.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,6 +19,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from dealflow.contract import DISPUTABLE
+    from dealflow.durations import span  # noqa: F401 (the phases write `rules.span`)
     from dealflow.messages import (
         ApproveMilestone,
         DealStage,
@@ -55,6 +58,8 @@ class StopRequest:
     stage: DealStage
     reason: str
     source: Source
+    #: The operator who asked (deals before DEAL_TERMS name none).
+    operator: str | None = None
 
 
 # ---------------------------------------------------------------------- may this happen now
@@ -116,7 +121,54 @@ def next_signer(order: Sequence[Signer], signed: Collection[Signer]) -> Signer |
     return next((party for party in order if party not in signed), None)
 
 
+def access_code_refusal(code: str | None, *, locked: bool, attempts: int) -> str | None:
+    """Before a signature's access code is compared: signing locked after `attempts` wrong
+    codes takes none, and a signature without one is refused (neither counts as a try)."""
+    if locked:
+        return (
+            f"access_code: signing is locked after {attempts} wrong access codes; "
+            "a new code must be sent (resend_access_code)"
+        )
+    if not code or not code.strip():
+        return "access_code: enter the access code we sent you in a mail of its own"
+    return None
+
+
+def wrong_access_code(wrong: int, attempts: int) -> str:
+    """What the signer is told after their `wrong`-th wrong code of `attempts`."""
+    left = attempts - wrong
+    if left <= 0:
+        return (
+            f"access_code: wrong access code; signing is now locked after {attempts} wrong "
+            "codes, and we have been told: a new code will be sent to you"
+        )
+    return f"access_code: wrong access code; {left} {'try' if left == 1 else 'tries'} left"
+
+
+def access_code_digest(deal_id: str, issue: int, code: str) -> str:
+    """What the deal keeps of its `issue`-th code: a hash, never the code."""
+    return hashlib.sha256(f"dealflow-access-code:{deal_id}:{issue}:{code}".encode()).hexdigest()
+
+
+def access_code_matches(digest: str, deal_id: str, issue: int, code: str) -> bool:
+    """Whether `code` (spaces and dashes as people type them are ignored) is the one kept."""
+    typed = "".join(c for c in code if c not in " -")
+    return hmac.compare_digest(digest, access_code_digest(deal_id, issue, typed))
+
+
+def resend_refusal(stage: DealStage, required: bool) -> str | None:
+    """A new access code is for a deal that asks for one, before it is signed."""
+    if not required:
+        return "this deal needs no access code (its total is not above policy.access_code_above)"
+    if stage is not DealStage.SOW_SENT:
+        return f"the statement of work is already signed (the deal is {stage.value})"
+    return None
+
+
 def submit_refusal(milestones: Milestones, submit: SubmitDeliverable) -> str | None:
+    m = milestones.get(submit.milestone_key)
+    if m is not None and m.spec.deposit:
+        return f"milestone_key: '{m.key}' is a deposit; it needs no deliverable"
     return milestone_refusal(
         milestones,
         submit.milestone_key,
@@ -150,6 +202,14 @@ def revision_refusal(
 
 
 def dispute_refusal(milestones: Milestones, dispute: OpenDispute) -> str | None:
+    """Money at stake can be disputed; a deposit held for the first milestone goes with that
+    milestone, so a dispute is about that one."""
+    m = milestones.get(dispute.milestone_key)
+    if m is not None and m.spec.deposit and m.state is S.FUNDED:
+        return (
+            f"'{m.title}' is a deposit held until the first milestone is released; "
+            "dispute that milestone instead"
+        )
     return milestone_refusal(milestones, dispute.milestone_key, DISPUTABLE, "a dispute")
 
 
@@ -332,12 +392,3 @@ def source(who: str) -> Source:
     """A timeline source for a free-text actor ("operator" unless it names a known source)."""
     return next((known for known in get_args(Source) if known == who), "operator")
 
-
-def span(duration: timedelta) -> str:
-    """A duration for people: '14 days', '36 hours', '30 minutes'."""
-    seconds = int(duration.total_seconds())
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size and seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    return f"{seconds} seconds"

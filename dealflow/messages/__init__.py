@@ -5,6 +5,7 @@ inputs and results of every activity. One model per message, so each can evolve 
     actions    the human actions and their answer
     amendments  change orders: proposals, answers and the numbered SOW versions
     certificates  the signing certificate of a countersigned SOW
+    connect    a vendor's Stripe Connect account, as a payout sees it
     payments   the Stripe event signal and the payment activities' messages
     disputes   the evidence that answers a chargeback
     status     the `status` query's answer
@@ -20,6 +21,7 @@ from dealflow.messages import (
     actions,
     amendments,
     certificates,
+    connect,
     disputes,
     ledger,
     notices,
@@ -32,6 +34,7 @@ from dealflow.messages import (
 from dealflow.messages.actions import *
 from dealflow.messages.amendments import *
 from dealflow.messages.certificates import *
+from dealflow.messages.connect import *
 from dealflow.messages.disputes import *
 from dealflow.messages.ledger import *
 from dealflow.messages.notices import *
@@ -45,6 +48,7 @@ __all__ = (
     actions.__all__
     + amendments.__all__
     + certificates.__all__
+    + connect.__all__
     + disputes.__all__
     + ledger.__all__
     + notices.__all__

@@ -10,23 +10,31 @@ from pydantic import Field, HttpUrl
 
 from dealflow.messages.base import Message
 from dealflow.messages.stages import DealStage
-from dealflow.models import MilestoneKey, MultiLineText, SingleLineText, VerbatimText
+from dealflow.models import MilestoneKey
 from dealflow.signers import Signer
+from dealflow.text_rules import MultiLineText, SingleLineText, VerbatimText
 
 __all__ = [
+    "UNNAMED_OPERATOR",
     "ActionResult",
     "ApproveMilestone",
     "Artifact",
     "CancelDeal",
     "DisputeResolution",
     "OpenDispute",
+    "OperatorAction",
     "RequestRevision",
+    "ResendAccessCode",
     "ResolveDispute",
     "ReversalSettlement",
     "SettleReversal",
     "SignSow",
     "SubmitDeliverable",
 ]
+
+#: Who the timeline and ledger name for an operator action that names no operator (a signal
+#: sent from the Temporal UI, or by `dealflow signal` without --operator).
+UNNAMED_OPERATOR = "(unnamed)"
 
 
 class Artifact(Message):
@@ -41,6 +49,8 @@ class SignSow(Message):
     sow_sha256: str | None = Field(
         default=None, pattern=r"^[0-9a-f]{64}$", description="hash the signer saw; must match"
     )
+    #: The code mailed apart from the SOW, when the deal asks for one (policy.access_code_above).
+    access_code: SingleLineText | None = Field(default=None, max_length=32)
     #: Evidence the bridge takes from the connection, kept as received.
     ip: VerbatimText | None = None
     user_agent: VerbatimText | None = Field(default=None, max_length=500)
@@ -76,7 +86,14 @@ class DisputeResolution(StrEnum):
     REFUND = "refund"  # give the client their money back
 
 
-class ResolveDispute(Message):
+class OperatorAction(Message):
+    """An action an operator may take. `operator` names them: the bridge sets it from the admin
+    token the request presented (a request body cannot), `dealflow signal` from --operator."""
+
+    operator: SingleLineText | None = Field(default=None, min_length=1, max_length=100)
+
+
+class ResolveDispute(OperatorAction):
     milestone_key: MilestoneKey
     resolution: DisputeResolution
     notes: MultiLineText = Field(default="", max_length=5000)
@@ -87,7 +104,7 @@ class ReversalSettlement(StrEnum):
     ABSORB = "absorb"  # the platform bears it (collected from the vendor another way, or written off)
 
 
-class SettleReversal(Message):
+class SettleReversal(OperatorAction):
     """The operator's answer to a transfer reversal Stripe refused (the vendor's balance was short)."""
 
     milestone_key: MilestoneKey
@@ -95,9 +112,13 @@ class SettleReversal(Message):
     notes: MultiLineText = Field(default="", max_length=5000)
 
 
-class CancelDeal(Message):
+class CancelDeal(OperatorAction):
     reason: MultiLineText = Field(min_length=1, max_length=2000)
     requested_by: SingleLineText = Field(default="operator", max_length=200)
+
+
+class ResendAccessCode(OperatorAction):
+    """A fresh access code for the signer, mailed on its own; it unlocks a locked signing."""
 
 
 class ActionResult(Message):

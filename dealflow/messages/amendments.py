@@ -8,8 +8,10 @@ from typing import Literal
 
 from pydantic import Field
 
+from dealflow.messages.actions import OperatorAction
 from dealflow.messages.base import Message
-from dealflow.models import MAX_MILESTONES, Milestone, MultiLineText, SingleLineText, VerbatimText
+from dealflow.models import MAX_MILESTONES, Milestone
+from dealflow.text_rules import MultiLineText, SingleLineText, VerbatimText
 
 __all__ = [
     "AcceptAmendment",
@@ -30,8 +32,9 @@ class AmendmentTerms(Message):
     sow: MultiLineText | None = Field(default=None, min_length=20, max_length=100_000)
 
 
-class ProposeAmendment(AmendmentTerms):
-    """The terms, and who proposes them (the bridge says so from the key that sent them)."""
+class ProposeAmendment(AmendmentTerms, OperatorAction):
+    """The terms, and who proposes them (the bridge says so from the key that sent them; an
+    operator's proposal names the operator too)."""
 
     proposed_by: Literal["operator", "vendor"] = "operator"
 

@@ -43,6 +43,7 @@ class DealSnapshot(Message):
     title: str
     client_email: str
     vendor_email: str
+    vendor_id: str | None = None
     currency: str
     stage: DealStage
     amount_total: int

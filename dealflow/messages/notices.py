@@ -51,6 +51,7 @@ class EmailKind(StrEnum):
     REVISION_REQUESTED = "revision_requested"
     APPROVED_RECEIPT = "approved_receipt"
     PAYOUT_SENT = "payout_sent"
+    PAYOUT_WAITING = "payout_waiting"
     DISPUTE_OPENED = "dispute_opened"
     DISPUTE_RESOLVED = "dispute_resolved"
     DEAL_CANCELLED = "deal_cancelled"
@@ -58,6 +59,8 @@ class EmailKind(StrEnum):
     DEAL_COMPLETED = "deal_completed"
     ARTIFACTS_DELIVERED = "artifacts_delivered"
     DISPUTE_EVIDENCE = "dispute_evidence"
+    ACCESS_CODE = "access_code"
+    SIGNING_LOCKED = "signing_locked"
 
 
 class EmailAttachment(Message):
@@ -78,7 +81,8 @@ class EmailInput(Message):
     - amendment_proposed: version, sow_sha256, reason, proposed_by, changes [{key, before,
       after}], total_before, total_after; amendment_answered: version, accepted (bool),
       sow_sha256, reason
-    - payment_link, fund_reminder: checkout_url, checkout_expires_at (ISO text)
+    - payment_link, fund_reminder: checkout_url, checkout_expires_at (ISO text),
+      late_fee_notice (the late fee added or to come, or "")
     - deliverable_ready: summary, artifacts [{name, url, sha256}], review_deadline (ISO text)
     - debit_failed: reason (Stripe's, why the bank debit failed)
     - revision_requested: notes; dispute_opened: reason; dispute_resolved: resolution, notes
@@ -86,6 +90,8 @@ class EmailInput(Message):
       text), submitted (bool), problem (why not, or ""), evidence [{field, text}]
     - approved_receipt: receipt_number, released_display, artifacts; payout_sent: transfer_id
     - deal_cancelled: reason, refunds [{milestone_title, amount_display}]; deal_expired: reason
+    - access_code: access_code (never in another mail); signing_locked (to the client and to
+      OPERATOR_MAILBOX): attempts, for_operator (bool)
     Every kind needs the "always" keys (artifacts_delivered is built by deliver_artifacts).
     A missing key fails the activity with a non-retryable TemplateError naming it. Only the
     client's kinds (activities.email.CLIENT_KINDS) carry the portal link: never send them to

@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field
 
 from dealflow.messages.base import Message
-from dealflow.models import SingleLineText
+from dealflow.text_rules import SingleLineText
 
 __all__ = [
     "CaptureMethod",

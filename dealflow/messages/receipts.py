@@ -23,6 +23,8 @@ class ReceiptInput(Message):
     amount: int
     #: Of `amount`, what the platform kept; the vendor's share is the rest.
     platform_fee: int = 0
+    #: Of `amount`, the late fee the client paid on top of the milestone's price.
+    late_fee: int = 0
     currency: str
     livemode: bool
     sandbox: bool

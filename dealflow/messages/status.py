@@ -5,15 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from dealflow.messages.actions import Artifact
 from dealflow.messages.amendments import SowVersion
 from dealflow.messages.base import Message
 from dealflow.messages.stages import DealStage, MilestoneState
+from dealflow.models import DealSpec
 from dealflow.signers import Signer
 
 __all__ = [
+    "AccessCodeStatus",
+    "ContinuedDeal",
     "Deadline",
     "DealStatus",
     "Deliverable",
@@ -52,6 +55,12 @@ class MilestoneProgress(Message):
     deliverables: list[Deliverable] = Field(default_factory=list)
     dispute_reason: str | None = None
     transfer_id: str | None = None
+    #: Late fees added to the amount due so far, when the payment is due, and the next fee
+    #: (its amount and when it is added if the milestone is still unpaid).
+    late_fee: int = 0
+    payment_due_at: datetime | None = None
+    next_late_fee: int = 0
+    next_late_fee_at: datetime | None = None
 
 
 class MilestoneStatus(MilestoneProgress):
@@ -65,6 +74,8 @@ class MilestoneStatus(MilestoneProgress):
     refunded: int = 0
     #: What open chargebacks took from the balance for this milestone's payment.
     withdrawn: int = 0
+    #: Due at signature, for no deliverable.
+    deposit: bool = False
 
 
 class TimelineEntry(Message):
@@ -73,6 +84,8 @@ class TimelineEntry(Message):
     kind: str
     message: str
     milestone_key: str | None = None
+    #: The operator who took the action (`OperatorAction.operator`, or UNNAMED_OPERATOR).
+    operator: str | None = None
 
 
 class Deadline(Message):
@@ -90,6 +103,17 @@ class Signature(Message):
     party: Signer = "client"
     sow_version: int = 1
     consent: bool = True
+    #: The signer entered the access code mailed apart from the SOW (policy.access_code_above).
+    access_code_checked: bool = False
+
+
+class AccessCodeStatus(Message):
+    """Where the signer's access code stands; never the code (nor its hash)."""
+
+    codes_sent: int
+    wrong_attempts: int
+    attempts_left: int
+    locked: bool
 
 
 class MoneyTotals(Message):
@@ -104,6 +128,8 @@ class MoneyTotals(Message):
     refunded: int = 0
     disputed: int = 0
     withdrawn: int = 0
+    #: Late fees added to milestones' amounts (beyond `contract`).
+    late_fees: int = 0
 
 
 class DealStatus(Message):
@@ -113,6 +139,8 @@ class DealStatus(Message):
     stage: DealStage
     client_email: str
     vendor_email: str
+    #: The vendor's record (`spec.vendor.vendor_id`): only their key reaches this deal.
+    vendor_id: str | None = None
     sow_sha256: str
     livemode: bool | None = None
     #: The client's signature (also in `signatures`).
@@ -128,9 +156,21 @@ class DealStatus(Message):
     #: version, numbered, with proposals (change orders) and their answers.
     sow_version: int = 1
     sow_versions: list[SowVersion] = Field(default_factory=list)
+    #: Set when signing needs an access code.
+    access_code: AccessCodeStatus | None = None
     milestones: list[MilestoneStatus]
     money: MoneyTotals
     timeline: list[TimelineEntry]
     anomalies: list[str] = Field(default_factory=list)
     next_deadline: Deadline | None = None
     demo: bool = False
+
+
+class ContinuedDeal(BaseModel):
+    """The input of a deal's run after it continued as new, as far as anyone but the workflow
+    reads it: the spec. The workflow's own model (`workflows.deal.continuation.DealCarry`) adds
+    the deal's state; the deal's first run has the `DealSpec` alone as its input."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    spec: DealSpec

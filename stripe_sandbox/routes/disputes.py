@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from stripe_sandbox.engine import Sandbox
-from stripe_sandbox.objects import FILE_EVIDENCE, TEXT_EVIDENCE, Obj
+from stripe_sandbox.money_objects import FILE_EVIDENCE, TEXT_EVIDENCE
+from stripe_sandbox.objects import Obj
 from stripe_sandbox.params import EXPAND, Boolean, Enum, Hash, Metadata, String
 from stripe_sandbox.routes.call import (
     CREATED_PAGE,

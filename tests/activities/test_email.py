@@ -18,7 +18,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.email import CLIENT_KINDS, VENDOR_LINK_KINDS, EmailActivities
-from dealflow.links import PortalLinks, verify_link, verify_token
+from dealflow.links import PortalLinks, verify_link, verify_token, verify_vendor_page_token
 from dealflow.mailer import SmtpEndpoint
 from dealflow.messages import OPERATOR_MAILBOX, EmailAttachment, EmailInput, EmailKind
 from dealflow.serve import free_port
@@ -55,6 +55,7 @@ REQUIRED_KEYS: dict[EmailKind, set[str]] = {
     | MILESTONE
     | {"receipt_number", "released_display", "artifacts"},
     EmailKind.PAYOUT_SENT: ALWAYS | MILESTONE | {"transfer_id"},
+    EmailKind.PAYOUT_WAITING: ALWAYS | MILESTONE | {"reason", "recheck", "vendor_id"},
     EmailKind.DISPUTE_OPENED: ALWAYS | MILESTONE | {"reason"},
     EmailKind.DISPUTE_RESOLVED: ALWAYS | MILESTONE | {"resolution", "notes"},
     EmailKind.DISPUTE_EVIDENCE: ALWAYS
@@ -63,6 +64,8 @@ REQUIRED_KEYS: dict[EmailKind, set[str]] = {
     EmailKind.DEAL_CANCELLED: ALWAYS | {"reason", "refunds"},
     EmailKind.DEAL_EXPIRED: ALWAYS | {"reason"},
     EmailKind.DEAL_COMPLETED: ALWAYS,
+    EmailKind.ACCESS_CODE: ALWAYS | {"access_code"},
+    EmailKind.SIGNING_LOCKED: ALWAYS | {"attempts", "for_operator"},
     # Built by DeliveryActivities.deliver_artifacts from ArtifactDeliveryInput.
     EmailKind.ARTIFACTS_DELIVERED: {"deal_id", "demo", "title", "milestone_key", "artifacts"},
 }
@@ -110,6 +113,8 @@ FULL_CONTEXT: dict[str, Any] = {
     "receipt_number": "DF-2026-000123",
     "released_display": "$1,250.00",
     "transfer_id": "tr_1Abc",
+    "recheck": "1 hour",
+    "vendor_id": "ven_1abc",
     "refunds": [{"milestone_title": "Three logo concepts", "amount_display": "$1,250.00"}],
     "title": "Three logo concepts",
     "dispute_id": "dp_1Abc",
@@ -118,6 +123,9 @@ FULL_CONTEXT: dict[str, Any] = {
     "submitted": False,
     "problem": "StripeInvalidRequest: This dispute is lost",
     "evidence": [{"field": "product_description", "text": "Three logo concepts, as signed."}],
+    "access_code": "048213",
+    "attempts": 5,
+    "for_operator": False,
 }
 
 
@@ -415,3 +423,32 @@ async def test_an_operator_mail_goes_to_the_operator_and_says_what_was_not_sent(
         assert "dp_1Abc" in body and "2026-12-20T10:00:00+00:00" in body
         assert "This dispute is lost" in body and "Three logo concepts, as signed." in body
         assert "/portal/" not in body
+
+
+async def test_a_waiting_payout_mail_links_the_vendor_page_never_the_portal(sink: RefusingMailSink) -> None:
+    await send(sink, mail(EmailKind.PAYOUT_WAITING, to="vera@vendor.test"))
+    unnamed_vendor = {**FULL_CONTEXT, "vendor_id": None}
+    await send(sink, mail(EmailKind.PAYOUT_WAITING, to="nina@vendor.test", message_key="w2", context=unnamed_vendor))
+
+    named, unnamed = (parts(message) for message in sink.messages)
+    for body in named:
+        token = re.search(r"/vendor/ven_1abc\?token=([A-Za-z0-9_.=-]+)", body).group(1)
+        assert verify_vendor_page_token(SECRET, "ven_1abc", token)
+        assert "/portal/" not in body
+    for body in unnamed:
+        assert "/vendor/" not in body and "ask them for a new one" in body
+
+
+async def test_payment_mails_announce_the_late_fee_before_it_applies(sink: RefusingMailSink) -> None:
+    notice = "If it is still unpaid on 2026-12-05 00:00 UTC, a late fee of $25.00 is added."
+    for kind in (EmailKind.PAYMENT_LINK, EmailKind.FUND_REMINDER):
+        announced = mail(kind)
+        announced = announced.model_copy(
+            update={"context": {**announced.context, "late_fee_notice": notice}}
+        )
+        await send(sink, announced)
+        for body in parts(sink.messages[-1]):
+            assert "a late fee of $25.00 is added" in body
+        await send(sink, mail(kind, message_key=f"{kind.value}:concepts:2"))
+        for body in parts(sink.messages[-1]):
+            assert "late fee" not in body

@@ -21,7 +21,9 @@ from starlette.routing import Route
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.payments import CLIENT_METADATA, PaymentActivities, idempotency_key
+from activities.checkout import CLIENT_METADATA
+from activities.payments import PaymentActivities
+from activities.stripe_client import idempotency_key
 from activities.stripe_errors import (
     CARD_DECLINED,
     STRIPE_AUTHENTICATION,

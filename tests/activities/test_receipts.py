@@ -90,6 +90,12 @@ async def test_receipt_shows_the_platform_fee_and_the_vendor_share(db_pool: asyn
     assert "Platform fee" not in pdf_text(await issue(db_pool, receipt_input(milestone_key="dev")))
 
 
+async def test_receipt_shows_the_late_fee_paid_on_top(db_pool: asyncpg.Pool) -> None:
+    text = pdf_text(await issue(db_pool, receipt_input(late_fee=5_000)))
+    assert "Of which late fee" in text and "USD 50.00" in text
+    assert "late fee" not in pdf_text(await issue(db_pool, receipt_input(milestone_key="dev")))
+
+
 @pytest.mark.parametrize(
     ("livemode", "sandbox", "label"),
     [(True, False, None), (False, False, "STRIPE TEST MODE"), (False, True, "SANDBOX")],

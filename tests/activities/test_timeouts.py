@@ -50,7 +50,7 @@ def test_the_module_imports_only_the_standard_library() -> None:
         if isinstance(node, ast.Import | ast.ImportFrom)
         for alias in node.names
     }
-    assert imported == {"__future__", "dataclasses", "datetime"}
+    assert imported == {"__future__", "abc", "dataclasses", "datetime"}
 
 
 @pytest.mark.parametrize("family", FAMILIES.values(), ids=FAMILIES.keys())

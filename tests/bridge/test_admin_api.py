@@ -42,6 +42,7 @@ ADMIN_ROUTES = [
     ("GET", "/api/deals", None),
     ("GET", "/api/deals/some-deal", None),
     ("POST", "/api/deals/some-deal/cancel", {"reason": "client withdrew"}),
+    ("POST", "/api/deals/some-deal/access-code/resend", None),
     ("GET", "/api/stripe-status", None),
     ("GET", "/api/stripe-events", None),
 ]
@@ -99,6 +100,9 @@ async def test_unknown_deals_are_404_in_the_error_shape(http: httpx.AsyncClient)
 async def test_bodies_are_validated_naming_the_field(http: httpx.AsyncClient) -> None:
     cancel = await http.post("/api/deals/d/cancel", json={"reason": ""}, headers=ADMIN_BEARER)
     assert "reason" in _error(cancel, 422, "invalid", "reason")["message"]
+    # Who acts is the token's operator: a body cannot name another.
+    posing = await http.post("/api/deals/d/cancel", json={"reason": "x", "operator": "grace"}, headers=ADMIN_BEARER)
+    _error(posing, 422, "invalid", "operator")
     bad_hash = {**DELIVERABLE, "artifacts": [{**DELIVERABLE["artifacts"][0], "sha256": "xyz"}]}
     submit = await http.post(VENDOR_ROUTE[1], json=bad_hash, headers=VENDOR)
     _error(submit, 422, "invalid", "artifacts[0].sha256")

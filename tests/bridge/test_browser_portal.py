@@ -7,7 +7,9 @@ and the vendor hands in work through the vendor API. Screenshots land in the tes
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
+from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
@@ -18,6 +20,8 @@ from dealflow.messages import MilestoneState
 from devstack.stack import Stack
 from tests.bridge_support import (
     FUNDED_STATES,
+    eventually,
+    mail_text,
     milestone,
     open_deal,
     portal_link_to,
@@ -193,3 +197,72 @@ async def test_client_reviews_a_change_order_side_by_side_and_signs_it_in_chromi
     )
     await context.close()
     assert all(p.stat().st_size > 1000 for p in shots.taken)
+
+
+async def _access_code_mails(stack: Stack, count: int) -> list[EmailMessage]:
+    assert stack.mail is not None
+    mail = stack.mail
+
+    async def mailed() -> list[EmailMessage] | None:
+        found = [m for m in mail.messages if m["Subject"].startswith("Your access code")]
+        return found if len(found) >= count else None
+
+    return await eventually(mailed, what=f"{count} access code mail(s)")
+
+
+def _code_in(mail: EmailMessage) -> str:
+    match = re.search(r"^\s+(\d{6})\s*$", mail_text(mail), re.MULTILINE)
+    assert match, mail_text(mail)
+    return match.group(1)
+
+
+async def test_a_client_signs_with_the_access_code_mailed_apart_after_a_lock_and_a_resend(
+    stack: Stack, browser: Browser, tmp_path: Path
+) -> None:
+    """Above policy.access_code_above the sign form asks for the code of the second mail; wrong
+    codes lock it, the operator's resend (admin API) sends a new one, and that one signs."""
+    shots = Shots(tmp_path)
+    link = await open_deal(stack, "coded-deal", policy={"access_code_above": 100000, "access_code_attempts": 2})
+    assert stack.mail is not None
+    [first_mail] = await _access_code_mails(stack, 1)
+    first = _code_in(first_mail)
+    assert "/portal/" not in mail_text(first_mail)  # the code and the link travel apart
+    sow_mail = await stack.mail.wait_for(lambda m: "Statement of work to sign" in m["Subject"])
+    assert first not in mail_text(sow_mail)
+    wrong = "000000" if first != "000000" else "111111"
+
+    page = await (await browser.new_context(viewport=PHONE)).new_page()
+    await page.goto(link)
+    assert await page.is_visible("#access_code")
+    await shots(page, "asks-for-code")
+    for left in ("1 try left", "signing is now locked"):
+        await page.fill("#full_name", "Casey Client")
+        await page.check("input[name=consent]")
+        await page.fill("#access_code", wrong)
+        await page.click("#sign-form button[type=submit]")
+        assert f"Access code: wrong access code; {left}" in await page.inner_text("#result")
+        await page.click("text=Back to your deal")
+    assert await page.is_visible("#signing-locked") and not await page.is_visible("#sign-form")
+    await shots(page, "locked")
+    await stack.mail.wait_for(lambda m: m["Subject"].startswith("Signing locked") and m["To"] != "casey@client.example")
+
+    headers = {"Authorization": f"Bearer {stack.settings.admin_token}"}
+    async with httpx.AsyncClient(base_url=stack.bridge_url, headers=headers) as http:
+        resent = await http.post("/api/deals/coded-deal/access-code/resend")
+    assert resent.status_code == 200, resent.text
+    second = _code_in((await _access_code_mails(stack, 2))[1])
+
+    await page.goto(link)
+    assert "2 tries" not in await page.inner_text("#access-code-help")
+    await page.fill("#full_name", "Casey Client")
+    await page.check("input[name=consent]")
+    await page.fill("#access_code", second)
+    await page.click("#sign-form button[type=submit]")
+    assert "Signed" in await page.inner_text("#result h1")
+    await shots(page, "signed-with-code")
+
+    status = await wait_for_status(stack, "coded-deal", lambda s: s.signature is not None, what="the signature")
+    assert status.signature is not None and status.signature.access_code_checked
+    sent = [e for e in status.timeline if e.kind == "access_code_sent"]
+    assert [e.operator for e in sent] == [None, "admin"]
+    assert first not in status.model_dump_json() and second not in status.model_dump_json()

@@ -1,4 +1,4 @@
-"""The dashboard's door: the admin token signs a browser in, nothing else does.
+"""The dashboard's door: an operator's token signs a browser in, nothing else does.
 
 The figures on the dashboard are checked against real deals in test_reports_scenario.py; here
 the ledger is empty and the subject is who gets in and how.
@@ -48,7 +48,7 @@ async def test_dashboard_takes_bearer_or_session_never_a_forged_cookie(bridge_ur
     assert anonymous.status_code == 401 and 'action="/dashboard/login"' in anonymous.text
     assert forged.status_code == 401
     assert bearer.status_code == 200 and 'id="funnel"' in bearer.text
-    assert refused.status_code == 401 and "not the admin token" in refused.text
+    assert refused.status_code == 401 and "no operator&#39;s token" in refused.text
     assert SESSION_COOKIE not in refused.cookies
     assert accepted.status_code == 303
     cookie = accepted.headers["set-cookie"]
@@ -93,3 +93,35 @@ async def test_rotating_the_admin_token_ends_sessions(
         httpx.AsyncClient(base_url=url, cookies={SESSION_COOKIE: session}) as http,
     ):
         assert (await http.get("/dashboard")).status_code == 401
+
+
+GRACE, LINUS = "opg_" + secrets.token_urlsafe(32), "opl_" + secrets.token_urlsafe(32)
+
+
+async def test_each_named_operator_signs_in_as_themselves_until_removed(
+    db_pool: asyncpg.Pool, database_url: str, dev_server_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    both = bridge_settings(tmp_path, database_url, DEALFLOW_OPERATORS=f"grace:{GRACE}, linus:{LINUS}")
+    linus_only = bridge_settings(tmp_path, database_url, DEALFLOW_OPERATORS=f"linus:{LINUS}")
+    async with (
+        running_bridge(both, db_pool, dev_server_env.client) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
+        assert (await http.post("/dashboard/login", data={"token": GRACE})).status_code == 303
+        page = await http.get("/dashboard")
+        assert page.status_code == 200 and "Signed in as grace" in page.text
+        session = http.cookies[SESSION_COOKIE]
+        assert session.startswith("grace:") and GRACE not in session
+        as_linus = await http.get("/dashboard", headers={"Authorization": f"Bearer {LINUS}"})
+        assert "Signed in as linus" in as_linus.text
+        # Grace's signed session does not pass for Linus's.
+        http.cookies.set(SESSION_COOKIE, "linus:" + session.partition(":")[2])
+        assert (await http.get("/dashboard")).status_code == 401
+        http.cookies.set(SESSION_COOKIE, session)
+        assert "Signed in as admin" in (await http.get("/dashboard", headers=ADMIN_BEARER)).text
+    async with (
+        running_bridge(linus_only, db_pool, dev_server_env.client) as url,
+        httpx.AsyncClient(base_url=url, cookies={SESSION_COOKIE: session}) as http,
+    ):
+        assert (await http.get("/dashboard")).status_code == 401
+        assert (await http.get("/api/deals", headers={"Authorization": f"Bearer {GRACE}"})).status_code == 401

@@ -91,6 +91,18 @@ async def test_admin_reads_lists_and_cancels_a_deal(stack: Stack, http: httpx.As
     again = await http.post("/api/deals/admin-deal/cancel", json=cancel, headers=_admin(stack))
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "rejected"
+    # DEALFLOW_ADMIN_TOKEN is the operator "admin": the timeline and the ledger name them.
+    status = (await http.get("/api/deals/admin-deal", headers=_admin(stack))).json()
+    assert {e["kind"]: e["operator"] for e in status["timeline"]}["cancelled_requested"] == "admin"
+
+    async def ledger_operators() -> list:
+        return await stack.pool.fetch(
+            "SELECT kind, detail->>'operator' AS operator FROM deal_events "
+            "WHERE deal_id = 'admin-deal' AND detail ? 'operator' ORDER BY id"
+        )
+
+    rows = await eventually(ledger_operators, what="the ledger to name the operator")
+    assert ("cancelled_requested", "admin") in [(r["kind"], r["operator"]) for r in rows]
 
 
 async def test_a_redelivered_webhook_has_one_effect(stack: Stack, http: httpx.AsyncClient) -> None:

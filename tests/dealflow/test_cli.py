@@ -32,7 +32,9 @@ async def dealflow(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]
 
 
 async def test_operator_reads_lists_and_signals_a_deal(stack: Stack) -> None:
-    await starter.start_deal(stack.client, deal_spec("cli-deal"), stack.settings.task_queue)
+    await starter.start_deal(
+        stack.client, deal_spec("cli-deal"), stack.settings.task_queue, stack.settings.client_search_secret
+    )
     await wait_for_summary(stack, "cli-deal", lambda s: s.stage == DealStage.SOW_SENT, what="the SOW")
 
     shown = await dealflow(stack, "status", "cli-deal", "--json")
@@ -47,6 +49,15 @@ async def test_operator_reads_lists_and_signals_a_deal(stack: Stack) -> None:
         return "deal-cli-deal" in {row["workflow_id"] for row in json.loads(result.stdout)}
 
     await eventually(listed, what="the deal in `dealflow list`")
+    # One client's deals: DealClient holds a keyed hash of the address, never the address.
+    by_client = await dealflow(stack, "list", "--client", "Casey@Client.example", "--json")
+    assert by_client.returncode == 0, by_client.stderr
+    assert [row["workflow_id"] for row in json.loads(by_client.stdout)] == ["deal-cli-deal"]
+    assert "casey@client.example" not in by_client.stdout.lower()
+    query = await dealflow(stack, "client-query", "casey@client.example")
+    assert query.returncode == 0 and query.stdout.startswith("DealClient = 'client-"), query.stderr
+    not_an_address = await dealflow(stack, "list", "--client", "casey")
+    assert not_an_address.returncode == 2 and "--client: 'casey' is not an e-mail address" in not_an_address.stderr
 
     bad_data = await dealflow(stack, "signal", "cli-deal", "approve_milestone", "--data", "{}")
     assert bad_data.returncode == 2
@@ -58,6 +69,34 @@ async def test_operator_reads_lists_and_signals_a_deal(stack: Stack) -> None:
     missing = await dealflow(stack, "status", "no-such-deal")
     assert missing.returncode == 1 and "not found" in missing.stderr
 
-    cancelled = await dealflow(stack, "signal", "cli-deal", "cancel_deal", "--data", '{"reason": "budget cut"}')
+    not_operators = await dealflow(stack, "signal", "cli-deal", "sign_sow", "--operator", "grace")
+    assert not_operators.returncode == 2 and "--operator: sign_sow is not an operator's action" in not_operators.stderr
+    posing = await dealflow(
+        stack, "signal", "cli-deal", "cancel_deal", "--operator", "grace",
+        "--data", '{"reason": "x", "operator": "linus"}',
+    )
+    assert posing.returncode == 2 and "--data names another operator" in posing.stderr
+
+    cancelled = await dealflow(
+        stack, "signal", "cli-deal", "cancel_deal", "--data", '{"reason": "budget cut"}', "--operator", "grace"
+    )
     assert cancelled.returncode == 0, cancelled.stderr
     await wait_for_summary(stack, "cli-deal", lambda s: s.stage == DealStage.CANCELLED, what="the cancellation")
+    readable = await dealflow(stack, "status", "cli-deal")
+    assert "[operator grace] Cancellation requested: budget cut" in readable.stdout
+
+
+async def test_operator_sends_the_signer_a_new_access_code(stack: Stack) -> None:
+    spec = deal_spec("coded-cli-deal", policy={"access_code_above": 0})
+    await starter.start_deal(stack.client, spec, stack.settings.task_queue)
+    await wait_for_summary(stack, "coded-cli-deal", lambda s: s.stage == DealStage.SOW_SENT, what="the SOW")
+
+    resent = await dealflow(stack, "signal", "coded-cli-deal", "resend_access_code", "--operator", "grace")
+    assert resent.returncode == 0, resent.stderr
+
+    async def second_code_sent() -> str | None:
+        shown = await dealflow(stack, "status", "coded-cli-deal")
+        return shown.stdout if "access code: 2 sent, 0 wrong, 5 tries left" in shown.stdout else None
+
+    shown = await eventually(second_code_sent, what="the second access code")
+    assert "[operator grace] Access code 2 sent" in shown

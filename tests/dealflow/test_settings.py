@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from dealflow.settings import ConfigError, Settings, estimated_entropy_bits, load_settings
+from dealflow.secret_rules import estimated_entropy_bits
+from dealflow.settings import ConfigError, Settings, load_settings
 from tests.paths import ROOT
 
 #: Random, as every production secret must be (secrets.token_urlsafe(32)).
@@ -25,8 +26,8 @@ PRODUCTION = {
     "STRIPE_WEBHOOK_SECRET": "whsec_Jf83kVq0LmZx2TbN7yHd4WcR9pEs1gUa",
     "DEALFLOW_SECRET_KEY": GOOD,
     "DEALFLOW_ADMIN_TOKEN": "adm_Zr8Tq1wXe4Lc0VbN6yHm3KdP9sJf2GuA7oIi5",
-    "DEALFLOW_VENDOR_TOKEN": "vnd_Pk2Wn9Ex4Qh7Rz0Mc3Ty6Lb1Vd8Js5Gf",
     "DEALFLOW_DELIVERY_SECRET": "dlv_Hs5Ua8Ke1Xo4Ni7Wb0Yc3Qf6Tg9Rj2Lm",
+    "DEALFLOW_CLIENT_SEARCH_SECRET": "dcs_Wq4Zt7Bn0Yr3Mx6Kc9Vh2Js5Pd8Lf1Ge",
     "DEALFLOW_PAYLOAD_KEYS": "k2026b:gfGr9WzHSbs/ZFplGZ6lyFVqx4Dw49kFXexTGe6J1x0=,k2026a:EAEcshPmN3Y7cR9Z5LMmDNg0du/8OoX96v2C9L6xsuo=",
 }
 
@@ -105,6 +106,12 @@ def test_production_refuses_to_run_without_payload_keys(production: pytest.Monke
         load_settings()
 
 
+def test_production_refuses_to_run_without_a_client_search_secret(production: pytest.MonkeyPatch) -> None:
+    production.delenv("DEALFLOW_CLIENT_SEARCH_SECRET")
+    with pytest.raises(ConfigError, match="^DEALFLOW_CLIENT_SEARCH_SECRET is not set: production keeps"):
+        load_settings()
+
+
 def test_production_refuses_to_turn_payload_encryption_off(production: pytest.MonkeyPatch) -> None:
     production.setenv("DEALFLOW_ENCRYPT_PAYLOADS", "false")
     with pytest.raises(ConfigError, match="^DEALFLOW_ENCRYPT_PAYLOADS=false: production always encrypts"):
@@ -151,7 +158,7 @@ PRODUCTION_REFUSALS = {
     "DEALFLOW_SECRET_KEY=change-me-change-me-0123": "DEALFLOW_SECRET_KEY looks like a placeholder",
     "DEALFLOW_ADMIN_TOKEN=REPLACE_ME_REPLACE_ME_1234": "DEALFLOW_ADMIN_TOKEN looks like a placeholder",
     "STRIPE_API_KEY=sk_live_replace-me-later-0000": "STRIPE_API_KEY looks like a placeholder",
-    "DEALFLOW_VENDOR_TOKEN=" + "a1b2c3d4" * 4: "DEALFLOW_VENDOR_TOKEN has too little entropy",
+    "DEALFLOW_VENDOR_TOKEN=vnd_Pk2Wn9Ex4Qh7Rz0Mc3Ty6Lb1Vd8Js5Gf": "DEALFLOW_VENDOR_TOKEN is the legacy key",
     "STRIPE_WEBHOOK_SECRET=whsec_" + "1234567890" * 3: "STRIPE_WEBHOOK_SECRET has too little entropy",
     "DEALFLOW_DELIVERY_SECRET=dlv_" + "a" * 28: "DEALFLOW_DELIVERY_SECRET has too little entropy",
 }
@@ -200,7 +207,11 @@ def test_stripe_mode_says_which_money_moves(key: str | None, base: str | None, m
     assert settings.stripe_mode == mode
 
 
-STRIPE_AND_PAYLOAD_KEYS = {name: PRODUCTION[name] for name in ("STRIPE_API_KEY", "DEALFLOW_PAYLOAD_KEYS")}
+#: What production checks before it looks for the secrets each process needs.
+STARTUP_KEYS = {
+    name: PRODUCTION[name]
+    for name in ("STRIPE_API_KEY", "DEALFLOW_PAYLOAD_KEYS", "DEALFLOW_CLIENT_SEARCH_SECRET")
+}
 WORKER = [sys.executable, str(ROOT / "worker.py")]
 BRIDGE = [sys.executable, "-m", "dealflow.cli", "bridge", "--port", "0"]
 
@@ -209,8 +220,8 @@ BRIDGE = [sys.executable, "-m", "dealflow.cli", "bridge", "--port", "0"]
     ("command", "extra", "message"),
     [
         (WORKER, {}, "STRIPE_API_KEY is not set"),
-        (WORKER, STRIPE_AND_PAYLOAD_KEYS, "DEALFLOW_SECRET_KEY is not set"),
-        (WORKER, {**STRIPE_AND_PAYLOAD_KEYS, "DEALFLOW_SECRET_KEY": GOOD}, "DATABASE_URL is not set"),
+        (WORKER, STARTUP_KEYS, "DEALFLOW_SECRET_KEY is not set"),
+        (WORKER, {**STARTUP_KEYS, "DEALFLOW_SECRET_KEY": GOOD}, "DATABASE_URL is not set"),
         (
             WORKER,
             {"DEALFLOW_WORKER_MAX_CACHED_WORKFLOWS": "-5"},
@@ -222,7 +233,8 @@ BRIDGE = [sys.executable, "-m", "dealflow.cli", "bridge", "--port", "0"]
         (WORKER, {**PRODUCTION, "DEALFLOW_PAYLOAD_KEYS": ""}, "DEALFLOW_PAYLOAD_KEYS is not set"),
         (BRIDGE, {**PRODUCTION, "STRIPE_API_BASE": "http://127.0.0.1:12111"}, "is the offline sandbox"),
         (BRIDGE, {**PRODUCTION, "DEALFLOW_ADMIN_TOKEN": "REPLACE_ME_REPLACE_ME_1234"}, "DEALFLOW_ADMIN_TOKEN looks like a placeholder"),
-        (BRIDGE, {**PRODUCTION, "DEALFLOW_VENDOR_TOKEN": "a1b2c3d4" * 4}, "DEALFLOW_VENDOR_TOKEN has too little entropy"),
+        (BRIDGE, {**PRODUCTION, "DEALFLOW_DELIVERY_SECRET": "dlv_" + "a" * 28}, "DEALFLOW_DELIVERY_SECRET has too little entropy"),
+        (BRIDGE, {**PRODUCTION, "DEALFLOW_VENDOR_TOKEN": "vnd_Pk2Wn9Ex4Qh7Rz0Mc3Ty6Lb1Vd8Js5Gf"}, "DEALFLOW_VENDOR_TOKEN is the legacy key"),
     ],
 )
 def test_worker_and_bridge_in_production_stop_naming_what_is_missing_or_wrong(
@@ -312,3 +324,64 @@ def test_telemetry_is_off_unless_set_and_logs_are_json_in_production(environment
     assert Settings(_env_file=None, DEALFLOW_LOG_FORMAT="json").json_logs
     tuned = Settings(_env_file=None, DEALFLOW_WORKER_METRICS_ADDRESS="0.0.0.0:9464")
     assert tuned.worker_metrics_address == "0.0.0.0:9464"
+
+
+@pytest.mark.parametrize(
+    ("given", "missing"),
+    [
+        ("DEALFLOW_WORKER_DEPLOYMENT_NAME", "DEALFLOW_WORKER_BUILD_ID"),
+        ("DEALFLOW_WORKER_BUILD_ID", "DEALFLOW_WORKER_DEPLOYMENT_NAME"),
+    ],
+)
+def test_worker_versioning_needs_the_deployment_and_the_build(
+    environment: pytest.MonkeyPatch, given: str, missing: str
+) -> None:
+    environment.setenv(given, "dealflow-2026-12")
+    with pytest.raises(ConfigError, match=f"{missing} is not set: Worker Versioning needs"):
+        load_settings()
+    environment.setenv(missing, "build-7")
+    assert load_settings().worker_build_id is not None
+
+
+def test_a_deployment_name_with_a_dot_is_refused(environment: pytest.MonkeyPatch) -> None:
+    environment.setenv("DEALFLOW_WORKER_DEPLOYMENT_NAME", "deal.flow")
+    environment.setenv("DEALFLOW_WORKER_BUILD_ID", "b1")
+    with pytest.raises(ConfigError, match=r"DEALFLOW_WORKER_DEPLOYMENT_NAME: String should match"):
+        load_settings()
+
+
+OTHER_GOOD = "Xb7Lw2Qe9Rt4Yu1Io8Pa5Sd3Fg6Hj0Kz-_mN"
+
+
+def test_named_operators_sign_in_beside_the_admin_token(production: pytest.MonkeyPatch) -> None:
+    production.setenv("DEALFLOW_OPERATORS", f" grace:{GOOD} , linus:{OTHER_GOOD}")
+    settings = load_settings()
+    assert settings.operators == {
+        "admin": PRODUCTION["DEALFLOW_ADMIN_TOKEN"], "grace": GOOD, "linus": OTHER_GOOD,
+    }
+    assert OTHER_GOOD not in repr(settings)
+    production.delenv("DEALFLOW_ADMIN_TOKEN")
+    assert list(load_settings().operators) == ["grace", "linus"]
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (f"grace:{GOOD},linus:REPLACE_ME_REPLACE_ME_1234", "DEALFLOW_OPERATORS (linus) looks like a placeholder"),
+        (f"grace:{GOOD},linus:" + "a1b2c3d4" * 4, "DEALFLOW_OPERATORS (linus) has too little entropy"),
+        (f"grace:{GOOD},grace:{OTHER_GOOD}", "entry 2: operator 'grace' is named twice"),
+        (f"grace:{GOOD},linus:{GOOD}", "entry 2: operator 'linus' has the token of 'grace'"),
+        (f"admin:{GOOD}", "the name 'admin' is DEALFLOW_ADMIN_TOKEN's"),
+        (f"grace{GOOD}", "entry 1: expected name:token"),
+        (f"Grace Hopper:{GOOD}", "entry 1: operator name 'Grace Hopper' must be"),
+        (" , ", "names no operator"),
+    ],
+)
+def test_bad_operators_are_refused_by_entry_never_showing_a_token(
+    production: pytest.MonkeyPatch, value: str, problem: str
+) -> None:
+    production.setenv("DEALFLOW_OPERATORS", value)
+    with pytest.raises(ConfigError) as refused:
+        load_settings()
+    assert problem in str(refused.value)
+    assert GOOD not in str(refused.value) and OTHER_GOOD not in str(refused.value)

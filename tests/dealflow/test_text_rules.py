@@ -1,6 +1,6 @@
 """Poison never gets in: the one text rule, and every parser of values clients can forge.
 
-The rule (dealflow.models.text_problem) refuses NUL, lone surrogates and control characters;
+The rule (dealflow.text_rules.text_problem) refuses NUL, lone surrogates and control characters;
 single-line fields also refuse line breaks. Message models never refuse text while decoding
 (Temporal replays decode them again), so the boundaries check with `text_problems`. Link
 tokens, CSRF values, cursors and Stripe events come from anyone: each malformed one is a
@@ -24,8 +24,9 @@ from bridge.errors import ApiError
 from bridge.stripe_events import MalformedEvent, deal_event
 from dealflow.links import InvalidLink, make_token, verify_token
 from dealflow.messages import CancelDeal, SignSow, SubmitDeliverable
-from dealflow.models import DealSpec, TextRule, first_text_problem, text_problem
+from dealflow.models import DealSpec
 from dealflow.specs import SpecError, load_spec
+from dealflow.text_rules import TextRule, first_text_problem, text_problem
 from tests.bridge_support import session_completed
 from tests.dealflow.test_models import VALID, with_change
 

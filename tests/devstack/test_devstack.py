@@ -24,8 +24,9 @@ from temporalio.client import WorkflowExecutionStatus
 
 from bridge.devmail import create_router
 from dealflow.private_files import make_private, write_private
+from dealflow.secret_rules import SECRETS, ensure_dev_secrets
 from dealflow.serve import free_port
-from dealflow.settings import SECRETS, Settings, ensure_dev_secrets
+from dealflow.settings import Settings
 from devstack.plan import DevStackError
 from devstack.postgres import embedded_postgres
 from devstack.run import enter_together

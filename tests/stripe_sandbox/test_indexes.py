@@ -130,6 +130,7 @@ async def test_the_available_balance_is_kept_across_a_restart(tmp_path: Path) ->
         session = await first.client().v1.checkout.sessions.create_async(session_params(5000))
         await first.control.pay(session.id)
         vendor = (await first.client().v1.accounts.create_async({"type": "express"})).id
+        await first.control.onboard_account(vendor)
         await first.control.advance_clock(2 * 86_400)  # the card money becomes available
     async with running_sandbox(state_file=state_file) as second:
         transfers = second.client().v1.transfers

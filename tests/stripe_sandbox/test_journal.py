@@ -94,6 +94,8 @@ async def some_of_everything(sandbox: RunningSandbox, check: Callable[[], None])
     captured = await client.v1.payment_intents.retrieve_async(held.id)
     vendor = await client.v1.accounts.create_async({"type": "express"})
     check()
+    await sandbox.control.onboard_account(vendor.id)
+    check()
     await client.v1.transfers.create_async(
         {
             "amount": 2000,

@@ -103,6 +103,15 @@ async def _make_one_of_everything(api: Api) -> None:
     control = api.sandbox.control
     customer = await api("POST", "/v1/customers", email="client@example.com", name="Client")
     account = await api("POST", "/v1/accounts", type="express", country="US", email="v@example.com")
+    await api(
+        "POST",
+        "/v1/account_links",
+        account=account["id"],
+        type="account_onboarding",
+        refresh_url="https://example.com/refresh",
+        return_url="https://example.com/return",
+    )
+    await control.onboard_account(account["id"])
     by_card = await api(
         "POST",
         "/v1/checkout/sessions",

@@ -26,7 +26,8 @@ from stripe_sandbox.app import create_app as create_sandbox
 from stripe_sandbox.config import SandboxConfig
 from stripe_sandbox.control import SandboxControl
 from tests.stray_payments import pay_outside_dealflow
-from truth.reconcile import StripeSide, configured_account, reconcile
+from truth.comparison import reconcile
+from truth.stripe_side import StripeSide, configured_account
 
 
 @dataclass

@@ -44,16 +44,18 @@ from dealflow.messages import (
     SignSow,
     SubmitDeliverable,
 )
-from dealflow.models import CapturePolicy, DealSpec, Policy, format_money
+from dealflow.models import CapturePolicy, DealSpec, Policy
 from dealflow.modes import MoneyMode
+from dealflow.money import format_money
 from devstack.stack import Stack
 from stripe_sandbox.control import SandboxControl
 from tests.bridge_support import eventually, milestone
 from tests.chromium import chromium
 from tests.stray_payments import pay_outside_dealflow
+from truth.comparison import reconcile
 from truth.figures import TruthReport
 from truth.queries import build_report
-from truth.reconcile import StripeSide, configured_account, reconcile
+from truth.stripe_side import StripeSide, configured_account
 
 VENDOR_ACCOUNT = "acct_1ScenarioVendor"
 MONTH = "%Y-%m"

@@ -20,6 +20,9 @@ from workflows.rules import (
     AMENDABLE,
     FIRST_POLL,
     StopRequest,
+    access_code_digest,
+    access_code_matches,
+    access_code_refusal,
     amendment_refusal,
     answer_refusal,
     approve_refusal,
@@ -29,6 +32,7 @@ from workflows.rules import (
     next_poll_interval,
     next_signer,
     payment_owner_problem,
+    resend_refusal,
     resolve_refusal,
     revision_refusal,
     sign_refusal,
@@ -37,6 +41,7 @@ from workflows.rules import (
     submit_refusal,
     vendor_keeps,
     vendor_share_back,
+    wrong_access_code,
 )
 
 S = MilestoneState
@@ -341,3 +346,31 @@ def test_an_answer_is_to_the_proposal_awaiting_it() -> None:
     assert answer_refusal(versions, 9, True, None) == "version: this deal has no version 9 (it has 1 to 4)"
     assert answer_refusal(versions, 3, False, None) == "consent: the signer must consent to sign electronically"
     assert answer_refusal(versions, 3, True, "0" * 64).startswith("sow_sha256: the terms you saw are not version 3's")
+
+
+def test_an_access_code_is_asked_for_before_it_is_compared_and_locks_after_the_last_try() -> None:
+    assert access_code_refusal("123456", locked=False, attempts=5) is None
+    for missing in (None, "", "   "):
+        assert "enter the access code" in (access_code_refusal(missing, locked=False, attempts=5) or "")
+    locked = access_code_refusal("123456", locked=True, attempts=5) or ""
+    assert locked.startswith("access_code: signing is locked after 5 wrong access codes")
+    assert wrong_access_code(1, 5) == "access_code: wrong access code; 4 tries left"
+    assert wrong_access_code(4, 5) == "access_code: wrong access code; 1 try left"
+    assert "signing is now locked after 5 wrong codes" in wrong_access_code(5, 5)
+
+
+def test_only_a_hash_of_the_code_is_kept_and_it_matches_that_code_of_that_deal_alone() -> None:
+    digest = access_code_digest("d1", 1, "048213")
+    assert "048213" not in digest and len(digest) == 64
+    assert access_code_matches(digest, "d1", 1, "048213")
+    assert access_code_matches(digest, "d1", 1, " 048-213 ")  # as people type it
+    assert not access_code_matches(digest, "d1", 1, "048214")
+    assert not access_code_matches(digest, "d1", 2, "048213")  # a later code replaces it
+    assert not access_code_matches(digest, "d2", 1, "048213")
+    assert not access_code_matches("", "d1", 1, "")
+
+
+def test_a_new_access_code_is_for_a_deal_that_asks_for_one_before_it_is_signed() -> None:
+    assert resend_refusal(DealStage.SOW_SENT, True) is None
+    assert "needs no access code" in (resend_refusal(DealStage.SOW_SENT, False) or "")
+    assert "already signed" in (resend_refusal(DealStage.SIGNED, True) or "")

@@ -2,7 +2,7 @@
 senders) and as an update with a validator (the portal and the APIs, so the person gets an
 answer and a double click is deduplicated by update id), and both take one path.
 
-`action_handlers` writes three handlers per action (33) from the contract's table of actions, so a new action
+`action_handlers` writes the three handlers of each action in the contract's table, so a new action
 is a line in `dealflow.contract.ACTIONS` and a row in the workflow's table of `Action`s, not
 three more methods. An update that is not valid now is refused by its validator with the
 reason; an invalid signal is only recorded.
@@ -19,8 +19,8 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from dealflow.contract import ACTIONS, CANCEL_DEAL, EventKind
-    from dealflow.messages import ActionResult
-    from dealflow.models import first_text_problem
+    from dealflow.messages import ActionResult, OperatorAction
+    from dealflow.text_rules import first_text_problem
     from workflows import rules
     from workflows.deal.context import DealContext
     from workflows.journal import Source
@@ -38,6 +38,10 @@ class Action:
     apply: Callable[[Any], str]
     #: Taken while the deal winds down too (what the wind-down itself waits for).
     while_stopping: bool = False
+    #: A check of the handler, after the validator passed: why the action is refused, in a way
+    #: that counts (a wrong access code), so it changes state and a validator cannot make it.
+    #: Its refusal is recorded, and an update fails with it.
+    admit: Callable[[Any], str | None] | None = None
 
 
 class Actions:
@@ -47,18 +51,32 @@ class Actions:
         self.ctx = ctx
         self._table = table
 
-    def act(self, name: str, action_input: Any) -> ActionResult:
-        """The one path of every human action, signal or update."""
+    def act(self, name: str, action_input: Any, *, update: bool = False) -> ActionResult:
+        """The one path of every human action, signal or update (an update whose `admit`
+        refused fails with the reason, after it counted)."""
         action = self._table[name]
         source = action.source(action_input)
-        reason = self._refusal(action, action_input)
-        if reason is not None:
-            self.ctx.record(source, EventKind.REJECTED, f"{name} rejected: {reason}")
-            message = reason
-        else:
-            message = action.apply(action_input)
-        self.ctx.journal.flush()
-        return ActionResult(stage=self.ctx.stage, message=message)
+        ctx = self.ctx
+        if isinstance(action_input, OperatorAction):
+            ctx.acting_operator = ctx.operator_of(action_input, source)
+        admitted = True
+        try:
+            reason = self._refusal(action, action_input)
+            if reason is None and action.admit is not None:
+                reason = action.admit(action_input)
+                admitted = reason is None
+            if reason is not None:
+                if admitted:  # `admit` records what it refused itself
+                    ctx.record(source, EventKind.REJECTED, f"{name} rejected: {reason}")
+                message = reason
+            else:
+                message = action.apply(action_input)
+        finally:
+            ctx.acting_operator = None
+        ctx.journal.flush()
+        if update and not admitted:
+            raise ApplicationError(message, type="ActionRejected", non_retryable=True)
+        return ActionResult(stage=ctx.stage, message=message)
 
     def validate(self, name: str, action_input: Any) -> None:
         reason = self._refusal(self._table[name], action_input)
@@ -115,13 +133,13 @@ def _handlers(name: str, input_type: type, owner: str) -> list[Callable[..., Any
     if name in ANSWERED_AT_THE_END:
 
         async def update(self: TakesActions, action_input: Any) -> ActionResult:
-            self._actions.act(name, action_input)
+            self._actions.act(name, action_input, update=True)
             return await self._actions.outcome()
 
     else:
 
         def update(self: TakesActions, action_input: Any) -> ActionResult:  # type: ignore[misc]
-            return self._actions.act(name, action_input)
+            return self._actions.act(name, action_input, update=True)
 
     _method(signal, f"{name}_signal", owner, input_type, None)
     _method(validator, f"_validate_{name}", owner, input_type, None)

@@ -23,7 +23,6 @@ with workflow.unsafe.imports_passed_through():
     from activities.payments import PaymentActivities
     from dealflow.contract import EventKind
     from dealflow.messages import (
-        OPERATOR_MAILBOX,
         DisputeEvidence,
         DisputeState,
         EmailKind,
@@ -35,7 +34,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows import calls
     from workflows.deal.context import DealContext
     from workflows.journal import failure
-    from workflows.mail import build_email
     from workflows.milestone import MilestoneRun
 
 #: Disputes the platform may still answer.
@@ -119,12 +117,10 @@ class Chargebacks:
         self, m: MilestoneRun, dispute: DisputeState, evidence: DisputeEvidence, problem: str
     ) -> None:
         ctx = self.ctx
-        email = build_email(
-            ctx.spec,
+        ctx.notify_operator(
             EmailKind.DISPUTE_EVIDENCE,
-            to=OPERATOR_MAILBOX,
-            message_key=f"dispute_evidence:{m.key}:{dispute.dispute_id}",
-            milestone=m.spec,
+            f"dispute_evidence:{m.key}:{dispute.dispute_id}",
+            m,
             dispute_id=dispute.dispute_id,
             dispute_amount_display=ctx.money(dispute.amount),
             due_by=_when(dispute.evidence_due_by),
@@ -132,7 +128,6 @@ class Chargebacks:
             problem=problem,
             evidence=[{"field": name, "text": text} for name, text in evidence.fields().items()],
         )
-        ctx.beside(f"the {email.kind.value} mail to the operator", calls.SEND_EMAIL, email, m)
 
     def evidence(self, m: MilestoneRun) -> DisputeEvidence:
         """What the deal holds about the disputed milestone, in Stripe's evidence fields."""

@@ -1,6 +1,8 @@
 """Funding a milestone: one Checkout Session at a time, its link mailed and reminded of, replaced
 when it expires unpaid, Stripe asked directly when no payment webhook comes, and the deal
-expired when the fund window ends. What a payment means is for `payments.Payments` to decide."""
+expired when the fund window ends. What a payment means is for `payments.Payments` to decide.
+With the deal's terms (`ctx.deal_terms`), reminders follow the policy's cadence around the
+payment's due date, and a late fee closes the link for the old amount and sends one for the new."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.payments import PaymentActivities
+    from dealflow import terms
     from dealflow.contract import EventKind
     from dealflow.messages import (
         CaptureMethod,
@@ -19,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from dealflow.models import CapturePolicy
     from workflows import calls, rules
     from workflows.deal.context import DealContext
+    from workflows.deal.continuation import Continuation
     from workflows.deal.payments import Payments
     from workflows.deal.timers import Timer
     from workflows.milestone import MilestoneRun
@@ -27,20 +31,27 @@ S = MilestoneState
 
 
 class Checkout:
-    def __init__(self, ctx: DealContext, payments: Payments) -> None:
+    def __init__(self, ctx: DealContext, payments: Payments, continuation: Continuation) -> None:
         self.ctx = ctx
         self.payments = payments
+        self.continuation = continuation
 
     async def funding_phase(self, m: MilestoneRun) -> None:
         """Open a payment link and wait for the money; a link whose amount an accepted
-        amendment changed (`terms_changed`) is closed, and the next phase opens a new one."""
-        await self._open(m)
+        amendment changed (`terms_changed`) is closed, and the next phase opens a new one (its
+        due date, reminders and late fees planned again from the new terms)."""
+        if self.ctx.deal_terms and m.payment_due_at is None:
+            self._plan_terms(m)
+        if not self.continuation.resumes_funding(m):
+            await self._open(m)
         await self.ctx.timers.run(
             lambda: m.state is S.AWAITING_FUNDING and not m.terms_changed,
             lambda: self._timers(m),
         )
         if m.state is not S.AWAITING_FUNDING or m.terms_changed:
-            m.terms_changed = False
+            if m.terms_changed:
+                m.terms_changed = False
+                m.payment_due_at = None
             async with self.ctx.stripe_turn():
                 await self.payments.close_checkout(m)
 
@@ -52,6 +63,7 @@ class Checkout:
                 f"expire the deal: '{m.title}' is still unfunded",
                 lambda: self._fund_window_lapsed(m),
             ),
+            *self._late_fee_timers(m),
         ]
         if m.session is None:
             timers.append(
@@ -62,9 +74,14 @@ class Checkout:
                 )
             )
             return timers
-        timers.append(
-            Timer(m.next_fund_reminder_at, "remind the client to pay", lambda: self._reminder(m))
-        )
+        if self._cadence:
+            reminder_at = m.reminders_due[0] if m.reminders_due else None
+        else:
+            reminder_at = m.next_fund_reminder_at
+        if reminder_at is not None:
+            timers.append(
+                Timer(reminder_at, "remind the client to pay", lambda: self._reminder(m))
+            )
         if m.replace_at:
             timers.append(
                 Timer(
@@ -101,7 +118,7 @@ class Checkout:
                         milestone_key=m.key,
                         generation=m.generation,
                         title=f"{ctx.spec.title}: {m.title}",
-                        amount=m.spec.amount,
+                        amount=m.amount_due,
                         currency=ctx.spec.currency,
                         client_email=str(ctx.spec.client.email),
                         capture_method=(
@@ -150,6 +167,7 @@ class Checkout:
                 m,
                 checkout_url=session.url,
                 checkout_expires_at=session.expires_at.isoformat(),
+                late_fee_notice=self._late_fee_notice(m),
             )
 
     async def _retry(self, m: MilestoneRun) -> None:
@@ -160,7 +178,11 @@ class Checkout:
     async def _reminder(self, m: MilestoneRun) -> None:
         assert m.session
         m.fund_reminders += 1
-        m.next_fund_reminder_at = workflow.now() + self.ctx.policy.reminder_interval
+        if self._cadence:
+            # The first is the one due now; any other already past is not sent late.
+            m.reminders_due = [at for at in m.reminders_due[1:] if at > workflow.now()]
+        else:
+            m.next_fund_reminder_at = workflow.now() + self.ctx.policy.reminder_interval
         self.ctx.record(
             "timer",
             EventKind.FUND_REMINDER,
@@ -174,6 +196,7 @@ class Checkout:
             m,
             checkout_url=m.session.url,
             checkout_expires_at=m.session.expires_at.isoformat(),
+            late_fee_notice=self._late_fee_notice(m),
         )
 
     async def _reconcile(self, m: MilestoneRun) -> None:
@@ -223,23 +246,106 @@ class Checkout:
                 return
             # Until this replacement succeeds, it is tried again each reminder interval.
             m.replace_at = workflow.now() + ctx.policy.reminder_interval
-            state = await ctx.attempt(
-                "reading the expiring Checkout Session",
-                calls.stripe(PaymentActivities.retrieve_checkout_session, m.session.session_id),
-                m,
-            )
-            if state is None:
-                return
-            await self.payments.confirm_session(
-                state, "timer", "the payment link's expiry check", m
-            )
-            if m.state is not S.AWAITING_FUNDING or not await self.payments.close_checkout(m):
+            if not await self._close_unpaid(
+                m, "reading the expiring Checkout Session", "the payment link's expiry check"
+            ):
                 return
         await self._open(m)
+        await self.continuation.at_seam(m, still=lambda: m.state is S.AWAITING_FUNDING)
 
     async def _fund_window_lapsed(self, m: MilestoneRun) -> None:
         self.ctx.request_stop(
             DealStage.EXPIRED,
             f"'{m.title}' was not funded within {rules.span(self.ctx.policy.fund_window)}",
             "timer",
+        )
+
+    async def _close_unpaid(self, m: MilestoneRun, reading: str, found_by: str) -> bool:
+        """Fund the open session if it was paid, else expire it. True when no link is left open
+        and the milestone still awaits its money."""
+        if m.session is not None:
+            state = await self.ctx.attempt(
+                reading,
+                calls.stripe(PaymentActivities.retrieve_checkout_session, m.session.session_id),
+                m,
+            )
+            if state is None:
+                return False
+            await self.payments.confirm_session(state, "timer", found_by, m)
+        return m.state is S.AWAITING_FUNDING and await self.payments.close_checkout(m)
+
+    # ------------------------------------------------------------------ the deal's terms
+
+    @property
+    def _cadence(self) -> bool:
+        """Whether payment reminders follow the policy's cadence instead of its interval."""
+        return self.ctx.deal_terms and self.ctx.policy.reminders is not None
+
+    def _plan_terms(self, m: MilestoneRun) -> None:
+        """When the payment is due, the first late fee and the reminders of the cadence."""
+        now = workflow.now()
+        due = m.payment_due_at = terms.payment_due_at(m.due_at, now, m.spec.deposit)
+        self._next_late_fee(m)
+        if self.ctx.policy.reminders is not None:
+            m.reminders_due = terms.reminder_times(self.ctx.policy.reminders, due, now)
+
+    def _next_late_fee(self, m: MilestoneRun) -> None:
+        fee = self.ctx.spec.late_fee_of(m.spec)
+        notice = (
+            terms.next_late_fee(
+                fee, m.spec.amount, m.payment_due_at, m.late_fees_applied, m.late_fee
+            )
+            if fee is not None and m.payment_due_at is not None
+            else None
+        )
+        m.next_late_fee_at = notice.at if notice else None
+        m.next_late_fee = notice.amount if notice else 0
+
+    def _late_fee_timers(self, m: MilestoneRun) -> list[Timer]:
+        if m.next_late_fee_at is None:
+            return []
+        return [
+            Timer(
+                m.next_late_fee_at,
+                f"add a late fee of {self.ctx.money(m.next_late_fee)} to '{m.title}'",
+                lambda: self._add_late_fee(m),
+            )
+        ]
+
+    async def _add_late_fee(self, m: MilestoneRun) -> None:
+        """The payment is late: the link for the old amount is closed (a payment made on it
+        meanwhile funds the milestone, fee-free), the fee added, and a link for the new sent."""
+        ctx = self.ctx
+        async with ctx.stripe_turn():
+            if m.state is not S.AWAITING_FUNDING or ctx.stop is not None:
+                return
+            if not await self._close_unpaid(
+                m, "reading the Checkout Session before the late fee", "the late fee's check"
+            ):
+                if m.state is S.AWAITING_FUNDING:
+                    m.next_late_fee_at = workflow.now() + ctx.policy.reconcile_after
+                return
+            fee = m.next_late_fee
+            m.late_fee += fee
+            m.late_fees_applied += 1
+            self._next_late_fee(m)
+            ctx.record(
+                "timer",
+                EventKind.LATE_FEE,
+                f"'{m.title}' is unpaid after its due date: late fee {m.late_fees_applied} of "
+                f"{ctx.money(fee)} added, {ctx.money(m.amount_due)} now due",
+                m,
+            )
+        await self._open(m)
+
+    def _late_fee_notice(self, m: MilestoneRun) -> str:
+        """The payment mails' word on late fees: those added, and the next one before it comes."""
+        fee = self.ctx.spec.late_fee_of(m.spec)
+        added = f"This includes late fees of {self.ctx.money(m.late_fee)}. " if m.late_fee else ""
+        if fee is None or m.next_late_fee_at is None:
+            return added.strip()
+        return (
+            f"{added}If it is still unpaid on {m.next_late_fee_at:%Y-%m-%d %H:%M} UTC, a late fee "
+            f"of {self.ctx.money(m.next_late_fee)} is added (late fee: "
+            f"{terms.describe_late_fee(fee, m.spec.amount, self.ctx.spec.currency)})."
         )

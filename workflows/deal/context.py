@@ -24,19 +24,31 @@ with workflow.unsafe.imports_passed_through():
     from dealflow.console import current_details
     from dealflow.contract import EventKind
     from dealflow.messages import (
+        OPERATOR_MAILBOX,
+        UNNAMED_OPERATOR,
         DealStage,
         EmailAttachment,
         EmailInput,
         EmailKind,
         MilestoneState,
         MoneyTotals,
+        OperatorAction,
         PaymentIntentAction,
         PaymentIntentState,
         PaymentKind,
         PaymentRecord,
     )
-    from dealflow.models import DealSpec, format_money
+    from dealflow.models import DealSpec
+    from dealflow.money import format_money
     from workflows import calls
+    from workflows.deal.patches import (
+        DEAL_TERMS,
+        DISPUTES_AND_DEBITS,
+        LEAN_STEPS,
+        OWN_STEPS,
+        REFUSE_BAD_TEXT,
+        STRIPE_HINTS_VERIFIED,
+    )
     from workflows.deal.timers import Timers
     from workflows.journal import LEDGER_PER_STEP, Journal, Source, View, failure
     from workflows.mail import build_email
@@ -50,44 +62,6 @@ Party = Literal["client", "vendor"]
 T = TypeVar("T")
 A = TypeVar("A")
 
-#: `workflow.patched` id: payments count only when Stripe's copy names this deal and milestone;
-#: refund and dispute events are re-read from Stripe; open Checkout Sessions are polled on a backoff.
-#: Asked where each of those happens, as the deal first reaches it.
-STRIPE_HINTS_VERIFIED = "stripe-hints-verified"
-#: `workflow.patched` id: actions whose text breaks its rule (NUL, lone surrogates, controls) are
-#: refused here too, for senders that bypass the bridge (Temporal UI, CLI). Decided once, when the
-#: deal is built, because validators may not call `workflow.patched`.
-REFUSE_BAD_TEXT = "refuse-bad-text"
-#: `workflow.patched` id: every step issues its own commands, in that step. Each coroutine writes
-#: only its own ledger rows, and work started beside the deal (mails, hand-offs, receipts) starts
-#: its activity in the step that asks for it, not when its task first runs. sdk-core may hand one
-#: workflow task's jobs to the workflow in one activation on the first run and in two on replay
-#: (after a worker crash, when a status query made a fresh worker apply new events early); with
-#: each job's commands issued in its own step, both give the same commands in the same order.
-OWN_STEPS = "steps-issue-their-own-commands"
-#: `workflow.patched` id of this release's workflow changes; each patch costs every deal a marker
-#: and a search-attribute upsert, so one id stands for all of a release's changes (and for the
-#: four patches above). A deal that costs what its work costs: the search attributes and the
-#: read-model row follow the deal once per step instead of once per change, a step's ledger rows
-#: go out when it next waits for time or a person (not before each activity), a payment is
-#: confirmed by one read of its PaymentIntent, with no expiry call for the Checkout Session it
-#: completed. And money of a released milestone that goes back to the client takes the vendor's
-#: share back from their transfer (`Release.follow_money_back`).
-LEAN_STEPS = "lean-steps"
-#: `workflow.patched` id of the release after LEAN_STEPS (and standing for it): a dispute is
-#: answered with the evidence the deal holds, before Stripe's deadline, and its funds follow
-#: `funds_withdrawn` / `funds_reinstated`; a milestone paid by bank debit is processing until
-#: Stripe says the debit succeeded or failed.
-DISPUTES_AND_DEBITS = "disputes-answered-bank-debits"
-#: `workflow.patched` id of the release after DISPUTES_AND_DEBITS (and standing for it): deal terms
-#: as businesses write them and every party with its own key (issue 13), and a long deal that
-#: continues as new when Temporal suggests it. Each change it guards reads `ctx.deal_terms`.
-#: Countersignature: the spec's `signing_order` may have the vendor sign too, first or second;
-#: work starts once both signed, and a signing certificate is issued and mailed to both.
-#: Change orders: amendments re-price, re-date, add or remove milestones not yet funded and
-#: change the SOW, as numbered versions the client accepts (signs) or declines.
-DEAL_TERMS = "deal-terms-and-parties"
-
 
 class DealContext:
     def __init__(self, spec: DealSpec) -> None:
@@ -98,6 +72,8 @@ class DealContext:
         self.milestones = {m.key: MilestoneRun(spec=m) for m in spec.milestones}
         self.livemode: bool | None = None
         self.stop: StopRequest | None = None
+        #: The operator whose action is being applied (`Actions.act`): what it records names them.
+        self.acting_operator: str | None = None
         self.stripe_lock = asyncio.Lock()
         # Decided here, when the deal is built: an update can come in the deal's first
         # activation, and the SDK runs its handler before `run` starts. Deals recorded before
@@ -137,18 +113,24 @@ class DealContext:
         """Ask the deal to stop (the first request wins); `run` winds it down."""
         if self.stop is not None:
             return
-        self.stop = StopRequest(stage, reason, source)
+        self.stop = StopRequest(stage, reason, source, self.acting_operator)
         verb = "Cancellation requested" if stage is DealStage.CANCELLED else "Deal expiring"
         self.record(source, EventKind(f"{stage.value}_requested"), f"{verb}: {reason}")
 
     def set_state(
-        self, m: MilestoneRun, state: MilestoneState, source: Source, kind: EventKind, message: str
+        self,
+        m: MilestoneRun,
+        state: MilestoneState,
+        source: Source,
+        kind: EventKind,
+        message: str,
+        operator: str | None = None,
     ) -> None:
         """Move the active milestone; the deal's stage follows it (a refunded milestone leaves
         the stage to the next milestone)."""
         m.enter(state, workflow.now(), self.policy)
         self.stage = STAGE_OF.get(state, self.stage)
-        self.record(source, kind, message, m)
+        self.record(source, kind, message, m, operator=operator)
 
     def find(
         self, key: str | None, *, session_id: str | None = None, intent_id: str | None = None
@@ -180,6 +162,7 @@ class DealContext:
             refunded=sum(m.refunded for m in runs),
             disputed=sum(m.held for m in runs if m.state is S.DISPUTED),
             withdrawn=sum(m.withdrawn for m in runs),
+            late_fees=sum(m.late_fee for m in runs),
         )
 
     def money(self, amount: int) -> str:
@@ -207,8 +190,19 @@ class DealContext:
         message: str,
         m: MilestoneRun | None = None,
         detail: dict[str, Any] | None = None,
+        operator: str | None = None,
     ) -> None:
-        self.journal.record(source, kind, message, m.key if m else None, detail)
+        """One timeline entry; it names `operator`, or else the operator acting now, if any."""
+        self.journal.record(
+            source, kind, message, m.key if m else None, detail, operator or self.acting_operator
+        )
+
+    def operator_of(self, action: OperatorAction, source: Source) -> str | None:
+        """Who took an action, for the timeline: the operator it names, or UNNAMED_OPERATOR for
+        an operator's action that names none; None for deals before DEAL_TERMS."""
+        if not self.deal_terms:
+            return None
+        return action.operator or (UNNAMED_OPERATOR if source == "operator" else None)
 
     def anomaly(self, message: str, m: MilestoneRun | None = None) -> None:
         self.journal.anomaly(message, m.key if m else None)
@@ -280,6 +274,11 @@ class DealContext:
 
         self.background.append(asyncio.create_task(self.flushed(carry_out())))
 
+    async def beside_done(self) -> None:
+        """Wait until every task beside the deal is done, and those they start meanwhile."""
+        while pending := [task for task in self.background if not task.done()]:
+            await asyncio.gather(*pending)
+
     async def flushed(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         """A background step's last records go to the ledger when it ends."""
         try:
@@ -316,6 +315,20 @@ class DealContext:
         email = self.email(kind, party, message_key, m, attachments, **context)
         self.beside(f"the {kind.value} mail to {email.to}", calls.SEND_EMAIL, email, m)
 
+    def notify_operator(
+        self, kind: EmailKind, message_key: str, m: MilestoneRun | None = None, **context: Any
+    ) -> None:
+        """Mail the platform's operator (DEALFLOW_OPERATOR_EMAIL) beside the deal."""
+        email = build_email(
+            self.spec,
+            kind,
+            to=OPERATOR_MAILBOX,
+            message_key=message_key,
+            milestone=m.spec if m else None,
+            **context,
+        )
+        self.beside(f"the {kind.value} mail to the operator", calls.SEND_EMAIL, email, m)
+
     def notify_both(
         self,
         kind: EmailKind,
@@ -350,6 +363,7 @@ class DealContext:
             to=to,
             message_key=message_key,
             milestone=m.spec if m else None,
+            amount=m.amount_due if m else None,
             attachments=attachments or (),
             **context,
         )

@@ -72,6 +72,7 @@ class Disputes:
             EventKind.DISPUTE_RESOLVED,
             f"Dispute on '{m.title}' resolved by {resolution.by} with "
             f"{resolution.resolution.value}{notes}",
+            resolution.operator,
         )
         ctx.notify_both(
             EmailKind.DISPUTE_RESOLVED,
@@ -107,7 +108,9 @@ class Disputes:
 
     def resolve_later(self, resolve: ResolveDispute) -> str:
         m = self.ctx.milestones[resolve.milestone_key]
-        m.resolution = PendingResolution(resolve.resolution, resolve.notes, by="operator")
+        m.resolution = PendingResolution(
+            resolve.resolution, resolve.notes, by="operator", operator=self.ctx.acting_operator
+        )
         return f"Resolution '{resolve.resolution.value}' accepted for '{m.title}'"
 
     # ------------------------------------------------------------------ chargebacks

@@ -23,7 +23,8 @@ with workflow.unsafe.imports_passed_through():
         PaymentIntentState,
         PaymentKind,
     )
-    from dealflow.models import format_money
+    from dealflow.money import format_money
+    from dealflow.terms import DepositRelease
     from workflows import calls, rules
     from workflows.deal.context import DealContext
     from workflows.deal.debits import BankDebits
@@ -103,11 +104,11 @@ class Payments:
                 m,
             )
             return
-        if intent.currency.lower() != ctx.spec.currency or amount != m.spec.amount:
+        if intent.currency.lower() != ctx.spec.currency or amount != m.amount_due:
             m.extra_intents.append(pi)
             ctx.anomaly(
                 f"Payment {pi} for '{m.title}' is {format_money(amount, intent.currency.lower())}, "
-                f"the milestone is {ctx.money(m.spec.amount)}: nothing funded",
+                f"the milestone is {ctx.money(m.amount_due)}: nothing funded",
                 m,
             )
             return
@@ -156,6 +157,9 @@ class Payments:
         )
         ctx.ledger_payment(m, kind, intent.payment_intent_id, amount, intent.status, intent)
         ctx.notify(EmailKind.PAYMENT_RECEIVED, "client", f"payment_received:{m.key}", m)
+        if ctx.deal_terms and m.spec.deposit:
+            self._deposit_funded(m)
+            return
         self.work.hand_off(m)
         ctx.set_state(
             m,
@@ -163,6 +167,27 @@ class Payments:
             "workflow",
             EventKind.WORK_STARTED,
             f"Work order for '{m.title}' sent to {ctx.spec.vendor.name}",
+        )
+
+    def _deposit_funded(self, m: MilestoneRun) -> None:
+        """A deposit needs no work: it is released now, or held until the first milestone after
+        it is released (`DealWorkflow` releases it then), as the policy says."""
+        ctx = self.ctx
+        if ctx.policy.deposit_release is DepositRelease.ON_FUNDING:
+            ctx.set_state(
+                m,
+                S.APPROVED,
+                "workflow",
+                EventKind.APPROVED,
+                f"'{m.title}' is a deposit: released on funding (policy.deposit_release)",
+            )
+            return
+        ctx.record(
+            "workflow",
+            EventKind.FUNDED,
+            f"'{m.title}' is a deposit: held until the first milestone is released "
+            "(policy.deposit_release)",
+            m,
         )
 
     async def _refund_extra(self, m: MilestoneRun, paid: Confirmed, source: Source) -> None:

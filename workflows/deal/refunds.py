@@ -21,9 +21,9 @@ class Refunds:
     def __init__(self, ctx: DealContext) -> None:
         self.ctx = ctx
         #: Refunds dealflow made, so Stripe's word on them is a confirmation, not news.
-        self._refund_ids: set[str] = set()
+        self.refund_ids: set[str] = set()
         #: What is known to be refunded of each payment intent, dealflow's or not.
-        self._refunded_by_intent: dict[str, int] = {}
+        self.refunded_by_intent: dict[str, int] = {}
 
     async def return_funding(self, m: MilestoneRun, purpose: str) -> int | None:
         """Return the milestone's held money to the client; the amount, or None on failure."""
@@ -101,14 +101,14 @@ class Refunds:
     def _count(
         self, m: MilestoneRun, intent_id: str, refund_id: str, amount: int, status: str
     ) -> None:
-        self._refund_ids.add(refund_id)
-        self._refunded_by_intent[intent_id] = self._refunded_by_intent.get(intent_id, 0) + amount
+        self.refund_ids.add(refund_id)
+        self.refunded_by_intent[intent_id] = self.refunded_by_intent.get(intent_id, 0) + amount
         self.ctx.ledger_payment(m, PaymentKind.REFUND, refund_id, amount, status)
 
     # ------------------------------------------------------------------ what Stripe reports
 
     def refund_seen(self, m: MilestoneRun, refund_id: str) -> None:
-        if refund_id in self._refund_ids:
+        if refund_id in self.refund_ids:
             self.ctx.record(
                 "stripe", EventKind.REFUND_CONFIRMED, f"Stripe confirmed refund {refund_id}", m
             )
@@ -127,7 +127,7 @@ class Refunds:
         """`total` is the charge's refunded total: anything beyond what we know was refunded
         elsewhere (the dashboard) and is counted once, keyed by that total."""
         ctx = self.ctx
-        known = self._refunded_by_intent.get(intent_id or "", 0)
+        known = self.refunded_by_intent.get(intent_id or "", 0)
         if intent_id is None or total is None or total <= known:
             return
         extra = total - known

@@ -20,16 +20,20 @@ with workflow.unsafe.imports_passed_through():
         ReceiptResult,
         TransferInput,
     )
-    from dealflow.models import AfterReleaseRefund, platform_fee
+    from dealflow.models import AfterReleaseRefund
+    from dealflow.money import platform_fee
     from workflows import calls, rules
     from workflows.deal.capture import Capture
     from workflows.deal.context import DealContext
     from workflows.deal.disputes import Disputes
     from workflows.deal.reversals import Reversals
+    from workflows.deal.timers import Timer
     from workflows.mail import artifact_context, fee_context
     from workflows.milestone import MilestoneRun
 
 S = MilestoneState
+#: The deadline a waiting payout shows.
+RECHECK_PAYEE = "ask Stripe again whether the vendor's account can receive the payout"
 
 
 class Release:
@@ -42,10 +46,74 @@ class Release:
         self.reversals = reversals
 
     async def release_phase(self, m: MilestoneRun) -> None:
+        if self.ctx.deal_terms and not await self._payee_ready(m):
+            return
         async with self.ctx.stripe_turn():
             problem = await self.pay_vendor(m)
         if problem is not None:
             self.disputes.open(m, f"payout stopped: {problem}", "system")
+
+    async def _payee_ready(self, m: MilestoneRun) -> bool:
+        """Before the transfer (DEAL_TERMS): the vendor's Stripe account can receive it, or the
+        deal says why not and asks Stripe again every `payout_recheck` until it can, instead of a
+        transfer that fails. False: the deal was stopped, or the milestone left `approved` (a
+        chargeback, a refund) while it waited; its new state's phase takes over."""
+        ctx = self.ctx
+        account_id = ctx.spec.vendor.stripe_account
+        if account_id is None:
+            return True
+        waited = False
+        while ctx.stop is None and m.state is S.APPROVED:
+            account = await ctx.attempt(
+                "reading the vendor's Stripe account",
+                calls.stripe(PaymentActivities.retrieve_payee_account, account_id),
+                m,
+            )
+            if account is None or account.can_receive_transfers:
+                if waited:
+                    ctx.record(
+                        "workflow",
+                        EventKind.PAYOUT_ACCOUNT_READY,
+                        f"{ctx.spec.vendor.name}'s Stripe account {account_id} can receive "
+                        f"transfers now: the payout for '{m.title}' goes ahead",
+                        m,
+                    )
+                return True
+            if not waited:
+                ctx.record(
+                    "workflow",
+                    EventKind.PAYOUT_WAITING,
+                    f"The payout for '{m.title}' waits for {ctx.spec.vendor.name}: "
+                    f"{account.why_not()}. Stripe is asked again every "
+                    f"{rules.span(ctx.policy.payout_recheck)}",
+                    m,
+                )
+                ctx.notify(
+                    EmailKind.PAYOUT_WAITING,
+                    "vendor",
+                    f"payout_waiting:{m.key}",
+                    m,
+                    reason=account.why_not(),
+                    recheck=rules.span(ctx.policy.payout_recheck),
+                    vendor_id=ctx.spec.vendor.vendor_id,
+                )
+                waited = True
+            await self._recheck_later(m)
+        return False
+
+    async def _recheck_later(self, m: MilestoneRun) -> None:
+        """Sleep one `payout_recheck` (a durable timer the status shows), or until the deal stops
+        or the milestone leaves `approved`."""
+        due = workflow.now() + self.ctx.policy.payout_recheck
+        fired: list[bool] = []
+
+        async def fire() -> None:
+            fired.append(True)
+
+        await self.ctx.timers.run(
+            lambda: not fired and m.state is S.APPROVED,
+            lambda: [Timer(due, RECHECK_PAYEE, fire)],
+        )
 
     async def pay_vendor(self, m: MilestoneRun) -> str | None:
         """Capture (if only authorized), then transfer or release; then the receipt and notices.
@@ -173,6 +241,7 @@ class Release:
                 vendor_email=str(spec.vendor.email),
                 amount=amount,
                 platform_fee=fee,
+                late_fee=m.late_fee,
                 currency=spec.currency,
                 livemode=m.livemode,
                 sandbox=m.sandbox,

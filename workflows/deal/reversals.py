@@ -118,6 +118,7 @@ class Reversals:
                     f"The platform absorbs the {ctx.money(owed)} that could not be taken back "
                     f"from {ctx.spec.vendor.name}'s transfer for '{m.title}' ({after})",
                     m,
+                    ctx.operator_of(m.settlement, "operator"),
                 )
             else:
                 m.reversal_attempts += 1

@@ -5,7 +5,8 @@ Deals signed by the client alone sign as they always did. A countersigned deal (
 the spec's `signing_order` lists the vendor too) asks its signers one after the other, in that
 order, each through their own portal link; work starts once every party has signed, and a
 signing certificate (a PDF made by an activity from the signatures recorded here) goes to both
-parties and into the ledger.
+parties and into the ledger. When the deal asks for one, the client's access code goes out on
+its own as the client is asked to sign (`access.py`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ with workflow.unsafe.imports_passed_through():
         SignSow,
     )
     from dealflow.signers import Signer, countersigned
+    from dealflow.versions import due_text
     from workflows import calls, rules
+    from workflows.deal.access import AccessCode
     from workflows.deal.context import DealContext
     from workflows.deal.timers import Timer
 
@@ -36,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
 class Signing:
     def __init__(self, ctx: DealContext) -> None:
         self.ctx = ctx
+        self.access = AccessCode(ctx)
         #: The client's signature (the evidence a chargeback is answered with).
         self.signature: Signature | None = None
         #: Every party's signature of a countersigned deal, in the order given.
@@ -71,9 +75,13 @@ class Signing:
         return rules.next_signer(self.order, self.signed)
 
     def refusal(self, sign: SignSow) -> str | None:
+        """What the validator may say; the client's access code is compared in `admit`."""
         return rules.sign_refusal(
             self.ctx.stage, self.ctx.sow_sha256, sign, self.order, self.signed
-        )
+        ) or (self.access.refusal(sign) if sign.party == "client" else None)
+
+    def admit(self, sign: SignSow) -> str | None:
+        return self.access.admit(sign) if sign.party == "client" else None
 
     def send_sow(self) -> None:
         ctx = self.ctx
@@ -107,7 +115,13 @@ class Signing:
             f"(SHA-256 {ctx.sow_sha256[:12]}…)",
             detail=version,
         )
-        ctx.notify(EmailKind.SOW_SENT, "client", "sow_sent", **self._sow_context())
+        self._ask_client()
+
+    def _ask_client(self) -> None:
+        """The SOW to the client, and their access code in a mail of its own if the deal asks."""
+        self.ctx.notify(EmailKind.SOW_SENT, "client", "sow_sent", **self._sow_context())
+        if self.access.required:
+            self.access.send()
 
     def _sow_context(self) -> dict[str, Any]:
         """What a mail asking for a signature shows: the SOW, its hash, milestones and total."""
@@ -119,11 +133,7 @@ class Signing:
                 {
                     "title": m.title,
                     "amount_display": ctx.money(m.spec.amount),
-                    "due": (
-                        m.spec.due.isoformat()
-                        if m.spec.due
-                        else f"{m.spec.due_in_days} days after signing"
-                    ),
+                    "due": due_text(m.spec),
                 }
                 for m in ctx.milestones.values()
             ],
@@ -188,6 +198,7 @@ class Signing:
             party=sign.party,
             sow_version=self.sow_version,
             consent=sign.consent,
+            access_code_checked=sign.party == "client" and self.access.required,
         )
         if sign.party == "client":
             self.signature = signature
@@ -199,7 +210,8 @@ class Signing:
         ctx.record(
             "client",
             EventKind.SIGNED,
-            f"Statement of work signed by {sign.signer_name} (consent given; IP {sign.ip or 'unknown'})",
+            f"Statement of work signed by {sign.signer_name} (consent given; "
+            f"{'access code entered; ' if self.access.required else ''}IP {sign.ip or 'unknown'})",
         )
         return "Signed: thank you. The first payment link is on its way."
 
@@ -220,7 +232,7 @@ class Signing:
         if awaited == "vendor":
             self._ask_vendor(0)
         elif awaited == "client":
-            ctx.notify(EmailKind.SOW_SENT, "client", "sow_sent", **self._sow_context())
+            self._ask_client()
         if awaited is not None:
             return f"Signed: thank you. The {awaited} signs next; work starts once they have."
         for m in ctx.milestones.values():

@@ -80,7 +80,9 @@ class StripeEvents:
         self.refunds = refunds
         self.release = release
         self.chargebacks = chargebacks
-        self._seen: set[str] = set()
+        #: The ids of the events taken already (a redelivery is a duplicate), carried on when the
+        #: deal continues as new.
+        self.seen: set[str] = set()
         #: Stripe events about a milestone, besides the payment events that may fund one, as
         #: deals recorded before STRIPE_HINTS_VERIFIED took them: on the webhook's word.
         self._on_the_webhooks_word: dict[str, Callable[[MilestoneRun, StripeEventSignal], None]] = {
@@ -130,14 +132,14 @@ class StripeEvents:
 
     async def _take(self, event: StripeEventSignal) -> None:
         ctx = self.ctx
-        if event.event_id in self._seen:
+        if event.event_id in self.seen:
             ctx.record(
                 "stripe",
                 EventKind.DUPLICATE_EVENT,
                 f"Duplicate Stripe event {event.event_id} ignored",
             )
             return
-        self._seen.add(event.event_id)
+        self.seen.add(event.event_id)
         ctx.record(
             "stripe",
             EventKind.STRIPE_EVENT,

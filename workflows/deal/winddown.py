@@ -58,7 +58,10 @@ class WindDown:
         ctx.stage = stop.stage
         ctx.timers.clear()
         ctx.record(
-            stop.source, EventKind(stop.stage.value), f"Deal {stop.stage.value}: {stop.reason}"
+            stop.source,
+            EventKind(stop.stage.value),
+            f"Deal {stop.stage.value}: {stop.reason}",
+            operator=stop.operator,
         )
         if stop.stage is DealStage.CANCELLED:
             ctx.notify_both(

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         OPEN_DISPUTE,
         PROPOSE_AMENDMENT,
         REQUEST_REVISION,
+        RESEND_ACCESS_CODE,
         RESOLVE_DISPUTE,
         SETTLE_REVERSAL,
         SIGN_SOW,
@@ -59,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.deal.chargebacks import Chargebacks
     from workflows.deal.checkout import Checkout
     from workflows.deal.context import DealContext
+    from workflows.deal.continuation import Continuation, DealCarry
     from workflows.deal.disputes import Disputes
     from workflows.deal.payments import Payments
     from workflows.deal.processing import DebitWatch
@@ -78,7 +80,8 @@ S = MilestoneState
 @action_handlers
 class DealWorkflow:
     @workflow.init
-    def __init__(self, spec: DealSpec) -> None:
+    def __init__(self, start: DealSpec | DealCarry) -> None:
+        spec, carried = (start.spec, start) if isinstance(start, DealCarry) else (start, None)
         ctx = self._ctx = DealContext(spec)
         self._signing = signing = Signing(ctx)
         self._amendments = amendments = Amendments(ctx, signing)
@@ -93,9 +96,12 @@ class DealWorkflow:
         self._wind_down = wind_down = WindDown(ctx, payments, release, refunds, debits)
         chargebacks = Chargebacks(ctx, amendments.client_signature)
         self._stripe_events = StripeEvents(ctx, payments, disputes, refunds, release, chargebacks)
+        self._continuation = continuation = Continuation(
+            ctx, signing, amendments, self._stripe_events, refunds, carried
+        )
         #: What drives a milestone on, by the state it is in.
         self._phases: dict[MilestoneState, Callable[[MilestoneRun], Awaitable[None]]] = {
-            S.AWAITING_FUNDING: Checkout(ctx, payments).funding_phase,
+            S.AWAITING_FUNDING: Checkout(ctx, payments, continuation).funding_phase,
             S.PROCESSING: debits.processing_phase,
             S.IN_PROGRESS: work.work_phase,
             S.DELIVERED: work.review_phase,
@@ -106,7 +112,9 @@ class DealWorkflow:
         self._actions = Actions(
             ctx,
             {
-                SIGN_SOW: Action(lambda sign: sign.party, signing.refusal, signing.sign),
+                SIGN_SOW: Action(
+                    lambda sign: sign.party, signing.refusal, signing.sign, admit=signing.admit
+                ),
                 SUBMIT_DELIVERABLE: Action(
                     lambda _: "vendor", lambda i: rules.submit_refusal(runs, i), work.submit
                 ),
@@ -129,6 +137,11 @@ class DealWorkflow:
                     disputes.resolve_later,
                 ),
                 CANCEL_DEAL: Action(requester, lambda _: None, wind_down.cancel),
+                RESEND_ACCESS_CODE: Action(
+                    lambda _: "operator",
+                    lambda _: rules.resend_refusal(ctx.stage, signing.access.required),
+                    signing.access.resend,
+                ),
                 SETTLE_REVERSAL: Action(
                     lambda _: "operator",
                     lambda i: rules.settle_reversal_refusal(runs, i),
@@ -148,17 +161,19 @@ class DealWorkflow:
         )
 
     @workflow.run
-    async def run(self, spec: DealSpec) -> DealStatus:
+    async def run(self, start: DealSpec | DealCarry) -> DealStatus:
+        """The deal from its spec, or from where its previous run continued as new (`DealCarry`):
+        milestones it finished are skipped, the one under way goes on in its phase."""
         ctx = self._ctx
+        spec, carried = ctx.spec, self._continuation.carried
         legacy_ledger_writer = ctx.journal.start()
         if workflow.memo_value("title", None) is None:
             workflow.upsert_memo({"title": spec.title})
-        self._signing.send_sow()
-        await self._signing.await_signature()
+        if carried is None:
+            self._signing.send_sow()
+            await self._signing.await_signature()
         if ctx.deal_terms:
-            # Amendments add, remove and reorder milestones while the deal runs.
-            while ctx.stop is None and (milestone := self._next_milestone()) is not None:
-                await self._run_milestone(milestone)
+            await self._run_milestones()
         else:
             for milestone in ctx.milestones.values():
                 if ctx.stop is not None:
@@ -167,13 +182,34 @@ class DealWorkflow:
         if ctx.stop is not None:
             await self._wind_down.wind_down(ctx.stop)
         else:
+            if ctx.deal_terms:
+                await self._release_held_deposit("as the deal completes")
             await self._reversals.all_settled()
             self._complete()
         await self._settle(legacy_ledger_writer)
         return self.status()
 
-    def _next_milestone(self) -> MilestoneRun | None:
-        return next((m for m in self._ctx.milestones.values() if m.state is S.PENDING), None)
+    async def _run_milestones(self) -> None:
+        """Each milestone in the order of the terms in force: amendments add, remove and reorder
+        them while the deal runs. A run that took the deal up drives the milestone under way on
+        in its phase (a finished one has none); a held deposit goes with the next release."""
+        ctx = self._ctx
+        driven: set[str] = set()
+        while ctx.stop is None and self._next_milestone(driven) is not None:
+            await self._continuation.at_seam()
+            milestone = self._next_milestone(driven)
+            if ctx.stop is not None or milestone is None:
+                break
+            driven.add(milestone.key)
+            if milestone.state is S.PENDING:
+                await self._run_milestone(milestone)
+            else:
+                await self._drive(milestone)
+            if milestone.state is S.RELEASED and not milestone.spec.deposit:
+                await self._release_held_deposit(f"with '{milestone.title}'")
+
+    def _next_milestone(self, driven: set[str]) -> MilestoneRun | None:
+        return next((m for m in self._ctx.milestones.values() if m.key not in driven), None)
 
     async def _run_milestone(self, m: MilestoneRun) -> None:
         """Drive one milestone through its phases until it is released or refunded."""
@@ -185,8 +221,29 @@ class DealWorkflow:
             EventKind.AWAITING_FUNDING,
             f"'{m.title}' awaits funding of {ctx.money(m.spec.amount)}",
         )
-        while ctx.stop is None and m.state in self._phases:
+        await self._drive(m)
+
+    async def _drive(self, m: MilestoneRun) -> None:
+        """Each phase the milestone's state calls for, until none does (released, refunded)."""
+        while self._ctx.stop is None and m.state in self._phases:
             await self._phases[m.state](m)
+            await self._continuation.at_seam()
+
+    async def _release_held_deposit(self, when: str) -> None:
+        """A deposit held for the first milestone (policy.deposit_release) goes to the vendor
+        once a milestone after it is released (or, if none was, as the deal completes)."""
+        ctx = self._ctx
+        deposit = next(iter(ctx.milestones.values()))
+        if not (deposit.spec.deposit and deposit.state is S.FUNDED) or ctx.stop is not None:
+            return
+        ctx.set_state(
+            deposit,
+            S.APPROVED,
+            "workflow",
+            EventKind.APPROVED,
+            f"'{deposit.title}' released {when} (policy.deposit_release)",
+        )
+        await self._drive(deposit)
 
     def _complete(self) -> None:
         ctx = self._ctx
@@ -205,8 +262,7 @@ class DealWorkflow:
         while True:
             ctx.journal.flush()
             await workflow.wait_condition(workflow.all_handlers_finished)
-            while pending := [task for task in ctx.background if not task.done()]:
-                await asyncio.gather(*pending)
+            await ctx.beside_done()
             await ctx.journal.drain(legacy_ledger_writer)
             if not ctx.own_steps or workflow.all_handlers_finished():
                 return
@@ -230,6 +286,7 @@ class DealWorkflow:
             stage=ctx.stage,
             client_email=str(spec.client.email),
             vendor_email=str(spec.vendor.email),
+            vendor_id=spec.vendor.vendor_id,
             sow_sha256=ctx.sow_sha256,
             livemode=ctx.livemode,
             signature=self._signing.signature,
@@ -239,6 +296,7 @@ class DealWorkflow:
             signing_order=list(self._signing.order),
             awaiting_signature=self._signing.awaiting(),
             certificate_sha256=self._signing.certificate_sha256,
+            access_code=self._signing.access.status(),
             milestones=[m.status() for m in ctx.milestones.values()],
             money=ctx.money_totals(),
             timeline=list(ctx.journal.timeline),

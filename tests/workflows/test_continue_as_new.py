@@ -1,0 +1,190 @@
+"""A long deal continues as new when Temporal suggests it, and nothing of it is lost or done twice.
+
+The time-skipping test server never suggests continue-as-new, so this runs on a dev server of
+its own whose suggestion comes after `SUGGEST_AFTER` events (`limit.historyCount.suggestContinueAsNew`,
+4,096 by default). Its 20-milestone deal has each payment link but the last expire unpaid within
+a second (Stripe's session says when it expires; the workflow replaces it then), so links are
+replaced 40 times and the deal continues as new at its seams, in its funding waits too.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from temporalio import activity
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
+
+from bridge.deals import Deals
+from dealflow.contract import DEAL_COLLECTED_CENTS, DEAL_STAGE
+from dealflow.messages import (
+    CheckoutSession,
+    CreateCheckoutInput,
+    DealStage,
+    EmailKind,
+    MilestoneState,
+)
+from dealflow.models import DealSpec
+from tests.deal_harness import DealRun, make_spec, running_deal
+from tests.dev_server import start_dev_server
+from tests.fakes import FakeActivities
+from workflows.deal import DealWorkflow
+from workflows.deal.continuation import DealCarry
+
+SUGGEST_AFTER = 150
+MILESTONES = 20
+#: Each milestone's links: all but the last expire unpaid.
+LINKS = 3
+
+
+@pytest.fixture(scope="module")
+async def suggesting_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[WorkflowEnvironment]:
+    env = await start_dev_server(
+        tmp_path_factory.mktemp("temporal"),
+        ["--dynamic-config-value", f"limit.historyCount.suggestContinueAsNew={SUGGEST_AFTER}"],
+    )
+    yield env
+    await env.shutdown()
+
+
+class ExpiringLinks(FakeActivities):
+    """Stripe, where each milestone's links but the last expire unpaid half a second after."""
+
+    @activity.defn(name="create_checkout_session")
+    async def create_checkout_session(self, input: CreateCheckoutInput) -> CheckoutSession:
+        session = await super().create_checkout_session(input)
+        if input.generation == LINKS:
+            return session
+        soon = datetime.now(UTC) + timedelta(seconds=0.5)
+        return session.model_copy(update={"expires_at": soon})
+
+
+def long_deal() -> DealSpec:
+    """20 milestones of odd amounts, a platform fee to round, windows no test reaches."""
+    spec = make_spec(
+        milestones=MILESTONES,
+        vendor={"stripe_account": "acct_vendor1"},
+        platform_fee_bps=250,
+        platform_fee_fixed=30,
+        reminder_interval="30d",
+        fund_window="60d",
+    )
+    data = spec.model_dump(mode="json")
+    for n, milestone in enumerate(data["milestones"], 1):
+        milestone["amount"] = 123_457 * n + 1
+    return DealSpec.model_validate(data)
+
+
+def fee_of(amount: int) -> int:
+    """2.5 % rounded half up to the cent, plus 0.30."""
+    return (amount * 250 + 5_000) // 10_000 + 30
+
+
+async def runs_of(deal: DealRun) -> list[WorkflowHistory]:
+    """Every run's history, the first first, following each continue-as-new."""
+    histories = []
+    run_id: str | None = deal.handle.first_execution_run_id
+    while run_id:
+        handle = deal.env.client.get_workflow_handle(deal.handle.id, run_id=run_id)
+        history = await handle.fetch_history()
+        histories.append(history)
+        last = history.events[-1]
+        run_id = (
+            last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+            if last.event_type is EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+            else None
+        )
+    return histories
+
+
+def input_of(history: WorkflowHistory) -> DealSpec | DealCarry:
+    started = history.events[0].workflow_execution_started_event_attributes
+    [start] = pydantic_data_converter.payload_converter.from_payloads(
+        list(started.input.payloads), [DealSpec | DealCarry]
+    )
+    return start
+
+
+async def test_a_long_deal_continues_as_new_and_completes_to_the_cent(
+    suggesting_server: WorkflowEnvironment,
+) -> None:
+    spec = long_deal()
+    keys = [m.key for m in spec.milestones]
+    async with running_deal(suggesting_server, spec, ExpiringLinks()) as deal:
+        await deal.sign()
+        payments = []
+        for n, key in enumerate(keys, 1):
+            session_id = await deal.session_of(key, LINKS)
+            intent = deal.fake.pay(session_id)
+            event_id = await deal.session_completed(key, session_id, intent)
+            payments.append((session_id, intent, event_id))
+            await deal.milestone_state(key, MilestoneState.IN_PROGRESS)
+            await deal.deliver(key)
+            await deal.approve(key)
+            if n == MILESTONES // 2:  # by now the deal has continued as new: Stripe redelivers
+                await deal.session_completed(keys[0], *payments[0])
+                await deal.wait_for(
+                    "the redelivery ignored",
+                    lambda s: any(e.kind == "duplicate_event" for e in s.timeline),
+                )
+        final = await deal.result()
+        histories = await runs_of(deal)
+        description = await deal.handle.describe()
+
+    starts = [input_of(history) for history in histories]
+    carried = [start for start in starts if isinstance(start, DealCarry)]
+    assert isinstance(starts[0], DealSpec) and len(carried) == len(starts) - 1 >= 2
+    assert [c.run for c in carried] == list(range(2, len(starts) + 1))
+    assert any(c.funding for c in carried), "a run took up a funding wait with its open link"
+    assert all(len(h.events) < SUGGEST_AFTER * 3 for h in histories)
+
+    total = sum(m.amount for m in spec.milestones)
+    fees = [fee_of(m.amount) for m in spec.milestones]
+    assert final.stage is DealStage.COMPLETED
+    assert [(m.state, m.released, m.platform_fee) for m in final.milestones] == [
+        (MilestoneState.RELEASED, m.amount, fee) for m, fee in zip(spec.milestones, fees)
+    ]
+    assert (final.money.released, final.money.platform_fees) == (total, sum(fees))
+    assert (final.money.funded, final.money.refunded, final.money.withdrawn) == (0, 0, 0)
+    fake = deal.fake
+    transfers = fake.args("transfer_to_vendor")
+    assert [(t.milestone_key, t.amount) for t in transfers] == [
+        (m.key, m.amount - fee) for m, fee in zip(spec.milestones, fees)
+    ]
+
+    # Nothing done twice: one SOW, each link made and mailed once, the redelivery ignored.
+    assert len(fake.mails(EmailKind.SOW_SENT)) == 1
+    made = [(c.milestone_key, c.generation) for c in fake.args("create_checkout_session")]
+    assert made == [(key, g) for key in keys for g in range(1, LINKS + 1)]
+    links = [mail.message_key for mail in fake.mails(EmailKind.PAYMENT_LINK)]
+    assert sorted(links) == sorted(f"payment_link:{k}:{g}" for k in keys for g in range(1, LINKS + 1))
+    assert len(fake.args("expire_checkout_session")) == MILESTONES * (LINKS - 1)
+
+    # The whole timeline, from the first run's SOW to the last run's completion, numbered on.
+    kinds = Counter(entry.kind for entry in final.timeline)
+    assert (kinds["sow_sent"], kinds["signed"], kinds["completed"]) == (1, 1, 1)
+    assert (kinds["payment_link"], kinds["funded"], kinds["released"]) == (
+        MILESTONES * LINKS, MILESTONES, MILESTONES,
+    )  # fmt: skip
+    assert kinds["duplicate_event"] == 1 and not final.anomalies
+    times = [entry.at for entry in final.timeline]
+    assert times == sorted(times)
+    assert len(fake.ledger_events) == len(final.timeline), "each entry one ledger row, none twice"
+
+    # Search attributes and memo went along; the bridge finds the spec in the last run's carry.
+    assert description.typed_search_attributes.get(DEAL_STAGE) == "completed"
+    assert description.typed_search_attributes.get(DEAL_COLLECTED_CENTS) == total
+    assert await description.memo_value("title") == spec.title
+    assert await Deals(suggesting_server.client).spec(spec.deal_id) == spec
+
+    replayer = Replayer(workflows=[DealWorkflow], data_converter=pydantic_data_converter)
+    for history in histories:
+        await replayer.replay_workflow(history)
