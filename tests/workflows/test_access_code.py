@@ -21,8 +21,10 @@ def signing(code: str | None) -> SignSow:
 
 
 async def mailed_codes(deal: DealRun, count: int) -> list[str]:
+    # The SOW and its code go out as two activities of one task: either may land first.
     await deal.wait_calls(
-        f"{count} access code mail(s)", lambda f: len(f.mails(EmailKind.ACCESS_CODE)) >= count
+        f"the SOW and {count} access code mail(s)",
+        lambda f: bool(f.mails(EmailKind.SOW_SENT)) and len(f.mails(EmailKind.ACCESS_CODE)) >= count,
     )
     return [mail.context["access_code"] for mail in deal.fake.mails(EmailKind.ACCESS_CODE)]
 
