@@ -37,7 +37,6 @@ from dealflow.versions import due_text
 
 #: What a deal in each stage waits for, to say on its page.
 WAITING_FOR = {
-    DealStage.SOW_SENT: "the client's signature",
     DealStage.AWAITING_FUNDING: "the client's payment",
     DealStage.IN_PROGRESS: "the vendor's delivery",
     DealStage.DELIVERED: "the client's review",
@@ -76,12 +75,18 @@ def deal_details(spec: DealSpec) -> str:
 
 
 def current_details(
-    stage: DealStage, deadline: Deadline | None, money: MoneyTotals, currency: str
+    stage: DealStage,
+    deadline: Deadline | None,
+    money: MoneyTotals,
+    currency: str,
+    signer: str = "client",
 ) -> str:
-    """Where the deal stands, as Markdown: its stage, what it waits for, the next deadline and
-    what happens then, and its money."""
+    """Where the deal stands, as Markdown: its stage, what it waits for (the `signer` whose
+    signature, while the SOW is out), the next deadline and what happens then, and its money."""
     lines = [f"**Stage:** {stage.value}"]
-    if stage in WAITING_FOR:
+    if stage is DealStage.SOW_SENT:
+        lines.append(f"**Waiting for:** the {signer}'s signature")
+    elif stage in WAITING_FOR:
         lines.append(f"**Waiting for:** {WAITING_FOR[stage]}")
     if deadline is not None:
         lines.append(f"**Next:** {deadline.action} at {deadline.at.isoformat(timespec='minutes')}")

@@ -66,6 +66,10 @@ class DemoClient:
     async def approve(self, milestone_key: str) -> None:
         await self._act("approve", milestone_key, {})
 
+    async def accept_amendment(self) -> None:
+        """Sign the change order the portal shows (its version and SHA-256 come with the form)."""
+        await self._act("accept-amendment", None, {"full_name": self.name, "consent": "true"})
+
     async def request_revision(self, milestone_key: str, notes: str) -> None:
         await self._act("revise", milestone_key, {"notes": notes})
 
@@ -208,6 +212,29 @@ class DemoVendor:
             headers={"Authorization": f"Bearer {self._key(deal_id)}", "Idempotency-Key": f"demo-{deal_id}-{milestone_key}-r{revision}"},
         )
         return _action_result(response, f"deliverable for {deal_id}/{milestone_key}")
+
+
+    async def countersign(self, deal_id: str, signer_name: str) -> ActionResult:
+        """Sign the deal's SOW for the vendor, in its turn (the vendor API)."""
+        response = await send_politely(
+            self.http,
+            "POST",
+            f"{self.bridge_url}/api/vendor/deals/{deal_id}/signature",
+            json={"signer_name": signer_name, "consent": True},
+            headers={"Authorization": f"Bearer {self._key(deal_id)}", "Idempotency-Key": f"demo-{deal_id}-countersign"},
+        )
+        return _action_result(response, f"countersignature of {deal_id}")
+
+    async def propose_amendment(self, deal_id: str, terms: dict[str, Any]) -> ActionResult:
+        """Propose a change order: the whole milestone list as it is to be, and why."""
+        response = await send_politely(
+            self.http,
+            "POST",
+            f"{self.bridge_url}/api/vendor/deals/{deal_id}/amendments",
+            json=terms,
+            headers={"Authorization": f"Bearer {self._key(deal_id)}", "Idempotency-Key": f"demo-{deal_id}-amend"},
+        )
+        return _action_result(response, f"change order of {deal_id}")
 
 
 # --------------------------------------------------------------------------- the operator

@@ -191,11 +191,12 @@ async def demo_cast(target: DemoTarget, *, step_timeout: float = STEP_TIMEOUT) -
 async def perform(run: DealRun, timeout: float = DEMO_TIMEOUT) -> None:
     """Play the story, then check the end: the stage and the money, to the cent."""
     poller = asyncio.create_task(run.watch.poll_forever())
-    spec = run.play.spec
-    released, refunded, fees = run.scenario.expected_money(spec)
     try:
         async with asyncio.timeout(timeout):
             await run.scenario.play(run.play)
+            # The terms in force at the end: a change order may have changed them.
+            spec = run.play.spec
+            released, refunded, fees = run.scenario.expected_money(spec)
             await run.watch.until(
                 f"{run.scenario.end} with {format_money(released, spec.currency)} released "
                 f"(platform fees {format_money(fees, spec.currency)}) and "
@@ -209,7 +210,7 @@ async def perform(run: DealRun, timeout: float = DEMO_TIMEOUT) -> None:
     except TimeoutError:
         run.error = f"not finished after {timeout:.0f}s"
     except Exception as error:  # one broken deal must not hide how the others ended
-        log.exception("deal %s failed", spec.deal_id)
+        log.exception("deal %s failed", run.play.spec.deal_id)
         run.error = f"{type(error).__name__}: {error}"
     finally:
         run.done = True

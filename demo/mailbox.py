@@ -1,4 +1,5 @@
-"""The clients' inbox: the mails the dev SMTP sink keeps as `.eml` files, read as they arrive."""
+"""The clients' inbox: the mails the dev SMTP sink keeps as `.eml` files, read as they arrive
+(and the vendors' mails, which the sink keeps too: counted, their portal links left alone)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from dealflow.messages import EmailKind
 from demo.http import DemoStepFailed
 
 #: A portal link as the mails carry it: `<public url>/portal/<deal id>?token=<signed token>`.
@@ -66,7 +68,9 @@ class MailBox:
         text = body.get_content() if body is not None else ""  # type: ignore[union-attr]
         deals = set()
         for match in _PORTAL_LINK.finditer(text):
-            self._links[match.group(1)] = match.group(0)
+            # A vendor's own link (to countersign) is not the client's: only count the mail.
+            if message["X-Dealflow-Kind"] != EmailKind.VENDOR_SIGN_REQUEST:
+                self._links[match.group(1)] = match.group(0)
             deals.add(match.group(1))
         for deal_id in deals:
             self.counts[deal_id] = self.counts.get(deal_id, 0) + 1

@@ -10,12 +10,13 @@ from datetime import UTC, datetime
 from dealflow.contract import EventKind
 from dealflow.messages import (
     DealStage,
+    DealStatus,
     DisputeResolution,
     MilestoneState,
     MilestoneStatus,
     MilestoneSummary,
 )
-from dealflow.models import DealSpec, PaymentMethod
+from dealflow.models import DealSpec, Milestone, PaymentMethod
 from dealflow.money import format_money
 from demo.actors import DemoBank, DemoClient, DemoOperator, DemoVendor
 from demo.http import DemoStepFailed
@@ -257,3 +258,56 @@ async def marketplace(play: Play) -> None:
     await work(play, play.first)
     await approve(play, play.first)
     await the_rest(play)
+
+
+#: The change order the brand deal's vendor proposes mid-deal: packaging for eight products
+#: instead of six, and a launch kit.
+CHANGE_ORDER_REASON = "Lumen adds two products to the range: packaging for eight, and a launch kit"
+REPRICED = {"packaging": {"title": "Packaging for eight products", "amount": 840000}}
+ADDED = {"key": "launch", "title": "Launch kit: social and retail assets", "amount": 240000, "due_in_days": 75}
+
+
+def terms_in_force(status: DealStatus) -> list[Milestone]:
+    return next(v.milestones for v in status.sow_versions if v.number == status.sow_version)
+
+
+async def countersigned_change_order(play: Play) -> None:
+    """Both parties sign and the certificate goes to both; the deposit is released as it is
+    paid; while the first milestone is worked on the vendor proposes a change order, which the
+    client signs on the portal, and the rest of the deal runs on the new terms."""
+    deal_id = play.spec.deal_id
+    deposit, identity, packaging = (m.key for m in play.spec.milestones)
+    await sign(play)
+    await play.vendor.countersign(deal_id, play.spec.vendor.name)
+    play.say("vendor countersigned the SOW (vendor API, with their own key)")
+    signed = await play.watch.status_until("the signing certificate", lambda s: s.certificate_sha256 is not None)
+    assert signed.certificate_sha256 is not None
+    play.say(f"signing certificate issued and mailed to both parties (SHA-256 {signed.certificate_sha256[:12]}…)")
+
+    await pay_link(play, deposit)
+    play.say(f"client: {', '.join(await play.client.pay(deposit, (CARD_OK,)))}")
+    await released(play, deposit, "deposit released as it was paid (policy.deposit_release: on_funding), no deliverable")
+
+    await fund(play, identity)
+    in_force = terms_in_force(signed)
+    terms = [
+        {**m.model_dump(mode="json", exclude_none=True), **REPRICED.get(m.key, {})} for m in in_force
+    ] + [ADDED]
+    await play.vendor.propose_amendment(deal_id, {"reason": CHANGE_ORDER_REASON, "milestones": terms})
+    before = next(m.amount for m in in_force if m.key == packaging)
+    play.say(
+        f"vendor proposed a change order: {packaging} {play.money(before)} → "
+        f"{play.money(REPRICED[packaging]['amount'])}, new milestone {ADDED['key']} {play.money(ADDED['amount'])}"
+    )
+    await play.client.accept_amendment()
+    amended = await play.watch.status_until("version 2 in force", lambda s: s.sow_version == 2)
+    play.say(
+        f"client signed version 2 on the portal (SHA-256 {amended.sow_sha256[:12]}…): "
+        f"the contract is now {play.money(amended.money.contract)}"
+    )
+    play.spec = play.spec.model_copy(update={"milestones": terms_in_force(amended)})
+
+    await work(play, identity)
+    await approve(play, identity)
+    await milestone(play, packaging)
+    await milestone(play, ADDED["key"])

@@ -1,11 +1,13 @@
 """What happens in each demo deal: the specs (shaped like `examples/`, on the demo policy) and
 the story each one's client, vendor and operator play out, with the end it must reach.
 
-The first seven deals of a demo cover every path once: a declined card and a revision, a
+The first eight deals of a demo cover every path once: a declined card and a revision, a
 cancellation that refunds, a dispute resolved by an operator, a chargeback the client's bank
 opens and the deal's evidence wins, a marketplace deal whose large milestone is paid by ACH and
-whose payouts keep a platform fee, a card held until approval, and a silent client whose review
-window lapses (auto-approval). Further deals repeat the happy paths.
+whose payouts keep a platform fee, a deal priced as a schedule with a deposit, signed by both
+parties (the signing certificate to both) and changed mid-deal by a change order the client
+signs, a card held until approval, and a silent client whose review window lapses
+(auto-approval). Each deal's vendor has an account and a key of their own. Further deals repeat the happy paths.
 
 A scenario joins a spec (`demo.specs`) to a play (`demo.plays`), whose people act on what they
 see through `demo.watch`.
@@ -23,13 +25,14 @@ from demo.plays import (
     Play,
     cancel_after_funding,
     chargeback_won,
+    countersigned_change_order,
     declined_then_revision,
     dispute_resolved,
     marketplace,
     silent_client,
     straight,
 )
-from demo.specs import AUDIT, DEMO_POLICY, SILENT_REVIEW_WINDOW, WAREHOUSE, WEBSITE
+from demo.specs import AUDIT, BRAND, DEMO_POLICY, SILENT_REVIEW_WINDOW, WAREHOUSE, WEBSITE
 
 SpecMaker = Callable[[str, int, str, Policy], DealSpec]
 
@@ -63,6 +66,10 @@ CHARGEBACK = Scenario(
 MARKETPLACE = Scenario(
     "marketplace", "paid by ACH, platform fee on each payout", WAREHOUSE.spec, marketplace, DealStage.COMPLETED
 )
+TERMS = Scenario(
+    "terms", "deposit, countersigned with certificate, change order", BRAND.spec, countersigned_change_order,
+    DealStage.COMPLETED,
+)
 HOLD = Scenario("hold", "card held, charged on approval, transfer", AUDIT.spec, straight, DealStage.COMPLETED)
 SILENT = Scenario(
     "silent", "client silent: auto-approval", WEBSITE.spec, silent_client, DealStage.COMPLETED,
@@ -71,7 +78,7 @@ SILENT = Scenario(
 STRAIGHT = Scenario("straight", "signed, paid, delivered, approved", WEBSITE.spec, straight, DealStage.COMPLETED)
 
 #: Every path once, then the happy paths again.
-_FIRST = (REVISION, CANCEL, DISPUTE, CHARGEBACK, MARKETPLACE, HOLD, SILENT)
+_FIRST = (REVISION, CANCEL, DISPUTE, CHARGEBACK, MARKETPLACE, TERMS, HOLD, SILENT)
 _REPEAT = (STRAIGHT, HOLD, REVISION)
 
 

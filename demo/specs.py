@@ -11,6 +11,7 @@ from importlib import resources
 from typing import Any
 
 from dealflow.models import DealSpec, Policy
+from dealflow.specs import parse_spec
 
 #: Windows in seconds: long enough for the simulated people, short enough to watch timers fire.
 DEMO_POLICY = Policy(
@@ -42,7 +43,7 @@ class DemoDeal:
     def spec(self, deal_id: str, number: int, fulfillment_url: str, policy: Policy) -> DealSpec:
         client = self.deal["client"]
         mailbox, domain = client["email"].split("@")
-        return DealSpec.model_validate(
+        return parse_spec(
             {
                 **self.deal,
                 "deal_id": deal_id,
@@ -50,7 +51,8 @@ class DemoDeal:
                 "client": {**client, "email": f"{mailbox}+{deal_id}@{domain}"},
                 "vendor": {**self.deal["vendor"], "fulfillment_url": fulfillment_url},
                 "policy": {**policy.model_dump(), **self.deal["policy"]},
-            }
+            },
+            f"demo/deals {self.deal['title']}",
         )
 
 
@@ -60,3 +62,6 @@ WEBSITE = DemoDeal.named("website-redesign")
 AUDIT = DemoDeal.named("data-audit")
 #: A marketplace deal: its large milestone may be paid by ACH, each payout keeps a platform fee.
 WAREHOUSE = DemoDeal.named("warehouse-integration")
+#: Like examples/brand-refresh-schedule.yaml: a total and a schedule with a deposit released on
+#: funding, signed by the client and then the vendor; a change order comes mid-deal.
+BRAND = DemoDeal.named("brand-refresh")

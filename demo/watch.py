@@ -89,19 +89,28 @@ class DealWatch:
         status = await self.status_now(f"milestone {key}")
         return next(m for m in status.milestones if m.key == key)
 
-    async def timeline_entry(self, kind: str, key: str, what: str) -> TimelineEntry:
-        """The deal's first timeline entry of `kind` for milestone `key`, once there is one."""
+    async def status_until(self, what: str, ready: Callable[[DealStatus], bool]) -> DealStatus:
+        """The deal's whole status once it is `ready` (what the small summary does not show)."""
         deadline = asyncio.get_running_loop().time() + self.timeout
         while True:
             status = await self.status_now(what)
-            entry = next((e for e in status.timeline if e.kind == kind and e.milestone_key == key), None)
-            if entry is not None:
-                return entry
+            if ready(status):
+                return status
             if status.stage in TERMINAL_STAGES:
                 raise DemoStepFailed(f"the deal ended {status.stage} while waiting for {what}")
             if asyncio.get_running_loop().time() > deadline:
                 raise DemoStepFailed(f"waited {self.timeout:.0f}s for {what}; the deal is {status.stage}")
             await asyncio.sleep(POLL_INTERVAL)
+
+    async def timeline_entry(self, kind: str, key: str | None, what: str) -> TimelineEntry:
+        """The deal's first timeline entry of `kind` (for milestone `key`), once there is one."""
+
+        def entry(status: DealStatus) -> TimelineEntry | None:
+            return next((e for e in status.timeline if e.kind == kind and e.milestone_key == key), None)
+
+        found = entry(await self.status_until(what, lambda status: entry(status) is not None))
+        assert found is not None
+        return found
 
     async def milestone(self, key: str, *states: MilestoneState, what: str = "") -> DealSummary:
         def ready(summary: DealSummary) -> bool:

@@ -1,7 +1,8 @@
-"""`dealflow demo` with five deals on the whole stack (dev server, Postgres, sandbox, SMTP sink,
+"""`dealflow demo` with six deals on the whole stack (dev server, Postgres, sandbox, SMTP sink,
 worker, bridge): every deal ends as its story says, the story prints what a newcomer should see
 (an ACH debit processing then funded, the platform fee on each payout, a chargeback's evidence
-submitted before it was due), and the money Postgres recorded is, cent for cent, the money the
+submitted before it was due, a deposit, a countersigned SOW with its certificate and a change
+order signed mid-deal, each vendor with a key of its own), and the money Postgres recorded is, cent for cent, the money the
 sandbox itself moved."""
 
 from __future__ import annotations
@@ -30,17 +31,17 @@ def assert_steps_in_order(steps: list[str], *parts: str) -> None:
         start = at + 1
 
 
-async def test_demo_plays_five_deals_and_the_ledger_matches_the_sandbox(stack: Stack) -> None:
+async def test_demo_plays_six_deals_and_the_ledger_matches_the_sandbox(stack: Stack) -> None:
     output = io.StringIO()
-    report = await run_demo(DemoTarget.from_stack(stack), 5, console=Console(file=output, width=200), live=False)
+    report = await run_demo(DemoTarget.from_stack(stack), 6, console=Console(file=output, width=200), live=False)
 
-    keys = ["revision", "cancel", "dispute", "chargeback", "marketplace"]
+    keys = ["revision", "cancel", "dispute", "chargeback", "marketplace", "terms"]
     assert [run.scenario.key for run in report.runs] == keys
     for run in report.runs:
         assert run.ok, f"{run.play.spec.deal_id}: {run.error}\n{run.play.steps}"
-    revision, cancel, dispute, chargeback, marketplace = (run.status for run in report.runs)
+    revision, cancel, dispute, chargeback, marketplace, terms = (run.status for run in report.runs)
     assert revision is not None and cancel is not None and dispute is not None
-    assert chargeback is not None and marketplace is not None
+    assert chargeback is not None and marketplace is not None and terms is not None
     steps = {run.scenario.key: run.play.steps for run in report.runs}
     printed = output.getvalue()
     assert all(step in printed for run in report.runs for step in run.play.steps)
@@ -95,6 +96,32 @@ async def test_demo_plays_five_deals_and_the_ledger_matches_the_sandbox(stack: S
     assert chargeback.stage == DealStage.COMPLETED and chargeback.money.withdrawn == 0
     assert chargeback.money.released == chargeback.money.contract
 
+    # The brand deal: a deposit released as paid, both signatures and the certificate, then a
+    # change order (packaging re-priced, a launch kit added) the client signed as version 2.
+    assert_steps_in_order(
+        steps["terms"],
+        "client signed the SOW",
+        "vendor countersigned the SOW",
+        "signing certificate issued and mailed to both parties",
+        "deposit released as it was paid",
+        "vendor proposed a change order: packaging USD 6,300.00 → USD 8,400.00, new milestone launch USD 2,400.00",
+        "client signed version 2 on the portal",
+        "the contract is now USD 22,500.00",
+        "identity released",
+        "launch released",
+    )
+    assert [s.party for s in terms.signatures[:2]] == ["client", "vendor"] and terms.certificate_sha256
+    assert terms.sow_version == 2 and [v.state for v in terms.sow_versions] == ["superseded", "current"]
+    assert [(m.key, m.amount) for m in terms.milestones] == [
+        ("deposit", 360_000), ("identity", 810_000), ("packaging", 840_000), ("launch", 240_000)
+    ]
+    assert terms.money.released == terms.money.contract == 2_250_000
+    assert sum(e.kind == "released" and e.milestone_key == "deposit" for e in terms.timeline) == 1
+    assert not any(e.kind == "delivered" and e.milestone_key == "deposit" for e in terms.timeline)
+    # Two vendors (four, in fact), each its own account: no two deals' vendors share an id.
+    specs = {run.scenario.key: run.play.spec for run in report.runs}
+    assert specs["terms"].vendor.vendor_id and specs["terms"].vendor.vendor_id != specs["revision"].vendor.vendor_id
+
     for run in report.runs:
         handle = stack.client.get_workflow_handle(f"deal-{run.play.spec.deal_id}")
         await record_history(handle, f"demo_{run.scenario.key}")
@@ -113,7 +140,7 @@ async def test_demo_plays_five_deals_and_the_ledger_matches_the_sandbox(stack: S
 
     # The ledger is written by activities after the stage changes: wait for it to settle.
     expected = {
-        **{(d.deal_id, "charge"): d.money.contract for d in (revision, dispute, chargeback, marketplace)},
+        **{(d.deal_id, "charge"): d.money.contract for d in (revision, dispute, chargeback, marketplace, terms)},
         (cancel.deal_id, "charge"): first.amount,
         (cancel.deal_id, "refund"): first.amount,
         # The vendor's shares went to their connected account; the platform fees stayed.
@@ -123,7 +150,7 @@ async def test_demo_plays_five_deals_and_the_ledger_matches_the_sandbox(stack: S
             (d.deal_id, "stripe_fee"): sum(
                 card_fee(m.captured, d.currency) for m in d.milestones if m.captured
             )
-            for d in (revision, dispute, cancel, chargeback)
+            for d in (revision, dispute, cancel, chargeback, terms)
         },
         (marketplace.deal_id, "stripe_fee"): payment_fee(integration.captured, "usd", "us_bank_account")
         + card_fee(rollout.captured, "usd"),

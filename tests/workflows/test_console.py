@@ -87,3 +87,10 @@ def test_the_lines_say_what_and_how_much() -> None:
         "**Next:** auto-approve 'design' at 2026-12-16T10:00+00:00",
         "**Money:** contract USD 9,000.00, held USD 9,000.00",
     ]
+
+
+def test_a_sow_out_for_signature_waits_for_the_signer_whose_turn_it_is() -> None:
+    money = MoneyTotals(contract=900_000)
+    assert "**Waiting for:** the client's signature" in current_details(DealStage.SOW_SENT, None, money, "usd")
+    countersigning = current_details(DealStage.SOW_SENT, None, money, "usd", "vendor")
+    assert "**Waiting for:** the vendor's signature" in countersigning

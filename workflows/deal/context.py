@@ -74,6 +74,8 @@ class DealContext:
         self.stop: StopRequest | None = None
         #: The operator whose action is being applied (`Actions.act`): what it records names them.
         self.acting_operator: str | None = None
+        #: Whose signature the SOW waits for, for the deal's page (`Signing` asks each in turn).
+        self.awaited_signer = "client"
         self.stripe_lock = asyncio.Lock()
         # Decided here, when the deal is built: an update can come in the deal's first
         # activation, and the SDK runs its handler before `run` starts. Deals recorded before
@@ -174,7 +176,11 @@ class DealContext:
         self.journal.flush()
         workflow.set_current_details(
             current_details(
-                self.stage, self.timers.deadline, self.money_totals(), self.spec.currency
+                self.stage,
+                self.timers.deadline,
+                self.money_totals(),
+                self.spec.currency,
+                self.awaited_signer,
             )
         )
 

@@ -119,6 +119,7 @@ class Signing:
 
     def _ask_client(self) -> None:
         """The SOW to the client, and their access code in a mail of its own if the deal asks."""
+        self.ctx.awaited_signer = "client"
         self.ctx.notify(EmailKind.SOW_SENT, "client", "sow_sent", **self._sow_context())
         if self.access.required:
             self.access.send()
@@ -142,6 +143,7 @@ class Signing:
 
     def _ask_vendor(self, reminder: int) -> None:
         """The SOW to the vendor with their own portal link (or, `reminder` > 0, a reminder)."""
+        self.ctx.awaited_signer = "vendor"
         self.ctx.notify(
             EmailKind.VENDOR_SIGN_REQUEST,
             "vendor",
