@@ -117,7 +117,7 @@ async def test_the_operator_proposes_and_the_client_declines(stack: Stack, http:
         assert first.status_code == 200, first.text
     page_of_v2 = await http.get(link)
     sent = await dealflow_cli(
-        stack, "signal", "amend-decline", "propose_amendment",
+        stack, "signal", "amend-decline", "propose_amendment", "--operator", "olga",
         "--data", '{"reason": "even cheaper", "milestones": [{"key": "build", "title": "Build the site", "amount": 100000, "due_in_days": 10}]}',
     )
     assert sent.returncode == 0, sent.stderr
@@ -125,6 +125,9 @@ async def test_the_operator_proposes_and_the_client_declines(stack: Stack, http:
     assert [(v.number, v.state, v.proposed_by) for v in status.sow_versions] == [
         (1, "current", None), (2, "superseded", "operator"), (3, "proposed", "operator")
     ]
+    # Each proposal names its operator: the admin token's, and the CLI's --operator.
+    proposals = [e.operator for e in status.timeline if e.kind == "amendment_proposed"]
+    assert proposals == ["admin", "olga"]
     stale = await post_form(http, page_of_v2, "accept-amendment-form", full_name="Casey Client", consent="true")
     assert stale.status_code == 409
     assert "version 2 is superseded by version 3" in stale.text

@@ -72,8 +72,16 @@ async def test_a_vendor_key_reaches_only_its_vendors_deals(stack: Stack, http: h
     assert others.json()["error"] == {**missing.json()["error"], "message": "no deal 'bob-deal'"}
     submitted = await http.post(deliverables("bob-deal"), json=VENDOR_DELIVERABLE, headers=as_vera)
     assert submitted.status_code == 404, submitted.text
-    build = milestone(await deal_status(stack, "bob-deal"), "build")
+    countersigned = await http.post(
+        "/api/vendor/deals/bob-deal/signature", json={"signer_name": "Vera Vendor", "consent": True}, headers=as_vera
+    )
+    terms = {"reason": "cheaper", "milestones": [{"key": "build", "title": "Build", "amount": 1, "due_in_days": 1}]}
+    amended = await http.post("/api/vendor/deals/bob-deal/amendments", json=terms, headers=as_vera)
+    assert countersigned.status_code == amended.status_code == 404, (countersigned.text, amended.text)
+    bobs = await deal_status(stack, "bob-deal")
+    build = milestone(bobs, "build")
     assert (build.state, build.deliverables) == (MilestoneState.IN_PROGRESS, [])
+    assert [s.party for s in bobs.signatures] == ["client"] and len(bobs.sow_versions) == 1
 
     own = await http.post(deliverables("bob-deal"), json=VENDOR_DELIVERABLE, headers=as_bob)
     assert own.status_code == 200, own.text

@@ -105,7 +105,6 @@ async def test_demo_plays_six_deals_and_the_ledger_matches_the_sandbox(stack: St
         "signing certificate issued and mailed to both parties",
         "deposit released as it was paid",
         "vendor proposed a change order: packaging USD 6,300.00 → USD 8,400.00, new milestone launch USD 2,400.00",
-        "client signed version 2 on the portal",
         "the contract is now USD 22,500.00",
         "identity released",
         "launch released",
