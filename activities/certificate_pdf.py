@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fpdf import FPDF
 
-from activities.receipt_pdf import print_lines, printable, utc
+from activities.receipt_pdf import print_lines, print_note, printable, utc
 from dealflow.messages import CertificateInput, Signature
 
 
@@ -55,16 +55,11 @@ def render_certificate_pdf(certificate: CertificateInput) -> bytes:
         pdf.cell(text=f"Signature {number}", new_x="LMARGIN", new_y="NEXT")
         print_lines(pdf, signature_lines(certificate, signature), label_width=45, size=10)
     pdf.ln(6)
-    pdf.set_font("Helvetica", size=9)
-    pdf.multi_cell(
-        w=0,
-        h=5,
-        align="L",
-        text=(
-            "Each signer read the statement of work whose SHA-256 is shown, typed their name and "
-            "consented to sign electronically; the IP address and browser are those of the "
-            "connection that signed. The deal's ledger keeps this certificate and its SHA-256."
-        ),
+    print_note(
+        pdf,
+        "Each signer read the statement of work whose SHA-256 is shown, typed their name and "
+        "consented to sign electronically; the IP address and browser are those of the "
+        "connection that signed. The deal's ledger keeps this certificate and its SHA-256.",
     )
     return bytes(pdf.output())
 

@@ -53,6 +53,12 @@ def print_lines(
         pdf.multi_cell(w=0, h=height, text=printable(value), new_x="LMARGIN", new_y="NEXT")
 
 
+def print_note(pdf: FPDF, text: str) -> None:
+    """A paragraph in small print, as a document's closing note."""
+    pdf.set_font("Helvetica", size=9)
+    pdf.multi_cell(w=0, h=5, align="L", text=text)
+
+
 def receipt_lines(
     receipt_number: str, receipt: ReceiptInput, issued_at: datetime
 ) -> list[tuple[str, str]]:
@@ -110,15 +116,10 @@ def render_receipt_pdf(receipt_number: str, receipt: ReceiptInput, issued_at: da
     pdf.ln(6)
     print_lines(pdf, receipt_lines(receipt_number, receipt, issued_at))
     pdf.ln(8)
-    pdf.set_font("Helvetica", size=9)
-    pdf.multi_cell(
-        w=0,
-        h=5,
-        align="L",
-        text=(
-            "The amount above was paid by the client through Stripe, confirmed by Stripe and "
-            "released to the vendor for the milestone above. Receipts are numbered once and "
-            "never altered."
-        ),
+    print_note(
+        pdf,
+        "The amount above was paid by the client through Stripe, confirmed by Stripe and "
+        "released to the vendor for the milestone above. Receipts are numbered once and "
+        "never altered.",
     )
     return bytes(pdf.output())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from pydantic import BaseModel
 
@@ -11,6 +13,8 @@ from bridge.errors import ApiError
 from bridge.state import BridgeState
 from dealflow.messages import ActionResult, DealStatus
 from dealflow.models import DealSpec
+
+T = TypeVar("T")
 
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 
@@ -49,19 +53,19 @@ def not_found(deal_id: str) -> ApiError:
     return ApiError(404, f"no deal '{deal_id}'", field="deal_id")
 
 
-async def status(bridge: BridgeState, deal_id: str) -> DealStatus:
+async def _read(deal_id: str, read: Awaitable[T]) -> T:
+    """A read of one deal, its failures as the API answers them."""
     try:
-        return await bridge.deals.status(deal_id)
+        return await read
     except DealNotFound as error:
         raise not_found(deal_id) from error
     except DealUnavailable as error:
         raise ApiError(503, str(error)) from error
+
+
+async def status(bridge: BridgeState, deal_id: str) -> DealStatus:
+    return await _read(deal_id, bridge.deals.status(deal_id))
 
 
 async def spec(bridge: BridgeState, deal_id: str) -> DealSpec:
-    try:
-        return await bridge.deals.spec(deal_id)
-    except DealNotFound as error:
-        raise not_found(deal_id) from error
-    except DealUnavailable as error:
-        raise ApiError(503, str(error)) from error
+    return await _read(deal_id, bridge.deals.spec(deal_id))
