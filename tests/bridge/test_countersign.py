@@ -4,11 +4,8 @@ mailed to both and handed out by the admin API and the CLI as the ledger keeps i
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -31,6 +28,7 @@ from tests.bridge_support import (
     wait_for_status,
     wait_for_summary,
 )
+from tests.cli_support import cli_environment, run_dealflow
 
 VENDOR = "vera@vendor.example"
 CLIENT = "casey@client.example"
@@ -43,17 +41,12 @@ async def http(stack: Stack):
 
 
 async def dealflow_cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("DEALFLOW_", "TEMPORAL_", "DATABASE_"))},
-        "TEMPORAL_ADDRESS": stack.client.service_client.config.target_host,
-        "DEALFLOW_HOME": str(stack.settings.home),
-        "DATABASE_URL": stack.settings.database_url or "",
-    }
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "dealflow.cli", *args],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
+    env = cli_environment(
+        TEMPORAL_ADDRESS=stack.client.service_client.config.target_host,
+        DEALFLOW_HOME=str(stack.settings.home),
+        DATABASE_URL=stack.settings.database_url or "",
     )
+    return await run_dealflow(env, *args)
 
 
 async def test_client_signs_then_the_vendor_countersigns_on_their_own_link(

@@ -2,33 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import subprocess
-import sys
 
 import starter
 from dealflow.messages import DealStage
 from devstack.stack import Stack
 from tests.bridge_support import deal_spec, eventually, wait_for_summary
+from tests.cli_support import cli_environment, run_dealflow
 
 
 async def dealflow(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("DEALFLOW_", "TEMPORAL_"))},
-        "TEMPORAL_ADDRESS": stack.client.service_client.config.target_host,
-        "DEALFLOW_HOME": str(stack.settings.home),
-    }
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "dealflow.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    env = cli_environment(
+        TEMPORAL_ADDRESS=stack.client.service_client.config.target_host,
+        DEALFLOW_HOME=str(stack.settings.home),
     )
+    return await run_dealflow(env, *args)
 
 
 async def test_operator_reads_lists_and_signals_a_deal(stack: Stack) -> None:

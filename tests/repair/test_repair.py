@@ -5,9 +5,7 @@ more at one point. Every deal is played with FakeActivities under the real activ
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -20,6 +18,8 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowQ
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
+
+from tests.cli_support import cli_environment, run_dealflow
 
 with workflow.unsafe.imports_passed_through():
     # The sandbox re-imports this module for EarlierDealWorkflow: share the models with it.
@@ -116,20 +116,10 @@ def latest_run(run: DealRun) -> DealRun:
 async def dealflow(
     env: WorkflowEnvironment, home: Path, *args: str
 ) -> subprocess.CompletedProcess[str]:
-    environment = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("DEALFLOW_", "TEMPORAL_"))},
-        "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
-        "DEALFLOW_HOME": str(home),
-    }
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "dealflow.cli", *args],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    environment = cli_environment(
+        TEMPORAL_ADDRESS=env.client.service_client.config.target_host, DEALFLOW_HOME=str(home)
     )
+    return await run_dealflow(environment, *args, timeout=120)
 
 
 async def wait_memo(handle: WorkflowHandle, key: str, timeout: float = 10.0) -> None:
