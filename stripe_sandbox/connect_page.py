@@ -36,12 +36,19 @@ def connect_routes(sandbox: Sandbox, store: Store) -> list[Route]:
             return RedirectResponse(link["_refresh_url"], status_code=303)
         return HTMLResponse("<h1>This onboarding link has expired.</h1>", status_code=410)
 
-    async def page(request: Request) -> Response:
-        link = usable_link(request.path_params["link_id"])
+    def refusal(link: dict | None) -> Response | None:
+        """Why a link opens nothing now (unknown, lapsed or used), or None when it is good."""
         if link is None:
             return HTMLResponse("<h1>This onboarding link is not valid.</h1>", status_code=404)
         if sandbox.now() >= link["expires_at"] or link.get("_used"):
             return lapsed(link)
+        return None
+
+    async def page(request: Request) -> Response:
+        link = usable_link(request.path_params["link_id"])
+        if (refused := refusal(link)) is not None:
+            return refused
+        assert link is not None
         account = sandbox.get(link["_account"], "account", "account")
         due = "".join(f"<li>{escape(item)}</li>" for item in account["requirements"]["currently_due"])
         html = _PAGE.format(account=escape(account["id"]), due=due or "<li>nothing</li>", action=request.url.path)
@@ -49,10 +56,9 @@ def connect_routes(sandbox: Sandbox, store: Store) -> list[Route]:
 
     async def complete(request: Request) -> Response:
         link = usable_link(request.path_params["link_id"])
-        if link is None:
-            return HTMLResponse("<h1>This onboarding link is not valid.</h1>", status_code=404)
-        if sandbox.now() >= link["expires_at"] or link.get("_used"):
-            return lapsed(link)
+        if (refused := refusal(link)) is not None:
+            return refused
+        assert link is not None
         sandbox.complete_onboarding(link["_account"])
         link["_used"] = True
         store.put(link)
