@@ -116,3 +116,29 @@ async def test_at_or_below_the_amount_no_code_is_asked_for(env: WorkflowEnvironm
     assert status.access_code is None and status.signature is not None
     assert not status.signature.access_code_checked
     assert not deal.fake.mails(EmailKind.ACCESS_CODE)
+
+
+async def test_when_the_vendor_signs_first_the_code_goes_with_the_clients_request_and_the_vendor_needs_none(
+    env: WorkflowEnvironment,
+) -> None:
+    spec = make_spec(milestones=2, access_code_above=100_000)
+    spec = spec.model_copy(update={"signing_order": ["vendor", "client"]})
+    async with running_deal(env, spec) as deal:
+        await deal.wait_calls("the vendor's sign request", lambda f: f.mails(EmailKind.VENDOR_SIGN_REQUEST))
+        assert deal.fake.mails(EmailKind.ACCESS_CODE) == []
+        vendor = SignSow(signer_name="Vera Vendor", consent=True, party="vendor")
+        answer = await deal.update("sign_sow", vendor)
+        assert answer.stage is DealStage.SOW_SENT
+        [code] = await mailed_codes(deal, 1)
+        status = await deal.status()
+        assert status.awaiting_signature == "client" and status.signatures[0].access_code_checked is False
+
+        assert "enter the access code" in await deal.rejected("sign_sow", signing(None))
+        result = await deal.update("sign_sow", signing(code))
+        assert result.stage is DealStage.SIGNED
+        status = await deal.status()
+        await deal.replay()
+
+    assert [(s.party, s.access_code_checked) for s in status.signatures] == [("vendor", False), ("client", True)]
+    kinds = [e.kind for e in status.timeline]
+    assert kinds[:4] == ["sow_sent", "signature", "access_code_sent", "signature"]
