@@ -193,6 +193,10 @@ class Amendments:
             elif run.spec != terms:
                 if run.state is S.AWAITING_FUNDING and run.spec.amount != terms.amount:
                     run.terms_changed = True
+                elif run.state is S.AWAITING_FUNDING:
+                    # Re-dated (or a late fee of its own): the link stays, its dates are planned
+                    # again from the new due date (`Checkout.funding_phase`).
+                    run.payment_due_at = None
                 before = run.spec
                 run.spec = terms
                 run.set_due(signed_on)

@@ -39,15 +39,24 @@ class Checkout:
     async def funding_phase(self, m: MilestoneRun) -> None:
         """Open a payment link and wait for the money; a link whose amount an accepted
         amendment changed (`terms_changed`) is closed, and the next phase opens a new one (its
-        due date, reminders and late fees planned again from the new terms)."""
+        due date, reminders and late fees planned again from the new terms). An amendment that
+        re-dates the milestone keeps the link and plans its dates again."""
         if self.ctx.deal_terms and m.payment_due_at is None:
             self._plan_terms(m)
         if not self.continuation.resumes_funding(m):
             await self._open(m)
-        await self.ctx.timers.run(
-            lambda: m.state is S.AWAITING_FUNDING and not m.terms_changed,
-            lambda: self._timers(m),
-        )
+
+        def replan() -> bool:
+            return self.ctx.deal_terms and m.payment_due_at is None and not m.terms_changed
+
+        while True:
+            await self.ctx.timers.run(
+                lambda: m.state is S.AWAITING_FUNDING and not m.terms_changed and not replan(),
+                lambda: self._timers(m),
+            )
+            if not (m.state is S.AWAITING_FUNDING and replan()):
+                break
+            self._plan_terms(m)
         if m.state is not S.AWAITING_FUNDING or m.terms_changed:
             if m.terms_changed:
                 m.terms_changed = False

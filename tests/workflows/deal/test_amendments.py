@@ -4,6 +4,7 @@ never changed."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
@@ -179,3 +180,31 @@ async def test_a_re_priced_milestone_awaiting_funding_gets_a_new_payment_link(
     assert [s.amount for s in deal.fake.args("create_checkout_session")] == [100_000, 90_000]
     assert status.money.funded == 90_000
     assert status.money.contract == 90_000
+
+
+async def test_a_re_dated_milestone_awaiting_funding_keeps_its_link_and_moves_its_late_fee(
+    env: WorkflowEnvironment,
+) -> None:
+    spec = make_spec(milestones=1, late_fee={"fixed": 5_000, "grace": "2d"}, fund_window="90d")
+    async with running_deal(env, spec) as deal:
+        await deal.sign()
+        first = await deal.session_of("m1")
+        before = (await deal.wait_for("the late fee planned", lambda s: s.milestones[0].next_late_fee_at)).milestones[0]
+        await deal.update("propose_amendment", proposal(terms(spec, {"key": "m1", "due_in_days": 40})))
+        await deal.update("accept_amendment", acceptance(2, await proposed_version(deal, 2)))
+        after = (
+            await deal.wait_for(
+                "the late fee planned again",
+                lambda s: s.milestones[0].next_late_fee_at not in (None, before.next_late_fee_at),
+            )
+        ).milestones[0]
+        assert await deal.session_of("m1") == first
+        await deal.pay("m1")
+        status = await deal.milestone_state("m1", MilestoneState.IN_PROGRESS)
+        await deal.replay()
+
+    assert before.payment_due_at and after.payment_due_at and before.next_late_fee_at and after.next_late_fee_at
+    assert after.payment_due_at - before.payment_due_at == timedelta(days=30)
+    assert after.next_late_fee_at - before.next_late_fee_at == timedelta(days=30)
+    assert len(deal.fake.args("create_checkout_session")) == 1 and not deal.fake.args("expire_checkout_session")
+    assert status.money.funded == 100_000 and status.money.late_fees == 0
