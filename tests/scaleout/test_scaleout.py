@@ -227,13 +227,21 @@ async def test_two_workers_and_two_bridges_deliver_every_webhook_once_and_a_kill
 
     # Each is kept once in the shared inbox (its id is the key) and reached its deal, or needed
     # not. An event the dead bridge was signalling is sent again once its claim lapses: a repeat
-    # the deal ignores. One the dead bridge was answering when it died (a 502 from the balancer)
-    # Stripe sends again after its backoff. Either, when its deal has ended meanwhile, is refused
-    # and kept as undeliverable, saying so.
+    # the deal ignores; its deal's later events wait behind it (each deal's events go in order),
+    # while the deal may go on without them (it polls Stripe for an open payment). One the dead
+    # bridge was answering when it died (a 502 from the balancer) Stripe sends again after its
+    # backoff. Any of these, when its deal has ended meanwhile, is refused and kept as
+    # undeliverable, saying so.
     assert set(inbox) == taken
     unfinished = {event_id: row["status"] for event_id, row in inbox.items() if row["status"] not in _DONE}
     resent_by_stripe = {attempt["event_id"] for attempt in deliveries["attempts"] if not attempt["delivered"]}
-    late = in_flight_at_kill | resent_by_stripe
+    held_behind = {
+        event_id
+        for event_id, row in inbox.items()
+        for dead in in_flight_at_kill & set(inbox)
+        if row["deal_id"] == inbox[dead]["deal_id"] and row["received_at"] >= inbox[dead]["received_at"]
+    }
+    late = in_flight_at_kill | held_behind | resent_by_stripe
     assert {e: dict(inbox[e]) for e in unfinished if e not in late} == {}, late
     assert all(
         status == "undeliverable" and "has ended" in (inbox[e]["last_error"] or "")
