@@ -7,8 +7,6 @@ or a hostile subject line cannot run code in the bridge's origin; links open in 
 
 from __future__ import annotations
 
-import email
-import email.policy
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +16,8 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
+
+from dealflow.mailer import read_mail
 
 #: How the sink names its files: `<unix ns>-<counter>.eml`. Anything else is not a mail of ours.
 _NAME = re.compile(r"^(\d{1,20})-(\d{1,10})\.eml$")
@@ -50,7 +50,7 @@ def _received(name: str) -> datetime:
 
 
 def _read(path: Path) -> EmailMessage:
-    return email.message_from_bytes(path.read_bytes(), policy=email.policy.default)  # type: ignore[return-value]
+    return read_mail(path.read_bytes())
 
 
 def _mail_path(directory: Path, name: str) -> Path:

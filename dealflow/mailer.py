@@ -10,12 +10,14 @@ receivers and audits can see (and drop) the duplicate.
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import hashlib
 import socket
 from dataclasses import dataclass
 from email.encoders import encode_base64
 from email.header import Header
-from email.message import Message
+from email.message import EmailMessage, Message
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
@@ -82,6 +84,18 @@ class SmtpEndpoint:
             use_tls=parsed.scheme == "smtps",
             start_tls=start_tls,
         )
+
+
+def read_mail(data: bytes) -> EmailMessage:
+    """A received mail, with the modern API (`get_body`, `get_content`, parsed headers).
+
+    Parsed with the compat32 policy, then given the modern one part by part: both keep header
+    lines alike, but the modern parser builds a parsed header object every time it looks at a
+    part's Content-Type, which made reading a mail eight times slower (3.3 against 0.4 ms)."""
+    message = email.message_from_bytes(data, _class=EmailMessage, policy=email.policy.compat32)
+    for part in message.walk():
+        part.policy = email.policy.default
+    return message
 
 
 @dataclass(frozen=True)

@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from dealflow.mailer import read_mail
 from dealflow.messages import EmailKind
 from demo.http import DemoStepFailed
 
@@ -63,7 +62,7 @@ class MailBox:
             await asyncio.sleep(self.interval)
 
     def _read(self, path: Path) -> None:
-        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        message = read_mail(path.read_bytes())
         body = message.get_body(preferencelist=("plain", "html"))
         text = body.get_content() if body is not None else ""  # type: ignore[union-attr]
         deals = set()

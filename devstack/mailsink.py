@@ -7,8 +7,6 @@ dev stack and the tests use the same code a person reads their mail through.
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
 import logging
 import time
 from collections.abc import Callable
@@ -17,6 +15,7 @@ from pathlib import Path
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from dealflow.mailer import read_mail
 from dealflow.private_files import private_directory, write_private
 
 log = logging.getLogger("dealflow.mailsink")
@@ -52,7 +51,7 @@ class MailSink:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or envelope.content
         data = raw if isinstance(raw, bytes) else raw.encode()
-        message = email.message_from_bytes(data, policy=email.policy.default)
+        message = read_mail(data)
         name = f"{time.time_ns()}-{len(self.messages):05d}.eml"
         write_private(self.directory / name, data)  # portal links: the client's keys
         log.info("mail to %s: %s (%s)", ", ".join(envelope.rcpt_tos), message["Subject"], name)

@@ -5,6 +5,8 @@ arrive as they were written."""
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from temporalio.exceptions import ApplicationError
 
-from dealflow.mailer import PERMANENT_SMTP_ERROR, Attachment, Mailer, OutgoingMail
+from dealflow.mailer import PERMANENT_SMTP_ERROR, Attachment, Mailer, OutgoingMail, read_mail
 from devstack.mailsink import MailSink
 
 
@@ -116,3 +118,29 @@ async def test_a_line_break_in_a_header_is_refused_for_good(sink: CountingSink) 
         await mailer.send(mail(1, subject="Hello\r\nBcc: everyone@example.com"))
     assert raised.value.type == PERMANENT_SMTP_ERROR and raised.value.non_retryable
     assert sink.messages == []
+
+
+async def test_a_mail_reads_as_the_modern_parser_reads_it(sink: CountingSink) -> None:
+    """`read_mail` parses fast (compat32) but must give what `policy.default` gives."""
+    mailer = Mailer(smtp_url=sink.url, mail_from="Zoë's Deals <deals@dealflow.test>")
+    await mailer.send(
+        mail(
+            1,
+            to="Søren Kierkegaard <soren@example.com>",
+            subject="Überarbeitung der Website, ein langer Betreff, der gefaltet wird " * 3,
+            attachments=(Attachment("Quittung-№1.pdf", "application/pdf", b"%PDF-1.4 \x00bytes"),),
+        )
+    )
+    await mailer.close()
+    [name] = [path.name for path in sink.directory.iterdir()]
+    data = (sink.directory / name).read_bytes()
+    fast, modern = read_mail(data), email.message_from_bytes(data, policy=email.policy.default)
+    assert fast.as_bytes() == modern.as_bytes()
+    for header in ("From", "To", "Subject", "Message-ID", "X-Dealflow-Deal"):
+        assert fast[header] == modern[header]
+    assert fast["To"].addresses == modern["To"].addresses
+    for kind in ("plain", "html"):
+        assert fast.get_body((kind,)).get_content() == modern.get_body((kind,)).get_content()
+    [fast_file], [modern_file] = fast.iter_attachments(), modern.iter_attachments()
+    assert fast_file.get_filename() == modern_file.get_filename() == "Quittung-№1.pdf"
+    assert fast_file.get_content() == modern_file.get_content() == b"%PDF-1.4 \x00bytes"
