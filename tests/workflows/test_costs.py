@@ -32,3 +32,26 @@ async def test_a_deal_costs_what_its_work_costs(
     assert actions.of("activity:retrieve_payment_intent") == milestones, "one read per payment"
     assert actions.of("activity:expire_checkout_session") == 0, "paid sessions are complete"
     assert sum(actions.markers.values()) == 1, "one patch marker for this release"
+
+
+async def test_money_goes_first_when_the_workers_are_behind(
+    dev_server_env: WorkflowEnvironment,
+) -> None:
+    """A backlog is taken in priority order: Stripe's calls first (a payment confirmed, a payout
+    made), then the ledger's batches (the read model showing it), then mail and hand-offs."""
+    async with running_deal(dev_server_env, make_spec(milestones=1)) as deal:
+        await deal.complete()
+        history = await deal.handle.fetch_history()
+
+    priorities: dict[str, set[int]] = {}
+    for event in history.events:
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            scheduled = event.activity_task_scheduled_event_attributes
+            priorities.setdefault(scheduled.activity_type.name, set()).add(
+                scheduled.priority.priority_key
+            )
+    assert priorities["create_checkout_session"] == {1}
+    assert priorities["retrieve_payment_intent"] == {1}
+    assert priorities["write_ledger"] == {2}
+    assert priorities["send_email"] == {0}, "the task queue's default"
+    assert priorities["issue_receipt"] == {0}
