@@ -157,12 +157,16 @@ async def _quarantine(
     )
 
 
+Row = tuple[str, str, LedgerEvent | DealSnapshot | PaymentRecord, Callable[[], Awaitable[Any]]]
+"""(entry, key, the model, its write): one ledger row of a batch."""
+
+
 async def _write_row(
     conn: asyncpg.Connection,
     deal_id: str,
     entry: str,
     key: str,
-    payload: dict[str, Any],
+    model: LedgerEvent | DealSnapshot | PaymentRecord,
     write: Callable[[], Awaitable[Any]],
 ) -> tuple[Any, QuarantinedRow | None]:
     """Write one row in a savepoint: (what the write returned, None), or, refused for good,
@@ -174,8 +178,23 @@ async def _write_row(
         row = QuarantinedRow.model_validate(
             {"entry": entry, "key": key, "error": f"{type(error).__name__}: {error}"}
         )
-        await _quarantine(conn, deal_id, row, payload)
+        await _quarantine(conn, deal_id, row, model.model_dump(mode="json"))
         return None, row
+
+
+async def _write_rows(conn: asyncpg.Connection, deal_id: str, rows: list[Row]) -> list[QuarantinedRow]:
+    """Every row in one savepoint, the usual case (a savepoint per row tripled the statements).
+    When Postgres refuses one for good, all of them again, each in a savepoint of its own, so
+    only the refused rows are quarantined: what they quarantined."""
+    try:
+        async with conn.transaction():
+            for _, _, _, write in rows:
+                await write()
+        return []
+    except PERMANENT_ERRORS:
+        pass
+    outcomes = [await _write_row(conn, deal_id, *row) for row in rows]
+    return [refused for _, refused in outcomes if refused is not None]
 
 
 class LedgerActivities:
@@ -187,7 +206,7 @@ class LedgerActivities:
     async def write_ledger(self, batch: LedgerBatch) -> LedgerWriteResult:
         """One workflow step's rows in one transaction; refused rows quarantined, not retried."""
         async with self._pool.acquire(timeout=STATEMENT_TIMEOUT) as conn, conn.transaction():
-            rows = [
+            rows: list[Row] = [
                 *(
                     ("event", e.event_key, e, lambda e=e: insert_event(conn, e))
                     for e in batch.events
@@ -207,13 +226,7 @@ class LedgerActivities:
                 rows.append(
                     ("snapshot", f"{s.deal_id}:{s.version}", s, lambda: upsert_snapshot(conn, s))
                 )
-            outcomes = [
-                await _write_row(
-                    conn, batch.deal_id, entry, key, model.model_dump(mode="json"), write
-                )
-                for entry, key, model, write in rows
-            ]
-        quarantined = [refused for _, refused in outcomes if refused is not None]
+            quarantined = await _write_rows(conn, batch.deal_id, rows)
         return LedgerWriteResult(written=len(rows) - len(quarantined), quarantined=quarantined)
 
     # One row per activity: the writes of deals whose histories predate `write_ledger`.
@@ -257,7 +270,7 @@ class LedgerActivities:
         """One row; refused for good, it is quarantined and a non-retryable `LedgerRejected`."""
         async with self._pool.acquire(timeout=STATEMENT_TIMEOUT) as conn, conn.transaction():
             written, refused = await _write_row(
-                conn, deal_id, entry, key, model.model_dump(mode="json"), lambda: write(conn)
+                conn, deal_id, entry, key, model, lambda: write(conn)
             )
         if refused is not None:
             raise ApplicationError(
