@@ -16,10 +16,18 @@ DIRECTORY_MODE = 0o700
 UMASK = 0o077
 
 
+#: Others may pass through a directory with these bits, never list or change it.
+TRAVERSE_ONLY = 0o011
+
+
 def private_directory(path: Path) -> Path:
-    """`path`, created if missing, readable by its owner only."""
+    """`path`, created if missing, readable by its owner only.
+
+    A grant to pass through that is already there is kept: run as root, the embedded Postgres
+    runs as a user of its own and reaches its data directory under the home through it (taken
+    away while the server runs, Postgres stops at its next checkpoint, five minutes on)."""
     path.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
-    path.chmod(DIRECTORY_MODE)
+    path.chmod(DIRECTORY_MODE | (path.stat().st_mode & TRAVERSE_ONLY))
     return path
 
 

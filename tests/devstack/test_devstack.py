@@ -200,9 +200,28 @@ async def test_dev_mailbox_lists_mails_and_shows_html_without_running_it(tmp_pat
 
 
 def open_to_others(home: Path) -> list[str]:
-    """What under `home` (itself included) its owner's group or anyone else may read."""
+    """What under `home` (itself included) its owner's group or anyone else may read or change
+    (passing through the home is no reading: see the test below)."""
     paths = [p for p in (home, *home.rglob("*")) if not p.is_symlink()]
-    return [f"{oct(p.stat().st_mode & 0o777)} {p}" for p in paths if p.stat().st_mode & 0o077]
+    return [f"{oct(p.stat().st_mode & 0o777)} {p}" for p in paths if p.stat().st_mode & 0o066]
+
+
+def test_the_home_stays_passable_for_a_postgres_run_as_its_own_user(tmp_path: Path) -> None:
+    """Run as root, the embedded Postgres runs as a user of its own and opens the home to pass
+    through (0755). Made private again while it runs (a first start writes secrets after
+    Postgres is up), the home must keep letting it pass, or Postgres stops at its next
+    checkpoint: unlisted, unreadable, passable."""
+    home = tmp_path / "home"
+    (home / "pg").mkdir(parents=True)
+    home.chmod(0o755)
+    ensure_dev_secrets(home)
+    assert home.stat().st_mode & 0o777 == 0o711
+    make_private(home)
+    assert home.stat().st_mode & 0o777 == 0o711
+    assert open_to_others(home) == []
+    fresh = tmp_path / "fresh"
+    ensure_dev_secrets(fresh)
+    assert fresh.stat().st_mode & 0o777 == 0o700
 
 
 def test_an_old_home_is_made_private_and_new_files_are_private_from_the_start(tmp_path: Path) -> None:
