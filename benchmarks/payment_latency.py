@@ -52,6 +52,8 @@ from benchmarks.stack import bench_stack
 from benchmarks.webhooks import Delivery, WebhookCatcher, WebhookSender
 from workflows.rules import FIRST_POLL
 
+#: The events that report a Checkout Session paid by card (either funds the deal).
+CARD_PAYMENT_FUNDED = frozenset({"checkout.session.completed", "payment_intent.succeeded"})
 #: Sessions paid at once while the webhooks are held back.
 PAYING_AT_ONCE = 8
 #: The addresses the ingest test POSTs from, one per sender (Stripe sends from several).
@@ -132,9 +134,8 @@ async def _pay_holding_webhooks(
         funded = cast.watch.collected(run.spec.deal_id, run.spec.milestones[0].amount)
         async with slots:
             await run.pay(0, session)
-        return Payment(
-            run.spec.deal_id, await catcher.events_of(run.spec.deal_id, 2, STEP_TIMEOUT), funded
-        )
+        bodies = await catcher.events_of(run.spec.deal_id, CARD_PAYMENT_FUNDED, STEP_TIMEOUT)
+        return Payment(run.spec.deal_id, bodies, funded)
 
     async with WebhookCatcher().serving() as catcher:
         await cast.sandbox.set_webhook(catcher.url)

@@ -47,17 +47,23 @@ class WebhookCatcher:
             self._arrived.notify_all()
         return Response(status_code=200)
 
-    async def events_of(self, deal_id: str, count: int, timeout: float) -> list[str]:
+    async def events_of(self, deal_id: str, types: frozenset[str], timeout: float) -> list[str]:
+        """Every event the sandbox sent for the deal, in the order they came, once those of
+        `types` are among them: a card payment's events that fund it come with others Stripe
+        sends beside them (`payment_intent.created`, `charge.succeeded`), in any order, as its
+        deliveries run at once; a deal's events are POSTed again all together, as Stripe would."""
+
+        def arrived() -> bool:
+            return types <= {json.loads(body)["type"] for body in self.bodies[deal_id]}
+
         async with self._arrived:
             try:
-                await asyncio.wait_for(
-                    self._arrived.wait_for(lambda: len(self.bodies[deal_id]) >= count), timeout
-                )
+                await asyncio.wait_for(self._arrived.wait_for(arrived), timeout)
             except TimeoutError as error:
                 raise DemoStepFailed(
-                    f"the sandbox sent no {count} events for {deal_id} in {timeout:.0f}s"
+                    f"the sandbox sent no {' and '.join(sorted(types))} for {deal_id} in {timeout:.0f}s"
                 ) from error
-            return self.bodies[deal_id][:count]
+            return list(self.bodies[deal_id])
 
 
 @dataclass(frozen=True)
