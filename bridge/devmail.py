@@ -69,7 +69,9 @@ def create_router(mail_dir: Path) -> APIRouter:
     """Routes under /dev/mail reading the sink's directory."""
     router = APIRouter(prefix="/dev/mail", tags=["dev"], include_in_schema=False)
     templates = Environment(
-        loader=PackageLoader("bridge", "templates"), autoescape=select_autoescape(default=True)
+        loader=PackageLoader("bridge", "templates"),
+        autoescape=select_autoescape(default=True),
+        auto_reload=False,
     )
 
     def render(template: str, **context: object) -> HTMLResponse:

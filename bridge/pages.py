@@ -67,6 +67,7 @@ def _late_fee_terms(spec: DealSpec, status: DealStatus, milestone_key: str) -> s
 def _environment() -> Environment:
     env = Environment(
         loader=PackageLoader("bridge", "templates"),
+        auto_reload=False,  # they ship with the code: no stat() of the file at every page
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
