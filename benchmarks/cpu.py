@@ -9,8 +9,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import psutil
+
+from benchmarks.figures import Report
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -61,3 +64,24 @@ class CpuMeter:
     def stop(self) -> dict[str, float]:
         after = self._read()
         return {name: round(after[name] - self._before[name], 3) for name in self.processes}
+
+
+def report_cpu_per(
+    report: Report,
+    figure: str,
+    used: Mapping[str, float],
+    units: int,
+    params: dict[str, Any],
+    label: str,
+) -> None:
+    """One figure: the CPU seconds of all processes per unit of work (a deal, a payment), with
+    each process's share in `by_process`."""
+    per_unit = {name: round(seconds / units, 4) for name, seconds in used.items()}
+    line = " / ".join(f"{name} {seconds:.3f}" for name, seconds in per_unit.items())
+    report.figure(
+        figure,
+        round(sum(per_unit.values()), 4),
+        "s",
+        {**params, "by_process": per_unit},
+        human=f"    {label}: {line}",
+    )

@@ -20,7 +20,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from benchmarks.cpu import Watched
+from benchmarks.cpu import Watched, report_cpu_per
 from benchmarks.driver import completed, deal_cast, drive_deals, one_deal
 from benchmarks.figures import (
     Report,
@@ -32,17 +32,12 @@ from benchmarks.figures import (
     size,
 )
 from benchmarks.history import billable_actions
-from benchmarks.stack import BenchStack, bench_stack
+from benchmarks.stack import STACK_PROCESSES, BenchStack, bench_stack
 from benchmarks.twin_plan import TwinPlan, twin_plan
 from benchmarks.twin_worker import drive_twin, twin_worker_process
 
 GOAL_RATIO = 0.8
 TWIN_QUEUE = "twin"
-DEALFLOW_PROCESSES = ("temporal", "worker", "sandbox", "bridge", "postgres", "driver")
-
-
-def _per_deal(cpu: dict[str, float], deals: int) -> dict[str, float]:
-    return {name: round(seconds / deals, 4) for name, seconds in cpu.items()}
 
 
 async def fresh_plan(bench: BenchStack, milestones: int) -> tuple[TwinPlan, int]:
@@ -58,7 +53,7 @@ async def measure(
     plan, real_actions = await fresh_plan(bench, milestones)
     params = {"deals": deals, "milestones": milestones}
 
-    meter = bench.cpu_meter(*DEALFLOW_PROCESSES)
+    meter = bench.cpu_meter(*STACK_PROCESSES)
     async with deal_cast(bench) as cast:
         meter.start()
         started = cast.now()
@@ -119,19 +114,10 @@ async def measure(
         {**params, "goal": GOAL_RATIO},
         human=f"    dealflow / twin = {ratio:.2f} (goal >= {GOAL_RATIO})",
     )
-    for figure, used, label in (
-        ("cpu_seconds_per_deal", cpu, "CPU s per deal"),
-        ("twin_cpu_seconds_per_deal", twin_cpu, "twin CPU s per deal"),
-    ):
-        per_deal = _per_deal(used, deals)
-        line = " / ".join(f"{name} {seconds:.3f}" for name, seconds in per_deal.items())
-        report.figure(
-            figure,
-            round(sum(per_deal.values()), 4),
-            "s",
-            {**params, "by_process": per_deal},
-            human=f"    {label}: {line}",
-        )
+    report_cpu_per(report, "cpu_seconds_per_deal", cpu, deals, params, "CPU s per deal")
+    report_cpu_per(
+        report, "twin_cpu_seconds_per_deal", twin_cpu, deals, params, "twin CPU s per deal"
+    )
 
 
 async def run(deals: int, sizes: list[int], home: Path, report: Report) -> None:

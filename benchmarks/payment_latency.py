@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from benchmarks.cpu import report_cpu_per
 from benchmarks.driver import (
     STEP_TIMEOUT,
     Cast,
@@ -48,7 +49,7 @@ from benchmarks.driver import (
     drive_deals,
 )
 from benchmarks.figures import Report, benchmark_parser, count, run_in_home, size
-from benchmarks.stack import bench_stack
+from benchmarks.stack import STACK_PROCESSES, bench_stack
 from benchmarks.webhooks import Delivery, WebhookCatcher, WebhookSender
 from workflows.rules import FIRST_POLL
 
@@ -173,6 +174,8 @@ async def webhooks_at(cast: Cast, rate: int, open_deals: int, report: Report) ->
     newest_link = max(run.times.milestones[0].at["link"] for run, _ in opened)
     await asyncio.sleep(max(0.0, newest_link + FIRST_POLL.total_seconds() + 2 - cast.now()))
     payments = await _pay_holding_webhooks(cast, opened, report)
+    meter = bench.cpu_meter(*STACK_PROCESSES)
+    meter.start()
     async with aclosing(WebhookSender(bench.stack.bridge_url, bench.webhook_secret)) as sender:
         start = time.monotonic() + 0.5
         turns = [(payment, body) for payment in payments for body in payment.bodies]
@@ -186,6 +189,7 @@ async def webhooks_at(cast: Cast, rate: int, open_deals: int, report: Report) ->
         *(asyncio.wait_for(payment.funded, STEP_TIMEOUT) for payment in payments),
         return_exceptions=True,
     )
+    cpu = meter.stop()
     results = [
         (first_post[payment.deal_id], at)
         for payment, at in _succeeded(
@@ -221,6 +225,14 @@ async def webhooks_at(cast: Cast, rate: int, open_deals: int, report: Report) ->
         label=f"(c) the bridge's answer at {rate} webhooks/s",
         goal=ANSWER_GOAL_MS,
         scale=1000,
+    )
+    report_cpu_per(
+        report,
+        "webhook_cpu_seconds_per_payment",
+        cpu,
+        len(payments),
+        params,
+        "CPU s per payment, first POST to the last funded",
     )
     return [body for _, body in turns]
 

@@ -31,6 +31,9 @@ from devstack.stack import Stack, StackConfig, run_stack
 from devstack.temporal import DevServerConfig, temporal_dev_server
 
 HOST = "127.0.0.1"
+#: The processes whose CPU a benchmark reads: the stack's, and this one (the driver, the SMTP
+#: sink and the vendors' server).
+STACK_PROCESSES = ("temporal", "worker", "sandbox", "bridge", "postgres", "driver")
 #: Seconds between two reads of the server's metrics that must agree.
 METRICS_SETTLE_SECONDS = 1.5
 
