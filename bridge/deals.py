@@ -41,6 +41,10 @@ class ActionRejected(RuntimeError):
     """The workflow refused the action (its validator said why, or the deal has ended)."""
 
 
+class DealEnded(ActionRejected):
+    """The deal's workflow has closed (completed, cancelled, terminated): nothing reaches it."""
+
+
 class DealUnavailable(RuntimeError):
     """Temporal (or the worker) did not answer in time; nothing is known to have happened."""
 
@@ -113,7 +117,7 @@ class Deals:
             return await attempt()
 
     async def signal_stripe_event(self, deal_id: str, event: StripeEventSignal) -> None:
-        """Raises ActionRejected when the deal has ended: no point in retrying that."""
+        """Raises DealEnded when the deal has ended: no point in retrying that."""
         async with self._answers(deal_id, acting=True):
             await self._handle(deal_id).signal(STRIPE_EVENT, event)
 
@@ -143,7 +147,7 @@ class Deals:
         except (RPCError, TimeoutError):
             return
         if description.status not in (None, WorkflowExecutionStatus.RUNNING):
-            raise ActionRejected(f"this deal has ended ({description.status.name.lower()})")
+            raise DealEnded(f"this deal has ended ({description.status.name.lower()})")
 
 
 #: What Temporal answers when the workflow task that carried an update ended without an answer

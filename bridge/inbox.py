@@ -4,9 +4,10 @@ The event id is the primary key, so Stripe's redeliveries are no-ops. Rows wait 
 until the relay hands them to their workflow (each row shows its attempts, last error and next
 attempt); `orphan` rows name no deal and `undeliverable` rows are ones the relay gave up on
 (their deal stayed missing, or had ended): both wait for an operator; `ignored` rows are event
-types no deal reacts to; `folded` rows report a payment an earlier row of the same deal already
-reports (Stripe's `checkout.session.completed` and `payment_intent.succeeded` for one card
-payment): the deal gets that one only, and reads Stripe once.
+types no deal reacts to (or, for an ended deal, outcomes that moved no money); `folded` rows
+report a payment an earlier row of the same deal already reports (Stripe's
+`checkout.session.completed` and `payment_intent.succeeded` for one card payment): the deal gets
+that one only, and reads Stripe once; or a payment an ended deal's ledger shows it had.
 """
 
 from __future__ import annotations

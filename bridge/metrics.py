@@ -26,7 +26,7 @@ class BridgeMetrics:
         )
         self.relay = Counter(
             "dealflow_bridge_relay",
-            "Inbox event attempts by outcome (delivered, retried, undeliverable)",
+            "Inbox event attempts by outcome (delivered, retried, undeliverable; folded or ignored: an ended deal had accounted for it)",
             ["outcome"],
             registry=self.registry,
         )

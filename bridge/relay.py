@@ -14,6 +14,8 @@ attempt ends and when a retry falls due, and also polls, so events stored while 
   go on. Events of a deal that does not exist are retried until it has been missing for
   `missing_deal_for`; an event whose deal has ended, or that cannot be read, is given up at once.
   Given-up events become `undeliverable`: kept, listed and counted, and the deal's next event goes.
+  An ended deal's event that the deal had accounted for (`bridge.late_events`) is kept as
+  `folded` or `ignored` instead, with a note: it needs nobody.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from bridge.deals import ActionRejected, DealNotFound, Deals, DealUnavailable
+from bridge.deals import ActionRejected, DealEnded, DealNotFound, Deals, DealUnavailable
+from bridge.late_events import Accounted, accounted_for
 from bridge.metrics import BridgeMetrics
 from bridge.stripe_events import MalformedEvent, deal_event
 
@@ -199,21 +202,29 @@ class Relay:
     async def _attempt(self, event: _Claimed) -> None:
         """Signal one claimed event and record the outcome; never raises (the claim lapses if the
         outcome cannot be written, and the event is tried again: workflows ignore a repeat)."""
-        failure = await self._signal(event)
+        outcome = await self._signal(event)
         try:
-            if failure is None:
+            if outcome is None:
                 await self._delivered(event)
+            elif isinstance(outcome, Accounted):
+                await self._kept(event, outcome)
             else:
-                await self._failed(event, failure)
+                await self._failed(event, outcome)
         except (OSError, asyncpg.PostgresError) as error:
             log.warning("relay cannot record the outcome of event %s: %s", event.event_id, error)
 
-    async def _signal(self, event: _Claimed) -> _Failure | None:
+    async def _signal(self, event: _Claimed) -> _Failure | Accounted | None:
         try:
             _deal_id, signal = deal_event(json.loads(event.payload))
             await self.deals.signal_stripe_event(event.deal_id, signal)
         except DealNotFound:
             return _Failure(f"no deal workflow for '{event.deal_id}'", deal_missing=True)
+        except DealEnded as error:
+            try:
+                accounted = await accounted_for(self.pool, event.deal_id, signal, str(error))
+            except (OSError, asyncpg.PostgresError) as lookup_error:
+                return _Failure(f"{error}; its ledger could not be read: {lookup_error}")
+            return accounted or _Failure(str(error), permanent=True)
         except (ActionRejected, MalformedEvent) as error:
             return _Failure(str(error), permanent=True)
         except DealUnavailable as error:
@@ -236,6 +247,20 @@ class Relay:
             self.metrics.relay.labels("delivered").inc()
         else:
             log.warning("event %s was delivered after its claim lapsed", event.event_id)
+
+    async def _kept(self, event: _Claimed, accounted: Accounted) -> None:
+        done = await self.pool.execute(
+            """UPDATE stripe_events
+               SET status = $3, last_error = $4, attempts = attempts + 1, claimed_by = NULL
+               WHERE event_id = $1 AND claimed_by = $2 AND status = 'pending'""",
+            event.event_id,
+            self.relay_id,
+            accounted.status.value,
+            accounted.note,
+        )
+        if done == "UPDATE 1":
+            self.metrics.relay.labels(accounted.status.value).inc()
+            log.info("event %s kept as %s: %s", event.event_id, accounted.status.value, accounted.note)
 
     async def _failed(self, event: _Claimed, failure: _Failure) -> None:
         retry_in = self.policy.retry.delay(event.attempts + 1)

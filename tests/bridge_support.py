@@ -325,19 +325,24 @@ async def submit_deliverable(
     )
 
 
+async def store_pending(pool: asyncpg.Pool, deal_id: str, event: dict[str, Any]) -> str:
+    """One stored (pending) event of the deal, as the webhook route would keep it; its id."""
+    await Inbox(pool).store(
+        event_id=event["id"],
+        event_type=event["type"],
+        livemode=False,
+        deal_id=deal_id,
+        raw_body=json.dumps(event),
+        status=InboxStatus.PENDING,
+    )
+    return event["id"]
+
+
 async def store_pending_events(pool: asyncpg.Pool, deal_ids: list[str]) -> dict[str, list[str]]:
     """One stored (pending) payment event per entry of `deal_ids`, in that order, as the webhook
     route would keep them; the event ids by deal."""
-    inbox, stored = Inbox(pool), {}
+    stored: dict[str, list[str]] = {}
     for deal_id in deal_ids:
-        event = session_completed(deal_id, "build", 1000)
-        await inbox.store(
-            event_id=event["id"],
-            event_type=event["type"],
-            livemode=False,
-            deal_id=deal_id,
-            raw_body=json.dumps(event),
-            status=InboxStatus.PENDING,
-        )
-        stored.setdefault(deal_id, []).append(event["id"])
+        event_id = await store_pending(pool, deal_id, session_completed(deal_id, "build", 1000))
+        stored.setdefault(deal_id, []).append(event_id)
     return stored

@@ -7,6 +7,7 @@ the tests check the order and the count each workflow saw, not only what the inb
 from __future__ import annotations
 
 import random
+import uuid
 from contextlib import AsyncExitStack
 from datetime import timedelta
 from pathlib import Path
@@ -24,9 +25,12 @@ from dealflow.settings import Settings
 from tests.bridge_support import (
     ADMIN_TOKEN,
     bridge_settings,
+    card_payment,
     eventually,
     running_bridge,
+    store_pending,
     store_pending_events,
+    stripe_event,
 )
 from tests.signal_log import signals_received, start_signal_log
 
@@ -187,3 +191,61 @@ async def test_events_other_processes_store_or_make_pending_again_go_out_at_once
         )
         await eventually(lambda: _all(db_pool, "notified", "delivered"), timeout=10, what="the re-pended event")
     assert await signals_received(client, "notified") == [stored, stored]
+
+
+async def test_an_ended_deals_late_events_it_had_accounted_for_need_nobody(
+    settings: Settings, db_pool: asyncpg.Pool, dev_server_env: WorkflowEnvironment, signal_log_queue: str
+) -> None:
+    """Stripe is late and the deal does not wait for it: the deal found its payment by reading
+    Stripe, and its cancellation expired its own link. Those events are kept with a note; money
+    its ledger never saw still waits for an operator."""
+    client = dev_server_env.client
+    deal_id = f"ended-{uuid.uuid4().hex[:8]}"
+    await start_signal_log(client, signal_log_queue, deal_id)
+    await client.get_workflow_handle(workflow_id_for(deal_id)).terminate("the deal is over")
+    recorded, unrecorded, held = (f"pi_{uuid.uuid4().hex[:20]}" for _ in range(3))
+    await db_pool.execute(
+        """INSERT INTO payments (stripe_id, kind, deal_id, milestone_key, amount, currency,
+                                 livemode, sandbox, status, occurred_at)
+           VALUES ($1, 'charge', $3, 'build', 1000, 'usd', false, true, 'succeeded', now()),
+                  ($2, 'authorization', $3, 'build', 1000, 'usd', false, true, 'held', now())""",
+        recorded, held, deal_id,
+    )  # fmt: skip
+    paid = card_payment(deal_id, "build", 1000, recorded)
+    events = {
+        "paid": paid["checkout.session.completed"],
+        "paid, again": paid["payment_intent.succeeded"],
+        "expired": stripe_event(
+            "checkout.session.expired",
+            {"id": "cs_test_expired", "object": "checkout.session", "metadata": {"deal_id": deal_id}},
+        ),
+        "money it never saw": card_payment(deal_id, "build", 1000, unrecorded)["checkout.session.completed"],
+        # A hold the deal recorded, captured after it ended: money it never saw taken.
+        "captured after": card_payment(deal_id, "build", 1000, held)["payment_intent.succeeded"],
+    }
+    ids = {name: await store_pending(db_pool, deal_id, event) for name, event in events.items()}
+
+    async with running_bridge(settings, db_pool, client, _options()) as url:
+        rows = await eventually(
+            lambda: _settled_rows(db_pool, deal_id), what="the ended deal's events"
+        )
+        async with httpx.AsyncClient(base_url=url, headers=ADMIN) as http:
+            metrics = (await http.get("/metrics")).text
+    by_id = {row["event_id"]: row for row in rows}
+    kept = {name: (by_id[ids[name]]["status"], by_id[ids[name]]["last_error"]) for name in events}
+    assert kept == {
+        "paid": ("folded", f"this deal has ended (terminated) after recording the payment {recorded} this event reports"),
+        "paid, again": ("folded", f"this deal has ended (terminated) after recording the payment {recorded} this event reports"),
+        "expired": ("ignored", "this deal has ended (terminated); a checkout.session.expired moved no money"),
+        "money it never saw": ("undeliverable", "this deal has ended (terminated)"),
+        "captured after": ("undeliverable", "this deal has ended (terminated)"),
+    }
+    assert _counter(metrics, 'dealflow_bridge_relay_total{outcome="delivered"}') == 0
+    assert _counter(metrics, 'dealflow_bridge_relay_total{outcome="folded"}') == 2
+    assert _counter(metrics, 'dealflow_bridge_relay_total{outcome="ignored"}') == 1
+    assert _counter(metrics, "dealflow_bridge_inbox_undeliverable") == 2
+
+
+async def _settled_rows(pool: asyncpg.Pool, deal_id: str) -> list[asyncpg.Record]:
+    rows = await _rows(pool, deal_id)
+    return rows if rows and all(r["status"] != "pending" for r in rows) else []

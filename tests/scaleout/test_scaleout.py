@@ -230,8 +230,8 @@ async def test_two_workers_and_two_bridges_deliver_every_webhook_once_and_a_kill
     # the deal ignores; its deal's later events wait behind it (each deal's events go in order),
     # while the deal may go on without them (it polls Stripe for an open payment). One the dead
     # bridge was answering when it died (a 502 from the balancer) Stripe sends again after its
-    # backoff. Any of these, when its deal has ended meanwhile, is refused and kept as
-    # undeliverable, saying so.
+    # backoff. Any of these, when its deal has ended meanwhile, is kept as folded if the deal's
+    # ledger had its payment (bridge/late_events.py), else refused and kept as undeliverable.
     assert set(inbox) == taken
     unfinished = {event_id: row["status"] for event_id, row in inbox.items() if row["status"] not in _DONE}
     resent_by_stripe = {attempt["event_id"] for attempt in deliveries["attempts"] if not attempt["delivered"]}
@@ -265,7 +265,7 @@ async def test_two_workers_and_two_bridges_deliver_every_webhook_once_and_a_kill
 
     # What bridge A took before it died is not lost: all of it is in the inbox, done, and no
     # webhook was answered by it once dead (one cut off as it died was retried, and taken by B).
-    # (or, being late as above, refused by its ended deal and kept as undeliverable)
+    # (or, being late as above, kept by its ended deal as folded or undeliverable)
     assert all(inbox[event_id]["status"] in _DONE or event_id in late for event_id in taken_by_a)
     assert not any(
         a.upstream == bridge_a_url and a.at > killed_at and a.status_code < 300
