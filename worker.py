@@ -74,11 +74,13 @@ def build_activities(
     pool: asyncpg.Pool,
     http: httpx.AsyncClient,
     artifact_http: httpx.AsyncClient,
+    resources: AsyncExitStack,
 ) -> list[Callable[..., Any]]:
     """The real activities, wired to the configured Stripe, SMTP, vendors and Postgres.
 
     `http` reaches vendors' fulfilment URLs, `artifact_http` (`artifact_client(settings)`) the
-    artifacts they submit."""
+    artifacts they submit; the connections the activities open themselves (SMTP) close with
+    `resources`, after the worker has stopped."""
     links = settings.portal_links()
     email = EmailActivities(
         smtp_url=settings.smtp_url,
@@ -86,6 +88,7 @@ def build_activities(
         links=links,
         operator_email=settings.operator_email,
     )
+    resources.push_async_callback(email.close)
     return activity_methods(
         PaymentActivities(
             api_key=settings.stripe_api_key, api_base=settings.stripe_api_base, links=links
@@ -161,7 +164,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         http = await resources.enter_async_context(httpx.AsyncClient())
         artifact_http = await resources.enter_async_context(artifact_client(settings))
         client = await connect(settings, runtime=worker_runtime(settings))
-        activities = build_activities(settings, pool, http, artifact_http)
+        activities = build_activities(settings, pool, http, artifact_http, resources)
         worker = build_worker(client, settings, activities)
         if settings.stripe_mode == "unconfigured":
             log.warning("STRIPE_API_KEY is not set: payment activities will fail until it is")

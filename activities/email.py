@@ -105,6 +105,10 @@ class EmailActivities:
         self._links = links
         self._operator_email = operator_email or parseaddr(mail_from)[1]
 
+    async def close(self) -> None:
+        """Say QUIT on the SMTP connections kept open between mails."""
+        await self._mailer.close()
+
     async def send(
         self,
         *,

@@ -278,7 +278,7 @@ class SmtpConnections:
         for smtp in idle:
             try:
                 await smtp.quit()
-            except aiosmtplib.SMTPException:
+            except (aiosmtplib.SMTPException, OSError):  # the server went first
                 smtp.close()
 
 

@@ -151,7 +151,7 @@ async def run_stack(config: StackConfig, client: Client) -> AsyncIterator[Stack]
             settings, client, pool, bridge_url, sandbox_url, mail, sandbox_token=sandbox_token
         )
         if config.run_worker:
-            activities = build_activities(settings, pool, http, artifact_http)
+            activities = build_activities(settings, pool, http, artifact_http, stack)
             worker = build_worker(client, settings, activities)
             await stack.enter_async_context(worker)
         if config.run_bridge:

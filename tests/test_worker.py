@@ -9,17 +9,24 @@ import os
 import signal
 import subprocess
 import sys
+from contextlib import AsyncExitStack
 from datetime import timedelta
 from pathlib import Path
 
+import asyncpg
+import httpx
 import pytest
-from temporalio.testing import WorkflowEnvironment
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import PollerBehaviorSimpleMaximum
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from dealflow.settings import Settings
+from devstack.mailsink import MailSink
+from tests.activities.test_email import mail
+from tests.bridge_support import bridge_settings
 from tests.paths import ROOT
-from worker import build_worker
+from worker import build_activities, build_worker
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
@@ -90,3 +97,34 @@ async def test_worker_capacity_comes_from_the_settings(dev_server_env: WorkflowE
     assert isinstance(per_run, SandboxedWorkflowRunner)
     assert per_run.restrictions == SandboxRestrictions.default
 
+
+
+class QuitCountingSink(MailSink):
+    """The dev mail sink, counting the connections that said QUIT."""
+
+    quits = 0
+
+    async def handle_QUIT(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.quits += 1
+        return "221 Bye"
+
+
+async def test_the_workers_mail_connections_say_quit_when_it_stops(
+    tmp_path: Path, database_url: str, db_pool: asyncpg.Pool
+) -> None:
+    """The worker keeps SMTP connections open between mails; its resources close them politely,
+    not by dropping them when the process exits."""
+    sink = QuitCountingSink(tmp_path / "mail")
+    await sink.start()
+    try:
+        settings = bridge_settings(
+            tmp_path, database_url, SMTP_URL=sink.url, DEALFLOW_DELIVERY_SECRET="d" * 32
+        )
+        async with AsyncExitStack() as resources, httpx.AsyncClient() as http:
+            activities = build_activities(settings, db_pool, http, http, resources)
+            [send_email] = [a for a in activities if getattr(a, "__name__", "") == "send_email"]
+            await ActivityEnvironment().run(send_email, mail())
+            assert len(sink.messages) == 1 and sink.quits == 0
+        assert sink.quits == 1
+    finally:
+        await sink.stop()
