@@ -63,8 +63,8 @@ class MilestoneRun(MilestoneProgress):
     replace_at: datetime | None = None
     #: The next look at a bank debit being collected (PROCESSING).
     processing_check_at: datetime | None = None
-    #: An accepted amendment re-priced the milestone while its payment link was out: the link
-    #: is to be replaced by one for the new amount.
+    #: An accepted amendment re-priced or re-titled the milestone while its payment link was
+    #: out: the link is to be replaced by one for the new terms.
     terms_changed: bool = False
     #: The payment reminders of the policy's cadence still to come, earliest first.
     reminders_due: list[datetime] = Field(default_factory=list)

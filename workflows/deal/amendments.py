@@ -4,8 +4,9 @@
 Every version of the SOW and its terms is kept, numbered: version 1 is the one first signed,
 each proposal the next number. A newer proposal supersedes one still awaiting an answer. When
 the client accepts, the new terms are in force at once: milestones not yet funded are added,
-removed (cancelled) or re-priced and re-dated; a milestone whose payment link is out gets a new
-link for its new amount (`Checkout.funding_phase`). Deals started before DEAL_TERMS refuse
+removed (cancelled), re-priced, re-titled and re-dated; a milestone whose payment link is out
+gets a new link for its new amount or title (`Checkout.funding_phase`; a re-title since
+RETITLED_NEW_LINK). Deals started before DEAL_TERMS refuse
 amendments.
 """
 
@@ -30,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from dealflow.versions import due_text, version_sha256
     from workflows import rules
     from workflows.deal.context import DealContext
+    from workflows.deal.patches import RETITLED_NEW_LINK
     from workflows.deal.signing import Signing
     from workflows.milestone import MilestoneRun
 
@@ -191,7 +193,10 @@ class Amendments:
                 run.set_due(signed_on)
                 self._amended(run, f"'{terms.title}' added: {ctx.money(terms.amount)}")
             elif run.spec != terms:
-                if run.state is S.AWAITING_FUNDING and run.spec.amount != terms.amount:
+                if run.state is S.AWAITING_FUNDING and (
+                    run.spec.amount != terms.amount
+                    or (run.spec.title != terms.title and workflow.patched(RETITLED_NEW_LINK))
+                ):
                     run.terms_changed = True
                 elif run.state is S.AWAITING_FUNDING:
                     # Re-dated (or a late fee of its own): the link stays, its dates are planned

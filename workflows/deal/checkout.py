@@ -37,7 +37,7 @@ class Checkout:
         self.continuation = continuation
 
     async def funding_phase(self, m: MilestoneRun) -> None:
-        """Open a payment link and wait for the money; a link whose amount an accepted
+        """Open a payment link and wait for the money; a link whose amount or title an accepted
         amendment changed (`terms_changed`) is closed, and the next phase opens a new one (its
         due date, reminders and late fees planned again from the new terms). An amendment that
         re-dates the milestone keeps the link and plans its dates again."""

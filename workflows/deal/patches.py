@@ -51,3 +51,8 @@ DISPUTES_AND_DEBITS = "disputes-answered-bank-debits"
 #: Change orders: amendments re-price, re-date, add or remove milestones not yet funded and
 #: change the SOW, as numbered versions the client accepts (signs) or declines.
 DEAL_TERMS = "deal-terms-and-parties"
+#: `workflow.patched` id: a milestone awaiting funding that a change order re-titles (its amount
+#: the same) gets a new payment link, so the client pays under the title they signed; before it,
+#: the link kept the old title. Asked only where a re-title meets an open link, so no other deal
+#: pays its marker.
+RETITLED_NEW_LINK = "retitled-milestone-new-link"

@@ -13,6 +13,7 @@ from dealflow.contract import DEAL_AMOUNT_CENTS
 from dealflow.messages import (
     AcceptAmendment,
     DealStage,
+    DealStatus,
     DeclineAmendment,
     EmailKind,
     MilestoneState,
@@ -161,25 +162,51 @@ async def test_funded_milestones_never_change_and_answers_go_to_the_version_aske
     assert "Amendment version 3 declined: too dear" in [e.message for e in status.timeline]
 
 
-async def test_a_re_priced_milestone_awaiting_funding_gets_a_new_payment_link(
-    env: WorkflowEnvironment,
-) -> None:
-    spec = make_spec(milestones=1)
+async def amended_while_its_link_is_out(
+    env: WorkflowEnvironment, spec: DealSpec, change: dict[str, Any]
+) -> tuple[DealRun, DealStatus]:
+    """The deal signed, `change` to m1 accepted while its first link is out, m1 paid on the
+    link that replaced it; the deal and its status once m1 is in progress (replayed)."""
     async with running_deal(env, spec) as deal:
         await deal.sign()
         first = await deal.session_of("m1")
-        await deal.update("propose_amendment", proposal(terms(spec, {"key": "m1", "amount": 90_000})))
+        await deal.update("propose_amendment", proposal(terms(spec, {"key": "m1", **change})))
         await deal.update("accept_amendment", acceptance(2, await proposed_version(deal, 2)))
         await deal.session_of("m1", generation=2)
         await deal.wait_calls("the first link expired", lambda f: f.args("expire_checkout_session"))
         await deal.pay("m1", generation=2)
         status = await deal.milestone_state("m1", MilestoneState.IN_PROGRESS)
         await deal.replay()
-
     assert deal.fake.args("expire_checkout_session")[0].session_id == first
+    return deal, status
+
+
+async def test_a_re_priced_milestone_awaiting_funding_gets_a_new_payment_link(
+    env: WorkflowEnvironment,
+) -> None:
+    deal, status = await amended_while_its_link_is_out(env, make_spec(milestones=1), {"amount": 90_000})
+
     assert [s.amount for s in deal.fake.args("create_checkout_session")] == [100_000, 90_000]
     assert status.money.funded == 90_000
     assert status.money.contract == 90_000
+
+
+async def test_a_re_titled_milestone_awaiting_funding_gets_a_link_under_its_new_title(
+    env: WorkflowEnvironment,
+) -> None:
+    """The client pays under the title they signed (Checkout shows it, and Stripe's receipt).
+    Before RETITLED_NEW_LINK the link kept the old title: tests/histories/v8_retitled_milestone.json
+    replays that path."""
+    spec = make_spec(milestones=1)
+    new_title = "Logo concepts, three of them"
+    deal, status = await amended_while_its_link_is_out(env, spec, {"title": new_title})
+
+    links = deal.fake.args("create_checkout_session")
+    assert [(s.title, s.amount) for s in links] == [
+        (f"{spec.title}: {spec.milestones[0].title}", 100_000),
+        (f"{spec.title}: {new_title}", 100_000),
+    ]
+    assert status.money.funded == 100_000
 
 
 async def test_a_re_dated_milestone_awaiting_funding_keeps_its_link_and_moves_its_late_fee(
