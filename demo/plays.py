@@ -305,6 +305,15 @@ async def countersigned_change_order(play: Play) -> None:
         f"client signed version 2 on the portal (SHA-256 {amended.sow_sha256[:12]}…): "
         f"the contract is now {play.money(amended.money.contract)}"
     )
+    certified = await play.watch.status_until(
+        "version 2's signing certificate",
+        lambda s: s.certificate_sha256 not in (None, signed.certificate_sha256),
+    )
+    assert certified.certificate_sha256 is not None
+    play.say(
+        f"signing certificate of version 2 mailed to both parties with the answer "
+        f"(SHA-256 {certified.certificate_sha256[:12]}…)"
+    )
     play.spec = play.spec.model_copy(update={"milestones": terms_in_force(amended)})
 
     await work(play, identity)

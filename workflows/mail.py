@@ -58,7 +58,9 @@ KIND_KEYS: dict[EmailKind, frozenset[str]] = {
     K.AMENDMENT_PROPOSED: frozenset(
         {"version", "sow_sha256", "reason", "proposed_by", "changes", "total_before", "total_after"}
     ),
-    K.AMENDMENT_ANSWERED: frozenset({"version", "accepted", "sow_sha256", "reason"}),
+    K.AMENDMENT_ANSWERED: frozenset(
+        {"version", "accepted", "sow_sha256", "reason", "certificate_sha256"}
+    ),
     K.PAYMENT_LINK: frozenset({"checkout_url", "checkout_expires_at", "late_fee_notice"}),
     K.FUND_REMINDER: frozenset({"checkout_url", "checkout_expires_at", "late_fee_notice"}),
     K.DELIVERABLE_READY: frozenset({"summary", "artifacts", "review_deadline"}),

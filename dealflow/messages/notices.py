@@ -80,7 +80,8 @@ class EmailInput(Message):
     - sow_signed: sow_sha256, sow_version, certificate_sha256 (the certificate PDF attached)
     - amendment_proposed: version, sow_sha256, reason, proposed_by, changes [{key, before,
       after}], total_before, total_after; amendment_answered: version, accepted (bool),
-      sow_sha256, reason
+      sow_sha256, reason, certificate_sha256 (the version's signing certificate attached, in a
+      countersigned deal; None otherwise)
     - payment_link, fund_reminder: checkout_url, checkout_expires_at (ISO text),
       late_fee_notice (the late fee added or to come, or "")
     - deliverable_ready: summary, artifacts [{name, url, sha256}], review_deadline (ISO text)

@@ -150,7 +150,8 @@ class DealStatus(Message):
     signatures: list[Signature] = Field(default_factory=list)
     signing_order: list[Signer] = Field(default_factory=lambda: ["client"])
     awaiting_signature: Signer | None = None
-    #: SHA-256 of the signing certificate PDF, once every party signed a countersigned SOW.
+    #: SHA-256 of the newest signing certificate PDF of a countersigned SOW: once every party
+    #: signed, then of each change order the client accepted.
     certificate_sha256: str | None = None
     #: The version of the SOW and its terms in force (`sow_sha256` is its hash), and every
     #: version, numbered, with proposals (change orders) and their answers.

@@ -41,7 +41,7 @@ REQUIRED_KEYS: dict[EmailKind, set[str]] = {
     EmailKind.SOW_SIGNED: ALWAYS | {"sow_sha256", "sow_version", "certificate_sha256"},
     EmailKind.AMENDMENT_PROPOSED: ALWAYS
     | {"version", "sow_sha256", "reason", "proposed_by", "changes", "total_before", "total_after"},
-    EmailKind.AMENDMENT_ANSWERED: ALWAYS | {"version", "accepted", "sow_sha256", "reason"},
+    EmailKind.AMENDMENT_ANSWERED: ALWAYS | {"version", "accepted", "sow_sha256", "reason", "certificate_sha256"},
     EmailKind.PAYMENT_LINK: ALWAYS | MILESTONE | {"checkout_url", "checkout_expires_at"},
     EmailKind.FUND_REMINDER: ALWAYS | MILESTONE | {"checkout_url", "checkout_expires_at"},
     EmailKind.PAYMENT_RECEIVED: ALWAYS | MILESTONE,

@@ -106,10 +106,16 @@ async def test_demo_plays_six_deals_and_the_ledger_matches_the_sandbox(stack: St
         "deposit released as it was paid",
         "vendor proposed a change order: packaging USD 6,300.00 → USD 8,400.00, new milestone launch USD 2,400.00",
         "the contract is now USD 22,500.00",
+        "signing certificate of version 2 mailed to both parties with the answer",
         "identity released",
         "launch released",
     )
     assert [s.party for s in terms.signatures[:2]] == ["client", "vendor"] and terms.certificate_sha256
+    kept = await stack.pool.fetch(
+        "SELECT sow_version FROM signing_certificates WHERE deal_id = $1 ORDER BY sow_version",
+        terms.deal_id,
+    )
+    assert [row["sow_version"] for row in kept] == [1, 2]
     assert terms.sow_version == 2 and [v.state for v in terms.sow_versions] == ["superseded", "current"]
     assert [(m.key, m.amount) for m in terms.milestones] == [
         ("deposit", 360_000), ("identity", 810_000), ("packaging", 840_000), ("launch", 240_000)

@@ -6,7 +6,8 @@ each proposal the next number. A newer proposal supersedes one still awaiting an
 the client accepts, the new terms are in force at once: milestones not yet funded are added,
 removed (cancelled), re-priced, re-titled and re-dated; a milestone whose payment link is out
 gets a new link for its new amount or title (`Checkout.funding_phase`; a re-title since
-RETITLED_NEW_LINK). Deals started before DEAL_TERMS refuse
+CHANGE_ORDERS_AMENDED). In a countersigned deal the acceptance has a signing certificate of its
+own (since CHANGE_ORDERS_AMENDED), attached to the answer both parties get. Deals started before DEAL_TERMS refuse
 amendments.
 """
 
@@ -21,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from dealflow.messages import (
         AcceptAmendment,
         DeclineAmendment,
+        EmailAttachment,
         EmailKind,
         MilestoneState,
         ProposeAmendment,
@@ -31,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from dealflow.versions import due_text, version_sha256
     from workflows import rules
     from workflows.deal.context import DealContext
-    from workflows.deal.patches import RETITLED_NEW_LINK
+    from workflows.deal.patches import CHANGE_ORDERS_AMENDED
     from workflows.deal.signing import Signing
     from workflows.milestone import MilestoneRun
 
@@ -148,6 +150,12 @@ class Amendments:
             detail={"signature": signature.model_dump(mode="json")},
         )
         self._enact(version)
+        if self.signing.countersigned and workflow.patched(CHANGE_ORDERS_AMENDED):
+            # As the first signing of a countersigned deal: the answer carries the certificate.
+            self.signing.issue_certificate(
+                version.number, version.sow_sha256, [signature], self._accepted_with_certificate
+            )
+            return f"Version {version.number} is in force: thank you. Its signing certificate is on its way by mail."
         self._answered(version, accepted=True, reason="")
         return f"Version {version.number} is in force: thank you."
 
@@ -165,16 +173,33 @@ class Amendments:
         self._answered(version, accepted=False, reason=decline.reason)
         return f"Version {version.number} declined; version {self.current.number} stays in force."
 
-    def _answered(self, version: SowVersion, *, accepted: bool, reason: str) -> None:
-        """The client's answer, to both parties."""
+    def _answered(
+        self,
+        version: SowVersion,
+        *,
+        accepted: bool,
+        reason: str,
+        certificate: tuple[EmailAttachment, str] | None = None,
+    ) -> None:
+        """The client's answer, to both parties (with the signing certificate of the version
+        accepted, and its SHA-256, when there is one)."""
+        attachment, certificate_sha256 = certificate or (None, None)
         self.ctx.notify_both(
             EmailKind.AMENDMENT_ANSWERED,
             f"amendment_answered:{version.number}",
+            attachments=[attachment] if attachment else None,
             version=version.number,
             accepted=accepted,
             sow_sha256=version.sow_sha256,
             reason=reason,
+            certificate_sha256=certificate_sha256,
         )
+
+    def _accepted_with_certificate(
+        self, number: int, _sow_sha256: str, attachment: EmailAttachment, certificate_sha256: str
+    ) -> None:
+        version = next(v for v in self.versions if v.number == number)
+        self._answered(version, accepted=True, reason="", certificate=(attachment, certificate_sha256))
 
     # ------------------------------------------------------------------ the new terms
 
@@ -195,7 +220,7 @@ class Amendments:
             elif run.spec != terms:
                 if run.state is S.AWAITING_FUNDING and (
                     run.spec.amount != terms.amount
-                    or (run.spec.title != terms.title and workflow.patched(RETITLED_NEW_LINK))
+                    or (run.spec.title != terms.title and workflow.patched(CHANGE_ORDERS_AMENDED))
                 ):
                     run.terms_changed = True
                 elif run.state is S.AWAITING_FUNDING:

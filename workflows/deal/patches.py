@@ -51,8 +51,10 @@ DISPUTES_AND_DEBITS = "disputes-answered-bank-debits"
 #: Change orders: amendments re-price, re-date, add or remove milestones not yet funded and
 #: change the SOW, as numbered versions the client accepts (signs) or declines.
 DEAL_TERMS = "deal-terms-and-parties"
-#: `workflow.patched` id: a milestone awaiting funding that a change order re-titles (its amount
-#: the same) gets a new payment link, so the client pays under the title they signed; before it,
-#: the link kept the old title. Asked only where a re-title meets an open link, so no other deal
-#: pays its marker.
-RETITLED_NEW_LINK = "retitled-milestone-new-link"
+#: `workflow.patched` id of the release after DEAL_TERMS: change orders as signed. A milestone
+#: awaiting funding that a change order re-titles (its amount the same) gets a new payment link,
+#: so the client pays under the title they signed (before, the link kept the old title); in a
+#: countersigned deal, an accepted change order has a signing certificate of its own, kept in the
+#: ledger and attached to the answer both parties get (before, only the first signing had one).
+#: Asked only where a change order meets those cases, so no other deal pays its marker.
+CHANGE_ORDERS_AMENDED = "change-orders-as-signed"

@@ -11,6 +11,7 @@ its own as the client is asked to sign (`access.py`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -245,39 +246,52 @@ class Signing:
             EventKind.SIGNED,
             f"Statement of work signed by every party ({', '.join(self.order)}): work can start",
         )
-        self._issue_certificate(signature.signed_at)
+        self.issue_certificate(
+            self.sow_version, self.ctx.sow_sha256, list(self.signatures), self._mail_certificate
+        )
         return "Signed by every party: thank you. The signing certificate is on its way by mail."
 
-    def _issue_certificate(self, completed_at: datetime) -> None:
+    def issue_certificate(
+        self,
+        version: int,
+        sow_sha256: str,
+        signatures: list[Signature],
+        mail: Callable[[int, str, EmailAttachment, str], None],
+    ) -> None:
+        """The signing certificate of `version` (its `signatures`, the last one's time its date)
+        made and kept beside the deal; once it is, it goes into the timeline and to `mail`
+        (version, the version's SHA-256, the PDF, the PDF's SHA-256)."""
         spec = self.ctx.spec
         certificate = CertificateInput(
             deal_id=spec.deal_id,
             deal_title=spec.title,
-            sow_sha256=self.ctx.sow_sha256,
-            sow_version=self.sow_version,
+            sow_sha256=sow_sha256,
+            sow_version=version,
             parties=[
                 SignerParty(party="client", name=spec.client.name, email=str(spec.client.email)),
                 SignerParty(party="vendor", name=spec.vendor.name, email=str(spec.vendor.email)),
             ],
-            signatures=list(self.signatures),
-            completed_at=completed_at,
+            signatures=signatures,
+            completed_at=signatures[-1].signed_at,
         )
         self.ctx.beside(
             "issuing the signing certificate",
             calls.ISSUE_CERTIFICATE,
             certificate,
             None,
-            then=lambda result: self._mail_certificate(certificate, result),
+            then=lambda result: self._certified(certificate, result, mail),
         )
 
-    async def _mail_certificate(
-        self, certificate: CertificateInput, result: CertificateResult
+    async def _certified(
+        self,
+        certificate: CertificateInput,
+        result: CertificateResult,
+        mail: Callable[[int, str, EmailAttachment, str], None],
     ) -> None:
-        """The certificate's SHA-256 into the ledger, the PDF to both parties."""
-        ctx = self.ctx
+        """The certificate's SHA-256 into the timeline and the ledger, the PDF to `mail`."""
         version = certificate.sow_version
         self.certificate_sha256 = result.sha256
-        ctx.record(
+        self.ctx.record(
             "workflow",
             EventKind.SIGNING_CERTIFICATE,
             f"Signing certificate of statement of work version {version} issued "
@@ -289,11 +303,17 @@ class Signing:
             content_type="application/pdf",
             content_b64=result.pdf_b64,
         )
-        ctx.notify_both(
+        mail(version, certificate.sow_sha256, attachment, result.sha256)
+
+    def _mail_certificate(
+        self, version: int, sow_sha256: str, attachment: EmailAttachment, certificate_sha256: str
+    ) -> None:
+        """The fully signed SOW's certificate, to both parties."""
+        self.ctx.notify_both(
             EmailKind.SOW_SIGNED,
             f"sow_signed:v{version}",
             attachments=[attachment],
-            sow_sha256=certificate.sow_sha256,
+            sow_sha256=sow_sha256,
             sow_version=version,
-            certificate_sha256=result.sha256,
+            certificate_sha256=certificate_sha256,
         )

@@ -4,20 +4,24 @@ never changed."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from datetime import timedelta
 from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
 
-from dealflow.contract import DEAL_AMOUNT_CENTS
+from dealflow.contract import DEAL_AMOUNT_CENTS, EventKind
 from dealflow.messages import (
     AcceptAmendment,
+    ActionResult,
     DealStage,
     DealStatus,
     DeclineAmendment,
     EmailKind,
     MilestoneState,
     ProposeAmendment,
+    SignSow,
 )
 from dealflow.models import DealSpec
 from dealflow.versions import terms_document, version_sha256
@@ -195,7 +199,7 @@ async def test_a_re_titled_milestone_awaiting_funding_gets_a_link_under_its_new_
     env: WorkflowEnvironment,
 ) -> None:
     """The client pays under the title they signed (Checkout shows it, and Stripe's receipt).
-    Before RETITLED_NEW_LINK the link kept the old title: tests/histories/v8_retitled_milestone.json
+    Before CHANGE_ORDERS_AMENDED the link kept the old title: tests/histories/v8_retitled_milestone.json
     replays that path."""
     spec = make_spec(milestones=1)
     new_title = "Logo concepts, three of them"
@@ -235,3 +239,63 @@ async def test_a_re_dated_milestone_awaiting_funding_keeps_its_link_and_moves_it
     assert after.next_late_fee_at - before.next_late_fee_at == timedelta(days=30)
     assert len(deal.fake.args("create_checkout_session")) == 1 and not deal.fake.args("expire_checkout_session")
     assert status.money.funded == 100_000 and status.money.late_fees == 0
+
+
+async def re_price_m2_accepted(deal: DealRun, spec: DealSpec) -> ActionResult:
+    """A change order re-pricing m2, accepted; the answer, once both parties have it by mail."""
+    await deal.update("propose_amendment", proposal(terms(spec, {"key": "m2", "amount": 250_000})))
+    answer = await deal.update("accept_amendment", acceptance(2, await proposed_version(deal, 2)))
+    await deal.wait_calls("the answer to both", lambda f: len(f.mails(EmailKind.AMENDMENT_ANSWERED)) == 2)
+    return answer
+
+
+async def test_a_countersigned_deals_accepted_change_order_has_its_own_signing_certificate(
+    env: WorkflowEnvironment,
+) -> None:
+    """As the first signing of a countersigned deal: the version the client accepts is certified
+    (their signature of it), kept in the ledger, and attached to the answer both parties get.
+    Before CHANGE_ORDERS_AMENDED the answer came without one: tests/histories/demo_terms.json
+    replays that path."""
+    spec = DealSpec.model_validate(
+        {**make_spec(milestones=2).model_dump(), "signing_order": ["vendor", "client"]}
+    )
+    async with running_deal(env, spec) as deal:
+        await deal.update("sign_sow", SignSow(signer_name="Vera Vendor", consent=True, party="vendor"))
+        await deal.update("sign_sow", SignSow(signer_name="Ada Client", consent=True, party="client"))
+        first = await deal.wait_for("the first certificate", lambda s: s.certificate_sha256 is not None)
+        answer = await re_price_m2_accepted(deal, spec)
+        status = await deal.status()
+        await deal.replay()
+
+    assert answer.message == "Version 2 is in force: thank you. Its signing certificate is on its way by mail."
+    v1, v2 = deal.fake.args("issue_signing_certificate")
+    assert v1.sow_version == 1 and [s.party for s in v1.signatures] == ["vendor", "client"]
+    version_2 = next(v for v in status.sow_versions if v.number == 2)
+    assert (v2.sow_version, v2.sow_sha256) == (2, version_2.sow_sha256)
+    assert [(s.party, s.sow_version, s.user_agent) for s in v2.signatures] == [("client", 2, "amend-agent")]
+    assert v2.completed_at == v2.signatures[0].signed_at
+    assert status.certificate_sha256 not in (None, first.certificate_sha256)
+
+    for mail in deal.fake.mails(EmailKind.AMENDMENT_ANSWERED):
+        (attachment,) = mail.attachments
+        pdf = base64.b64decode(attachment.content_b64)
+        assert hashlib.sha256(pdf).hexdigest() == status.certificate_sha256
+        assert attachment.filename == f"signing-certificate-{spec.deal_id}-v2.pdf"
+        assert mail.context["certificate_sha256"] == status.certificate_sha256
+    kept = [e.detail for e in deal.fake.ledger_events.values() if e.kind == EventKind.SIGNING_CERTIFICATE]
+    assert sorted(d["sow_version"] for d in kept) == [1, 2]
+    assert len(deal.fake.mails(EmailKind.SOW_SIGNED)) == 2  # the first signing's, to both
+
+
+async def test_a_change_order_answer_in_a_deal_signed_by_the_client_alone_has_no_certificate(
+    env: WorkflowEnvironment,
+) -> None:
+    spec = make_spec(milestones=2)
+    async with running_deal(env, spec) as deal:
+        await deal.sign()
+        await re_price_m2_accepted(deal, spec)
+        await deal.replay()
+
+    assert deal.fake.args("issue_signing_certificate") == []
+    for mail in deal.fake.mails(EmailKind.AMENDMENT_ANSWERED):
+        assert mail.attachments == [] and mail.context["certificate_sha256"] is None
