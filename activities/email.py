@@ -21,6 +21,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeating
+from dealflow.access_codes import access_code, access_code_digest
 from dealflow.links import PortalLinks
 from dealflow.mailer import (
     PERMANENT_SMTP_ERROR,  # noqa: F401 (the workflow names it from here)
@@ -28,7 +29,15 @@ from dealflow.mailer import (
     Mailer,
     OutgoingMail,
 )
-from dealflow.messages import OPERATOR_MAILBOX, EmailAttachment, EmailInput, EmailKind, EmailResult
+from dealflow.messages import (
+    OPERATOR_MAILBOX,
+    AccessCodeMail,
+    AccessCodeSent,
+    EmailAttachment,
+    EmailInput,
+    EmailKind,
+    EmailResult,
+)
 
 TEMPLATE_ERROR = "TemplateError"
 INVALID_ATTACHMENT = "InvalidAttachment"
@@ -151,19 +160,39 @@ class EmailActivities:
         activity.logger.info("sent %s mail %s for deal %s", kind.value, message_id, deal_id)
         return message_id
 
+    async def _send_input(self, email: EmailInput, context: Mapping[str, Any]) -> str:
+        return await self.send(
+            deal_id=email.deal_id,
+            kind=email.kind,
+            to=email.to,
+            subject=email.subject,
+            message_key=email.message_key,
+            context=context,
+            attachments=[_decoded(attachment) for attachment in email.attachments],
+        )
+
     @activity.defn
     @heartbeating
     async def send_email(self, input: EmailInput) -> EmailResult:
-        message_id = await self.send(
-            deal_id=input.deal_id,
-            kind=input.kind,
-            to=input.to,
-            subject=input.subject,
-            message_key=input.message_key,
-            context=input.context,
-            attachments=[_decoded(attachment) for attachment in input.attachments],
+        return EmailResult(message_id=await self._send_input(input, input.context))
+
+    @activity.defn
+    @heartbeating
+    async def send_access_code(self, input: AccessCodeMail) -> AccessCodeSent:
+        """The code, made here from the secret key (the same on a retry), mailed on its own; the
+        deal gets back only its digest."""
+        email = input.email
+        if email.kind is not EmailKind.ACCESS_CODE:
+            raise ApplicationError(
+                f"send_access_code sends access_code mails, not {email.kind.value}",
+                type=TEMPLATE_ERROR,
+                non_retryable=True,
+            )
+        code = access_code(self._links.secret_key, email.deal_id, input.issue)
+        message_id = await self._send_input(email, {**email.context, "access_code": code})
+        return AccessCodeSent(
+            message_id=message_id, digest=access_code_digest(email.deal_id, input.issue, code)
         )
-        return EmailResult(message_id=message_id)
 
 
 def _decoded(attachment: EmailAttachment) -> Attachment:

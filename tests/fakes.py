@@ -22,7 +22,10 @@ from temporalio.exceptions import ApplicationError
 
 from activities.certificate_pdf import render_certificate_pdf
 from activities.email import render
+from dealflow.access_codes import access_code, access_code_digest
 from dealflow.messages import (
+    AccessCodeMail,
+    AccessCodeSent,
     ArtifactDeliveryInput,
     CaptureMethod,
     CertificateInput,
@@ -110,6 +113,10 @@ def debit_fees(captured: int, currency: str, method: str | None) -> dict[str, An
     return {"fee": fee, "net": captured - fee, "fee_currency": currency}
 
 
+#: The secret key the fake worker makes access codes with.
+FAKE_SECRET_KEY = "fake-worker-secret-key-for-access-codes"
+
+
 @dataclass
 class FakeActivities:
     calls: list[Call] = field(default_factory=list)
@@ -148,6 +155,7 @@ class FakeActivities:
             self.reverse_transfer,
             self.submit_dispute_evidence,
             self.send_email,
+            self.send_access_code,
             self.dispatch_work_order,
             self.deliver_artifacts,
             self.write_ledger,
@@ -480,6 +488,17 @@ class FakeActivities:
         self._called("send_email", input)
         render(input.kind, {**input.context, "subject": input.subject, "portal_url": None})
         return EmailResult(message_id=f"<{input.message_key}@{input.deal_id}.dealflow.test>")
+
+    @activity.defn(name="send_access_code")
+    async def send_access_code(self, input: AccessCodeMail) -> AccessCodeSent:
+        """As the worker's: the code from the secret key, in the mail (which `mails` lists)."""
+        self._called("send_access_code", input)
+        email = input.email
+        code = access_code(FAKE_SECRET_KEY, email.deal_id, input.issue)
+        sent = await self.send_email(email.model_copy(update={"context": {**email.context, "access_code": code}}))
+        return AccessCodeSent(
+            message_id=sent.message_id, digest=access_code_digest(email.deal_id, input.issue, code)
+        )
 
     @activity.defn(name="dispatch_work_order")
     async def dispatch_work_order(self, input: WorkOrderInput) -> DeliveryResult:

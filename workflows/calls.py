@@ -160,6 +160,7 @@ class Call(Generic[Arg, Result]):
 
 
 SEND_EMAIL = Call(MAIL, EmailActivities.send_email)
+SEND_ACCESS_CODE = Call(MAIL, EmailActivities.send_access_code)
 DISPATCH_WORK_ORDER = Call(DELIVERY, DeliveryActivities.dispatch_work_order)
 DELIVER_ARTIFACTS = Call(DELIVERY, DeliveryActivities.deliver_artifacts)
 ISSUE_RECEIPT = Call(RECEIPTS, ReceiptActivities.issue_receipt)

@@ -7,8 +7,6 @@ durations and free-text actors read on the timeline.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -143,17 +141,6 @@ def wrong_access_code(wrong: int, attempts: int) -> str:
             "codes, and we have been told: a new code will be sent to you"
         )
     return f"access_code: wrong access code; {left} {'try' if left == 1 else 'tries'} left"
-
-
-def access_code_digest(deal_id: str, issue: int, code: str) -> str:
-    """What the deal keeps of its `issue`-th code: a hash, never the code."""
-    return hashlib.sha256(f"dealflow-access-code:{deal_id}:{issue}:{code}".encode()).hexdigest()
-
-
-def access_code_matches(digest: str, deal_id: str, issue: int, code: str) -> bool:
-    """Whether `code` (spaces and dashes as people type them are ignored) is the one kept."""
-    typed = "".join(c for c in code if c not in " -")
-    return hmac.compare_digest(digest, access_code_digest(deal_id, issue, typed))
 
 
 def resend_refusal(stage: DealStage, required: bool) -> str | None:

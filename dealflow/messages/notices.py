@@ -13,6 +13,8 @@ from dealflow.messages.base import Message
 
 __all__ = [
     "OPERATOR_MAILBOX",
+    "AccessCodeMail",
+    "AccessCodeSent",
     "ArtifactDeliveryInput",
     "DeliveryResult",
     "EmailAttachment",
@@ -91,7 +93,8 @@ class EmailInput(Message):
       text), submitted (bool), problem (why not, or ""), evidence [{field, text}]
     - approved_receipt: receipt_number, released_display, artifacts; payout_sent: transfer_id
     - deal_cancelled: reason, refunds [{milestone_title, amount_display}]; deal_expired: reason
-    - access_code: access_code (never in another mail); signing_locked (to the client and to
+    - access_code: access_code (never in another mail; None in an `AccessCodeMail`, whose
+      activity puts the code in); signing_locked (to the client and to
       OPERATOR_MAILBOX): attempts, for_operator (bool)
     Every kind needs the "always" keys (artifacts_delivered is built by deliver_artifacts).
     A missing key fails the activity with a non-retryable TemplateError naming it. Only the
@@ -111,6 +114,20 @@ class EmailInput(Message):
 
 class EmailResult(Message):
     message_id: str
+
+
+class AccessCodeMail(Message):
+    """The client's `issue`-th access code, to be made by the worker and mailed (`email`, its
+    `access_code` None): the code is never in the deal's history."""
+
+    email: EmailInput
+    issue: int = Field(ge=1)
+
+
+class AccessCodeSent(Message):
+    message_id: str
+    #: What the deal keeps of the code (`dealflow.access_codes.access_code_digest`).
+    digest: str
 
 
 class WorkOrderInput(Message):

@@ -18,9 +18,16 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.email import CLIENT_KINDS, VENDOR_LINK_KINDS, EmailActivities
+from dealflow.access_codes import access_code, access_code_digest
 from dealflow.links import PortalLinks, verify_link, verify_token, verify_vendor_page_token
 from dealflow.mailer import SmtpEndpoint
-from dealflow.messages import OPERATOR_MAILBOX, EmailAttachment, EmailInput, EmailKind
+from dealflow.messages import (
+    OPERATOR_MAILBOX,
+    AccessCodeMail,
+    EmailAttachment,
+    EmailInput,
+    EmailKind,
+)
 from dealflow.serve import free_port
 from dealflow.settings import ConfigError
 from devstack.mailsink import MailSink
@@ -452,3 +459,27 @@ async def test_payment_mails_announce_the_late_fee_before_it_applies(sink: Refus
         await send(sink, mail(kind, message_key=f"{kind.value}:concepts:2"))
         for body in parts(sink.messages[-1]):
             assert "late fee" not in body
+
+
+async def test_the_access_code_is_made_from_the_secret_key_and_only_its_digest_goes_back(
+    sink: RefusingMailSink,
+) -> None:
+    activities = email_activities(sink.url)
+    email = mail(EmailKind.ACCESS_CODE)
+    email.context["access_code"] = None  # the worker puts the code in
+    coded = AccessCodeMail(email=email, issue=2)
+    sent = await ActivityEnvironment().run(activities.send_access_code, coded)
+    again = await ActivityEnvironment().run(activities.send_access_code, coded)  # a retry
+
+    code = access_code(SECRET, DEAL, 2)
+    assert again == sent and sent.digest == access_code_digest(DEAL, 2, code)
+    assert code not in sent.model_dump_json()
+    text, html = parts(sink.messages[0])
+    assert code in text and code in html
+    assert parts(sink.messages[1]) == (text, html)  # the same code, the same mail
+
+    with pytest.raises(ApplicationError) as refused:
+        await ActivityEnvironment().run(
+            activities.send_access_code, AccessCodeMail(email=mail(EmailKind.SOW_SENT), issue=1)
+        )
+    assert refused.value.non_retryable and "not sow_sent" in str(refused.value)

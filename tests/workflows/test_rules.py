@@ -20,8 +20,6 @@ from workflows.rules import (
     AMENDABLE,
     FIRST_POLL,
     StopRequest,
-    access_code_digest,
-    access_code_matches,
     access_code_refusal,
     amendment_refusal,
     answer_refusal,
@@ -357,17 +355,6 @@ def test_an_access_code_is_asked_for_before_it_is_compared_and_locks_after_the_l
     assert wrong_access_code(1, 5) == "access_code: wrong access code; 4 tries left"
     assert wrong_access_code(4, 5) == "access_code: wrong access code; 1 try left"
     assert "signing is now locked after 5 wrong codes" in wrong_access_code(5, 5)
-
-
-def test_only_a_hash_of_the_code_is_kept_and_it_matches_that_code_of_that_deal_alone() -> None:
-    digest = access_code_digest("d1", 1, "048213")
-    assert "048213" not in digest and len(digest) == 64
-    assert access_code_matches(digest, "d1", 1, "048213")
-    assert access_code_matches(digest, "d1", 1, " 048-213 ")  # as people type it
-    assert not access_code_matches(digest, "d1", 1, "048214")
-    assert not access_code_matches(digest, "d1", 2, "048213")  # a later code replaces it
-    assert not access_code_matches(digest, "d2", 1, "048213")
-    assert not access_code_matches("", "d1", 1, "")
 
 
 def test_a_new_access_code_is_for_a_deal_that_asks_for_one_before_it_is_signed() -> None:

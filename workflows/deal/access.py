@@ -2,8 +2,9 @@
 client signs only with a code mailed on its own (not in the SOW mail, and with no portal link),
 so whoever holds the SOW mail alone cannot sign.
 
-The code comes from the workflow's seeded random (the same on replay); the deal keeps only its
-hash, and no query or timeline entry shows either. Each wrong code counts; after
+The worker makes the code from the secret key and mails it (`send_access_code`,
+ACCESS_CODES_FROM_WORKER; before it, the code came from the workflow's seeded random, which the
+run id gives away); the deal keeps only its hash, and no query or timeline entry shows either. Each wrong code counts; after
 `policy.access_code_attempts` signing locks, the client and the operator are told, and only a
 new code (`resend_access_code`, by an operator) opens it again. Deals before DEAL_TERMS never
 ask for one.
@@ -14,14 +15,20 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from dealflow.access_codes import CODE_DIGITS, access_code_digest, access_code_matches
     from dealflow.contract import EventKind
-    from dealflow.messages import AccessCodeStatus, EmailKind, ResendAccessCode, SignSow
-    from workflows import rules
+    from dealflow.messages import (
+        AccessCodeMail,
+        AccessCodeSent,
+        AccessCodeStatus,
+        EmailKind,
+        ResendAccessCode,
+        SignSow,
+    )
+    from workflows import calls, rules
     from workflows.deal.context import DealContext
+    from workflows.deal.patches import ACCESS_CODES_FROM_WORKER
     from workflows.journal import Source
-
-#: Digits of a code: one chance in a million per try, and a few tries before signing locks.
-CODE_DIGITS = 6
 
 
 class AccessCode:
@@ -58,16 +65,38 @@ class AccessCode:
         """A fresh code, mailed on its own; the one before it stops working, and the count of
         wrong codes starts again."""
         ctx = self.ctx
-        code = f"{workflow.random().randrange(10**CODE_DIGITS):0{CODE_DIGITS}d}"
         self._sent += 1
         self._wrong = 0
-        self._digest = rules.access_code_digest(ctx.spec.deal_id, self._sent, code)
         ctx.record(
             source,
             EventKind.ACCESS_CODE_SENT,
             f"Access code {self._sent} sent to {ctx.spec.client.email} in a mail of its own",
         )
-        ctx.notify(EmailKind.ACCESS_CODE, "client", f"access_code:{self._sent}", access_code=code)
+        key = f"access_code:{self._sent}"
+        if not workflow.patched(ACCESS_CODES_FROM_WORKER):
+            code = f"{workflow.random().randrange(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+            self._digest = access_code_digest(ctx.spec.deal_id, self._sent, code)
+            ctx.notify(EmailKind.ACCESS_CODE, "client", key, access_code=code)
+            return
+        # No code works until the worker has made and mailed this one.
+        self._digest = ""
+        issue = self._sent
+        mail = AccessCodeMail(
+            email=ctx.email(EmailKind.ACCESS_CODE, "client", key, None, access_code=None),
+            issue=issue,
+        )
+        ctx.beside(
+            f"the access code mail to {mail.email.to}",
+            calls.SEND_ACCESS_CODE,
+            mail,
+            None,
+            then=lambda sent: self._keep(issue, sent),
+        )
+
+    async def _keep(self, issue: int, sent: AccessCodeSent) -> None:
+        """The digest of a code the worker mailed, unless a newer code went out meanwhile."""
+        if issue == self._sent:
+            self._digest = sent.digest
 
     # ------------------------------------------------------------------ the signer's action
 
@@ -81,7 +110,7 @@ class AccessCode:
         """Compare the code, in the handler: a wrong one must count, which a validator (its
         refusals leave no history) cannot do. The last allowed wrong code locks signing."""
         ctx = self.ctx
-        if not self.required or rules.access_code_matches(
+        if not self.required or access_code_matches(
             self._digest, ctx.spec.deal_id, self._sent, sign.access_code or ""
         ):
             return None

@@ -58,3 +58,8 @@ DEAL_TERMS = "deal-terms-and-parties"
 #: ledger and attached to the answer both parties get (before, only the first signing had one).
 #: Asked only where a change order meets those cases, so no other deal pays its marker.
 CHANGE_ORDERS_AMENDED = "change-orders-as-signed"
+#: `workflow.patched` id: the client's access code is made by the worker from the secret key and
+#: mailed by `send_access_code`, the deal keeping the digest it returns; before it, the code came
+#: from the workflow's seeded random, which anyone who knows the run id could draw again. Asked
+#: where a deal first sends a code, so only deals with an access code pay its marker.
+ACCESS_CODES_FROM_WORKER = "access-codes-from-worker"

@@ -3,8 +3,12 @@ mailed on its own; wrong codes count and lock signing; an operator's resend open
 
 from __future__ import annotations
 
+import base64
+import re
+
 from temporalio.testing import WorkflowEnvironment
 
+from dealflow.access_codes import access_code
 from dealflow.messages import (
     OPERATOR_MAILBOX,
     DealStage,
@@ -13,6 +17,7 @@ from dealflow.messages import (
     SignSow,
 )
 from tests.deal_harness import DealRun, make_spec, running_deal
+from tests.fakes import FAKE_SECRET_KEY
 from workflows.deal import DealWorkflow
 
 
@@ -55,8 +60,16 @@ async def test_above_the_amount_the_client_signs_with_the_code_mailed_on_its_own
         assert result.stage is DealStage.SIGNED
         status = await deal.status()
         summary = await deal.summary()
+        history = (await deal.handle.fetch_history()).to_json()
         await deal.replay()
 
+    # The worker made the code from its secret key; the deal's history holds neither it nor
+    # anything that gives it away (before ACCESS_CODES_FROM_WORKER it came from the seeded
+    # random: tests/histories/v8_access_code.json replays that path).
+    [made] = deal.fake.args("send_access_code")
+    assert made.issue == 1 and made.email.context["access_code"] is None
+    assert code == access_code(FAKE_SECRET_KEY, made.email.deal_id, 1)
+    assert code not in history and code not in base64_payloads(history)
     assert status.signature is not None and status.signature.access_code_checked
     kinds = [e.kind for e in status.timeline]
     assert kinds[:4] == ["sow_sent", "access_code_sent", "access_code_wrong", "signed"]
@@ -142,3 +155,9 @@ async def test_when_the_vendor_signs_first_the_code_goes_with_the_clients_reques
     assert [(s.party, s.access_code_checked) for s in status.signatures] == [("vendor", False), ("client", True)]
     kinds = [e.kind for e in status.timeline]
     assert kinds[:4] == ["sow_sent", "signature", "access_code_sent", "signature"]
+
+
+def base64_payloads(history_json: str) -> str:
+    """Every payload of a history as the text it encodes (JSON histories keep them in base64)."""
+    found = re.findall(r'"data":\s*"([A-Za-z0-9+/=]+)"', history_json)
+    return "\n".join(base64.b64decode(data).decode("utf-8", "replace") for data in found)
