@@ -249,15 +249,13 @@ async def test_two_workers_and_two_bridges_deliver_every_webhook_once_and_a_kill
     ), {e: dict(inbox[e]) for e in unfinished}
 
     # Each was signalled to its deal exactly once, by one of the two bridges (one the dead
-    # bridge was signalling: once or twice).
+    # bridge was signalling: not at all, once or twice: its signal may have died with it, and
+    # its deal may have ended before the other bridge sent it again).
     signals = {deal_id: _stripe_signals(events) for deal_id, events in histories.items()}
     counts = Counter((deal_id, event_id) for deal_id, pairs in signals.items() for event_id, _ in pairs)
-    relayed = {
-        (row["deal_id"], event_id)
-        for event_id, row in inbox.items()
-        if row["status"] == "delivered" or event_id in in_flight_at_kill
-    }
-    assert set(counts) == relayed, "every relayed event, and only those, reached its deal"
+    delivered = {(row["deal_id"], event_id) for event_id, row in inbox.items() if row["status"] == "delivered"}
+    maybe = {(inbox[event_id]["deal_id"], event_id) for event_id in in_flight_at_kill & set(inbox)}
+    assert delivered <= set(counts) <= delivered | maybe, "every relayed event, and only those, reached its deal"
     assert {key: n for key, n in counts.items() if n > (2 if key[1] in in_flight_at_kill else 1)} == {}
     relayed_by = Counter(bridge_pids[_pid_of(identity)] for pairs in signals.values() for _, identity in pairs)
     # B relays; A may have died before its relay took an event (on a loaded machine it often does).
