@@ -153,7 +153,12 @@ class Amendments:
         if self.signing.countersigned and workflow.patched(CHANGE_ORDERS_AMENDED):
             # As the first signing of a countersigned deal: the answer carries the certificate.
             self.signing.issue_certificate(
-                version.number, version.sow_sha256, [signature], self._accepted_with_certificate
+                version.number,
+                version.sow_sha256,
+                [signature],
+                lambda _number, _sha256, attachment, certificate_sha256: self._answered(
+                    version, accepted=True, reason="", certificate=(attachment, certificate_sha256)
+                ),
             )
             return f"Version {version.number} is in force: thank you. Its signing certificate is on its way by mail."
         self._answered(version, accepted=True, reason="")
@@ -194,12 +199,6 @@ class Amendments:
             reason=reason,
             certificate_sha256=certificate_sha256,
         )
-
-    def _accepted_with_certificate(
-        self, number: int, _sow_sha256: str, attachment: EmailAttachment, certificate_sha256: str
-    ) -> None:
-        version = next(v for v in self.versions if v.number == number)
-        self._answered(version, accepted=True, reason="", certificate=(attachment, certificate_sha256))
 
     # ------------------------------------------------------------------ the new terms
 
