@@ -1,8 +1,9 @@
-"""Shared fixtures: real servers, started once per test session.
+"""Shared fixtures: real servers, started once per test session (but one).
 
 - `postgres_server_url`: an embedded PostgreSQL 18; `database_url` gives each test its own
   freshly migrated database on it.
-- `time_skipping_env`: the time-skipping test server, for workflow logic with long timers.
+- `time_skipping_env`: a time-skipping test server of the test's own, for workflow logic with
+  long timers (it starts in 0.1 s).
 - `dev_server_env`: the real Temporal dev server with dealflow's search attributes.
 - `bridge_url`: the bridge alone on it; `stack`: the whole dealflow stack on it.
 """
@@ -64,8 +65,12 @@ async def db_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     await pool.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """Each test its own server: the server skips time only while no task of any of its
+    workflows is waiting, so one workflow a test leaves behind, whose timer then fires on a
+    task queue nobody polls any more, would stop time for every later test (every long
+    `env.sleep` hangs and queries time out)."""
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=temporal_test_server(),
