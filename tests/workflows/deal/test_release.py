@@ -32,6 +32,8 @@ async def test_the_payout_waits_for_the_vendors_onboarding_then_goes(env: Workfl
         assert waiting.milestones[0].state is MilestoneState.APPROVED
         assert waiting.next_deadline is not None and "ask Stripe again" in waiting.next_deadline.action
         assert waiting.anomalies == []
+        # The mail goes after the timeline shows the wait.
+        await deal.wait_calls("the vendor's mail", lambda f: f.mails(EmailKind.PAYOUT_WAITING))
         [told] = fake.mails(EmailKind.PAYOUT_WAITING)
         assert told.to == "vera@vendor.example" and told.context["recheck"] == "2 hours"
         assert "cannot receive transfers yet" in told.context["reason"]
