@@ -1,4 +1,4 @@
-"""Shared fixtures: real servers, started once per test session (but one).
+"""Shared fixtures: real servers, each started once per test session but the time-skipping one.
 
 - `postgres_server_url`: an embedded PostgreSQL 18; `database_url` gives each test its own
   freshly migrated database on it.

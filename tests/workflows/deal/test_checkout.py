@@ -30,9 +30,7 @@ MINUTE = timedelta(minutes=1)
 def with_deposit(amount: int = 50_000, **policy: Any) -> DealSpec:
     """make_spec's two milestones after a deposit due at signature."""
     spec = make_spec(milestones=2, **policy).model_dump(mode="json")
-    spec["milestones"].insert(
-        0, {"key": "deposit", "title": "Deposit", "amount": amount, "deposit": True}
-    )
+    spec["milestones"].insert(0, {"key": "deposit", "title": "Deposit", "amount": amount, "deposit": True})
     return DealSpec.model_validate(spec)
 
 
@@ -160,9 +158,7 @@ async def test_late_fees_raise_the_amount_due_until_the_cap(env: WorkflowEnviron
         status = await deal.wait_for("the first late fee", lambda s: s.milestones[0].late_fee)
         m1 = status.milestones[0]
         assert (m1.late_fee, m1.next_late_fee) == (5_000, 3_000)
-        assert (
-            "late fee 1 of USD 50.00 added, USD 1,050.00 now due" in messages(status, "late_fee")[0]
-        )
+        assert "late fee 1 of USD 50.00 added, USD 1,050.00 now due" in messages(status, "late_fee")[0]
         await deal.wait_calls(
             "a payment link for the new amount",
             lambda f: f.args("create_checkout_session")[-1].amount == 105_000,
@@ -193,7 +189,7 @@ async def test_late_fees_raise_the_amount_due_until_the_cap(env: WorkflowEnviron
     receipt = deal.fake.args("issue_receipt")[0]
     assert (receipt.amount, receipt.late_fee) == (108_000, 8_000)
     snapshots = [b.snapshot for b in deal.fake.args("write_ledger") if b.snapshot is not None]
-    assert snapshots[-1].amount_total == 108_000
+    assert (snapshots[-1].amount_total, snapshots[-1].released) == (108_000, 108_000)
     old_links = [c.amount for c in deal.fake.args("create_checkout_session")]
     assert old_links[0] == 100_000 and set(old_links) == {100_000, 105_000, 108_000}
 
