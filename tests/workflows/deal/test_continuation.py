@@ -2,9 +2,9 @@
 
 The time-skipping test server never suggests continue-as-new, so this runs on a dev server of
 its own whose suggestion comes after `SUGGEST_AFTER` events (`limit.historyCount.suggestContinueAsNew`,
-4,096 by default). Its 20-milestone deal has each payment link but the last expire unpaid within
+4,096 by default). Its 10-milestone deal has each payment link but the last expire unpaid within
 a second (Stripe's session says when it expires; the workflow replaces it then), so links are
-replaced 40 times and the deal continues as new at its seams, in its funding waits too.
+replaced 20 times and the deal continues as new at its seams, in its funding waits too.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ from tests.fakes import FakeActivities
 from workflows.deal import DealWorkflow
 from workflows.deal.continuation import DealCarry
 
-SUGGEST_AFTER = 150
-MILESTONES = 20
+SUGGEST_AFTER = 70
+MILESTONES = 10
 #: Each milestone's links: all but the last expire unpaid.
 LINKS = 3
 
@@ -68,7 +68,7 @@ class ExpiringLinks(FakeActivities):
 
 
 def long_deal() -> DealSpec:
-    """20 milestones of odd amounts, a platform fee to round, windows no test reaches."""
+    """10 milestones of odd amounts, a platform fee to round, windows no test reaches."""
     spec = make_spec(
         milestones=MILESTONES,
         vendor={"stripe_account": "acct_vendor1"},
