@@ -6,7 +6,9 @@ Point the UI's codec endpoint (its Data Encoder settings, or `temporal server st
 --ui-codec-endpoint`) at `<bridge>/codec`. The UI's page calls it from its own origin
 (DEALFLOW_TEMPORAL_UI_URL), the only one CORS lets read the answers. The caller sends the admin
 token as `Authorization: Bearer` or, with "include cross-origin credentials", the dashboard's
-session cookie; nobody else gets a payload decoded.
+session cookie; nobody else gets a payload decoded. The keys are those of the bridge's own
+namespace: a UI asking for another one (its `X-Namespace`) is refused rather than handed
+payloads sealed, or opened, with keys that are not that namespace's.
 """
 
 from __future__ import annotations
@@ -75,6 +77,12 @@ async def _apply(request: Request, bridge: BridgeState, *, encrypt: bool) -> Res
         raise ApiError(
             401, "send the admin token as 'Authorization: Bearer <token>' or sign in to the dashboard",
             code="missing_token", field="Authorization", headers={**headers, "WWW-Authenticate": "Bearer"},
+        )  # fmt: skip
+    namespace = request.headers.get("x-namespace")
+    if namespace is not None and namespace != bridge.temporal.namespace:
+        raise ApiError(
+            403, f"this codec holds the keys of namespace {bridge.temporal.namespace!r}, not of {namespace!r}",
+            code="other_namespace", field="X-Namespace", headers=headers,
         )  # fmt: skip
     codec = bridge.temporal.data_converter.payload_codec
     if codec is None:

@@ -125,6 +125,15 @@ async def test_the_codec_endpoint_decodes_for_an_admin_only_and_answers_the_ui_o
         assert decoded.headers["access-control-allow-origin"] == UI_ORIGIN
         [payload] = json_format.Parse(decoded.text, Payloads()).payloads
         assert payload.metadata["encoding"] == b"json/plain" and SPEC.sow.encode() in payload.data
+        for path in ("/codec/decode", "/codec/encode"):
+            other = await http.post(
+                path, content=body,
+                headers={**json_body, "X-Namespace": "payroll", "Authorization": f"Bearer {token}"},
+            )  # fmt: skip
+            assert other.status_code == 403, other.text
+            error = other.json()["error"]
+            assert (error["code"], error["field"]) == ("other_namespace", "X-Namespace")
+            assert "'default', not of 'payroll'" in error["message"] and SPEC.sow not in other.text
 
         await http.post("/dashboard/login", data={"token": token}, headers={"Origin": sealed_stack.bridge_url})
         by_session = await http.post("/codec/decode", content=body, headers=json_body)
