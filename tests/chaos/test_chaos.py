@@ -1,6 +1,7 @@
 """The project's own chaos run, small enough for CI: `dealflow chaos --deals 8 --seed 7` starts
 its own stack, kills the worker, the bridge and Temporal while eight deals play (one of each
-scenario), injects Stripe faults and forged webhooks, and must come out with every check green (see chaos/)."""
+scenario), injects Stripe faults and forged webhooks, and must come out with every check green
+(see chaos/)."""
 
 from __future__ import annotations
 
