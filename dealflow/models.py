@@ -174,6 +174,10 @@ class Policy(StrictModel):
     reconcile_after: Duration = timedelta(hours=1)
     #: How often a payout waiting for the vendor's Stripe onboarding asks Stripe again.
     payout_recheck: Duration = timedelta(hours=1)
+    #: Where Temporal suggests a long deal continue as new, how long it waits for the work beside
+    #: it (mail, hand-offs, a dispute's evidence) to end; past it the deal goes on and continues
+    #: at a later seam, so a call that keeps failing (retried for hours) holds nothing up.
+    continue_as_new_wait: Duration = timedelta(minutes=5)
     #: Lifetime of each Checkout Session. Stripe allows 30 minutes to 24 hours from when it
     #: receives the request; the 1-hour floor leaves the activity time to get there.
     checkout_session_ttl: Duration = timedelta(hours=24)

@@ -295,9 +295,13 @@ class Journal:
         """Whether everything recorded was handed to the ledger and every batch is written."""
         return not any(self._outboxes.values()) and all(b.done() for b in self._batches)
 
+    def writing(self) -> list[asyncio.Task[LedgerWriteResult]]:
+        """The ledger batches not written yet."""
+        return [batch for batch in self._batches if not batch.done()]
+
     async def written(self) -> None:
         """Wait until every ledger batch started so far is written (or given up on)."""
-        if pending := [batch for batch in self._batches if not batch.done()]:
+        if pending := self.writing():
             await asyncio.gather(*pending, return_exceptions=True)
 
     async def drain(self, legacy_writer: asyncio.Task[None] | None) -> None:

@@ -6,7 +6,8 @@ milestones, or one whose payment links expire and are replaced again and again. 
 only at its seams: before each milestone, between the phases of one, and in the funding wait
 just after a link was replaced. It continues there once every handler has finished, every task
 beside the deal is done and every ledger batch is written (so no Stripe conversation is in
-flight), unless a stop was requested (the wind-down runs in the run that began it) or a refused
+flight; since SEAMS_WAIT_BOUNDED it waits `policy.continue_as_new_wait` at most for those, then
+goes on and continues at a later seam), unless a stop was requested (the wind-down runs in the run that began it) or a refused
 reversal waits for the operator (its coroutine waits with it). The next run's input is a
 `DealCarry` instead of the spec: the terms in force (an accepted change order's) and the whole
 deal as it stands, with every signature and SOW version, so it sends no SOW again and redoes
@@ -18,7 +19,9 @@ started before DEAL_TERMS never ask.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from typing import Any
 
 from pydantic import ConfigDict
 from temporalio import workflow
@@ -32,12 +35,18 @@ with workflow.unsafe.imports_passed_through():
         SowVersion,
         TimelineEntry,
     )
+    from workflows import rules
     from workflows.deal.amendments import Amendments
     from workflows.deal.context import DealContext
+    from workflows.deal.patches import SEAMS_WAIT_BOUNDED
     from workflows.deal.refunds import Refunds
     from workflows.deal.signing import Signing
     from workflows.deal.stripe_events import StripeEvents
     from workflows.milestone import MilestoneRun
+
+
+#: The timer of a seam's wait for the work beside the deal, as the Temporal UI shows it.
+GIVE_UP_WAITING = "go on without continuing as new"
 
 
 class DealCarry(ContinuedDeal):
@@ -91,6 +100,8 @@ class Continuation:
         self._stripe_events = stripe_events
         self._refunds = refunds
         self.carried = carried
+        #: Work a seam gave up waiting for: while it runs, no seam waits again.
+        self._slow: set[asyncio.Task[Any]] = set()
         self._funding = carried.funding if carried else None
         if carried is not None:
             self._take_up(carried)
@@ -118,14 +129,45 @@ class Continuation:
             await workflow.wait_condition(
                 lambda: workflow.all_handlers_finished() or ctx.stop is not None
             )
-            await ctx.beside_done()
-            await ctx.journal.written()
+            if not await self._work_beside_done():
+                return
             if self._held() or not still():
                 return
             if workflow.all_handlers_finished() and ctx.journal.settled():
                 break
         workflow.logger.info("The deal continues as new (run %d)", self._run() + 1)
         workflow.continue_as_new(self._carry(funding))
+
+    async def _work_beside_done(self) -> bool:
+        """Wait until the tasks beside the deal and the ledger batches are done; since
+        SEAMS_WAIT_BOUNDED, for `policy.continue_as_new_wait` at most, and not at all for work an
+        earlier seam gave up waiting for (False: the deal goes on without continuing)."""
+        ctx = self.ctx
+        if not self._in_flight() or not workflow.patched(SEAMS_WAIT_BOUNDED):
+            await ctx.beside_done()
+            await ctx.journal.written()
+            return True
+        if not self._slow.isdisjoint(self._in_flight()):
+            return False
+        try:
+            await workflow.wait_condition(
+                lambda: not self._in_flight(),
+                timeout=ctx.policy.continue_as_new_wait,
+                timeout_summary=GIVE_UP_WAITING,
+            )
+        except TimeoutError:
+            self._slow.update(self._in_flight())
+            workflow.logger.info(
+                "Work beside the deal still runs after %s: the deal goes on in this run",
+                rules.span(ctx.policy.continue_as_new_wait),
+            )
+            return False
+        return True
+
+    def _in_flight(self) -> list[asyncio.Task[Any]]:
+        """Tasks beside the deal and ledger batches not done yet."""
+        ctx = self.ctx
+        return [task for task in ctx.background if not task.done()] + ctx.journal.writing()
 
     def _held(self) -> bool:
         """The deal stays in this run: it winds down, or a refused reversal waits for the operator."""

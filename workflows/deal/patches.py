@@ -63,3 +63,9 @@ CHANGE_ORDERS_AMENDED = "change-orders-as-signed"
 #: from the workflow's seeded random, which anyone who knows the run id could draw again. Asked
 #: where a deal first sends a code, so only deals with an access code pay its marker.
 ACCESS_CODES_FROM_WORKER = "access-codes-from-worker"
+#: `workflow.patched` id: where Temporal suggests a deal continue as new while work beside it is
+#: still in flight, the deal waits for that work at most `policy.continue_as_new_wait`, then goes
+#: on (and continues at a later seam); work it gave up waiting for holds no later seam. Before it,
+#: the seam waited for everything, so a dispute's evidence that Stripe kept refusing (retried until
+#: its due date, days off) held the deal's main flow as long. Asked only at such a seam.
+SEAMS_WAIT_BOUNDED = "seams-wait-a-bounded-time"

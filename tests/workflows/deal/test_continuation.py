@@ -5,6 +5,8 @@ its own whose suggestion comes after `SUGGEST_AFTER` events (`limit.historyCount
 4,096 by default). Its 10-milestone deal has each payment link but the last expire unpaid within
 a second (Stripe's session says when it expires; the workflow replaces it then), so links are
 replaced 20 times and the deal continues as new at its seams, in its funding waits too.
+A deal whose dispute evidence Stripe keeps refusing goes on past its seams meanwhile, and
+continues as new once the evidence is in.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
@@ -27,15 +30,17 @@ from dealflow.messages import (
     CheckoutSession,
     CreateCheckoutInput,
     DealStage,
+    DisputeState,
     EmailKind,
     MilestoneState,
+    SubmitEvidenceInput,
 )
 from dealflow.models import DealSpec
 from tests.deal_harness import DealRun, make_spec, running_deal
 from tests.dev_server import start_dev_server
 from tests.fakes import FakeActivities
 from workflows.deal import DealWorkflow
-from workflows.deal.continuation import DealCarry
+from workflows.deal.continuation import GIVE_UP_WAITING, DealCarry
 
 SUGGEST_AFTER = 70
 MILESTONES = 10
@@ -185,6 +190,85 @@ async def test_a_long_deal_continues_as_new_and_completes_to_the_cent(
     assert await description.memo_value("title") == spec.title
     assert await Deals(suggesting_server.client).spec(spec.deal_id) == spec
 
+    replayer = Replayer(workflows=[DealWorkflow], data_converter=pydantic_data_converter)
+    for history in histories:
+        await replayer.replay_workflow(history)
+
+
+class EvidenceRefused(FakeActivities):
+    """Stripe, refusing (retryably, as when it is down) every submission of a dispute's evidence
+    until `accepting`."""
+
+    accepting = False
+    refusals = 0
+
+    @activity.defn(name="submit_dispute_evidence")
+    async def submit_dispute_evidence(self, input: SubmitEvidenceInput) -> DisputeState:
+        if not self.accepting:
+            self.refusals += 1
+            raise ApplicationError("Stripe is unavailable (test)", type="APIConnectionError")
+        return await super().submit_dispute_evidence(input)
+
+
+def scheduled(history: WorkflowHistory) -> list[str]:
+    return [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.event_type is EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+
+
+def seam_timers(history: WorkflowHistory) -> int:
+    return sum(
+        e.event_type is EventType.EVENT_TYPE_TIMER_STARTED
+        and e.user_metadata.summary.data == f'"{GIVE_UP_WAITING}"'.encode()
+        for e in history.events
+    )
+
+
+async def test_evidence_stripe_keeps_refusing_holds_no_seam(
+    suggesting_server: WorkflowEnvironment,
+) -> None:
+    """Submitting a dispute's evidence is retried until its due date, days off: a seam waits
+    `continue_as_new_wait` for it once, and the deal is released, paid and continues meanwhile."""
+    spec = make_spec(milestones=2, continue_as_new_wait=timedelta(seconds=1))
+    fake = EvidenceRefused()
+    async with running_deal(suggesting_server, spec, fake) as deal:
+        await deal.sign()
+        intent = await deal.fund("m1")
+        await deal.deliver("m1")
+        intent_id, due_by = intent.payment_intent_id, datetime.now(UTC) + timedelta(days=7)
+        fake.chargeback(intent_id, "dp_1", due_by=due_by)
+        await deal.stripe_event("charge.dispute.created", object_id="dp_1", payment_intent_id=intent_id)
+        await deal.milestone_state("m1", MilestoneState.DISPUTED)
+        fake.chargeback(intent_id, "dp_1", status="won", due_by=due_by)
+        await deal.stripe_event("charge.dispute.closed", object_id="dp_1", payment_intent_id=intent_id)
+        await deal.milestone_state("m1", MilestoneState.DELIVERED)
+        await deal.approve("m1")
+        await deal.session_of("m2")
+        stuck = await runs_of(deal)
+        refused_meanwhile = fake.refusals
+
+        fake.accepting = True
+        await deal.wait_for(
+            "the evidence",
+            lambda s: any(e.kind == "dispute_evidence_submitted" for e in s.timeline),
+            timeout=30,
+        )
+        await deal.fund("m2")
+        await deal.deliver("m2")
+        await deal.approve("m2")
+        final = await deal.result()
+        histories = await runs_of(deal)
+
+    assert refused_meanwhile >= 2, "the evidence was still being refused"
+    assert sum(map(seam_timers, stuck)) == 1, "one seam waited for it, the later ones did not"
+    [holding] = [h for h in histories if "submit_dispute_evidence" in scheduled(h)]
+    last = holding.events[-1].event_type
+    assert last is EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW, "continued once it was in"
+    assert final.stage is DealStage.COMPLETED
+    assert [m.state for m in final.milestones] == [MilestoneState.RELEASED] * 2
+    assert final.money.released == sum(m.amount for m in spec.milestones)
     replayer = Replayer(workflows=[DealWorkflow], data_converter=pydantic_data_converter)
     for history in histories:
         await replayer.replay_workflow(history)
