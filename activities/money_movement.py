@@ -1,10 +1,13 @@
 """Moving money: capture or void an authorization, refund a payment, read whether the vendor's
 Connect account can be paid, transfer to it and reverse a transfer. A capture reads the intent back with its charge's
-balance transaction expanded, so Stripe's fee and net come in the same answer."""
+balance transaction expanded, so Stripe's fee and net come in the same answer. Money that leaves
+(a refund, a transfer, a reversal) leaves once however late a retry comes: an earlier attempt's
+object is looked for by its metadata before one is made."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import stripe
 from temporalio import activity
@@ -25,6 +28,9 @@ from dealflow.messages import (
     TransferResult,
     TransferReversalResult,
 )
+
+#: A refund, transfer or reversal (what `_made_before` finds).
+Made = TypeVar("Made", bound=stripe.StripeObject)
 
 
 class MoneyMovement(StripeCalls):
@@ -84,7 +90,10 @@ class MoneyMovement(StripeCalls):
             params["amount"] = input.amount
         key = self._key(input.milestone_key, "refund", input.purpose, input.payment_intent_id)
         with stripe_errors():
-            refund = await client.v1.refunds.create_async(params, {"idempotency_key": key})
+            made = client.v1.refunds.list_async({"payment_intent": input.payment_intent_id})
+            refund = await _made_before(made, params["metadata"]) or (
+                await client.v1.refunds.create_async(params, {"idempotency_key": key})
+            )
         return RefundResult(
             refund_id=refund.id,
             amount=refund.amount,
@@ -108,7 +117,12 @@ class MoneyMovement(StripeCalls):
             params["source_transaction"] = input.source_transaction
         key = self._key(input.milestone_key, "transfer", input.destination_account)
         with stripe_errors():
-            transfer = await client.v1.transfers.create_async(params, {"idempotency_key": key})
+            made = client.v1.transfers.list_async(
+                {"transfer_group": params["transfer_group"], "destination": params["destination"]}
+            )
+            transfer = await _made_before(made, params["metadata"]) or (
+                await client.v1.transfers.create_async(params, {"idempotency_key": key})
+            )
         return TransferResult(
             transfer_id=transfer.id,
             amount=transfer.amount,
@@ -136,10 +150,24 @@ class MoneyMovement(StripeCalls):
             },
         }
         key = self._key(input.milestone_key, "reversal", input.purpose)
+        reversals = self._stripe.v1.transfers.reversals
         with stripe_errors():
-            reversal = await self._stripe.v1.transfers.reversals.create_async(
-                input.transfer_id, params, {"idempotency_key": key}
+            made = reversals.list_async(input.transfer_id)
+            reversal = await _made_before(made, params["metadata"]) or (
+                await reversals.create_async(input.transfer_id, params, {"idempotency_key": key})
             )
         return TransferReversalResult(
             reversal_id=reversal.id, amount=reversal.amount, currency=reversal.currency
         )
+
+
+async def _made_before(
+    listing: Awaitable[stripe.ListObject[Made]], metadata: dict[str, str]
+) -> Made | None:
+    """The object an earlier attempt made, known by its metadata. Stripe forgets an idempotency
+    key after about 24 hours, and a retry can come later (Stripe or the network down that long, a
+    repaired deal's rerun): with the key alone, that retry would move the money again."""
+    async for made in (await listing).auto_paging_iter():
+        if metadata.items() <= made.metadata.to_dict().items():
+            return made
+    return None

@@ -10,7 +10,8 @@ actions), re-sent one by one once the new run took its first task. A reset that 
 updates and signals together hands them to the workflow in one activation, in another order than
 a replay of the new history does, which today's workflow would not survive. What the old run did after
 the reset point runs again: dealflow's activities are idempotent (Stripe idempotency keys from
-workflow id, milestone and generation; ledger rows with unique keys; mails with stable
+workflow id, milestone and generation, and money that leaves looked for by its metadata first,
+however long ago Stripe forgot the key; ledger rows with unique keys; mails with stable
 Message-IDs), so money does not move twice and a repeated mail carries the same Message-ID.
 """
 

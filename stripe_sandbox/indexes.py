@@ -176,6 +176,11 @@ class Indexes:
         self.session_by_intent: dict[str, str] = {}
         #: Customers by their exact email, in creation order (`GET /v1/customers?email=`).
         self.customers_by_email: defaultdict[str, Timeline] = defaultdict(Timeline)
+        #: Refunds by payment intent, transfers by `transfer_group` and reversals by transfer, each
+        #: in creation order (their list endpoints' filters).
+        self.refunds_by_intent: defaultdict[str, Timeline] = defaultdict(Timeline)
+        self.transfers_by_group: defaultdict[str, Timeline] = defaultdict(Timeline)
+        self.reversals_by_transfer: defaultdict[str, Timeline] = defaultdict(Timeline)
         #: Open Checkout Sessions by `expires_at`.
         self.open_sessions = Deadlines()
         #: Payment intents holding an authorization, by when it was authorized.
@@ -209,6 +214,12 @@ class Indexes:
             self.debits.set(object_id, obj.get("_debit_due") if processing else None)
         elif kind == "customer" and obj["email"]:
             self.customers_by_email[obj["email"]].append(object_id, obj["created"])
+        elif kind == "refund" and obj.get("payment_intent"):
+            self.refunds_by_intent[obj["payment_intent"]].append(object_id, obj["created"])
+        elif kind == "transfer" and obj.get("transfer_group"):
+            self.transfers_by_group[obj["transfer_group"]].append(object_id, obj["created"])
+        elif kind == "transfer_reversal" and obj.get("transfer"):
+            self.reversals_by_transfer[obj["transfer"]].append(object_id, obj["created"])
         elif kind == "balance_transaction":
             pending = obj["status"] == "pending"
             self.pending_funds.set(object_id, obj["available_on"] if pending else None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from stripe_sandbox import money_objects
@@ -9,6 +10,7 @@ from stripe_sandbox.accounts import ConnectedAccounts
 from stripe_sandbox.balance import BalanceTransactions
 from stripe_sandbox.core import amount_up_to
 from stripe_sandbox.errors import invalid_request, unexpected_state
+from stripe_sandbox.indexes import Listing, Timeline
 from stripe_sandbox.objects import Obj, public
 from stripe_sandbox.store import new_id
 
@@ -135,6 +137,41 @@ class MoneyOut(BalanceTransactions, ConnectedAccounts):
         self._record_money("transfer_reversal", reversal, amount, destination=account)
         self._emit("transfer.reversed", transfer, previous)
         return reversal
+
+    def refunds(self, filters: dict[str, Any]) -> Listing:
+        """Refunds, newest first, of one `payment_intent` (read from its index) or `charge`."""
+        by_intent = ("payment_intent", self.store.indexes.refunds_by_intent)
+        return self._filtered("refund", filters, by_intent, "charge")
+
+    def transfers(self, filters: dict[str, Any]) -> Listing:
+        """Transfers, newest first, of one `transfer_group` (read from its index) or `destination`."""
+        by_group = ("transfer_group", self.store.indexes.transfers_by_group)
+        return self._filtered("transfer", filters, by_group, "destination")
+
+    def reversals(self, transfer_id: str, filters: dict[str, Any]) -> Listing:
+        """The reversals of one transfer, newest first."""
+        self.get(transfer_id, "transfer", "id")
+        timeline = self.store.indexes.reversals_by_transfer.get(transfer_id, Timeline())
+        return Listing.of(self.state.objects, timeline, lambda _: True, filters.get("created"))
+
+    def _filtered(
+        self,
+        kind: str,
+        filters: dict[str, Any],
+        indexed: tuple[str, Mapping[str, Timeline]],
+        compared: str,
+    ) -> Listing:
+        """Objects of `kind`: the `indexed` filter reads only its index's objects, the `compared`
+        one is checked object by object."""
+        name, index = indexed
+
+        def matches(obj: Obj) -> bool:
+            return compared not in filters or obj[compared] == filters[compared]
+
+        if name not in filters:
+            return self.listing(kind, filters, matches)
+        timeline = index.get(filters[name], Timeline())
+        return Listing.of(self.state.objects, timeline, matches, filters.get("created"))
 
     def pay_out_account(self, account: str, currency: str, amount: int) -> int:
         """The vendor moves money from their connected account to their bank (control API):

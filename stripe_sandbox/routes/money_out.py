@@ -5,8 +5,26 @@ from __future__ import annotations
 
 from stripe_sandbox.engine import Sandbox
 from stripe_sandbox.objects import Obj
-from stripe_sandbox.params import EXPAND, Enum, Hash, Metadata, String, required
-from stripe_sandbox.routes.call import AMOUNT, CURRENCY, Call, expand, list_and_retrieve, route
+from stripe_sandbox.params import (
+    EXPAND,
+    LIST_PAGE,
+    Enum,
+    Hash,
+    Metadata,
+    String,
+    TimestampRange,
+    required,
+)
+from stripe_sandbox.routes.call import (
+    AMOUNT,
+    CURRENCY,
+    EXPAND_ONLY,
+    Call,
+    expand,
+    page,
+    retrieve,
+    route,
+)
 
 REFUND_CREATE = Hash(
     {
@@ -32,6 +50,13 @@ TRANSFER_CREATE = Hash(
 )
 
 
+REFUND_LIST = Hash(
+    {**LIST_PAGE, "payment_intent": String(), "charge": String(), "created": TimestampRange()}
+)
+TRANSFER_LIST = Hash(
+    {**LIST_PAGE, "transfer_group": String(), "destination": String(), "created": TimestampRange()}
+)
+REVERSAL_LIST = Hash(LIST_PAGE)
 TRANSFER_REVERSAL_CREATE = Hash(
     {"amount": AMOUNT, "description": String(), "metadata": Metadata(), "expand": EXPAND}
 )
@@ -49,10 +74,25 @@ def _reverse_transfer(sandbox: Sandbox, call: Call) -> Obj:
     return sandbox.render(sandbox.reverse_transfer(call.ids["id"], call.params), expand(call))
 
 
+def _list_refunds(sandbox: Sandbox, call: Call) -> Obj:
+    return page(sandbox, sandbox.refunds(call.params), call)
+
+
+def _list_transfers(sandbox: Sandbox, call: Call) -> Obj:
+    return page(sandbox, sandbox.transfers(call.params), call)
+
+
+def _list_reversals(sandbox: Sandbox, call: Call) -> Obj:
+    return page(sandbox, sandbox.reversals(call.ids["id"], call.params), call)
+
+
 ROUTES = (
     route("POST", "/v1/refunds", REFUND_CREATE, _create_refund),
-    *list_and_retrieve("/v1/refunds", "refund", "refund"),
+    route("GET", "/v1/refunds", REFUND_LIST, _list_refunds),
+    route("GET", "/v1/refunds/{id}", EXPAND_ONLY, retrieve("refund", "refund")),
     route("POST", "/v1/transfers", TRANSFER_CREATE, _create_transfer),
-    *list_and_retrieve("/v1/transfers", "transfer", "transfer"),
+    route("GET", "/v1/transfers", TRANSFER_LIST, _list_transfers),
+    route("GET", "/v1/transfers/{id}", EXPAND_ONLY, retrieve("transfer", "transfer")),
     route("POST", "/v1/transfers/{id}/reversals", TRANSFER_REVERSAL_CREATE, _reverse_transfer),
+    route("GET", "/v1/transfers/{id}/reversals", REVERSAL_LIST, _list_reversals),
 )

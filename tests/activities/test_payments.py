@@ -324,6 +324,29 @@ async def test_a_retried_session_reuses_the_customer_its_first_attempt_made(
     ]
 
 
+def payout(deal_id: str, account: str, amount: int, charge: str | None) -> TransferInput:
+    """Milestone m1's transfer to `account`, from `charge`."""
+    return TransferInput(
+        deal_id=deal_id,
+        milestone_key="m1",
+        destination_account=account,
+        amount=amount,
+        currency="usd",
+        source_transaction=charge,
+    )
+
+
+def clawback(deal_id: str, transfer_id: str, amount: int) -> ReverseTransferInput:
+    """Part of m1's transfer taken back after a refund of the released milestone."""
+    return ReverseTransferInput(
+        deal_id=deal_id,
+        milestone_key="m1",
+        transfer_id=transfer_id,
+        amount=amount,
+        purpose="re_after_release",
+    )
+
+
 # --------------------------------------------------------------------------- money
 
 
@@ -453,14 +476,7 @@ async def test_transfer_to_a_connected_account(sandbox: RunningSandbox) -> None:
     state = await workflow.run(activities.retrieve_checkout_session, session.session_id)
     assert state.payment_intent_id
     intent = await workflow.run(activities.retrieve_payment_intent, state.payment_intent_id)
-    transfer = TransferInput(
-        deal_id="deal-payout",
-        milestone_key="m1",
-        destination_account="acct_1VendorPayout",
-        amount=9000,
-        currency="usd",
-        source_transaction=intent.latest_charge,
-    )
+    transfer = payout("deal-payout", "acct_1VendorPayout", 9000, intent.latest_charge)
     result = await workflow.run(activities.transfer_to_vendor, transfer)
     assert result.transfer_id.startswith("tr_")
     assert (result.amount, result.currency, result.livemode) == (9000, "usd", False)
@@ -479,13 +495,7 @@ async def test_transfer_to_a_connected_account(sandbox: RunningSandbox) -> None:
     stripe_copy = await sandbox.client().v1.transfers.retrieve_async(result.transfer_id)
     assert stripe_copy.source_transaction == intent.latest_charge
 
-    reversal = ReverseTransferInput(
-        deal_id="deal-payout",
-        milestone_key="m1",
-        transfer_id=result.transfer_id,
-        amount=2500,
-        purpose="re_after_release",
-    )
+    reversal = clawback("deal-payout", result.transfer_id, 2500)
     taken = await workflow.run(activities.reverse_transfer, reversal)
     assert taken.reversal_id.startswith("trr_") and taken.amount == 2500
     again = await attempt("deal-deal-payout", 2).run(activities.reverse_transfer, reversal)
@@ -496,6 +506,52 @@ async def test_transfer_to_a_connected_account(sandbox: RunningSandbox) -> None:
             activities.reverse_transfer, reversal.model_copy(update={"purpose": "dp_later"})
         )
     assert refused.value.non_retryable and "Insufficient funds" in refused.value.message
+
+
+async def test_money_leaves_once_when_a_retry_comes_after_stripe_forgot_its_key() -> None:
+    """Stripe keeps an idempotency key about 24 hours; a refund, transfer or reversal retried
+    later (Stripe down a day, a repaired deal's rerun) finds what the first attempt made."""
+    async with running_sandbox(api_key=SANDBOX_KEY) as sandbox:
+        activities = payments(sandbox.url)
+        first, later = attempt("deal-deal-late"), attempt("deal-deal-late", 9)
+        sessions = [
+            await first.run(
+                activities.create_checkout_session,
+                await checkout(sandbox, "deal-late", amount=8000, generation=generation),
+            )
+            for generation in (1, 2)
+        ]
+        paid, refunded = [
+            (await sandbox.control.pay(session.session_id))["payment_intent"]
+            for session in sessions
+        ]
+        await sandbox.control.create_account("acct_1VendorLate")
+        transfer = payout("deal-late", "acct_1VendorLate", 7000, paid["latest_charge"])
+        refund = RefundInput(
+            deal_id="deal-late",
+            milestone_key="m1",
+            payment_intent_id=refunded["id"],
+            amount=3000,
+            reason="duplicate",
+            purpose="duplicate",
+        )
+        made = await first.run(activities.transfer_to_vendor, transfer)
+        reversal = clawback("deal-late", made.transfer_id, 1500)
+        taken = await first.run(activities.reverse_transfer, reversal)
+        given = await first.run(activities.refund_payment, refund)
+        await sandbox.control.advance_clock(25 * 3600)
+
+        assert await later.run(activities.transfer_to_vendor, transfer) == made
+        assert await later.run(activities.reverse_transfer, reversal) == taken
+        assert (await later.run(activities.refund_payment, refund)).refund_id == given.refund_id
+        movements = (await sandbox.control.money())["movements"]
+
+    moved = [
+        (m["kind"], m["amount"])
+        for m in movements
+        if m["kind"] in ("transfer", "transfer_reversal", "refund")
+    ]
+    assert moved == [("transfer", 7000), ("transfer_reversal", 1500), ("refund", 3000)]
 
 
 # --------------------------------------------------------------------------- fees and net
@@ -739,13 +795,7 @@ async def test_no_stripe_key_is_a_loud_non_retryable_error() -> None:
 
 
 async def test_an_invalid_request_is_not_retried(sandbox: RunningSandbox) -> None:
-    transfer = TransferInput(
-        deal_id="deal-bad",
-        milestone_key="m1",
-        destination_account="bob",
-        amount=100,
-        currency="usd",
-    )
+    transfer = payout("deal-bad", "bob", 100, None)
     error = await expect_error(
         attempt("deal-deal-bad").run(payments(sandbox.url).transfer_to_vendor, transfer),
         STRIPE_INVALID_REQUEST,

@@ -1,5 +1,6 @@
 """The sandbox finds objects through indexes instead of scanning them all: lists, cursors, time
-ranges, a session by its payment intent, customers by email, what falls due, and the balance.
+ranges, a session by its payment intent, customers by email, refunds by payment intent,
+transfers by group and a transfer's reversals, what falls due, and the balance.
 Each is checked right after the objects it covers are made or changed, and again after a restart
 rebuilt it."""
 
@@ -59,6 +60,43 @@ async def test_customers_are_listed_by_exact_email_and_stay_deleted_after_a_rest
         assert (await customers.retrieve_async(gone.id)).deleted is True
         session = await client.v1.checkout.sessions.create_async(session_params(customer=kept.id))
         assert session.customer == kept.id
+
+
+async def test_money_out_is_listed_by_intent_group_and_transfer_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    state_file = tmp_path / "sandbox.json"
+    async with running_sandbox(state_file=state_file) as first:
+        client = first.client().v1
+        intents = []
+        for _ in range(2):
+            session = await client.checkout.sessions.create_async(session_params())
+            intents.append((await first.control.pay(session.id))["payment_intent"])
+        refunded, paid_out = intents
+        refunds = [
+            await client.refunds.create_async({"payment_intent": refunded["id"], "amount": 100})
+            for _ in range(2)
+        ]
+        await first.control.create_account("acct_1Indexed")
+        grouped = {"destination": "acct_1Indexed", "currency": "usd", "amount": 500}
+        source = {"source_transaction": paid_out["latest_charge"]}
+        mine = await client.transfers.create_async({**grouped, **source, "transfer_group": "d:m1"})
+        await client.transfers.create_async({**grouped, **source, "transfer_group": "d:m2"})
+        reversal = await client.transfers.reversals.create_async(mine.id, {"amount": 200})
+    async with running_sandbox(state_file=state_file) as second:
+        client = second.client().v1
+        newest_first = [refund.id for refund in reversed(refunds)]
+        assert ids(await client.refunds.list_async({"payment_intent": refunded["id"]})) == newest_first
+        assert ids(await client.refunds.list_async({"payment_intent": paid_out["id"]})) == []
+        charge = {"charge": refunded["latest_charge"]}
+        assert ids(await client.refunds.list_async({**charge, "limit": 1})) == newest_first[:1]
+        assert ids(await client.transfers.list_async({"transfer_group": "d:m1"})) == [mine.id]
+        other = {"transfer_group": "d:m1", "destination": "acct_1Other"}
+        assert ids(await client.transfers.list_async(other)) == []
+        assert len((await client.transfers.list_async()).data) == 2
+        assert ids(await client.transfers.reversals.list_async(mine.id)) == [reversal.id]
+        with pytest.raises(stripe.InvalidRequestError):
+            await client.transfers.reversals.list_async("tr_unknown")
 
 
 async def test_pages_run_newest_first_from_either_cursor() -> None:
