@@ -345,6 +345,8 @@ async def test_partial_then_full_refund(target: Target) -> None:
     rest = await refunds.create_async({"payment_intent": intent.id})
     assert rest.amount == 700
     assert (await refunds.retrieve_async(partial.id)).amount == 300
+    listed = await refunds.list_async({"payment_intent": intent.id})
+    assert {refund.id for refund in listed.data} == {partial.id, rest.id}
     charge = await target.client.v1.charges.retrieve_async(intent.latest_charge)
     assert (charge.amount_refunded, charge.refunded) == (1000, True)
     with pytest.raises(stripe.InvalidRequestError) as raised:
@@ -516,6 +518,8 @@ async def test_transfers_to_a_connected_account(target: Target) -> None:
         "deal-7:m1",
     )
     assert transfer.source_transaction == intent.latest_charge
+    grouped = {"transfer_group": "deal-7:m1", "destination": vendor}
+    assert [t.id for t in (await target.client.v1.transfers.list_async(grouped)).data] == [transfer.id]
     money = await control.money()
     assert {"kind": "transfer", "object_id": transfer.id, "amount": 4000} in [
         {field: entry[field] for field in ("kind", "object_id", "amount")}
@@ -768,6 +772,11 @@ async def test_a_transfer_is_reversed_while_the_connected_account_holds_it(targe
     assert raised.value.code == "balance_insufficient"
     last = await reversals.create_async(transfer.id, {"amount": 500})
     assert last.amount == 500
+    listed = await reversals.list_async(transfer.id)
+    assert [(r.id, r.metadata.to_dict()) for r in listed.data] == [
+        (last.id, {}),
+        (reversal.id, {"purpose": "refund"}),
+    ]
     money = await control.money()
     assert money["accounts"]["acct_1Reversal:usd"] == 0
     assert (await control.create_account("acct_1Reversal"))["id"] == vendor
