@@ -16,6 +16,9 @@ from dealflow.models import deal_id_of
 from dealflow.settings import Settings
 
 TEXT_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
+#: HTTP clients that log every request at INFO with its URL, which names the client (Stripe's
+#: customer lookup by email, a portal link's token): only their warnings are kept.
+REQUEST_LOGGERS = ("stripe", "httpx", "httpcore")
 
 
 class JsonFormatter(logging.Formatter):
@@ -59,3 +62,5 @@ def setup_process_logging(settings: Settings, stream: TextIO = sys.stderr) -> No
     else:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    for name in REQUEST_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

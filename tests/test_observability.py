@@ -21,14 +21,14 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
-from temporalio import activity
+from temporalio import activity, workflow
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from dealflow.contract import SIGN_SOW
-from dealflow.logs import JsonFormatter
+from dealflow.logs import REQUEST_LOGGERS, JsonFormatter, setup_process_logging
 from dealflow.secret_rules import ensure_dev_secrets
 from dealflow.serve import free_port
 from dealflow.settings import Settings
@@ -36,6 +36,7 @@ from dealflow.telemetry import start_tracing, temporal_plugins
 from dealflow.temporal import connect
 from devstack.stack import StackConfig, run_stack
 from starter import start_deal
+from tests.activities.test_payments import SANDBOX_KEY, checkout, payments
 from tests.bridge_support import (
     BROWSER_HEADERS,
     deal_spec,
@@ -43,6 +44,7 @@ from tests.bridge_support import (
     open_deal,
     sign_in_portal,
 )
+from tests.stripe_contract.harness import running_sandbox
 from tests.workflows.test_replay import HISTORY_FILES
 from worker import run_worker
 from workflows.deal import DealWorkflow
@@ -212,3 +214,31 @@ async def test_json_log_lines_name_the_deal_the_workflow_and_the_trace() -> None
     assert traced["trace_id"] == trace.format_trace_id(span.get_span_context().trace_id)
     assert traced["span_id"] == trace.format_span_id(span.get_span_context().span_id)
     assert plain["deal_id"] == "d-7" and "trace_id" not in plain and "workflow_id" not in plain
+
+
+async def test_the_logs_carry_no_stripe_request_and_no_clients_email() -> None:
+    """A checkout asks Stripe for the client's customer by email: Stripe's and httpx's INFO lines
+    would put the address in every log; with the process's logging only their warnings pass."""
+    out = io.StringIO()
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, {n: logging.getLogger(n).level for n in REQUEST_LOGGERS})
+    info_on_message = (activity.logger.activity_info_on_message, workflow.logger.workflow_info_on_message)
+    setup_process_logging(Settings(_env_file=None, DEALFLOW_LOG_FORMAT="json"), out)
+    try:
+        async with running_sandbox(api_key=SANDBOX_KEY) as sandbox:
+            asked = await checkout(sandbox, "quiet", client_email="private.client@example.com")
+            session = await ActivityEnvironment().run(
+                payments(sandbox.url).create_checkout_session, asked
+            )
+            logging.getLogger("dealflow.test").info("checkout %s made", session.session_id)
+    finally:
+        root.handlers[:], level, levels = saved
+        root.setLevel(level)
+        for name, logger_level in levels.items():
+            logging.getLogger(name).setLevel(logger_level)
+        activity.logger.activity_info_on_message, workflow.logger.workflow_info_on_message = (
+            info_on_message
+        )
+    logged = out.getvalue()
+    assert f"checkout {session.session_id} made" in logged, "dealflow's own lines still pass"
+    assert "private.client" not in logged and "Request to Stripe" not in logged
