@@ -48,16 +48,33 @@ MILESTONES = 10
 LINKS = 3
 
 
+async def server_suggesting_after(
+    events: int, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[WorkflowEnvironment]:
+    env = await start_dev_server(
+        tmp_path_factory.mktemp("temporal"),
+        ["--dynamic-config-value", f"limit.historyCount.suggestContinueAsNew={events}"],
+    )
+    yield env
+    await env.shutdown()
+
+
 @pytest.fixture(scope="module")
 async def suggesting_server(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[WorkflowEnvironment]:
-    env = await start_dev_server(
-        tmp_path_factory.mktemp("temporal"),
-        ["--dynamic-config-value", f"limit.historyCount.suggestContinueAsNew={SUGGEST_AFTER}"],
-    )
-    yield env
-    await env.shutdown()
+    async for env in server_suggesting_after(SUGGEST_AFTER, tmp_path_factory):
+        yield env
+
+
+@pytest.fixture
+async def eager_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[WorkflowEnvironment]:
+    """Suggests continuing after 20 events: every seam from the dispute to the second milestone's
+    link is asked, however the deal's tasks happen to be split."""
+    async for env in server_suggesting_after(20, tmp_path_factory):
+        yield env
 
 
 class ExpiringLinks(FakeActivities):
@@ -218,22 +235,29 @@ def scheduled(history: WorkflowHistory) -> list[str]:
     ]
 
 
-def seam_timers(history: WorkflowHistory) -> int:
-    return sum(
-        e.event_type is EventType.EVENT_TYPE_TIMER_STARTED
+def seams_given_up(history: WorkflowHistory) -> int:
+    """How many seams waited for the work beside the deal until their timer fired."""
+    waits = {
+        e.timer_started_event_attributes.timer_id
+        for e in history.events
+        if e.event_type is EventType.EVENT_TYPE_TIMER_STARTED
         and e.user_metadata.summary.data == f'"{GIVE_UP_WAITING}"'.encode()
+    }
+    return sum(
+        e.event_type is EventType.EVENT_TYPE_TIMER_FIRED
+        and e.timer_fired_event_attributes.timer_id in waits
         for e in history.events
     )
 
 
 async def test_evidence_stripe_keeps_refusing_holds_no_seam(
-    suggesting_server: WorkflowEnvironment,
+    eager_server: WorkflowEnvironment,
 ) -> None:
     """Submitting a dispute's evidence is retried until its due date, days off: a seam waits
     `continue_as_new_wait` for it once, and the deal is released, paid and continues meanwhile."""
     spec = make_spec(milestones=2, continue_as_new_wait=timedelta(seconds=1))
     fake = EvidenceRefused()
-    async with running_deal(suggesting_server, spec, fake) as deal:
+    async with running_deal(eager_server, spec, fake) as deal:
         await deal.sign()
         intent = await deal.fund("m1")
         await deal.deliver("m1")
@@ -262,7 +286,7 @@ async def test_evidence_stripe_keeps_refusing_holds_no_seam(
         histories = await runs_of(deal)
 
     assert refused_meanwhile >= 2, "the evidence was still being refused"
-    assert sum(map(seam_timers, stuck)) == 1, "one seam waited for it, the later ones did not"
+    assert sum(map(seams_given_up, stuck)) == 1, "one seam waited for it, the later ones did not"
     [holding] = [h for h in histories if "submit_dispute_evidence" in scheduled(h)]
     last = holding.events[-1].event_type
     assert last is EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW, "continued once it was in"
