@@ -6,9 +6,10 @@ milestones, or one whose payment links expire and are replaced again and again. 
 only at its seams: before each milestone, between the phases of one, and in the funding wait
 just after a link was replaced. It continues there once every handler has finished, every task
 beside the deal is done and every ledger batch is written (so no Stripe conversation is in
-flight; since SEAMS_WAIT_BOUNDED it waits `policy.continue_as_new_wait` at most for those, then
-goes on and continues at a later seam), unless a stop was requested (the wind-down runs in the run that began it) or a refused
-reversal waits for the operator (its coroutine waits with it). The next run's input is a
+flight; since SEAMS_WAIT_BOUNDED it waits `policy.continue_as_new_wait` at most for those,
+then goes on and continues at a later seam), unless a stop was requested (the wind-down runs
+in the run that began it) or a refused reversal waits for the operator (its coroutine waits
+with it). The next run's input is a
 `DealCarry` instead of the spec: the terms in force (an accepted change order's) and the whole
 deal as it stands, with every signature and SOW version, so it sends no SOW again and redoes
 nothing. (One input either way: the SDK decodes a run's inputs by its
@@ -141,7 +142,8 @@ class Continuation:
     async def _work_beside_done(self) -> bool:
         """Wait until the tasks beside the deal and the ledger batches are done; since
         SEAMS_WAIT_BOUNDED, for `policy.continue_as_new_wait` at most, and not at all for work an
-        earlier seam gave up waiting for (False: the deal goes on without continuing)."""
+        earlier seam gave up waiting for (False: the deal goes on without continuing). A stop
+        ends the wait: the deal winds down at once."""
         ctx = self.ctx
         if not self._in_flight() or not workflow.patched(SEAMS_WAIT_BOUNDED):
             await ctx.beside_done()
@@ -151,7 +153,7 @@ class Continuation:
             return False
         try:
             await workflow.wait_condition(
-                lambda: not self._in_flight(),
+                lambda: not self._in_flight() or ctx.stop is not None,
                 timeout=ctx.policy.continue_as_new_wait,
                 timeout_summary=GIVE_UP_WAITING,
             )

@@ -11,6 +11,7 @@ continues as new once the evidence is in.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,7 @@ from temporalio.worker import Replayer
 from bridge.deals import Deals
 from dealflow.contract import DEAL_COLLECTED_CENTS, DEAL_STAGE
 from dealflow.messages import (
+    CancelDeal,
     CheckoutSession,
     CreateCheckoutInput,
     DealStage,
@@ -235,19 +237,49 @@ def scheduled(history: WorkflowHistory) -> list[str]:
     ]
 
 
-def seams_given_up(history: WorkflowHistory) -> int:
-    """How many seams waited for the work beside the deal until their timer fired."""
-    waits = {
+def seam_waits(history: WorkflowHistory) -> set[str]:
+    """The timers of the seams that waited for the work beside the deal."""
+    return {
         e.timer_started_event_attributes.timer_id
         for e in history.events
         if e.event_type is EventType.EVENT_TYPE_TIMER_STARTED
         and e.user_metadata.summary.data == f'"{GIVE_UP_WAITING}"'.encode()
     }
+
+
+def seams_waiting(history: WorkflowHistory) -> int:
+    """How many seams wait for the work beside the deal now (their timer neither fired nor
+    was cancelled)."""
+    ended = {
+        e.timer_fired_event_attributes.timer_id or e.timer_canceled_event_attributes.timer_id
+        for e in history.events
+        if e.event_type
+        in (EventType.EVENT_TYPE_TIMER_FIRED, EventType.EVENT_TYPE_TIMER_CANCELED)
+    }
+    return len(seam_waits(history) - ended)
+
+
+def seams_given_up(history: WorkflowHistory) -> int:
+    """How many seams waited for the work beside the deal until their timer fired."""
+    waits = seam_waits(history)
     return sum(
         e.event_type is EventType.EVENT_TYPE_TIMER_FIRED
         and e.timer_fired_event_attributes.timer_id in waits
         for e in history.events
     )
+
+
+async def disputed_with_evidence_refused(deal: DealRun) -> tuple[str, datetime]:
+    """Sign, fund and deliver m1, whose payment the client's bank then disputes; Stripe refuses
+    the evidence until the test says. The payment intent and the evidence's due date."""
+    await deal.sign()
+    intent = await deal.fund("m1")
+    await deal.deliver("m1")
+    intent_id, due_by = intent.payment_intent_id, datetime.now(UTC) + timedelta(days=7)
+    deal.fake.chargeback(intent_id, "dp_1", due_by=due_by)
+    await deal.stripe_event("charge.dispute.created", object_id="dp_1", payment_intent_id=intent_id)
+    await deal.milestone_state("m1", MilestoneState.DISPUTED)
+    return intent_id, due_by
 
 
 async def test_evidence_stripe_keeps_refusing_holds_no_seam(
@@ -258,13 +290,7 @@ async def test_evidence_stripe_keeps_refusing_holds_no_seam(
     spec = make_spec(milestones=2, continue_as_new_wait=timedelta(seconds=1))
     fake = EvidenceRefused()
     async with running_deal(eager_server, spec, fake) as deal:
-        await deal.sign()
-        intent = await deal.fund("m1")
-        await deal.deliver("m1")
-        intent_id, due_by = intent.payment_intent_id, datetime.now(UTC) + timedelta(days=7)
-        fake.chargeback(intent_id, "dp_1", due_by=due_by)
-        await deal.stripe_event("charge.dispute.created", object_id="dp_1", payment_intent_id=intent_id)
-        await deal.milestone_state("m1", MilestoneState.DISPUTED)
+        intent_id, due_by = await disputed_with_evidence_refused(deal)
         fake.chargeback(intent_id, "dp_1", status="won", due_by=due_by)
         await deal.stripe_event("charge.dispute.closed", object_id="dp_1", payment_intent_id=intent_id)
         await deal.milestone_state("m1", MilestoneState.DELIVERED)
@@ -296,3 +322,26 @@ async def test_evidence_stripe_keeps_refusing_holds_no_seam(
     replayer = Replayer(workflows=[DealWorkflow], data_converter=pydantic_data_converter)
     for history in histories:
         await replayer.replay_workflow(history)
+
+
+async def test_a_cancellation_ends_a_seams_wait_at_once(eager_server: WorkflowEnvironment) -> None:
+    """A seam waiting (an hour here) for the refused evidence stops waiting when the deal is
+    cancelled: the wind-down answers the cancellation, and the deal ends once the evidence is in."""
+    spec = make_spec(milestones=2, continue_as_new_wait=timedelta(hours=1))
+    fake = EvidenceRefused()
+    async with running_deal(eager_server, spec, fake) as deal:
+        await disputed_with_evidence_refused(deal)
+        for _ in range(200):
+            if sum(map(seams_waiting, await runs_of(deal))):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("no seam waited for the refused evidence")
+        cancelled = await asyncio.wait_for(
+            deal.update("cancel_deal", CancelDeal(reason="the client walked away")), 15
+        )
+        fake.accepting = True
+        final = await deal.result()
+
+    assert cancelled.stage is final.stage is DealStage.CANCELLED
+    assert any(e.kind == "dispute_evidence_submitted" for e in final.timeline)
