@@ -4,6 +4,7 @@ strict base every spec model shares. Apart from `dealflow.models` so that the de
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 from typing import Annotated
@@ -21,19 +22,41 @@ def _parse_duration(value: object) -> object:
         # ValueError, not TypeError: pydantic turns only the former into a validation error.
         raise ValueError("a duration must be a number of seconds or a string like '14d'")  # noqa: TRY004
     if isinstance(value, int | float):
-        return timedelta(seconds=value)
+        return _seconds(value)
     if isinstance(value, str):
         match = _DURATION_RE.match(value)
         if match:
             sign = -1 if match.group(1) == "-" else 1
             unit = _DURATION_UNITS[match.group(3) or "s"]
-            return timedelta(seconds=sign * int(match.group(2)) * unit)
+            return _seconds(sign * int(match.group(2)) * unit)
     return value
+
+
+def _seconds(seconds: float) -> timedelta:
+    """The duration, checked against LONGEST before `timedelta` could overflow on it."""
+    if not math.isfinite(seconds):
+        raise ValueError("a duration must be a finite number of seconds")
+    if abs(seconds) > LONGEST.total_seconds():
+        raise ValueError(_TOO_LONG)
+    return timedelta(seconds=seconds)
+
+
+#: The longest window, interval or offset a deal's terms may name, as for `due_in_days`: a longer
+#: one is a typo, and added to a date it could leave the calendar (the deal's first clock would
+#: fail its workflow task for good).
+LONGEST = timedelta(days=3650)
+_TOO_LONG = f"must be at most {LONGEST.days} days (10 years) long"
 
 
 def _positive_duration(value: timedelta) -> timedelta:
     if value <= timedelta(0):
         raise ValueError("must be longer than zero")
+    return _within_longest(value)
+
+
+def _within_longest(value: timedelta) -> timedelta:
+    if abs(value) > LONGEST:
+        raise ValueError(_TOO_LONG)
     return value
 
 
@@ -44,7 +67,9 @@ Duration = Annotated[
     timedelta, BeforeValidator(_parse_duration), AfterValidator(_positive_duration), _AS_SECONDS
 ]
 #: A moment relative to another one: `-7d` is a week before, `0` the moment itself.
-Offset = Annotated[timedelta, BeforeValidator(_parse_duration), _AS_SECONDS]
+Offset = Annotated[
+    timedelta, BeforeValidator(_parse_duration), AfterValidator(_within_longest), _AS_SECONDS
+]
 
 
 class StrictModel(BaseModel):

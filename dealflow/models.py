@@ -114,7 +114,8 @@ class Milestone(StrictModel):
     key: MilestoneKey
     title: SingleLineText = Field(min_length=1, max_length=200)
     amount: Amount
-    due: date | None = None
+    #: Before the year 3000: a date the deal's clocks can still add its windows to.
+    due: date | None = Field(default=None, lt=date(3000, 1, 1))
     due_in_days: int | None = Field(default=None, ge=1, le=3650)
     description: MultiLineText | None = Field(default=None, max_length=5000)
     #: Overrides the deal's `payment_methods` for this milestone (a large one paid by bank).
