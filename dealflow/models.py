@@ -15,7 +15,7 @@ from pydantic import EmailStr, Field, HttpUrl, field_validator, model_validator
 from dealflow.durations import Duration, Offset, StrictModel
 from dealflow.money import format_money, platform_fee
 from dealflow.signers import SigningOrder
-from dealflow.terms import DepositRelease, LateFee
+from dealflow.terms import DepositRelease, LateFee, most_late_fees
 from dealflow.text_rules import MultiLineText, SingleLineText
 
 MAX_MILESTONE_AMOUNT = 99_999_999
@@ -256,6 +256,24 @@ class DealSpec(StrictModel):
                     f"policy.platform_fee_bps/platform_fee_fixed: the platform fee of "
                     f"{format_money(fee, self.currency)} leaves nothing of milestone "
                     f"'{milestone.key}' ({format_money(milestone.amount, self.currency)}) for the vendor"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _late_fees_fit_one_payment(self) -> DealSpec:
+        """A late fee's link asks Stripe for the amount with the fees: past what one payment can
+        be, Stripe would refuse it, and the client could not pay at all."""
+        for index, milestone in enumerate(self.milestones):
+            late_fee = self.late_fee_of(milestone)
+            if late_fee is None:
+                continue
+            most = milestone.amount + most_late_fees(late_fee, milestone.amount)
+            if most > MAX_MILESTONE_AMOUNT:
+                field = f"milestones[{index}].late_fee" if milestone.late_fee else "policy.late_fee"
+                raise ValueError(
+                    f"{field}: with its late fees, milestone '{milestone.key}' could come to "
+                    f"{format_money(most, self.currency)}, more than one payment can be "
+                    f"({format_money(MAX_MILESTONE_AMOUNT, self.currency)})"
                 )
         return self
 

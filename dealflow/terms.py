@@ -81,6 +81,15 @@ def late_fee_each(terms: LateFee, amount: int) -> int:
     return terms.fixed
 
 
+def most_late_fees(terms: LateFee, amount: int) -> int:
+    """The most the late fees can add, in all, to a milestone of `amount`."""
+    if terms.repeat is LateFeeRepeat.MONTHLY:
+        assert terms.cap is not None, "a monthly late fee has a cap"
+        return terms.cap
+    each = late_fee_each(terms, amount)
+    return each if terms.cap is None else min(each, terms.cap)
+
+
 def next_late_fee(
     terms: LateFee, amount: int, due_at: datetime, applied: int, added: int
 ) -> LateFeeNotice | None:

@@ -100,6 +100,16 @@ def test_late_fees_read_as_the_client_reads_them() -> None:
         ("policy", {"late_fee": {"percent_bps": 10_001}}, "policy.late_fee.percent_bps: Input should be less than or equal to 10000"),
         ("milestones.0.late_fee", {"fixed": 100, "grace": "-1d"}, "milestones[0].late_fee.grace: Value error, must be longer than zero"),
         ("policy", {"reminders": []}, "policy.reminders: List should have at least 1 item"),
+        (
+            "milestones.1.late_fee",
+            {"fixed": 99_700_000},
+            "milestones[1].late_fee: with its late fees, milestone 'build' could come to USD 1,000,500.00, more than one payment can be (USD 999,999.99)",
+        ),
+        (
+            "policy",
+            {"late_fee": {"percent_bps": 10_000, "repeat": "monthly", "cap": 99_900_000}},
+            "policy.late_fee: with its late fees, milestone 'design' could come to USD 1,000,500.00",
+        ),
         ("policy", {"reminders": ["tomorrow"]}, "policy.reminders[0]"),
     ],
 )
