@@ -40,6 +40,17 @@ def test_negative_amount_exits_2_naming_the_field(tmp_path: Path) -> None:
     assert "currency: Input should be" in result.stderr
 
 
+def test_a_window_past_ten_years_exits_2_before_any_deal_starts(tmp_path: Path) -> None:
+    """A typo of a window (a million weeks) would fail the deal's first clock for good."""
+    spec = tmp_path / "long.yaml"
+    text = (ROOT / "examples" / "website-redesign.yaml").read_text()
+    spec.write_text(text.replace("sign_window: 14d", "sign_window: 999999999999w"))
+    result = run_starter(spec)
+    assert result.returncode == 2
+    assert "policy.sign_window: Value error, must be at most 3650 days (10 years) long" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_unreadable_spec_exits_2(tmp_path: Path) -> None:
     result = run_starter(tmp_path / "missing.yaml")
     assert result.returncode == 2
