@@ -3,12 +3,16 @@ or a batch given up on, is an anomaly of the deal and never holds up the rows af
 
 from __future__ import annotations
 
+import asyncio
+from types import SimpleNamespace
+
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from dealflow.messages import DealStage, LedgerBatch, PaymentKind
 from tests.deal_harness import make_spec, running_deal
 from tests.fakes import FakeActivities
+from workflows.deal.context import DealContext
 
 
 async def test_every_step_writes_one_batch_and_the_ledger_matches_the_timeline(
@@ -76,3 +80,22 @@ async def test_a_batch_given_up_on_is_an_anomaly_and_the_deal_goes_on(
     assert final.stage is DealStage.COMPLETED
     assert [a for a in final.anomalies if a.startswith("Ledger batch not written")]
     assert "completed" in {e.kind for e in fake.ledger_events.values()}
+
+
+async def test_a_step_the_garbage_collector_closes_hands_nothing_to_the_ledger() -> None:
+    """A deal the worker let go while a step beside it waited leaves that coroutine to the
+    garbage collector, which closes it outside any workflow: flushing there raised "no running
+    event loop" (printed as an ignored exception). A step that ends still flushes."""
+    flushes: list[str] = []
+    deal = SimpleNamespace(journal=SimpleNamespace(flush=lambda: flushes.append("flush")))
+
+    step = DealContext.flushed(deal, asyncio.Event().wait())  # type: ignore[arg-type]
+    step.send(None)  # the step waits
+    step.close()  # as the garbage collector closes it
+    assert flushes == []
+
+    async def ends() -> None:
+        return None
+
+    await DealContext.flushed(deal, ends())  # type: ignore[arg-type]
+    assert flushes == ["flush"]

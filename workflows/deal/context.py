@@ -286,11 +286,18 @@ class DealContext:
             await asyncio.gather(*pending)
 
     async def flushed(self, coroutine: Coroutine[Any, Any, Any]) -> None:
-        """A background step's last records go to the ledger when it ends."""
+        """A background step's last records go to the ledger when it ends; not when the garbage
+        collector closes it (a deal the worker let go while the step waited), which happens
+        outside any workflow, where nothing can be issued."""
+        closed = False
         try:
             await coroutine
+        except GeneratorExit:
+            closed = True
+            raise
         finally:
-            self.journal.flush()
+            if not closed:
+                self.journal.flush()
 
     @asynccontextmanager
     async def stripe_turn(self) -> AsyncIterator[None]:
