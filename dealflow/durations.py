@@ -15,6 +15,13 @@ _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION_RE = re.compile(r"^\s*([+-]?)\s*(\d+)\s*([smhdw]?)\s*$")
 
 
+#: The longest window, interval or offset a deal's terms may name, as for `due_in_days`: a longer
+#: one is a typo, and added to a date it could leave the calendar (the deal's first clock would
+#: fail its workflow task for good).
+LONGEST = timedelta(days=3650)
+_TOO_LONG = f"must be at most {LONGEST.days} days (10 years) long"
+
+
 def _parse_duration(value: object) -> object:
     """Accept `90s`, `15m`, `36h`, `14d`, `2w` (signed: `-7d`, `+2d`) and plain seconds (`0`,
     `"90"`), besides what pydantic accepts."""
@@ -39,13 +46,6 @@ def _seconds(seconds: float) -> timedelta:
     if abs(seconds) > LONGEST.total_seconds():
         raise ValueError(_TOO_LONG)
     return timedelta(seconds=seconds)
-
-
-#: The longest window, interval or offset a deal's terms may name, as for `due_in_days`: a longer
-#: one is a typo, and added to a date it could leave the calendar (the deal's first clock would
-#: fail its workflow task for good).
-LONGEST = timedelta(days=3650)
-_TOO_LONG = f"must be at most {LONGEST.days} days (10 years) long"
 
 
 def _positive_duration(value: timedelta) -> timedelta:

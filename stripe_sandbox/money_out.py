@@ -148,11 +148,11 @@ class MoneyOut(BalanceTransactions, ConnectedAccounts):
         by_group = ("transfer_group", self.store.indexes.transfers_by_group)
         return self._filtered("transfer", filters, by_group, "destination")
 
-    def reversals(self, transfer_id: str, filters: dict[str, Any]) -> Listing:
-        """The reversals of one transfer, newest first."""
+    def reversals(self, transfer_id: str) -> Listing:
+        """The reversals of one transfer, newest first (Stripe's list takes no filter)."""
         self.get(transfer_id, "transfer", "id")
         timeline = self.store.indexes.reversals_by_transfer.get(transfer_id, Timeline())
-        return Listing.of(self.state.objects, timeline, lambda _: True, filters.get("created"))
+        return Listing.of(self.state.objects, timeline, lambda _: True)
 
     def _filtered(
         self,

@@ -83,7 +83,7 @@ def _list_transfers(sandbox: Sandbox, call: Call) -> Obj:
 
 
 def _list_reversals(sandbox: Sandbox, call: Call) -> Obj:
-    return page(sandbox, sandbox.reversals(call.ids["id"], call.params), call)
+    return page(sandbox, sandbox.reversals(call.ids["id"]), call)
 
 
 ROUTES = (

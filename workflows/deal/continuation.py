@@ -9,10 +9,9 @@ beside the deal is done and every ledger batch is written (so no Stripe conversa
 flight; since SEAMS_WAIT_BOUNDED it waits `policy.continue_as_new_wait` at most for those,
 then goes on and continues at a later seam), unless a stop was requested (the wind-down runs
 in the run that began it) or a refused reversal waits for the operator (its coroutine waits
-with it). The next run's input is a
-`DealCarry` instead of the spec: the terms in force (an accepted change order's) and the whole
-deal as it stands, with every signature and SOW version, so it sends no SOW again and redoes
-nothing. (One input either way: the SDK decodes a run's inputs by its
+with it). The next run's input is a `DealCarry` instead of the spec: the terms in force (an
+accepted change order's) and the whole deal as it stands, with every signature and SOW version,
+so it sends no SOW again and redoes nothing. (One input either way: the SDK decodes a run's inputs by its
 parameters' types only when their numbers match, so an optional second parameter would leave
 every older deal's spec undecoded.) Temporal copies the search attributes and the memo. Deals
 started before DEAL_TERMS never ask.

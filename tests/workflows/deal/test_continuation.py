@@ -247,26 +247,30 @@ def seam_waits(history: WorkflowHistory) -> set[str]:
     }
 
 
-def seams_waiting(history: WorkflowHistory) -> int:
-    """How many seams wait for the work beside the deal now (their timer neither fired nor
-    was cancelled)."""
-    ended = {
-        e.timer_fired_event_attributes.timer_id or e.timer_canceled_event_attributes.timer_id
+def timers_fired(history: WorkflowHistory) -> set[str]:
+    return {
+        e.timer_fired_event_attributes.timer_id
         for e in history.events
-        if e.event_type
-        in (EventType.EVENT_TYPE_TIMER_FIRED, EventType.EVENT_TYPE_TIMER_CANCELED)
+        if e.event_type is EventType.EVENT_TYPE_TIMER_FIRED
     }
-    return len(seam_waits(history) - ended)
+
+
+def timers_cancelled(history: WorkflowHistory) -> set[str]:
+    return {
+        e.timer_canceled_event_attributes.timer_id
+        for e in history.events
+        if e.event_type is EventType.EVENT_TYPE_TIMER_CANCELED
+    }
+
+
+def seams_waiting(history: WorkflowHistory) -> int:
+    """How many seams wait for the work beside the deal now."""
+    return len(seam_waits(history) - timers_fired(history) - timers_cancelled(history))
 
 
 def seams_given_up(history: WorkflowHistory) -> int:
     """How many seams waited for the work beside the deal until their timer fired."""
-    waits = seam_waits(history)
-    return sum(
-        e.event_type is EventType.EVENT_TYPE_TIMER_FIRED
-        and e.timer_fired_event_attributes.timer_id in waits
-        for e in history.events
-    )
+    return len(seam_waits(history) & timers_fired(history))
 
 
 async def disputed_with_evidence_refused(deal: DealRun) -> tuple[str, datetime]:
