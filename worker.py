@@ -26,7 +26,7 @@ import httpx
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker, WorkerDeploymentConfig
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker.workflow_sandbox import SandboxRestrictions
 
 from activities.certificates import CertificateActivities
 from activities.delivery import DeliveryActivities
@@ -41,6 +41,7 @@ from dealflow.process import run_and_exit
 from dealflow.settings import ConfigError, Settings, load_settings
 from dealflow.telemetry import start_tracing, worker_runtime
 from dealflow.temporal import apply_activation_jobs_as_one_batch, connect
+from dealflow.workflow_runner import sandboxed_runner
 from workflows.deal import DealWorkflow
 
 log = logging.getLogger("dealflow.worker")
@@ -54,9 +55,7 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=20)
 #: passing only the workflows package through costs more still (about 540 KB), as pydantic's
 #: lazily imported email_validator, with idna's tables, is then imported again in every run.
 #: Each run keeps its own DealWorkflow object and the sandbox's restricted builtins.
-SHARED_SANDBOX = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_all_modules()
-)
+SHARED_IMPORTS = SandboxRestrictions.default.with_passthrough_all_modules()
 
 
 def activity_methods(*instances: object) -> list[Callable[..., Any]]:
@@ -132,10 +131,11 @@ def build_worker(
             task_queue=settings.task_queue,
             workflows=[DealWorkflow],
             activities=activities,
-            workflow_runner=(
-                SHARED_SANDBOX
+            workflow_runner=sandboxed_runner(
+                client.data_converter,
+                SHARED_IMPORTS
                 if settings.worker_sandbox_imports == "shared"
-                else SandboxedWorkflowRunner()
+                else SandboxRestrictions.default,
             ),
             max_cached_workflows=settings.worker_max_cached_workflows,
             max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,

@@ -39,6 +39,7 @@ from dealflow.messages import (
 )
 from dealflow.models import DealSpec
 from dealflow.temporal import apply_activation_jobs_as_one_batch
+from dealflow.workflow_runner import sandboxed_runner
 from starter import start_deal
 from tests.fakes import FakeActivities
 from workflows.deal import DealWorkflow
@@ -306,6 +307,7 @@ async def running_deal(
         task_queue=task_queue,
         workflows=[DealWorkflow],
         activities=fake.activities(),
+        workflow_runner=sandboxed_runner(env.client.data_converter),
         workflow_failure_exception_types=[Exception],
     )
     # As worker.py runs deals. A deal the test leaves running ends with the test's own server.

@@ -19,9 +19,10 @@ import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import PollerBehaviorSimpleMaximum
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker.workflow_sandbox import SandboxRestrictions
 
 from dealflow.settings import Settings
+from dealflow.workflow_runner import ContextFreeSandboxedWorkflowRunner
 from devstack.mailsink import MailSink
 from tests.activities.test_email import mail
 from tests.bridge_support import bridge_settings
@@ -86,7 +87,8 @@ async def test_worker_capacity_comes_from_the_settings(dev_server_env: WorkflowE
     assert config.get("activity_task_poller_behavior") == PollerBehaviorSimpleMaximum(maximum=3)
     assert config.get("sticky_queue_schedule_to_start_timeout") == timedelta(seconds=1.5)
     shared = config.get("workflow_runner")
-    assert isinstance(shared, SandboxedWorkflowRunner)
+    # dealflow's converter takes no serialization context (tests/dealflow/test_workflow_runner.py)
+    assert isinstance(shared, ContextFreeSandboxedWorkflowRunner)
     assert shared.restrictions.passthrough_all_modules
     async with worker:  # it starts and polls with these numbers
         pass
@@ -94,7 +96,7 @@ async def test_worker_capacity_comes_from_the_settings(dev_server_env: WorkflowE
     per_run = build_worker(
         dev_server_env.client, settings.model_copy(update={"worker_sandbox_imports": "per-run"}), []
     ).config().get("workflow_runner")
-    assert isinstance(per_run, SandboxedWorkflowRunner)
+    assert isinstance(per_run, ContextFreeSandboxedWorkflowRunner)
     assert per_run.restrictions == SandboxRestrictions.default
 
 
