@@ -92,6 +92,7 @@ async def measure(
             "plan": {
                 "workflow_tasks": len(plan.tasks),
                 "activities": plan.count("activities"),
+                "local_activities": plan.count("local_activities"),
                 "upserts": plan.count("upserts"),
                 "timers": plan.count("timers"),
                 "updates": plan.triggers_of("update"),
@@ -101,7 +102,7 @@ async def measure(
         },
         human=(
             f"    bare twin: {deals} in {twin_seconds:.1f} s = {twin_rate:.2f} deals/s "
-            f"({plan.count('activities')} activities, {plan.count('upserts')} upserts, {plan.count('timers')} timers, "
+            f"({plan.count('activities')} activities, {plan.count('local_activities')} local, {plan.count('upserts')} upserts, {plan.count('timers')} timers, "
             f"{plan.triggers_of('update')} updates, {plan.triggers_of('signal')} signals per deal; its history has "
             f"{twin_actions} billable actions, the deal's {real_actions})"
         ),

@@ -2,15 +2,17 @@
 and the workflow tasks one by one (what each saw arrive, and the commands it gave).
 
 Temporal Cloud bills, of what a history shows: the workflow start, each activity attempt, each
-signal, each accepted update, each timer started and each search-attribute upsert (also the ones
-`workflow.patched` makes, of `TemporalChangeVersion`). Markers are counted apart, and left out
-of the total: these are patch markers, which the server meters as one action per workflow task
+local activity (its marker, `local activity:<type>`), each signal, each accepted update, each
+timer started and each search-attribute upsert (also the ones `workflow.patched` makes, of
+`TemporalChangeVersion`). The other markers are counted apart, and left out of the total: these
+are patch markers, which the server meters as one action per workflow task
 that records any (`command_BatchMarkers`), not per marker. Queries and activity heartbeats are
 billed too but leave no event; they come from the server's own `action` counter.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -28,6 +30,12 @@ _ACTIVITY_ENDS = {
     EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT: "activity_task_timed_out_event_attributes",
     EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED: "activity_task_canceled_event_attributes",
 }
+
+
+def local_activity_type(marker: HistoryEvent) -> str:
+    """The activity a local-activity marker recorded (sdk-core's marker data names it)."""
+    (data,) = marker.marker_recorded_event_attributes.details["data"].payloads
+    return json.loads(data.data)["activity_type"]
 
 
 def event_name(event: HistoryEvent) -> str:
@@ -57,6 +65,8 @@ class WorkflowTask:
     timers: list[tuple[str, float]] = field(default_factory=list)
     cancelled_timers: list[str] = field(default_factory=list)
     markers: list[str] = field(default_factory=list)
+    #: The activity type of each local activity the task ran (one marker each, also in `markers`).
+    local_activities: list[str] = field(default_factory=list)
     completes_workflow: bool = False
 
     @property
@@ -119,9 +129,10 @@ def workflow_tasks(events: Iterable[HistoryEvent]) -> list[WorkflowTask]:
             )
         elif kind == EventType.EVENT_TYPE_MARKER_RECORDED:
             attributes = event.marker_recorded_event_attributes
-            tasks[attributes.workflow_task_completed_event_id].markers.append(
-                attributes.marker_name
-            )
+            task = tasks[attributes.workflow_task_completed_event_id]
+            task.markers.append(attributes.marker_name)
+            if attributes.marker_name == LOCAL_ACTIVITY_MARKER:
+                task.local_activities.append(local_activity_type(event))
         elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
             tasks[
                 event.workflow_execution_completed_event_attributes.workflow_task_completed_event_id
@@ -181,7 +192,7 @@ def billable_actions(events: list[HistoryEvent]) -> Actions:
         elif kind == EventType.EVENT_TYPE_MARKER_RECORDED:
             name = event.marker_recorded_event_attributes.marker_name
             if name == LOCAL_ACTIVITY_MARKER:
-                by_kind["local activity"] += 1
+                by_kind[f"local activity:{local_activity_type(event)}"] += 1
             else:
                 markers[name] += 1
     marker_tasks = sum(

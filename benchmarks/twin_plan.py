@@ -5,8 +5,9 @@ A task of the plan waits until everything its real counterpart had seen when it 
 happened in the twin too (so many signals, these activities finished, these timers fired) and,
 if it took an update, for that update; then it starts the same activities (by name), upserts as
 many times, starts and cancels the same timers. Tasks that gave no command are left out: their
-wake-ups (an activity result, a signal) come to the twin by themselves. Markers are not copied
-(the twin is a plain workflow), the upserts `workflow.patched` made are (they are upserts).
+wake-ups (an activity result, a signal) come to the twin by themselves. Local activities are
+run as no-ops too, in the same task; other markers are not copied (the twin is a plain
+workflow), the upserts `workflow.patched` made are (they are upserts).
 
 The triggers are what the deal got from outside, in order: the updates people sent and the
 signals the bridge relayed. The twin's driver sends the same ones; an update answers once the
@@ -34,6 +35,8 @@ class TwinTask(BaseModel):
     activities_before: list[int] = []
     timers_before: list[int] = []
     activities: list[str] = []
+    #: Local activities, run in the task before it gives its other commands.
+    local_activities: list[str] = []
     upserts: int = 0
     timers: list[float] = []
     cancel_timers: list[int] = []
@@ -52,7 +55,7 @@ class TwinPlan(BaseModel):
     tasks: list[TwinTask]
     triggers: list[Trigger]
 
-    def count(self, what: Literal["activities", "upserts", "timers"]) -> int:
+    def count(self, what: Literal["activities", "local_activities", "upserts", "timers"]) -> int:
         if what == "upserts":
             return sum(task.upserts for task in self.tasks)
         return sum(len(getattr(task, what)) for task in self.tasks)
@@ -78,7 +81,11 @@ def twin_plan(events: list[HistoryEvent]) -> TwinPlan:
     tasks: list[TwinTask] = []
     for task in workflow_tasks(events):
         if task.update is None and not (
-            task.activities or task.upserts or task.timers or task.cancelled_timers
+            task.activities
+            or task.local_activities
+            or task.upserts
+            or task.timers
+            or task.cancelled_timers
         ):
             continue
         for scheduled_id, _ in task.activities:
@@ -98,6 +105,7 @@ def twin_plan(events: list[HistoryEvent]) -> TwinPlan:
                     timer_numbers[i] for i in task.timers_fired_before if i in timer_numbers
                 ),
                 activities=[name for _, name in task.activities],
+                local_activities=task.local_activities,
                 upserts=len(task.upserts),
                 timers=[seconds for _, seconds in task.timers],
                 cancel_timers=[timer_numbers[i] for i in task.cancelled_timers],

@@ -96,11 +96,17 @@ class Inbox:
         return InboxStatus.FOLDED if folded is not None else None
 
     async def deal_of_payment_intent(self, payment_intent_id: str) -> str | None:
-        """The deal a payment intent funded, from the ledger. Disputes name only the intent (as at
-        Stripe, a dispute carries no metadata), so this is how they find their deal."""
+        """The deal a payment intent funded: from the ledger, or from the signed payment event
+        stored here (which named the deal before the ledger's row of it may exist). Disputes name
+        only the intent (as at Stripe, a dispute carries no metadata), so this is how they find
+        their deal; the deal then reads the dispute from Stripe before it acts on it."""
         return await self.pool.fetchval(
             """SELECT deal_id FROM payments
-               WHERE stripe_id = $1 AND kind IN ('charge', 'authorization') LIMIT 1""",
+               WHERE stripe_id = $1 AND kind IN ('charge', 'authorization')
+               UNION ALL
+               SELECT deal_id FROM stripe_events
+               WHERE funding_intent_id = $1 AND deal_id IS NOT NULL
+               LIMIT 1""",
             payment_intent_id,
         )
 

@@ -24,6 +24,7 @@ from bridge.relay import RelayPolicy
 from tests.bridge_support import (
     ADMIN_BEARER,
     bridge_settings,
+    card_payment,
     eventually,
     running_bridge,
     session_completed,
@@ -192,3 +193,23 @@ async def test_webhook_floods_are_rate_limited(
     assert 'dealflow_bridge_rate_limited_total{scope="webhook"} 1.0' in metrics
     assert len(await _stored(db_pool)) == 2
     assert json.loads(answers[0].text)["status"] == "ignored"
+
+
+async def test_a_dispute_before_the_ledgers_row_of_its_payment_finds_its_deal(
+    bridge_url: str, db_pool: asyncpg.Pool
+) -> None:
+    """A dispute names only the payment intent. The payment's own event named the deal when it
+    came; the ledger's row of the payment can come seconds later (its batch retried after a
+    worker restart: chaos seed 7), and a dispute landing in between was an orphan for good."""
+    payment = card_payment("disputed-deal", "build", 120000, "pi_disputed")["payment_intent.succeeded"]
+    dispute = stripe_event(
+        "charge.dispute.created",
+        {"id": "dp_1", "object": "dispute", "amount": 120000, "charge": "ch_1", "payment_intent": "pi_disputed", "metadata": {}},
+    )
+    async with httpx.AsyncClient(base_url=bridge_url) as http:
+        for event in (payment, dispute):
+            body, headers = signed(event)
+            assert (await http.post("/webhooks/stripe", content=body, headers=headers)).json()["status"] == "pending"
+    assert await db_pool.fetchval("SELECT count(*) FROM payments") == 0, "no ledger row yet"
+    stored = await db_pool.fetchrow("SELECT deal_id FROM stripe_events WHERE event_id = $1", dispute["id"])
+    assert stored["deal_id"] == "disputed-deal"

@@ -36,10 +36,10 @@ from dealflow.messages import (
     SubmitDeliverable,
 )
 from tests.crash_support import (
+    IntentDesk,
     LaggingFakes,
     WorkflowWorker,
     count,
-    scheduled,
     settled,
     wait_for_history,
 )
@@ -52,6 +52,7 @@ SIGNATURE = SignSow(signer_name="Ada Client", consent=True, ip="203.0.113.9", us
 APPROVAL = ApproveMilestone(milestone_key="m1", approved_by="Ada")
 TIMED_OUT = EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT
 COMPLETED_TASK = EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+STARTED_TASK = EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED
 FIRED = EventType.EVENT_TYPE_TIMER_FIRED
 SIGNALED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
 
@@ -61,13 +62,13 @@ Check = Callable[[list[HistoryEvent]], bool]
 class Crashes:
     """Deals on one task queue whose workflow worker the test kills and restarts."""
 
-    def __init__(self, env: WorkflowEnvironment, fake: LaggingFakes) -> None:
+    def __init__(self, env: WorkflowEnvironment, fake: LaggingFakes, desk_port: int) -> None:
         self.env = env
         self.fake = fake
         self.task_queue = f"crash-{uuid.uuid4().hex[:8]}"
         client = env.client
         self.worker = WorkflowWorker(
-            client.service_client.config.target_host, client.namespace, self.task_queue
+            client.service_client.config.target_host, client.namespace, self.task_queue, desk_port
         )
         self.deals: list[DealRun] = []
         self.pending: list[asyncio.Future[object]] = []
@@ -137,9 +138,14 @@ async def test_deals_survive_worker_kills(
     dev_server_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     fake = LaggingFakes()
-    crashes = Crashes(dev_server_env, fake)
+    async with IntentDesk(fake) as desk_port:
+        crashes = Crashes(dev_server_env, fake, desk_port)
+        await _play_with_kills(crashes, tmp_path)
+
+
+async def _play_with_kills(crashes: Crashes, tmp_path: Path) -> None:
     async with Worker(
-        dev_server_env.client, task_queue=crashes.task_queue, activities=fake.activities()
+        crashes.env.client, task_queue=crashes.task_queue, activities=crashes.fake.activities()
     ):
         await crashes.worker.start()
         try:
@@ -181,11 +187,14 @@ async def _play(crashes: Crashes) -> None:
         lambda: crashes.send(c.update("sign_sow", SIGNATURE)),
     )
 
-    # 3. a's payment webhook came in and its Stripe read is in flight.
+    # 3. a's payment webhook came in and its Stripe read is in flight, in the task it woke.
     session = await a.session_of("m1")
+    signals = count(list((await a.handle.fetch_history()).events), SIGNALED)
     await a.session_completed("m1", session, crashes.fake.pay(session))
     await crashes.outage(
-        a.handle, "Stripe reads in flight", lambda e: scheduled(e, "retrieve_payment_intent")
+        a.handle,
+        "Stripe reads in flight",
+        lambda e: count(e, SIGNALED) > signals and e[-1].event_type == STARTED_TASK,
     )
 
     # 4. b's webhook arrived; duplicates and a reordered event follow while no worker runs.

@@ -24,10 +24,12 @@ from temporalio.converter import DataConverter
 from temporalio.worker import Replayer
 
 from dealflow.codec import new_payload_key
+from dealflow.models import DealSpec
 from dealflow.settings import Settings
 from dealflow.temporal import data_converter
 from tests.recorded import HISTORIES
 from workflows.deal import DealWorkflow
+from workflows.deal.context import DealContext
 
 HISTORY_FILES = sorted(HISTORIES.glob("*.json"))
 RACING_LEDGER_WRITER = [p for p in HISTORY_FILES if p.name.startswith("v1_")]
@@ -84,5 +86,30 @@ async def test_history_replays_whatever_order_coroutines_wake_in(
 async def test_the_old_ledger_writer_raced_the_deal(path: Path, other_wake_order: None) -> None:
     """The shape of the worker-kill regressions: woken by one message, the two coroutines'
     commands came out in another order."""
+    failure = await replay(path)
+    assert failure is not None and "Nondeterminism" in str(failure)
+
+
+#: Recorded before PAYMENTS_READ_IN_TASK (a payment's read an activity of its own) and after it.
+READ_AS_ACTIVITY, READ_IN_TASK = HISTORIES / "v10_end_to_end.json", HISTORIES / "end_to_end.json"
+
+
+@pytest.mark.parametrize(
+    ("path", "forced"),
+    [(READ_AS_ACTIVITY, True), (READ_IN_TASK, False)],
+    ids=["older-deal-read-in-task", "newer-deal-read-as-activity"],
+)
+async def test_each_deal_keeps_the_payment_read_it_started_with(
+    path: Path, forced: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The patch decides: each recorded deal replays only with the read its release made."""
+    assert await replay(path) is None
+    built = DealContext.__init__
+
+    def with_the_other_read(ctx: DealContext, spec: DealSpec) -> None:
+        built(ctx, spec)
+        ctx.payments_read_in_task = forced
+
+    monkeypatch.setattr(DealContext, "__init__", with_the_other_read)
     failure = await replay(path)
     assert failure is not None and "Nondeterminism" in str(failure)

@@ -69,3 +69,10 @@ ACCESS_CODES_FROM_WORKER = "access-codes-from-worker"
 #: the seam waited for everything, so a dispute's evidence that Stripe kept refusing (retried until
 #: its due date, days off) held the deal's main flow as long. Asked only at such a seam.
 SEAMS_WAIT_BOUNDED = "seams-wait-a-bounded-time"
+#: `workflow.patched` id of the release after DEAL_TERMS (and standing for it): a payment's hint
+#: is confirmed by reading its PaymentIntent in the workflow task the hint woke (a local
+#: activity), so what the payment changes (the ledger batch that shows it funded, the mails, the
+#: review timer) goes out in that same task. Before it, the read was an activity of its own: one
+#: more trip through the task queue and one more workflow task per payment, the slowest part of
+#: a webhook's way to funded under load. Decided when the deal is built, like DEAL_TERMS.
+PAYMENTS_READ_IN_TASK = "payments-read-in-the-task"

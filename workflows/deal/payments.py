@@ -66,10 +66,9 @@ class Payments:
         self, intent_id: str, source: Source, found_by: str, hint: MilestoneRun | None
     ) -> None:
         ctx = self.ctx
+        read = calls.stripe_read_in_task if ctx.payments_read_in_task else calls.stripe
         intent = await ctx.attempt(
-            "reading the payment",
-            calls.stripe(PaymentActivities.retrieve_payment_intent, intent_id),
-            hint,
+            "reading the payment", read(PaymentActivities.retrieve_payment_intent, intent_id), hint
         )
         if intent is None:
             return

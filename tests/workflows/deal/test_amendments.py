@@ -254,7 +254,7 @@ async def test_a_countersigned_deals_accepted_change_order_has_its_own_signing_c
 ) -> None:
     """As the first signing of a countersigned deal: the version the client accepts is certified
     (their signature of it), kept in the ledger, and attached to the answer both parties get.
-    Before CHANGE_ORDERS_AMENDED the answer came without one: tests/histories/demo_terms.json
+    Before CHANGE_ORDERS_AMENDED the answer came without one: tests/histories/v10_demo_terms.json
     replays that path."""
     spec = DealSpec.model_validate(
         {**make_spec(milestones=2).model_dump(), "signing_order": ["vendor", "client"]}

@@ -3,9 +3,12 @@ payment is given back; and permanent activity failures are recorded while the de
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from dealflow.messages import (
@@ -13,10 +16,12 @@ from dealflow.messages import (
     DealStage,
     EmailKind,
     MilestoneState,
+    PaymentIntentState,
     PaymentKind,
     ResolveDispute,
 )
 from tests.deal_harness import make_spec, running_deal
+from tests.fakes import Call, FakeActivities
 
 S = MilestoneState
 
@@ -293,3 +298,68 @@ async def test_a_refund_larger_than_what_was_collected_is_an_anomaly(
         )
 
     assert "USD 1,500.00 refunded" in next(a for a in status.anomalies if "more than" in a)
+
+
+@dataclass
+class StripeDownForReads(FakeActivities):
+    """Stripe refuses the first `refusals` reads of a payment intent (a 503: retried)."""
+
+    refusals: int = 5
+
+    @activity.defn(name="retrieve_payment_intent")
+    async def retrieve_payment_intent(self, payment_intent_id: str) -> PaymentIntentState:
+        if self.refusals > 0:
+            self.refusals -= 1
+            self.calls.append(Call("retrieve_payment_intent", payment_intent_id))
+            raise ApplicationError("Stripe is unavailable (test)", type="StripeAPIError")
+        return await super().retrieve_payment_intent(payment_intent_id)
+
+
+async def test_a_payment_read_stripe_refuses_is_retried_on_timers_then_funds(
+    env: WorkflowEnvironment,
+) -> None:
+    """The read runs in the task its hint woke; while Stripe keeps refusing, the worker retries
+    it there for a few seconds only, then on timers between workflow tasks (the deal takes its
+    updates meanwhile), and the payment funds the milestone once Stripe answers."""
+    async with running_deal(env, make_spec(milestones=1), StripeDownForReads()) as deal:
+        await deal.sign()
+        await deal.pay("m1")
+        await deal.wait_calls("the first reads", lambda f: len(f.args("retrieve_payment_intent")) >= 3)
+        await deal.advance(timedelta(minutes=1))  # the backoffs on timers: 4, 8 and 16 s
+        await deal.milestone_state("m1", S.IN_PROGRESS)
+        history = await deal.handle.fetch_history()
+
+    assert len(deal.fake.args("retrieve_payment_intent")) == 6, "five refusals, then the read"
+    signalled = next(e.event_id for e in history.events if e.HasField("workflow_execution_signaled_event_attributes"))
+    after = [e for e in history.events if e.event_id > signalled]
+    # The read that answered is the last marker; each backoff on a timer before it ended a task.
+    markers = [i for i, e in enumerate(after) if e.HasField("marker_recorded_event_attributes")]
+    refused = after[: markers[-1]]
+    backoffs = [
+        e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
+        for e in refused
+        if e.HasField("timer_started_event_attributes")
+    ]
+    assert backoffs == [timedelta(seconds=n) for n in (4, 8, 16)], "1 s and 2 s within the task"
+    tasks = [e for e in refused if e.HasField("workflow_task_completed_event_attributes")]
+    assert len(tasks) == len(backoffs) + 1, "the task the hint woke ended while Stripe refused"
+
+
+async def test_a_hint_naming_an_intent_stripe_does_not_know_is_an_anomaly_and_the_deal_goes_on(
+    env: WorkflowEnvironment,
+) -> None:
+    """A signed webhook forged with a made-up payment intent: Stripe refuses the read for good
+    (as chaos run seed 7 forged it); the deal records that and is funded by the real payment."""
+    async with running_deal(env, make_spec(milestones=1)) as deal:
+        deal.fake.fail(
+            "retrieve_payment_intent", "StripeInvalidRequest", lambda pi: pi == "pi_forged"
+        )
+        await deal.sign()
+        await deal.stripe_event(
+            "payment_intent.succeeded", object_id="pi_forged", payment_intent_id="pi_forged", milestone_key="m1"
+        )
+        status = await deal.wait_for(
+            "the refused read", lambda s: any("Reading the payment failed" in e.message for e in s.timeline)
+        )
+        assert status.milestones[0].state is S.AWAITING_FUNDING
+        await deal.fund("m1")
