@@ -51,7 +51,7 @@ POLLERS: int = Settings.model_fields["worker_workflow_pollers"].default
 GRACEFUL_SHUTDOWN = timedelta(seconds=20)
 #: Every module imported once and shared by every deal's sandbox: the workflows package and what
 #: libraries import lazily inside a run alike. A sandbox importing the workflows package again
-#: costs about 95 KB more per cached deal (`python -m benchmarks.memory`: 196 against 291 KB);
+#: costs about 140 KB more per cached deal (`python -m benchmarks.memory`: 274 against 416 KB);
 #: passing only the workflows package through costs more still (about 540 KB), as pydantic's
 #: lazily imported email_validator, with idna's tables, is then imported again in every run.
 #: Each run keeps its own DealWorkflow object and the sandbox's restricted builtins.
