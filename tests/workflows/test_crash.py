@@ -3,7 +3,8 @@
 Four one-milestone deals run on the real dev server, on a workflow worker in a child process
 (`tests.crash_support`) that is SIGKILLed five times, each time at a point read off a deal's
 history: the deals' start settled and the client's `sign_sow` updates sent while no worker runs;
-right after a timer fired; with Stripe activities in flight; in a burst of duplicated and
+right after a timer fired; with a payment's read of Stripe in flight inside the workflow task
+its webhook woke (a local activity, run by the child worker); in a burst of duplicated and
 reordered `stripe_event` signals, with status queries polled meanwhile; and the deliveries
 settled and every `approve_milestone` update sent while no worker runs. Each time the test waits
 until a task on the dead worker's sticky queue has timed out (1 s), so a fresh worker rebuilds
