@@ -29,11 +29,16 @@ async def _beat_forever(interval: float) -> None:
 def heartbeating(run: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     """Make the async activity `run` heartbeat every HEARTBEAT_INTERVAL while it runs.
 
-    The first heartbeat comes after one interval, so quick calls send none at all.
+    The first heartbeat comes after one interval, so quick calls send none at all. Run as a
+    local activity (a payment's read, inside the deal's workflow task) it sends none: the
+    workflow task is the liveness there, and sdk-core refuses a local activity's heartbeat with
+    a warning each time.
     """
 
     @functools.wraps(run)
     async def with_heartbeats(*args: P.args, **kwargs: P.kwargs) -> R:
+        if activity.info().is_local:
+            return await run(*args, **kwargs)
         beats = asyncio.create_task(_beat_forever(HEARTBEAT_INTERVAL.total_seconds()))
         try:
             return await run(*args, **kwargs)
