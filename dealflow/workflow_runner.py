@@ -75,7 +75,6 @@ class _ContextFreeInstance(WorkflowInstance):
 
     def __init__(self, sandboxed: WorkflowInstance, info: temporalio.workflow.Info) -> None:
         self._sandboxed = sandboxed
-        self._info = info
         self._serialization_context = WorkflowSerializationContext(
             namespace=info.namespace, workflow_id=info.workflow_id
         )

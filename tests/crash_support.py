@@ -1,6 +1,6 @@
 """A DealWorkflow worker in a child process that tests can SIGKILL and start again.
 
-Only workflows run there, with the settings worker.py uses (20 pollers, the sandboxed runner)
+Workflows run there, with the settings worker.py uses (20 pollers, the sandboxed runner)
 and a 1-second sticky-queue timeout, so a task sent to a killed worker's sticky queue times out
 soon and a fresh worker replays the whole history: the case that broke deals in the chaos runs.
 Activities run in the test process (`LaggingFakes`), so the fake Stripe keeps its state across
