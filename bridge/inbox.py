@@ -3,8 +3,9 @@
 The event id is the primary key, so Stripe's redeliveries are no-ops. Rows wait as `pending`
 until the relay hands them to their workflow (each row shows its attempts, last error and next
 attempt); `orphan` rows name no deal and `undeliverable` rows are ones the relay gave up on
-(their deal stayed missing, or had ended): both wait for an operator; `ignored` rows are event
-types no deal reacts to (or, for an ended deal, outcomes that moved no money); `folded` rows
+(their deal stayed missing, or had ended): both wait for an operator, except an orphan naming a
+payment intent, which goes to its deal once that payment is known (`adopt_orphans`); `ignored`
+rows are event types no deal reacts to (or, for an ended deal, outcomes that moved no money); `folded` rows
 report a payment an earlier row of the same deal already reports (Stripe's
 `checkout.session.completed` and `payment_intent.succeeded` for one card payment): the deal gets
 that one only, and reads Stripe once; or a payment an ended deal's ledger shows it had.
@@ -13,7 +14,7 @@ that one only, and reads Stripe once; or a payment an ended deal's ledger shows 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -42,6 +43,16 @@ class InboxStats:
     oldest_pending_at: datetime | None
 
 
+@dataclass(frozen=True)
+class Adopted:
+    """An orphan handed to its deal once the payment it names was known."""
+
+    event_id: str
+    event_type: str
+    deal_id: str
+    payment_intent_id: str
+
+
 class Inbox:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
@@ -57,22 +68,26 @@ class Inbox:
         status: InboxStatus,
         note: str | None = None,
         funding_intent_id: str | None = None,
+        orphan_intent_id: str | None = None,
     ) -> InboxStatus | None:
         """Keep the event exactly as Stripe sent it, and say as what: `status`, or FOLDED when an
         earlier event of the same deal reported the funding of the same payment intent (the
         unique index decides, so racing deliveries fold too). None when this event id is kept
-        already."""
+        already. `orphan_intent_id`: the payment intent an orphan names, by which it can find its
+        deal later."""
         row = (event_id, event_type, livemode, deal_id, raw_body)
         seq = await self.pool.fetchval(
             """INSERT INTO stripe_events
-                   (event_id, type, livemode, deal_id, payload, status, last_error, funding_intent_id)
-               VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8)
+                   (event_id, type, livemode, deal_id, payload, status, last_error,
+                    funding_intent_id, orphan_intent_id)
+               VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9)
                ON CONFLICT DO NOTHING
                RETURNING received_seq""",
             *row,
             status.value,
             note,
             funding_intent_id,
+            orphan_intent_id,
         )
         if seq is not None:
             return status
@@ -109,6 +124,39 @@ class Inbox:
                LIMIT 1""",
             payment_intent_id,
         )
+
+    async def adopt_orphans(self, *, received_within: timedelta) -> list[Adopted]:
+        """Hand each orphan received within `received_within` whose payment intent is now known
+        (`deal_of_payment_intent`) to that deal: it becomes pending, and the relay signals it.
+
+        A dispute can come before anything here knows its payment: the payment's own event
+        delivered late (Stripe retries for days), the ledger's row of it written late (its batch
+        retried after a worker restart). Only orphans naming an intent are looked at, by an index
+        of orphans alone, so a sweep costs what the orphans of the window cost."""
+        rows = await self.pool.fetch(
+            """UPDATE stripe_events AS orphan
+               SET deal_id = found.deal_id, status = 'pending', next_attempt_at = now(),
+                   last_error = 'came naming no deal; found later to be about deal '
+                       || found.deal_id || ' by its payment ' || orphan.orphan_intent_id
+               FROM stripe_events AS waiting
+               CROSS JOIN LATERAL (
+                   SELECT deal_id FROM payments
+                   WHERE stripe_id = waiting.orphan_intent_id
+                     AND kind IN ('charge', 'authorization')
+                   UNION ALL
+                   SELECT deal_id FROM stripe_events
+                   WHERE funding_intent_id = waiting.orphan_intent_id AND deal_id IS NOT NULL
+                   LIMIT 1) AS found
+               WHERE waiting.status = 'orphan' AND waiting.orphan_intent_id IS NOT NULL
+                 AND waiting.received_at > now() - $1::interval
+                 AND orphan.event_id = waiting.event_id AND orphan.status = 'orphan'
+               RETURNING orphan.event_id, orphan.type, orphan.deal_id, orphan.orphan_intent_id""",
+            received_within,
+        )
+        return [
+            Adopted(row["event_id"], row["type"], row["deal_id"], row["orphan_intent_id"])
+            for row in rows
+        ]
 
     async def list(
         self, *, status: InboxStatus | None, deal_id: str | None, limit: int

@@ -30,6 +30,11 @@ class BridgeMetrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.orphans_adopted = Counter(
+            "dealflow_bridge_orphans_adopted",
+            "Orphan Stripe events handed to their deal once the payment they name was known",
+            registry=self.registry,
+        )
         self.actions = Counter(
             "dealflow_bridge_actions",
             "Portal, vendor and admin actions by workflow update and outcome (done, rejected, refused)",

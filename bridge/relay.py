@@ -16,6 +16,8 @@ attempt ends and when a retry falls due, and also polls, so events stored while 
   Given-up events become `undeliverable`: kept, listed and counted, and the deal's next event goes.
   An ended deal's event that the deal had accounted for (`bridge.late_events`) is kept as
   `folded` or `ignored` instead, with a note: it needs nobody.
+- Every `orphan_sweep` it hands orphans naming a payment intent to their deal once that payment
+  is known (`Inbox.adopt_orphans`): a dispute that came before its payment's event or ledger row.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from bridge.deals import ActionRejected, DealEnded, DealNotFound, Deals, DealUnavailable
+from bridge.inbox import Inbox
 from bridge.late_events import Accounted, accounted_for
 from bridge.metrics import BridgeMetrics
 from bridge.stripe_events import MalformedEvent, deal_event
@@ -68,6 +71,11 @@ class RelayPolicy:
     #: A deal can be missing for a while (a webhook racing the workflow's start, a Temporal
     #: namespace being restored); after this long its events are given up.
     missing_deal_for: timedelta = timedelta(hours=1)
+    #: How often orphans are matched against the payments known since.
+    orphan_sweep: float = 60.0
+    #: Orphans older than this are left to an operator: a payment's own event and its ledger row
+    #: come within days (Stripe retries a webhook for 3 days, a ledger batch gives up after 3).
+    orphans_adopted_within: timedelta = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -121,9 +129,11 @@ class Relay:
             in_flight.discard(task)
             self.wake()
 
-        listener = None
+        helpers = [asyncio.create_task(self._adopt_orphans_forever(), name="stripe-orphan-sweep")]
         if self.listen_url is not None:
-            listener = asyncio.create_task(self._listen(self.listen_url), name="stripe-inbox-listener")
+            helpers.append(
+                asyncio.create_task(self._listen(self.listen_url), name="stripe-inbox-listener")
+            )
         try:
             while True:
                 self._wake.clear()
@@ -149,11 +159,34 @@ class Relay:
                 except TimeoutError:
                     pass
         finally:
-            if listener is not None:
-                listener.cancel()
-                await asyncio.gather(listener, return_exceptions=True)
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
             if in_flight:
                 await asyncio.wait(in_flight)
+
+    async def _adopt_orphans_forever(self) -> None:
+        inbox = Inbox(self.pool)
+        while True:
+            try:
+                adopted = await inbox.adopt_orphans(
+                    received_within=self.policy.orphans_adopted_within
+                )
+            except (OSError, asyncpg.PostgresError) as error:
+                log.warning("relay cannot match orphan events to deals: %s", error)
+                adopted = []
+            for orphan in adopted:
+                self.metrics.orphans_adopted.inc()
+                log.info(
+                    "orphan event %s (%s) is deal %s's: its payment %s is known now",
+                    orphan.event_id,
+                    orphan.event_type,
+                    orphan.deal_id,
+                    orphan.payment_intent_id,
+                )
+            if adopted:
+                self.wake()
+            await asyncio.sleep(self.policy.orphan_sweep)
 
     async def _listen(self, url: str) -> None:
         """Wake on each NOTIFY of the inbox; on a lost connection, connect again (the relay polls

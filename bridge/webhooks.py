@@ -146,6 +146,7 @@ async def stripe_webhook(request: Request, bridge: Bridge) -> WebhookAck:
         status=status,
         note="the event names no deal (no deal_id metadata)" if status is InboxStatus.ORPHAN else None,
         funding_intent_id=funding_intent(signal) if status is InboxStatus.PENDING else None,
+        orphan_intent_id=signal.payment_intent_id if status is InboxStatus.ORPHAN else None,
     )
     if stored is None:
         bridge.metrics.webhooks.labels("duplicate").inc()

@@ -38,18 +38,23 @@ def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
 
 
 @pytest.fixture
-async def database_url(postgres_server_url: str) -> AsyncIterator[str]:
-    """A new, migrated database for one test."""
+async def empty_database_url(postgres_server_url: str) -> str:
+    """A new database for one test, with no migration applied."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(postgres_server_url)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    url = _with_database(postgres_server_url, name)
-    pool = await create_pool(url, max_size=2)
+    return _with_database(postgres_server_url, name)
+
+
+@pytest.fixture
+async def database_url(empty_database_url: str) -> AsyncIterator[str]:
+    """A new, migrated database for one test."""
+    pool = await create_pool(empty_database_url, max_size=2)
     await pool.close()
-    yield url
+    yield empty_database_url
 
 
 def _with_database(url: str, name: str) -> str:

@@ -7,10 +7,11 @@ the admin API.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -18,9 +19,11 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from activities.ledger import insert_payment
 from bridge.app import BridgeOptions
 from bridge.ratelimit import RateLimit
 from bridge.relay import RelayPolicy
+from dealflow.messages import PaymentKind, PaymentRecord
 from tests.bridge_support import (
     ADMIN_BEARER,
     bridge_settings,
@@ -39,7 +42,9 @@ async def bridge_url(
 ) -> AsyncIterator[str]:
     settings = bridge_settings(tmp_path, database_url)
     # A missing deal is given up at its first attempt here (the relay's own tests cover the wait).
-    options = BridgeOptions(relay=RelayPolicy(interval=0.2, missing_deal_for=timedelta(0)))
+    options = BridgeOptions(
+        relay=RelayPolicy(interval=0.2, missing_deal_for=timedelta(0), orphan_sweep=0.2)
+    )
     async with running_bridge(settings, db_pool, dev_server_env.client, options) as url:
         yield url
 
@@ -213,3 +218,83 @@ async def test_a_dispute_before_the_ledgers_row_of_its_payment_finds_its_deal(
     assert await db_pool.fetchval("SELECT count(*) FROM payments") == 0, "no ledger row yet"
     stored = await db_pool.fetchrow("SELECT deal_id FROM stripe_events WHERE event_id = $1", dispute["id"])
     assert stored["deal_id"] == "disputed-deal"
+
+
+def _dispute(intent_id: str) -> dict:
+    return stripe_event(
+        "charge.dispute.created",
+        {"id": f"dp_{intent_id}", "object": "dispute", "amount": 120000, "charge": "ch_1", "payment_intent": intent_id, "metadata": {}},
+    )
+
+
+async def _post(http: httpx.AsyncClient, event: dict) -> str:
+    body, headers = signed(event)
+    return (await http.post("/webhooks/stripe", content=body, headers=headers)).json()["status"]
+
+
+async def _adopted_by(pool: asyncpg.Pool, event_id: str, deal_id: str) -> asyncpg.Record:
+    """The event once the relay handed it to `deal_id` and tried to signal it (no workflow runs
+    here, and this bridge gives a missing deal up at once: `undeliverable`, attempted once)."""
+
+    async def handed_over() -> asyncpg.Record | None:
+        row = await pool.fetchrow("SELECT status, deal_id, attempts FROM stripe_events WHERE event_id = $1", event_id)
+        return row if row["attempts"] > 0 else None
+
+    row = await eventually(handed_over, what=f"{event_id} relayed to its deal")
+    assert (row["status"], row["deal_id"]) == ("undeliverable", deal_id)
+    return row
+
+
+async def test_an_orphan_dispute_goes_to_its_deal_when_the_payments_event_comes_after_it(
+    bridge_url: str, db_pool: asyncpg.Pool
+) -> None:
+    """Stripe delivers each event on its own schedule and retries a failed delivery for days: a
+    dispute can come before the payment's event that names the deal. It is kept as an orphan,
+    then, once that event is in, handed to the deal (which reads the dispute from Stripe)."""
+    dispute = _dispute("pi_late")
+    payment = card_payment("late-deal", "build", 120000, "pi_late")["payment_intent.succeeded"]
+    async with httpx.AsyncClient(base_url=bridge_url) as http:
+        assert await _post(http, dispute) == "orphan"
+        assert await _post(http, payment) == "pending"
+        await _adopted_by(db_pool, dispute["id"], "late-deal")
+        assert "dealflow_bridge_orphans_adopted_total 1.0" in (await http.get("/metrics")).text
+        orphans = (await http.get("/api/stripe-events", params={"status": "orphan"}, headers=ADMIN_BEARER)).json()
+    assert orphans == []
+
+
+async def test_an_orphan_dispute_goes_to_its_deal_once_the_ledger_records_its_payment(
+    bridge_url: str, db_pool: asyncpg.Pool
+) -> None:
+    """The payment's event may never have reached this inbox (it came before the inbox did, or
+    it was lost); the deal still learns of the payment by reading Stripe, and its ledger row
+    names the deal."""
+    dispute = _dispute("pi_read")
+    async with httpx.AsyncClient(base_url=bridge_url) as http:
+        assert await _post(http, dispute) == "orphan"
+    async with db_pool.acquire() as conn:
+        await insert_payment(
+            conn,
+            PaymentRecord(
+                stripe_id="pi_read", deal_id="read-deal", milestone_key="build", kind=PaymentKind.CHARGE,
+                amount=120000, currency="usd", livemode=False, sandbox=True, status="succeeded",
+                occurred_at=datetime.now(UTC),
+            ),
+        )  # fmt: skip
+    await _adopted_by(db_pool, dispute["id"], "read-deal")
+
+
+async def test_an_orphan_older_than_the_window_is_left_to_an_operator(
+    bridge_url: str, db_pool: asyncpg.Pool
+) -> None:
+    dispute = _dispute("pi_old")
+    payment = card_payment("old-deal", "build", 120000, "pi_old")["payment_intent.succeeded"]
+    async with httpx.AsyncClient(base_url=bridge_url) as http:
+        assert await _post(http, dispute) == "orphan"
+        await db_pool.execute(
+            "UPDATE stripe_events SET received_at = now() - interval '8 days' WHERE event_id = $1", dispute["id"]
+        )
+        assert await _post(http, payment) == "pending"
+        await _adopted_by(db_pool, payment["id"], "old-deal")  # the relay has passed over it
+        await asyncio.sleep(0.6)  # three sweeps
+    row = await db_pool.fetchrow("SELECT status, deal_id FROM stripe_events WHERE event_id = $1", dispute["id"])
+    assert (row["status"], row["deal_id"]) == ("orphan", None)
