@@ -10,7 +10,8 @@ Errors are classified for Temporal (activities/stripe_errors.py): a declined car
 request, a reused key and a bad key are non-retryable `ApplicationError`s the workflow handles;
 rate limits, 5xx and network errors are retryable (after the library's own
 `max_network_retries`). The client's timeouts and retries come from
-dealflow.activity_timeouts.STRIPE, which also bounds an attempt.
+dealflow.activity_timeouts.STRIPE, which also bounds an attempt; a read the workflow runs in its
+own task (a local activity) gets a client with the shorter STRIPE_READ_IN_TASK.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.stripe_errors import STRIPE_NOT_CONFIGURED
-from dealflow.activity_timeouts import STRIPE
+from dealflow.activity_timeouts import STRIPE, STRIPE_READ_IN_TASK, StripeTimeouts
 from dealflow.links import PortalLinks
 from dealflow.settings import is_offline_sandbox
 
@@ -37,6 +38,17 @@ def idempotency_key(workflow_id: str, milestone_key: str, action: str, *discrimi
     if len(key) <= _IDEMPOTENCY_KEY_MAX:
         return key
     return "dealflow:sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def _stripe_client(
+    api_key: str, api_base: str | None, timeouts: StripeTimeouts, max_network_retries: int
+) -> stripe.StripeClient:
+    return stripe.StripeClient(
+        api_key,
+        base_addresses={"api": api_base} if api_base else None,
+        max_network_retries=max_network_retries,
+        http_client=stripe.HTTPXClient(timeout=httpx.Timeout(**asdict(timeouts.http))),
+    )
 
 
 class StripeCalls:
@@ -53,20 +65,22 @@ class StripeCalls:
     ) -> None:
         self._links = links
         self._client: stripe.StripeClient | None = None
+        self._in_task_client: stripe.StripeClient | None = None
         #: Refund objects carry no `livemode`; the key says which money they moved.
         self._livemode = bool(api_key and api_key.startswith(("sk_live_", "rk_live_")))
         self._sandbox = is_offline_sandbox(api_base)
         if api_key:
-            self._client = stripe.StripeClient(
-                api_key,
-                base_addresses={"api": api_base} if api_base else None,
-                max_network_retries=max_network_retries,
-                http_client=stripe.HTTPXClient(timeout=httpx.Timeout(**asdict(STRIPE.http))),
+            self._client = _stripe_client(api_key, api_base, STRIPE, max_network_retries)
+            self._in_task_client = _stripe_client(
+                api_key, api_base, STRIPE_READ_IN_TASK, STRIPE_READ_IN_TASK.max_network_retries
             )
 
     @property
     def _stripe(self) -> stripe.StripeClient:
-        if self._client is None:
+        """The client for this attempt: the short-lived one inside a workflow task."""
+        in_task = activity.in_activity() and activity.info().is_local
+        client = self._in_task_client if in_task else self._client
+        if client is None:
             raise ApplicationError(
                 "STRIPE_API_KEY is not set, so dealflow cannot create payment links or move money. "
                 "Set STRIPE_API_KEY (a Stripe test key, or run `dealflow sandbox` and use its key "
@@ -74,7 +88,7 @@ class StripeCalls:
                 type=STRIPE_NOT_CONFIGURED,
                 non_retryable=True,
             )
-        return self._client
+        return client
 
     def _key(self, milestone_key: str, action: str, *discriminators: str) -> str:
         return idempotency_key(activity.info().workflow_id, milestone_key, action, *discriminators)

@@ -142,6 +142,16 @@ class DatabaseTimeouts(AttemptBound):
 
 
 STRIPE = StripeTimeouts()
+#: A read of Stripe run inside the deal's workflow task (a local activity): one request and no
+#: retry of the library's (Temporal retries it in the task, then on timers). The task, and the
+#: status queries that wait for it, are held while it runs: by a Stripe that hangs, for seconds,
+#: not for STRIPE's minutes.
+STRIPE_READ_IN_TASK = StripeTimeouts(
+    http=HttpTimeouts(connect=5.0, write=5.0, pool=5.0, read=10.0),
+    max_network_retries=0,
+    calls_per_attempt=1,
+    heartbeat_timeout=None,
+)
 MAIL = MailTimeouts()
 DELIVERY = DeliveryTimeouts(mail=MAIL)
 #: One idempotent INSERT (or UPSERT) per activity.

@@ -87,6 +87,10 @@ class Family:
     #: Where its tasks stand in the task queue when the workers are behind (1 first, 3 the
     #: default); only the order of a backlog, so recorded histories replay either way.
     priority: Priority = Priority.default
+    #: The bound of an attempt run inside the workflow task (`start_local`), when its clients
+    #: are set shorter there; the family's own otherwise. A local activity's timeouts are not
+    #: part of its marker, so recorded histories replay either way.
+    in_task: AttemptTimeouts | None = None
 
     async def call(self, activity: Callable[[Any, Arg], Awaitable[Result]], arg: Arg) -> Result:
         return await self.start(activity, arg)
@@ -119,7 +123,7 @@ class Family:
             activity,
             arg,
             summary=activity_summary(activity.__name__, arg),
-            start_to_close_timeout=self.timeouts.attempt_timeout,
+            start_to_close_timeout=(self.in_task or self.timeouts).attempt_timeout,
             schedule_to_close_timeout=self.schedule_to_close,
             retry_policy=self.retry_policy(),
             local_retry_threshold=IN_TASK_RETRIES,
@@ -140,7 +144,10 @@ class Family:
 MONEY_FIRST, RECORD_NEXT = Priority(priority_key=1), Priority(priority_key=2)
 
 STRIPE = Family(
-    timeouts=timeouts.STRIPE, maximum_interval=timedelta(minutes=2), priority=MONEY_FIRST
+    timeouts=timeouts.STRIPE,
+    maximum_interval=timedelta(minutes=2),
+    priority=MONEY_FIRST,
+    in_task=timeouts.STRIPE_READ_IN_TASK,
 )
 MAIL = Family(
     timeouts=timeouts.MAIL,

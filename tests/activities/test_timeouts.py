@@ -4,6 +4,7 @@ numbers the workflow's timeouts are derived from."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 import inspect
 from datetime import timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ import aiosmtplib
 import httpx
 import pytest
 import stripe
+from temporalio.testing import ActivityEnvironment
 
 import activities.ledger
 import dealflow.activity_timeouts
@@ -27,13 +29,17 @@ from dealflow.activity_timeouts import (
     MARGIN,
     RECEIPTS,
     STRIPE,
+    STRIPE_READ_IN_TASK,
+    StripeTimeouts,
 )
 from dealflow.links import PortalLinks
 from dealflow.mailer import Mailer, OutgoingMail
 from devstack.mailsink import MailSink
+from workflows import calls
 
 FAMILIES = {
     "stripe": STRIPE,
+    "stripe-read-in-task": STRIPE_READ_IN_TASK,
     "mail": MAIL,
     "delivery": DELIVERY,
     "ledger": LEDGER,
@@ -72,20 +78,38 @@ def test_stripe_worst_case_is_every_request_timing_out_after_every_backoff() -> 
     assert STRIPE.worst_case == 5 * STRIPE.call
 
 
-def test_the_stripe_client_uses_the_stripe_settings() -> None:
+def _uses(client: stripe.StripeClient, settings: StripeTimeouts) -> bool:
+    requestor = client._requestor
+    return requestor._options.max_network_retries == settings.max_network_retries and (
+        requestor._client._timeout
+        == httpx.Timeout(
+            connect=settings.http.connect,
+            read=settings.http.read,
+            write=settings.http.write,
+            pool=settings.http.pool,
+        )
+    )
+
+
+def test_the_stripe_client_uses_the_stripe_settings_and_shorter_ones_in_a_workflow_task() -> None:
+    """A read the deal runs in its own workflow task (a local activity) holds that task while
+    it waits: one request of at most 25 s, where a queued activity may take minutes."""
     payments = PaymentActivities(
         api_key="sk_test_settings",
         api_base=None,
         links=PortalLinks("http://portal.test", "portal-key", days=30),
     )
-    requestor = payments._stripe._requestor
-    assert requestor._options.max_network_retries == STRIPE.max_network_retries
-    assert requestor._client._timeout == httpx.Timeout(
-        connect=STRIPE.http.connect,
-        read=STRIPE.http.read,
-        write=STRIPE.http.write,
-        pool=STRIPE.http.pool,
-    )
+    queued, local = ActivityEnvironment(), ActivityEnvironment()
+    local.info = dataclasses.replace(local.info, is_local=True)
+    assert _uses(queued.run(lambda: payments._stripe), STRIPE)
+    assert _uses(local.run(lambda: payments._stripe), STRIPE_READ_IN_TASK)
+    assert _uses(payments._stripe, STRIPE)  # outside any activity
+    assert STRIPE_READ_IN_TASK.attempt_timeout == timedelta(seconds=30)
+    assert STRIPE_READ_IN_TASK.max_network_retries == 0
+
+
+def test_the_deals_in_task_read_is_bounded_by_the_in_task_settings() -> None:
+    assert calls.STRIPE.in_task is STRIPE_READ_IN_TASK
 
 
 def test_vendor_calls_use_the_delivery_settings() -> None:
