@@ -31,13 +31,23 @@ from benchmarks.figures import (
     run_in_home,
     size,
 )
-from benchmarks.history import billable_actions
+from benchmarks.history import billable_actions, missed_sticky_worker
 from benchmarks.stack import STACK_PROCESSES, BenchStack, bench_stack
 from benchmarks.twin_plan import TwinPlan, twin_plan
 from benchmarks.twin_worker import drive_twin, twin_worker_process
+from dealflow.models import workflow_id_for
 
 GOAL_RATIO = 0.8
 TWIN_QUEUE = "twin"
+
+
+async def missed_sticky_per_run(bench: BenchStack, workflow_ids: list[str]) -> float:
+    """Workflow tasks per run that waited past the sticky timeout (`missed_sticky_worker`)."""
+    client = bench.stack.client
+    histories = await asyncio.gather(
+        *(client.get_workflow_handle(workflow_id).fetch_history() for workflow_id in workflow_ids)
+    )
+    return sum(missed_sticky_worker(history.events) for history in histories) / len(workflow_ids)
 
 
 async def fresh_plan(bench: BenchStack, milestones: int) -> tuple[TwinPlan, int]:
@@ -114,6 +124,17 @@ async def measure(
         "x",
         {**params, "goal": GOAL_RATIO},
         human=f"    dealflow / twin = {ratio:.2f} (goal >= {GOAL_RATIO})",
+    )
+    missed = await missed_sticky_per_run(bench, [workflow_id_for(t.deal_id) for t in times])
+    twin_missed = await missed_sticky_per_run(bench, twin_ids)
+    report.figure(
+        "sticky_timeouts_per_deal",
+        round(missed, 2),
+        "tasks",
+        {**params, "twin": round(twin_missed, 2)},
+        human=(
+            f"    workflow tasks past the sticky timeout, per deal: {missed:.2f} (twin {twin_missed:.2f})"
+        ),
     )
     report_cpu_per(report, "cpu_seconds_per_deal", cpu, deals, params, "CPU s per deal")
     report_cpu_per(

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, TimeoutType
 from temporalio.api.history.v1 import HistoryEvent
 
 #: The search attribute the Python SDK upserts for `workflow.patched`.
@@ -44,6 +44,17 @@ def event_name(event: HistoryEvent) -> str:
 
 def event_counts(events: Iterable[HistoryEvent]) -> Counter[str]:
     return Counter(event_name(event) for event in events)
+
+
+def missed_sticky_worker(events: Iterable[HistoryEvent]) -> int:
+    """Workflow tasks no worker took from the sticky queue within its timeout: each went to the
+    normal queue, where the worker that takes it is sent the whole history."""
+    return sum(
+        event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT
+        and event.workflow_task_timed_out_event_attributes.timeout_type
+        == TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START
+        for event in events
+    )
 
 
 @dataclass
