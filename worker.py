@@ -41,7 +41,7 @@ from dealflow.process import run_and_exit
 from dealflow.settings import ConfigError, Settings, load_settings
 from dealflow.telemetry import start_tracing, worker_runtime
 from dealflow.temporal import apply_activation_jobs_as_one_batch, connect
-from dealflow.workflow_runner import sandboxed_runner
+from dealflow.workflow_runner import SHARED_IMPORTS, sandboxed_runner
 from workflows.deal import DealWorkflow
 
 log = logging.getLogger("dealflow.worker")
@@ -49,13 +49,6 @@ log = logging.getLogger("dealflow.worker")
 #: The default of DEALFLOW_WORKER_WORKFLOW_POLLERS, for the tests' and benchmarks' own workers.
 POLLERS: int = Settings.model_fields["worker_workflow_pollers"].default
 GRACEFUL_SHUTDOWN = timedelta(seconds=20)
-#: Every module imported once and shared by every deal's sandbox: the workflows package and what
-#: libraries import lazily inside a run alike. A sandbox importing the workflows package again
-#: costs about 140 KB more per cached deal (`python -m benchmarks.memory`: 274 against 416 KB);
-#: passing only the workflows package through costs more still (about 540 KB), as pydantic's
-#: lazily imported email_validator, with idna's tables, is then imported again in every run.
-#: Each run keeps its own DealWorkflow object and the sandbox's restricted builtins.
-SHARED_IMPORTS = SandboxRestrictions.default.with_passthrough_all_modules()
 
 
 def activity_methods(*instances: object) -> list[Callable[..., Any]]:

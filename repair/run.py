@@ -44,6 +44,7 @@ from temporalio.workflow import NondeterminismError
 from dealflow.models import workflow_id_for
 from dealflow.settings import load_settings
 from dealflow.temporal import ui_link
+from dealflow.workflow_runner import SHARED_IMPORTS, sandboxed_runner
 from workflows.deal import DealWorkflow
 
 #: How the SDK names the event a replay disagrees with: "HistoryEvent(id: 33, TimerCanceled)".
@@ -111,7 +112,11 @@ async def find_divergence(
 
     Only a nondeterminism error that names its event can be repaired by a reset; any other
     replay failure is a bug in the code, which a reset would only run into again."""
-    replayer = Replayer(workflows=[DealWorkflow], data_converter=converter)
+    replayer = Replayer(
+        workflows=[DealWorkflow],
+        data_converter=converter,
+        workflow_runner=sandboxed_runner(converter, SHARED_IMPORTS),
+    )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     failure = result.replay_failure
     if failure is None:

@@ -20,12 +20,13 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import PayloadCodec, SerializationContext, WithSerializationContext
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from dealflow.codec import ENCODING, new_payload_key
 from dealflow.settings import Settings
 from dealflow.temporal import data_converter, with_data_converter
 from dealflow.workflow_runner import (
+    SHARED_IMPORTS,
     ContextFreeSandboxedWorkflowRunner,
     sandboxed_runner,
     takes_no_context,
@@ -50,7 +51,6 @@ class ContextTakingCodec(PayloadCodec, WithSerializationContext):
 
 #: As worker.py runs deals (this module imports the codec, whose Rust bindings cannot be imported
 #: twice in one process).
-SHARED = SandboxRestrictions.default.with_passthrough_all_modules()
 
 
 def encrypting_client(env: WorkflowEnvironment) -> Client:
@@ -103,15 +103,15 @@ def test_a_converter_that_takes_a_context_keeps_the_sdks_sandbox() -> None:
     assert not takes_no_context(converter)
     runner = sandboxed_runner(converter)
     assert type(runner) is SandboxedWorkflowRunner
-    chosen = sandboxed_runner(pydantic_data_converter, SHARED)
-    assert isinstance(chosen, ContextFreeSandboxedWorkflowRunner) and chosen.restrictions is SHARED
+    chosen = sandboxed_runner(pydantic_data_converter, SHARED_IMPORTS)
+    assert isinstance(chosen, ContextFreeSandboxedWorkflowRunner) and chosen.restrictions is SHARED_IMPORTS
 
 
 async def test_payloads_are_encrypted_as_before_and_replay_on_the_sdks_runner(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
     client = encrypting_client(time_skipping_env)
-    runner = sandboxed_runner(client.data_converter, SHARED)
+    runner = sandboxed_runner(client.data_converter, SHARED_IMPORTS)
     assert isinstance(runner, ContextFreeSandboxedWorkflowRunner)
     queue = f"runner-{uuid.uuid4()}"
     async with Worker(client, task_queue=queue, workflows=[Shouting], activities=[shout], workflow_runner=runner):
@@ -128,7 +128,7 @@ async def test_payloads_are_encrypted_as_before_and_replay_on_the_sdks_runner(
     ]
     assert all(p.metadata["encoding"] == ENCODING for p in sealed)
     assert not any(b"casey@client.example" in p.data for p in sealed)
-    sdks_runner = SandboxedWorkflowRunner(restrictions=SHARED)
+    sdks_runner = SandboxedWorkflowRunner(restrictions=SHARED_IMPORTS)
     await Replayer(
         workflows=[Shouting], data_converter=client.data_converter, workflow_runner=sdks_runner
     ).replay_workflow(
@@ -140,7 +140,7 @@ async def test_a_deadlock_is_reported_with_the_workflows_stack_and_the_retry_goe
     client = time_skipping_env.client
     queue = f"runner-{uuid.uuid4()}"
     async with Worker(
-        client, task_queue=queue, workflows=[Stuck], workflow_runner=sandboxed_runner(client.data_converter, SHARED)
+        client, task_queue=queue, workflows=[Stuck], workflow_runner=sandboxed_runner(client.data_converter, SHARED_IMPORTS)
     ):
         handle = await client.start_workflow(Stuck.run, id=f"stuck-{uuid.uuid4()}", task_queue=queue)
         failure = None

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         SubmitDeliverable,
     )
     from dealflow.models import DealSpec
+    from dealflow.workflow_runner import SHARED_IMPORTS, sandboxed_runner
     from tests.deal_harness import DealRun, make_spec
     from tests.fakes import FakeActivities
     from workflows.deal import DealWorkflow
@@ -92,6 +93,7 @@ async def worker(
         workflows=[workflow_class],
         activities=fake.activities(),
         max_cached_workflows=0,
+        workflow_runner=sandboxed_runner(env.client.data_converter, SHARED_IMPORTS),
     ):
         yield
 
