@@ -18,7 +18,6 @@ Message-IDs), so money does not move twice and a repeated mail carries the same 
 from __future__ import annotations
 
 import asyncio
-import re
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -35,37 +34,20 @@ from temporalio.api.workflowservice.v1 import (
     SignalWorkflowExecutionRequest,
 )
 from temporalio.client import Client, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode
-from temporalio.worker import Replayer
-from temporalio.workflow import NondeterminismError
 
 from dealflow.models import workflow_id_for
 from dealflow.settings import load_settings
 from dealflow.temporal import ui_link
-from dealflow.workflow_runner import SHARED_IMPORTS, sandboxed_runner
-from workflows.deal import DealWorkflow
+from repair.divergence import Divergence, ReplayBroken, choose_reset_point, find_divergence
 
-#: How the SDK names the event a replay disagrees with: "HistoryEvent(id: 33, TimerCanceled)".
-_EVENT_IN_ERROR = re.compile(r"HistoryEvent\(id: (\d+), (\w+)\)")
 #: How long `repair` waits for a worker to run the new run before checking that it replays.
 VERIFY_TIMEOUT = timedelta(seconds=30)
-#: The SDK's own sentence inside the activation failure it wraps it in.
-_SDK_MESSAGE = re.compile(r"\[TMPRL\d+\][^\"]*")
 
 
 class RepairError(RuntimeError):
     """The deal cannot be repaired as asked; the message says why (exit 1)."""
-
-
-@dataclass(frozen=True)
-class Divergence:
-    """The first history event today's code does not reproduce, and the replay's error."""
-
-    event_id: int
-    event_name: str
-    error: str
 
 
 @dataclass(frozen=True)
@@ -104,49 +86,23 @@ async def fetch_history(client: Client, deal_id: str) -> RunHistory:
     return RunHistory(run_id, history)
 
 
-async def find_divergence(
-    history: WorkflowHistory, converter: DataConverter = pydantic_data_converter
-) -> Divergence | None:
-    """Replay with today's DealWorkflow and `converter` (the client's, which decrypts the
-    payloads the worker encrypted); None when it replays.
-
-    Only a nondeterminism error that names its event can be repaired by a reset; any other
-    replay failure is a bug in the code, which a reset would only run into again."""
-    replayer = Replayer(
-        workflows=[DealWorkflow],
-        data_converter=converter,
-        workflow_runner=sandboxed_runner(converter, SHARED_IMPORTS),
-    )
-    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
-    failure = result.replay_failure
-    if failure is None:
-        return None
-    found = _EVENT_IN_ERROR.search(str(failure))
-    if not isinstance(failure, NondeterminismError) or found is None:
-        raise RepairError(f"the history fails to replay, but not at a history event: {failure}")
-    message = _SDK_MESSAGE.search(str(failure))
-    return Divergence(
-        event_id=int(found[1]),
-        event_name=found[2],
-        error=message[0] if message else str(failure),
-    )
-
-
-def choose_reset_point(events: Iterable[HistoryEvent], divergence: Divergence) -> int:
-    """The last WORKFLOW_TASK_COMPLETED before the divergent event: every command before it
-    replays, and resetting there discards that task's commands, the first ones that differ."""
-    completed = [
-        event.event_id
-        for event in events
-        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
-        and event.event_id < divergence.event_id
-    ]
-    if not completed:
+def reset_point(events: Iterable[HistoryEvent], divergence: Divergence) -> int:
+    """Where to reset (`choose_reset_point`); RepairError when no task completed before."""
+    point = choose_reset_point(events, divergence)
+    if point is None:
         raise RepairError(
             f"event {divergence.event_id} diverges before any workflow task completed: "
             "there is no good task to reset to"
         )
-    return completed[-1]
+    return point
+
+
+async def divergence_of(history: WorkflowHistory, converter: DataConverter) -> Divergence | None:
+    """`find_divergence`, a replay failure other than nondeterminism as a RepairError."""
+    try:
+        return await find_divergence(history, converter)
+    except ReplayBroken as error:
+        raise RepairError(str(error)) from error
 
 
 def messages_after(events: Iterable[HistoryEvent], event_id: int) -> list[str]:
@@ -189,10 +145,10 @@ def _activities_after(events: Iterable[HistoryEvent], event_id: int) -> Counter[
 async def plan_repair(run: RunHistory, converter: DataConverter) -> RepairPlan | None:
     """Where the run's history diverges and where to reset it; None when it replays."""
     history = run.history
-    divergence = await find_divergence(history, converter)
+    divergence = await divergence_of(history, converter)
     if divergence is None:
         return None
-    reset_event_id = choose_reset_point(history.events, divergence)
+    reset_event_id = reset_point(history.events, divergence)
     return RepairPlan(
         workflow_id=history.workflow_id,
         run_id=run.run_id,
@@ -317,7 +273,7 @@ async def run_repair(
             history = await first_task_after_reset(
                 client, plan.workflow_id, new_run_id, history.events[-1].event_id
             )
-        divergence = await find_divergence(history, client.data_converter)
+        divergence = await divergence_of(history, client.data_converter)
     except RepairError as error:
         errors.print(f"[red]error:[/red] {error}")
         return 1
