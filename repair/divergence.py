@@ -4,8 +4,10 @@ reproduce, and the workflow task to reset to before it.
 The SDK names that event in most nondeterminism errors ("HistoryEvent(id: 33, TimerCanceled)").
 Some name none (a scheduled activity whose type differs from the command's); then the history is
 replayed cut short at workflow task starts, where a replay checks every earlier task's commands
-and runs the last one as new: the first cut that fails ends just after the task whose commands
-differ (a replay's failure only grows with the history, so a binary search finds it).
+and runs the last one as new: the first cut that fails ends just after a task whose commands
+differ (a replay's failure only grows with the history, so a binary search finds it), and the
+replay departed from the history there or one task before (see
+`_first_command_of_the_task_that_differs`).
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ async def find_divergence(
     error = message[0] if message else text
     if found := _EVENT_IN_ERROR.search(text):
         return Divergence(event_id=int(found[1]), event_name=found[2], error=error)
-    event = await _first_command_that_differs(replayer, history)
+    event = await _first_command_of_the_task_that_differs(replayer, history)
     return Divergence(event_id=event.event_id, event_name=_event_name(event), error=error)
 
 
@@ -103,9 +105,18 @@ async def _replay_failure(replayer: Replayer, history: WorkflowHistory) -> Excep
     return result.replay_failure
 
 
-async def _first_command_that_differs(replayer: Replayer, history: WorkflowHistory) -> HistoryEvent:
-    """The first event after the completion of the first workflow task whose commands a replay
-    does not reproduce (the history fails to replay as a whole)."""
+async def _first_command_of_the_task_that_differs(
+    replayer: Replayer, history: WorkflowHistory
+) -> HistoryEvent:
+    """The first command event of the task a replay first departs from (the history fails to
+    replay as a whole).
+
+    The first cut that fails ends just after the task whose recorded commands a replay
+    contradicts. A replay may have departed one task earlier without failing there: it issued
+    more commands than that task recorded, and they met the next task's (the SDK holds commands
+    a task did not record for the events after it). So the departure is taken to be the task
+    before the contradicted one (or before that, past tasks that recorded no command): resetting
+    there runs both again, and `dealflow repair` checks the new run replays."""
     events = list(history.events)
     starts = [e.event_id for e in events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED]
     low, high = 0, len(starts)  # the first cut that fails: starts[low], or the whole history
@@ -117,11 +128,25 @@ async def _first_command_that_differs(replayer: Replayer, history: WorkflowHisto
         else:
             high = middle
     end = starts[low] if low < len(starts) else events[-1].event_id + 1
-    [*_, task] = [
-        e for e in events
+    tasks = [
+        e.event_id for e in events
         if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED and e.event_id < end
     ]  # fmt: skip
-    return next(e for e in events if e.event_id > task.event_id)
+    departed = max(len(tasks) - 2, 0)
+    while departed > 0 and not _commands_of(events, tasks[departed]):
+        departed -= 1
+    return next(e for e in events if e.event_id > tasks[departed])
+
+
+def _commands_of(events: list[HistoryEvent], task_completed: int) -> list[HistoryEvent]:
+    """The events the workflow task completed at `task_completed` recorded as its commands."""
+    commands = []
+    for event in events:
+        attributes = getattr(event, event.WhichOneof("attributes") or "", None)
+        field = attributes and attributes.DESCRIPTOR.fields_by_name.get("workflow_task_completed_event_id")
+        if field and getattr(attributes, field.name) == task_completed:
+            commands.append(event)
+    return commands
 
 
 def _event_name(event: HistoryEvent) -> str:

@@ -29,12 +29,13 @@ HISTORY_FILES = sorted([*FOLDER.glob("*.json*"), *(FOLDER / "chaos-runs").glob("
 #: activation after a kill, and the old writer's command and the update's answer swapped places
 #: on replay (the shape one-command-owner removes).
 #: The third, today's code's (see the README): live, a payment's in-task read resolved with
-#: activities' results that came after it; the SDK's error names no event, the cut histories
-#: of `repair.divergence` find it.
+#: activities' results that came after it; the SDK's error names no event (it meets the
+#: mismatch at 131), the cut histories of `repair.divergence` find the task that departed (120,
+#: its marker 121).
 LATER_DIVERGENCE = {
     "history-chaos-ab97-01": 334,
     "history-chaos-ab97-10": 300,
-    "payment_read_after_worker_kill": 131,
+    "payment_read_after_worker_kill": 121,
 }
 
 
