@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import pytest
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.api.testservice.v1 import UnlockTimeSkippingRequest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
@@ -48,6 +49,8 @@ SOW = "Design, build and launch the marketing site described in the attached bri
 _event_ids = itertools.count(1)
 QUERY_TIMEOUT = timedelta(seconds=3)
 QUERY_ATTEMPTS = 4
+#: Real seconds a time skip may stand still before `DealRun.advance` looks for a lost lock.
+STALLED_SKIP = 5.0
 Q = TypeVar("Q")
 
 
@@ -184,8 +187,28 @@ class DealRun:
         return await self.env.get_current_time()
 
     async def advance(self, duration: timedelta) -> None:
-        """Move virtual time; the server fires due timers in order as it skips."""
-        await self.env.sleep(duration)
+        """Move virtual time; the server fires due timers in order as it skips.
+
+        The test server does not skip while a lock on skipping is held, and it takes one for each
+        workflow task it hands out; its continue-as-new is not atomic
+        (temporalio/sdk-java#1537), and a task of the run that continued can keep its lock for
+        good (the worker's completion is refused: the run "already completed"). The skip then
+        never ends. When virtual time only keeps up with real time while the deal has no task or
+        activity out, that lock is given back here."""
+        sleeping = asyncio.ensure_future(self.env.sleep(duration))
+        while not sleeping.done():
+            before = await self.now()
+            await asyncio.wait({sleeping}, timeout=STALLED_SKIP)
+            stood_still = await self.now() - before < timedelta(minutes=1)  # real time runs on
+            if not sleeping.done() and stood_still and await self._idle():
+                await self.env.client.test_service.unlock_time_skipping(UnlockTimeSkippingRequest())
+        await sleeping
+
+    async def _idle(self) -> bool:
+        """The deal's latest run has no workflow task and no activity out."""
+        latest = self.env.client.get_workflow_handle(self.handle.id)
+        described = (await latest.describe()).raw_description
+        return not described.HasField("pending_workflow_task") and not described.pending_activities
 
     # ------------------------------------------------------------------ acting
 
