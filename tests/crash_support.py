@@ -4,11 +4,9 @@ Workflows run there, with the settings worker.py uses (20 pollers, the sandboxed
 and a 1-second sticky-queue timeout, so a task sent to a killed worker's sticky queue times out
 soon and a fresh worker replays the whole history: the case that broke deals in the chaos runs.
 Activities run in the test process (`LaggingFakes`), so the fake Stripe keeps its state across
-kills and the test pays sessions as a client would; but a payment's read runs in the deal's own
-workflow task (a local activity, as worker.py runs it), so the child reads the fake's payment
-intents from the test process (`IntentDesk`), taking Stripe's time: a kill can land in it.
+kills and the test pays sessions as a client would.
 
-    python -m tests.crash_support ADDRESS NAMESPACE TASK_QUEUE INTENT_DESK_PORT
+    python -m tests.crash_support ADDRESS NAMESPACE TASK_QUEUE
 """
 
 from __future__ import annotations
@@ -16,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio import activity
@@ -53,54 +51,15 @@ STUCK = {
 }
 
 
-#: How long the child's read of a payment intent takes (Stripe's answer over the network).
+#: How long a read of a payment intent takes (Stripe's answer over the network).
 STRIPE_READ = 0.5
-
-
-class IntentDesk:
-    """The fake Stripe's payment intents, served to the child worker over loopback: it sends a
-    payment intent id on a line and gets the intent back as a JSON line."""
-
-    def __init__(self, fake: FakeActivities) -> None:
-        self.fake = fake
-        self.server: asyncio.Server | None = None
-
-    async def __aenter__(self) -> int:
-        self.server = await asyncio.start_server(self._answer, "127.0.0.1", 0)
-        return self.server.sockets[0].getsockname()[1]
-
-    async def __aexit__(self, *_: object) -> None:
-        assert self.server is not None
-        self.server.close()
-
-    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        intent_id = (await reader.readline()).decode().strip()
-        intent = await self.fake.retrieve_payment_intent(intent_id)
-        writer.write(intent.model_dump_json().encode() + b"\n")
-        await writer.drain()
-        writer.close()
-
-
-def read_from_desk(port: int) -> Callable[[str], Awaitable[PaymentIntentState]]:
-    """The child's `retrieve_payment_intent`: the test process's fake intent, after Stripe's time."""
-
-    @activity.defn(name="retrieve_payment_intent")
-    async def retrieve_payment_intent(payment_intent_id: str) -> PaymentIntentState:
-        await asyncio.sleep(STRIPE_READ)
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(payment_intent_id.encode() + b"\n")
-        answer = await reader.readline()
-        writer.close()
-        return PaymentIntentState.model_validate_json(answer)
-
-    return retrieve_payment_intent
 
 
 class WorkflowWorker:
     """The child-process worker: start, SIGKILL, start again."""
 
-    def __init__(self, address: str, namespace: str, task_queue: str, desk_port: int) -> None:
-        self._args = [address, namespace, task_queue, str(desk_port)]
+    def __init__(self, address: str, namespace: str, task_queue: str) -> None:
+        self._args = [address, namespace, task_queue]
         self._process: asyncio.subprocess.Process | None = None
         self.kills = 0
 
@@ -159,6 +118,11 @@ class LaggingFakes(FakeActivities):
         await asyncio.sleep(0.05)
         return await super().record_event(event)
 
+    @activity.defn(name="retrieve_payment_intent")
+    async def retrieve_payment_intent(self, payment_intent_id: str) -> PaymentIntentState:
+        await asyncio.sleep(STRIPE_READ)
+        return await super().retrieve_payment_intent(payment_intent_id)
+
     @activity.defn(name="record_payment")
     async def record_payment(self, payment: PaymentRecord) -> bool:
         await asyncio.sleep(0.2)
@@ -214,7 +178,7 @@ def settled(events: list[HistoryEvent]) -> bool:
     return not open_activities
 
 
-async def _serve(address: str, namespace: str, task_queue: str, desk_port: str) -> None:
+async def _serve(address: str, namespace: str, task_queue: str) -> None:
     client = await Client.connect(
         address, namespace=namespace, data_converter=pydantic_data_converter
     )
@@ -223,8 +187,6 @@ async def _serve(address: str, namespace: str, task_queue: str, desk_port: str) 
             client,
             task_queue=task_queue,
             workflows=[DealWorkflow],
-            activities=[read_from_desk(int(desk_port))],
-            no_remote_activities=True,  # the rest run in the test process
             workflow_runner=sandboxed_runner(client.data_converter),
             workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=POLLERS),
             sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
@@ -236,4 +198,4 @@ async def _serve(address: str, namespace: str, task_queue: str, desk_port: str) 
 
 
 if __name__ == "__main__":
-    asyncio.run(_serve(*sys.argv[1:5]))
+    asyncio.run(_serve(*sys.argv[1:4]))

@@ -44,6 +44,7 @@ from dealflow.workflow_runner import sandboxed_runner
 from starter import start_deal
 from tests.fakes import FakeActivities
 from workflows.deal import DealWorkflow
+from workflows.deal.context import DealContext
 
 SOW = "Design, build and launch the marketing site described in the attached brief."
 _event_ids = itertools.count(1)
@@ -96,6 +97,20 @@ async def env(time_skipping_env: WorkflowEnvironment) -> WorkflowEnvironment:
     """The time-skipping server, with dealflow's search attributes declared."""
     await register_search_attributes(time_skipping_env)
     return time_skipping_env
+
+
+@pytest.fixture
+def reads_in_task(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deals built as the `payments-read-in-the-task` release built them, each payment read by a
+    local activity in the task its hint woke: deals of that release still run, and read so until
+    they continue as new."""
+    built = DealContext.__init__
+
+    def as_that_release(ctx: DealContext, spec: DealSpec) -> None:
+        built(ctx, spec)
+        ctx.payments_read_in_task = True
+
+    monkeypatch.setattr(DealContext, "__init__", as_that_release)
 
 
 class DealRun:

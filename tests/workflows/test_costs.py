@@ -29,8 +29,8 @@ async def test_a_deal_costs_what_its_work_costs(
     assert final.stage == "completed"
     assert spent <= BUDGET[milestones], f"{spent} actions: {dict(actions.by_kind)}"
     assert actions.of("signal") == milestones, "one signal per payment"
-    assert actions.of("local activity:retrieve_payment_intent") == milestones, "one read per payment"
-    assert actions.of("activity:retrieve_payment_intent") == 0, "read in the task the hint woke"
+    assert actions.of("activity:retrieve_payment_intent") == milestones, "one read per payment"
+    assert actions.of("local activity:retrieve_payment_intent") == 0, "its result in the history"
     assert actions.of("activity:expire_checkout_session") == 0, "paid sessions are complete"
     assert sum(actions.markers.values()) == 1, "one patch marker for this release"
 
@@ -52,7 +52,7 @@ async def test_money_goes_first_when_the_workers_are_behind(
                 scheduled.priority.priority_key
             )
     assert priorities["create_checkout_session"] == {1}
-    assert "retrieve_payment_intent" not in priorities, "read in the deal's own task (no queue)"
+    assert priorities["retrieve_payment_intent"] == {1}, "a payment confirmed first"
     assert priorities["write_ledger"] == {2}
     assert priorities["send_email"] == {0}, "the task queue's default"
     assert priorities["issue_receipt"] == {0}

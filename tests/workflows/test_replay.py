@@ -90,19 +90,24 @@ async def test_the_old_ledger_writer_raced_the_deal(path: Path, other_wake_order
     assert failure is not None and "Nondeterminism" in str(failure)
 
 
-#: Recorded before PAYMENTS_READ_IN_TASK (a payment's read an activity of its own) and after it.
-READ_AS_ACTIVITY, READ_IN_TASK = HISTORIES / "v10_end_to_end.json", HISTORIES / "end_to_end.json"
+#: Recorded before PAYMENTS_READ_IN_TASK (the read an activity of its own), with it (the read a
+#: local activity, in the task its hint woke), and since PAYMENTS_READ_RECORDED (an activity again).
+BEFORE_IN_TASK, IN_TASK, RECORDED = (
+    HISTORIES / "v10_end_to_end.json",
+    HISTORIES / "v11_end_to_end.json",
+    HISTORIES / "end_to_end.json",
+)
 
 
 @pytest.mark.parametrize(
     ("path", "forced"),
-    [(READ_AS_ACTIVITY, True), (READ_IN_TASK, False)],
-    ids=["older-deal-read-in-task", "newer-deal-read-as-activity"],
+    [(BEFORE_IN_TASK, True), (IN_TASK, False), (RECORDED, True)],
+    ids=["oldest-deal-read-in-task", "in-task-deal-read-as-activity", "newest-deal-read-in-task"],
 )
 async def test_each_deal_keeps_the_payment_read_it_started_with(
     path: Path, forced: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The patch decides: each recorded deal replays only with the read its release made."""
+    """The patches decide: each recorded deal replays only with the read its release made."""
     assert await replay(path) is None
     built = DealContext.__init__
 

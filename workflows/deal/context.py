@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         LEAN_STEPS,
         OWN_STEPS,
         PAYMENTS_READ_IN_TASK,
+        PAYMENTS_READ_RECORDED,
         REFUSE_BAD_TEXT,
         STRIPE_HINTS_VERIFIED,
     )
@@ -81,8 +82,11 @@ class DealContext:
         # Decided here, when the deal is built: an update can come in the deal's first
         # activation, and the SDK runs its handler before `run` starts. Deals recorded before
         # LEAN_STEPS ask for the older patches one by one, in the order they always did.
-        self.payments_read_in_task = workflow.patched(PAYMENTS_READ_IN_TASK)
-        self.deal_terms = self.payments_read_in_task or workflow.patched(DEAL_TERMS)
+        read_recorded = workflow.patched(PAYMENTS_READ_RECORDED)
+        self.payments_read_in_task = not read_recorded and workflow.patched(PAYMENTS_READ_IN_TASK)
+        self.deal_terms = (
+            read_recorded or self.payments_read_in_task or workflow.patched(DEAL_TERMS)
+        )
         self.disputes_and_debits = self.deal_terms or workflow.patched(DISPUTES_AND_DEBITS)
         self.lean = self.disputes_and_debits or workflow.patched(LEAN_STEPS)
         per_step = self.lean or workflow.patched(LEDGER_PER_STEP)

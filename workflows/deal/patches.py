@@ -76,3 +76,14 @@ SEAMS_WAIT_BOUNDED = "seams-wait-a-bounded-time"
 #: more trip through the task queue and one more workflow task per payment, the slowest part of
 #: a webhook's way to funded under load. Decided when the deal is built, like DEAL_TERMS.
 PAYMENTS_READ_IN_TASK = "payments-read-in-the-task"
+#: `workflow.patched` id of the release after PAYMENTS_READ_IN_TASK, standing for DEAL_TERMS (not
+#: for the read in the task, which it retires): a payment's PaymentIntent is read by an activity
+#: of its own again, its result an event in the history. A local activity's result is a marker
+#: the task records when it completes, and sdk-core 1.35 does not always hand the result to the
+#: workflow in the activation a replay does: a fresh worker after a crash recorded a read's
+#: marker in one task and gave the workflow its result in the next, with the activities that
+#: completed meanwhile, and a replay then departed from the history (chaos seed 21; the chaos
+#: test of a clean-clone CI: a review timer cancelled before its recorded firing). An activity's
+#: completion is an event, so no worker can place it differently on replay. Decided when the deal
+#: is built, like DEAL_TERMS.
+PAYMENTS_READ_RECORDED = "payments-read-recorded"

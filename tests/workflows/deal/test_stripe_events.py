@@ -315,12 +315,41 @@ class StripeDownForReads(FakeActivities):
         return await super().retrieve_payment_intent(payment_intent_id)
 
 
-async def test_a_payment_read_stripe_refuses_is_retried_on_timers_then_funds(
-    env: WorkflowEnvironment,
+async def test_a_payment_read_stripe_refuses_is_retried_then_funds(env: WorkflowEnvironment) -> None:
+    """The read is an activity of its own: while Stripe keeps refusing, Temporal retries it on
+    the family's backoff (the deal takes its updates meanwhile), and the payment funds the
+    milestone once Stripe answers. Its one completion is in the history, read by every replay."""
+    async with running_deal(env, make_spec(milestones=1), StripeDownForReads()) as deal:
+        await deal.sign()
+        await deal.pay("m1")
+        await deal.wait_calls("the first reads", lambda f: len(f.args("retrieve_payment_intent")) >= 3)
+        await deal.advance(timedelta(minutes=2))
+        await deal.milestone_state("m1", S.IN_PROGRESS)
+        history = await deal.handle.fetch_history()
+
+    assert len(deal.fake.args("retrieve_payment_intent")) == 6, "five refusals, then the read"
+    reads = [
+        e.event_id
+        for e in history.events
+        if e.activity_task_scheduled_event_attributes.activity_type.name == "retrieve_payment_intent"
+    ]
+    assert len(reads) == 1, "one activity, retried by Temporal"
+    started = next(
+        e.activity_task_started_event_attributes
+        for e in history.events
+        if e.activity_task_started_event_attributes.scheduled_event_id == reads[0]
+    )
+    assert started.attempt == 6
+    assert not [e for e in history.events if e.marker_recorded_event_attributes.marker_name == "core_local_activity"]
+
+
+async def test_an_in_task_read_stripe_refuses_is_retried_on_timers_then_funds(
+    env: WorkflowEnvironment, reads_in_task: None
 ) -> None:
-    """The read runs in the task its hint woke; while Stripe keeps refusing, the worker retries
-    it there for a few seconds only, then on timers between workflow tasks (the deal takes its
-    updates meanwhile), and the payment funds the milestone once Stripe answers."""
+    """A deal of the in-task release reads in the task its hint woke; while Stripe keeps
+    refusing, the worker retries it there for a few seconds only, then on timers between
+    workflow tasks (the deal takes its updates meanwhile), and the payment funds the milestone
+    once Stripe answers."""
     async with running_deal(env, make_spec(milestones=1), StripeDownForReads()) as deal:
         await deal.sign()
         await deal.pay("m1")
@@ -345,11 +374,16 @@ async def test_a_payment_read_stripe_refuses_is_retried_on_timers_then_funds(
     assert len(tasks) == len(backoffs) + 1, "the task the hint woke ended while Stripe refused"
 
 
+@pytest.mark.parametrize("in_task", [False, True], ids=["read-recorded", "read-in-task"])
 async def test_a_hint_naming_an_intent_stripe_does_not_know_is_an_anomaly_and_the_deal_goes_on(
-    env: WorkflowEnvironment,
+    env: WorkflowEnvironment, in_task: bool, request: pytest.FixtureRequest
 ) -> None:
     """A signed webhook forged with a made-up payment intent: Stripe refuses the read for good
-    (as chaos run seed 7 forged it); the deal records that and is funded by the real payment."""
+    (as chaos run seed 7 forged it); the deal records that and is funded by the real payment.
+    In a deal of the in-task release too, whose local activity's refusal sdk-core hands over
+    unwrapped (`calls.stripe_read_in_task`)."""
+    if in_task:
+        request.getfixturevalue("reads_in_task")
     async with running_deal(env, make_spec(milestones=1)) as deal:
         deal.fake.fail(
             "retrieve_payment_intent", "StripeInvalidRequest", lambda pi: pi == "pi_forged"
