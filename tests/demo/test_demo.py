@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import io
+from dataclasses import replace
+from datetime import timedelta
 
+import pytest
 from rich.console import Console
 
 from chaos.money import ledger_money, mislabelled_payments, sandbox_money
 from dealflow.messages import DealStage, MilestoneState
+from demo import run as demo_run
+from demo import watch
 from demo.cast import DemoTarget
 from demo.run import run_demo
+from demo.scenarios import SILENT
 from demo.tables import stories, summary
 from devstack.stack import Stack
 from stripe_sandbox.fees import card_fee, payment_fee
@@ -169,3 +175,21 @@ async def test_demo_plays_six_deals_and_the_ledger_matches_the_sandbox(stack: St
     assert not await mislabelled_payments(stack.pool, deal_ids), "sandbox money recorded as other money"
     async with stack.sandbox_control() as sandbox:
         assert ledger == await sandbox_money(sandbox, deal_ids)
+
+
+async def test_a_silent_client_whose_review_window_lapses_unseen_is_played_to_its_end(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The review window can lapse before the people's watcher sees a milestone delivered (chaos
+    seed 5: a worker and a Temporal outage longer than the window): the deal approves and
+    releases it meanwhile, and the silent client's play goes on from there instead of waiting for
+    a `delivered` that is over. A watcher polling every 1.5 s misses a 0.2 s window."""
+    monkeypatch.setattr(watch, "POLL_INTERVAL", 1.5)
+    lapsing = replace(SILENT, policy=SILENT.policy.model_copy(update={"review_window": timedelta(seconds=0.2)}))
+    monkeypatch.setattr(demo_run, "scenarios_for", lambda count: [lapsing] * count)
+    report = await run_demo(DemoTarget.from_stack(stack), 1, console=Console(file=io.StringIO()), live=False)
+
+    (deal,) = report.runs
+    assert deal.ok, f"{deal.error}\n{deal.play.steps}"
+    assert deal.status is not None and deal.status.stage == DealStage.COMPLETED
+    assert all(e.kind != "approved" or "review window" in e.message for e in deal.status.timeline)
