@@ -11,7 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 from benchmarks.history import billable_actions, workflow_tasks
 from benchmarks.twin_plan import twin_plan
 from benchmarks.twin_worker import drive_twin, twin_worker
-from tests.benchmarks.recorded import recorded_events
+from tests.benchmarks.recorded import READ_IN_TASK, recorded_events
 
 
 def test_the_plan_does_what_the_deal_did() -> None:
@@ -38,6 +38,17 @@ def test_the_plan_does_what_the_deal_did() -> None:
         for t in workflow_tasks(events)
         if t.update or t.activities or t.upserts or t.timers or t.cancelled_timers
     )
+
+
+def test_a_deal_that_read_in_its_tasks_gives_its_twin_those_local_activities() -> None:
+    """The twin of a release that read each payment in its workflow task runs a no-op local
+    activity in those tasks, so a benchmark of that release compares like with like."""
+    events = recorded_events(READ_IN_TASK)
+    plan, deal = twin_plan(events), billable_actions(events)
+    assert plan.count("local_activities") == deal.of("local activity") == 2
+    assert plan.count("activities") == deal.of("activity")
+    reading = [t for t in plan.tasks if t.local_activities]
+    assert [t.local_activities for t in reading] == [["retrieve_payment_intent"]] * 2
 
 
 def test_each_task_waits_only_for_what_earlier_tasks_started() -> None:
