@@ -36,6 +36,24 @@ def check_port_free(host: str, port: int, setting: str) -> None:
             raise PortInUse(f"port {port} on {host} is already in use; change it with {setting}") from error
 
 
+def server_config(
+    app, *, host: str, port: int, log_level: str = "warning", log_config: dict[str, Any] | None = LOGGING_CONFIG
+) -> uvicorn.Config:
+    """uvicorn's settings for `app`: no access log (the bridge's metrics count requests), and HTTP
+    parsed by httptools (a dependency, so uvicorn's "auto" finds it; h11 cost a fifth more CPU a
+    webhook)."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        log_config=log_config,
+        lifespan="on",
+        access_log=False,
+        http="httptools",
+    )
+
+
 @asynccontextmanager
 async def serve_app(
     app,
@@ -49,10 +67,7 @@ async def serve_app(
     `log_config` None, uvicorn's records go to the process's own handlers (JSON in production)."""
     if port == 0:
         port = free_port(host)
-    config = uvicorn.Config(
-        app, host=host, port=port, log_level=log_level, log_config=log_config, lifespan="on", access_log=False
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(server_config(app, host=host, port=port, log_level=log_level, log_config=log_config))
     # _serve skips uvicorn's signal capture: the owner of the event loop handles Ctrl-C.
     task = asyncio.create_task(server._serve())
     try:
