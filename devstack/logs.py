@@ -16,6 +16,7 @@ import logging
 import os
 import sys
 import time
+from collections import deque
 from pathlib import Path
 from typing import TextIO
 
@@ -109,12 +110,17 @@ def setup_dev_logging(stream: TextIO = sys.stdout, level: int = logging.INFO) ->
     workflow.logger.workflow_info_on_message = False
 
 
-async def pump_lines(stream: asyncio.StreamReader, logger: logging.Logger) -> None:
-    """Log each line a subprocess writes until it closes the stream."""
+async def pump_lines(
+    stream: asyncio.StreamReader, logger: logging.Logger, last: deque[str] | None = None
+) -> None:
+    """Log each line a subprocess writes until it closes the stream; keep the latest in `last`
+    (what to tell the user when the process dies)."""
     while line := await stream.readline():
         text = line.decode(errors="replace").rstrip()
         if text:
             logger.info("%s", text)
+            if last is not None:
+                last.append(text)
 
 
 async def tail_file(path: Path, logger: logging.Logger, *, start: int = 0, interval: float = 0.5) -> None:

@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import sys
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ log = logging.getLogger("dealflow.dev.temporal")
 #: WAL and relaxed fsync double the dev server's throughput against SQLite's default file mode.
 SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
 START_TIMEOUT = 60.0
+#: Lines of the server's output kept to say why it stopped, when it stops while starting.
+LAST_WORDS = 5
 STOP_TIMEOUT = 10.0
 #: A refused connection costs nothing: ask often, so the stack goes on the moment the server answers.
 READY_POLL_INTERVAL = 0.05
@@ -102,9 +105,10 @@ async def temporal_dev_server(config: DevServerConfig) -> AsyncIterator[Client]:
         preexec_fn=_in_the_child,
     )
     assert process.stdout is not None and process.stderr is not None
-    pumps = [asyncio.create_task(pump_lines(stream, log)) for stream in (process.stdout, process.stderr)]
+    said: deque[str] = deque(maxlen=LAST_WORDS)
+    pumps = [asyncio.create_task(pump_lines(stream, log, said)) for stream in (process.stdout, process.stderr)]
     try:
-        yield await _connect_when_ready(config, process)
+        yield await _connect_when_ready(config, process, pumps, said)
     finally:
         await _stop(process)
         # The pipes close when the process exits; the pumps then drain and end by themselves.
@@ -114,12 +118,21 @@ async def temporal_dev_server(config: DevServerConfig) -> AsyncIterator[Client]:
             pump.cancel()
 
 
-async def _connect_when_ready(config: DevServerConfig, process: asyncio.subprocess.Process) -> Client:
+async def _connect_when_ready(
+    config: DevServerConfig,
+    process: asyncio.subprocess.Process,
+    pumps: list[asyncio.Task[None]],
+    said: deque[str],
+) -> Client:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + START_TIMEOUT
     while True:
         if process.returncode is not None:
-            raise DevServerFailed(f"the Temporal dev server exited with code {process.returncode}")
+            # Its last lines say why (a port taken, a database it cannot open): read them to the end.
+            with suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*pumps), timeout=2)
+            last = "; ".join(said) or "nothing"
+            raise DevServerFailed(f"the Temporal dev server exited with code {process.returncode}; it said: {last}")
         try:
             return await Client.connect(config.address, data_converter=pydantic_data_converter)
         except RuntimeError as error:

@@ -30,7 +30,7 @@ from dealflow.settings import Settings
 from devstack.plan import DevStackError
 from devstack.postgres import embedded_postgres
 from devstack.run import enter_together
-from devstack.temporal import DevServerConfig, temporal_dev_server
+from devstack.temporal import DevServerConfig, DevServerFailed, temporal_dev_server
 
 DEALFLOW = str(Path(sys.executable).parent / "dealflow")
 
@@ -110,6 +110,14 @@ async def test_dev_server_stops_without_orphans_and_keeps_workflows(tmp_path: Pa
     async with temporal_dev_server(config) as client:
         description = await client.get_workflow_handle("survives-restart").describe()
         assert description.status == WorkflowExecutionStatus.RUNNING
+
+
+async def test_a_dev_server_that_cannot_start_says_why(tmp_path: Path, busy_port: int) -> None:
+    """The server's own last words are in the error (a port taken here), not only its exit code."""
+    config = DevServerConfig(db_file=tmp_path / "temporal.db", port=free_port(), ui_port=busy_port)
+    with pytest.raises(DevServerFailed, match=f"exited with code [1-9].*{busy_port}"):
+        async with temporal_dev_server(config):
+            pass
 
 
 async def test_embedded_postgres_stops_even_after_a_killed_run(tmp_path: Path) -> None:
