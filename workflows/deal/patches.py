@@ -83,7 +83,7 @@ PAYMENTS_READ_IN_TASK = "payments-read-in-the-task"
 #: workflow in the activation a replay does: a fresh worker after a crash recorded a read's
 #: marker in one task and gave the workflow its result in the next, with the activities that
 #: completed meanwhile, and a replay then departed from the history (chaos seed 21; the chaos
-#: test of a clean-clone CI: a review timer cancelled before its recorded firing). An activity's
-#: completion is an event, so no worker can place it differently on replay. Decided when the deal
-#: is built, like DEAL_TERMS.
+#: test of a clean-clone CI: a payment reminder cancelled before its recorded firing). An
+#: activity's completion is an event, so no worker can place it differently on replay. Decided
+#: when the deal is built, like DEAL_TERMS.
 PAYMENTS_READ_RECORDED = "payments-read-recorded"
