@@ -99,18 +99,24 @@ async def env(time_skipping_env: WorkflowEnvironment) -> WorkflowEnvironment:
     return time_skipping_env
 
 
+def force_payment_read(monkeypatch: pytest.MonkeyPatch, *, in_task: bool) -> None:
+    """Every deal built from now on reads its payments in the task (a local activity) or by an
+    activity of their own, whatever its patches say."""
+    built = DealContext.__init__
+
+    def with_that_read(ctx: DealContext, spec: DealSpec) -> None:
+        built(ctx, spec)
+        ctx.payments_read_in_task = in_task
+
+    monkeypatch.setattr(DealContext, "__init__", with_that_read)
+
+
 @pytest.fixture
 def reads_in_task(monkeypatch: pytest.MonkeyPatch) -> None:
     """Deals built as the `payments-read-in-the-task` release built them, each payment read by a
     local activity in the task its hint woke: deals of that release still run, and read so until
     they continue as new."""
-    built = DealContext.__init__
-
-    def as_that_release(ctx: DealContext, spec: DealSpec) -> None:
-        built(ctx, spec)
-        ctx.payments_read_in_task = True
-
-    monkeypatch.setattr(DealContext, "__init__", as_that_release)
+    force_payment_read(monkeypatch, in_task=True)
 
 
 class DealRun:

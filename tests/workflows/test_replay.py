@@ -24,12 +24,11 @@ from temporalio.converter import DataConverter
 from temporalio.worker import Replayer
 
 from dealflow.codec import new_payload_key
-from dealflow.models import DealSpec
 from dealflow.settings import Settings
 from dealflow.temporal import data_converter
+from tests.deal_harness import force_payment_read
 from tests.recorded import HISTORIES
 from workflows.deal import DealWorkflow
-from workflows.deal.context import DealContext
 
 HISTORY_FILES = sorted(HISTORIES.glob("*.json"))
 RACING_LEDGER_WRITER = [p for p in HISTORY_FILES if p.name.startswith("v1_")]
@@ -109,12 +108,6 @@ async def test_each_deal_keeps_the_payment_read_it_started_with(
 ) -> None:
     """The patches decide: each recorded deal replays only with the read its release made."""
     assert await replay(path) is None
-    built = DealContext.__init__
-
-    def with_the_other_read(ctx: DealContext, spec: DealSpec) -> None:
-        built(ctx, spec)
-        ctx.payments_read_in_task = forced
-
-    monkeypatch.setattr(DealContext, "__init__", with_the_other_read)
+    force_payment_read(monkeypatch, in_task=forced)
     failure = await replay(path)
     assert failure is not None and "Nondeterminism" in str(failure)
